@@ -63,7 +63,8 @@ class APIStatusError(RealtimeServiceError):
     """The API answered with a status other than 2xx.
 
     ``type``, ``code``, ``param`` and ``message`` come from OpenAI's error body
-    (``{"error": {"message", "type", "param", "code"}}``) when the body has that shape.
+    (``{"error": {"message", "type", "param", "code"}}``) when the body has that shape; ``headers`` holds the
+    response headers (lower-case keys), ``retry_after`` the server's requested wait in seconds, if any.
     """
 
     status_code: int
@@ -79,6 +80,7 @@ class APIStatusError(RealtimeServiceError):
         code: str | None = None,
         param: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.message = message
         self.status_code = status_code
@@ -88,6 +90,7 @@ class APIStatusError(RealtimeServiceError):
         self.code = code
         self.param = param
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
         super().__init__(f"Error code: {status_code} - {message}" + (f" (request_id={request_id})" if request_id else ""))
 
 
@@ -116,7 +119,7 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: rate limit or quota. ``retry_after`` holds the server's requested wait in seconds, if any."""
+    """429: rate limit reached or quota exhausted."""
 
 
 class InternalServerError(APIStatusError):

@@ -1,0 +1,1 @@
+"""Example host-application code wired by the root ``containers.py``."""

@@ -1,0 +1,83 @@
+"""``RealtimeContainer``: the package's object graph, the Python counterpart of Micronaut's bean context.
+
+Host applications nest it and hand it their configuration sub-tree::
+
+    class Application(containers.DeclarativeContainer):
+        config = providers.Configuration()
+        realtime = providers.Container(RealtimeContainer, config=config.realtime)
+
+and override ``gateway`` in tests. The library never wires host modules and reads nothing at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from .config import load_settings
+from .gateway import open_gateway
+from .retry import RetryPolicy
+from .schemas import BetaSessionCodec
+from .service import RealtimeSessionService
+
+_RESOURCE_LOCK = threading.RLock()
+
+
+class LockedResource(providers.Resource):  # type: ignore[misc]
+    """A ``Resource`` whose start and shutdown are serialized, so 8 threads asking at once get one instance.
+
+    (dependency-injector's plain ``Resource`` builds one per racing thread and leaks all but the last.)
+    """
+
+    def _provide(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        with _RESOURCE_LOCK:
+            return super()._provide(args, kwargs)
+
+    def shutdown(self) -> Any:
+        with _RESOURCE_LOCK:
+            return super().shutdown()
+
+
+def _service_secrets(settings: Any) -> tuple[str, ...]:
+    return (settings.api_key,) if settings.api_key else ()
+
+
+class RealtimeContainer(containers.DeclarativeContainer):
+    """Providers: ``config`` (explicit keys), ``environ``, ``settings``, ``http_session`` (optional, host-owned),
+    ``gateway`` (the HTTP resource), ``sleep``/``asleep``/``clock`` (test seams), ``retry_policy``,
+    ``beta_codec`` and ``realtime_session_service``."""
+
+    config = providers.Configuration()
+    environ = providers.Object(os.environ)
+
+    settings = providers.ThreadSafeSingleton(load_settings, config, environ)
+
+    #: A host may share its own ``requests.Session``; by default the gateway opens (and closes) its own.
+    http_session = providers.Object(None)
+
+    gateway = LockedResource(open_gateway, settings=settings, session=http_session)
+
+    #: Seams for tests: override before first use (the policy is a singleton).
+    sleep = providers.Object(time.sleep)
+    asleep = providers.Object(asyncio.sleep)
+    clock = providers.Object(time.monotonic)
+
+    retry_policy = providers.ThreadSafeSingleton(
+        RetryPolicy.from_settings, settings.provided.retry, sleep=sleep, asleep=asleep, clock=clock
+    )
+
+    beta_codec = providers.ThreadSafeSingleton(BetaSessionCodec)
+
+    realtime_session_service = providers.ThreadSafeSingleton(
+        RealtimeSessionService,
+        gateway=gateway.provider,
+        codec=beta_codec,
+        policy=retry_policy,
+        timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
+        secrets=providers.Callable(_service_secrets, settings),
+    )

@@ -1,0 +1,153 @@
+"""The HTTP gateway: one pooled ``requests`` session, one attempt per :meth:`HttpGateway.send`.
+
+The hot path skips ``Session.request``: headers are built once, proxy and CA settings are resolved from the
+environment once at construction, and each call sends a prepared request straight through the mounted adapter.
+That avoids the per-call environment lookup (which also lets a ``~/.netrc`` entry replace our ``Authorization``
+header) and never follows a redirect.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from . import __version__
+from .config import Settings
+from .errors import APIConnectionError, APITimeoutError, ConfigurationError
+from .redaction import redact
+from .transport import HttpRequest, HttpResponse
+
+USER_AGENT = f"realtime-service/{__version__} (python {platform.python_version()}; requests {requests.__version__})"
+
+
+class HttpGateway:
+    """Sends requests to the configured base URL. Thread-safe: share one per process.
+
+    ``session`` may be a host-owned :class:`requests.Session` (its mounted adapters are used); the gateway
+    closes only a session it created itself.
+    """
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        api_key = settings.require_api_key()
+        self._settings = settings
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._session.trust_env = False
+        if self._owns_session:
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.pool_maxsize, max_retries=0)
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
+        self._adapter = self._session.get_adapter(settings.base_url)
+        self._proxies = dict(settings.proxies) if settings.proxies is not None else _environment_proxies(settings)
+        self._verify: bool | str = settings.verify if settings.verify is not None else _environment_ca_bundle()
+        self._timeout = (settings.timeout.connect, settings.timeout.read)
+        self._max_bytes = settings.max_response_bytes
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT,
+            "Connection": "keep-alive",
+        }
+        if settings.organization:
+            headers["OpenAI-Organization"] = settings.organization
+        if settings.project:
+            headers["OpenAI-Project"] = settings.project
+        self._headers = headers
+        self._urls: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"HttpGateway(base_url={self._settings.base_url!r}, api_key={redact(self._settings.api_key)!r})"
+
+    def url_for(self, path: str) -> str:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = self._settings.base_url + path
+        return url
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        prepared = requests.PreparedRequest()
+        prepared.method = request.method
+        prepared.url = self.url_for(request.path)
+        headers = CaseInsensitiveDict(self._headers)
+        if request.headers:
+            headers.update(request.headers)
+        headers["Content-Length"] = str(len(request.body))
+        prepared.headers = headers
+        prepared.body = request.body
+        started = time.perf_counter()
+        try:
+            response = self._adapter.send(
+                prepared,
+                stream=True,
+                timeout=request.timeout or self._timeout,
+                verify=self._verify,
+                proxies=self._proxies,
+            )
+            with _closing(response):
+                content = self._read_capped(response.raw)
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            raise APITimeoutError(f"Request timed out: {type(exc).__name__}") from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise APIConnectionError(f"Connection error: {type(exc).__name__}") from None
+        return HttpResponse(
+            status_code=response.status_code,
+            headers={key.lower(): value for key, value in response.headers.items()},
+            content=content,
+            elapsed_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    def _read_capped(self, raw: urllib3.BaseHTTPResponse) -> bytes:
+        """Read the whole body, refusing (without buffering it) one larger than ``max_response_bytes``."""
+        content = raw.read(self._max_bytes + 1, decode_content=True)
+        if len(content) > self._max_bytes:
+            raw.close()
+            raise APIConnectionError(f"Response body exceeds max_response_bytes ({self._max_bytes})")
+        return content
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+
+@contextmanager
+def _closing(response: requests.Response) -> Iterator[None]:
+    """Return the connection to the pool on success, drop it on any failure mid-body."""
+    try:
+        yield
+    except BaseException:
+        response.raw.close()
+        raise
+    finally:
+        response.raw.release_conn()
+
+
+def _environment_proxies(settings: Settings) -> dict[str, str]:
+    """Proxies for the base URL from ``HTTPS_PROXY``/``NO_PROXY`` and friends, looked up once."""
+    return dict(requests.utils.get_environ_proxies(settings.base_url))
+
+
+def _environment_ca_bundle() -> bool | str:
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and not os.path.exists(bundle):
+        raise ConfigurationError(f"CA bundle from the environment does not exist: {bundle}")
+    return bundle or True
+
+
+def open_gateway(settings: Settings, session: requests.Session | None = None) -> Iterator[HttpGateway]:
+    """Resource initializer for the container: yields a gateway and closes it on ``shutdown_resources()``."""
+    gateway = HttpGateway(settings, session)
+    try:
+        yield gateway
+    finally:
+        gateway.close()
+

@@ -1,0 +1,141 @@
+"""The retry policy: which failures are retried, how long to wait, and when to give up.
+
+Modelled on the official SDK: 408, 409, 429, 5xx, connection errors and timeouts are retried, other 4xx are not,
+and ``x-should-retry: true|false`` overrides both. A server-requested wait (``retry-after-ms`` or
+``Retry-After``) is honoured when it is at most ``max_retry_after``; a longer one is not retried at all (the
+SDK would fall back to its own backoff; we hand the wait to the caller in ``RateLimitError.retry_after``).
+``total_timeout`` bounds the whole call on an injectable clock: no retry starts whose wait would end past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from .config import RetrySettings
+from .errors import APIConnectionError, APIStatusError
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """The server's requested wait: ``retry-after-ms``, else ``Retry-After`` in seconds or as an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).timestamp() - now()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A plain, injectable policy object. ``sleep``, ``asleep``, ``clock`` and ``jitter`` are seams for tests."""
+
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    total_timeout: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    asleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    jitter: Callable[[], float] = field(default=random.random, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings, **seams: object) -> RetryPolicy:
+        return cls(
+            max_retries=settings.max_retries,
+            initial_delay=settings.initial_delay,
+            max_delay=settings.max_delay,
+            max_retry_after=settings.max_retry_after,
+            total_timeout=settings.total_timeout,
+            **seams,  # type: ignore[arg-type]
+        )
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` may be retried, ignoring attempt counts and the deadline."""
+        if isinstance(exc, APIConnectionError):
+            return True
+        if not isinstance(exc, APIStatusError):
+            return False
+        should_retry = exc.headers.get("x-should-retry")
+        if should_retry == "true":
+            return True
+        if should_retry == "false":
+            return False
+        if exc.status_code not in RETRYABLE_STATUS and exc.status_code < 500:
+            return False
+        return exc.retry_after is None or exc.retry_after <= self.max_retry_after
+
+    def backoff(self, retries_so_far: int) -> float:
+        """Exponential backoff with up to 25% jitter downwards."""
+        delay = min(self.initial_delay * 2.0**retries_so_far, self.max_delay)
+        return delay * (1.0 - 0.25 * self.jitter())
+
+    def wait_after(self, exc: BaseException | None, retries_so_far: int) -> float:
+        """How long to wait before the next attempt after ``exc``."""
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and 0 < retry_after <= self.max_retry_after:
+            return float(retry_after)
+        return self.backoff(retries_so_far)
+
+    def deadline(self) -> float:
+        """The clock reading at which a call starting now must be over."""
+        return self.clock() + self.total_timeout
+
+    def retrying(self, deadline: float) -> Retrying:
+        """A tenacity controller for one call that must end by ``deadline``."""
+        return Retrying(sleep=self.sleep, **self._controller_args(deadline))  # type: ignore[arg-type]
+
+    def async_retrying(self, deadline: float) -> AsyncRetrying:
+        """The asyncio twin of :meth:`retrying`: same rules, waits with ``asleep``."""
+        return AsyncRetrying(sleep=self.asleep, **self._controller_args(deadline))  # type: ignore[arg-type]
+
+    def _controller_args(self, deadline: float) -> dict[str, object]:
+        return {
+            "retry": retry_if_exception(self.is_retryable),
+            "wait": _WaitPerPolicy(self),
+            "stop": stop_after_attempt(self.max_retries + 1) | _StopAtDeadline(self.clock, deadline),
+            "reraise": True,
+        }
+
+
+class _WaitPerPolicy(wait_base):
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return self._policy.wait_after(exc, retry_state.attempt_number - 1)
+
+
+class _StopAtDeadline(stop_base):
+    """Stop when the coming wait would end at or past the deadline (tenacity computes the wait first)."""
+
+    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
+        self._clock = clock
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self._clock() + (retry_state.upcoming_sleep or 0.0) >= self._deadline

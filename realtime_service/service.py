@@ -1,0 +1,221 @@
+"""``RealtimeSessionService``: the seed's ``createRealtimeSession``, validated, retried and typed.
+
+Each call validates before anything is sent, then runs attempts through the injected gateway under the
+injected retry policy. The gateway is resolved per call (the container passes its provider), so
+``container.gateway.override(fake)`` reaches a service singleton built before the override.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from .errors import APIConnectionError, APIStatusError, APITimeoutError, ResponseValidationError, status_error_class
+from .models import RealtimeSessionCreateRequest, RealtimeSessionCreateResponse
+from .redaction import scrub
+from .retry import RetryPolicy, retry_after_seconds
+from .schemas import BetaSessionCodec
+from .transport import Gateway, HttpRequest, HttpResponse
+
+logger = logging.getLogger("realtime_service")
+
+SESSIONS_PATH = "/realtime/sessions"
+
+Timeout = float | tuple[float, float]
+T = TypeVar("T")
+
+
+class RealtimeSessionService:
+    """Mints ephemeral Realtime keys. Thread-safe and stateless between calls: share one per process.
+
+    ``gateway`` is a :class:`~realtime_service.transport.Gateway` or a zero-argument callable returning one
+    (a dependency-injector provider). ``timeout`` is the default ``(connect, read)`` per attempt. ``secrets``
+    are scrubbed from any server text that ends up in an exception.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway | Callable[[], Gateway],
+        codec: BetaSessionCodec,
+        policy: RetryPolicy,
+        *,
+        timeout: tuple[float, float] = (5.0, 20.0),
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
+        self._codec = codec
+        self._policy = policy
+        self._timeout = timeout
+        self._secrets = tuple(s for s in secrets if s)
+
+    def create_realtime_session(
+        self,
+        request: RealtimeSessionCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RealtimeSessionCreateResponse:
+        """``POST /realtime/sessions``: validate ``request``, send it with retries, return the parsed session.
+
+        Raises :class:`~realtime_service.errors.RequestValidationError` (nothing sent),
+        :class:`~realtime_service.errors.APIStatusError` subclasses, ``APIConnectionError``/``APITimeoutError``,
+        or ``ResponseValidationError``.
+        """
+        body = self._encode_body(self._codec.encode(request))
+        return self._call(SESSIONS_PATH, body, self._codec.decode, timeout, extra_headers)
+
+    async def acreate_realtime_session(
+        self,
+        request: RealtimeSessionCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RealtimeSessionCreateResponse:
+        """The awaitable twin of :meth:`create_realtime_session`, with the same policy and errors.
+
+        Each attempt runs in a worker thread, and waits between attempts use the policy's ``asleep``, so the
+        event loop is never blocked. Cancelling the task stops it at once and starts no further attempt; an
+        attempt already in flight finishes in its thread and its answer is discarded (a key minted by it is
+        simply never handed out and expires on its own).
+        """
+        body = self._encode_body(self._codec.encode(request))
+        return await self._acall(SESSIONS_PATH, body, self._codec.decode, timeout, extra_headers)
+
+    # -- the machinery shared by every operation ---------------------------------------------------------
+
+    @staticmethod
+    def _encode_body(body: Mapping[str, Any]) -> bytes:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def _call(
+        self,
+        path: str,
+        body: bytes,
+        decode: Callable[..., T],
+        timeout: Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> T:
+        deadline = self._policy.deadline()
+        for attempt in self._policy.retrying(deadline):
+            with attempt:
+                parsed, request_id = self._attempt(
+                    path, body, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
+                )
+        return decode(parsed, request_id=request_id)
+
+    async def _acall(
+        self,
+        path: str,
+        body: bytes,
+        decode: Callable[..., T],
+        timeout: Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> T:
+        deadline = self._policy.deadline()
+        async for attempt in self._policy.async_retrying(deadline):
+            with attempt:
+                parsed, request_id = await asyncio.to_thread(
+                    self._attempt, path, body, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
+                )
+        return decode(parsed, request_id=request_id)
+
+    def _attempt(
+        self,
+        path: str,
+        body: bytes,
+        deadline: float,
+        timeout: Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+        attempt_number: int,
+    ) -> tuple[Any, str | None]:
+        """One attempt: send, log one line, return the parsed 2xx JSON and request id or raise the mapped error."""
+        request = HttpRequest("POST", path, body, extra_headers or {}, self._attempt_timeout(timeout, deadline))
+        started = time.perf_counter()
+        try:
+            response = self._resolve_gateway().send(request)
+        except APIConnectionError as exc:
+            _log_attempt(path, type(exc).__name__, started, attempt_number, None)
+            raise
+        _log_attempt(path, response.status_code, started, attempt_number, response.request_id)
+        if 200 <= response.status_code < 300:
+            return self._parse_json(response), response.request_id
+        raise self._status_error(response)
+
+    def _attempt_timeout(self, timeout: Timeout | None, deadline: float) -> tuple[float, float]:
+        """The per-attempt ``(connect, read)`` timeout, never longer than the time left before the deadline."""
+        if timeout is None:
+            connect, read = self._timeout
+        elif isinstance(timeout, tuple):
+            connect, read = timeout
+        else:
+            connect = read = float(timeout)
+        remaining = deadline - self._policy.clock()
+        if remaining <= 0:
+            raise APITimeoutError("Request timed out: total_timeout reached before the attempt started")
+        return min(connect, remaining), min(read, remaining)
+
+    def _parse_json(self, response: HttpResponse) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise ResponseValidationError(
+                f"expected a JSON body, got {len(response.content)} bytes that do not parse",
+                request_id=response.request_id,
+                status_code=response.status_code,
+            ) from None
+
+    def _status_error(self, response: HttpResponse) -> APIStatusError:
+        """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret."""
+        status = response.status_code
+        text = scrub(response.content.decode("utf-8", "replace"), self._secrets)
+        try:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text or None
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        if 300 <= status < 400:
+            message = f"unexpected redirect ({status}); redirects are never followed so the key stays on this host"
+        elif not message:
+            message = text[:200] if isinstance(body, str) else f"HTTP {status}"
+        return status_error_class(status)(
+            message,
+            status_code=status,
+            request_id=response.request_id,
+            body=body,
+            type=_optional_str(error.get("type")),
+            code=_optional_str(error.get("code")),
+            param=_optional_str(error.get("param")),
+            retry_after=retry_after_seconds(response.headers),
+            headers=response.headers,
+        )
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _log_attempt(path: str, outcome: int | str, started: float, attempt: int, request_id: str | None) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        logger.info(
+            "POST %s -> %s in %.1f ms (attempt %d, request_id=%s)",
+            path,
+            outcome,
+            elapsed_ms,
+            attempt,
+            request_id,
+            extra={
+                "method": "POST",
+                "path": path,
+                "status": outcome,
+                "elapsed_ms": elapsed_ms,
+                "attempt": attempt,
+                "request_id": request_id,
+            },
+        )

@@ -1,0 +1,44 @@
+"""What a gateway sends and receives: the seam between the service and HTTP.
+
+The service builds an :class:`HttpRequest`, a :class:`Gateway` performs exactly one attempt and returns an
+:class:`HttpResponse` (any status) or raises :class:`~realtime_service.errors.APIConnectionError`.
+Retries, parsing and error mapping belong to the service, so a fake gateway only has to play back answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One attempt. ``path`` is relative to the base URL (``/realtime/sessions``); ``body`` is encoded JSON."""
+
+    method: str
+    path: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """The raw answer to one attempt. ``headers`` keys are lower-case."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+    elapsed_ms: float = 0.0
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+
+@runtime_checkable
+class Gateway(Protocol):
+    """Sends one request. Implementations must be safe to share across threads."""
+
+    def send(self, request: HttpRequest) -> HttpResponse: ...
