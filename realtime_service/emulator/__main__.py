@@ -1,0 +1,5 @@
+"""Entry point of ``python -m realtime_service.emulator``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""``python -m realtime_service.emulator`` / ``realtime-service emulator``: serve in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from .server import Emulator
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-service emulator",
+        description="Run the OpenAI-compatible emulator on loopback until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument("--api-key", default=None, help="key clients must send (default: a random sk-emulator-...)")
+    parser.add_argument(
+        "--beta-retired",
+        action="store_true",
+        help="answer the beta endpoints with beta_api_shape_disabled, as the real API does since 2026-05",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGINT/SIGTERM; print the base URL and the environment a client needs.
+
+    The key printed is the emulator's own, not anyone's secret.
+    """
+    args = _parser().parse_args(argv)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+    with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired) as emulator:
+        print(f"OpenAI emulator listening on {emulator.base_url} (Ctrl-C to stop)", flush=True)
+        print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("emulator stopped", file=sys.stderr, flush=True)
+    return 0

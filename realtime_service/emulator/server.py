@@ -1,0 +1,546 @@
+"""The emulator: an OpenAI-compatible HTTP server on loopback, run in a background thread.
+
+Used by tests, benchmarks and the CLI's offline mode, so it aims to be faithful where clients can tell
+(status codes, error bodies, headers, keep-alive) and cheap per request (a benchmark drives thousands of
+sequential calls through it). Endpoints live in a route table: see :meth:`Emulator.add_route`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hmac
+import http
+import json
+import secrets
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ..redaction import redact
+from .faults import Fault, FaultQueue
+from .replies import Reply
+from .sessions import create_session
+from .validation import json_type_name
+
+if TYPE_CHECKING:
+    from socketserver import _RequestType
+
+OPENAI_VERSION = "2020-10-01"
+BETA_RETIRED_MESSAGE = (
+    "The Realtime API beta shape has been disabled for this endpoint. "
+    "Use the GA interface instead: POST /v1/realtime/client_secrets."
+)
+_MISSING_KEY_MESSAGE = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+    "Bearer auth (i.e. Authorization: Bearer YOUR_KEY). You can obtain an API key from "
+    "https://platform.openai.com/account/api-keys."
+)
+_BAD_JSON_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+_STREAM_CHUNK = b"x" * 65536
+_JOIN_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request as received. ``headers`` has lower-case names; ``json`` is ``None`` unless the body parsed."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    body: bytes
+    query: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What an endpoint handler gets: the request, its JSON object body (do not mutate), and the time."""
+
+    request: RecordedRequest
+    body: dict[str, Any]
+    now: float
+
+
+Handler = Callable[[Call], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint. ``beta`` endpoints answer ``beta_api_shape_disabled`` when the emulator is beta-retired."""
+
+    handler: Handler
+    beta: bool = False
+    auth: bool = True
+
+
+def _sessions(call: Call) -> Reply:
+    return create_session(call.body, call.now)
+
+
+# path under /v1 -> method -> route. Add an endpoint here (or at runtime with Emulator.add_route).
+DEFAULT_ROUTES: Mapping[str, Mapping[str, Route]] = {
+    "/realtime/sessions": {"POST": Route(_sessions, beta=True)},
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    """Thread per connection, sockets tracked so :meth:`Emulator.stop` can close idle keep-alive ones."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        self._to_reset: set[socket.socket] = set()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall on a machine without DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = self.socket.accept()
+        # Without TCP_NODELAY, Nagle plus delayed ACK add ~40 ms to every keep-alive call.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
+
+    def process_request(self, request: _RequestType, client_address: Any) -> None:
+        assert isinstance(request, socket.socket)
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), name="emulator-connection", daemon=True
+        )
+        with self._lock:
+            if self.stopping.is_set():
+                request.close()
+                return
+            self._connections.add(request)
+            self._handler_threads.add(thread)
+        thread.start()
+
+    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            with self._lock:
+                self._connections.discard(request)
+                self._handler_threads.discard(threading.current_thread())
+
+    def mark_reset(self, conn: socket.socket) -> None:
+        """Close ``conn`` with an RST instead of a FIN once its handler returns."""
+        with self._lock:
+            self._to_reset.add(conn)
+
+    def shutdown_request(self, request: _RequestType) -> None:
+        assert isinstance(request, socket.socket)
+        with self._lock:
+            reset = request in self._to_reset
+            self._to_reset.discard(request)
+        if not reset:
+            super().shutdown_request(request)
+            return
+        # No shutdown(SHUT_WR) first: it would send a FIN before the RST and the client would see a clean EOF.
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        request.close()
+
+    def handle_error(self, request: _RequestType, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client went away, or stop() closed the socket: nothing to report
+        super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """Wake every handler blocked on an idle keep-alive socket so its thread ends."""
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def join_handlers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._handler_threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, records it, applies the next fault or routes it, and writes the answer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "openai-emulator"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Silent: a line per request on stderr would dominate the benchmark's cost."""
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        emulator = self.server.emulator
+        body = self._read_body()
+        if body is None:
+            self.close_connection = True
+            self._send(Reply.error(400, "Could not read the request body."), None, started)
+            return
+        target = urlsplit(self.path)
+        request = RecordedRequest(
+            method=self.command,
+            path=target.path,
+            headers={name.lower(): value for name, value in self.headers.items()},
+            json=_parse_json(body),
+            body=body,
+            query=target.query,
+        )
+        emulator._record(request)
+        fault = emulator._faults.pop()
+        if fault is None:
+            self._send(emulator._dispatch(request), None, started)
+            return
+        if fault.delay_s > 0 and self.server.stopping.wait(fault.delay_s):
+            self.close_connection = True
+            return
+        if fault.action != "respond":
+            self.close_connection = True
+            if fault.action == "reset":
+                self.server.mark_reset(self.connection)
+            return
+        if fault.status_code is None:
+            reply = emulator._dispatch(request)
+        else:
+            reply = Reply(fault.status_code, fault.body or b"", content_type=fault.content_type)
+        self._send(reply, fault, started)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("content-length")
+        if not length:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            return None
+        if size < 0:
+            return None
+        body = self.rfile.read(size)
+        return body if len(body) == size else None
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            chunk = self.rfile.read(size)
+            if len(chunk) != size:
+                return None
+            parts.append(chunk)
+            self.rfile.readline(3)
+
+    def _send(self, reply: Reply, fault: Fault | None, started: float) -> None:
+        body = reply.body
+        headers = {
+            "content-type": reply.content_type,
+            "x-request-id": "req_" + secrets.token_hex(16),
+            "openai-version": OPENAI_VERSION,
+            "openai-processing-ms": str(int((time.perf_counter() - started) * 1000)),
+        }
+        headers.update(reply.headers)
+        stream_size: int | None = None
+        trickle_s: float | None = None
+        length = len(body)
+        if fault is not None:
+            headers.update(fault.headers)
+            if fault.compress:
+                body = gzip.compress(body, mtime=0)
+                headers["content-encoding"] = "gzip"
+            length = len(body)
+            stream_size, trickle_s = fault.stream_size, fault.trickle_s
+            if stream_size is not None:
+                length = stream_size
+            if fault.truncate_to is not None:
+                keep = len(body) // 2 if fault.truncate_to < 0 else fault.truncate_to
+                length = max(len(body), keep + 1)  # always promise more than is sent
+                body = body[:keep]
+                self.close_connection = True
+        headers["content-length"] = str(length)
+        if self.close_connection:
+            headers["connection"] = "close"
+        try:
+            phrase = http.HTTPStatus(reply.status).phrase
+        except ValueError:
+            phrase = "Unknown"
+        head = f"HTTP/1.1 {reply.status} {phrase}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        head_bytes = head.encode("latin-1") + b"\r\n"
+        if self.command == "HEAD":
+            self.wfile.write(head_bytes)
+        elif stream_size is not None:
+            self.wfile.write(head_bytes)
+            self._stream_json(stream_size)
+        elif trickle_s is not None:
+            self.wfile.write(head_bytes)
+            for index in range(len(body)):
+                if self.server.stopping.wait(trickle_s):
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[index : index + 1])
+        else:
+            self.wfile.write(head_bytes + body)
+
+    def _stream_json(self, size: int) -> None:
+        prefix, suffix = b'{"object": "realtime.session", "padding": "', b'"}'
+        if size < len(prefix) + len(suffix):
+            self.wfile.write((b"{}" + b" " * size)[:size] if size >= 2 else b" " * size)
+            return
+        self.wfile.write(prefix)
+        remaining = size - len(prefix) - len(suffix)
+        while remaining > 0:
+            chunk = _STREAM_CHUNK if remaining >= len(_STREAM_CHUNK) else _STREAM_CHUNK[:remaining]
+            self.wfile.write(chunk)
+            remaining -= len(chunk)
+        self.wfile.write(suffix)
+
+
+class Emulator:
+    """An OpenAI-compatible server on loopback with recorded requests and scripted faults.
+
+    ``with Emulator() as emu:`` or ``start()``/``stop()``. Point a client at ``emu.base_url`` with
+    ``emu.api_key``. ``beta_retired`` may also be flipped on a running emulator. ``clock`` gives the time used
+    for ``expires_at`` (tests may pin it).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        beta_retired: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api_key = api_key if api_key else "sk-emulator-" + secrets.token_hex(16)
+        self.host = host
+        self.beta_retired = beta_retired
+        self._port = port
+        self._clock = clock
+        self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
+        self._faults = FaultQueue()
+        self._requests: list[RecordedRequest] = []
+        self._requests_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+
+    def start(self) -> Emulator:
+        """Bind and serve in a daemon thread. A restarted emulator reuses its previous port."""
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._port), self)
+        self._port = int(server.server_address[1])
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"emulator:{self._port}", daemon=True
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, close every connection (idle keep-alive ones too) and join the threads."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._server = self._thread = None
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        thread.join(_JOIN_TIMEOUT)
+        server.join_handlers(_JOIN_TIMEOUT)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._port == 0:
+            raise RuntimeError("the emulator has not been started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: what OPENAI_BASE_URL should be."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    # scripting and inspection
+
+    def enqueue(self, *faults: Fault, times: int = 1) -> None:
+        """Queue ``faults`` (the whole sequence, ``times`` times), consumed one per request in order."""
+        if times < 0:
+            raise ValueError("times must be >= 0")
+        self._faults.extend(list(faults) * times)
+
+    @property
+    def pending_faults(self) -> int:
+        return len(self._faults)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the requests received so far, oldest first."""
+        with self._requests_lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget recorded requests and drop faults not yet consumed, so each test starts clean."""
+        with self._requests_lock:
+            self._requests.clear()
+        self._faults.clear()
+
+    def add_route(self, method: str, path: str, handler: Handler, *, beta: bool = False, auth: bool = True) -> None:
+        """Serve ``method path`` (path under ``/v1``, e.g. ``/realtime/client_secrets``) with ``handler``.
+
+        The emulator does routing (404/405), auth (401), the beta-retired switch and JSON-object parsing
+        (400) before ``handler`` runs; the handler validates its own fields and builds the :class:`Reply`.
+        """
+        self._routes.setdefault(path, {})[method.upper()] = Route(handler, beta=beta, auth=auth)
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        return sorted((method, path) for path, methods in self._routes.items() for method in methods)
+
+    # request pipeline (called from the handler threads)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._requests_lock:
+            self._requests.append(request)
+
+    def _dispatch(self, request: RecordedRequest) -> Reply:
+        methods = self._routes.get(request.path[3:]) if request.path.startswith("/v1/") else None
+        if methods is None:
+            return Reply.error(404, f"Invalid URL ({request.method} {request.path})")
+        route = methods.get(request.method)
+        if route is None:
+            return Reply.error(
+                405,
+                f"Not allowed to {request.method} on {request.path}. "
+                "(HINT: Perhaps you meant to use a different HTTP method?)",
+                headers={"allow": ", ".join(sorted(methods))},
+            )
+        if route.auth:
+            refusal = self._check_auth(request.headers.get("authorization"))
+            if refusal is not None:
+                return refusal
+        if route.beta and self.beta_retired:
+            return Reply.error(400, BETA_RETIRED_MESSAGE, code="beta_api_shape_disabled")
+        if not isinstance(request.json, dict):
+            return self._body_refusal(request)
+        try:
+            return route.handler(Call(request, request.json, self._clock()))
+        except Exception:
+            traceback.print_exc()
+            return Reply.error(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            )
+
+    def _check_auth(self, authorization: str | None) -> Reply | None:
+        scheme, _, key = (authorization or "").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return Reply.error(401, _MISSING_KEY_MESSAGE, code="invalid_api_key")
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            return Reply.error(
+                401,
+                f"Incorrect API key provided: {redact(key)}. "
+                "You can find your API key at https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+        return None
+
+    @staticmethod
+    def _body_refusal(request: RecordedRequest) -> Reply:
+        if request.json is None and request.body.strip() != b"null":
+            return Reply.error(400, _BAD_JSON_MESSAGE)
+        return Reply.error(
+            400,
+            f"Invalid type for 'body': expected an object, but got {json_type_name(request.json)} instead.",
+            code="invalid_type",
+        )

@@ -1,0 +1,87 @@
+"""The retry policy's rules as a plain object: which errors retry, how long to wait, Retry-After parsing."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from datetime import UTC, datetime
+
+import pytest
+
+from realtime_service.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    RequestValidationError,
+    status_error_class,
+)
+from realtime_service.retry import RetryPolicy, retry_after_seconds
+
+
+def status_error(status: int, headers: dict[str, str] | None = None, retry_after: float | None = None) -> APIStatusError:
+    return status_error_class(status)("x", status_code=status, headers=headers or {}, retry_after=retry_after)
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 599])
+def test_transient_statuses_are_retryable(status: int) -> None:
+    assert RetryPolicy().is_retryable(status_error(status))
+
+
+@pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 422])
+def test_other_statuses_are_not_retryable(status: int) -> None:
+    assert not RetryPolicy().is_retryable(status_error(status))
+
+
+def test_x_should_retry_true_makes_a_400_retryable() -> None:
+    assert RetryPolicy().is_retryable(status_error(400, {"x-should-retry": "true"}))
+
+
+def test_x_should_retry_false_makes_a_503_final() -> None:
+    assert not RetryPolicy().is_retryable(status_error(503, {"x-should-retry": "false"}))
+
+
+@pytest.mark.parametrize("exc", [APIConnectionError(), APITimeoutError()])
+def test_connection_failures_are_retryable(exc: Exception) -> None:
+    assert RetryPolicy().is_retryable(exc)
+
+
+def test_validation_errors_are_not_retryable() -> None:
+    assert not RetryPolicy().is_retryable(RequestValidationError({"voice": ["bad"]}))
+
+
+def test_a_server_wait_longer_than_max_retry_after_is_not_retried() -> None:
+    policy = RetryPolicy(max_retry_after=60)
+    assert policy.is_retryable(status_error(429, retry_after=60))
+    assert not policy.is_retryable(status_error(429, retry_after=61))
+
+
+def test_backoff_doubles_up_to_max_delay_with_downward_jitter() -> None:
+    policy = RetryPolicy(initial_delay=0.5, max_delay=3.0, jitter=lambda: 0.0)
+    assert [policy.backoff(n) for n in range(4)] == [0.5, 1.0, 2.0, 3.0]
+    assert RetryPolicy(initial_delay=1.0, jitter=lambda: 1.0).backoff(0) == 0.75
+
+
+def test_a_server_wait_within_bounds_replaces_the_backoff() -> None:
+    policy = RetryPolicy(jitter=lambda: 0.0)
+    assert policy.wait_after(status_error(503, retry_after=2.5), 0) == 2.5
+    assert policy.wait_after(status_error(503, retry_after=0), 0) == 0.5
+    assert policy.wait_after(status_error(503, retry_after=-3), 1) == 1.0
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+
+
+def test_retry_after_in_seconds_is_parsed() -> None:
+    assert retry_after_seconds({"retry-after": "3"}) == 3.0
+
+
+def test_retry_after_as_an_http_date_is_relative_to_now() -> None:
+    now = 1_800_000_000.0
+    date = format_datetime(datetime.fromtimestamp(now + 7, tz=UTC), usegmt=True)
+    assert retry_after_seconds({"retry-after": date}, now=lambda: now) == 7.0
+
+
+def test_unparseable_retry_after_is_ignored() -> None:
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({"retry-after-ms": "x"}) is None
+    assert retry_after_seconds({}) is None
