@@ -1,0 +1,60 @@
+"""Shared fixtures. The package's own pytest plugin (``realtime_service.testing.plugin``) adds the
+``realtime_*`` fixtures; these build on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from realtime_service.containers import RealtimeContainer
+from realtime_service.emulator import Emulator
+from realtime_service.service import RealtimeSessionService
+
+REQUEST = {"model": "gpt-4o-realtime-preview", "voice": "marin", "instructions": "Be brief."}
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def emulator(realtime_emulator: Emulator) -> Emulator:
+    return realtime_emulator
+
+
+@pytest.fixture
+def container(realtime_emulator_container: RealtimeContainer) -> RealtimeContainer:
+    return realtime_emulator_container
+
+
+@pytest.fixture
+def service(container: RealtimeContainer) -> RealtimeSessionService:
+    return container.realtime_session_service()
+
+
+@pytest.fixture
+def make_container(emulator: Emulator) -> Iterator[object]:
+    """Build containers against the emulator with extra config; all are shut down after the test."""
+    built: list[RealtimeContainer] = []
+
+    def make(config: dict[str, object] | None = None, **providers: object) -> RealtimeContainer:
+        container = RealtimeContainer(environ={}, **providers)
+        container.config.from_dict({"api_key": emulator.api_key, "base_url": emulator.base_url, **(config or {})})
+        built.append(container)
+        return container
+
+    yield make
+    for container in built:
+        container.shutdown_resources()
