@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
@@ -19,8 +19,24 @@ from .errors import (  # noqa: E402
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from .containers import RealtimeContainer  # noqa: E402
+from .models import (  # noqa: E402
+    NOT_GIVEN,
+    ClientSecret,
+    RealtimeSessionCreateRequest,
+    RealtimeSessionCreateResponse,
+)
+from .retry import RetryPolicy  # noqa: E402
+from .service import RealtimeSessionService  # noqa: E402
 
 __all__ = [
+    "NOT_GIVEN",
+    "ClientSecret",
+    "RealtimeContainer",
+    "RealtimeSessionCreateRequest",
+    "RealtimeSessionCreateResponse",
+    "RealtimeSessionService",
+    "RetryPolicy",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",

@@ -15,8 +15,9 @@ import asyncio
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
+import requests
 from dependency_injector import containers, providers
 
 from .config import load_settings
@@ -26,9 +27,10 @@ from .schemas import BetaSessionCodec
 from .service import RealtimeSessionService
 
 _RESOURCE_LOCK = threading.RLock()
+T = TypeVar("T")
 
 
-class LockedResource(providers.Resource):  # type: ignore[misc]
+class LockedResource(providers.Resource[T]):
     """A ``Resource`` whose start and shutdown are serialized, so 8 threads asking at once get one instance.
 
     (dependency-injector's plain ``Resource`` builds one per racing thread and leaks all but the last.)
@@ -36,7 +38,7 @@ class LockedResource(providers.Resource):  # type: ignore[misc]
 
     def _provide(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with _RESOURCE_LOCK:
-            return super()._provide(args, kwargs)
+            return super()._provide(args, kwargs)  # type: ignore[misc]  # cpdef, not in the stubs
 
     def shutdown(self) -> Any:
         with _RESOURCE_LOCK:
@@ -58,7 +60,7 @@ class RealtimeContainer(containers.DeclarativeContainer):
     settings = providers.ThreadSafeSingleton(load_settings, config, environ)
 
     #: A host may share its own ``requests.Session``; by default the gateway opens (and closes) its own.
-    http_session = providers.Object(None)
+    http_session: providers.Provider[requests.Session | None] = providers.Object(None)
 
     gateway = LockedResource(open_gateway, settings=settings, session=http_session)
 

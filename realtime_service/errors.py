@@ -91,7 +91,8 @@ class APIStatusError(RealtimeServiceError):
         self.param = param
         self.retry_after = retry_after
         self.headers: Mapping[str, str] = headers if headers is not None else {}
-        super().__init__(f"Error code: {status_code} - {message}" + (f" (request_id={request_id})" if request_id else ""))
+        suffix = f" (request_id={request_id})" if request_id else ""
+        super().__init__(f"Error code: {status_code} - {message}{suffix}")
 
 
 class BadRequestError(APIStatusError):

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from realtime_service.emulator import Emulator, Fault
 
 CLI = [sys.executable, "-m", "realtime_service"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -17,7 +17,9 @@ from realtime_service.errors import (
 from realtime_service.retry import RetryPolicy, retry_after_seconds
 
 
-def status_error(status: int, headers: dict[str, str] | None = None, retry_after: float | None = None) -> APIStatusError:
+def status_error(
+    status: int, headers: dict[str, str] | None = None, retry_after: float | None = None
+) -> APIStatusError:
     return status_error_class(status)("x", status_code=status, headers=headers or {}, retry_after=retry_after)
 
 

@@ -437,7 +437,7 @@ def test_eight_threads_share_one_service_and_reuse_connections(
         thread.join()
     assert errors == []
     assert len(set(secrets)) == 80
-    manager = container.gateway()._adapter.poolmanager  # noqa: SLF001 - the pool is the thing under test
+    manager = container.gateway()._adapter.poolmanager
     assert len(manager.pools) == 1
     (key,) = manager.pools.keys()
     pool = manager.pools[key]

@@ -1,0 +1,296 @@
+"""Frozen dataclasses for the beta ``POST /realtime/sessions`` request and response.
+
+Field names are the JSON names, so a dataclass reads like the wire format. Constructing a dataclass does not
+validate anything: :class:`realtime_service.schemas.BetaSessionCodec` validates on ``encode``.
+
+Two "empty" values are kept apart on purpose:
+
+* :data:`NOT_GIVEN` means "leave the key out of the body" (the server applies its default);
+* ``None`` on a nullable field means "send JSON ``null``" (for example ``turn_detection=None`` turns turn
+  detection off, which is not the same as the server's default of ``server_vad``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, ClassVar, Final, Literal, final
+
+from realtime_service.redaction import redact
+
+Modality = Literal["text", "audio"]
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+TurnDetectionType = Literal["server_vad", "semantic_vad"]
+Eagerness = Literal["low", "medium", "high", "auto"]
+NoiseReductionType = Literal["near_field", "far_field"]
+MaxOutputTokens = int | Literal["inf"]
+
+
+@final
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: "this field was not given", as opposed to ``None`` ("send null").
+
+    A singleton that is falsy, survives ``copy``/``deepcopy``/``pickle`` as itself, and prints as
+    ``NOT_GIVEN`` so dataclass reprs stay readable.
+    """
+
+    _instance: ClassVar[NotGiven | None] = None
+    __slots__ = ()
+
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __copy__(self) -> NotGiven:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NotGiven:
+        return self
+
+    def __reduce__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven()
+
+
+# --- request -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnDetection:
+    """``turn_detection``: server or semantic voice-activity detection. ``eagerness`` is for semantic VAD only."""
+
+    type: TurnDetectionType | NotGiven = NOT_GIVEN
+    eagerness: Eagerness | NotGiven = NOT_GIVEN
+    threshold: float | NotGiven = NOT_GIVEN
+    prefix_padding_ms: int | NotGiven = NOT_GIVEN
+    silence_duration_ms: int | NotGiven = NOT_GIVEN
+    create_response: bool | NotGiven = NOT_GIVEN
+    interrupt_response: bool | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputAudioTranscription:
+    """``input_audio_transcription``: ``model`` is an open string (``whisper-1``, ``gpt-4o-transcribe``, ...)."""
+
+    model: str | NotGiven = NOT_GIVEN
+    language: str | NotGiven = NOT_GIVEN
+    prompt: str | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoiseReduction:
+    """``input_audio_noise_reduction``."""
+
+    type: NoiseReductionType | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionTool:
+    """One entry of ``tools``. ``parameters`` is a JSON Schema object, sent as given.
+
+    ``type`` defaults to ``"function"`` (its only value) when you build one; a tool loaded from JSON without
+    ``type`` keeps ``NOT_GIVEN`` so that it encodes back to exactly what was loaded.
+    """
+
+    type: Literal["function"] | NotGiven = "function"
+    name: str | NotGiven = NOT_GIVEN
+    description: str | NotGiven = NOT_GIVEN
+    parameters: Mapping[str, Any] | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TracingConfig:
+    """The object form of ``tracing`` (the other forms are the string ``"auto"`` and ``None``)."""
+
+    workflow_name: str | NotGiven = NOT_GIVEN
+    group_id: str | NotGiven = NOT_GIVEN
+    metadata: Mapping[str, Any] | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiresAfter:
+    """TTL of the minted secret: ``seconds`` (10-7200, server default 600) after ``anchor``."""
+
+    anchor: Literal["created_at"] = "created_at"
+    seconds: int | NotGiven = NOT_GIVEN
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecretConfig:
+    """The request's ``client_secret`` object: how long the minted secret lives."""
+
+    expires_after: ExpiresAfter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeSessionCreateRequest:
+    """The body of ``POST /realtime/sessions`` (beta wire format). Every field is optional.
+
+    ``extra`` carries fields this package does not know yet (the API adds some every month). They are merged
+    into the body without schema validation; a key that names a known field is rejected, so the typed field
+    always wins.
+    """
+
+    model: str | NotGiven = NOT_GIVEN
+    modalities: Sequence[Modality] | NotGiven = NOT_GIVEN
+    instructions: str | NotGiven = NOT_GIVEN
+    voice: str | NotGiven = NOT_GIVEN
+    input_audio_format: AudioFormat | NotGiven = NOT_GIVEN
+    output_audio_format: AudioFormat | NotGiven = NOT_GIVEN
+    input_audio_transcription: InputAudioTranscription | NotGiven | None = NOT_GIVEN
+    turn_detection: TurnDetection | NotGiven | None = NOT_GIVEN
+    input_audio_noise_reduction: NoiseReduction | NotGiven | None = NOT_GIVEN
+    tools: Sequence[FunctionTool] | NotGiven = NOT_GIVEN
+    tool_choice: str | NotGiven = NOT_GIVEN
+    temperature: float | NotGiven = NOT_GIVEN
+    max_response_output_tokens: MaxOutputTokens | NotGiven = NOT_GIVEN
+    speed: float | NotGiven = NOT_GIVEN
+    tracing: Literal["auto"] | TracingConfig | NotGiven | None = NOT_GIVEN
+    client_secret: ClientSecretConfig | NotGiven = NOT_GIVEN
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated JSON body, exactly what ``BetaSessionCodec.encode`` returns.
+
+        Raises :class:`~realtime_service.errors.RequestValidationError` if the request is invalid.
+        """
+        from realtime_service.schemas import default_codec  # here, not at the top: schemas imports this module
+
+        return default_codec().encode(self)
+
+
+# --- response ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ClientSecret:
+    """The minted ephemeral key. ``repr``/``str`` show only its redacted form, so logging one is safe."""
+
+    value: str
+    expires_at: int
+
+    def __repr__(self) -> str:
+        return f"ClientSecret(value={redact(self.value)!r}, expires_at={self.expires_at!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeSessionCreateResponse:
+    """A successful ``POST /realtime/sessions`` answer: the secret plus the echoed session settings.
+
+    The typed attributes are a convenience view. An attribute is ``NOT_GIVEN`` when the key was absent, ``None``
+    when the server sent ``null`` for a nullable setting, and also ``NOT_GIVEN`` when the server sent a value
+    that does not fit the attribute's type (its dotted path is then listed in ``invalid_fields``). Nested
+    objects reuse the request dataclasses. :meth:`to_dict` always returns the whole body as received,
+    unknown keys included, so nothing the API adds is ever lost.
+    """
+
+    client_secret: ClientSecret
+    id: str | NotGiven = NOT_GIVEN
+    object: str | NotGiven = NOT_GIVEN
+    model: str | NotGiven = NOT_GIVEN
+    modalities: tuple[str, ...] | NotGiven = NOT_GIVEN
+    instructions: str | NotGiven = NOT_GIVEN
+    voice: str | NotGiven = NOT_GIVEN
+    input_audio_format: str | NotGiven = NOT_GIVEN
+    output_audio_format: str | NotGiven = NOT_GIVEN
+    input_audio_transcription: InputAudioTranscription | NotGiven | None = NOT_GIVEN
+    turn_detection: TurnDetection | NotGiven | None = NOT_GIVEN
+    input_audio_noise_reduction: NoiseReduction | NotGiven | None = NOT_GIVEN
+    tools: tuple[FunctionTool, ...] | NotGiven = NOT_GIVEN
+    tool_choice: str | NotGiven = NOT_GIVEN
+    temperature: float | NotGiven = NOT_GIVEN
+    max_response_output_tokens: MaxOutputTokens | NotGiven = NOT_GIVEN
+    speed: float | NotGiven = NOT_GIVEN
+    tracing: Literal["auto"] | TracingConfig | NotGiven | None = NOT_GIVEN
+    request_id: str | None = None
+    invalid_fields: tuple[str, ...] = ()
+    # The body as received (a private deep copy). ``None`` for responses built by hand, e.g. in fakes.
+    _raw: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole JSON object received, unknown keys included at every level, as a fresh deep copy.
+
+        For a response built by hand (no raw body), the JSON form of the typed attributes.
+        """
+        if self._raw is not None:
+            copied: dict[str, Any] = json_copy(self._raw)
+            return copied
+        body: dict[str, Any] = _to_json(self)
+        for name in ("request_id", "invalid_fields", "_raw"):
+            body.pop(name, None)
+        return body
+
+
+# --- helpers shared with schemas.py --------------------------------------------------------------------------
+
+
+def json_copy(value: Any) -> Any:
+    """Deep-copy JSON-shaped data (dicts, lists, tuples become lists); other values are returned as they are.
+
+    Much faster than ``copy.deepcopy`` for parsed JSON, which is all it is meant for: a decode copies the body
+    once, so this sits on the hot path.
+    """
+    cls = type(value)
+    if cls is dict:
+        return {key: item if type(item) in _SCALARS else json_copy(item) for key, item in value.items()}
+    if cls is list:
+        return [item if type(item) in _SCALARS else json_copy(item) for item in value]
+    if cls in _SCALARS:
+        return value
+    if isinstance(value, Mapping):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_copy(item) for item in value]
+    return value
+
+
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _to_json(value: Any) -> Any:
+    """JSON form of dataclasses built by hand: ``NOT_GIVEN`` fields are left out, sequences become lists."""
+    if isinstance(value, ClientSecret):
+        return {"value": value.value, "expires_at": value.expires_at}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _to_json(getattr(value, f.name)) for f in fields(value) if getattr(value, f.name) is not NOT_GIVEN
+        }
+    if isinstance(value, Mapping):
+        return {key: _to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(item) for item in value]
+    return value
+
+
+__all__ = [
+    "NOT_GIVEN",
+    "AudioFormat",
+    "ClientSecret",
+    "ClientSecretConfig",
+    "Eagerness",
+    "ExpiresAfter",
+    "FunctionTool",
+    "InputAudioTranscription",
+    "MaxOutputTokens",
+    "Modality",
+    "NoiseReduction",
+    "NoiseReductionType",
+    "NotGiven",
+    "RealtimeSessionCreateRequest",
+    "RealtimeSessionCreateResponse",
+    "TracingConfig",
+    "TurnDetection",
+    "TurnDetectionType",
+    "json_copy",
+]
