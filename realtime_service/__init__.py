@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .containers import RealtimeContainer
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -19,38 +20,37 @@ from .errors import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
-from .containers import RealtimeContainer  # noqa: E402
-from .models import (  # noqa: E402
+from .models import (
     NOT_GIVEN,
     ClientSecret,
     RealtimeSessionCreateRequest,
     RealtimeSessionCreateResponse,
 )
-from .retry import RetryPolicy  # noqa: E402
-from .service import RealtimeSessionService  # noqa: E402
+from .retry import RetryPolicy
+from .service import RealtimeSessionService
 
 __all__ = [
     "NOT_GIVEN",
-    "ClientSecret",
-    "RealtimeContainer",
-    "RealtimeSessionCreateRequest",
-    "RealtimeSessionCreateResponse",
-    "RealtimeSessionService",
-    "RetryPolicy",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientSecret",
     "ConfigurationError",
     "ConflictError",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RealtimeContainer",
     "RealtimeServiceError",
+    "RealtimeSessionCreateRequest",
+    "RealtimeSessionCreateResponse",
+    "RealtimeSessionService",
     "RequestValidationError",
     "ResponseValidationError",
+    "RetryPolicy",
     "UnprocessableEntityError",
     "__version__",
 ]
