@@ -18,8 +18,13 @@ from .errors import ConfigurationError
 from .redaction import redact
 
 DEFAULTS: dict[str, Any] = {
+    "provider": "openai",
+    "api_shape": "ga",
     "api_key": None,
     "base_url": "https://api.openai.com/v1",
+    "api_version": None,
+    "auth": {"scheme": None},
+    "bridge": {"strict": True, "default_ttl": 60},
     "organization": None,
     "project": None,
     "allow_insecure_http": False,
@@ -37,12 +42,41 @@ DEFAULTS: dict[str, Any] = {
     "pool": {"maxsize": 10},
 }
 
-#: Config key -> environment variable that fills it when the key is not set explicitly.
-ENVIRONMENT: dict[str, str] = {
-    "api_key": "OPENAI_API_KEY",
-    "base_url": "OPENAI_BASE_URL",
-    "organization": "OPENAI_ORG_ID",
-    "project": "OPENAI_PROJECT_ID",
+#: Config key -> environment variable that fills it when the key is not set explicitly, per provider.
+ENVIRONMENT: dict[str, dict[str, str]] = {
+    "openai": {
+        "api_key": "OPENAI_API_KEY",
+        "base_url": "OPENAI_BASE_URL",
+        "organization": "OPENAI_ORG_ID",
+        "project": "OPENAI_PROJECT_ID",
+    },
+    "azure": {
+        "api_key": "AZURE_OPENAI_API_KEY",
+        "base_url": "AZURE_OPENAI_ENDPOINT",
+        "api_version": "OPENAI_API_VERSION",
+    },
+}
+
+PROVIDERS = ("openai", "azure")
+API_SHAPES = ("ga", "beta")
+AUTH_SCHEMES = ("bearer", "api-key")
+
+#: Operation -> path below ``base_url``, per provider. Azure's classic surface has its own beta paths; its
+#: ``/openai/v1`` surface uses OpenAI's. For Azure, ``base_url`` is the resource endpoint
+#: (``https://NAME.openai.azure.com``).
+PATHS: dict[str, dict[str, str]] = {
+    "openai": {
+        "sessions": "/realtime/sessions",
+        "transcription_sessions": "/realtime/transcription_sessions",
+        "client_secrets": "/realtime/client_secrets",
+        "translation_client_secrets": "/realtime/translations/client_secrets",
+    },
+    "azure": {
+        "sessions": "/openai/realtimeapi/sessions",
+        "transcription_sessions": "/openai/realtimeapi/transcription_sessions",
+        "client_secrets": "/openai/v1/realtime/client_secrets",
+        "translation_client_secrets": "/openai/v1/realtime/translations/client_secrets",
+    },
 }
 
 
@@ -62,11 +96,24 @@ class RetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """How ``create_realtime_session`` maps beta requests onto the GA endpoint."""
+
+    strict: bool
+    default_ttl: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The resolved configuration. ``repr`` shows the key redacted."""
 
+    provider: str
+    api_shape: str
     api_key: str | None = field(repr=False)
     base_url: str
+    api_version: str | None
+    auth_scheme: str
+    bridge: BridgeSettings
     organization: str | None
     project: str | None
     allow_insecure_http: bool
@@ -77,9 +124,15 @@ class Settings:
     retry: RetrySettings
     pool_maxsize: int
 
+    @property
+    def paths(self) -> dict[str, str]:
+        """Operation -> path for this provider."""
+        return PATHS[self.provider]
+
     def __repr__(self) -> str:
         return (
-            f"Settings(api_key={redact(self.api_key)!r}, base_url={self.base_url!r}, "
+            f"Settings(provider={self.provider!r}, api_shape={self.api_shape!r}, "
+            f"api_key={redact(self.api_key)!r}, base_url={self.base_url!r}, "
             f"organization={self.organization!r}, project={self.project!r}, timeout={self.timeout!r}, "
             f"retry={self.retry!r}, pool_maxsize={self.pool_maxsize!r})"
         )
@@ -87,8 +140,9 @@ class Settings:
     def require_api_key(self) -> str:
         """The API key, or a ConfigurationError that says where to set it."""
         if not self.api_key:
+            variable = ENVIRONMENT[self.provider]["api_key"]
             raise ConfigurationError(
-                "api_key is not set: set the config key 'api_key' or the environment variable OPENAI_API_KEY"
+                f"api_key is not set: set the config key 'api_key' or the environment variable {variable}"
             )
         return self.api_key
 
@@ -98,12 +152,16 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
 
     ``None`` in ``explicit`` means "not set" (YAML's empty values), so the environment can still fill it.
     """
+    explicit = dict(explicit or {})
+    provider = explicit.get("provider") or DEFAULTS["provider"]
+    if provider not in PROVIDERS:
+        raise ConfigurationError(f"config key 'provider' must be one of {', '.join(PROVIDERS)}, not {provider!r}")
     merged = copy.deepcopy(DEFAULTS)
-    for key, variable in ENVIRONMENT.items():
+    for key, variable in ENVIRONMENT[provider].items():
         value = environ.get(variable)
         if value:
             merged[key] = value
-    _merge(merged, dict(explicit or {}), path="")
+    _merge(merged, explicit, path="")
     return _build(merged)
 
 
@@ -143,7 +201,15 @@ def _flag(value: Any, key: str) -> bool:
     raise ConfigurationError(f"config key {key!r} must be true or false, not {value!r}")
 
 
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigurationError(f"config key {key!r} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
 def _build(raw: dict[str, Any]) -> Settings:
+    provider = _choice(raw["provider"], "provider", PROVIDERS)
+    default_scheme = "api-key" if provider == "azure" else "bearer"
     base_url = str(raw["base_url"]).rstrip("/")
     allow_insecure_http = _flag(raw["allow_insecure_http"], "allow_insecure_http")
     check_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -154,9 +220,20 @@ def _build(raw: dict[str, Any]) -> Settings:
     if proxies is not None and not (isinstance(proxies, Mapping) and all(isinstance(v, str) for v in proxies.values())):
         raise ConfigurationError("config key 'proxies' must map schemes to proxy URLs")
     timeout, retry = raw["timeout"], raw["retry"]
+    api_version = raw["api_version"]
+    if api_version is not None and not isinstance(api_version, str):
+        raise ConfigurationError("config key 'api_version' must be a string such as '2025-04-01-preview'")
     return Settings(
+        provider=provider,
+        api_shape=_choice(raw["api_shape"], "api_shape", API_SHAPES),
         api_key=raw["api_key"] or None,
         base_url=base_url,
+        api_version=api_version or None,
+        auth_scheme=_choice(raw["auth"]["scheme"] or default_scheme, "auth.scheme", AUTH_SCHEMES),
+        bridge=BridgeSettings(
+            strict=_flag(raw["bridge"]["strict"], "bridge.strict"),
+            default_ttl=_number(raw["bridge"]["default_ttl"], "bridge.default_ttl", minimum=10, integer=True),
+        ),
         organization=raw["organization"] or None,
         project=raw["project"] or None,
         allow_insecure_http=allow_insecure_http,

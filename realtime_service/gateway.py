@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlencode
 
 import requests
 import urllib3
@@ -51,7 +52,7 @@ class HttpGateway:
         self._timeout = (settings.timeout.connect, settings.timeout.read)
         self._max_bytes = settings.max_response_bytes
         headers = {
-            "Authorization": f"Bearer {api_key}",
+            **({"api-key": api_key} if settings.auth_scheme == "api-key" else {"Authorization": f"Bearer {api_key}"}),
             "Content-Type": "application/json",
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
@@ -63,6 +64,7 @@ class HttpGateway:
         if settings.project:
             headers["OpenAI-Project"] = settings.project
         self._headers = headers
+        self._query = f"?{urlencode({'api-version': settings.api_version})}" if settings.api_version else ""
         self._urls: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -71,7 +73,7 @@ class HttpGateway:
     def url_for(self, path: str) -> str:
         url = self._urls.get(path)
         if url is None:
-            url = self._urls[path] = self._settings.base_url + path
+            url = self._urls[path] = self._settings.base_url + path + self._query
         return url
 
     def send(self, request: HttpRequest) -> HttpResponse:
