@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import requests
 from dependency_injector import containers, providers
 
+from .bridge import Bridge
 from .config import load_settings
 from .gateway import open_gateway
 from .retry import RetryPolicy
@@ -75,11 +76,18 @@ class RealtimeContainer(containers.DeclarativeContainer):
 
     beta_codec = providers.ThreadSafeSingleton(BetaSessionCodec)
 
+    bridge = providers.ThreadSafeSingleton(
+        Bridge, strict=settings.provided.bridge.strict, default_ttl=settings.provided.bridge.default_ttl
+    )
+
     realtime_session_service = providers.ThreadSafeSingleton(
         RealtimeSessionService,
         gateway=gateway.provider,
         codec=beta_codec,
         policy=retry_policy,
+        api_shape=settings.provided.api_shape,
+        bridge=bridge,
+        paths=settings.provided.paths,
         timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
         secrets=providers.Callable(_service_secrets, settings),
     )

@@ -12,8 +12,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
+from .bridge import Bridge
+from .config import PATHS
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, ResponseValidationError, status_error_class
 from .models import RealtimeSessionCreateRequest, RealtimeSessionCreateResponse
 from .redaction import scrub
@@ -23,18 +26,41 @@ from .transport import Gateway, HttpRequest, HttpResponse
 
 logger = logging.getLogger("realtime_service")
 
-SESSIONS_PATH = "/realtime/sessions"
-
 Timeout = float | tuple[float, float]
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+BETA_RETIRED_HINT = (
+    " The beta Realtime API is retired: set the config key api_shape: ga (the default) to mint through "
+    "/realtime/client_secrets."
+)
+
+
+class Codec(Protocol[T_co]):
+    """Validates one operation's request into a JSON body and parses its answer."""
+
+    def encode(self, request: Any) -> dict[str, Any]: ...
+
+    def decode(self, body: Any, *, request_id: str | None) -> T_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared(Generic[T]):
+    """One operation's call, ready to send: where, what, and how to read the answer."""
+
+    path: str
+    body: bytes
+    decode: Callable[..., T]
 
 
 class RealtimeSessionService:
     """Mints ephemeral Realtime keys. Thread-safe and stateless between calls: share one per process.
 
     ``gateway`` is a :class:`~realtime_service.transport.Gateway` or a zero-argument callable returning one
-    (a dependency-injector provider). ``timeout`` is the default ``(connect, read)`` per attempt. ``secrets``
-    are scrubbed from any server text that ends up in an exception.
+    (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
+    bridges it to ``/realtime/client_secrets``, ``"beta"`` sends it to the retired ``/realtime/sessions``.
+    ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
+    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception.
     """
 
     def __init__(
@@ -43,12 +69,18 @@ class RealtimeSessionService:
         codec: BetaSessionCodec,
         policy: RetryPolicy,
         *,
+        api_shape: str = "ga",
+        bridge: Bridge | None = None,
+        paths: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (5.0, 20.0),
         secrets: tuple[str, ...] = (),
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
         self._codec = codec
         self._policy = policy
+        self._api_shape = api_shape
+        self._bridge = bridge or Bridge()
+        self._paths = dict(paths or PATHS["openai"])
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
 
@@ -59,14 +91,16 @@ class RealtimeSessionService:
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> RealtimeSessionCreateResponse:
-        """``POST /realtime/sessions``: validate ``request``, send it with retries, return the parsed session.
+        """The seed's ``createRealtimeSession``: validate ``request``, mint with retries, return the session.
 
-        Raises :class:`~realtime_service.errors.RequestValidationError` (nothing sent),
+        Under ``api_shape: ga`` the beta request is bridged to ``POST /realtime/client_secrets`` and the answer
+        read back in beta names (see :mod:`realtime_service.bridge`); under ``beta`` it goes to
+        ``POST /realtime/sessions`` unchanged. Raises
+        :class:`~realtime_service.errors.RequestValidationError` (nothing sent),
         :class:`~realtime_service.errors.APIStatusError` subclasses, ``APIConnectionError``/``APITimeoutError``,
         or ``ResponseValidationError``.
         """
-        body = self._encode_body(self._codec.encode(request))
-        return self._call(SESSIONS_PATH, body, self._codec.decode, timeout, extra_headers)
+        return self._call(self._prepare_realtime_session(request), timeout, extra_headers)
 
     async def acreate_realtime_session(
         self,
@@ -82,58 +116,62 @@ class RealtimeSessionService:
         attempt already in flight finishes in its thread and its answer is discarded (a key minted by it is
         simply never handed out and expires on its own).
         """
-        body = self._encode_body(self._codec.encode(request))
-        return await self._acall(SESSIONS_PATH, body, self._codec.decode, timeout, extra_headers)
+        return await self._acall(self._prepare_realtime_session(request), timeout, extra_headers)
+
+    def _prepare_realtime_session(
+        self, request: RealtimeSessionCreateRequest | Mapping[str, Any]
+    ) -> _Prepared[RealtimeSessionCreateResponse]:
+        body = self._codec.encode(request)
+        if self._api_shape == "beta":
+            return _Prepared(self._paths["sessions"], _encode_body(body), self._codec.decode)
+        extra = request.extra if isinstance(request, RealtimeSessionCreateRequest) else {}
+        beta = {key: value for key, value in body.items() if key not in extra} if extra else body
+        ga = self._bridge.to_ga(beta, extra)
+        decode, from_ga = self._codec.decode, self._bridge.from_ga
+
+        def decode_bridged(parsed: Any, *, request_id: str | None) -> RealtimeSessionCreateResponse:
+            return decode(from_ga(parsed), request_id=request_id)
+
+        return _Prepared(self._paths["client_secrets"], _encode_body(ga), decode_bridged)
 
     # -- the machinery shared by every operation ---------------------------------------------------------
 
-    @staticmethod
-    def _encode_body(body: Mapping[str, Any]) -> bytes:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
+        return _Prepared(self._paths[path_key], _encode_body(codec.encode(request)), codec.decode)
 
-    def _call(
-        self,
-        path: str,
-        body: bytes,
-        decode: Callable[..., T],
-        timeout: Timeout | None,
-        extra_headers: Mapping[str, str] | None,
-    ) -> T:
+    def _call(self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None) -> T:
         deadline = self._policy.deadline()
         for attempt in self._policy.retrying(deadline):
             with attempt:
                 parsed, request_id = self._attempt(
-                    path, body, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
+                    prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
                 )
-        return decode(parsed, request_id=request_id)
+        return prepared.decode(parsed, request_id=request_id)
 
     async def _acall(
-        self,
-        path: str,
-        body: bytes,
-        decode: Callable[..., T],
-        timeout: Timeout | None,
-        extra_headers: Mapping[str, str] | None,
+        self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None
     ) -> T:
         deadline = self._policy.deadline()
         async for attempt in self._policy.async_retrying(deadline):
             with attempt:
                 parsed, request_id = await asyncio.to_thread(
-                    self._attempt, path, body, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
+                    self._attempt, prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
                 )
-        return decode(parsed, request_id=request_id)
+        return prepared.decode(parsed, request_id=request_id)
 
     def _attempt(
         self,
-        path: str,
-        body: bytes,
+        prepared: _Prepared[Any],
         deadline: float,
         timeout: Timeout | None,
         extra_headers: Mapping[str, str] | None,
         attempt_number: int,
     ) -> tuple[Any, str | None]:
         """One attempt: send, log one line, return the parsed 2xx JSON and request id or raise the mapped error."""
-        request = HttpRequest("POST", path, body, extra_headers or {}, self._attempt_timeout(timeout, deadline))
+        path = prepared.path
+        request = HttpRequest(
+            "POST", path, prepared.body, extra_headers or {}, self._attempt_timeout(timeout, deadline)
+        )
         started = time.perf_counter()
         try:
             response = self._resolve_gateway().send(request)
@@ -179,21 +217,28 @@ class RealtimeSessionService:
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         message = error.get("message") if isinstance(error.get("message"), str) else None
+        code = _optional_str(error.get("code"))
         if 300 <= status < 400:
             message = f"unexpected redirect ({status}); redirects are never followed so the key stays on this host"
         elif not message:
             message = text[:200] if isinstance(body, str) else f"HTTP {status}"
+        if code == "beta_api_shape_disabled":
+            message += BETA_RETIRED_HINT
         return status_error_class(status)(
             message,
             status_code=status,
             request_id=response.request_id,
             body=body,
             type=_optional_str(error.get("type")),
-            code=_optional_str(error.get("code")),
+            code=code,
             param=_optional_str(error.get("param")),
             retry_after=retry_after_seconds(response.headers),
             headers=response.headers,
         )
+
+
+def _encode_body(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _optional_str(value: object) -> str | None:

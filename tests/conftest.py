@@ -36,6 +36,8 @@ def emulator(realtime_emulator: Emulator) -> Emulator:
 
 @pytest.fixture
 def container(realtime_emulator_container: RealtimeContainer) -> RealtimeContainer:
+    """A container on the beta shape, so requests reach ``/realtime/sessions`` as written."""
+    realtime_emulator_container.config.from_dict({"api_shape": "beta"})
     return realtime_emulator_container
 
 
@@ -46,12 +48,14 @@ def service(container: RealtimeContainer) -> RealtimeSessionService:
 
 @pytest.fixture
 def make_container(emulator: Emulator) -> Iterator[object]:
-    """Build containers against the emulator with extra config; all are shut down after the test."""
+    """Build beta-shape containers against the emulator with extra config; all are shut down after the test."""
     built: list[RealtimeContainer] = []
 
     def make(config: dict[str, object] | None = None, **providers: object) -> RealtimeContainer:
         container = RealtimeContainer(environ={}, **providers)
-        container.config.from_dict({"api_key": emulator.api_key, "base_url": emulator.base_url, **(config or {})})
+        container.config.from_dict(
+            {"api_key": emulator.api_key, "base_url": emulator.base_url, "api_shape": "beta", **(config or {})}
+        )
         built.append(container)
         return container
 

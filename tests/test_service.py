@@ -1,4 +1,8 @@
-"""RealtimeSessionService over real HTTP on loopback: sending, retrying, errors, logging, async."""
+"""RealtimeSessionService over real HTTP on loopback: sending, retrying, errors, logging, async.
+
+These run the beta shape (``/realtime/sessions``), where the wire body is the request as written; the GA
+operations and the bridge have their own module.
+"""
 
 from __future__ import annotations
 
@@ -177,7 +181,7 @@ def _with_key(emulator: Emulator, key: str) -> RealtimeSessionService:
     from realtime_service.containers import RealtimeContainer
 
     container = RealtimeContainer(environ={})
-    container.config.from_dict({"api_key": key, "base_url": emulator.base_url})
+    container.config.from_dict({"api_key": key, "base_url": emulator.base_url, "api_shape": "beta"})
     return container.realtime_session_service()
 
 
