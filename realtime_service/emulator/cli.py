@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer the beta endpoints with beta_api_shape_disabled, as the real API does since 2026-05",
     )
+    parser.add_argument(
+        "--azure",
+        action="store_true",
+        help="speak Azure OpenAI's dialect: api-key header, /openai/v1/... and /openai/realtimeapi/... paths",
+    )
     return parser
 
 
@@ -40,9 +45,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
-    with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired) as emulator:
-        print(f"OpenAI emulator listening on {emulator.base_url} (Ctrl-C to stop)", flush=True)
-        print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
+    with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure) as emulator:
+        if args.azure:
+            print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)
+            print(
+                f"export AZURE_OPENAI_ENDPOINT={emulator.azure_endpoint} AZURE_OPENAI_API_KEY={emulator.api_key}",
+                flush=True,
+            )
+        else:
+            print(f"OpenAI emulator listening on {emulator.base_url} (Ctrl-C to stop)", flush=True)
+            print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
         try:
             while not stop.wait(1.0):
                 pass

@@ -3,6 +3,18 @@
 Used by tests, benchmarks and the CLI's offline mode, so it aims to be faithful where clients can tell
 (status codes, error bodies, headers, keep-alive) and cheap per request (a benchmark drives thousands of
 sequential calls through it). Endpoints live in a route table: see :meth:`Emulator.add_route`.
+
+``Emulator(azure=True)`` speaks Azure OpenAI's dialect instead, for the same route table:
+
+- auth is the ``api-key: <key>`` header; ``Authorization: Bearer`` (an Entra ID token, not emulated) is a 401;
+- paths: the v1 surface ``/openai/v1/<OpenAI path>`` (``api-version`` optional) and the classic preview
+  layout of :data:`AZURE_CLASSIC_ROUTES` (``/openai/realtimeapi/sessions`` and ``.../transcription_sessions``,
+  ``api-version`` required);
+- errors of Azure's own front door have Azure's shape, ``{"error": {"code": "404", "message": ...}}``
+  (no ``type``/``param``): an unknown path, and a classic path without ``api-version``, are
+  ``404 Resource not found`` as on the real service (not a 400); a bad key is ``401`` with code ``"401"``.
+  Errors from the endpoints themselves (validation, ``beta_api_shape_disabled``) keep OpenAI's shape, as
+  Azure passes them through. Answers also carry an ``apim-request-id`` header.
 """
 
 from __future__ import annotations
@@ -20,17 +32,21 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
+from .client_secrets import create_client_secret
 from .faults import Fault, FaultQueue
 from .replies import Reply
 from .sessions import create_session
+from .transcription_sessions import create_transcription_session
+from .translations import create_translation_client_secret
 from .validation import json_type_name
 
 if TYPE_CHECKING:
@@ -49,6 +65,14 @@ _MISSING_KEY_MESSAGE = (
 _BAD_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
     "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+_AZURE_KEY_MESSAGE = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
+    "active subscription and use a correct regional API endpoint for your resource."
+)
+_AZURE_ENTRA_MESSAGE = (
+    "Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), "
+    "or have expired."
 )
 _STREAM_CHUNK = b"x" * 65536
 _JOIN_TIMEOUT = 5.0
@@ -87,14 +111,38 @@ class Route:
     auth: bool = True
 
 
-def _sessions(call: Call) -> Reply:
-    return create_session(call.body, call.now)
+def _create(endpoint: Callable[[dict[str, Any], float], Reply]) -> Handler:
+    """A handler for an endpoint function of the JSON body and the time."""
+
+    def handle(call: Call) -> Reply:
+        return endpoint(call.body, call.now)
+
+    return handle
 
 
 # path under /v1 -> method -> route. Add an endpoint here (or at runtime with Emulator.add_route).
 DEFAULT_ROUTES: Mapping[str, Mapping[str, Route]] = {
-    "/realtime/sessions": {"POST": Route(_sessions, beta=True)},
+    "/realtime/sessions": {"POST": Route(_create(create_session), beta=True)},
+    "/realtime/transcription_sessions": {"POST": Route(_create(create_transcription_session), beta=True)},
+    "/realtime/client_secrets": {"POST": Route(_create(create_client_secret))},
+    "/realtime/translations/client_secrets": {"POST": Route(_create(create_translation_client_secret))},
 }
+
+# Azure mode: the classic (preview) paths, each serving a route of the table above; they need api-version.
+AZURE_CLASSIC_ROUTES: Mapping[str, str] = {
+    "/openai/realtimeapi/sessions": "/realtime/sessions",
+    "/openai/realtimeapi/transcription_sessions": "/realtime/transcription_sessions",
+}
+AZURE_V1_PREFIX = "/openai/v1"
+
+
+def _azure_error(status: int, message: str) -> Reply:
+    return Reply.json(status, {"error": {"code": str(status), "message": message}})
+
+
+_AZURE_NOT_FOUND = _azure_error(404, "Resource not found")
+_AZURE_BAD_KEY = _azure_error(401, _AZURE_KEY_MESSAGE)
+_AZURE_NO_ENTRA = _azure_error(401, _AZURE_ENTRA_MESSAGE)
 
 
 def _reject_constant(name: str) -> Any:
@@ -312,6 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
             "openai-version": OPENAI_VERSION,
             "openai-processing-ms": str(int((time.perf_counter() - started) * 1000)),
         }
+        if self.server.emulator.azure:
+            headers["apim-request-id"] = str(uuid.uuid4())
         headers.update(reply.headers)
         stream_size: int | None = None
         trickle_s: float | None = None
@@ -373,7 +423,8 @@ class Emulator:
 
     ``with Emulator() as emu:`` or ``start()``/``stop()``. Point a client at ``emu.base_url`` with
     ``emu.api_key``. ``beta_retired`` may also be flipped on a running emulator. ``clock`` gives the time used
-    for ``expires_at`` (tests may pin it).
+    for ``expires_at`` (tests may pin it). ``azure=True`` serves Azure OpenAI's paths and auth instead (see the
+    module docstring); point an Azure client at ``emu.azure_endpoint``.
     """
 
     def __init__(
@@ -384,10 +435,12 @@ class Emulator:
         *,
         beta_retired: bool = False,
         clock: Callable[[], float] = time.time,
+        azure: bool = False,
     ) -> None:
         self.api_key = api_key if api_key else "sk-emulator-" + secrets.token_hex(16)
         self.host = host
         self.beta_retired = beta_retired
+        self.azure = azure
         self._port = port
         self._clock = clock
         self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
@@ -445,9 +498,14 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/v1``: what OPENAI_BASE_URL should be."""
+        """``http://127.0.0.1:PORT/v1``: what OPENAI_BASE_URL should be (OpenAI mode)."""
+        return self.azure_endpoint + "/v1"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """``http://127.0.0.1:PORT``: what AZURE_OPENAI_ENDPOINT should be (Azure mode)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return f"http://{host}:{self.port}"
 
     # scripting and inspection
 
@@ -478,6 +536,7 @@ class Emulator:
 
         The emulator does routing (404/405), auth (401), the beta-retired switch and JSON-object parsing
         (400) before ``handler`` runs; the handler validates its own fields and builds the :class:`Reply`.
+        In Azure mode the route is served under ``/openai/v1`` instead.
         """
         self._routes.setdefault(path, {})[method.upper()] = Route(handler, beta=beta, auth=auth)
 
@@ -492,9 +551,28 @@ class Emulator:
             self._requests.append(request)
 
     def _dispatch(self, request: RecordedRequest) -> Reply:
+        if self.azure:
+            return self._dispatch_azure(request)
         methods = self._routes.get(request.path[3:]) if request.path.startswith("/v1/") else None
         if methods is None:
             return Reply.error(404, f"Invalid URL ({request.method} {request.path})")
+        return self._serve(request, methods)
+
+    def _dispatch_azure(self, request: RecordedRequest) -> Reply:
+        path = request.path
+        route_path: str | None
+        if path.startswith(AZURE_V1_PREFIX + "/"):
+            route_path = path[len(AZURE_V1_PREFIX) :]
+        elif parse_qs(request.query).get("api-version"):
+            route_path = AZURE_CLASSIC_ROUTES.get(path)
+        else:
+            route_path = None  # Azure answers a missing api-version with a 404, as for an unknown path
+        methods = self._routes.get(route_path) if route_path is not None else None
+        if methods is None:
+            return _AZURE_NOT_FOUND
+        return self._serve(request, methods)
+
+    def _serve(self, request: RecordedRequest, methods: dict[str, Route]) -> Reply:
         route = methods.get(request.method)
         if route is None:
             return Reply.error(
@@ -504,7 +582,10 @@ class Emulator:
                 headers={"allow": ", ".join(sorted(methods))},
             )
         if route.auth:
-            refusal = self._check_auth(request.headers.get("authorization"))
+            if self.azure:
+                refusal = self._check_azure_auth(request.headers)
+            else:
+                refusal = self._check_auth(request.headers.get("authorization"))
             if refusal is not None:
                 return refusal
         if route.beta and self.beta_retired:
@@ -533,6 +614,14 @@ class Emulator:
                 "You can find your API key at https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
+        return None
+
+    def _check_azure_auth(self, headers: dict[str, str]) -> Reply | None:
+        key = headers.get("api-key", "").strip()
+        if not key and headers.get("authorization"):
+            return _AZURE_NO_ENTRA  # Entra ID bearer tokens are not emulated
+        if not key or not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            return _AZURE_BAD_KEY
         return None
 
     @staticmethod

@@ -11,9 +11,11 @@ decimal, but got a string instead.``). Paths are dotted, array items indexed: ``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +69,21 @@ def _type_issue(spec: Spec, value: object, path: str) -> Issue:
     )
 
 
-def _quoted_list(values: Sequence[str]) -> str:
-    quoted = [f"'{v}'" for v in values]
+def _unknown_issue(param: str) -> Issue:
+    return Issue(param, "unknown_parameter", f"Unknown parameter: '{param}'.")
+
+
+def _missing_issue(param: str) -> Issue:
+    return Issue(param, "missing_required_parameter", f"Missing required parameter: '{param}'.")
+
+
+def _enum_issue(path: str, value: object, values: Sequence[str | int]) -> Issue:
+    shown = f"'{value}'" if isinstance(value, str) else str(value)
+    return Issue(path, "invalid_value", f"Invalid value: {shown}. Supported values are: {_quoted_list(values)}.")
+
+
+def _quoted_list(values: Sequence[str | int]) -> str:
+    quoted = [f"'{v}'" if isinstance(v, str) else str(v) for v in values]
     if len(quoted) <= 2:
         return " and ".join(quoted)
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
@@ -78,25 +93,22 @@ def _fmt(number: float) -> str:
     return repr(number) if isinstance(number, float) else str(number)
 
 
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme and parts.netloc) and not any(c.isspace() for c in value)
+
+
 @dataclass(frozen=True, slots=True)
 class String:
-    """Any string."""
+    """Any string; with ``pattern``, one in which it is found (JSON Schema semantics: anchor it yourself);
+    with ``url``, an absolute URL (``format: uri``: a scheme, a host, no whitespace)."""
 
     expected: str = "a string"
-
-    def matches_type(self, value: object) -> bool:
-        return isinstance(value, str)
-
-    def check(self, value: object, path: str) -> Issue | None:
-        return None if isinstance(value, str) else _type_issue(self, value, path)
-
-
-@dataclass(frozen=True, slots=True)
-class Enum:
-    """A string from a fixed set."""
-
-    values: tuple[str, ...]
-    expected: str = "a string"
+    pattern: re.Pattern[str] | None = None
+    url: bool = False
 
     def matches_type(self, value: object) -> bool:
         return isinstance(value, str)
@@ -104,12 +116,40 @@ class Enum:
     def check(self, value: object, path: str) -> Issue | None:
         if not isinstance(value, str):
             return _type_issue(self, value, path)
-        if value not in self.values:
+        if self.pattern is not None and self.pattern.search(value) is None:
             return Issue(
                 path,
                 "invalid_value",
-                f"Invalid value: '{value}'. Supported values are: {_quoted_list(self.values)}.",
+                f"Invalid '{path}': string does not match pattern. Expected a string that matches the pattern "
+                f"'{self.pattern.pattern}'.",
             )
+        if self.url and not _is_url(value):
+            return Issue(
+                path,
+                "invalid_value",
+                f"Invalid '{path}': expected a valid URL, but got a value with an invalid format.",
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    """A string from a fixed set; or an integer, given integers (``Enum((24000,), "an integer")``).
+
+    The JSON type must be the values' own: ``true`` is not ``1``, ``"24000"`` is not ``24000``.
+    """
+
+    values: tuple[str, ...] | tuple[int, ...]
+    expected: str = "a string"
+
+    def matches_type(self, value: object) -> bool:
+        return type(value) is type(self.values[0])
+
+    def check(self, value: object, path: str) -> Issue | None:
+        if type(value) is not type(self.values[0]):
+            return _type_issue(self, value, path)
+        if value not in self.values:
+            return _enum_issue(path, value, self.values)
         return None
 
 
@@ -196,10 +236,12 @@ class FreeObject:
 
 @dataclass(frozen=True, slots=True)
 class Array:
-    """A JSON array whose items all match ``items``."""
+    """A JSON array whose items all match ``items``, with optional length bounds."""
 
     items: Spec
     expected: str = "an array"
+    min_items: int = 0
+    max_items: int | None = None
 
     def matches_type(self, value: object) -> bool:
         return isinstance(value, list)
@@ -207,6 +249,21 @@ class Array:
     def check(self, value: object, path: str) -> Issue | None:
         if not isinstance(value, list):
             return _type_issue(self, value, path)
+        if len(value) < self.min_items:
+            problem, got = ("empty array", "an empty array") if not value else ("array too short", "a shorter one")
+            return Issue(
+                path,
+                "empty_array" if not value else "array_below_min_length",
+                f"Invalid '{path}': {problem}. Expected an array with minimum length {self.min_items}, "
+                f"but got {got} instead.",
+            )
+        if self.max_items is not None and len(value) > self.max_items:
+            return Issue(
+                path,
+                "array_above_max_length",
+                f"Invalid '{path}': array too long. Expected an array with maximum length {self.max_items}, "
+                f"but got an array with length {len(value)} instead.",
+            )
         for index, item in enumerate(value):
             issue = self.items.check(item, f"{path}[{index}]")
             if issue is not None:
@@ -235,20 +292,75 @@ class Object:
         prefix = f"{path}." if path else ""
         for key in value:
             if key not in self.fields:
-                return Issue(f"{prefix}{key}", "unknown_parameter", f"Unknown parameter: '{prefix}{key}'.")
+                return _unknown_issue(f"{prefix}{key}")
         for key in sorted(self.required):
             if key not in value:
-                return Issue(
-                    f"{prefix}{key}",
-                    "missing_required_parameter",
-                    f"Missing required parameter: '{prefix}{key}'.",
-                )
+                return _missing_issue(f"{prefix}{key}")
         for key, spec in self.fields.items():
             if key in value:
                 issue = spec.check(value[key], f"{prefix}{key}")
                 if issue is not None:
                     return issue
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class MapOf:
+    """A JSON object with any keys whose values all match ``values`` (MCP headers, prompt variables)."""
+
+    values: Spec
+    expected: str = "an object"
+
+    def matches_type(self, value: object) -> bool:
+        return isinstance(value, dict)
+
+    def check(self, value: object, path: str) -> Issue | None:
+        if not isinstance(value, dict):
+            return _type_issue(self, value, path)
+        for key, item in value.items():
+            issue = self.values.check(item, f"{path}.{key}")
+            if issue is not None:
+                return issue
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """An object whose string ``key`` picks its schema: OpenAI's discriminated unions (tools, turn detection,
+    the session of a client secret). Without the key, ``default`` names the variant, or the key is required.
+
+    The tag is checked first, so ``{"type": "bogus", "x": 1}`` is an invalid value, not an unknown parameter.
+    Each variant should list ``key`` among its fields (see :func:`variant`).
+    """
+
+    key: str
+    variants: Mapping[str, Spec]
+    default: str | None = None
+    expected: str = "an object"
+
+    def matches_type(self, value: object) -> bool:
+        return isinstance(value, dict)
+
+    def check(self, value: object, path: str) -> Issue | None:
+        if not isinstance(value, dict):
+            return _type_issue(self, value, path)
+        param = f"{path}.{self.key}" if path else self.key
+        if self.key not in value:
+            if self.default is None:
+                return _missing_issue(param)
+            return self.variants[self.default].check(value, path)
+        tag = value[self.key]
+        chosen = self.variants.get(tag) if isinstance(tag, str) else None
+        if chosen is None:
+            return Enum(tuple(self.variants)).check(tag, param)
+        return chosen.check(value, path)
+
+
+def variant(
+    tag: str, fields: Mapping[str, Spec] | None = None, *, required: Sequence[str] = (), key: str = "type"
+) -> Object:
+    """One branch of a :class:`Tagged` union: an :class:`Object` whose ``key`` is the constant ``tag``."""
+    return Object({key: Enum((tag,)), **(fields or {})}, required=frozenset(required))
 
 
 @dataclass(frozen=True, slots=True)
