@@ -49,7 +49,8 @@ def test_a_gateway_override_reaches_services_obtained_inside_the_block(host: Any
     with host.realtime.gateway.override(fake):
         assert handler() == "ek_from_the_fake_0000000"
     assert emulator.requests == []
-    assert fake.calls[0].json == REQUEST
+    assert fake.calls[0].path == "/realtime/client_secrets"
+    assert fake.calls[0].json["session"]["audio"]["output"]["voice"] == REQUEST["voice"]
 
 
 def test_the_real_gateway_is_back_after_the_override(host: Any, emulator: Emulator) -> None:
@@ -141,10 +142,10 @@ def test_the_fake_gateway_records_calls_and_plays_back_errors(realtime_container
     fake.queue_response()
     session = realtime_container.realtime_session_service().create_realtime_session(REQUEST)
     assert session.client_secret.value.startswith("ek_")
-    assert [call.path for call in fake.calls] == ["/realtime/sessions"] * 3
+    assert [call.path for call in fake.calls] == ["/realtime/client_secrets"] * 3
     assert fake.pending == 0
 
 
 def test_the_fake_gateway_says_what_was_sent_when_nothing_is_queued(realtime_container: Any) -> None:
-    with pytest.raises(LookupError, match="/realtime/sessions"):
+    with pytest.raises(LookupError, match="/realtime/client_secrets"):
         realtime_container.realtime_session_service().create_realtime_session(REQUEST)

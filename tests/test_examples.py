@@ -36,7 +36,7 @@ def test_the_example_handler_mints_against_the_emulator(tmp_path: Path, monkeypa
             application.shutdown_resources()
             application.unwire()
     assert minted["client_secret"].startswith("ek_")
-    assert emulator.requests[0].json["voice"] == "cedar"
+    assert emulator.requests[0].json["session"]["audio"]["output"]["voice"] == "cedar"
 
 
 def test_the_example_handler_is_tested_with_an_overridden_gateway() -> None:
@@ -50,4 +50,4 @@ def test_the_example_handler_is_tested_with_an_overridden_gateway() -> None:
     finally:
         application.unwire()
     assert minted["client_secret"].startswith("ek_")
-    assert fake.calls[0].json["voice"] == "marin"
+    assert fake.calls[0].json["session"]["audio"]["output"]["voice"] == "marin"
