@@ -96,7 +96,8 @@ class HttpGateway:
                 proxies=self._proxies,
             )
             with _closing(response):
-                content = self._read_capped(response.raw)
+                ends = started + request.budget if request.budget is not None else None
+                content = self._read_body(response.raw, ends)
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
             raise APITimeoutError(f"Request timed out: {type(exc).__name__}") from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -108,13 +109,19 @@ class HttpGateway:
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    def _read_capped(self, raw: urllib3.BaseHTTPResponse) -> bytes:
-        """Read the whole body, refusing (without buffering it) one larger than ``max_response_bytes``."""
-        content = raw.read(self._max_bytes + 1, decode_content=True)
-        if len(content) > self._max_bytes:
-            raw.close()
-            raise APIConnectionError(f"Response body exceeds max_response_bytes ({self._max_bytes})")
-        return content
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, ends: float | None) -> bytes:
+        """Read the whole (decoded) body as it arrives, refusing one larger than ``max_response_bytes`` before
+        buffering it and giving up when the attempt's budget ends (``perf_counter`` time ``ends``)."""
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := raw.read1(65536, decode_content=True):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise APIConnectionError(f"Response body exceeds max_response_bytes ({self._max_bytes})")
+            if ends is not None and time.perf_counter() > ends:
+                raise APITimeoutError("Request timed out: total_timeout reached while reading the body")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def close(self) -> None:
         if self._owns_session:

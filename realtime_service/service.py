@@ -169,8 +169,9 @@ class RealtimeSessionService:
     ) -> tuple[Any, str | None]:
         """One attempt: send, log one line, return the parsed 2xx JSON and request id or raise the mapped error."""
         path = prepared.path
+        remaining = deadline - self._policy.clock()
         request = HttpRequest(
-            "POST", path, prepared.body, extra_headers or {}, self._attempt_timeout(timeout, deadline)
+            "POST", path, prepared.body, extra_headers or {}, self._attempt_timeout(timeout, remaining), remaining
         )
         started = time.perf_counter()
         try:
@@ -183,15 +184,14 @@ class RealtimeSessionService:
             return self._parse_json(response), response.request_id
         raise self._status_error(response)
 
-    def _attempt_timeout(self, timeout: Timeout | None, deadline: float) -> tuple[float, float]:
-        """The per-attempt ``(connect, read)`` timeout, never longer than the time left before the deadline."""
+    def _attempt_timeout(self, timeout: Timeout | None, remaining: float) -> tuple[float, float]:
+        """The per-attempt ``(connect, read)`` timeout, never longer than the ``remaining`` time of the call."""
         if timeout is None:
             connect, read = self._timeout
         elif isinstance(timeout, tuple):
             connect, read = timeout
         else:
             connect = read = float(timeout)
-        remaining = deadline - self._policy.clock()
         if remaining <= 0:
             raise APITimeoutError("Request timed out: total_timeout reached before the attempt started")
         return min(connect, remaining), min(read, remaining)

@@ -14,13 +14,18 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One attempt. ``path`` is relative to the base URL (``/realtime/sessions``); ``body`` is encoded JSON."""
+    """One attempt. ``path`` is relative to the base URL (``/realtime/sessions``); ``body`` is encoded JSON.
+
+    ``timeout`` is ``(connect, read)`` per socket operation; ``budget`` bounds the whole attempt in seconds, so a
+    server trickling its answer byte by byte cannot outlast the call's ``total_timeout``.
+    """
 
     method: str
     path: str
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: tuple[float, float] | None = None
+    budget: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

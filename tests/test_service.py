@@ -447,3 +447,10 @@ def test_eight_threads_share_one_service_and_reuse_connections(
     pool = manager.pools[key]
     assert pool.num_requests == 80
     assert pool.num_connections <= 8
+
+
+def test_a_trickling_answer_cannot_outlast_the_total_timeout(make_container: Any, emulator: Emulator) -> None:
+    container = make_container({"retry": {"total_timeout": 0.5, "max_retries": 0}, "timeout": {"read": 5}})
+    emulator.enqueue(Fault.trickle(interval=0.05))
+    with pytest.raises(APITimeoutError, match="total_timeout"):
+        container.realtime_session_service().create_realtime_session(REQUEST)
