@@ -730,6 +730,43 @@ def test_a_truncated_answer_is_an_error_in_requests(emu: Emulator, client: reque
         post(client, emu, {}).json()
 
 
+def test_a_truncated_fault_with_reset_sends_part_of_the_answer_then_an_rst(emu: Emulator) -> None:
+    emu.enqueue(Fault.truncated(10, reset=True))
+    with raw_request(emu) as sock:
+        time.sleep(0.2)  # let the RST arrive behind the bytes
+        received = sock.recv(65536)
+        with pytest.raises(ConnectionResetError):
+            sock.recv(65536)
+    status, headers, body = split_response(received)
+    assert status == 200
+    assert len(body) == 10
+    assert int(headers["content-length"]) > 10
+
+
+def test_a_reset_mid_answer_is_a_connection_error_in_requests(emu: Emulator, client: requests.Session) -> None:
+    emu.enqueue(Fault.truncated(10, reset=True))
+    with pytest.raises(requests.exceptions.RequestException) as caught:
+        post(client, emu, {}).json()
+    assert "reset" in repr(caught.value).lower()
+
+
+def test_a_fault_rule_picks_each_requests_fault_after_the_queue(emu: Emulator, client: requests.Session) -> None:
+    seen: list[str | None] = []
+
+    def rule(request: Any) -> Fault | None:
+        seen.append(request.headers.get("x-call"))
+        return Fault.status(503) if request.headers.get("x-call") == "bad" else None
+
+    emu.fault_rule = rule
+    try:
+        emu.enqueue(Fault.status(409))
+        statuses = [post(client, emu, {}, headers={"X-Call": call}).status_code for call in ("bad", "bad", "good")]
+    finally:
+        emu.fault_rule = None
+    assert statuses == [409, 503, 200]
+    assert seen == ["bad", "good"]
+
+
 def test_the_connection_is_usable_again_after_a_dropped_one(emu: Emulator, client: requests.Session) -> None:
     emu.enqueue(Fault.drop())
     with pytest.raises(requests.exceptions.ConnectionError):

@@ -46,6 +46,7 @@ class Fault:
     - ``trickle_s``: send the body one byte at a time, this many seconds apart.
     - ``truncate_to``: send only this many body bytes (``-1``: half) under the full ``content-length``,
       then close.
+    - ``reset_after``: end the connection with an RST instead of a FIN once the (partial) answer is sent.
     - ``stream_size``: a generated JSON body of exactly this many bytes, streamed in chunks.
     """
 
@@ -58,6 +59,7 @@ class Fault:
     compress: bool = False
     trickle_s: float | None = None
     truncate_to: int | None = None
+    reset_after: bool = False
     stream_size: int | None = None
 
     @classmethod
@@ -97,11 +99,12 @@ class Fault:
         return cls(action="reset")
 
     @classmethod
-    def truncated(cls, keep: int | None = None, *, status: int | None = None) -> Fault:
+    def truncated(cls, keep: int | None = None, *, status: int | None = None, reset: bool = False) -> Fault:
         """Send the normal answer (or ``status``'s error) with its full ``content-length`` but only ``keep``
-        body bytes (default: half), then close: the client sees an incomplete read."""
+        body bytes (default: half), then close: the client sees an incomplete read. ``reset=True`` aborts the
+        connection (RST) after those bytes instead: a connection reset in the middle of the answer."""
         base = cls.status(status) if status is not None else cls()
-        return replace(base, truncate_to=-1 if keep is None else keep)
+        return replace(base, truncate_to=-1 if keep is None else keep, reset_after=reset)
 
     @classmethod
     def trickle(cls, interval: float = 0.05, *, status: int | None = None) -> Fault:

@@ -301,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=target.query,
         )
         emulator._record(request)
-        fault = emulator._faults.pop()
+        fault = emulator._next_fault(request)
         if fault is None:
             self._send(emulator._dispatch(request), None, started)
             return
@@ -380,6 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
                 length = max(len(body), keep + 1)  # always promise more than is sent
                 body = body[:keep]
                 self.close_connection = True
+            if fault.reset_after:
+                self.close_connection = True
+                self.server.mark_reset(self.connection)
         headers["content-length"] = str(length)
         if self.close_connection:
             headers["connection"] = "close"
@@ -425,6 +428,11 @@ class Emulator:
     ``emu.api_key``. ``beta_retired`` may also be flipped on a running emulator. ``clock`` gives the time used
     for ``expires_at`` (tests may pin it). ``azure=True`` serves Azure OpenAI's paths and auth instead (see the
     module docstring); point an Azure client at ``emu.azure_endpoint``.
+
+    Faults come from the queue (:meth:`enqueue`), consumed in arrival order whoever sends the request. When
+    many threads share one emulator and each request must get *its own* fault, set ``fault_rule``: a function
+    of the :class:`RecordedRequest` (a header naming the call, say) returning a :class:`Fault` or ``None``,
+    consulted when the queue is empty. It runs on the emulator's handler threads, so it must be thread-safe.
     """
 
     def __init__(
@@ -436,8 +444,10 @@ class Emulator:
         beta_retired: bool = False,
         clock: Callable[[], float] = time.time,
         azure: bool = False,
+        fault_rule: Callable[[RecordedRequest], Fault | None] | None = None,
     ) -> None:
         self.api_key = api_key if api_key else "sk-emulator-" + secrets.token_hex(16)
+        self.fault_rule = fault_rule
         self.host = host
         self.beta_retired = beta_retired
         self.azure = azure
@@ -545,6 +555,12 @@ class Emulator:
         return sorted((method, path) for path, methods in self._routes.items() for method in methods)
 
     # request pipeline (called from the handler threads)
+
+    def _next_fault(self, request: RecordedRequest) -> Fault | None:
+        fault = self._faults.pop()
+        if fault is None and self.fault_rule is not None:
+            fault = self.fault_rule(request)
+        return fault
 
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
