@@ -111,7 +111,12 @@ class HttpGateway:
 
     def _read_body(self, raw: urllib3.BaseHTTPResponse, ends: float | None) -> bytes:
         """Read the whole (decoded) body as it arrives, refusing one larger than ``max_response_bytes`` before
-        buffering it and giving up when the attempt's budget ends (``perf_counter`` time ``ends``)."""
+        buffering it and giving up when the attempt's budget ends (``perf_counter`` time ``ends``).
+
+        An uncompressed body whose ``Content-Length`` already exceeds the cap is refused before a byte is read;
+        a compressed one (its length says nothing of the decoded size) is counted as it decodes."""
+        if _declared_length(raw) > self._max_bytes:
+            raise APIConnectionError(f"Response body exceeds max_response_bytes ({self._max_bytes})")
         chunks: list[bytes] = []
         size = 0
         while chunk := raw.read1(65536, decode_content=True):
@@ -138,6 +143,17 @@ def _closing(response: requests.Response) -> Iterator[None]:
         raise
     finally:
         response.raw.release_conn()
+
+
+def _declared_length(raw: urllib3.BaseHTTPResponse) -> int:
+    """The ``Content-Length`` of an uncompressed body, or -1 when it is absent, invalid or compressed."""
+    headers = raw.headers
+    if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return -1
+    try:
+        return int(headers.get("content-length", "-1"))
+    except ValueError:
+        return -1
 
 
 def _environment_proxies(settings: Settings) -> dict[str, str]:
