@@ -129,7 +129,18 @@ class HttpGateway:
         return b"".join(chunks)
 
     def close(self) -> None:
+        """Close the pooled connections now (of a session the gateway owns).
+
+        ``Session.close()`` alone only forgets urllib3's pools, which close their sockets when garbage collected;
+        after a failed attempt a pool sits in a reference cycle (the exception's traceback holds its frames), so
+        its keep-alive sockets would stay open until the cyclic collector ran.
+        """
         if self._owns_session:
+            for adapter in {id(a): a for a in self._session.adapters.values()}.values():
+                if isinstance(adapter, HTTPAdapter):
+                    _close_pools(adapter.poolmanager)
+                    for proxy_manager in list(adapter.proxy_manager.values()):
+                        _close_pools(proxy_manager)
             self._session.close()
 
 
@@ -143,6 +154,15 @@ def _closing(response: requests.Response) -> Iterator[None]:
         raise
     finally:
         response.raw.release_conn()
+
+
+def _close_pools(manager: urllib3.PoolManager) -> None:
+    """Close every pool of ``manager``: idle connections at once, checked-out ones when they come back."""
+    pools = manager.pools
+    for key in pools.keys():  # noqa: SIM118 - a locked copy; iterating the container itself raises
+        pool = pools.get(key)
+        if pool is not None:
+            pool.close()
 
 
 def _declared_length(raw: urllib3.BaseHTTPResponse) -> int:
