@@ -767,6 +767,14 @@ def test_a_fault_rule_picks_each_requests_fault_after_the_queue(emu: Emulator, c
     assert seen == ["bad", "good"]
 
 
+def test_a_body_nested_too_deeply_to_parse_is_a_400_not_a_dropped_connection(
+    emu: Emulator, client: requests.Session
+) -> None:
+    response = post(client, emu, data=b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400
+    assert "could not parse the JSON body" in error_of(response)["message"]
+
+
 def test_the_connection_is_usable_again_after_a_dropped_one(emu: Emulator, client: requests.Session) -> None:
     emu.enqueue(Fault.drop())
     with pytest.raises(requests.exceptions.ConnectionError):

@@ -154,7 +154,7 @@ def _parse_json(body: bytes) -> Any:
         return None
     try:
         return json.loads(body, parse_constant=_reject_constant)
-    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; nesting too deep to parse
         return None
 
 
