@@ -10,6 +10,7 @@ SDK would fall back to its own backoff; we hand the wait to the caller in ``Rate
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,20 +28,27 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
-    """The server's requested wait: ``retry-after-ms``, else ``Retry-After`` in seconds or as an HTTP date."""
+    """The server's requested wait: ``retry-after-ms``, else ``Retry-After`` in seconds or as an HTTP date.
+
+    ``nan`` is no wait at all (it would make a retryable error final); ``inf`` stays an over-long wait."""
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:
-            return float(millis) / 1000.0
+            seconds = float(millis) / 1000.0
         except ValueError:
             pass
+        else:
+            if not math.isnan(seconds):
+                return seconds
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else seconds
     try:
         return parsedate_to_datetime(value).timestamp() - now()
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -87,3 +87,14 @@ def test_unparseable_retry_after_is_ignored() -> None:
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({"retry-after-ms": "x"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_a_nan_wait_is_no_wait_and_a_later_header_still_counts() -> None:
+    assert retry_after_seconds({"retry-after": "nan"}) is None
+    assert retry_after_seconds({"retry-after-ms": "NaN", "retry-after": "2"}) == 2.0
+    assert RetryPolicy().is_retryable(status_error(503, retry_after=retry_after_seconds({"retry-after": "nan"})))
+
+
+def test_an_infinite_wait_is_an_over_long_wait() -> None:
+    assert retry_after_seconds({"retry-after": "inf"}) == float("inf")
+    assert not RetryPolicy().is_retryable(status_error(429, retry_after=float("inf")))
