@@ -1,0 +1,70 @@
+"""``TokenServerContainer``: the token endpoint's object graph, nesting the service's own container.
+
+It takes the whole configuration tree (``realtime:`` for the service, ``server:`` for the endpoint)::
+
+    class Application(containers.DeclarativeContainer):
+        config = providers.Configuration()
+        token_server = providers.Container(TokenServerContainer, config=config)
+
+The adapters' views inject ``token_server.token_endpoint``. Host apps replace the ``authenticate`` provider
+(``server.auth: hook``) with their own session or JWT check; it is called with the
+:class:`~realtime_service.web.messages.TokenRequest` and returns an identity or ``None``::
+
+    application.token_server.authenticate.override(providers.Callable(check_session, db=application.db))
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from ..containers import LockedResource, RealtimeContainer
+from .auth import configured_hook
+from .demo import DemoAssets
+from .endpoint import TokenEndpoint
+from .ratelimit import open_rate_limiter
+from .settings import load_server_settings
+
+
+class TokenServerContainer(containers.DeclarativeContainer):
+    """Providers: ``config`` (``realtime:`` and ``server:``), ``environ``, ``realtime`` (the nested
+    :class:`~realtime_service.containers.RealtimeContainer`), ``server_settings``, ``authenticate`` (the auth
+    hook), ``rate_limiter`` (a resource: Redis connections are closed by ``shutdown_resources()``),
+    ``token_endpoint`` and ``demo_assets``."""
+
+    config = providers.Configuration()
+    environ: providers.Provider[Any] = providers.Object(os.environ)
+
+    realtime = providers.Container(RealtimeContainer, config=config.realtime, environ=environ)
+
+    server_settings = providers.ThreadSafeSingleton(load_server_settings, config.server, environ)
+
+    #: ``authenticate(request) -> identity | None`` (or an awaitable of it): ``server.auth_hook`` by default.
+    authenticate = providers.Callable(configured_hook, settings=server_settings)
+
+    rate_limiter = LockedResource(open_rate_limiter, server_settings)
+
+    token_endpoint = providers.ThreadSafeSingleton(
+        TokenEndpoint,
+        service=realtime.realtime_session_service.provider,
+        settings=server_settings,
+        limiter=rate_limiter,
+        authenticate=authenticate.provider,
+        realtime_settings=realtime.settings.provider,
+    )
+
+    demo_assets = providers.ThreadSafeSingleton(
+        DemoAssets, settings=server_settings, realtime_settings=realtime.settings.provider
+    )
+
+
+class ServeContainer(containers.DeclarativeContainer):
+    """What ``serve`` runs, and the layout the adapters' views expect: the token server nested as
+    ``token_server`` (their ``Provide["token_server.token_endpoint"]`` markers name it)."""
+
+    config = providers.Configuration()
+    environ: providers.Provider[Any] = providers.Object(os.environ)
+
+    token_server = providers.Container(TokenServerContainer, config=config, environ=environ)

@@ -1,0 +1,92 @@
+"""The demo page served by ``serve`` at ``/``: plain HTML, one small script, one stylesheet, no build step.
+
+The files ship as package data under ``realtime_service/web/static/``. ``/demo-config.json`` tells the page
+where the token endpoint is, what the browser may choose, and whether a real upstream is configured (only then
+does the page offer the WebRTC call to ``<base_url>/realtime/calls``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from importlib import resources
+from urllib.parse import urlsplit
+
+from ..config import Settings
+from ..errors import ConfigurationError
+from .endpoint import log_access
+from .messages import TokenRequest, TokenResponse
+from .settings import ServerSettings
+
+ASSETS: dict[str, str] = {
+    "index.html": "text/html; charset=utf-8",
+    "demo.js": "text/javascript; charset=utf-8",
+    "demo.css": "text/css; charset=utf-8",
+}
+VOICES = ("marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
+
+
+class DemoAssets:
+    """Reads the page's files once and serves them with a strict Content-Security-Policy."""
+
+    def __init__(self, settings: ServerSettings, realtime_settings: Callable[[], Settings]) -> None:
+        self._settings = settings
+        self._realtime_settings = realtime_settings
+        folder = resources.files(__package__ or "realtime_service.web").joinpath("static")
+        self._files = {name: folder.joinpath(name).read_bytes() for name in ASSETS}
+
+    def _calls_url(self) -> str | None:
+        """``<base_url>/realtime/calls`` when the upstream is OpenAI over https, else ``None`` (offline)."""
+        try:
+            settings = self._realtime_settings()
+        except ConfigurationError:
+            return None
+        if settings.provider != "openai" or not settings.base_url.startswith("https://"):
+            return None
+        return settings.base_url + "/realtime/calls"
+
+    def _headers(self, content_type: str) -> list[tuple[str, str]]:
+        calls = self._calls_url()
+        connect = "'self'" + (f" {urlsplit(calls).scheme}://{urlsplit(calls).netloc}" if calls else "")
+        policy = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+            f"connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+        return [
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-cache"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Content-Security-Policy", policy),
+        ]
+
+    def asset(self, request: TokenRequest, name: str) -> TokenResponse:
+        """``/`` (``index.html``) or ``/static/<name>``; 404 for anything else."""
+        started = time.perf_counter()
+        body = self._files.get(name)
+        if body is None or name not in ASSETS:
+            response = TokenResponse(404, [("Content-Type", "text/plain; charset=utf-8")], b"not found\n")
+        else:
+            response = TokenResponse(200, self._headers(ASSETS[name]), body)
+        log_access(request, response, started)
+        return response
+
+    def config(self, request: TokenRequest) -> TokenResponse:
+        """``/demo-config.json``: what the page needs to know; nothing secret."""
+        started = time.perf_counter()
+        settings = self._settings
+        payload = {
+            "token_path": settings.path,
+            "auth": settings.auth,
+            "browser_fields": sorted(settings.browser_fields),
+            "voice": settings.session.voice,
+            "voices": list(VOICES),
+            "max_ttl": settings.max_ttl,
+            "ttl": settings.session.ttl,
+            "calls_url": self._calls_url(),
+        }
+        body = json.dumps(payload).encode()
+        response = TokenResponse(200, self._headers("application/json"), body)
+        log_access(request, response, started)
+        return response

@@ -1,0 +1,130 @@
+"""The FastAPI adapter: a router whose handlers get the endpoint injected (``pip install realtime-service[fastapi]``).
+
+The token handler awaits the endpoint's async path, which awaits the service's async facade, so no request
+blocks the event loop. Nest :class:`~realtime_service.web.containers.TokenServerContainer` as ``token_server``,
+wire this module, include the router::
+
+    application.wire(modules=["realtime_service.web.fastapi_router"])
+    app.include_router(router, prefix="/realtime")                 # POST /realtime/token
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations at run time, through
+# dependency-injector's ``@inject`` wrapper, whose module globals would not resolve string annotations.
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .demo import DemoAssets
+from .endpoint import TokenEndpoint
+from .messages import TokenRequest, TokenResponse
+
+ENDPOINT = "token_server.token_endpoint"
+DEMO = "token_server.demo_assets"
+
+router = APIRouter()
+
+
+async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
+    """Starlette's request as a :class:`TokenRequest`, reading the body only up to ``max_body_bytes + 1``."""
+    length = request.headers.get("content-length")
+    too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
+    chunks: list[bytes] = []
+    size = 0
+    if not too_large and request.method not in ("GET", "HEAD", "OPTIONS"):
+        async for chunk in request.stream():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_body_bytes:
+                too_large = True
+                break
+    return TokenRequest(
+        method=request.method,
+        path=request.url.path,
+        headers=dict(request.headers.items()),  # already lower-case
+        body=b"".join(chunks),
+        client=request.client.host if request.client else None,
+        query=request.url.query,
+        body_too_large=too_large,
+    )
+
+
+def to_starlette(response: TokenResponse) -> Response:
+    starlette_response = Response(content=response.body, status_code=response.status)
+    starlette_response.raw_headers.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers
+    )
+    return starlette_response
+
+
+Endpoint = Annotated[TokenEndpoint, Depends(Provide[ENDPOINT])]
+Assets = Annotated[DemoAssets, Depends(Provide[DEMO])]
+
+
+@router.api_route("/token", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
+@inject
+async def token(request: Request, endpoint: Endpoint) -> Response:
+    """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
+
+
+@router.get("/healthz", response_model=None, include_in_schema=False)
+@inject
+async def healthz(request: Request, endpoint: Endpoint) -> Response:
+    return to_starlette(endpoint.healthz(await token_request(request, 0)))
+
+
+@router.get("/readyz", response_model=None, include_in_schema=False)
+@inject
+async def readyz(request: Request, endpoint: Endpoint) -> Response:
+    return to_starlette(await asyncio.to_thread(endpoint.readyz, await token_request(request, 0)))
+
+
+@inject
+async def demo_page(request: Request, assets: Assets) -> Response:
+    name = request.path_params.get("name", "index.html")
+    return to_starlette(assets.asset(await token_request(request, 0), name))
+
+
+@inject
+async def demo_config(request: Request, assets: Assets) -> Response:
+    return to_starlette(assets.config(await token_request(request, 0)))
+
+
+def create_fastapi_app(
+    endpoint: TokenEndpoint, path: str = "/token", *, demo: bool = True, threads: int = 16
+) -> FastAPI:
+    """The app ``serve`` runs: the token handler at ``path``, health checks, and the demo page at ``/``.
+
+    Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
+    executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
+    upstream at once.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="realtime-mint")
+        asyncio.get_running_loop().set_default_executor(executor)
+        yield
+        executor.shutdown(wait=True)
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_api_route(path, token, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
+    app.add_api_route("/healthz", healthz, methods=["GET"], response_model=None, include_in_schema=False)
+    app.add_api_route("/readyz", readyz, methods=["GET"], response_model=None, include_in_schema=False)
+    if demo:
+        for route, handler in (("/", demo_page), ("/static/{name}", demo_page), ("/demo-config.json", demo_config)):
+            app.add_api_route(route, handler, methods=["GET"], response_model=None, include_in_schema=False)
+
+    async def refuse(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return to_starlette(endpoint.refuse(await token_request(request, 0), 405 if status == 405 else 404))
+
+    app.add_exception_handler(StarletteHTTPException, refuse)
+    return app

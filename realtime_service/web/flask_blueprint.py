@@ -1,0 +1,101 @@
+"""The Flask adapter: a blueprint whose views get the endpoint injected (``pip install realtime-service[flask]``).
+
+Nest :class:`~realtime_service.web.containers.TokenServerContainer` as ``token_server`` in your container, wire
+this module, register the blueprint::
+
+    application.wire(modules=["realtime_service.web.flask_blueprint"])
+    app.register_blueprint(blueprint, url_prefix="/realtime")     # POST /realtime/token
+
+Or write the view yourself with your own provider names: it is ``to_flask(endpoint.handle(token_request(...)))``.
+"""
+
+from __future__ import annotations
+
+from dependency_injector.wiring import Provide, inject
+from flask import Blueprint, Flask, Response, request
+
+from .demo import DemoAssets
+from .endpoint import TokenEndpoint
+from .messages import TokenRequest, TokenResponse
+
+ENDPOINT = "token_server.token_endpoint"
+DEMO = "token_server.demo_assets"
+
+blueprint = Blueprint("realtime_token", __name__)
+
+
+def token_request(max_body_bytes: int) -> TokenRequest:
+    """Flask's current request as a :class:`TokenRequest`, reading at most ``max_body_bytes + 1`` body bytes."""
+    length = request.content_length
+    too_large = length is not None and length > max_body_bytes
+    body = b"" if too_large else request.stream.read(max_body_bytes + 1)
+    return TokenRequest(
+        method=request.method,
+        path=request.path,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        client=request.remote_addr,
+        query=request.query_string.decode("latin-1"),
+        body_too_large=too_large or len(body) > max_body_bytes,
+    )
+
+
+def to_flask(response: TokenResponse) -> Response:
+    flask_response = Response(response.body, status=response.status, headers=response.headers)
+    if response.content_type is None:
+        flask_response.headers.pop("Content-Type", None)
+    return flask_response
+
+
+@blueprint.route("/token", methods=["POST", "OPTIONS"], provide_automatic_options=False)
+@inject
+def token(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
+    """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
+
+
+@blueprint.get("/healthz")
+@inject
+def healthz(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
+    return to_flask(endpoint.healthz(token_request(0)))
+
+
+@blueprint.get("/readyz")
+@inject
+def readyz(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
+    return to_flask(endpoint.readyz(token_request(0)))
+
+
+@inject
+def demo_page(name: str = "index.html", assets: DemoAssets = Provide[DEMO]) -> Response:
+    return to_flask(assets.asset(token_request(0), name))
+
+
+@inject
+def demo_config(assets: DemoAssets = Provide[DEMO]) -> Response:
+    return to_flask(assets.config(token_request(0)))
+
+
+@inject
+def refuse(error: Exception, endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
+    """Fallback for paths and methods no route serves: the endpoint's JSON error, logged like every request."""
+    status = getattr(error, "code", 404)
+    return to_flask(endpoint.refuse(token_request(0), 405 if status == 405 else 404))
+
+
+def create_flask_app(path: str = "/token", *, demo: bool = True) -> Flask:
+    """The app ``serve`` runs: the token view at ``path``, health checks, and the demo page at ``/``.
+
+    Wire this module to a container with ``token_server`` first (``serve`` does).
+    """
+    app = Flask("realtime_service.web", static_folder=None)
+    app.add_url_rule(path, "token", token, methods=["POST", "OPTIONS"], provide_automatic_options=False)
+    app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
+    if demo:
+        app.add_url_rule("/", "demo_page", demo_page, methods=["GET"])
+        app.add_url_rule("/static/<name>", "demo_asset", demo_page, methods=["GET"])
+        app.add_url_rule("/demo-config.json", "demo_config", demo_config, methods=["GET"])
+    app.register_error_handler(404, refuse)
+    app.register_error_handler(405, refuse)
+    return app

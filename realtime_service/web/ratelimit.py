@@ -1,0 +1,105 @@
+"""Per-identity rate limits over several windows, with the ``limits`` library.
+
+``server.rate_limit: "10/minute;200/day"``: every window must have room for a mint. Windows are hit from the
+shortest to the longest, stopping at the first refusal, so a request refused by the minute window never spends
+the daily budget (the one that caps spending). Each hit is atomic in the storage (a lock in memory, a Lua
+script in Redis), so concurrent requests can never exceed a budget; at worst a request refused by a longer
+window has used one unit of a shorter one. Storage errors fail closed: no budget check, no key.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+
+from ..errors import ConfigurationError
+from .settings import ServerSettings
+
+NAMESPACE = "realtime-token"
+_STRATEGIES: dict[str, Callable[[Any], RateLimiter]] = {
+    "moving-window": MovingWindowRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+}
+
+
+class LimiterUnavailable(Exception):
+    """The rate-limit storage did not answer (Redis down): the endpoint refuses rather than mint unchecked."""
+
+
+class IdentityRateLimiter:
+    """``hit(identity)`` spends one unit of every window and returns ``None``, or the seconds until a refused
+    window has room again. ``limit=None`` disables limiting (``server.rate_limit: off``)."""
+
+    def __init__(self, limit: str | None, storage_uri: str = "memory://", strategy: str = "moving-window") -> None:
+        try:
+            self.items: tuple[RateLimitItem, ...] = (
+                tuple(sorted(parse_many(limit), key=lambda item: item.get_expiry())) if limit else ()
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"server.rate_limit {limit!r} does not parse: {exc}") from None
+        options: dict[str, Any] = {"wrap_exceptions": True}
+        if storage_uri.startswith(("redis", "valkey")):
+            options.update(socket_timeout=2.0, socket_connect_timeout=2.0)
+        try:
+            self.storage = cast(Storage, storage_from_string(storage_uri, **options))
+        except Exception as exc:  # limits raises its own ConfigurationError for unknown schemes/missing packages
+            raise ConfigurationError(f"server.rate_limit_storage cannot be used: {exc}") from None
+        self.strategy = _STRATEGIES[strategy](self.storage)
+        self.in_memory = isinstance(self.storage, MemoryStorage)
+
+    @property
+    def description(self) -> str:
+        return ";".join(str(item) for item in self.items) or "off"
+
+    def hit(self, identity: str) -> float | None:
+        try:
+            for item in self.items:
+                if not self.strategy.hit(item, NAMESPACE, identity):
+                    stats = self.strategy.get_window_stats(item, NAMESPACE, identity)
+                    return float(max(1, math.ceil(stats.reset_time - time.time())))
+        except StorageError as exc:
+            raise LimiterUnavailable(type(exc.storage_error).__name__) from None
+        return None
+
+    def check(self) -> bool:
+        """Whether the storage answers (``/readyz``)."""
+        try:
+            return bool(self.storage.check())
+        except Exception:
+            return False
+
+    def reset(self) -> None:
+        """Forget every count (tests)."""
+        self.storage.reset()
+
+    def close(self) -> None:
+        """Release the storage: Redis connections, or the memory storage's expiry timer."""
+        if isinstance(self.storage, MemoryStorage):
+            self.storage.timer.cancel()
+            return
+        client = getattr(self.storage, "storage", None)
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
+
+
+def open_rate_limiter(settings: ServerSettings) -> Iterator[IdentityRateLimiter]:
+    """The container's resource: built from ``server.rate_limit*``, closed by ``shutdown_resources()``."""
+    limiter = IdentityRateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_strategy)
+    try:
+        yield limiter
+    finally:
+        limiter.close()

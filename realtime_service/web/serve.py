@@ -1,0 +1,482 @@
+"""``realtime-service serve``: the token endpoint, health checks and the demo page on a production server.
+
+Flask runs on waitress, FastAPI on uvicorn (``server.framework`` or ``--framework``). Safe by default: it binds
+loopback, and refuses a non-loopback address under ``server.auth: none`` unless ``server.allow_anonymous: true``
+(then it warns). SIGTERM or Ctrl-C stops accepting, lets in-flight mints finish (``server.shutdown_timeout``),
+then closes the container's resources. ``--emulator`` mints from an in-process loopback emulator, offline.
+``--workers N`` runs N processes sharing the listening socket; their rate-limit budget is only shared through
+Redis, so N > 1 needs ``server.rate_limit_storage: redis://...``.
+
+Exit codes: 0 after a clean shutdown, 1 when a worker died, 2 for usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+import yaml
+
+from ..config import Settings, is_loopback
+from ..errors import ConfigurationError
+from .containers import ServeContainer
+from .settings import FRAMEWORKS, ServerSettings
+
+EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
+ADAPTERS = {"flask": "realtime_service.web.flask_blueprint", "fastapi": "realtime_service.web.fastapi_router"}
+REQUIREMENTS = {"flask": ("flask", "waitress"), "fastapi": ("fastapi", "uvicorn")}
+#: Set by a ``--workers`` supervisor for its workers: the inherited socket and config overrides (JSON).
+WORKER_ENV = "_REALTIME_SERVICE_SERVE_WORKER"
+
+logger = logging.getLogger("realtime_service.web")
+
+
+class ServeError(Exception):
+    """A reason not to start, for the user (exit 2)."""
+
+
+class Runner(Protocol):
+    """A server bound to a socket: ``run()`` blocks until ``stop()`` has drained it."""
+
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+# -- waitress (Flask) ---------------------------------------------------------------------------------------
+
+
+class _InFlight:
+    """WSGI middleware counting requests between the call and the close of their response."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._lock:
+            self.count += 1
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            self._done()
+            raise
+        return _Closing(result, self._done)
+
+    def _done(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+class _Closing:
+    def __init__(self, result: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._result = result
+        self._done = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if callable(close):
+                close()
+        finally:
+            self._done()
+
+
+class WaitressRunner:
+    """waitress with a graceful stop, which waitress itself lacks: close the listener, wait until no request is
+    running or queued and every response is flushed (at most ``shutdown_timeout``), then close the rest."""
+
+    def __init__(self, app: Callable[..., Any], sock: socket.socket, *, threads: int, shutdown_timeout: float) -> None:
+        from waitress.server import create_server  # type: ignore[import-untyped]
+
+        self._app = _InFlight(app)
+        self.server: Any = create_server(
+            self._app,
+            sockets=[sock],
+            threads=threads,
+            ident="realtime-service",
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=1024 * 1024,
+            channel_timeout=30,
+        )
+        self._timeout = shutdown_timeout
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        self.server.run()
+
+    def stop(self) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            threading.Thread(target=self._drain, name="waitress-drain", daemon=True).start()
+
+    def _drain(self) -> None:
+        from waitress import wasyncore  # type: ignore[import-untyped]
+
+        server = self.server
+
+        def close_listener() -> None:
+            server.accepting = False
+            wasyncore.dispatcher.close(server)  # the listener only (the server's own close() also ends the trigger)
+
+        def close_everything() -> None:
+            server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+            wasyncore.close_all(server._map)
+
+        server.trigger.pull_trigger(close_listener)
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline and not self._drained():
+            time.sleep(0.02)
+        server.trigger.pull_trigger(close_everything)
+
+    def _drained(self) -> bool:
+        from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
+
+        if self._app.count:
+            return False
+        channels = [c for c in list(self.server._map.values()) if isinstance(c, HTTPChannel)]
+        return all(not c.requests and not c.total_outbufs_len for c in channels)
+
+
+# -- uvicorn (FastAPI) --------------------------------------------------------------------------------------
+
+
+class UvicornRunner:
+    """uvicorn, whose own shutdown already drains: stop accepting, finish in-flight requests, run the lifespan end."""
+
+    def __init__(self, app: Any, sock: socket.socket, *, shutdown_timeout: float) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(max(1, shutdown_timeout)),
+            server_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self._sock = sock
+
+    def run(self) -> None:
+        self.server.run(sockets=[self._sock])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+# -- building -----------------------------------------------------------------------------------------------
+
+
+def check_framework(framework: str) -> None:
+    missing = [name for name in REQUIREMENTS[framework] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ServeError(
+            f"the {framework} server needs {', '.join(missing)}: pip install 'realtime-service[{framework}]'"
+        )
+
+
+def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
+    """Wire the adapter module to ``container`` (a :class:`ServeContainer`, or any container that nests the
+    token server as ``token_server``) and put its app on ``sock``."""
+    check_framework(framework)
+    settings: ServerSettings = container.token_server.server_settings()
+    module = importlib.import_module(ADAPTERS[framework])
+    container.wire(modules=[module])
+    if framework == "flask":
+        app = module.create_flask_app(settings.path, demo=settings.demo)
+        return WaitressRunner(app, sock, threads=settings.threads, shutdown_timeout=settings.shutdown_timeout)
+    endpoint = container.token_server.token_endpoint()
+    app = module.create_fastapi_app(endpoint, settings.path, demo=settings.demo, threads=settings.threads)
+    return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    return sock
+
+
+class ServedApp:
+    """The real server in a background thread of this process, on loopback: for tests and benchmarks.
+
+    ``with ServedApp(container, "flask") as served: requests.post(served.url + "/token")``; leaving the block
+    stops it gracefully and shuts the container's resources down. ``container`` nests the token server as
+    ``token_server`` (a :class:`ServeContainer` or a host's own container).
+    """
+
+    def __init__(self, container: Any, framework: str = "flask", host: str = "127.0.0.1") -> None:
+        self.container = container
+        self.framework = framework
+        self._sock = bind(host, 0)
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self._runner = make_runner(container, framework, self._sock)
+        self._thread = threading.Thread(target=self._runner.run, name=f"served-{framework}", daemon=True)
+
+    def start(self) -> ServedApp:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._runner.stop()
+        self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self.container.unwire()
+        self.container.shutdown_resources()
+
+    def __enter__(self) -> ServedApp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- the command --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-service serve",
+        description="Serve the ephemeral-key endpoint, health checks and the demo page.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: 8000)")
+    parser.add_argument("--config", metavar="FILE", help="YAML with realtime: and server: sub-trees")
+    parser.add_argument("--emulator", action="store_true", help="mint from an in-process loopback emulator (offline)")
+    parser.add_argument(
+        "--emulator-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --emulator, answer each mint after this delay, as a real upstream would",
+    )
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
+    parser.add_argument("--framework", choices=FRAMEWORKS, help="flask (waitress) or fastapi (uvicorn)")
+    return parser
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """The YAML file's ``realtime:`` and ``server:`` sub-trees."""
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ServeError(f"cannot read {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ServeError(f"{path} must hold a mapping with realtime: and server: keys")
+    unknown = sorted(set(loaded) - {"realtime", "server"})
+    if unknown:
+        raise ServeError(
+            f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))} (expected realtime, server)"
+        )
+    return {key: dict(value or {}) for key, value in loaded.items()}
+
+
+def delayed_emulator_routes(emulator: Any, delay: float) -> None:
+    """Make ``emulator`` answer every mint after ``delay`` seconds (each in its own connection thread)."""
+    from ..emulator.server import DEFAULT_ROUTES
+
+    for path in ("/realtime/client_secrets", "/realtime/sessions"):
+        route = DEFAULT_ROUTES[path]["POST"]
+
+        def handler(call: Any, _inner: Callable[[Any], Any] = route.handler) -> Any:
+            time.sleep(delay)
+            return _inner(call)
+
+        emulator.add_route("POST", path, handler, beta=route.beta, auth=route.auth)
+
+
+def check_exposure(host: str, settings: ServerSettings) -> None:
+    """Refuse anonymous minting off loopback unless explicitly allowed; warn when it is."""
+    if settings.auth != "none" or is_loopback(host):
+        return
+    if not settings.allow_anonymous:
+        raise ServeError(
+            f"refusing to serve on non-loopback {host} with server.auth: none (anyone who reaches it could mint "
+            "keys on your account): set server.auth to bearer or hook, or server.allow_anonymous: true"
+        )
+    logger.warning(
+        "serving on %s with server.auth: none and allow_anonymous: anyone who can reach it mints keys, limited "
+        "only per address by server.rate_limit",
+        host,
+    )
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The access line already names the upstream request id; per-attempt lines only for retries and failures.
+    logging.getLogger("realtime_service").setLevel(logging.WARNING)
+    logging.getLogger("realtime_service.web").setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def _signals(on_stop: Callable[[], None]) -> Iterator[threading.Event]:
+    stopped = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if not stopped.is_set():
+            logger.info("received %s: finishing in-flight requests", signal.Signals(signum).name)
+        stopped.set()
+        on_stop()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield stopped
+        return
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stopped
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve_main(argv: list[str] | None = None) -> int:
+    """Run ``serve`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    worker = json.loads(os.environ.pop(WORKER_ENV, "null") or "null")
+    try:
+        return _serve(args, worker)
+    except ServeError as exc:
+        print(f"realtime-service serve: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
+    if args.workers < 1:
+        raise ServeError("--workers must be at least 1")
+    if args.emulator_delay and not args.emulator:
+        raise ServeError("--emulator-delay needs --emulator")
+    config = load_config(args.config)
+    with contextlib.ExitStack() as stack:
+        if worker is not None:
+            config["realtime"] = {**config.get("realtime", {}), **worker["realtime"]}
+        elif args.emulator:
+            from ..emulator import Emulator
+
+            emulator = stack.enter_context(Emulator())
+            if args.emulator_delay > 0:
+                delayed_emulator_routes(emulator, args.emulator_delay)
+            config["realtime"] = {
+                **config.get("realtime", {}),
+                "api_key": emulator.api_key,
+                "base_url": emulator.base_url,
+            }
+        container = ServeContainer()
+        container.config.from_dict(config)
+        stack.callback(container.shutdown_resources)
+        settings = _check(container, args)
+        framework = args.framework or settings.framework
+        check_framework(framework)
+        if worker is not None:
+            sock = socket.socket(fileno=int(worker["fd"]))
+        else:
+            sock = stack.enter_context(bind(args.host, args.port))
+        port = sock.getsockname()[1]
+        if worker is None:
+            upstream = "emulator" if args.emulator else _realtime_settings(container).base_url
+            print(
+                f"realtime-service serve: listening on http://{_url_host(args.host)}:{port}/ ({framework}, "
+                f"auth {settings.auth}, {args.workers} worker(s), rate limit "
+                f"{settings.rate_limit or 'off'}, upstream {upstream})",
+                flush=True,
+            )
+        if args.workers > 1 and worker is None:
+            overrides = {k: v for k, v in config.get("realtime", {}).items() if k in {"api_key", "base_url"}}
+            return _supervise(sock, args, framework, overrides if args.emulator else {}, settings.shutdown_timeout)
+        runner = make_runner(container, framework, sock)
+        with _signals(runner.stop):
+            runner.run()
+        container.unwire()
+        logger.info("stopped")
+    return EXIT_OK
+
+
+def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSettings:
+    """Fail fast on anything that would make every request fail."""
+    try:
+        settings: ServerSettings = container.token_server.server_settings()
+        _realtime_settings(container).require_api_key()
+        container.token_server.token_endpoint().minter  # noqa: B018 - builds the service
+        limiter = container.token_server.rate_limiter()
+    except ConfigurationError as exc:
+        raise ServeError(str(exc)) from None
+    check_exposure(args.host, settings)
+    if args.workers > 1 and limiter.in_memory and settings.rate_limit:
+        raise ServeError(
+            f"--workers {args.workers} with in-memory rate limits would give each worker its own budget: "
+            "set server.rate_limit_storage: redis://... (or use one worker)"
+        )
+    if not limiter.check():
+        raise ServeError("the rate-limit storage does not answer (server.rate_limit_storage)")
+    return settings
+
+
+def _realtime_settings(container: ServeContainer) -> Settings:
+    settings: Settings = container.token_server.realtime.settings()  # type: ignore[attr-defined]
+    return settings
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _supervise(
+    sock: socket.socket, args: argparse.Namespace, framework: str, overrides: dict[str, Any], timeout: float
+) -> int:
+    """Run ``args.workers`` worker processes on the inherited socket; forward SIGTERM/SIGINT and wait for them."""
+    fd = sock.fileno()
+    os.set_inheritable(fd, True)
+    env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "realtime": overrides})}
+    command = [sys.executable, "-m", "realtime_service.web", "--host", args.host, "--port", str(args.port)]
+    command += ["--framework", framework] + (["--config", args.config] if args.config else [])
+    children = [subprocess.Popen(command, pass_fds=[fd], env=env) for _ in range(args.workers)]  # noqa: S603
+    with _signals(lambda: None) as stopped:
+        while not stopped.wait(0.2):
+            if any(child.poll() is not None for child in children):
+                logger.error("a worker exited unexpectedly: stopping the others")
+                break
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout + 5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return EXIT_OK if stopped.is_set() else EXIT_WORKER_DIED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(serve_main())

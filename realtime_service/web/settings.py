@@ -1,0 +1,272 @@
+"""The token server's configuration: the ``server:`` sub-tree, beside ``realtime:`` (which configures the service).
+
+Same rules as :mod:`realtime_service.config`: package defaults < environment < explicit keys; an unknown key is a
+``ConfigurationError`` naming it; ``None`` means "not set". Every value is checked once, here, so the endpoint
+never meets a malformed setting at request time.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import _choice, _flag, _number
+from ..errors import ConfigurationError
+
+#: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
+SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")
+AUTH_SCHEMES = ("none", "bearer", "hook")
+STRATEGIES = ("moving-window", "fixed-window", "sliding-window-counter")
+FRAMEWORKS = ("flask", "fastapi")
+MIN_TTL = 10  # the API's minimum for expires_after.seconds
+MAX_TTL = 7200  # and its maximum
+MIN_TOKEN_LENGTH = 16
+
+#: Environment variable holding bearer tokens when ``server.bearer_tokens`` is not set: ``name=token,...``.
+TOKENS_VARIABLE = "REALTIME_SERVICE_TOKENS"
+
+DEFAULTS: dict[str, Any] = {
+    "path": "/token",
+    "auth": "none",
+    "bearer_tokens": None,
+    "auth_hook": None,
+    "allow_anonymous": False,
+    "rate_limit": "10/minute;200/day",
+    "rate_limit_storage": "memory://",
+    "rate_limit_strategy": "moving-window",
+    "trust_forwarded": 0,
+    "cors_origins": [],
+    "cors_credentials": False,
+    "browser_fields": ["voice"],
+    "max_ttl": 600,
+    "max_body_bytes": 16 * 1024,
+    "session": {
+        "model": "gpt-realtime",
+        "voice": "marin",
+        "instructions": None,
+        "tools": None,
+        "turn_detection": None,
+        "ttl": 60,
+    },
+    "framework": "flask",
+    "threads": 16,
+    "shutdown_timeout": 30,
+    "demo": True,
+}
+
+_OFF = "<off>"
+_ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDefaults:
+    """The server's session configuration. ``None`` means "not sent": the API applies its own default."""
+
+    model: str | None
+    voice: str | None
+    instructions: str | None
+    tools: tuple[Mapping[str, Any], ...] | None
+    turn_detection: Mapping[str, Any] | None
+    #: ``turn_detection: null`` in config (turn detection off) is kept apart from "not configured".
+    turn_detection_off: bool
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The resolved ``server:`` configuration. ``repr`` never shows a bearer token."""
+
+    path: str
+    auth: str
+    bearer_tokens: Mapping[str, str] = field(repr=False)
+    auth_hook: str | None
+    allow_anonymous: bool
+    rate_limit: str | None
+    rate_limit_storage: str = field(repr=False)  # a redis URL may carry a password
+    rate_limit_strategy: str
+    trust_forwarded: int
+    cors_origins: frozenset[str]
+    cors_credentials: bool
+    browser_fields: frozenset[str]
+    max_ttl: int
+    max_body_bytes: int
+    session: SessionDefaults
+    framework: str
+    threads: int
+    shutdown_timeout: float
+    demo: bool
+
+    @property
+    def storage_is_memory(self) -> bool:
+        return self.rate_limit_storage.startswith("memory://")
+
+
+def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]) -> ServerSettings:
+    """Merge package defaults < ``environ`` (bearer tokens only) < ``explicit`` and check every value."""
+    merged = copy.deepcopy(DEFAULTS)
+    tokens = environ.get(TOKENS_VARIABLE)
+    if tokens:
+        merged["bearer_tokens"] = tokens
+    _merge(merged, dict(explicit or {}), path="server.")
+    return _build(merged)
+
+
+def _merge(into: dict[str, Any], overrides: Mapping[str, Any], path: str) -> None:
+    for key, value in overrides.items():
+        dotted = f"{path}{key}"
+        if key not in into:
+            raise ConfigurationError(f"unknown config key {dotted!r}")
+        if value is None:
+            if key == "turn_detection":
+                into[key] = _OFF  # an explicit null: turn detection off, not "the API's default"
+            continue
+        if isinstance(into[key], dict) and key != "bearer_tokens":
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"config key {dotted!r} must be a mapping")
+            _merge(into[key], value, path=f"{dotted}.")
+        else:
+            into[key] = value
+
+
+def _tokens(raw: Any) -> dict[str, str]:
+    """``bearer_tokens``: a mapping name -> token, a list of tokens (named ``token-1``...), or the environment's
+    ``name=token,token2`` string. The name is the caller's identity in logs and rate limits; the token is not."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        raw = [item.strip() for item in raw.split(",") if item.strip()]
+        named: dict[str, str] = {}
+        for index, item in enumerate(raw, 1):
+            name, sep, token = item.partition("=")
+            if sep:
+                named[name.strip()] = token.strip()
+            else:
+                named[f"token-{index}"] = item
+        raw = named
+    if isinstance(raw, list | tuple):
+        raw = {f"token-{index}": token for index, token in enumerate(raw, 1)}
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError("config key 'server.bearer_tokens' must map names to tokens, or list tokens")
+    tokens: dict[str, str] = {}
+    for name, token in raw.items():
+        if not isinstance(name, str) or not name or not isinstance(token, str):
+            raise ConfigurationError("config key 'server.bearer_tokens' must map names to token strings")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigurationError(
+                f"bearer token {name!r} is shorter than {MIN_TOKEN_LENGTH} characters: use a random token "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        tokens[name] = token
+    return tokens
+
+
+def _origins(raw: Any) -> frozenset[str]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list | tuple):
+        raise ConfigurationError("config key 'server.cors_origins' must be a list of origins")
+    origins = set()
+    for origin in raw:
+        if not isinstance(origin, str) or origin.strip() in {"*", "null"} or not _ORIGIN.match(origin.strip()):
+            raise ConfigurationError(
+                f"config key 'server.cors_origins' holds {origin!r}: each entry must be an origin such as "
+                "'https://app.example.com' (scheme://host[:port], no path); wildcards and 'null' are refused"
+            )
+        parts = urlsplit(origin.strip())
+        origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return frozenset(origins)
+
+
+def _ttl(value: Any, key: str) -> int:
+    ttl = int(_number(value, key, minimum=MIN_TTL, integer=True))
+    if ttl > MAX_TTL:
+        raise ConfigurationError(f"config key {key!r} must be at most {MAX_TTL} seconds, not {value!r}")
+    return ttl
+
+
+def _session(raw: Mapping[str, Any], max_ttl: int) -> SessionDefaults:
+    def text(name: str) -> str | None:
+        value = raw[name]
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(f"config key 'server.session.{name}' must be a string")
+        return value
+
+    tools = raw["tools"]
+    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, Mapping) for t in tools)):
+        raise ConfigurationError("config key 'server.session.tools' must be a list of tool objects")
+    turn_detection = raw["turn_detection"]
+    turn_detection_off = turn_detection == _OFF
+    if turn_detection_off:
+        turn_detection = None
+    if turn_detection is not None and not isinstance(turn_detection, Mapping):
+        raise ConfigurationError("config key 'server.session.turn_detection' must be a mapping or null")
+    ttl = _ttl(raw["ttl"], "server.session.ttl")
+    if ttl > max_ttl:
+        raise ConfigurationError(f"server.session.ttl ({ttl}) is above server.max_ttl ({max_ttl})")
+    return SessionDefaults(
+        model=text("model"),
+        voice=text("voice"),
+        instructions=text("instructions"),
+        tools=tuple(dict(t) for t in tools) if tools is not None else None,
+        turn_detection=dict(turn_detection) if turn_detection is not None else None,
+        turn_detection_off=turn_detection_off,
+        ttl=ttl,
+    )
+
+
+def _build(raw: dict[str, Any]) -> ServerSettings:
+    path = raw["path"]
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigurationError("config key 'server.path' must be a path starting with '/'")
+    auth = _choice(raw["auth"], "server.auth", AUTH_SCHEMES)
+    tokens = _tokens(raw["bearer_tokens"])
+    if auth == "bearer" and not tokens:
+        raise ConfigurationError(
+            f"server.auth is bearer but no token is configured: set server.bearer_tokens or {TOKENS_VARIABLE}"
+        )
+    hook = raw["auth_hook"]
+    if hook is not None and (not isinstance(hook, str) or ":" not in hook):
+        raise ConfigurationError("config key 'server.auth_hook' must be 'package.module:function'")
+    rate_limit = raw["rate_limit"]
+    if rate_limit is not None and not isinstance(rate_limit, str):
+        raise ConfigurationError("config key 'server.rate_limit' must be a string such as '10/minute;200/day'")
+    if isinstance(rate_limit, str) and rate_limit.strip().lower() == "off":
+        rate_limit = None
+    storage = raw["rate_limit_storage"]
+    if not isinstance(storage, str) or "://" not in storage:
+        raise ConfigurationError("config key 'server.rate_limit_storage' must be a URL: memory:// or redis://...")
+    browser_fields = raw["browser_fields"]
+    if not isinstance(browser_fields, list | tuple) or not all(isinstance(f, str) for f in browser_fields):
+        raise ConfigurationError("config key 'server.browser_fields' must be a list of field names")
+    unknown = sorted(set(browser_fields) - set(SESSION_FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"server.browser_fields names unknown field(s) {', '.join(unknown)}: "
+            f"choose from {', '.join(SESSION_FIELDS)}"
+        )
+    max_ttl = _ttl(raw["max_ttl"], "server.max_ttl")
+    return ServerSettings(
+        path=path.rstrip("/") or "/",
+        auth=auth,
+        bearer_tokens=tokens,
+        auth_hook=hook,
+        allow_anonymous=_flag(raw["allow_anonymous"], "server.allow_anonymous"),
+        rate_limit=rate_limit,
+        rate_limit_storage=storage,
+        rate_limit_strategy=_choice(raw["rate_limit_strategy"], "server.rate_limit_strategy", STRATEGIES),
+        trust_forwarded=int(_number(raw["trust_forwarded"], "server.trust_forwarded", integer=True)),
+        cors_origins=_origins(raw["cors_origins"]),
+        cors_credentials=_flag(raw["cors_credentials"], "server.cors_credentials"),
+        browser_fields=frozenset(browser_fields),
+        max_ttl=max_ttl,
+        max_body_bytes=int(_number(raw["max_body_bytes"], "server.max_body_bytes", minimum=2, integer=True)),
+        session=_session(raw["session"], max_ttl),
+        framework=_choice(raw["framework"], "server.framework", FRAMEWORKS),
+        threads=int(_number(raw["threads"], "server.threads", minimum=1, integer=True)),
+        shutdown_timeout=float(_number(raw["shutdown_timeout"], "server.shutdown_timeout")),
+        demo=_flag(raw["demo"], "server.demo"),
+    )

@@ -1,0 +1,145 @@
+"""Fixtures for the token endpoint: the real servers (waitress and uvicorn) on loopback, a real redis-server.
+
+Servers run in a thread of the test process on port 0 (:class:`~realtime_service.web.serve.ServedApp`) so tests
+can read their logs and script the emulator; ``serve`` itself runs as a subprocess in ``test_token_serve.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from realtime_service.emulator import Emulator
+from realtime_service.web.containers import ServeContainer
+from realtime_service.web.serve import REQUIREMENTS, ServedApp
+
+FRAMEWORKS = ["flask", "fastapi"]
+#: Fast retries, and no honouring of long Retry-After waits, so upstream-failure tests take milliseconds.
+FAST_RETRY = {"max_retries": 1, "initial_delay": 0.01, "max_delay": 0.02, "max_retry_after": 0.05, "total_timeout": 5}
+
+
+def realtime_config(emulator: Emulator) -> dict[str, Any]:
+    return {"api_key": emulator.api_key, "base_url": emulator.base_url, "retry": dict(FAST_RETRY)}
+
+
+def make_container(emulator: Emulator, **server: Any) -> ServeContainer:
+    container = ServeContainer(environ={})
+    container.config.from_dict({"realtime": realtime_config(emulator), "server": server})
+    return container
+
+
+def require(framework: str) -> None:
+    missing = [name for name in REQUIREMENTS[framework] if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"{framework} adapter UNTESTED: {', '.join(missing)} not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    require(name)
+    return name
+
+
+@pytest.fixture
+def serve(emulator: Emulator, framework: str) -> Iterator[Callable[..., ServedApp]]:
+    """``serve(**server_config)`` or ``serve(container=host)``: the real server for ``framework`` on loopback.
+
+    One at a time per framework (the adapter module is wired to one container), so starting another stops the
+    previous one.
+    """
+    running: list[ServedApp] = []
+
+    def start(container: Any = None, **server: Any) -> ServedApp:
+        while running:
+            running.pop().stop()
+        served = ServedApp(container if container is not None else make_container(emulator, **server), framework)
+        running.append(served.start())
+        return served
+
+    yield start
+    while running:
+        running.pop().stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _ping(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server on loopback (``$REALTIME_TEST_REDIS_URL``, or one started here), for the session."""
+    if importlib.util.find_spec("redis") is None:
+        pytest.skip("REDIS TESTS SKIPPED: the redis package is not installed, Redis rate limits are UNTESTED")
+    url = os.environ.get("REALTIME_TEST_REDIS_URL")
+    if url:
+        if not _ping(url):
+            pytest.skip(f"REDIS TESTS SKIPPED: REALTIME_TEST_REDIS_URL={url} does not answer PING")
+        yield url
+        return
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
+    if binary is None:
+        pytest.skip(
+            "REDIS TESTS SKIPPED: redis-server is not installed (apt-get install redis-server), so the Redis "
+            "rate-limit storage is UNTESTED in this run"
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _ping(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            _, err = process.communicate()
+            pytest.skip(f"REDIS TESTS SKIPPED: redis-server could not start: {err.decode(errors='replace')[-300:]}")
+        time.sleep(0.05)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's Redis, emptied for this test."""
+    import redis
+
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
