@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import queue
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from realtime_service.emulator import Emulator
 from realtime_service.web.containers import ServeContainer
@@ -143,3 +150,68 @@ def redis_url(redis_server: str) -> str:
 
     redis.Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+# -- serve as a process ------------------------------------------------------------------------------------
+
+SERVE = [sys.executable, "-m", "realtime_service.web"]
+
+
+class Served:
+    """A ``serve`` process: its base URL once it listens, its stderr in a file."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REALTIME_SERVICE_"))}
+        self.log = log
+        self.process = subprocess.Popen(
+            [*SERVE, "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=log.open("w"),
+            text=True,
+            env=env,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in self.process.stdout or ()], daemon=True).start()
+        try:
+            first = lines.get(timeout=30)
+        except queue.Empty:
+            self.process.kill()
+            raise AssertionError(f"serve did not start: {self.stderr}") from None
+        match = re.search(r"http://[\d.]+:\d+", first)
+        assert match, first
+        self.url = match.group(0)
+
+    @property
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Any]:
+    started: list[Served] = []
+
+    def run(*args: str) -> Served:
+        served = Served(list(args), tmp_path / f"serve-{len(started)}.log")
+        started.append(served)
+        return served
+
+    yield run
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait()
+
+
+def config_file(tmp_path: Path, emulator: Emulator | None = None, **server: Any) -> str:
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump({"realtime": realtime_config(emulator) if emulator else {}, "server": server}))
+    return str(path)
