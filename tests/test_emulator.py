@@ -532,6 +532,18 @@ def test_a_wrong_method_is_a_405_that_lists_the_allowed_one(emu: Emulator, clien
     assert error_of(response)["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT", "BREW"])
+def test_any_other_method_is_a_json_405_not_an_html_501(
+    emu: Emulator, client: requests.Session, method: str
+) -> None:
+    response = client.request(
+        method, emu.base_url + "/realtime/sessions", headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=5
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert error_of(response)["type"] == "invalid_request_error"
+
+
 def test_an_added_route_gets_routing_auth_and_json_parsing_for_free(client: requests.Session) -> None:
     def echo(call: Call) -> Reply:
         return Reply.json(200, {"seen": call.body})

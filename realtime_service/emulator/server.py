@@ -283,6 +283,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._handle()
 
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any attribute of the class
+
+        def __getattr__(self, name: str) -> Any:
+            """Any other method (TRACE, QUERY, one made up) is routed too: a known path answers OpenAI's JSON 405
+            with ``Allow``, an unknown one 404, instead of http.server's 501 HTML page."""
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
+
     def _handle(self) -> None:
         started = time.perf_counter()
         emulator = self.server.emulator
