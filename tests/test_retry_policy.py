@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
+from tenacity import Future, RetryCallState, Retrying
 
 from realtime_service.errors import (
     APIConnectionError,
@@ -14,7 +15,7 @@ from realtime_service.errors import (
     RequestValidationError,
     status_error_class,
 )
-from realtime_service.retry import RetryPolicy, retry_after_seconds
+from realtime_service.retry import RetryPolicy, _StopAtDeadline, _WaitPerPolicy, retry_after_seconds
 
 
 def status_error(
@@ -98,3 +99,43 @@ def test_a_nan_wait_is_no_wait_and_a_later_header_still_counts() -> None:
 def test_an_infinite_wait_is_an_over_long_wait() -> None:
     assert retry_after_seconds({"retry-after": "inf"}) == float("inf")
     assert not RetryPolicy().is_retryable(status_error(429, retry_after=float("inf")))
+
+
+def test_from_settings_copies_every_setting() -> None:
+    from realtime_service.config import RetrySettings
+
+    settings = RetrySettings(max_retries=4, initial_delay=0.25, max_delay=3.0, max_retry_after=9.0, total_timeout=12.0)
+    policy = RetryPolicy.from_settings(settings)
+    copied = (policy.max_retries, policy.initial_delay, policy.max_delay, policy.max_retry_after, policy.total_timeout)
+    assert copied == (4, 0.25, 3.0, 9.0, 12.0)
+
+
+def test_a_server_wait_of_exactly_max_retry_after_is_honoured() -> None:
+    policy = RetryPolicy(max_retry_after=30, jitter=lambda: 0.0)
+    assert policy.wait_after(status_error(429, retry_after=30), 0) == 30
+
+
+def _state(upcoming_sleep: float, outcome: BaseException | None = None) -> RetryCallState:
+    state = RetryCallState(Retrying(), None, (), {})
+    state.upcoming_sleep = upcoming_sleep
+    if outcome is not None:
+        future = Future(1)
+        future.set_exception(outcome)
+        state.outcome = future
+    return state
+
+
+def test_the_deadline_stops_a_wait_that_would_end_at_or_past_it_and_no_other() -> None:
+    now = [100.0]
+    stop = _StopAtDeadline(lambda: now[0], deadline=110.0)
+    assert not stop(_state(9.5))
+    assert stop(_state(10.0))
+    assert stop(_state(10.5))
+    now[0] = 109.5
+    assert not stop(_state(0.0))
+
+
+def test_the_wait_without_an_outcome_is_the_backoff() -> None:
+    wait = _WaitPerPolicy(RetryPolicy(jitter=lambda: 0.0))
+    assert wait(_state(0.0)) == 0.5
+    assert wait(_state(0.0, outcome=status_error(503, retry_after=2))) == 2
