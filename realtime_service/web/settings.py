@@ -232,6 +232,8 @@ def _build(raw: dict[str, Any]) -> ServerSettings:
     if hook is not None and (not isinstance(hook, str) or ":" not in hook):
         raise ConfigurationError("config key 'server.auth_hook' must be 'package.module:function'")
     rate_limit = raw["rate_limit"]
+    if rate_limit is False:  # YAML reads a bare `off` as false
+        rate_limit = None
     if rate_limit is not None and not isinstance(rate_limit, str):
         raise ConfigurationError("config key 'server.rate_limit' must be a string such as '10/minute;200/day'")
     if isinstance(rate_limit, str) and rate_limit.strip().lower() == "off":
