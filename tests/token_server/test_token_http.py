@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -437,6 +438,17 @@ def test_every_request_gets_one_access_line(serve: Serve, caplog: pytest.LogCapt
     assert [line.status for line in lines] == statuses == [200, 429, 200]  # type: ignore[attr-defined]
     assert lines[0].request_id.startswith("req_")  # type: ignore[attr-defined]
     assert lines[0].identity == "anon:127.0.0.1"  # type: ignore[attr-defined]
+
+
+def test_keep_alive_answers_are_not_held_back_by_nagle(serve: Serve) -> None:
+    served = serve()
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    started = time.perf_counter()
+    for _ in range(10):
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+    connection.close()
+    assert time.perf_counter() - started < 0.25  # Nagle plus delayed ACKs cost ~40 ms a request
 
 
 # -- health ---------------------------------------------------------------------------------------------------

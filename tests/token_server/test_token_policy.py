@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from realtime_service import ConfigurationError
 from realtime_service.web.minting import choose_minter
 from realtime_service.web.policy import PolicyError, SessionPolicy, endpoint_field
 from realtime_service.web.ratelimit import IdentityRateLimiter
-from realtime_service.web.serve import ServeError, check_exposure
+from realtime_service.web.serve import ServeError, bind, check_exposure
 from realtime_service.web.settings import load_server_settings
 
 TOKEN = "a-long-random-bearer-token-0001"
@@ -230,3 +231,8 @@ def test_loopback_and_authenticated_servers_need_no_permission() -> None:
     check_exposure("127.0.0.1", settings())
     check_exposure("localhost", settings())
     check_exposure("0.0.0.0", settings(auth="bearer", bearer_tokens=[TOKEN]))  # noqa: S104
+
+
+def test_the_listening_socket_says_tcp_so_asyncio_turns_nagle_off() -> None:
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP  # asyncio sets TCP_NODELAY only on sockets that say so
