@@ -113,7 +113,7 @@ class WaitressRunner:
             sockets=[sock],
             threads=threads,
             ident="realtime-service",
-            clear_untrusted_proxy_headers=True,
+            clear_untrusted_proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded)
             max_request_body_size=1024 * 1024,
             channel_timeout=30,
         )
@@ -141,11 +141,14 @@ class WaitressRunner:
             server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
             wasyncore.close_all(server._map)
 
-        server.trigger.pull_trigger(close_listener)
-        deadline = time.monotonic() + self._timeout
-        while time.monotonic() < deadline and not self._drained():
-            time.sleep(0.02)
-        server.trigger.pull_trigger(close_everything)
+        try:
+            server.trigger.pull_trigger(close_listener)
+            deadline = time.monotonic() + self._timeout
+            while time.monotonic() < deadline and not self._drained():
+                time.sleep(0.02)
+            server.trigger.pull_trigger(close_everything)
+        except OSError:
+            pass  # the trigger is closed: the loop has ended already, there is nothing left to close
 
     def _drained(self) -> bool:
         from waitress.channel import HTTPChannel  # type: ignore[import-untyped]
@@ -172,6 +175,7 @@ class UvicornRunner:
             lifespan="on",
             timeout_graceful_shutdown=int(max(1, shutdown_timeout)),
             server_header=False,
+            proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded), not uvicorn's
         )
         self.server = uvicorn.Server(config)
         self._sock = sock

@@ -209,6 +209,16 @@ def test_each_identity_has_its_own_budget(serve: Serve) -> None:
     assert post(served, headers=mobile).status_code == 200
 
 
+@pytest.mark.parametrize(("trusted", "identity"), [(0, "anon:127.0.0.1"), (1, "anon:203.0.113.7")])
+def test_forwarded_addresses_count_only_behind_trusted_proxies(
+    serve: Serve, caplog: pytest.LogCaptureFixture, trusted: int, identity: str
+) -> None:
+    served = serve(trust_forwarded=trusted)
+    with caplog.at_level(logging.INFO, logger="realtime_service.web"):
+        assert post(served, headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}).status_code == 200
+    assert access_lines(caplog)[-1].identity == identity  # type: ignore[attr-defined]
+
+
 def test_fifty_parallel_requests_never_exceed_the_budget(serve: Serve, emulator: Emulator) -> None:
     _parallel_budget(serve(rate_limit="20/minute"), emulator, budget=20)
 
