@@ -76,6 +76,58 @@ def test_the_beta_shape_reaches_the_beta_endpoint(serve: Serve, emulator: Emulat
     assert emulator.requests[-1].json["voice"] == "cedar"
 
 
+class GAService:
+    """A service with the GA operation (``create_client_secret`` taking the GA body), as the seam expects it."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emulator = emulator
+        self.requests: list[dict[str, Any]] = []
+
+    def create_client_secret(self, request: dict[str, Any]) -> Any:
+        self.requests.append(request)
+        answer = requests.post(
+            self._emulator.base_url + "/realtime/client_secrets",
+            json=request,
+            headers={"Authorization": f"Bearer {self._emulator.api_key}"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        body = answer.json()
+        return type("Minted", (), {"to_dict": lambda self: dict(body), "request_id": answer.headers["x-request-id"]})()
+
+    async def acreate_client_secret(self, request: dict[str, Any]) -> Any:
+        import asyncio
+
+        return await asyncio.to_thread(self.create_client_secret, request)
+
+    def create_realtime_session(self, request: Any) -> Any:
+        raise AssertionError("under api_shape: ga the GA operation mints")
+
+    async def acreate_realtime_session(self, request: Any) -> Any:
+        raise AssertionError("under api_shape: ga the GA operation mints")
+
+
+def test_a_service_with_the_ga_operation_mints_through_it_and_the_ga_json_is_returned_unchanged(
+    serve: Serve, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = _container(emulator)
+    ga = GAService(emulator)
+    container.token_server.realtime.realtime_session_service.override(providers.Object(ga))
+    served = serve(container=container)
+    with caplog.at_level(logging.INFO, logger="realtime_service.web"):
+        body = post(served, {"voice": "cedar"}).json()
+    assert set(body) == {"value", "expires_at", "session"}  # OpenAI's browser samples read value / expires_at
+    assert body["value"].startswith("ek_")
+    assert body["session"]["audio"]["output"]["voice"] == "cedar"
+    assert ga.requests == [
+        {
+            "expires_after": {"anchor": "created_at", "seconds": 60},
+            "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "cedar"}}},
+        }
+    ]
+    assert access_lines(caplog)[-1].request_id.startswith("req_")  # type: ignore[attr-defined]
+
+
 def test_an_allowed_browser_field_reaches_the_upstream(serve: Serve, emulator: Emulator) -> None:
     served = serve()
     assert post(served, {"voice": "cedar"}).status_code == 200
