@@ -1,4 +1,5 @@
-"""The HTTP gateway's environment handling: resolved once, never per request, never overriding our auth."""
+"""The HTTP gateway: environment handling (resolved once, never per request, never overriding our auth), what one
+attempt sends and returns, its size cap and budget, and closing its sockets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from realtime_service import APIConnectionError, ConfigurationError
+from realtime_service import APIConnectionError, APITimeoutError, ConfigurationError
 from realtime_service.config import load_settings
 from realtime_service.emulator import Emulator, Fault
 from realtime_service.gateway import HttpGateway
@@ -116,3 +117,150 @@ def test_close_closes_the_pooled_sockets_even_after_a_failed_attempt(emulator: E
     gateway.close()
     assert all(conn.sock is None for conn in pooled)
     del caught
+
+
+# --- what one attempt sends and returns (several found by mutation testing) ----------------------------------------
+
+SESSIONS = "/realtime/sessions"
+
+
+def test_each_attempt_sends_the_fixed_headers_and_the_exact_content_length(emulator: Emulator) -> None:
+    gateway_for(emulator).send(HttpRequest("POST", SESSIONS, BODY, {"X-Trace": "t1"}))
+    headers = emulator.requests[0].headers
+    assert headers["authorization"] == f"Bearer {emulator.api_key}"
+    assert headers["accept"] == "application/json"
+    assert headers["accept-encoding"] == "gzip, deflate"
+    assert headers["connection"] == "keep-alive"
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(BODY))
+    assert headers["user-agent"].startswith("realtime-service/")
+    assert headers["x-trace"] == "t1"
+    assert "transfer-encoding" not in headers
+    assert "api-key" not in headers
+
+
+def test_azure_sends_the_api_key_header_and_the_api_version_query() -> None:
+    with Emulator(azure=True) as azure:
+        settings = {"provider": "azure", "api_key": azure.api_key, "base_url": azure.azure_endpoint}
+        path = "/openai/v1/realtime/client_secrets"
+        versioned = HttpGateway(load_settings({**settings, "api_version": "2025-04-01-preview"}, {}))
+        assert versioned.send(HttpRequest("POST", path, b"{}")).status_code == 200
+        assert HttpGateway(load_settings(settings, {})).send(HttpRequest("POST", path, b"{}")).status_code == 200
+        with_version, without = azure.requests
+    assert with_version.headers["api-key"] == azure.api_key
+    assert "authorization" not in with_version.headers
+    assert with_version.query == "api-version=2025-04-01-preview"
+    assert without.query == ""
+
+
+def test_one_send_is_one_attempt_whatever_fails(emulator: Emulator) -> None:
+    gateway = gateway_for(emulator)
+    emulator.enqueue(Fault.drop())
+    with pytest.raises(APIConnectionError, match=r"^Connection error: \w+Error$"):
+        gateway.send(HttpRequest("POST", SESSIONS, BODY))
+    emulator.enqueue(Fault.status(503))
+    assert gateway.send(HttpRequest("POST", SESSIONS, BODY)).status_code == 503
+    assert len(emulator.requests) == 2
+
+
+def test_the_configured_read_timeout_applies_when_the_request_names_none(emulator: Emulator) -> None:
+    emulator.enqueue(Fault.delay(2))
+    with pytest.raises(APITimeoutError, match=r"^Request timed out: \w+$"):
+        gateway_for(emulator, timeout={"read": 0.2}).send(HttpRequest("POST", SESSIONS, BODY))
+
+
+def test_a_trickled_body_past_the_budget_names_the_total_timeout(emulator: Emulator) -> None:
+    emulator.enqueue(Fault.trickle(0.05))
+    with pytest.raises(APITimeoutError) as caught:
+        gateway_for(emulator).send(HttpRequest("POST", SESSIONS, BODY, budget=0.3))
+    assert str(caught.value) == "Request timed out: total_timeout reached while reading the body"
+
+
+def test_elapsed_time_is_measured_in_milliseconds(emulator: Emulator) -> None:
+    emulator.enqueue(Fault.delay(0.2))
+    elapsed = gateway_for(emulator).send(HttpRequest("POST", SESSIONS, BODY)).elapsed_ms
+    assert 150 <= elapsed <= 5000
+
+
+def test_a_body_of_many_chunks_comes_back_whole(emulator: Emulator) -> None:
+    emulator.enqueue(Fault.huge(300_000))
+    content = gateway_for(emulator).send(HttpRequest("POST", SESSIONS, BODY)).content
+    assert len(content) == 300_000
+    assert content.startswith(b'{"object": "realtime.session"')
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["declared", "gzip-decoded"])
+def test_a_body_of_exactly_max_response_bytes_passes_and_one_more_byte_does_not(
+    emulator: Emulator, compressed: bool
+) -> None:
+    limit = 100_000
+    gateway = gateway_for(emulator, max_response_bytes=limit)
+
+    def fault(size: int) -> Fault:
+        return Fault.gzip(200, body=b"a" * size) if compressed else Fault.huge(size)
+
+    emulator.enqueue(fault(limit))
+    assert len(gateway.send(HttpRequest("POST", SESSIONS, BODY)).content) == limit
+    emulator.enqueue(fault(limit + 1))
+    with pytest.raises(APIConnectionError, match=f"max_response_bytes \\({limit}\\)"):
+        gateway.send(HttpRequest("POST", SESSIONS, BODY))
+
+
+def test_the_pool_size_is_the_configured_one(emulator: Emulator) -> None:
+    gateway = gateway_for(emulator, pool={"maxsize": 3})
+    assert gateway._adapter is gateway._session.get_adapter("http://127.0.0.1/")
+    assert gateway._adapter.poolmanager.connection_pool_kw["maxsize"] == 3
+
+
+def test_a_host_session_is_used_and_left_open(emulator: Emulator) -> None:
+    import requests
+
+    from realtime_service.gateway import open_gateway
+
+    host = requests.Session()
+    resource = open_gateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url}, {}), host)
+    gateway = next(resource)
+    assert gateway._session is host
+    assert gateway.send(HttpRequest("POST", SESSIONS, BODY)).status_code == 200
+    resource.close()
+    assert len(host.adapters["http://"].poolmanager.pools.keys()) == 1
+    host.close()
+
+
+def test_verify_false_never_reads_the_environments_ca_bundle(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    assert gateway_for(emulator, verify=False)._verify is False
+
+
+def test_the_ca_bundle_comes_from_curl_ca_bundle_too_and_defaults_to_true(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert gateway_for(emulator)._verify is True
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not checked here")
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(bundle))
+    assert gateway_for(emulator)._verify == str(bundle)
+
+
+def test_the_repr_shows_the_base_url_and_the_redacted_key(emulator: Emulator) -> None:
+    from realtime_service.redaction import redact
+
+    expected = f"HttpGateway(base_url={emulator.base_url!r}, api_key={redact(emulator.api_key)!r})"
+    assert repr(gateway_for(emulator)) == expected
+
+
+@pytest.mark.usefixtures("no_cyclic_gc")
+def test_close_closes_the_pooled_sockets_of_a_proxy_too(emulator: Emulator) -> None:
+    unreachable = f"http://127.0.0.1:{closed_port()}/v1"
+    gateway = gateway_for(emulator, base_url=unreachable, proxies={"http": emulator.azure_endpoint})
+    assert gateway.send(HttpRequest("POST", SESSIONS, BODY)).status_code == 200
+    (proxy_manager,) = gateway._adapter.proxy_manager.values()
+    (key,) = proxy_manager.pools.keys()
+    pooled = [conn for conn in list(proxy_manager.pools[key].pool.queue) if conn is not None]
+    assert pooled
+    gateway.close()
+    assert all(conn.sock is None for conn in pooled)
