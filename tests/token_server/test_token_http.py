@@ -448,6 +448,15 @@ def test_an_unreachable_upstream_is_a_502(serve: Serve, emulator: Emulator) -> N
     assert response.json()["error"]["code"] == "upstream_unreachable"
 
 
+def test_an_upstream_that_does_not_answer_in_time_is_a_502(serve: Serve, emulator: Emulator) -> None:
+    container = _container(emulator, timeout={"connect": 1, "read": 0.2})
+    served = serve(container=container)
+    emulator.enqueue(Fault.delay(1.0), times=2)
+    response = post(served)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_timeout"
+
+
 def test_an_unusable_upstream_answer_is_a_502(serve: Serve, emulator: Emulator) -> None:
     served = serve()
     emulator.enqueue(Fault.json({"session": {}}))
