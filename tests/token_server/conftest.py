@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,16 @@ import pytest
 import yaml
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.containers import ServeContainer
-from realtime_service.web.serve import REQUIREMENTS, ServedApp
+
+try:
+    from realtime_service.web.containers import ServeContainer
+    from realtime_service.web.serve import REQUIREMENTS, ServedApp
+except ImportError as missing:  # the server extra (limits) is not installed: say so, do not error
+    collect_ignore_glob = ["test_*.py"]
+    warnings.warn(
+        f"TOKEN ENDPOINT TESTS SKIPPED: {missing} (pip install -e '.[test]'); realtime_service.web is UNTESTED",
+        stacklevel=1,
+    )
 
 FRAMEWORKS = ["flask", "fastapi"]
 #: Fast retries, and no honouring of long Retry-After waits, so upstream-failure tests take milliseconds.
