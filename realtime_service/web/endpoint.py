@@ -149,6 +149,8 @@ class TokenEndpoint:
                 response = self._mint_sync(terms, identity, cors)
         except _Refusal as refusal:
             response = refusal.response
+        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
+            response = self._internal(exc)
         log_access(request, response, started)
         return response
 
@@ -164,6 +166,8 @@ class TokenEndpoint:
                 response = await self._mint_async(terms, identity, cors)
         except _Refusal as refusal:
             response = refusal.response
+        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
+            response = self._internal(exc)
         log_access(request, response, started)
         return response
 
@@ -375,10 +379,9 @@ class TokenEndpoint:
         self._limited(retry_after, cors, identity)
         try:
             minter = self.minter
-            result = minter.call(self._body(terms, minter))
+            return self._success(minter.call(self._body(terms, minter)), identity, cors)
         except Exception as exc:
             return self._failure(exc, terms, identity, cors)
-        return self._success(result, identity, cors)
 
     async def _mint_async(self, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
         try:
@@ -391,10 +394,9 @@ class TokenEndpoint:
         self._limited(retry_after, cors, identity)
         try:
             minter = self.minter
-            result = await minter.acall(self._body(terms, minter))
+            return self._success(await minter.acall(self._body(terms, minter)), identity, cors)
         except Exception as exc:
             return self._failure(exc, terms, identity, cors)
-        return self._success(result, identity, cors)
 
     @staticmethod
     def _body(terms: SessionTerms, minter: Minter) -> dict[str, Any]:

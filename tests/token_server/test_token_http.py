@@ -128,6 +128,24 @@ def test_a_service_with_the_ga_operation_mints_through_it_and_the_ga_json_is_ret
     assert access_lines(caplog)[-1].request_id.startswith("req_")  # type: ignore[attr-defined]
 
 
+class BrokenGAService(GAService):
+    def create_client_secret(self, request: dict[str, Any]) -> Any:
+        return object()  # no to_dict(): a bug, not an upstream error
+
+
+def test_an_unexpected_error_is_a_json_500_with_an_access_line(
+    serve: Serve, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = _container(emulator)
+    container.token_server.realtime.realtime_session_service.override(providers.Object(BrokenGAService(emulator)))
+    served = serve(container=container)
+    with caplog.at_level(logging.INFO, logger="realtime_service.web"):
+        response = post(served)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert [line.status for line in access_lines(caplog)] == [500]  # type: ignore[attr-defined]
+
+
 def test_an_allowed_browser_field_reaches_the_upstream(serve: Serve, emulator: Emulator) -> None:
     served = serve()
     assert post(served, {"voice": "cedar"}).status_code == 200
