@@ -264,3 +264,47 @@ def test_close_closes_the_pooled_sockets_of_a_proxy_too(emulator: Emulator) -> N
     assert pooled
     gateway.close()
     assert all(conn.sock is None for conn in pooled)
+
+
+def test_urllib3_never_retries_on_its_own_retries_are_the_policys(emulator: Emulator) -> None:
+    retries = gateway_for(emulator)._adapter.max_retries
+    assert (retries.total, retries.read) == (0, False)
+
+
+def test_https_goes_through_the_same_configured_adapter(emulator: Emulator) -> None:
+    gateway = gateway_for(emulator, base_url="https://api.example.invalid/v1", pool={"maxsize": 4})
+    assert gateway._adapter is gateway._session.get_adapter("http://127.0.0.1/")
+    assert gateway._adapter.poolmanager.connection_pool_kw["maxsize"] == 4
+
+
+def test_a_timeout_names_the_timeout_it_was(emulator: Emulator) -> None:
+    emulator.enqueue(Fault.delay(2))
+    with pytest.raises(APITimeoutError) as caught:
+        gateway_for(emulator).send(HttpRequest("POST", SESSIONS, BODY, timeout=(1, 0.2)))
+    assert str(caught.value) in {"Request timed out: ReadTimeout", "Request timed out: ReadTimeoutError"}
+
+
+def test_a_body_without_content_length_is_read_to_the_end_of_the_connection() -> None:
+    import threading
+
+    body = b'{"object": "realtime.session"}'
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                received = b""
+                while not received.endswith(BODY):
+                    received += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" + body)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        base_url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+        settings = load_settings({"api_key": "sk-test-0123456789abcdef", "base_url": base_url}, {})
+        response = HttpGateway(settings).send(HttpRequest("POST", SESSIONS, BODY, timeout=(2, 2)))
+        thread.join(5)
+    assert (response.status_code, response.content) == (200, body)
+    assert "content-length" not in response.headers
