@@ -20,11 +20,21 @@ from .errors import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from .ga_models import (
+    ClientSecretCreateRequest,
+    ClientSecretCreateResponse,
+    RealtimeSessionConfig,
+    TranscriptionSessionConfig,
+    TranslationClientSecretCreateRequest,
+    TranslationClientSecretCreateResponse,
+)
 from .models import (
     NOT_GIVEN,
     ClientSecret,
     RealtimeSessionCreateRequest,
     RealtimeSessionCreateResponse,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateResponse,
 )
 from .retry import RetryPolicy
 from .service import RealtimeSessionService
@@ -37,6 +47,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientSecret",
+    "ClientSecretCreateRequest",
+    "ClientSecretCreateResponse",
     "ConfigurationError",
     "ConflictError",
     "InternalServerError",
@@ -45,12 +57,18 @@ __all__ = [
     "RateLimitError",
     "RealtimeContainer",
     "RealtimeServiceError",
+    "RealtimeSessionConfig",
     "RealtimeSessionCreateRequest",
     "RealtimeSessionCreateResponse",
     "RealtimeSessionService",
+    "RealtimeTranscriptionSessionCreateRequest",
+    "RealtimeTranscriptionSessionCreateResponse",
     "RequestValidationError",
     "ResponseValidationError",
     "RetryPolicy",
+    "TranscriptionSessionConfig",
+    "TranslationClientSecretCreateRequest",
+    "TranslationClientSecretCreateResponse",
     "UnprocessableEntityError",
     "__version__",
 ]

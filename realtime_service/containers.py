@@ -22,9 +22,10 @@ from dependency_injector import containers, providers
 
 from .bridge import Bridge
 from .config import load_settings
+from .ga_schemas import ClientSecretCodec, TranslationCodec
 from .gateway import open_gateway
 from .retry import RetryPolicy
-from .schemas import BetaSessionCodec
+from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 from .service import RealtimeSessionService
 
 _RESOURCE_LOCK = threading.RLock()
@@ -53,7 +54,8 @@ def _service_secrets(settings: Any) -> tuple[str, ...]:
 class RealtimeContainer(containers.DeclarativeContainer):
     """Providers: ``config`` (explicit keys), ``environ``, ``settings``, ``http_session`` (optional, host-owned),
     ``gateway`` (the HTTP resource), ``sleep``/``asleep``/``clock`` (test seams), ``retry_policy``,
-    ``beta_codec`` and ``realtime_session_service``."""
+    the codecs (``beta_codec``, ``client_secret_codec``, ``translation_codec``, ``transcription_codec``), ``bridge``
+    and ``realtime_session_service``."""
 
     config = providers.Configuration()
     environ = providers.Object(os.environ)
@@ -75,6 +77,9 @@ class RealtimeContainer(containers.DeclarativeContainer):
     )
 
     beta_codec = providers.ThreadSafeSingleton(BetaSessionCodec)
+    client_secret_codec = providers.ThreadSafeSingleton(ClientSecretCodec)
+    translation_codec = providers.ThreadSafeSingleton(TranslationCodec)
+    transcription_codec = providers.ThreadSafeSingleton(TranscriptionSessionCodec)
 
     bridge = providers.ThreadSafeSingleton(
         Bridge, strict=settings.provided.bridge.strict, default_ttl=settings.provided.bridge.default_ttl
@@ -90,4 +95,7 @@ class RealtimeContainer(containers.DeclarativeContainer):
         paths=settings.provided.paths,
         timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
         secrets=providers.Callable(_service_secrets, settings),
+        client_secret_codec=client_secret_codec,
+        translation_codec=translation_codec,
+        transcription_codec=transcription_codec,
     )

@@ -1,7 +1,8 @@
-"""Frozen dataclasses for the beta ``POST /realtime/sessions`` request and response.
+"""Frozen dataclasses for the beta ``POST /realtime/sessions`` and ``POST /realtime/transcription_sessions``
+requests and responses, and what every response dataclass shares.
 
 Field names are the JSON names, so a dataclass reads like the wire format. Constructing a dataclass does not
-validate anything: :class:`realtime_service.schemas.BetaSessionCodec` validates on ``encode``.
+validate anything: the codecs in :mod:`realtime_service.schemas` validate on ``encode``.
 
 Two "empty" values are kept apart on purpose:
 
@@ -118,9 +119,13 @@ class TracingConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpiresAfter:
-    """TTL of the minted secret: ``seconds`` (10-7200, server default 600) after ``anchor``."""
+    """TTL of the minted secret: ``seconds`` (10-7200, server default 600) after ``anchor``.
 
-    anchor: Literal["created_at"] = "created_at"
+    ``anchor`` has one value, which a dataclass built by hand sends. Where the API lets it be left out (GA,
+    transcription sessions), one loaded without it keeps ``NOT_GIVEN``.
+    """
+
+    anchor: Literal["created_at"] | NotGiven = "created_at"
     seconds: int | NotGiven = NOT_GIVEN
 
 
@@ -168,6 +173,38 @@ class RealtimeSessionCreateRequest:
         return default_codec().encode(self)
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptionClientSecretConfig:
+    """The transcription request's ``client_secret``. Note ``expires_at`` here, ``expires_after`` in sessions."""
+
+    expires_at: ExpiresAfter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeTranscriptionSessionCreateRequest:
+    """The body of ``POST /realtime/transcription_sessions`` (beta wire format). Every field is optional.
+
+    ``input_audio_transcription.model`` is one of ``gpt-4o-transcribe``, ``gpt-4o-mini-transcribe`` and
+    ``whisper-1`` here. ``extra`` works as in :class:`RealtimeSessionCreateRequest`.
+    """
+
+    modalities: Sequence[Modality] | NotGiven = NOT_GIVEN
+    input_audio_format: AudioFormat | NotGiven = NOT_GIVEN
+    input_audio_transcription: InputAudioTranscription | NotGiven = NOT_GIVEN
+    turn_detection: TurnDetection | NotGiven | None = NOT_GIVEN
+    input_audio_noise_reduction: NoiseReduction | NotGiven | None = NOT_GIVEN
+    include: Sequence[str] | NotGiven = NOT_GIVEN
+    client_secret: TranscriptionClientSecretConfig | NotGiven = NOT_GIVEN
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated JSON body, exactly what ``TranscriptionSessionCodec.encode`` returns."""
+        from realtime_service.codec import shared_codec  # here, not at the top: they import this module
+        from realtime_service.schemas import TranscriptionSessionCodec
+
+        return shared_codec(TranscriptionSessionCodec).encode(self)
+
+
 # --- response ------------------------------------------------------------------------------------------------
 
 
@@ -185,7 +222,35 @@ class ClientSecret:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RealtimeSessionCreateResponse:
+class ReceivedResponse:
+    """What every response dataclass carries besides its typed attributes.
+
+    ``request_id`` is the ``x-request-id`` of the answer; ``invalid_fields`` lists the dotted paths of echoed
+    values that did not fit their types (left ``NOT_GIVEN`` in the typed view). :meth:`to_dict` always returns
+    the whole body as received, unknown keys included, so nothing the API adds is ever lost.
+    """
+
+    request_id: str | None = None
+    invalid_fields: tuple[str, ...] = ()
+    # The body as received (a private deep copy). ``None`` for responses built by hand, e.g. in fakes.
+    _raw: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole JSON object received, unknown keys included at every level, as a fresh deep copy.
+
+        For a response built by hand (no raw body), the JSON form of the typed attributes.
+        """
+        if self._raw is not None:
+            copied: dict[str, Any] = json_copy(self._raw)
+            return copied
+        body: dict[str, Any] = _to_json(self)
+        for name in ("request_id", "invalid_fields", "_raw"):
+            body.pop(name, None)
+        return body
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeSessionCreateResponse(ReceivedResponse):
     """A successful ``POST /realtime/sessions`` answer: the secret plus the echoed session settings.
 
     The typed attributes are a convenience view. An attribute is ``NOT_GIVEN`` when the key was absent, ``None``
@@ -213,23 +278,24 @@ class RealtimeSessionCreateResponse:
     max_response_output_tokens: MaxOutputTokens | NotGiven = NOT_GIVEN
     speed: float | NotGiven = NOT_GIVEN
     tracing: Literal["auto"] | TracingConfig | NotGiven | None = NOT_GIVEN
-    request_id: str | None = None
-    invalid_fields: tuple[str, ...] = ()
-    # The body as received (a private deep copy). ``None`` for responses built by hand, e.g. in fakes.
-    _raw: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The whole JSON object received, unknown keys included at every level, as a fresh deep copy.
 
-        For a response built by hand (no raw body), the JSON form of the typed attributes.
-        """
-        if self._raw is not None:
-            copied: dict[str, Any] = json_copy(self._raw)
-            return copied
-        body: dict[str, Any] = _to_json(self)
-        for name in ("request_id", "invalid_fields", "_raw"):
-            body.pop(name, None)
-        return body
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealtimeTranscriptionSessionCreateResponse(ReceivedResponse):
+    """A successful ``POST /realtime/transcription_sessions`` answer: the secret plus the echoed settings.
+
+    Read like :class:`RealtimeSessionCreateResponse`. The spec's own example answers ``"client_secret": null``;
+    such a body raises :class:`~realtime_service.errors.ResponseValidationError` (there is no key to hand out).
+    """
+
+    client_secret: ClientSecret
+    id: str | NotGiven = NOT_GIVEN
+    object: str | NotGiven = NOT_GIVEN
+    expires_at: int | NotGiven = NOT_GIVEN
+    modalities: tuple[str, ...] | NotGiven = NOT_GIVEN
+    input_audio_format: str | NotGiven = NOT_GIVEN
+    input_audio_transcription: InputAudioTranscription | NotGiven | None = NOT_GIVEN
+    turn_detection: TurnDetection | NotGiven | None = NOT_GIVEN
 
 
 # --- helpers shared with schemas.py --------------------------------------------------------------------------
@@ -289,7 +355,11 @@ __all__ = [
     "NotGiven",
     "RealtimeSessionCreateRequest",
     "RealtimeSessionCreateResponse",
+    "RealtimeTranscriptionSessionCreateRequest",
+    "RealtimeTranscriptionSessionCreateResponse",
+    "ReceivedResponse",
     "TracingConfig",
+    "TranscriptionClientSecretConfig",
     "TurnDetection",
     "TurnDetectionType",
     "json_copy",

@@ -16,12 +16,25 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from .bridge import Bridge
+from .codec import shared_codec
 from .config import PATHS
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, ResponseValidationError, status_error_class
-from .models import RealtimeSessionCreateRequest, RealtimeSessionCreateResponse
+from .ga_models import (
+    ClientSecretCreateRequest,
+    ClientSecretCreateResponse,
+    TranslationClientSecretCreateRequest,
+    TranslationClientSecretCreateResponse,
+)
+from .ga_schemas import ClientSecretCodec, TranslationCodec
+from .models import (
+    RealtimeSessionCreateRequest,
+    RealtimeSessionCreateResponse,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateResponse,
+)
 from .redaction import scrub
 from .retry import RetryPolicy, retry_after_seconds
-from .schemas import BetaSessionCodec
+from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 from .transport import Gateway, HttpRequest, HttpResponse
 
 logger = logging.getLogger("realtime_service")
@@ -56,11 +69,17 @@ class _Prepared(Generic[T]):
 class RealtimeSessionService:
     """Mints ephemeral Realtime keys. Thread-safe and stateless between calls: share one per process.
 
+    Operations (each with an awaitable ``a``-twin): :meth:`create_client_secret` (GA, the live API),
+    :meth:`create_translation_client_secret`, :meth:`create_realtime_session` (the seed's, bridged to GA by
+    default) and :meth:`create_transcription_session` (beta). They share one retry policy, one gateway and one
+    error mapping.
+
     ``gateway`` is a :class:`~realtime_service.transport.Gateway` or a zero-argument callable returning one
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
     bridges it to ``/realtime/client_secrets``, ``"beta"`` sends it to the retired ``/realtime/sessions``.
     ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
-    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception.
+    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. The codecs default to
+    process-wide shared instances.
     """
 
     def __init__(
@@ -74,9 +93,15 @@ class RealtimeSessionService:
         paths: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (5.0, 20.0),
         secrets: tuple[str, ...] = (),
+        client_secret_codec: ClientSecretCodec | None = None,
+        translation_codec: TranslationCodec | None = None,
+        transcription_codec: TranscriptionSessionCodec | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
         self._codec = codec
+        self._client_secret_codec = client_secret_codec or shared_codec(ClientSecretCodec)
+        self._translation_codec = translation_codec or shared_codec(TranslationCodec)
+        self._transcription_codec = transcription_codec or shared_codec(TranscriptionSessionCodec)
         self._policy = policy
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
@@ -118,6 +143,83 @@ class RealtimeSessionService:
         """
         return await self._acall(self._prepare_realtime_session(request), timeout, extra_headers)
 
+    def create_client_secret(
+        self,
+        request: ClientSecretCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ClientSecretCreateResponse:
+        """``POST /realtime/client_secrets``: mint a key for a GA ``realtime`` or ``transcription`` session.
+
+        ``request`` is a :class:`~realtime_service.ga_models.ClientSecretCreateRequest` or a mapping with the
+        API's JSON names (``{"session": {"type": "realtime", ...}, "expires_after": {...}}``). The answer's
+        ``value`` is the key; ``session`` is parsed by its ``type``. Raises what
+        :meth:`create_realtime_session` raises.
+        """
+        return self._call(self._prepare("client_secrets", self._client_secret_codec, request), timeout, extra_headers)
+
+    async def acreate_client_secret(
+        self,
+        request: ClientSecretCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ClientSecretCreateResponse:
+        """The awaitable twin of :meth:`create_client_secret` (see :meth:`acreate_realtime_session`)."""
+        prepared = self._prepare("client_secrets", self._client_secret_codec, request)
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def create_translation_client_secret(
+        self,
+        request: TranslationClientSecretCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> TranslationClientSecretCreateResponse:
+        """``POST /realtime/translations/client_secrets``: mint a key for a speech translation session."""
+        prepared = self._prepare("translation_client_secrets", self._translation_codec, request)
+        return self._call(prepared, timeout, extra_headers)
+
+    async def acreate_translation_client_secret(
+        self,
+        request: TranslationClientSecretCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> TranslationClientSecretCreateResponse:
+        """The awaitable twin of :meth:`create_translation_client_secret`."""
+        prepared = self._prepare("translation_client_secrets", self._translation_codec, request)
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def create_transcription_session(
+        self,
+        request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RealtimeTranscriptionSessionCreateResponse:
+        """Beta ``POST /realtime/transcription_sessions``, sent as is whatever ``api_shape`` says.
+
+        Its key's lifetime is ``client_secret.expires_at`` (not ``expires_after``). The retired API answers
+        ``beta_api_shape_disabled``; the GA way is :meth:`create_client_secret` with a ``transcription`` session.
+        """
+        prepared = self._prepare("transcription_sessions", self._transcription_codec, request)
+        return self._call(prepared, timeout, extra_headers)
+
+    async def acreate_transcription_session(
+        self,
+        request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> RealtimeTranscriptionSessionCreateResponse:
+        """The awaitable twin of :meth:`create_transcription_session`."""
+        prepared = self._prepare("transcription_sessions", self._transcription_codec, request)
+        return await self._acall(prepared, timeout, extra_headers)
+
+    # -- the machinery shared by every operation ---------------------------------------------------------
+
     def _prepare_realtime_session(
         self, request: RealtimeSessionCreateRequest | Mapping[str, Any]
     ) -> _Prepared[RealtimeSessionCreateResponse]:
@@ -134,7 +236,6 @@ class RealtimeSessionService:
 
         return _Prepared(self._paths["client_secrets"], _encode_body(ga), decode_bridged)
 
-    # -- the machinery shared by every operation ---------------------------------------------------------
 
     def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
         return _Prepared(self._paths[path_key], _encode_body(codec.encode(request)), codec.decode)

@@ -55,9 +55,10 @@ def test_a_host_app_mounts_the_endpoint_under_its_prefix(host_app: tuple[Any, st
     response = requests.post(url + "/realtime/token", json={"voice": "cedar"}, timeout=10)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.json()["client_secret"]["value"].startswith("ek_")
+    assert response.json()["value"].startswith("ek_")
+    assert response.json()["session"]["audio"]["output"]["voice"] == "cedar"
     assert requests.get(url + "/realtime/healthz", timeout=10).json() == {"status": "ok"}
-    assert len(emulator.requests) == 1
+    assert [request.path for request in emulator.requests] == ["/v1/realtime/client_secrets"]
 
 
 def test_the_example_config_file_loads_with_every_key_commented() -> None:
