@@ -36,7 +36,7 @@ def flatten_messages(messages: Any) -> dict[str, list[str]]:
     """marshmallow's nested error messages as ``{dotted.path: [messages]}`` (``tools.0.name``).
 
     A ``_schema`` level names the object itself (``turn_detection: Invalid input type.``); at the top it stays
-    ``_schema`` (the body as a whole is wrong).
+    ``_schema`` (the body as a whole is wrong). A key that is the empty string is named as itself (``""``).
     """
     out: dict[str, list[str]] = {}
 
@@ -48,7 +48,7 @@ def flatten_messages(messages: Any) -> dict[str, list[str]]:
             for item in node:
                 walk(item, path)
         else:
-            out.setdefault(".".join(path) or "_schema", []).append(str(node))
+            out.setdefault(".".join(path) if path else "_schema", []).append(str(node))
 
     walk(messages, ())
     return out

@@ -32,7 +32,7 @@ from .models import (
     RealtimeTranscriptionSessionCreateRequest,
     RealtimeTranscriptionSessionCreateResponse,
 )
-from .redaction import scrub
+from .redaction import scrub, scrub_json
 from .retry import RetryPolicy, retry_after_seconds
 from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 from .transport import Gateway, HttpRequest, HttpResponse
@@ -300,7 +300,7 @@ class RealtimeSessionService:
     def _parse_json(self, response: HttpResponse) -> Any:
         try:
             return json.loads(response.content)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply for json
             raise ResponseValidationError(
                 f"expected a JSON body, got {len(response.content)} bytes that do not parse",
                 request_id=response.request_id,
@@ -310,10 +310,12 @@ class RealtimeSessionService:
     def _status_error(self, response: HttpResponse) -> APIStatusError:
         """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret."""
         status = response.status_code
-        text = scrub(response.content.decode("utf-8", "replace"), self._secrets)
+        raw = response.content.decode("utf-8", "replace")
+        text = scrub(raw, self._secrets)
         try:
-            body: Any = json.loads(text)
-        except ValueError:
+            # Scrub after parsing too: a server may echo the key JSON-escaped (\u0073k-...).
+            body: Any = scrub_json(json.loads(raw), self._secrets)
+        except (ValueError, RecursionError):
             body = text or None
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}

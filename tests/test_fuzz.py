@@ -237,8 +237,6 @@ def test_any_json_request_is_sent_or_refused_naming_its_fields(
         assert error.messages
         if isinstance(request, dict):
             for path in error.fields:
-                if path == "_schema" and "" in request:
-                    continue  # the empty key: see the xfail test below
                 assert any(path == key or path.startswith(f"{key}.") for key in request), (path, request)
         else:
             assert error.fields == ["_schema"]
@@ -289,11 +287,6 @@ def test_any_bytes_over_a_real_socket_give_a_session_or_a_response_validation_er
 DEEP = b"[" * 100_000 + b"]" * 100_000  # 200 KB: well under max_response_bytes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="service._parse_json catches ValueError only; json.loads raises RecursionError on deep nesting",
-)
 @pytest.mark.parametrize("shape", ["beta", "ga"])
 def test_a_2xx_body_nested_too_deeply_to_parse_is_a_response_validation_error(
     containers: dict[str, RealtimeContainer], shape: str
@@ -304,11 +297,6 @@ def test_a_2xx_body_nested_too_deeply_to_parse_is_a_response_validation_error(
         call(containers[shape], "create_realtime_session", {}, fake)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="service._status_error catches ValueError only around json.loads; deep nesting raises RecursionError",
-)
 def test_an_error_body_nested_too_deeply_to_parse_is_still_that_statuses_error(
     containers: dict[str, RealtimeContainer],
 ) -> None:
@@ -318,10 +306,6 @@ def test_an_error_body_nested_too_deeply_to_parse_is_still_that_statuses_error(
         call(containers["beta"], "create_realtime_session", {}, fake)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schemas.flatten_messages joins the path ('',) to '' and then reports it as '_schema'",
-)
 def test_an_unknown_empty_key_is_named_as_itself(containers: dict[str, RealtimeContainer]) -> None:
     with pytest.raises(RequestValidationError) as caught:
         call(containers["beta"], "create_realtime_session", {"": None}, FakeGateway())
