@@ -1,7 +1,7 @@
-"""``realtime-service``: mint a key from the command line, or run the loopback emulator.
+"""``realtime-service``: mint a key from the command line, run the loopback emulator, or serve the token endpoint.
 
 Exit codes: 0 success, 2 usage, configuration or validation error (nothing was sent), 3 the API answered with
-an error status, 4 no answer (connection error or timeout), 5 the API's answer was not a valid session.
+an error status, 4 no answer (connection error or timeout), 5 the API's answer held no usable key.
 Secrets are redacted in everything printed unless ``--show-secret`` is given.
 """
 
@@ -35,32 +35,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="realtime-service", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    create = commands.add_parser("create-session", help="mint an ephemeral key (POST /realtime/sessions)")
-    create.add_argument("--model", help="Realtime model, e.g. gpt-4o-realtime-preview")
-    create.add_argument("--voice", help="voice, e.g. marin")
-    create.add_argument("--instructions", help="system instructions for the session")
-    create.add_argument("--request", metavar="FILE", help="JSON request body from FILE, or - for stdin")
-    create.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")
-    create.add_argument("--show-secret", action="store_true", help="print the ephemeral key unredacted")
-    create.add_argument("--emulator", action="store_true", help="mint from an in-process loopback emulator")
+    create = commands.add_parser(
+        "create-session",
+        help="mint a key with a beta-shaped request (bridged to /realtime/client_secrets unless api_shape: beta)",
+    )
+    _common_arguments(create)
+    create.add_argument("--api-shape", choices=("ga", "beta"), help="override the config key api_shape")
 
-    emulator = commands.add_parser("emulator", help="run the OpenAI-compatible emulator on loopback")
-    emulator.add_argument("--port", type=int, default=0)
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--api-key")
+    secret = commands.add_parser("create-secret", help="mint a key with a GA request (POST /realtime/client_secrets)")
+    _common_arguments(secret)
+    secret.add_argument(
+        "--session-type", choices=("realtime", "transcription"), help="session.type (default: realtime)"
+    )
+    secret.add_argument("--ttl", type=int, metavar="SECONDS", help="key lifetime, 10..7200 (API default 600)")
+
+    commands.add_parser(
+        "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
+    )
+    commands.add_parser(
+        "serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False
+    )
     return parser
 
 
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="Realtime model, e.g. gpt-realtime")
+    parser.add_argument("--voice", help="voice, e.g. marin")
+    parser.add_argument("--instructions", help="system instructions for the session")
+    parser.add_argument("--request", metavar="FILE", help="JSON request body from FILE, or - for stdin")
+    parser.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")
+    parser.add_argument("--show-secret", action="store_true", help="print the ephemeral key unredacted")
+    parser.add_argument("--emulator", action="store_true", help="mint from an in-process loopback emulator")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "emulator":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "emulator":
         from .emulator import main as emulator_main
 
-        forwarded = ["--port", str(args.port), "--host", args.host]
-        if args.api_key:
-            forwarded += ["--api-key", args.api_key]
-        return emulator_main(forwarded)
-    return _create_session(args)
+        return emulator_main(argv[1:])
+    if argv and argv[0] == "serve":
+        from .web.serve import serve_main
+
+        return serve_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    return _mint(args)
 
 
 def _fail(message: str, code: int) -> int:
@@ -68,15 +87,21 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _create_session(args: argparse.Namespace) -> int:
+def _mint(args: argparse.Namespace) -> int:
     try:
         request = _request_from(args)
         config = _config_from(args.config)
     except (OSError, ValueError, ConfigurationError) as exc:
         return _fail(str(exc), EXIT_USAGE)
+    if getattr(args, "api_shape", None):
+        config["api_shape"] = args.api_shape
     try:
         with _container(config, emulator=args.emulator) as container:
-            response = container.realtime_session_service().create_realtime_session(request)
+            service = container.realtime_session_service()
+            if args.command == "create-secret":
+                response: Any = service.create_client_secret(_ga_request(request, args))
+            else:
+                response = service.create_realtime_session(_beta_request(request, args))
     except (RequestValidationError, ConfigurationError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except APIStatusError as exc:
@@ -88,25 +113,64 @@ def _create_session(args: argparse.Namespace) -> int:
     except RealtimeServiceError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(str(exc), EXIT_API)
     body = response.to_dict()
-    secret = body.get("client_secret")
-    if not args.show_secret and isinstance(secret, dict) and isinstance(secret.get("value"), str):
-        secret["value"] = redact(secret["value"])
+    if not args.show_secret:
+        _redact_secrets(body)
     print(json.dumps(body, indent=2))
     return EXIT_OK
 
 
+def _redact_secrets(body: dict[str, Any]) -> None:
+    """Redact the minted key wherever the operation puts it: ``value`` (GA) or ``client_secret.value`` (beta)."""
+    for holder in (body, body.get("client_secret")):
+        if isinstance(holder, dict) and isinstance(holder.get("value"), str):
+            holder["value"] = redact(holder["value"])
+
+
 def _request_from(args: argparse.Namespace) -> dict[str, Any]:
-    request: dict[str, Any] = {}
-    if args.request:
-        text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(encoding="utf-8")
-        loaded = json.loads(text)
-        if not isinstance(loaded, dict):
-            raise ValueError("--request must hold a JSON object")
-        request.update(loaded)
+    if not args.request:
+        return {}
+    text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(encoding="utf-8")
+    loaded = json.loads(text)
+    if not isinstance(loaded, dict):
+        raise ValueError("--request must hold a JSON object")
+    return loaded
+
+
+def _beta_request(request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Flags win over the request file, under their beta names."""
     for name in ("model", "voice", "instructions"):
         if getattr(args, name) is not None:
             request[name] = getattr(args, name)
     return request
+
+
+def _ga_request(request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Flags win over the request file, at their GA places (``voice`` is ``session.audio.output.voice``).
+
+    Where the file holds something other than an object on the way, the flag is not placed and validation
+    names that field instead.
+    """
+    if args.session_type is not None:
+        _place(request, ("session", "type"), args.session_type)
+    session = request.setdefault("session", {})
+    if isinstance(session, dict):
+        session.setdefault("type", "realtime")
+    for name in ("model", "instructions"):
+        if getattr(args, name) is not None:
+            _place(request, ("session", name), getattr(args, name))
+    if args.voice is not None:
+        _place(request, ("session", "audio", "output", "voice"), args.voice)
+    if args.ttl is not None:
+        request["expires_after"] = {"anchor": "created_at", "seconds": args.ttl}
+    return request
+
+
+def _place(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node: Any = body
+    for key in path[:-1]:
+        node = node.setdefault(key, {}) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node[path[-1]] = value
 
 
 def _config_from(path: str | None) -> dict[str, Any]:

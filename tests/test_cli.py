@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from realtime_service.emulator import Emulator, Fault
 
@@ -18,6 +21,10 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None)
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, env={**clean, **(env or {})}, input=stdin, timeout=60
     )
+
+
+def emulator_env(emulator: Emulator) -> dict[str, str]:
+    return {"OPENAI_API_KEY": emulator.api_key, "OPENAI_BASE_URL": emulator.base_url}
 
 
 def test_create_session_with_the_emulator_prints_a_redacted_session() -> None:
@@ -113,3 +120,151 @@ def test_the_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "create-session" in result.stdout
+
+
+# --- create-session honours api_shape ----------------------------------------------------------------------------
+
+
+def test_create_session_mints_through_client_secrets_by_default_and_prints_beta_names() -> None:
+    with Emulator(beta_retired=True) as emulator:
+        result = run("create-session", "--voice", "cedar", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert [request.path for request in emulator.requests] == ["/v1/realtime/client_secrets"]
+    assert emulator.requests[0].json["session"]["audio"]["output"]["voice"] == "cedar"
+    session = json.loads(result.stdout)
+    assert session["voice"] == "cedar"
+    assert session["client_secret"]["value"].startswith("ek_...")
+
+
+def test_create_session_with_api_shape_beta_posts_to_sessions() -> None:
+    with Emulator() as emulator:
+        result = run("create-session", "--api-shape", "beta", "--voice", "cedar", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert [request.path for request in emulator.requests] == ["/v1/realtime/sessions"]
+    assert emulator.requests[0].json == {"voice": "cedar"}
+
+
+def test_the_retired_beta_api_exits_3_and_says_to_use_api_shape_ga(tmp_path: Path) -> None:
+    config = tmp_path / "realtime.yaml"
+    config.write_text("api_shape: beta\n")
+    with Emulator(beta_retired=True) as emulator:
+        result = run("create-session", "--config", str(config), env=emulator_env(emulator))
+    assert result.returncode == 3
+    assert "api_shape: ga" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+# --- create-secret: the GA operation ------------------------------------------------------------------------------
+
+
+def test_create_secret_prints_the_ga_answer_with_the_key_redacted() -> None:
+    with Emulator() as emulator:
+        result = run("create-secret", "--model", "gpt-realtime", "--voice", "marin", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    sent = emulator.requests[0]
+    assert sent.path == "/v1/realtime/client_secrets"
+    assert sent.json == {
+        "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "marin"}}}
+    }
+    answer = json.loads(result.stdout)
+    assert answer["value"].startswith("ek_...")
+    assert len(answer["value"]) == len("ek_...") + 4
+    assert answer["session"]["audio"]["output"]["voice"] == "marin"
+    assert answer["session"]["type"] == "realtime"
+
+
+def test_create_secret_show_secret_prints_the_whole_key() -> None:
+    result = run("create-secret", "--emulator", "--show-secret")
+    assert result.returncode == 0, result.stderr
+    value = json.loads(result.stdout)["value"]
+    assert value.startswith("ek_")
+    assert "..." not in value
+
+
+def test_create_secret_ttl_sets_expires_after() -> None:
+    with Emulator() as emulator:
+        before = time.time()
+        result = run("create-secret", "--ttl", "120", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[0].json["expires_after"] == {"anchor": "created_at", "seconds": 120}
+    assert before + 110 < json.loads(result.stdout)["expires_at"] < time.time() + 130
+
+
+def test_create_secret_for_a_transcription_session() -> None:
+    result = run("create-secret", "--emulator", "--session-type", "transcription")
+    assert result.returncode == 0, result.stderr
+    session = json.loads(result.stdout)["session"]
+    assert session["type"] == "transcription"
+    assert session["object"] == "realtime.transcription_session"
+
+
+def test_create_secret_reads_a_ga_request_and_its_flags_win(tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({
+        "expires_after": {"anchor": "created_at", "seconds": 300},
+        "session": {"type": "realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "alloy"}}},
+    }))
+    with Emulator() as emulator:
+        result = run("create-secret", "--request", str(request), "--voice", "cedar", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[0].json == {
+        "expires_after": {"anchor": "created_at", "seconds": 300},
+        "session": {"type": "realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "cedar"}}},
+    }
+
+
+def test_create_secret_reads_stdin_and_session_type_flag_wins() -> None:
+    with Emulator() as emulator:
+        result = run(
+            "create-secret", "--request", "-", "--session-type", "transcription",
+            stdin='{"session": {"type": "realtime"}}', env=emulator_env(emulator),
+        )
+    assert result.returncode == 0, result.stderr
+    assert emulator.requests[0].json == {"session": {"type": "transcription"}}
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "field"),
+    [
+        (("--ttl", "5"), None, "expires_after.seconds"),
+        (("--request", "-"), '{"session": {"type": "realtime", "voise": "x"}}', "session.voise"),
+        (("--request", "-", "--voice", "marin"), '{"session": {"type": "realtime", "audio": 3}}', "session.audio"),
+        (("--session-type", "transcription", "--voice", "marin"), None, "session.audio.output"),
+    ],
+)
+def test_an_invalid_ga_request_exits_2_naming_the_field_and_sends_nothing(
+    args: tuple[str, ...], stdin: str | None, field: str
+) -> None:
+    with Emulator() as emulator:
+        result = run("create-secret", *args, stdin=stdin, env=emulator_env(emulator))
+    assert result.returncode == 2, result.stderr
+    assert field in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+    assert emulator.requests == []
+
+
+def test_create_secret_errors_never_print_the_key() -> None:
+    wrong_key = "sk-wrong-key-for-the-cli-test-1111"
+    with Emulator() as emulator:
+        result = run("create-secret", env={"OPENAI_API_KEY": wrong_key, "OPENAI_BASE_URL": emulator.base_url})
+    assert result.returncode == 3
+    assert "401" in result.stderr
+    assert wrong_key not in result.stderr + result.stdout
+
+
+# --- the commands that run servers pass their arguments through -------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "option"), [("emulator", "--port"), ("serve", "--workers")])
+def test_server_commands_show_their_own_help(command: str, option: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert option in result.stdout
+
+
+def test_the_top_level_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("create-session", "create-secret", "emulator", "serve"):
+        assert command in result.stdout
