@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from realtime_service.config import DEFAULTS, load_settings
 from realtime_service.errors import ConfigurationError
@@ -107,3 +111,20 @@ def test_settings_repr_redacts_the_key() -> None:
     text = repr(load_settings({"api_key": key}, {}))
     assert key not in text
     assert "0123" in text
+
+
+def _dotted_keys(tree: dict[str, object], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict):
+            keys |= _dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def test_the_default_yaml_documents_every_key_and_only_real_keys() -> None:
+    """``config/realtime.yaml`` holds every key commented out: uncommented, it must load to exactly DEFAULTS' keys."""
+    text = (Path(__file__).resolve().parents[1] / "config" / "realtime.yaml").read_text(encoding="utf-8")
+    uncommented = [re.sub(r"^(\s+)# ?", r"\1", line) if line.startswith("  #") else line for line in text.splitlines()]
+    documented = yaml.safe_load("\n".join(uncommented))["realtime"]
+    assert _dotted_keys(documented) == _dotted_keys(DEFAULTS)
