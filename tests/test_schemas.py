@@ -9,6 +9,8 @@ import threading
 from typing import Any
 
 import pytest
+from beta_samples import VALID_FIELDS, any_json, json_objects, valid_requests
+from beta_samples import text as short_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -698,65 +700,6 @@ def test_one_codec_can_be_shared_by_many_threads(codec: BetaSessionCodec) -> Non
 
 # --- properties ------------------------------------------------------------------------------------------------
 
-text = st.text(max_size=20)
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text
-json_values = st.recursive(
-    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
-)
-json_objects = st.dictionaries(text, json_values, max_size=4)
-any_scalars = st.none() | st.booleans() | st.integers() | st.floats() | text
-any_json = st.recursive(
-    any_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
-)
-
-
-def number_between(low: float, high: float) -> st.SearchStrategy[float | int]:
-    return st.floats(low, high) | st.integers(math.ceil(low), math.floor(high))
-
-
-def optional_keys(**strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional=strategies)
-
-
-turn_detections = optional_keys(
-    type=st.sampled_from(["server_vad", "semantic_vad"]),
-    eagerness=st.sampled_from(["low", "medium", "high", "auto"]),
-    threshold=number_between(0, 1),
-    prefix_padding_ms=st.integers(),
-    silence_duration_ms=st.integers(),
-    create_response=st.booleans(),
-    interrupt_response=st.booleans(),
-)
-tools = optional_keys(type=st.just("function"), name=text, description=text, parameters=json_objects)
-tracings = st.just("auto") | optional_keys(workflow_name=text, group_id=text, metadata=json_objects)
-client_secrets = st.fixed_dictionaries(
-    {
-        "expires_after": st.fixed_dictionaries(
-            {"anchor": st.just("created_at")}, optional={"seconds": st.integers(10, 7200)}
-        )
-    }
-)
-FORMATS = ["pcm16", "g711_ulaw", "g711_alaw"]
-
-VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
-    "model": text,
-    "modalities": st.lists(st.sampled_from(["text", "audio"]), max_size=3),
-    "instructions": st.text(),
-    "voice": text,
-    "input_audio_format": st.sampled_from(FORMATS),
-    "output_audio_format": st.sampled_from(FORMATS),
-    "input_audio_transcription": st.none() | optional_keys(model=text, language=text, prompt=text),
-    "turn_detection": st.none() | turn_detections,
-    "input_audio_noise_reduction": st.none() | optional_keys(type=st.sampled_from(["near_field", "far_field"])),
-    "tools": st.lists(tools, max_size=3),
-    "tool_choice": text,
-    "temperature": number_between(0.6, 1.2),
-    "max_response_output_tokens": st.integers(1, 4096) | st.just("inf"),
-    "speed": number_between(0.25, 1.5),
-    "tracing": st.none() | tracings,
-    "client_secret": client_secrets,
-}
-valid_requests = optional_keys(**VALID_FIELDS)
 
 NESTED_KEYS = {
     "turn_detection": ["type", "eagerness", "threshold", "prefix_padding_ms", "create_response", "bogus"],
@@ -778,17 +721,17 @@ def near_valid(field: str) -> st.SearchStrategy[Any]:
 
 near_valid_requests = st.fixed_dictionaries(
     {}, optional={name: near_valid(name) for name in VALID_FIELDS}
-) | st.dictionaries(st.sampled_from([*VALID_FIELDS, "extra", "voise"]) | text, any_json, max_size=6)
+) | st.dictionaries(st.sampled_from([*VALID_FIELDS, "extra", "voise"]) | short_text, any_json, max_size=6)
 
 valid_secrets = st.fixed_dictionaries(
-    {"value": text.filter(bool), "expires_at": st.integers()}, optional={"kind": any_json}
+    {"value": short_text.filter(bool), "expires_at": st.integers()}, optional={"kind": any_json}
 )
 responses = st.fixed_dictionaries(
     {"client_secret": valid_secrets},
     optional={name: near_valid(name) for name in VALID_FIELDS if name != "client_secret"}
-    | {"id": text, "object": text, "new_field": any_json},
+    | {"id": short_text, "object": short_text, "new_field": any_json},
 )
-any_bodies = any_json | responses | st.dictionaries(st.just("client_secret") | text, any_json, max_size=3)
+any_bodies = any_json | responses | st.dictionaries(st.just("client_secret") | short_text, any_json, max_size=3)
 
 
 @PROPERTY
@@ -817,7 +760,7 @@ def test_any_json_like_mapping_either_encodes_or_raises_request_validation_error
 
 
 @PROPERTY
-@given(body=near_valid_requests, extra=st.dictionaries(text, any_json, max_size=3))
+@given(body=near_valid_requests, extra=st.dictionaries(short_text, any_json, max_size=3))
 def test_any_dataclass_built_from_loaded_parts_either_encodes_or_raises_request_validation_error(
     codec: BetaSessionCodec, body: dict[str, Any], extra: dict[str, Any]
 ) -> None:
