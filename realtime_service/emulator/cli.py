@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
+        # SIGINT too: a handler that sets the event cannot interrupt start-up or shutdown the way a
+        # KeyboardInterrupt raised at an arbitrary line can.
         signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
     with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure) as emulator:
         if args.azure:
             print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)
@@ -55,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"OpenAI emulator listening on {emulator.base_url} (Ctrl-C to stop)", flush=True)
             print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
-        try:
-            while not stop.wait(1.0):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(1.0):
             pass
     print("emulator stopped", file=sys.stderr, flush=True)
     return 0
