@@ -15,6 +15,7 @@ request, so every error names the beta field the caller wrote.
 | `output_audio_format` (likewise)    | `session.audio.output.format`                            |
 | ... `g711_ulaw` / `g711_alaw`       | ... `{type: audio/pcmu}` / `{type: audio/pcma}`          |
 | `input_audio_transcription`         | `session.audio.input.transcription`                      |
+| `input_audio_transcription` `null`  | left out (GA transcription is off unless given; it cannot be `null`) |
 | `input_audio_noise_reduction`       | `session.audio.input.noise_reduction`                    |
 | `turn_detection` (no `type` = `server_vad`) | `session.audio.input.turn_detection`             |
 | `modalities` with `audio`           | `session.output_modalities ["audio"]`                    |
@@ -94,7 +95,7 @@ class Bridge:
             audio_out["format"] = dict(FORMAT_TO_GA[beta["output_audio_format"]])
         if "input_audio_format" in beta:
             audio_in["format"] = dict(FORMAT_TO_GA[beta["input_audio_format"]])
-        if "input_audio_transcription" in beta:
+        if beta.get("input_audio_transcription") is not None:
             audio_in["transcription"] = beta["input_audio_transcription"]
         if "input_audio_noise_reduction" in beta:
             audio_in["noise_reduction"] = beta["input_audio_noise_reduction"]

@@ -41,7 +41,7 @@ def ga_session(beta: dict[str, Any]) -> dict[str, Any]:
             {"input_audio_transcription": {"model": "whisper-1", "language": "en"}},
             {"audio": {"input": {"transcription": {"model": "whisper-1", "language": "en"}}}},
         ),
-        ({"input_audio_transcription": None}, {"audio": {"input": {"transcription": None}}}),
+        ({"input_audio_transcription": None}, {}),  # GA transcription is off unless given, and cannot be null
         (
             {"input_audio_noise_reduction": {"type": "far_field"}},
             {"audio": {"input": {"noise_reduction": {"type": "far_field"}}}},
