@@ -19,7 +19,7 @@ request, so every error names the beta field the caller wrote.
 | `input_audio_noise_reduction`       | `session.audio.input.noise_reduction`                    |
 | `turn_detection` (no `type` = `server_vad`) | `session.audio.input.turn_detection`             |
 | `modalities` with `audio`           | `session.output_modalities ["audio"]`                    |
-| `modalities ["text"]`               | `session.output_modalities ["text"]`                     |
+| `modalities ["text"]` (or repeated) | `session.output_modalities ["text"]` (GA allows one item) |
 | `max_response_output_tokens`        | `session.max_output_tokens`                              |
 | `client_secret.expires_after`       | `expires_after`                                          |
 | no `client_secret`                  | `expires_after {anchor: created_at, seconds: bridge.default_ttl (60)}` |
@@ -84,7 +84,8 @@ class Bridge:
             choice = beta["tool_choice"]
             session["tool_choice"] = choice if choice in TOOL_CHOICE_MODES else {"type": "function", "name": choice}
         if "modalities" in beta:
-            session["output_modalities"] = ["audio"] if "audio" in beta["modalities"] else list(beta["modalities"])
+            modalities = beta["modalities"]
+            session["output_modalities"] = ["audio"] if "audio" in modalities else list(dict.fromkeys(modalities))
         if "max_response_output_tokens" in beta:
             session["max_output_tokens"] = beta["max_response_output_tokens"]
         if "voice" in beta:

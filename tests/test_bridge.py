@@ -59,6 +59,9 @@ def ga_session(beta: dict[str, Any]) -> dict[str, Any]:
         ({"modalities": ["text", "audio"]}, {"output_modalities": ["audio"]}),
         ({"modalities": ["audio"]}, {"output_modalities": ["audio"]}),
         ({"modalities": ["text"]}, {"output_modalities": ["text"]}),
+        ({"modalities": ["text", "text"]}, {"output_modalities": ["text"]}),  # GA takes one item at most
+        ({"modalities": ["audio", "audio", "text"]}, {"output_modalities": ["audio"]}),
+        ({"modalities": []}, {"output_modalities": []}),
         ({"max_response_output_tokens": 512}, {"max_output_tokens": 512}),
         ({"max_response_output_tokens": "inf"}, {"max_output_tokens": "inf"}),
     ],
