@@ -47,6 +47,11 @@ BETA_RETIRED_HINT = (
     " The beta Realtime API is retired: set the config key api_shape: ga (the default) to mint through "
     "/realtime/client_secrets."
 )
+#: ``api_shape`` does not apply to ``create_transcription_session``, so its hint names the GA way instead.
+TRANSCRIPTION_RETIRED_HINT = (
+    " The beta Realtime API is retired: mint a transcription key with create_client_secret and a session of "
+    'type "transcription" (POST /realtime/client_secrets).'
+)
 
 
 class Codec(Protocol[T_co]):
@@ -64,6 +69,8 @@ class _Prepared(Generic[T]):
     path: str
     body: bytes
     decode: Callable[..., T]
+    #: Appended to a ``beta_api_shape_disabled`` error: what to do instead.
+    retired_hint: str = BETA_RETIRED_HINT
 
 
 class RealtimeSessionService:
@@ -204,7 +211,7 @@ class RealtimeSessionService:
         Its key's lifetime is ``client_secret.expires_at`` (not ``expires_after``). The retired API answers
         ``beta_api_shape_disabled``; the GA way is :meth:`create_client_secret` with a ``transcription`` session.
         """
-        prepared = self._prepare("transcription_sessions", self._transcription_codec, request)
+        prepared = self._prepare_transcription_session(request)
         return self._call(prepared, timeout, extra_headers)
 
     async def acreate_transcription_session(
@@ -215,7 +222,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> RealtimeTranscriptionSessionCreateResponse:
         """The awaitable twin of :meth:`create_transcription_session`."""
-        prepared = self._prepare("transcription_sessions", self._transcription_codec, request)
+        prepared = self._prepare_transcription_session(request)
         return await self._acall(prepared, timeout, extra_headers)
 
     # -- the machinery shared by every operation ---------------------------------------------------------
@@ -236,6 +243,13 @@ class RealtimeSessionService:
 
         return _Prepared(self._paths["client_secrets"], _encode_body(ga), decode_bridged)
 
+
+    def _prepare_transcription_session(
+        self, request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any]
+    ) -> _Prepared[RealtimeTranscriptionSessionCreateResponse]:
+        body = _encode_body(self._transcription_codec.encode(request))
+        path = self._paths["transcription_sessions"]
+        return _Prepared(path, body, self._transcription_codec.decode, TRANSCRIPTION_RETIRED_HINT)
 
     def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
         return _Prepared(self._paths[path_key], _encode_body(codec.encode(request)), codec.decode)
@@ -283,7 +297,7 @@ class RealtimeSessionService:
         _log_attempt(path, response.status_code, started, attempt_number, response.request_id)
         if 200 <= response.status_code < 300:
             return self._parse_json(response), response.request_id
-        raise self._status_error(response)
+        raise self._status_error(response, prepared.retired_hint)
 
     def _attempt_timeout(self, timeout: Timeout | None, remaining: float) -> tuple[float, float]:
         """The per-attempt ``(connect, read)`` timeout, never longer than the ``remaining`` time of the call."""
@@ -307,7 +321,7 @@ class RealtimeSessionService:
                 status_code=response.status_code,
             ) from None
 
-    def _status_error(self, response: HttpResponse) -> APIStatusError:
+    def _status_error(self, response: HttpResponse, retired_hint: str) -> APIStatusError:
         """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret."""
         status = response.status_code
         raw = response.content.decode("utf-8", "replace")
@@ -326,7 +340,7 @@ class RealtimeSessionService:
         elif not message:
             message = text[:200] if isinstance(body, str) else f"HTTP {status}"
         if code == "beta_api_shape_disabled":
-            message += BETA_RETIRED_HINT
+            message += retired_hint
         return status_error_class(status)(
             message,
             status_code=status,
