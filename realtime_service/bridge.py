@@ -23,7 +23,7 @@ request, so every error names the beta field the caller wrote.
 | `max_response_output_tokens`        | `session.max_output_tokens`                              |
 | `client_secret.expires_after`       | `expires_after`                                          |
 | no `client_secret`                  | `expires_after {anchor: created_at, seconds: bridge.default_ttl (60)}` |
-| `extra`                             | merged into `session`                                    |
+| `extra`                             | merged into `session`; refused (`extra.<key>`) where the table set a key |
 | `temperature`                       | no GA meaning: refused or dropped, see below             |
 | server_vad `turn_detection.eagerness` | no GA meaning                                          |
 | semantic_vad `threshold`, `prefix_padding_ms`, `silence_duration_ms` | no GA meaning             |
@@ -72,7 +72,8 @@ class Bridge:
     default_ttl: int = 60
 
     def to_ga(self, beta: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A GA ``client_secrets`` body for a validated beta body. ``extra`` goes into ``session``."""
+        """A GA ``client_secrets`` body for a validated beta body. ``extra`` goes into ``session``, but may not
+        replace what the typed fields put there (``type``, ``audio`` when a voice or format was given, ...)."""
         lossy: dict[str, list[str]] = {}
         session: dict[str, Any] = {"type": "realtime"}
         audio_in: dict[str, Any] = {}
@@ -109,6 +110,10 @@ class Bridge:
                 **({"input": audio_in} if audio_in else {}),
                 **({"output": audio_out} if audio_out else {}),
             }
+        clashes = sorted(key for key in extra or () if key in session)
+        if clashes:
+            message = "is set by the GA bridge from the request's typed fields; set it there or remove it from extra"
+            raise RequestValidationError({f"extra.{key}": [message] for key in clashes})
         if lossy:
             self._refuse_or_warn(lossy)
         if extra:

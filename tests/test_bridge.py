@@ -189,3 +189,25 @@ def test_text_only_output_reads_back_as_text_only() -> None:
 @pytest.mark.parametrize("answer", [None, [], "text", {"session": {}}])
 def test_an_answer_without_a_secret_is_passed_on_for_the_decoder_to_reject(answer: Any) -> None:
     assert Bridge.from_ga(answer) == answer
+
+
+@pytest.mark.parametrize(
+    ("beta", "extra", "field"),
+    [
+        ({}, {"type": "transcription"}, "extra.type"),
+        ({"voice": "marin"}, {"audio": {"output": {"speed": 1.1}}}, "extra.audio"),
+        ({"modalities": ["text"]}, {"output_modalities": ["audio"]}, "extra.output_modalities"),
+        ({"max_response_output_tokens": 5}, {"max_output_tokens": 6}, "extra.max_output_tokens"),
+    ],
+)
+def test_an_extra_key_may_not_replace_what_the_typed_fields_set_in_the_ga_session(
+    beta: dict[str, Any], extra: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        BRIDGE.to_ga(beta, extra=extra)
+    assert caught.value.fields == [field]
+
+
+def test_an_extra_key_the_typed_fields_left_unset_is_merged() -> None:
+    ga = BRIDGE.to_ga({"modalities": ["text"]}, extra={"audio": {"input": {"format": {"type": "audio/pcmu"}}}})
+    assert ga["session"]["audio"] == {"input": {"format": {"type": "audio/pcmu"}}}
