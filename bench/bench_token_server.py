@@ -6,8 +6,9 @@ Prints, in one run and side by side for Flask (waitress) and FastAPI (uvicorn):
    ``serve --emulator`` (the emulator in the server's process) and through ``serve`` pointed at a separate
    emulator process (the loopback fake upstream), with no upstream delay and with every mint answered after
    50 ms (as a real upstream would);
-2. the endpoint's added latency over a direct ``create_realtime_session`` call from this process to the same
-   fake upstream (p50, p99 of sequential calls, rounds interleaved in shuffled order).
+2. the endpoint's added latency over a direct call of the operation the endpoint mints through
+   (``create_client_secret`` under the default ``api_shape: ga``), with the body it sends, from this process to
+   the same fake upstream (p50, p99 of sequential calls, rounds interleaved in shuffled order).
 
 Everything runs on this machine's loopback and stops by itself. Usage::
 
@@ -39,15 +40,11 @@ API_KEY = "sk-bench-emulator-key-000000000000"
 FRAMEWORKS = ("flask", "fastapi")
 LABELS = {"flask": "flask/waitress", "fastapi": "fastapi/uvicorn"}
 DELAY = 0.05
-#: What the endpoint sends upstream under the default policy: the direct call sends exactly this.
-POLICY_BODY = {
-    "model": "gpt-realtime",
-    "voice": "marin",
-    "client_secret": {"expires_after": {"anchor": "created_at", "seconds": 60}},
-}
 #: The limiter still runs (and is measured) but never refuses. Fixed windows: with a budget this large the
 #: default moving window keeps one entry per mint, and its cost grows with the benchmark's length (per-hit costs
 #: at realistic budgets are measured separately, in this process).
+#: What the endpoint answers under the default ``api_shape: ga`` (the GA ``client_secrets`` JSON).
+GA_ANSWER_KEYS = {"value", "expires_at", "session"}
 UNLIMITED = {"rate_limit": "1000000/minute;100000000/day", "rate_limit_strategy": "fixed-window"}
 
 
@@ -119,10 +116,13 @@ class Client:
         return response.status
 
     def mint(self) -> int:
+        return self.mint_answer()[0]
+
+    def mint_answer(self) -> tuple[int, Any]:
+        """``POST /token`` with an empty body: the status and the parsed JSON answer."""
         self._connection.request("POST", "/token", body=b"{}", headers={"Content-Type": "application/json"})
         response = self._connection.getresponse()
-        json.loads(response.read())
-        return response.status
+        return response.status, json.loads(response.read())
 
     def close(self) -> None:
         self._connection.close()
@@ -167,6 +167,21 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def direct_mint(container: Any) -> tuple[str, Callable[[], object]]:
+    """The endpoint's own mint under the default policy, called directly: the operation it picks for the
+    configured ``api_shape`` (``create_client_secret`` under ``ga``) with the body it sends for an empty request.
+    Returns the operation's name and the call."""
+    from realtime_service.web.minting import choose_minter
+    from realtime_service.web.policy import SessionPolicy
+    from realtime_service.web.settings import load_server_settings
+
+    server = load_server_settings({}, {})
+    terms = SessionPolicy(server.session, server.browser_fields, server.max_ttl).terms({})
+    minter = choose_minter(container.realtime_session_service(), container.settings().api_shape)
+    body = terms.ga_body() if minter.shape == "ga" else terms.beta_body()
+    return minter.operation, lambda: minter.call(body)
+
+
 def added_latency(calls: int, rounds: int) -> dict[str, list[float]]:
     """Per-call latencies (µs) of a direct service call and of each endpoint, against one fake upstream.
 
@@ -178,13 +193,16 @@ def added_latency(calls: int, rounds: int) -> dict[str, list[float]]:
     with fake_upstream(0.0) as upstream:
         container = RealtimeContainer(environ={})
         container.config.from_dict({"api_key": API_KEY, "base_url": upstream})
-        service = container.realtime_session_service()
-        clients: dict[str, Callable[[], object]] = {
-            "direct service call": lambda: service.create_realtime_session(POLICY_BODY)
-        }
+        operation, direct = direct_mint(container)
+        clients: dict[str, Callable[[], object]] = {f"direct {operation}": direct}
         with served("flask", upstream=upstream) as flask_url, served("fastapi", upstream=upstream) as fastapi_url:
             for name, url in (("flask", flask_url), ("fastapi", fastapi_url)):
-                clients[f"{LABELS[name]} endpoint"] = Client(url).mint
+                client = Client(url)
+                status, answer = client.mint_answer()
+                if status != 200 or not isinstance(answer, dict) or not GA_ANSWER_KEYS.issubset(answer):
+                    keys = sorted(answer) if isinstance(answer, dict) else type(answer).__name__
+                    raise SystemExit(f"{LABELS[name]} did not answer a GA client secret: {status}, {keys}")
+                clients[f"{LABELS[name]} endpoint"] = client.mint
             for name, url in (("flask", flask_url), ("fastapi", fastapi_url)):
                 client = Client(url)
                 clients[f"{LABELS[name]} GET /healthz"] = lambda c=client: c.get("/healthz")
@@ -292,7 +310,7 @@ def print_throughput(seconds: float) -> None:
 
 def print_latency(calls: int, rounds: int) -> None:
     samples = added_latency(calls, rounds)
-    direct = samples["direct service call"]
+    direct = next(iter(samples.values()))  # the direct call comes first
     base50, base99 = statistics.median(direct), percentile(direct, 0.99)
     print(f"{'per mint, sequential (µs)':<32}{'p50':>10}{'p99':>10}{'added p50':>12}{'added p99':>12}")
     print("-" * 76)
