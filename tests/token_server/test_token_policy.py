@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from realtime_service import ConfigurationError
 from realtime_service.web.minting import choose_minter
 from realtime_service.web.policy import PolicyError, SessionPolicy, endpoint_field
-from realtime_service.web.ratelimit import IdentityRateLimiter
+from realtime_service.web.ratelimit import IdentityRateLimiter, SweptMemoryStorage
 from realtime_service.web.serve import ServeError, bind, check_exposure
 from realtime_service.web.settings import load_server_settings
 
@@ -206,6 +208,34 @@ def test_a_refusal_by_the_short_window_does_not_spend_the_long_one() -> None:
         assert limiter.strategy.get_window_stats(minute, "realtime-token", "alice").remaining == 0
     finally:
         limiter.close()
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "fixed-window", "sliding-window-counter"])
+def test_hits_never_start_a_thread(monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
+    limiter = IdentityRateLimiter("100/minute", "memory://", strategy)
+    started: list[str] = []
+    start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread.name) or start(thread))
+    try:
+        for _ in range(3):
+            assert limiter.hit("alice") is None
+            time.sleep(0.02)  # longer than limits' own 10 ms expiry timer, which the next hit would start again
+    finally:
+        limiter.close()
+    assert started == []
+
+
+def test_the_memory_storage_drops_expired_counters_and_its_sweeper_stops_on_close() -> None:
+    storage = SweptMemoryStorage("memory://", interval=0.01)
+    try:
+        storage.incr("alice", 0.01)
+        deadline = time.monotonic() + 5
+        while "alice" in storage.storage and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "alice" not in storage.storage
+    finally:
+        storage.close()
+    assert not storage._sweeper.is_alive()
 
 
 def test_an_unparsable_rate_limit_is_a_configuration_error() -> None:
