@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -29,6 +29,18 @@ ENDPOINT = "token_server.token_endpoint"
 DEMO = "token_server.demo_assets"
 
 router = APIRouter()
+
+if TYPE_CHECKING:
+    AwaitedProvide = Provide
+else:
+
+    class AwaitedProvide(Provide):
+        """``Provide``, awaited by FastAPI. ``Depends(Provide[...])`` is a plain callable, which FastAPI runs in a
+        worker thread on every request (a thread hop and back, 0.1-0.3 ms) only to get the marker back for
+        ``@inject`` to replace (ets-labs/python-dependency-injector#595); a coroutine runs on the event loop."""
+
+        async def __call__(self) -> "AwaitedProvide":
+            return self
 
 
 async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
@@ -63,8 +75,8 @@ def to_starlette(response: TokenResponse) -> Response:
     return starlette_response
 
 
-Endpoint = Annotated[TokenEndpoint, Depends(Provide[ENDPOINT])]
-Assets = Annotated[DemoAssets, Depends(Provide[DEMO])]
+Endpoint = Annotated[TokenEndpoint, Depends(AwaitedProvide[ENDPOINT])]
+Assets = Annotated[DemoAssets, Depends(AwaitedProvide[DEMO])]
 
 
 @router.api_route("/token", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)

@@ -250,6 +250,26 @@ def test_the_async_adapter_awaits_an_async_hook(serve: Serve, emulator: Emulator
     assert post(served, headers={"Cookie": "sid=session-cookie-alice"}).status_code == 200
 
 
+@pytest.mark.parametrize("framework", ["fastapi"], indirect=True)
+def test_the_async_adapter_gets_the_endpoint_without_a_worker_thread(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fastapi.dependencies.utils
+
+    hops: list[Any] = []
+    run_in_threadpool = fastapi.dependencies.utils.run_in_threadpool
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_in_threadpool(func, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", counted)
+    served = serve()
+    assert post(served).status_code == 200
+    assert requests.get(served.url + "/healthz", timeout=10).status_code == 200
+    assert hops == []
+
+
 @pytest.mark.parametrize("framework", ["flask"], indirect=True)
 def test_an_async_hook_under_the_sync_adapter_is_a_500_not_a_key(serve: Serve, emulator: Emulator) -> None:
     response = post(serve(container=_host(emulator, acheck_session)), headers={"Cookie": "sid=session-cookie-alice"})
