@@ -39,6 +39,9 @@ from .settings import FRAMEWORKS, ServerSettings
 EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
 ADAPTERS = {"flask": "realtime_service.web.flask_blueprint", "fastapi": "realtime_service.web.fastapi_router"}
 REQUIREMENTS = {"flask": ("flask", "waitress"), "fastapi": ("fastapi", "uvicorn")}
+#: Seconds an idle keep-alive connection stays open, on either server (waitress ``channel_timeout``, uvicorn
+#: ``timeout_keep_alive``, whose own default of 5 s closed connections a client was about to reuse).
+IDLE_TIMEOUT = 30
 #: Set by a ``--workers`` supervisor for its workers: the inherited socket and config overrides (JSON).
 WORKER_ENV = "_REALTIME_SERVICE_SERVE_WORKER"
 
@@ -115,7 +118,7 @@ class WaitressRunner:
             ident="realtime-service",
             clear_untrusted_proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded)
             max_request_body_size=1024 * 1024,
-            channel_timeout=30,
+            channel_timeout=IDLE_TIMEOUT,
         )
         self._timeout = shutdown_timeout
         self._stopping = threading.Event()
@@ -174,6 +177,7 @@ class UvicornRunner:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=int(max(1, shutdown_timeout)),
+            timeout_keep_alive=IDLE_TIMEOUT,
             server_header=False,
             proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded), not uvicorn's
         )

@@ -560,6 +560,20 @@ def test_keep_alive_answers_are_not_held_back_by_nagle(serve: Serve) -> None:
     assert time.perf_counter() - started < 0.25  # Nagle plus delayed ACKs cost ~40 ms a request
 
 
+@pytest.mark.slow
+def test_an_idle_keep_alive_connection_is_still_open_after_five_seconds(serve: Serve) -> None:
+    served = serve()
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        time.sleep(5.5)  # longer than uvicorn's own keep-alive timeout (5 s)
+        connection.request("GET", "/healthz")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+
+
 # -- health ---------------------------------------------------------------------------------------------------
 
 
