@@ -12,6 +12,7 @@ and override ``gateway`` in tests. The library never wires host modules and read
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import threading
 import time
@@ -22,10 +23,8 @@ from dependency_injector import containers, providers
 
 from .bridge import Bridge
 from .config import load_settings
-from .ga_schemas import ClientSecretCodec, TranslationCodec
 from .gateway import open_gateway
 from .retry import RetryPolicy
-from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 from .service import RealtimeSessionService
 
 _RESOURCE_LOCK = threading.RLock()
@@ -45,6 +44,12 @@ class LockedResource(providers.Resource[T]):
     def shutdown(self) -> Any:
         with _RESOURCE_LOCK:
             return super().shutdown()
+
+
+def _new_codec(dotted: str) -> Any:
+    """An instance of the codec class named ``module.Class``, importing its module only now."""
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)()
 
 
 def _service_secrets(settings: Any) -> tuple[str, ...]:
@@ -76,10 +81,13 @@ class RealtimeContainer(containers.DeclarativeContainer):
         RetryPolicy.from_settings, settings.provided.retry, sleep=sleep, asleep=asleep, clock=clock
     )
 
-    beta_codec = providers.ThreadSafeSingleton(BetaSessionCodec)
-    client_secret_codec = providers.ThreadSafeSingleton(ClientSecretCodec)
-    translation_codec = providers.ThreadSafeSingleton(TranslationCodec)
-    transcription_codec = providers.ThreadSafeSingleton(TranscriptionSessionCodec)
+    #: Codecs, built on the first call that needs one (schema classes are most of a cold start).
+    beta_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.schemas.BetaSessionCodec")
+    client_secret_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.ga_schemas.ClientSecretCodec")
+    translation_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.ga_schemas.TranslationCodec")
+    transcription_codec = providers.ThreadSafeSingleton(
+        _new_codec, "realtime_service.schemas.TranscriptionSessionCodec"
+    )
 
     bridge = providers.ThreadSafeSingleton(
         Bridge, strict=settings.provided.bridge.strict, default_ttl=settings.provided.bridge.default_ttl
@@ -88,14 +96,14 @@ class RealtimeContainer(containers.DeclarativeContainer):
     realtime_session_service = providers.ThreadSafeSingleton(
         RealtimeSessionService,
         gateway=gateway.provider,
-        codec=beta_codec,
+        codec=beta_codec.provider,
         policy=retry_policy,
         api_shape=settings.provided.api_shape,
         bridge=bridge,
         paths=settings.provided.paths,
         timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
         secrets=providers.Callable(_service_secrets, settings),
-        client_secret_codec=client_secret_codec,
-        translation_codec=translation_codec,
-        transcription_codec=transcription_codec,
+        client_secret_codec=client_secret_codec.provider,
+        translation_codec=translation_codec.provider,
+        transcription_codec=transcription_codec.provider,
     )

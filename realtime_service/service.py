@@ -13,10 +13,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .bridge import Bridge
-from .codec import shared_codec
 from .config import PATHS
 from .errors import APIConnectionError, APIStatusError, APITimeoutError, ResponseValidationError, status_error_class
 from .ga_models import (
@@ -25,7 +24,6 @@ from .ga_models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
-from .ga_schemas import ClientSecretCodec, TranslationCodec
 from .models import (
     RealtimeSessionCreateRequest,
     RealtimeSessionCreateResponse,
@@ -34,8 +32,11 @@ from .models import (
 )
 from .redaction import scrub, scrub_json
 from .retry import RetryPolicy, retry_after_seconds
-from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 from .transport import Gateway, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
+    from .ga_schemas import ClientSecretCodec, TranslationCodec
+    from .schemas import BetaSessionCodec, TranscriptionSessionCodec
 
 logger = logging.getLogger("realtime_service")
 
@@ -85,14 +86,15 @@ class RealtimeSessionService:
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
     bridges it to ``/realtime/client_secrets``, ``"beta"`` sends it to the retired ``/realtime/sessions``.
     ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
-    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. The codecs default to
-    process-wide shared instances.
+    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. Each codec is an instance
+    or a zero-argument factory (a container provider), built on the first call that needs it; ``None`` means the
+    process-wide shared instance.
     """
 
     def __init__(
         self,
         gateway: Gateway | Callable[[], Gateway],
-        codec: BetaSessionCodec,
+        codec: BetaSessionCodec | Callable[[], BetaSessionCodec] | None,
         policy: RetryPolicy,
         *,
         api_shape: str = "ga",
@@ -100,15 +102,15 @@ class RealtimeSessionService:
         paths: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (5.0, 20.0),
         secrets: tuple[str, ...] = (),
-        client_secret_codec: ClientSecretCodec | None = None,
-        translation_codec: TranslationCodec | None = None,
-        transcription_codec: TranscriptionSessionCodec | None = None,
+        client_secret_codec: ClientSecretCodec | Callable[[], ClientSecretCodec] | None = None,
+        translation_codec: TranslationCodec | Callable[[], TranslationCodec] | None = None,
+        transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
-        self._codec = codec
-        self._client_secret_codec = client_secret_codec or shared_codec(ClientSecretCodec)
-        self._translation_codec = translation_codec or shared_codec(TranslationCodec)
-        self._transcription_codec = transcription_codec or shared_codec(TranscriptionSessionCodec)
+        self._beta_codec = _resolver(codec, _shared_beta_codec)
+        self._client_secret_codec = _resolver(client_secret_codec, _shared_client_secret_codec)
+        self._translation_codec = _resolver(translation_codec, _shared_translation_codec)
+        self._transcription_codec = _resolver(transcription_codec, _shared_transcription_codec)
         self._policy = policy
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
@@ -164,7 +166,7 @@ class RealtimeSessionService:
         ``value`` is the key; ``session`` is parsed by its ``type``. Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare("client_secrets", self._client_secret_codec, request), timeout, extra_headers)
+        return self._call(self._prepare("client_secrets", self._client_secret_codec(), request), timeout, extra_headers)
 
     async def acreate_client_secret(
         self,
@@ -174,7 +176,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> ClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_client_secret` (see :meth:`acreate_realtime_session`)."""
-        prepared = self._prepare("client_secrets", self._client_secret_codec, request)
+        prepared = self._prepare("client_secrets", self._client_secret_codec(), request)
         return await self._acall(prepared, timeout, extra_headers)
 
     def create_translation_client_secret(
@@ -185,7 +187,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """``POST /realtime/translations/client_secrets``: mint a key for a speech translation session."""
-        prepared = self._prepare("translation_client_secrets", self._translation_codec, request)
+        prepared = self._prepare("translation_client_secrets", self._translation_codec(), request)
         return self._call(prepared, timeout, extra_headers)
 
     async def acreate_translation_client_secret(
@@ -196,7 +198,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_translation_client_secret`."""
-        prepared = self._prepare("translation_client_secrets", self._translation_codec, request)
+        prepared = self._prepare("translation_client_secrets", self._translation_codec(), request)
         return await self._acall(prepared, timeout, extra_headers)
 
     def create_transcription_session(
@@ -230,13 +232,14 @@ class RealtimeSessionService:
     def _prepare_realtime_session(
         self, request: RealtimeSessionCreateRequest | Mapping[str, Any]
     ) -> _Prepared[RealtimeSessionCreateResponse]:
-        body = self._codec.encode(request)
+        codec = self._beta_codec()
+        body = codec.encode(request)
         if self._api_shape == "beta":
-            return _Prepared(self._paths["sessions"], _encode_body(body), self._codec.decode)
+            return _Prepared(self._paths["sessions"], _encode_body(body), codec.decode)
         extra = request.extra if isinstance(request, RealtimeSessionCreateRequest) else {}
         beta = {key: value for key, value in body.items() if key not in extra} if extra else body
         ga = self._bridge.to_ga(beta, extra)
-        decode, from_ga = self._codec.decode, self._bridge.from_ga
+        decode, from_ga = codec.decode, self._bridge.from_ga
 
         def decode_bridged(parsed: Any, *, request_id: str | None) -> RealtimeSessionCreateResponse:
             return decode(from_ga(parsed), request_id=request_id)
@@ -247,9 +250,10 @@ class RealtimeSessionService:
     def _prepare_transcription_session(
         self, request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any]
     ) -> _Prepared[RealtimeTranscriptionSessionCreateResponse]:
-        body = _encode_body(self._transcription_codec.encode(request))
+        codec = self._transcription_codec()
+        body = _encode_body(codec.encode(request))
         path = self._paths["transcription_sessions"]
-        return _Prepared(path, body, self._transcription_codec.decode, TRANSCRIPTION_RETIRED_HINT)
+        return _Prepared(path, body, codec.decode, TRANSCRIPTION_RETIRED_HINT)
 
     def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
         return _Prepared(self._paths[path_key], _encode_body(codec.encode(request)), codec.decode)
@@ -352,6 +356,43 @@ class RealtimeSessionService:
             retry_after=retry_after_seconds(response.headers),
             headers=response.headers,
         )
+
+
+def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Callable[[], T]:
+    """A zero-argument callable for a codec given as an instance, a factory (a container provider) or ``None``."""
+    if given is None:
+        return default
+    if callable(given):
+        return given
+    return lambda: given
+
+
+def _shared_beta_codec() -> BetaSessionCodec:
+    from .codec import shared_codec
+    from .schemas import BetaSessionCodec
+
+    return shared_codec(BetaSessionCodec)
+
+
+def _shared_transcription_codec() -> TranscriptionSessionCodec:
+    from .codec import shared_codec
+    from .schemas import TranscriptionSessionCodec
+
+    return shared_codec(TranscriptionSessionCodec)
+
+
+def _shared_client_secret_codec() -> ClientSecretCodec:
+    from .codec import shared_codec
+    from .ga_schemas import ClientSecretCodec
+
+    return shared_codec(ClientSecretCodec)
+
+
+def _shared_translation_codec() -> TranslationCodec:
+    from .codec import shared_codec
+    from .ga_schemas import TranslationCodec
+
+    return shared_codec(TranslationCodec)
 
 
 def _encode_body(body: Mapping[str, Any]) -> bytes:
