@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -149,3 +151,17 @@ def test_the_fake_gateway_records_calls_and_plays_back_errors(realtime_container
 def test_the_fake_gateway_says_what_was_sent_when_nothing_is_queued(realtime_container: Any) -> None:
     with pytest.raises(LookupError, match="/realtime/client_secrets"):
         realtime_container.realtime_session_service().create_realtime_session(REQUEST)
+
+
+def test_schema_modules_are_imported_by_the_first_call_that_needs_them() -> None:
+    """Building every schema class is most of a cold start; importing the package and the service pays none."""
+    script = (
+        "import sys\n"
+        "from realtime_service import RealtimeContainer\n"
+        "c = RealtimeContainer(environ={}); c.config.from_dict({'api_key': 'sk-test-000000000000'})\n"
+        "c.realtime_session_service()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('realtime_service') and 'schemas' in m))\n"
+        "print('marshmallow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split("\n")[:2] == ["[]", "False"]
