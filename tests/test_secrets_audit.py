@@ -215,38 +215,50 @@ def test_a_key_echoed_json_escaped_in_an_error_body_is_scrubbed_too(emulator: Em
 
 # --- the CLI, as a real process ------------------------------------------------------------------------------------
 
-CLI = [sys.executable, "-m", "realtime_service", "create-session"]
+CLI = [sys.executable, "-m", "realtime_service"]
 
 
-def run_cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    command: str, config: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     return subprocess.run(
-        [*CLI, "--config", str(config), *args], capture_output=True, text=True, env=environ, input=stdin, timeout=60
+        [*CLI, command, "--config", str(config), *args],
+        capture_output=True, text=True, env=environ, input=stdin, timeout=60,
     )
 
 
-@pytest.mark.parametrize("shape", ["ga", "beta"])
+def printed_key(command: str, stdout: str) -> str:
+    answer = json.loads(stdout)
+    key = answer["value"] if command == "create-secret" else answer["client_secret"]["value"]
+    assert isinstance(key, str)
+    return key
+
+
+@pytest.mark.parametrize(
+    ("command", "shape"), [("create-session", "ga"), ("create-session", "beta"), ("create-secret", "ga")]
+)
 def test_the_cli_prints_no_secret_without_show_secret(
-    emulator: Emulator, vault: Vault, tmp_path: Path, shape: str
+    emulator: Emulator, vault: Vault, tmp_path: Path, command: str, shape: str
 ) -> None:
     config = tmp_path / "realtime.yaml"
     config.write_text(yaml.safe_dump({"api_key": KEY, "base_url": emulator.base_url, "api_shape": shape,
                                       "retry": {"max_retries": 0}}))
     outputs: list[str] = []
-    minted = run_cli(config, "--voice", "marin")
+    minted = run_cli(command, config, "--voice", "marin")
     assert minted.returncode == 0, minted.stderr
     assert len(vault.minted) == 1
-    assert json.loads(minted.stdout)["client_secret"]["value"] == redact(vault.minted[0])
+    assert printed_key(command, minted.stdout) == redact(vault.minted[0])
     outputs += [minted.stdout, minted.stderr]
     emulator.enqueue(Fault.status(401, message=f"Incorrect API key provided: {KEY}."))
-    refused = run_cli(config)
+    refused = run_cli(command, config)
     assert refused.returncode == 3
     emulator.enqueue(Fault.json({"client_secret": {"value": "ek_" + "z" * 30, "expires_at": "x"},
                                  "value": "ek_" + "z" * 30, "expires_at": "x"}))
     vault.minted.append("ek_" + "z" * 30)
-    invalid = run_cli(config)
+    invalid = run_cli(command, config)
     assert invalid.returncode == 5
-    bad_request = run_cli(config, "--request", "-", stdin=json.dumps({"temperature": KEY}))
+    bad_request = run_cli(command, config, "--request", "-", stdin=json.dumps({"temperature": KEY}))
     assert bad_request.returncode == 2
     outputs += [refused.stdout, refused.stderr, invalid.stdout, invalid.stderr, bad_request.stdout, bad_request.stderr]
     assert_clean(vault, outputs, "the CLI's output")
