@@ -549,17 +549,6 @@ def test_every_request_gets_one_access_line(serve: Serve, caplog: pytest.LogCapt
     assert lines[0].identity == "anon:127.0.0.1"  # type: ignore[attr-defined]
 
 
-def test_keep_alive_answers_are_not_held_back_by_nagle(serve: Serve) -> None:
-    served = serve()
-    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
-    started = time.perf_counter()
-    for _ in range(10):
-        connection.request("GET", "/healthz")
-        connection.getresponse().read()
-    connection.close()
-    assert time.perf_counter() - started < 0.25  # Nagle plus delayed ACKs cost ~40 ms a request
-
-
 @pytest.mark.slow
 def test_an_idle_keep_alive_connection_is_still_open_after_five_seconds(serve: Serve) -> None:
     served = serve()
