@@ -211,3 +211,40 @@ def test_an_extra_key_may_not_replace_what_the_typed_fields_set_in_the_ga_sessio
 def test_an_extra_key_the_typed_fields_left_unset_is_merged() -> None:
     ga = BRIDGE.to_ga({"modalities": ["text"]}, extra={"audio": {"input": {"format": {"type": "audio/pcmu"}}}})
     assert ga["session"]["audio"] == {"input": {"format": {"type": "audio/pcmu"}}}
+
+
+# --- the words callers read (from mutmut's survivors) -----------------------------------------------------------
+
+
+def test_a_strict_refusal_says_why_and_what_to_do() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        BRIDGE.to_ga({"temperature": 0.8})
+    assert caught.value.messages == {
+        "temperature": [
+            "has no equivalent in the GA Realtime API",
+            "remove it, or set bridge.strict: false to drop it, or api_shape: beta",
+        ]
+    }
+
+
+def test_an_extra_key_the_bridge_sets_is_refused_with_a_message_that_says_where_it_belongs() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        BRIDGE.to_ga({"voice": "marin"}, extra={"audio": {}})
+    assert caught.value.messages == {
+        "extra.audio": ["is set by the GA bridge from the request's typed fields; set it there or remove it from extra"]
+    }
+
+
+def test_the_lenient_warning_names_the_dropped_fields_in_its_text_and_its_extra(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="realtime_service"):
+        Bridge(strict=False).to_ga({"temperature": 0.9, "turn_detection": {"type": "server_vad", "eagerness": "low"}})
+    (record,) = caplog.records
+    assert record.getMessage() == "dropped beta fields with no GA meaning: temperature, turn_detection.eagerness"
+    assert record.dropped == ["temperature", "turn_detection.eagerness"]  # type: ignore[attr-defined]
+
+
+def test_a_ga_format_the_beta_shape_has_no_name_for_is_passed_on_as_its_type() -> None:
+    answer = {**GA_ANSWER, "session": {**GA_ANSWER["session"], "audio": {"output": {"format": {"type": "audio/opus"}}}}}
+    assert Bridge.from_ga(answer)["output_audio_format"] == "audio/opus"
