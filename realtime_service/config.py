@@ -80,6 +80,13 @@ PATHS: dict[str, dict[str, str]] = {
 }
 
 
+#: Operations whose path answers only with ``?api-version=`` (Azure's classic surface 404s without it).
+NEEDS_API_VERSION: dict[str, frozenset[str]] = {
+    "openai": frozenset(),
+    "azure": frozenset({"sessions", "transcription_sessions"}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float
@@ -128,6 +135,17 @@ class Settings:
     def paths(self) -> dict[str, str]:
         """Operation -> path for this provider."""
         return PATHS[self.provider]
+
+    @property
+    def unusable_operations(self) -> dict[str, str]:
+        """Operation -> why these settings cannot call it, so the service refuses before sending anything."""
+        if self.api_version:
+            return {}
+        return {
+            operation: f"{PATHS[self.provider][operation]} needs an api_version: set the config key 'api_version' "
+            "or the environment variable OPENAI_API_VERSION (e.g. 2025-04-01-preview)"
+            for operation in sorted(NEEDS_API_VERSION[self.provider])
+        }
 
     def __repr__(self) -> str:
         return (

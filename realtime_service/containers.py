@@ -101,6 +101,7 @@ class RealtimeContainer(containers.DeclarativeContainer):
         api_shape=settings.provided.api_shape,
         bridge=bridge,
         paths=settings.provided.paths,
+        unusable=settings.provided.unusable_operations,
         timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
         secrets=providers.Callable(_service_secrets, settings),
         client_secret_codec=client_secret_codec.provider,

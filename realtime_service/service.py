@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .bridge import Bridge
 from .config import PATHS
-from .errors import APIConnectionError, APIStatusError, APITimeoutError, ResponseValidationError, status_error_class
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    ResponseValidationError,
+    status_error_class,
+)
 from .ga_models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
@@ -86,7 +93,9 @@ class RealtimeSessionService:
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
     bridges it to ``/realtime/client_secrets``, ``"beta"`` sends it to the retired ``/realtime/sessions``.
     ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
-    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. Each codec is an instance
+    attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. ``unusable`` maps
+    operations these settings cannot call to the reason, raised as a ``ConfigurationError`` before anything is
+    sent. Each codec is an instance
     or a zero-argument factory (a container provider), built on the first call that needs it; ``None`` means the
     process-wide shared instance.
     """
@@ -102,6 +111,7 @@ class RealtimeSessionService:
         paths: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (5.0, 20.0),
         secrets: tuple[str, ...] = (),
+        unusable: Mapping[str, str] | None = None,
         client_secret_codec: ClientSecretCodec | Callable[[], ClientSecretCodec] | None = None,
         translation_codec: TranslationCodec | Callable[[], TranslationCodec] | None = None,
         transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
@@ -115,6 +125,7 @@ class RealtimeSessionService:
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
         self._paths = dict(paths or PATHS["openai"])
+        self._unusable = dict(unusable or {})
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
 
@@ -235,7 +246,7 @@ class RealtimeSessionService:
         codec = self._beta_codec()
         body = codec.encode(request)
         if self._api_shape == "beta":
-            return _Prepared(self._paths["sessions"], _encode_body(body), codec.decode)
+            return _Prepared(self._path("sessions"), _encode_body(body), codec.decode)
         extra = request.extra if isinstance(request, RealtimeSessionCreateRequest) else {}
         beta = {key: value for key, value in body.items() if key not in extra} if extra else body
         ga = self._bridge.to_ga(beta, extra)
@@ -244,7 +255,7 @@ class RealtimeSessionService:
         def decode_bridged(parsed: Any, *, request_id: str | None) -> RealtimeSessionCreateResponse:
             return decode(from_ga(parsed), request_id=request_id)
 
-        return _Prepared(self._paths["client_secrets"], _encode_body(ga), decode_bridged)
+        return _Prepared(self._path("client_secrets"), _encode_body(ga), decode_bridged)
 
 
     def _prepare_transcription_session(
@@ -252,11 +263,17 @@ class RealtimeSessionService:
     ) -> _Prepared[RealtimeTranscriptionSessionCreateResponse]:
         codec = self._transcription_codec()
         body = _encode_body(codec.encode(request))
-        path = self._paths["transcription_sessions"]
+        path = self._path("transcription_sessions")
         return _Prepared(path, body, codec.decode, TRANSCRIPTION_RETIRED_HINT)
 
     def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
-        return _Prepared(self._paths[path_key], _encode_body(codec.encode(request)), codec.decode)
+        return _Prepared(self._path(path_key), _encode_body(codec.encode(request)), codec.decode)
+
+    def _path(self, operation: str) -> str:
+        """The operation's path, or the :class:`ConfigurationError` that says why these settings cannot call it."""
+        if operation in self._unusable:
+            raise ConfigurationError(self._unusable[operation])
+        return self._paths[operation]
 
     def _call(self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None) -> T:
         deadline = self._policy.deadline()

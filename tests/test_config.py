@@ -128,3 +128,11 @@ def test_the_default_yaml_documents_every_key_and_only_real_keys() -> None:
     uncommented = [re.sub(r"^(\s+)# ?", r"\1", line) if line.startswith("  #") else line for line in text.splitlines()]
     documented = yaml.safe_load("\n".join(uncommented))["realtime"]
     assert _dotted_keys(documented) == _dotted_keys(DEFAULTS)
+
+
+def test_azure_without_an_api_version_cannot_use_the_classic_paths() -> None:
+    azure = load_settings({"provider": "azure"}, {})
+    assert sorted(azure.unusable_operations) == ["sessions", "transcription_sessions"]
+    assert "OPENAI_API_VERSION" in azure.unusable_operations["sessions"]
+    assert load_settings({"provider": "azure"}, {"OPENAI_API_VERSION": "2025-04-01-preview"}).unusable_operations == {}
+    assert load_settings(None, {}).unusable_operations == {}

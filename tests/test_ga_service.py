@@ -36,7 +36,7 @@ from ga_samples import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realtime_service import AuthenticationError, BadRequestError, RequestValidationError
+from realtime_service import AuthenticationError, BadRequestError, ConfigurationError, RequestValidationError
 from realtime_service.bridge import Bridge
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
@@ -887,6 +887,31 @@ def test_azure_with_api_shape_beta_sends_the_beta_body_to_the_classic_sessions_p
     assert sent.headers["api-key"] == azure.api_key
     assert "authorization" not in sent.headers
     assert (response.voice, response.temperature) == ("verse", 0.9)
+
+
+@pytest.mark.parametrize(
+    ("operation", "config", "path"),
+    [
+        ("create_realtime_session", {"api_shape": "beta"}, "/openai/realtimeapi/sessions"),
+        ("create_transcription_session", {}, "/openai/realtimeapi/transcription_sessions"),
+    ],
+)
+def test_azure_classic_paths_without_an_api_version_are_refused_before_sending(
+    azure_service: Callable[..., RealtimeSessionService],
+    azure: Emulator,
+    operation: str,
+    config: dict[str, Any],
+    path: str,
+) -> None:
+    service = azure_service(version=None, **config)
+    with pytest.raises(ConfigurationError) as caught:
+        getattr(service, operation)({})
+    assert str(caught.value) == (
+        f"{path} needs an api_version: set the config key 'api_version' or the environment variable "
+        "OPENAI_API_VERSION (e.g. 2025-04-01-preview)"
+    )
+    assert azure.requests == []
+    assert service.create_client_secret({}).value.startswith("ek_")  # the v1 surface needs none
 
 
 def test_explicit_config_wins_over_the_azure_environment(
