@@ -1,7 +1,7 @@
 """Soak: many calls from 8 threads sharing one container, 10% of them faulted, against a loopback emulator.
 
     python bench/soak.py                 # 20,000 calls (a couple of minutes at most)
-    python bench/soak.py --calls 1000    # the short version the test suite runs
+    python bench/soak.py --calls 1000    # the short version the test suite runs (both --api-shape ga and beta)
 
 The emulator runs in a subprocess (``python bench/soak.py --serve``), so it does not share the client's GIL,
 file descriptors, threads or memory. Each call sends an ``X-Soak-Call: <n>`` header and the emulator's
@@ -200,7 +200,7 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
     return process, base_url
 
 
-def soak(calls: int, threads: int, warmup: int, max_seconds: float) -> int:
+def soak(calls: int, threads: int, warmup: int, max_seconds: float, api_shape: str = "ga") -> int:
     from dependency_injector import providers
 
     from realtime_service import RealtimeServiceError
@@ -226,7 +226,7 @@ def soak(calls: int, threads: int, warmup: int, max_seconds: float) -> int:
             time.sleep(seconds / 1000.0)
 
         container = RealtimeContainer(environ={})
-        container.config.from_dict({"api_key": API_KEY, "base_url": base_url, "api_shape": "beta"})
+        container.config.from_dict({"api_key": API_KEY, "base_url": base_url, "api_shape": api_shape})
         container.sleep.override(providers.Object(scaled_sleep))
         service = container.realtime_session_service()
 
@@ -287,6 +287,7 @@ def soak(calls: int, threads: int, warmup: int, max_seconds: float) -> int:
             process.wait()
 
     return report(
+        api_shape=api_shape,
         calls=calls,
         threads=threads,
         warmup=warmup,
@@ -304,6 +305,7 @@ def soak(calls: int, threads: int, warmup: int, max_seconds: float) -> int:
 
 def report(
     *,
+    api_shape: str,
     calls: int,
     threads: int,
     warmup: int,
@@ -364,6 +366,7 @@ def report(
     check(rss_growth_kib < 5 * 1024, f"RSS grew {rss_growth_kib / 1024:.2f} MiB after warm-up (limit 5 MiB)")
     check(len(set(minted)) == len(minted), f"{len(minted) - len(set(minted))} minted secret(s) repeated")
     figures = {
+        "api_shape": api_shape,
         "calls": calls,
         "faulted": faulted,
         "threads": threads,
@@ -389,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--warmup", type=int, help="calls before the RSS baseline (default: 10%%, at most 2000)")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="give up (and fail) after this long")
+    parser.add_argument(
+        "--api-shape", choices=("ga", "beta"), default="ga",
+        help="create_realtime_session bridged to /realtime/client_secrets (ga, the default) or /realtime/sessions",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -397,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.calls < 1 or args.threads < 1:
         parser.error("--calls and --threads must be at least 1")
     warmup = args.warmup if args.warmup is not None else min(args.calls // 10, 2000)
-    return soak(args.calls, args.threads, min(warmup, args.calls), args.max_seconds)
+    return soak(args.calls, args.threads, min(warmup, args.calls), args.max_seconds, args.api_shape)
 
 
 if __name__ == "__main__":

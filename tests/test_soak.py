@@ -13,9 +13,10 @@ SOAK = Path(__file__).resolve().parents[1] / "bench" / "soak.py"
 
 
 @pytest.mark.slow
-def test_a_short_soak_ends_every_call_as_scheduled_and_leaks_nothing() -> None:
+@pytest.mark.parametrize("api_shape", ["ga", "beta"])
+def test_a_short_soak_ends_every_call_as_scheduled_and_leaks_nothing(api_shape: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(SOAK), "--calls", "1000", "--max-seconds", "60"],
+        [sys.executable, str(SOAK), "--calls", "1000", "--max-seconds", "60", "--api-shape", api_shape],
         capture_output=True,
         text=True,
         timeout=90,
@@ -24,6 +25,7 @@ def test_a_short_soak_ends_every_call_as_scheduled_and_leaks_nothing() -> None:
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("SOAK-RESULT ")]
     figures = json.loads(line.removeprefix("SOAK-RESULT "))
     assert figures["failures"] == []
+    assert figures["api_shape"] == api_shape
     assert figures["faulted"] == 100
     assert sum(figures["outcomes"].values()) == 1000
     assert figures["distinct_secrets"] == figures["outcomes"]["minted"]
