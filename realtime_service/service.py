@@ -95,9 +95,8 @@ class RealtimeSessionService:
     ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
     attempt. ``secrets`` are scrubbed from any server text that ends up in an exception. ``unusable`` maps
     operations these settings cannot call to the reason, raised as a ``ConfigurationError`` before anything is
-    sent. Each codec is an instance
-    or a zero-argument factory (a container provider), built on the first call that needs it; ``None`` means the
-    process-wide shared instance.
+    sent. Each codec is an instance or a zero-argument factory (a container provider), built on the first call
+    that needs it; ``None`` means the process-wide shared instance.
     """
 
     def __init__(
@@ -256,7 +255,6 @@ class RealtimeSessionService:
             return decode(from_ga(parsed), request_id=request_id)
 
         return _Prepared(self._path("client_secrets"), _encode_body(ga), decode_bridged)
-
 
     def _prepare_transcription_session(
         self, request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any]
