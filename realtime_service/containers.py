@@ -12,7 +12,6 @@ and override ``gateway`` in tests. The library never wires host modules and read
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import threading
 import time
@@ -25,7 +24,13 @@ from .bridge import Bridge
 from .config import load_settings
 from .gateway import open_gateway
 from .retry import RetryPolicy
-from .service import RealtimeSessionService
+from .service import (
+    RealtimeSessionService,
+    shared_beta_codec,
+    shared_client_secret_codec,
+    shared_transcription_codec,
+    shared_translation_codec,
+)
 
 _RESOURCE_LOCK = threading.RLock()
 T = TypeVar("T")
@@ -44,12 +49,6 @@ class LockedResource(providers.Resource[T]):
     def shutdown(self) -> Any:
         with _RESOURCE_LOCK:
             return super().shutdown()
-
-
-def _new_codec(dotted: str) -> Any:
-    """An instance of the codec class named ``module.Class``, importing its module only now."""
-    module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), name)()
 
 
 def _service_secrets(settings: Any) -> tuple[str, ...]:
@@ -81,13 +80,12 @@ class RealtimeContainer(containers.DeclarativeContainer):
         RetryPolicy.from_settings, settings.provided.retry, sleep=sleep, asleep=asleep, clock=clock
     )
 
-    #: Codecs, built on the first call that needs one (schema classes are most of a cold start).
-    beta_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.schemas.BetaSessionCodec")
-    client_secret_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.ga_schemas.ClientSecretCodec")
-    translation_codec = providers.ThreadSafeSingleton(_new_codec, "realtime_service.ga_schemas.TranslationCodec")
-    transcription_codec = providers.ThreadSafeSingleton(
-        _new_codec, "realtime_service.schemas.TranscriptionSessionCodec"
-    )
+    #: Codecs (stateless, shared process-wide), built on the first call that needs one: schema classes are most
+    #: of a cold start. Override one to change how an operation is validated or read.
+    beta_codec = providers.Callable(shared_beta_codec)
+    client_secret_codec = providers.Callable(shared_client_secret_codec)
+    translation_codec = providers.Callable(shared_translation_codec)
+    transcription_codec = providers.Callable(shared_transcription_codec)
 
     bridge = providers.ThreadSafeSingleton(
         Bridge, strict=settings.provided.bridge.strict, default_ttl=settings.provided.bridge.default_ttl

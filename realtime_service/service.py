@@ -116,10 +116,10 @@ class RealtimeSessionService:
         transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
-        self._beta_codec = _resolver(codec, _shared_beta_codec)
-        self._client_secret_codec = _resolver(client_secret_codec, _shared_client_secret_codec)
-        self._translation_codec = _resolver(translation_codec, _shared_translation_codec)
-        self._transcription_codec = _resolver(transcription_codec, _shared_transcription_codec)
+        self._beta_codec = _resolver(codec, shared_beta_codec)
+        self._client_secret_codec = _resolver(client_secret_codec, shared_client_secret_codec)
+        self._translation_codec = _resolver(translation_codec, shared_translation_codec)
+        self._transcription_codec = _resolver(transcription_codec, shared_transcription_codec)
         self._policy = policy
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
@@ -382,28 +382,31 @@ def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Ca
     return lambda: given
 
 
-def _shared_beta_codec() -> BetaSessionCodec:
+# The process-wide codecs, each imported and built by the first call that needs it (the container's defaults).
+
+
+def shared_beta_codec() -> BetaSessionCodec:
     from .codec import shared_codec
     from .schemas import BetaSessionCodec
 
     return shared_codec(BetaSessionCodec)
 
 
-def _shared_transcription_codec() -> TranscriptionSessionCodec:
+def shared_transcription_codec() -> TranscriptionSessionCodec:
     from .codec import shared_codec
     from .schemas import TranscriptionSessionCodec
 
     return shared_codec(TranscriptionSessionCodec)
 
 
-def _shared_client_secret_codec() -> ClientSecretCodec:
+def shared_client_secret_codec() -> ClientSecretCodec:
     from .codec import shared_codec
     from .ga_schemas import ClientSecretCodec
 
     return shared_codec(ClientSecretCodec)
 
 
-def _shared_translation_codec() -> TranslationCodec:
+def shared_translation_codec() -> TranslationCodec:
     from .codec import shared_codec
     from .ga_schemas import TranslationCodec
 
