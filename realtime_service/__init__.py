@@ -19,6 +19,7 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
     UnprocessableEntityError,
+    WebhookVerificationError,
 )
 from .ga_models import (
     ClientSecretCreateRequest,
@@ -70,5 +71,6 @@ __all__ = [
     "TranslationClientSecretCreateRequest",
     "TranslationClientSecretCreateResponse",
     "UnprocessableEntityError",
+    "WebhookVerificationError",
     "__version__",
 ]
