@@ -2,6 +2,9 @@
 once (router, decisions, deduplication). Framework-free: the HTTP endpoint is built on these pieces."""
 
 from ..errors import WebhookVerificationError
+from .callers import CallerLimiter, CallerLimitUnavailable, CallerRateLimiter
+from .decisions import Accept, CallRouter, Decision, Ignore, Refer, Reject, adecide, decide
+from .desk import CallDesk, Outcome, default_retryable
 from .events import (
     IncomingCall,
     LiveCallIncoming,
@@ -12,7 +15,19 @@ from .events import (
     WebhookEvent,
     parse_event,
 )
+from .ledger import (
+    Claim,
+    DecisionLedger,
+    LedgerUnavailable,
+    MemoryLedgerStore,
+    RedisLedgerStore,
+    call_key,
+    store_from_url,
+    webhook_key,
+)
 from .masking import MaskingFilter, MaskingFormatter, mask_number, mask_text
+from .router import ConfigRouter
+from .settings import PhoneSettings, load_phone_settings
 from .sip import (
     Address,
     SipHeaders,
@@ -27,18 +42,37 @@ from .sip import (
     phone_number,
     sip_call_id,
 )
+from .targets import check_target_uri
 from .verify import SECRET_VARIABLE, WebhookDelivery, WebhookVerifier, secrets_from, unwrap, verify
 
 __all__ = [
     "SECRET_VARIABLE",
+    "Accept",
     "Address",
+    "CallDesk",
+    "CallRouter",
+    "CallerLimitUnavailable",
+    "CallerLimiter",
+    "CallerRateLimiter",
+    "Claim",
+    "ConfigRouter",
+    "Decision",
+    "DecisionLedger",
+    "Ignore",
     "IncomingCall",
+    "LedgerUnavailable",
     "LiveCallIncoming",
     "LiveTransportConnected",
     "LiveTransportIncoming",
     "MaskingFilter",
     "MaskingFormatter",
+    "MemoryLedgerStore",
+    "Outcome",
+    "PhoneSettings",
     "RealtimeCallIncoming",
+    "RedisLedgerStore",
+    "Refer",
+    "Reject",
     "SipHeaders",
     "SipUri",
     "UnknownEvent",
@@ -48,9 +82,15 @@ __all__ = [
     "WebhookVerifier",
     "address",
     "addresses",
+    "adecide",
+    "call_key",
     "called_number",
     "caller_number",
+    "check_target_uri",
+    "decide",
+    "default_retryable",
     "diversions",
+    "load_phone_settings",
     "mask_number",
     "mask_text",
     "parse_address",
@@ -59,6 +99,8 @@ __all__ = [
     "phone_number",
     "secrets_from",
     "sip_call_id",
+    "store_from_url",
     "unwrap",
     "verify",
+    "webhook_key",
 ]
