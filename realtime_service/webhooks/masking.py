@@ -6,7 +6,8 @@ import logging
 import re
 
 #: A phone-number-like run: at least 7 digits, optionally led by ``+`` (or ``%2B``), with visual separators
-#: (``-``, ``.``, space, parentheses) between digits. Not inside a longer word (``rtc_1234567`` stays).
+#: (``-``, ``.``, space, parentheses) between digits. Not inside a longer word (``rtc_1234567`` stays). Masking
+#: twice masks more (``+1415555****`` -> ``+141********``): text for our logger is passed unmasked, it masks.
 _NUMBER = re.compile(r"(?:(?<=%2B)|(?<=%2b)|(?<![0-9A-Za-z_]))\+?\d(?:[-. ()]{0,2}\d){6,}")
 _DIGIT = re.compile(r"\d")
 MASKED_DIGITS = 4
@@ -51,6 +52,7 @@ class MaskingFormatter(logging.Formatter):
         return mask_text(super().format(record))
 
 
-#: The logger this package writes call handling to; it masks what is logged on it.
+#: The logger this package writes call handling to; it masks what is logged on it (so callers of it pass numbers
+#: as they are and they come out masked once).
 logger = logging.getLogger("realtime_service.webhooks")
 logger.addFilter(MaskingFilter())

@@ -13,7 +13,7 @@ from typing import Any
 from .callers import CallerLimiter, CallerRateLimiter
 from .decisions import Accept, Decision, Ignore, Reject
 from .events import LiveTransportIncoming, RealtimeCallIncoming, WebhookEvent
-from .masking import logger, mask_number
+from .masking import logger
 from .settings import PhoneSettings
 from .sip import caller_number
 
@@ -66,7 +66,7 @@ class ConfigRouter:
             if retry_after is not None:
                 logger.info(
                     "caller %s is over server.phone.rate_limit (room again in %.0f s): 486",
-                    mask_number(number) if number else "anonymous",
+                    number or "anonymous",  # the logger masks it
                     retry_after,
                 )
                 return Reject(BUSY_HERE)
