@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from realtime_service.errors import APITimeoutError, BadRequestError, Configurat
 from realtime_service.webhooks import (
     Accept,
     CallDesk,
+    Claim,
     DecisionLedger,
     Ignore,
     LedgerUnavailable,
@@ -83,19 +85,18 @@ def test_a_released_claim_may_be_claimed_again(make_ledger: Callable[..., Decisi
 
 
 def test_only_the_holder_can_record_or_release(make_ledger: Callable[..., DecisionLedger]) -> None:
-    ledger = make_ledger(claim_ttl=0.05)
-    stale = ledger.claim("k")
-    import time
-
-    time.sleep(0.1)  # the claim lapses (a slow decider); another deliverer takes over
-    fresh = ledger.claim("k")
+    slow = make_ledger(claim_ttl=0.05)
+    stale = slow.claim("k")
+    time.sleep(0.1)  # the slow decider's claim lapses; another deliverer (a long claim) takes over
+    other = DecisionLedger(slow.store, claim_ttl=60)
+    fresh = other.claim("k")
     assert fresh.won
-    assert not ledger.release(stale)
-    assert not ledger.record(stale, "accepted")
-    assert ledger.state("k").status == "in_progress"  # type: ignore[union-attr]
-    assert ledger.record(fresh, "rejected:603")
-    assert not ledger.record(stale, "accepted")
-    assert ledger.state("k").outcome == "rejected:603"  # type: ignore[union-attr]
+    assert not slow.release(stale)
+    assert not slow.record(stale, "accepted")
+    assert other.state("k") == Claim("k", "in_progress")
+    assert other.record(fresh, "rejected:603")
+    assert not slow.record(stale, "accepted")
+    assert other.state("k") == Claim("k", "decided", outcome="rejected:603")
 
 
 def test_a_claim_that_was_not_won_cannot_be_recorded(make_ledger: Callable[..., DecisionLedger]) -> None:

@@ -295,3 +295,22 @@ def test_the_official_sdk_accepts_and_refuses_the_same_deliveries(call_body: byt
             client.webhooks.verify_signature(body, hdrs)
         with pytest.raises(WebhookVerificationError):
             verify(body, hdrs, SECRET)
+
+
+def test_verification_needs_neither_limits_nor_redis() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['limits'] = None; sys.modules['redis'] = None\n"
+        "import realtime_service.webhooks as w\n"
+        "from realtime_service.errors import ConfigurationError\n"
+        "assert w.DecisionLedger().claim('k').won\n"
+        "try:\n"
+        "    w.load_phone_settings({'rate_limit': '5/hour'}, {})\n"
+        "except ConfigurationError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "server.phone.rate_limit needs the limits package" in done.stdout
