@@ -165,13 +165,16 @@ class CallDesk:
             return self._ignored(claim, call, decision)
         try:
             result = self.act(event, decision)
-            if inspect.isawaitable(result):
-                raise TypeError("CallDesk.handle() was given an async act: use ahandle()")
         except Exception as error:
             return self._failed(claim, call, decision, error)
         except BaseException:
             self._release(call, claim)
             raise
+        if inspect.isawaitable(result):  # a programming error, not an upstream failure: nothing was sent
+            if inspect.iscoroutine(result):
+                result.close()
+            self._release(call, claim)
+            raise TypeError("CallDesk.handle() was given an async act: use await CallDesk.ahandle()")
         return self._finish(claim, call, decision)
 
     async def ahandle(self, delivery: WebhookDelivery, event: WebhookEvent) -> Outcome:

@@ -333,3 +333,15 @@ def test_two_processes_on_one_redis_decide_every_call_once(redis_url: str) -> No
     assert total.get("accepted") == calls
     assert sum(total.values()) == calls * 2 * 2 * 2
     assert set(total) <= {"accepted", "duplicate", "already_decided", "in_progress"}
+
+
+def test_an_async_act_on_the_sync_path_is_a_type_error_and_decides_nothing() -> None:
+    ledger = DecisionLedger()
+
+    async def act(event: WebhookEvent, decision: Any) -> None:
+        raise AssertionError("never awaited")
+
+    with pytest.raises(TypeError, match="ahandle"):
+        CallDesk(ledger, lambda event: ACCEPT, act).handle(delivery(), REALTIME)
+    assert ledger.state(webhook_key("wh_1")) is None
+    assert ledger.state(call_key(REALTIME) or "") is None
