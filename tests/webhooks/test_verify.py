@@ -6,6 +6,8 @@ import base64
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime_service import WebhookVerificationError
 from realtime_service.errors import ConfigurationError, RealtimeServiceError
@@ -314,3 +316,39 @@ def test_verification_needs_neither_limits_nor_redis() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "server.phone.rate_limit needs the limits package" in done.stdout
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=200),
+    webhook_id=st.text(max_size=40),
+    stamp=st.one_of(st.text(max_size=15), st.integers(NOW - 400, NOW + 400).map(str)),
+    signature=st.one_of(
+        st.text(max_size=120),
+        st.lists(st.binary(min_size=30, max_size=34), max_size=3).map(
+            lambda sigs: " ".join("v1," + base64.b64encode(s).decode() for s in sigs)
+        ),
+    ),
+)
+def test_arbitrary_deliveries_raise_only_our_error(body: bytes, webhook_id: str, stamp: str, signature: str) -> None:
+    headers = {"webhook-id": webhook_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+    with pytest.raises(WebhookVerificationError) as caught:
+        unwrap(body, headers, SECRET, now=NOW)
+    assert caught.value.reason in {"missing_header", "stale", "future", "bad_signature", "malformed"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=300), st.from_regex(r'\{"type": ?"[a-z.]{1,30}"(, "id": "evt_[0-9]{1,5}")?\}', fullmatch=True)
+    )
+)
+def test_any_correctly_signed_body_unwraps_or_is_malformed(text: str) -> None:
+    reasons: list[str] = []
+    try:
+        event = unwrap(text.encode(), sign(text), SECRET, now=NOW)
+    except WebhookVerificationError as error:
+        reasons.append(error.reason)
+    else:
+        assert isinstance(event.type, str)
+    assert reasons in ([], ["malformed"])
