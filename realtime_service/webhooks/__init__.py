@@ -2,6 +2,7 @@
 once (router, decisions, deduplication). Framework-free: the HTTP endpoint is built on these pieces."""
 
 from ..errors import WebhookVerificationError
+from .actions import aservice_act, operation_for, service_act
 from .callers import CallerLimiter, CallerLimitUnavailable, CallerRateLimiter
 from .decisions import Accept, CallRouter, Decision, Ignore, Refer, Reject, adecide, decide
 from .desk import CallDesk, Outcome, default_retryable
@@ -83,6 +84,7 @@ __all__ = [
     "address",
     "addresses",
     "adecide",
+    "aservice_act",
     "call_key",
     "called_number",
     "caller_number",
@@ -93,11 +95,13 @@ __all__ = [
     "load_phone_settings",
     "mask_number",
     "mask_text",
+    "operation_for",
     "parse_address",
     "parse_event",
     "parse_uri",
     "phone_number",
     "secrets_from",
+    "service_act",
     "sip_call_id",
     "store_from_url",
     "unwrap",
