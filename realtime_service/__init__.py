@@ -1,7 +1,14 @@
 """Mint OpenAI Realtime ephemeral keys from a server: dependency-injected, retrying, typed."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .beta.models import (
+    NOT_GIVEN,
+    ClientSecret,
+    RealtimeSessionCreateRequest,
+    RealtimeSessionCreateResponse,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateResponse,
+)
 from .containers import RealtimeContainer
 from .errors import (
     APIConnectionError,
@@ -21,21 +28,13 @@ from .errors import (
     UnprocessableEntityError,
     WebhookVerificationError,
 )
-from .ga_models import (
+from .ga.models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
     RealtimeSessionConfig,
     TranscriptionSessionConfig,
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
-)
-from .models import (
-    NOT_GIVEN,
-    ClientSecret,
-    RealtimeSessionCreateRequest,
-    RealtimeSessionCreateResponse,
-    RealtimeTranscriptionSessionCreateRequest,
-    RealtimeTranscriptionSessionCreateResponse,
 )
 from .retry import RetryPolicy
 from .service import RealtimeSessionService

@@ -45,18 +45,23 @@ class ResponseValidationError(RealtimeServiceError):
 
 
 class APIConnectionError(RealtimeServiceError):
-    """No HTTP answer was received: DNS, refused or reset connection, TLS failure, cut-off body."""
+    """No HTTP answer was received: DNS, refused or reset connection, TLS failure, cut-off body.
 
-    def __init__(self, message: str = "Connection error.") -> None:
+    ``request_sent`` is ``False`` only when the request certainly never reached the server (the connection was
+    never made), which is what decides whether a billable, non-idempotent operation may be retried.
+    """
+
+    def __init__(self, message: str = "Connection error.", *, request_sent: bool = True) -> None:
         self.message = message
+        self.request_sent = request_sent
         super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
     """The connect or read timeout, or the call's total timeout, ran out."""
 
-    def __init__(self, message: str = "Request timed out.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "Request timed out.", *, request_sent: bool = True) -> None:
+        super().__init__(message, request_sent=request_sent)
 
 
 class APIStatusError(RealtimeServiceError):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from realtime_service import RequestValidationError
-from realtime_service.bridge import Bridge
+from realtime_service.beta.bridge import Bridge
 
 BRIDGE = Bridge()
 

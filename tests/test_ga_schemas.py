@@ -33,9 +33,9 @@ from ga_samples import text as short_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realtime_service.beta.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.fastpath import FALLBACK, compile_loader, fast_dump
-from realtime_service.ga_models import (
+from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
     AudioOutput,
@@ -67,7 +67,7 @@ from realtime_service.ga_models import (
     TranslationSessionResponse,
     TranslationTranscription,
 )
-from realtime_service.ga_schemas import (
+from realtime_service.ga.schemas import (
     ClientSecretCodec,
     ClientSecretCreateRequestSchema,
     ClientSecretCreateResponseSchema,
@@ -75,7 +75,7 @@ from realtime_service.ga_schemas import (
     TranslationClientSecretCreateResponseSchema,
     TranslationCodec,
 )
-from realtime_service.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
+from realtime_service.wire.fastpath import FALLBACK, compile_loader, fast_dump
 
 SECRET = "ek_68af296e8e408191a1120ab6383263c2"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,8 +32,8 @@ from realtime_service import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from realtime_service.beta.models import RealtimeSessionCreateRequest, TurnDetection
 from realtime_service.emulator import Emulator, Fault, http_date
-from realtime_service.models import RealtimeSessionCreateRequest, TurnDetection
 from realtime_service.service import RealtimeSessionService
 
 

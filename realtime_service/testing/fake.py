@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..transport import HttpRequest, HttpResponse
+from ..transport.seam import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True, slots=True)
