@@ -18,8 +18,8 @@ budget                :mod:`.budget`              429 ``rate_limited`` / 503 sto
 The body type is the route's own business: the token route parses a JSON object (:func:`.bodies.json_object`);
 a route taking raw SDP or signed webhook bytes reads ``request.body`` after :meth:`Admission.admit`. A route
 that needs fewer steps passes ``None`` for the ones it skips (a webhook route: no CORS, no bearer auth, its own
-signature check). Access lines (:mod:`.accesslog`) and the servers' own limits (:mod:`.waitress_guard`, :mod:`.uvicorn_guard`) wrap
-every route alike.
+signature check). Access lines (:mod:`.accesslog`) and the servers' own limits (:mod:`.waitress_guard`,
+:mod:`.uvicorn_guard`) wrap every route alike.
 """
 
 from __future__ import annotations
