@@ -63,7 +63,7 @@ async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
             disconnected = True
     return TokenRequest(
         method=request.method,
-        path=request.url.path,
+        path=request.scope.get("path") or request.url.path,  # as received: url.path drops control characters
         headers=dict(request.headers.items()),  # already lower-case
         body=b"".join(chunks),
         client=request.client.host if request.client else None,

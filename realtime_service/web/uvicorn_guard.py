@@ -80,21 +80,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing() or self._answered:
             return
-        if self.cycle is not None and not self.cycle.response_complete and self._head_done:
-            return  # the request arrived and the app is answering it: not ours to cut
-        self._refuse(408, "request too slow")
+        self._refuse(408, "request too slow")  # disarmed once a request is whole: this one is still arriving
 
     # answers ------------------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         if self._answered:
             return
-        if not self._head_done:
-            self._head_bytes += len(data)
-            if self._head_bytes > self.max_header_bytes + 4096:  # headers still not done after this much
-                self._refuse(431, "headers too large")
-                return
         super().data_received(data)
+        if not self._head_done and not self._answered:  # a head still arriving: count what it has taken
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(431, "headers too large")
 
     def send_400_response(self, msg: str) -> None:
         if self._head_bytes > self.max_header_bytes:
@@ -110,7 +107,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         method = self.scope.get("method") if isinstance(getattr(self, "scope", None), dict) else None
         self.transport.write(raw_error(status, *SERVER_ERRORS[status]))
         self.transport.close()
-        log_line(method, self.url.decode("latin-1") if self.url else None, status, 0.0, note=note)
+        url = getattr(self, "url", b"")
+        log_line(method, url.decode("latin-1") if url else None, status, 0.0, note=note)
 
 
 def guarded_protocol(settings: ServerSettings) -> type[GuardedHttpToolsProtocol]:

@@ -63,8 +63,8 @@ class OpenAIErrorTask(ErrorTask):  # type: ignore[misc]
         self.content_length = len(body)
         self.write(body)
         log_line(
-            self.request.command or None,
-            self.request.path or None,
+            getattr(self.request, "command", None) or None,
+            getattr(self.request, "path", None) or None,
             status,
             (time.perf_counter() - started) * 1000.0,
             note="answered by the server",
@@ -110,7 +110,8 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
         if partial is not None:
             with contextlib.suppress(ClientDisconnected):
                 self.write_soon(raw_error(408, *SERVER_ERRORS[408]))
-            log_line(partial.command or None, partial.path or None, 408, 0.0, note="request too slow")
+            command, path = getattr(partial, "command", None), getattr(partial, "path", None)
+            log_line(command or None, path or None, 408, 0.0, note="request too slow")
         self.close_when_flushed = True
 
 
