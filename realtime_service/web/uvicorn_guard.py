@@ -30,6 +30,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_done = False
         self._answered = False
+        self._message_done = False
         self._deadline: asyncio.TimerHandle | None = None
 
     # the deadline -------------------------------------------------------------------------------------
@@ -55,6 +56,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._head_bytes = 0
         self._head_done = False
+        self._message_done = False
         if self._deadline is None:
             self._arm()
 
@@ -74,7 +76,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._message_done = True
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if not self._message_done and not self.transport.is_closing():
+            # Answered before the body was all in (a 413): close rather than keep reading a body for nobody.
+            self._disarm()
+            self.transport.close()
+            return
+        super().on_response_complete()
 
     def _too_slow(self) -> None:
         self._deadline = None
