@@ -29,7 +29,8 @@ def check_size(request: TokenRequest, max_bytes: int, headers: Iterable[tuple[st
                 f"The request body is larger than {max_bytes} bytes.",
                 "invalid_request_error",
                 "body_too_large",
-                headers,
+                # The rest of the body may still be on its way: this connection is closed, not reused.
+                [*headers, ("Connection", "close")],
             )
         )
 

@@ -12,6 +12,7 @@ wire this module, include the router::
 # dependency-injector's ``@inject`` wrapper, whose module globals would not resolve string annotations.
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated
@@ -118,6 +119,19 @@ async def demo_config(request: Request, assets: Assets, endpoint: Endpoint) -> R
     return to_starlette(endpoint.host_refusal(described) or assets.config(described))
 
 
+def _start_every_worker(executor: ThreadPoolExecutor, threads: int) -> None:
+    """Start the executor's ``threads`` workers now, not one by one under the first load: the process then
+    has the same threads from its first request to its last (a soak can tell a leak from a pool filling)."""
+    barrier = threading.Barrier(threads, timeout=5)
+
+    def meet() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+
+    for future in [executor.submit(meet) for _ in range(threads)]:
+        future.result()
+
+
 def create_fastapi_app(
     endpoint: TokenEndpoint, path: str = "/token", *, demo: bool = True, threads: int = 16
 ) -> FastAPI:
@@ -131,6 +145,7 @@ def create_fastapi_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="realtime-mint")
+        _start_every_worker(executor, threads)
         asyncio.get_running_loop().set_default_executor(executor)
         yield
         executor.shutdown(wait=True)
