@@ -3,8 +3,9 @@
 A page on an attacker's domain that resolves to this server (DNS rebinding) sends ``Host: evil.example``. A
 server that answers any ``Host`` lets that page read its answers as same-origin ones. Only the names in
 ``server.allowed_hosts`` are served; by default the loopback names, the address the server is bound to (added
-by ``serve``) and the hosts of ``server.cors_origins``. Any other ``Host`` (or none) gets 421 in OpenAI's error
-shape. Names compare case-insensitively and without the port; an entry ``.example.com`` allows that domain and
+by ``serve``) and the hosts of ``server.cors_origins``. Any other ``Host`` gets 421 in OpenAI's error shape. A
+request with no ``Host`` header at all (HTTP/1.0, or a host app calling the endpoint directly) names no host to
+misdirect and passes: browsers, whose pages are what DNS rebinding turns, always send one. Names compare case-insensitively and without the port; an entry ``.example.com`` allows that domain and
 its subdomains.
 """
 
@@ -76,7 +77,9 @@ class HostAllowList:
             self._names.add(name)
 
     def allowed(self, host: str | None) -> bool:
-        name = host_name(host) if host else None
+        if host is None:
+            return True
+        name = host_name(host)
         if name is None:
             return False
         return name in self._names or any(name.endswith(suffix) or name == suffix[1:] for suffix in self._suffixes)

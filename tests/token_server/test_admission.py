@@ -65,7 +65,8 @@ def test_the_default_allow_list_and_the_bound_address() -> None:
     hosts.allow("0.0.0.0")  # noqa: S104 - a wildcard names no host
     assert hosts.allowed("192.0.2.10:8000")
     assert not hosts.allowed("0.0.0.0:8000")
-    assert not hosts.allowed(None)
+    assert not hosts.allowed("")
+    assert hosts.allowed(None)  # no Host header at all: nothing to misdirect (no browser sends that)
 
 
 def test_an_explicit_allow_list_is_exactly_that() -> None:
