@@ -647,8 +647,6 @@ def test_an_unknown_top_level_field_is_rejected_by_name(codec: ClientSecretCodec
     assert info.value.messages == {"sesion": ["Unknown field."]}
 
 
-
-
 @pytest.mark.parametrize("path", UNKNOWN_NESTED)
 def test_an_unknown_nested_field_is_rejected_with_its_dotted_path(codec: ClientSecretCodec, path: str) -> None:
     assert rejected_fields(codec, with_field(path, 1)) == [path]
@@ -1269,7 +1267,6 @@ def test_a_translation_answer_without_a_value_raises(translation: TranslationCod
 # --- strategies ------------------------------------------------------------------------------------------------
 
 
-
 def _containers(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """Every dict and list inside ``node`` with its path of keys and indices."""
     if isinstance(node, dict | list):
@@ -1444,8 +1441,6 @@ def spec_validators() -> dict[str, Any]:
     return build_spec_validators()
 
 
-
-
 def test_the_full_requests_are_valid_for_the_spec(codec: ClientSecretCodec, spec_validators: dict[str, Any]) -> None:
     for body in (FULL_REQUEST, FULL_TRANSCRIPTION_REQUEST, codec.encode(FULL_DATACLASS)):
         assert spec_errors(spec_validators["request"], body) == []
@@ -1482,8 +1477,6 @@ def test_every_answer_the_spec_allows_for_our_requests_decodes_fully(
 ) -> None:
     assert spec_errors(spec_validators["response"], body) == []
     assert codec.decode(body, request_id=None).invalid_fields == ()
-
-
 
 
 @pytest.mark.parametrize("path", [path for path in UNKNOWN_NESTED if path not in SPEC_CLOSED])

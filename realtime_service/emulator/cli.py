@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from .server import Emulator
+from .server import DEFAULT_HISTORY, Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="speak Azure OpenAI's dialect: api-key header, /openai/v1/... and /openai/realtimeapi/... paths",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"keep the last N requests for inspection (default: {DEFAULT_HISTORY}); older ones are forgotten",
+    )
     return parser
 
 
@@ -38,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     The key printed is the emulator's own, not anyone's secret.
     """
     args = _parser().parse_args(argv)
+    if args.history is not None and args.history < 0:
+        _parser().error("--history must be >= 0")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -48,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         # KeyboardInterrupt raised at an arbitrary line can.
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-    with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure) as emulator:
+    emulator = Emulator(
+        args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure, history=args.history
+    )
+    with emulator:
         if args.azure:
             print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)
             print(

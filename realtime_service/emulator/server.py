@@ -19,6 +19,7 @@ sequential calls through it). Endpoints live in a route table: see :meth:`Emulat
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import hmac
@@ -76,6 +77,8 @@ _AZURE_ENTRA_MESSAGE = (
 )
 _STREAM_CHUNK = b"x" * 65536
 _JOIN_TIMEOUT = 5.0
+#: Requests an :class:`Emulator` keeps for inspection unless told otherwise (about 4 KB each).
+DEFAULT_HISTORY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +445,10 @@ class Emulator:
     many threads share one emulator and each request must get *its own* fault, set ``fault_rule``: a function
     of the :class:`RecordedRequest` (a header naming the call, say) returning a :class:`Fault` or ``None``,
     consulted when the queue is empty. It runs on the emulator's handler threads, so it must be thread-safe.
+
+    ``history`` bounds how many requests :attr:`requests` keeps (the newest; :data:`DEFAULT_HISTORY` unless
+    given, ``None`` for no bound): an emulator left running must not grow without limit.
+    :attr:`received` counts every request ever recorded.
     """
 
     def __init__(
@@ -454,7 +461,12 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         azure: bool = False,
         fault_rule: Callable[[RecordedRequest], Fault | None] | None = None,
+        history: int | None = None,
     ) -> None:
+        if history is None:
+            history = DEFAULT_HISTORY
+        elif history < 0:
+            raise ValueError("history must be >= 0")
         self.api_key = api_key if api_key else "sk-emulator-" + secrets.token_hex(16)
         self.fault_rule = fault_rule
         self.host = host
@@ -464,7 +476,8 @@ class Emulator:
         self._clock = clock
         self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
         self._faults = FaultQueue()
-        self._requests: list[RecordedRequest] = []
+        self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
+        self._received = 0
         self._requests_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -544,10 +557,17 @@ class Emulator:
         with self._requests_lock:
             return list(self._requests)
 
+    @property
+    def received(self) -> int:
+        """How many requests were recorded since the start (or the last :meth:`clear`), history bound or not."""
+        with self._requests_lock:
+            return self._received
+
     def clear(self) -> None:
         """Forget recorded requests and drop faults not yet consumed, so each test starts clean."""
         with self._requests_lock:
             self._requests.clear()
+            self._received = 0
         self._faults.clear()
 
     def add_route(self, method: str, path: str, handler: Handler, *, beta: bool = False, auth: bool = True) -> None:
@@ -574,6 +594,7 @@ class Emulator:
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
             self._requests.append(request)
+            self._received += 1
 
     def _dispatch(self, request: RecordedRequest) -> Reply:
         if self.azure:

@@ -46,9 +46,7 @@ def _container(config: dict[str, object], sleeps: list[float]) -> RealtimeContai
 
 
 @pytest.fixture
-def realtime_container(
-    realtime_fake_gateway: FakeGateway, realtime_sleeps: list[float]
-) -> Iterator[RealtimeContainer]:
+def realtime_container(realtime_fake_gateway: FakeGateway, realtime_sleeps: list[float]) -> Iterator[RealtimeContainer]:
     container = _container({"api_key": "sk-test-fixture-key"}, realtime_sleeps)
     with container.gateway.override(realtime_fake_gateway):
         yield container

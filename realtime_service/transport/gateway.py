@@ -204,4 +204,3 @@ def open_gateway(settings: Settings, session: requests.Session | None = None) ->
         yield gateway
     finally:
         gateway.close()
-
