@@ -72,6 +72,9 @@ class CallRegistry:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._minted: dict[str, tuple[int, Any]] = {}
+        self.refuse_raw_sdp_with_api_key = False
+        """Set to answer raw ``application/sdp`` from a standard key with a 400 (the SDK sends it when
+        ``session`` is omitted; whether the real API allows it is UNCONFIRMED)."""
 
     # what tests read
 

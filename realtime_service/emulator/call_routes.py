@@ -33,37 +33,39 @@ def not_found(api: Api, call_id: str) -> Reply:
     return Reply.error(404, f"No {_NOUN[api]} found with id '{call_id[:80]}'.", param=None, code=NOT_FOUND_CODES[api])
 
 
-def offer_problem(offer: bytes) -> Reply | None:
-    """The 400 naming ``sdp`` for an offer the API could not use, or ``None``.
+def offer_problem(offer: bytes, param: str = "sdp") -> Reply | None:
+    """The 400 naming ``param`` (``sdp``; ``transport.sdp`` for Live) for an offer the API could not use.
 
     The emulator's own, looser check (written apart from the client's :func:`check_offer`, so tests
     cross-check them): present, UTF-8, ``v=0`` first, an audio section; then the answer builder must cope."""
     if not offer.strip():
-        return Reply.error(400, "Missing required parameter: 'sdp'.", param="sdp", code="missing_required_parameter")
+        return Reply.error(
+            400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+        )
     try:
         text = offer.decode("utf-8")
     except UnicodeDecodeError:
-        return _bad_sdp("it is not UTF-8 text")
+        return _bad_sdp("it is not UTF-8 text", param)
     if not text.startswith("v=0"):
-        return _bad_sdp("it must start with 'v=0'")
+        return _bad_sdp("it must start with 'v=0'", param)
     if "\nm=audio " not in text:
-        return _bad_sdp("it has no audio media section")
+        return _bad_sdp("it has no audio media section", param)
     return None
 
 
-def _bad_sdp(reason: str) -> Reply:
-    return Reply.error(400, f"Invalid SDP offer: {reason}.", param="sdp", code="invalid_offer")
+def _bad_sdp(reason: str, param: str) -> Reply:
+    return Reply.error(400, f"Invalid SDP offer: {reason}.", param=param, code="invalid_offer")
 
 
-def answer_or_problem(offer: bytes) -> str | Reply:
-    """The SDP answer for ``offer``, or the 400 naming ``sdp``."""
-    problem = offer_problem(offer)
+def answer_or_problem(offer: bytes, param: str = "sdp") -> str | Reply:
+    """The SDP answer for ``offer``, or the 400 naming ``param``."""
+    problem = offer_problem(offer, param)
     if problem is not None:
         return problem
     try:
         return answer_for(offer)
     except RequestValidationError as error:
-        return _bad_sdp(" ".join(error.messages.get("sdp", ["it cannot be answered"])))
+        return _bad_sdp(" ".join(error.messages.get("sdp", ["it cannot be answered"])).rstrip("."), param)
 
 
 def validation_error(schema: Spec, body: Any) -> Reply | None:

@@ -5,7 +5,7 @@ with a part ``sdp`` (the offer) and an optional part ``session`` (the GA realtim
 ``POST /realtime/client_secrets`` validates one, its ``type: "realtime"`` required), or a raw
 ``application/sdp`` body. Raw SDP is what an ``ek_`` key this emulator minted sends (the key's session
 applies); the official SDK also sends it with a standard key when ``session`` is omitted, and whether the
-real API allows that is UNCONFIRMED, so it is accepted unless ``emulator.calls_refuse_raw_sdp_with_api_key``
+real API allows that is UNCONFIRMED, so it is accepted unless ``emulator.calls.refuse_raw_sdp_with_api_key``
 is set. The answer is ``201`` ``application/sdp`` with ``Location: /v1/realtime/calls/rtc_...``.
 """
 
@@ -74,7 +74,7 @@ class _Creator:
                 session = sent_session
             encoding = "multipart"
         elif media_type == "application/sdp":
-            if kind == "api_key" and getattr(self._emulator, "calls_refuse_raw_sdp_with_api_key", False):
+            if kind == "api_key" and self._emulator.calls.refuse_raw_sdp_with_api_key:
                 return Reply.error(
                     400,
                     "A raw application/sdp body is reserved for ephemeral keys; send multipart/form-data "

@@ -153,7 +153,7 @@ def _creator(emulator: Emulator) -> Callable[[Call], Reply]:
         if problem is not None:
             return problem
         offer = call.body["transport"]["sdp"].encode("utf-8", "surrogatepass")
-        sdp_answer = answer_or_problem(offer)
+        sdp_answer = answer_or_problem(offer, "transport.sdp")
         if isinstance(sdp_answer, Reply):
             return sdp_answer
         record = emulator.calls.add(
