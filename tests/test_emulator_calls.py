@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from realtime_service.emulator import Emulator, Fault
+from realtime_service.emulator import Emulator, Fault, multipart
 from realtime_service.emulator.call_registry import CallRecord
 
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
@@ -517,3 +519,28 @@ def test_the_sdk_live_accept_reject_refer(emu: Emulator, sdk: Any) -> None:
     second = _pending(emu, "live")
     sdk.live.sessions.reject(second, status_code=603)
     assert emu.calls.get(second).state == "rejected"  # type: ignore[union-attr]
+
+
+# the multipart reader
+
+
+@given(st.binary(max_size=300), st.from_regex(r"\A[A-Za-z0-9'()+_,\-.=]{1,40}\Z", fullmatch=True))
+def test_the_multipart_reader_returns_each_part_byte_for_byte(data: bytes, boundary: str) -> None:
+    delimiter = b"\r\n--" + boundary.encode()
+    assume(delimiter not in b"\r\n" + data + b"\r\n")
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="sdp"\r\nContent-Type: application/sdp\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    [part] = multipart.parse(body, boundary)
+    assert (part.name, part.content_type, part.data) == ("sdp", "application/sdp", data)
+
+
+@given(st.binary(max_size=300))
+def test_the_multipart_reader_never_fails_but_with_its_own_error(body: bytes) -> None:
+    try:
+        parts = multipart.parse(body, "abc")
+    except multipart.MultipartError:
+        return
+    assert all(isinstance(part.data, bytes) for part in parts)
