@@ -286,6 +286,21 @@ def test_logs_mask_numbers_and_never_hold_the_secret(
     assert SECRET.removeprefix("whsec_") not in text
 
 
+def test_the_testing_kit_rings_a_host_app_and_returns_the_final_state(
+    realtime_emulator: Emulator, realtime_ring: Callable[..., Any]
+) -> None:
+    state = App(emulator_url=realtime_emulator.base_url, api_key=realtime_emulator.api_key, decide=accept)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        record = realtime_ring(f"http://127.0.0.1:{server.server_address[1]}/hook", secret=SECRET)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert record.state == "accepted"
+    assert realtime_emulator.calls.get(record.id) == record
+
+
 def test_mask_numbers() -> None:
     assert mask_numbers("+14155550100") == "+1415555****"
     assert mask_numbers("sip:+14155550100@x;tag=ab12") == "sip:+1415555****@x;tag=ab12"
