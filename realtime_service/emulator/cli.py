@@ -22,7 +22,8 @@ from .server import Emulator
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime-service emulator",
-        description="Run the OpenAI-compatible emulator on loopback until Ctrl-C.",
+        description="Run the OpenAI-compatible emulator on loopback until Ctrl-C. "
+        "'realtime-service emulator ring URL --from ... --to ...' rings a local webhook app instead (ring --help).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
