@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from realtime_service.errors import RequestValidationError
 from realtime_service.wire.sdp import MAX_OFFER_BYTES, answer_for, check_offer
 
-OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()  # recorded from headless Chromium 156 (fake audio + oai-events)
+# Recorded from headless Chromium 156 (fake audio device, an oai-events data channel).
+OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
     "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
