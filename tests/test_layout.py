@@ -20,11 +20,24 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:``: read by type checkers, never run."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return skipped
+
+
 def imported_modules(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
-    """Every module of the package that ``tree`` imports, at module level or inside functions."""
+    """Every module of the package that ``tree`` imports when it runs: at module level or inside functions
+    (imports under ``if TYPE_CHECKING:`` never run, so they do not count)."""
     package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
+    skipped = _type_checking_only(tree)
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -86,7 +99,12 @@ def test_the_checker_sees_relative_and_function_level_imports(tmp_path: Path) ->
     (pkg / "__init__.py").write_text("")
     (pkg / "sub" / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from .sub import b\n")
-    (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import thing\n")
+    (pkg / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .. import c\n"
+        "def f():\n    from ..a import thing\n"
+    )
+    (pkg / "c.py").write_text("")
     graph = import_graph(pkg)
     assert graph["pkg.a"] == {"pkg.sub.b"}
     assert graph["pkg.sub.b"] == {"pkg.a"}
