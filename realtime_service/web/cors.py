@@ -48,8 +48,17 @@ def forbidden() -> Refused:
 class CorsPolicy:
     """The origin step of a route, and its preflight answer."""
 
-    def __init__(self, origins: Iterable[str], *, credentials: bool, trusted_hops: int) -> None:
+    def __init__(
+        self,
+        origins: Iterable[str],
+        *,
+        credentials: bool,
+        trusted_hops: int,
+        expose: tuple[str, ...] = ("Retry-After",),
+    ) -> None:
         self._origins = frozenset(filter(None, (canonical_origin(origin) for origin in origins)))
+        #: The response headers a page may read (``Access-Control-Expose-Headers``): a route adds its own.
+        self._expose = ", ".join(expose)
         self._credentials = credentials
         self._trusted_hops = trusted_hops
 
@@ -81,7 +90,7 @@ class CorsPolicy:
             return []
         canonical = self.allowed(origin)
         if canonical is not None:
-            headers = [("Access-Control-Allow-Origin", canonical), ("Access-Control-Expose-Headers", "Retry-After")]
+            headers = [("Access-Control-Allow-Origin", canonical), ("Access-Control-Expose-Headers", self._expose)]
             if self._credentials:
                 headers.append(("Access-Control-Allow-Credentials", "true"))
             return headers

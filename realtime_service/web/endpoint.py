@@ -10,7 +10,6 @@ response carries ``Cache-Control: no-store``; every request gets one access-log 
 from __future__ import annotations
 
 import logging
-import math
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -18,14 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..config import Settings
-from ..errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    ConfigurationError,
-    RequestValidationError,
-    ResponseValidationError,
-)
+from ..errors import ConfigurationError
 from ..redaction import redact
 from .accesslog import log_access
 from .admission import Admission, Admitted, ClientKeys
@@ -38,21 +30,18 @@ from .cors import CorsPolicy
 from .hosts import HostAllowList
 from .messages import TokenRequest, TokenResponse
 from .minting import Minter, choose_minter
-from .policy import PolicyError, SessionPolicy, SessionTerms, endpoint_field
+from .policy import PolicyError, SessionPolicy, SessionTerms
 from .ratelimit import IdentityRateLimiter
 from .settings import ServerSettings
 from .throttle import AuthThrottle
+from .upstream import upstream_failure
 
 __all__ = ["TokenEndpoint", "client_address", "log_access"]
 
 logger = logging.getLogger("realtime_service.web")
 
-#: Seconds a browser is told to wait after an upstream outage when the upstream named no time.
-UPSTREAM_RETRY_AFTER = 5
-MAX_RETRY_AFTER = 86400
 #: The status logged for a request whose client went away before its body arrived (nginx's convention).
 CLIENT_CLOSED = 499
-_RETRIED_UPSTREAM = frozenset({408, 409, 429})
 _METHODS = ("POST",)
 
 
@@ -298,111 +287,8 @@ class TokenEndpoint:
         self, exc: Exception, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]
     ) -> TokenResponse:
         """Map what went wrong upstream (or in validation) to this endpoint's own answer; never echo it."""
-        if isinstance(exc, RequestValidationError):
-            for wire in exc.fields:
-                name = endpoint_field(wire)
-                if name is not None and name in terms.chosen:
-                    detail = " ".join(exc.messages[wire])
-                    return self._error(
-                        400,
-                        f"{name}: {detail}",
-                        "invalid_request_error",
-                        "invalid_value",
-                        cors,
-                        param=name,
-                        identity=identity,
-                    )
-            logger.error("the server's session configuration fails validation: fields %s", ", ".join(exc.fields))
-            return self._error(
-                500,
-                "The server's session configuration is invalid.",
-                "server_error",
-                "server_misconfigured",
-                cors,
-                identity=identity,
-            )
-        if isinstance(exc, APIStatusError):
-            return self._upstream_status(exc, terms, identity, cors)
-        if isinstance(exc, APIConnectionError):
-            timeout = isinstance(exc, APITimeoutError)
-            logger.warning("upstream %s: %s", "timed out" if timeout else "unreachable", type(exc).__name__)
-            return self._error(
-                502,
-                "The upstream API did not answer." if not timeout else "The upstream API did not answer in time.",
-                "upstream_error",
-                "upstream_timeout" if timeout else "upstream_unreachable",
-                cors,
-                identity=identity,
-            )
-        if isinstance(exc, ResponseValidationError):
-            logger.error("upstream answered an invalid key response (request_id=%s)", exc.request_id)
-            return self._error(
-                502,
-                "The upstream API answered something unusable.",
-                "upstream_error",
-                "upstream_invalid_response",
-                cors,
-                identity=identity,
-                request_id=exc.request_id,
-            )
-        return self._internal(exc, cors, identity)
-
-    def _upstream_status(
-        self, exc: APIStatusError, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]
-    ) -> TokenResponse:
-        status, request_id = exc.status_code, exc.request_id
-        if status in (400, 422) and exc.param:
-            name = endpoint_field(exc.param)
-            if name is not None and name in terms.chosen:
-                logger.info("upstream rejected the browser's %s (request_id=%s, code=%s)", name, request_id, exc.code)
-                return self._error(
-                    400,
-                    f"The Realtime API rejected the value of {name!r}.",
-                    "invalid_request_error",
-                    "invalid_value",
-                    cors,
-                    param=name,
-                    identity=identity,
-                    request_id=request_id,
-                )
-        if status in _RETRIED_UPSTREAM or status >= 500:
-            retry_after = exc.retry_after if exc.retry_after and exc.retry_after > 0 else UPSTREAM_RETRY_AFTER
-            seconds = min(MAX_RETRY_AFTER, max(1, math.ceil(retry_after)))
-            logger.warning(
-                "upstream unavailable after retries: %d (request_id=%s, code=%s)", status, request_id, exc.code
-            )
-            return self._error(
-                503,
-                f"The upstream API is unavailable: try again in {seconds} s.",
-                "upstream_error",
-                "upstream_unavailable",
-                cors,
-                extra=[("Retry-After", str(seconds))],
-                identity=identity,
-                request_id=request_id,
-                retry_after=seconds,
-            )
-        if status in (401, 403):
-            logger.error(
-                "upstream rejected this server's API key: %d (request_id=%s, code=%s)", status, request_id, exc.code
-            )
-        else:
-            logger.error(
-                "upstream refused the mint: %d (request_id=%s, code=%s, param=%s)",
-                status,
-                request_id,
-                exc.code,
-                exc.param,
-            )
-        return self._error(
-            502,
-            "The upstream API refused to mint a key.",
-            "upstream_error",
-            "upstream_error",
-            cors,
-            identity=identity,
-            request_id=request_id,
-        )
+        answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="mint")
+        return answer if answer is not None else self._internal(exc, cors, identity)
 
     def _internal(
         self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None

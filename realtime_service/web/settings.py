@@ -22,6 +22,10 @@ SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "
 AUTH_SCHEMES = ("none", "bearer", "hook")
 STRATEGIES = ("moving-window", "fixed-window", "sliding-window-counter")
 FRAMEWORKS = ("flask", "fastapi")
+#: Where ``POST <session_path>`` sends the browser's offer: ``POST /realtime/calls`` or ``POST /live/sessions``.
+VOICE_APIS = ("realtime", "live")
+#: The GPT-Live model of ``/session`` under ``voice_api: live`` when ``server.session.model`` is not set.
+LIVE_MODEL = "gpt-live-1.1"
 MIN_TTL = 10  # the API's minimum for expires_after.seconds
 MAX_TTL = 7200  # and its maximum
 MIN_TOKEN_LENGTH = 16
@@ -31,6 +35,9 @@ TOKENS_VARIABLE = "REALTIME_SERVICE_TOKENS"
 
 DEFAULTS: dict[str, Any] = {
     "path": "/token",
+    "session_path": "/session",
+    "voice_api": "realtime",
+    "max_call_seconds": None,
     "auth": "none",
     "bearer_tokens": None,
     "auth_hook": None,
@@ -89,6 +96,13 @@ class ServerSettings:
     """The resolved ``server:`` configuration. ``repr`` never shows a bearer token."""
 
     path: str
+    #: ``POST`` here takes a browser's SDP offer (``None``: the signaling route is off). See :mod:`.signaling`.
+    session_path: str | None
+    voice_api: str
+    #: Hang up a call or Live session the server started once it has lasted this long (``None``: never).
+    max_call_seconds: float | None
+    #: The model of a GPT-Live session: ``server.session.model`` if it was set, else :data:`LIVE_MODEL`.
+    live_model: str
     auth: str
     bearer_tokens: Mapping[str, str] = field(repr=False)
     auth_hook: str | None
@@ -128,8 +142,11 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     tokens = environ.get(TOKENS_VARIABLE)
     if tokens:
         merged["bearer_tokens"] = tokens
-    _merge(merged, dict(explicit or {}), path="server.")
-    return _build(merged)
+    explicit = dict(explicit or {})
+    _merge(merged, explicit, path="server.")
+    chosen_session = explicit.get("session")
+    model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
+    return _build(merged, live_model_set=model_set)
 
 
 def _merge(into: dict[str, Any], overrides: Mapping[str, Any], path: str) -> None:
@@ -280,10 +297,45 @@ def _positive(value: Any, key: str) -> float:
     return number
 
 
-def _build(raw: dict[str, Any]) -> ServerSettings:
+def _session_path(raw: Any, token_path: str) -> str | None:
+    if raw is False or (isinstance(raw, str) and raw.strip().lower() == "off"):
+        return None
+    if not isinstance(raw, str) or not raw.startswith("/") or any(ch in raw for ch in "?#%\\ \t\r\n"):
+        raise ConfigurationError("config key 'server.session_path' must be a path starting with '/', or off")
+    path = raw.rstrip("/") or "/"
+    if path == token_path:
+        raise ConfigurationError(f"server.session_path and server.path are both {path!r}: give each its own")
+    return path
+
+
+def _max_call_seconds(raw: Any) -> float | None:
+    if raw is None or raw is False or (isinstance(raw, str) and raw.strip().lower() == "off"):
+        return None
+    seconds = float(_number(raw, "server.max_call_seconds"))
+    if seconds <= 0:
+        raise ConfigurationError(f"config key 'server.max_call_seconds' must be a positive number, not {raw!r}")
+    return seconds
+
+
+def _live_terms(session: SessionDefaults, browser_fields: frozenset[str]) -> None:
+    """What GPT-Live has no place for (CALLS-LIVE-NOTES 3.1): refused here, not at the first call."""
+    for name, value in (("tools", session.tools), ("turn_detection", session.turn_detection)):
+        if value is not None or (name == "turn_detection" and session.turn_detection_off):
+            raise ConfigurationError(
+                f"server.session.{name} has no GPT-Live equivalent (server.voice_api: live): remove it"
+            )
+    for name in ("tools", "turn_detection"):
+        if name in browser_fields:
+            raise ConfigurationError(
+                f"server.browser_fields names {name!r}, which GPT-Live has no place for (server.voice_api: live)"
+            )
+
+
+def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettings:
     path = raw["path"]
     if not isinstance(path, str) or not path.startswith("/"):
         raise ConfigurationError("config key 'server.path' must be a path starting with '/'")
+    voice_api = _choice(raw["voice_api"], "server.voice_api", VOICE_APIS)
     auth = _choice(raw["auth"], "server.auth", AUTH_SCHEMES)
     tokens = _tokens(raw["bearer_tokens"])
     if auth == "bearer" and not tokens:
@@ -313,8 +365,15 @@ def _build(raw: dict[str, Any]) -> ServerSettings:
             f"choose from {', '.join(SESSION_FIELDS)}"
         )
     max_ttl = _ttl(raw["max_ttl"], "server.max_ttl")
+    session = _session(raw["session"], max_ttl)
+    if voice_api == "live":
+        _live_terms(session, frozenset(browser_fields))
     return ServerSettings(
         path=path.rstrip("/") or "/",
+        session_path=_session_path(raw["session_path"], path.rstrip("/") or "/"),
+        voice_api=voice_api,
+        max_call_seconds=_max_call_seconds(raw["max_call_seconds"]),
+        live_model=(session.model or LIVE_MODEL) if live_model_set else LIVE_MODEL,
         auth=auth,
         bearer_tokens=tokens,
         auth_hook=hook,
@@ -336,7 +395,7 @@ def _build(raw: dict[str, Any]) -> ServerSettings:
         request_timeout=_positive(raw["request_timeout"], "server.request_timeout"),
         idle_timeout=_positive(raw["idle_timeout"], "server.idle_timeout"),
         connection_limit=int(_number(raw["connection_limit"], "server.connection_limit", minimum=1, integer=True)),
-        session=_session(raw["session"], max_ttl),
+        session=session,
         framework=_choice(raw["framework"], "server.framework", FRAMEWORKS),
         threads=int(_number(raw["threads"], "server.threads", minimum=1, integer=True)),
         shutdown_timeout=float(_number(raw["shutdown_timeout"], "server.shutdown_timeout")),
