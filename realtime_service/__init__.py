@@ -28,6 +28,7 @@ from .errors import (
     UnprocessableEntityError,
     WebhookVerificationError,
 )
+from .ga.calls import CallCreateResult
 from .ga.models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
@@ -36,6 +37,7 @@ from .ga.models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
+from .live.models import LiveSessionConfig, LiveSessionCreateResult
 from .retry import RetryPolicy
 from .service import RealtimeSessionService
 
@@ -46,12 +48,15 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CallCreateResult",
     "ClientSecret",
     "ClientSecretCreateRequest",
     "ClientSecretCreateResponse",
     "ConfigurationError",
     "ConflictError",
     "InternalServerError",
+    "LiveSessionConfig",
+    "LiveSessionCreateResult",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
