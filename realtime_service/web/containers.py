@@ -24,8 +24,10 @@ from ..containers import LockedResource, RealtimeContainer
 from .auth import configured_hook
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
+from .hangups import open_hangups
 from .ratelimit import open_auth_throttle, open_rate_limiter
 from .settings import load_server_settings
+from .signaling import SignalingEndpoint
 
 
 class TokenServerContainer(containers.DeclarativeContainer):
@@ -33,7 +35,8 @@ class TokenServerContainer(containers.DeclarativeContainer):
     :class:`~realtime_service.containers.RealtimeContainer`), ``server_settings``, ``authenticate`` (the auth
     hook), ``rate_limiter`` and ``auth_throttle`` (resources: Redis connections are closed by
     ``shutdown_resources()``),
-    ``token_endpoint`` and ``demo_assets``."""
+    ``token_endpoint``, ``call_hangups`` (the ``server.max_call_seconds`` scheduler, a resource),
+    ``signaling_endpoint`` (``POST /session``) and ``demo_assets``."""
 
     config = providers.Configuration()
     environ: providers.Provider[Any] = providers.Object(os.environ)
@@ -57,6 +60,21 @@ class TokenServerContainer(containers.DeclarativeContainer):
         throttle=auth_throttle,
         authenticate=authenticate.provider,
         realtime_settings=realtime.settings.provider,
+    )
+
+    #: Hangs up calls the server started after ``server.max_call_seconds`` (``None`` when unset).
+    call_hangups = LockedResource(open_hangups, server_settings, realtime.realtime_session_service.provider)
+
+    signaling_endpoint = providers.ThreadSafeSingleton(
+        SignalingEndpoint,
+        service=realtime.realtime_session_service.provider,
+        settings=server_settings,
+        limiter=rate_limiter,
+        throttle=auth_throttle,
+        authenticate=authenticate.provider,
+        realtime_settings=realtime.settings.provider,
+        hosts=token_endpoint.provided.hosts,
+        hangups=call_hangups.provider,
     )
 
     demo_assets = providers.ThreadSafeSingleton(

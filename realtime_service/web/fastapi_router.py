@@ -5,7 +5,7 @@ blocks the event loop. Nest :class:`~realtime_service.web.containers.TokenServer
 wire this module, include the router::
 
     application.wire(modules=["realtime_service.web.fastapi_router"])
-    app.include_router(router, prefix="/realtime")                 # POST /realtime/token
+    app.include_router(router, prefix="/realtime")                 # POST /realtime/token, /realtime/session
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations at run time, through
@@ -26,8 +26,10 @@ from starlette.requests import ClientDisconnect
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .signaling import SignalingEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
+SIGNALING = "token_server.signaling_endpoint"
 DEMO = "token_server.demo_assets"
 
 router = APIRouter()
@@ -85,12 +87,20 @@ def to_starlette(response: TokenResponse) -> Response:
 
 Endpoint = Annotated[TokenEndpoint, Depends(AwaitedProvide[ENDPOINT])]
 Assets = Annotated[DemoAssets, Depends(AwaitedProvide[DEMO])]
+Signaling = Annotated[SignalingEndpoint, Depends(AwaitedProvide[SIGNALING])]
 
 
 @router.api_route("/token", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
 @inject
 async def token(request: Request, endpoint: Endpoint) -> Response:
     """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
+
+
+@router.api_route("/session", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
+@inject
+async def session(request: Request, endpoint: Signaling) -> Response:
+    """Start a call for the browser's SDP offer (``POST``, ``application/sdp``) or answer the preflight."""
     return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
 
 
@@ -133,9 +143,15 @@ def _start_every_worker(executor: ThreadPoolExecutor, threads: int) -> None:
 
 
 def create_fastapi_app(
-    endpoint: TokenEndpoint, path: str = "/token", *, demo: bool = True, threads: int = 16
+    endpoint: TokenEndpoint,
+    path: str = "/token",
+    *,
+    demo: bool = True,
+    threads: int = 16,
+    session_path: str | None = None,
 ) -> FastAPI:
-    """The app ``serve`` runs: the token handler at ``path``, health checks, and the demo page at ``/``.
+    """The app ``serve`` runs: the token handler at ``path``, the signaling handler at ``session_path`` (if
+    given), health checks, and the demo page at ``/``.
 
     Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
     executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
@@ -153,6 +169,10 @@ def create_fastapi_app(
     # redirect_slashes=False: Starlette would answer POST /token/ with a 307 whose Location comes from Host.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, redirect_slashes=False)
     app.add_api_route(path, token, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
+    if session_path is not None:
+        app.add_api_route(
+            session_path, session, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False
+        )
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=None, include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], response_model=None, include_in_schema=False)
     if demo:

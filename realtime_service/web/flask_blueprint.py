@@ -4,7 +4,7 @@ Nest :class:`~realtime_service.web.containers.TokenServerContainer` as ``token_s
 this module, register the blueprint::
 
     application.wire(modules=["realtime_service.web.flask_blueprint"])
-    app.register_blueprint(blueprint, url_prefix="/realtime")     # POST /realtime/token
+    app.register_blueprint(blueprint, url_prefix="/realtime")     # POST /realtime/token, /realtime/session
 
 Or write the view yourself with your own provider names: it is ``to_flask(endpoint.handle(token_request(...)))``.
 """
@@ -18,8 +18,10 @@ from werkzeug.exceptions import HTTPException
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .signaling import SignalingEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
+SIGNALING = "token_server.signaling_endpoint"
 DEMO = "token_server.demo_assets"
 
 blueprint = Blueprint("realtime_token", __name__)
@@ -53,6 +55,13 @@ def to_flask(response: TokenResponse) -> Response:
 @inject
 def token(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
     """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
+
+
+@blueprint.route("/session", methods=["POST", "OPTIONS"], provide_automatic_options=False)
+@inject
+def session(endpoint: SignalingEndpoint = Provide[SIGNALING]) -> Response:
+    """Start a call for the browser's SDP offer (``POST``, ``application/sdp``) or answer the preflight."""
     return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
 
 
@@ -90,13 +99,16 @@ def refuse(error: Exception, endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Res
     return to_flask(endpoint.refuse(token_request(0), status if isinstance(status, int) else 400))
 
 
-def create_flask_app(path: str = "/token", *, demo: bool = True) -> Flask:
-    """The app ``serve`` runs: the token view at ``path``, health checks, and the demo page at ``/``.
+def create_flask_app(path: str = "/token", *, demo: bool = True, session_path: str | None = None) -> Flask:
+    """The app ``serve`` runs: the token view at ``path``, the signaling view at ``session_path`` (if given),
+    health checks, and the demo page at ``/``.
 
     Wire this module to a container with ``token_server`` first (``serve`` does).
     """
     app = Flask("realtime_service.web", static_folder=None)
     app.add_url_rule(path, "token", token, methods=["POST", "OPTIONS"], provide_automatic_options=False)
+    if session_path is not None:
+        app.add_url_rule(session_path, "session", session, methods=["POST", "OPTIONS"], provide_automatic_options=False)
     # No automatic OPTIONS or HEAD answers: every answer is the endpoint's, in OpenAI's shape.
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"], provide_automatic_options=False)
     app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"], provide_automatic_options=False)

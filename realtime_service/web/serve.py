@@ -233,10 +233,12 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
     container.token_server.token_endpoint().hosts.allow(str(sock.getsockname()[0]))
     raise_file_limit(settings.connection_limit)
     if framework == "flask":
-        app = module.create_flask_app(settings.path, demo=settings.demo)
+        app = module.create_flask_app(settings.path, demo=settings.demo, session_path=settings.session_path)
         return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
     endpoint = container.token_server.token_endpoint()
-    app = module.create_fastapi_app(endpoint, settings.path, demo=settings.demo, threads=settings.threads)
+    app = module.create_fastapi_app(
+        endpoint, settings.path, demo=settings.demo, threads=settings.threads, session_path=settings.session_path
+    )
     return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
 
 
@@ -332,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --emulator, answer each mint after this delay, as a real upstream would",
     )
+    parser.add_argument(
+        "--emulator-record",
+        metavar="FILE",
+        help="with --emulator, write the calls and Live sessions it received (offer, session, states) to FILE "
+        "as JSON when serve stops (for tests and for looking at what the browser sent)",
+    )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
     parser.add_argument("--framework", choices=FRAMEWORKS, help="flask (waitress) or fastapi (uvicorn)")
     return parser
@@ -367,6 +375,27 @@ def delayed_emulator_routes(emulator: Any, delay: float) -> None:
             return _inner(call)
 
         emulator.add_route("POST", path, handler, beta=route.beta, auth=route.auth)
+
+
+def write_call_records(emulator: Any, path: Path) -> None:
+    """What ``emulator`` received for each call and Live session, as JSON (the offer base64-encoded, so its
+    bytes, CRLFs included, survive exactly)."""
+    import base64
+
+    records = [
+        {
+            "id": record.id,
+            "api": record.api,
+            "state": record.state,
+            "states": list(record.states),
+            "encoding": record.encoding,
+            "auth": record.auth,
+            "session": record.session,
+            "offer_base64": base64.b64encode(record.offer).decode("ascii") if record.offer is not None else None,
+        }
+        for record in emulator.calls.all()
+    ]
+    path.write_text(json.dumps(records, indent=2), encoding="utf-8")
 
 
 def check_exposure(host: str, settings: ServerSettings) -> None:
@@ -436,6 +465,10 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         raise ServeError("--workers must be at least 1")
     if args.emulator_delay and not args.emulator:
         raise ServeError("--emulator-delay needs --emulator")
+    if args.emulator_record and not args.emulator:
+        raise ServeError("--emulator-record needs --emulator")
+    if args.emulator_record and args.workers > 1:
+        raise ServeError("--emulator-record needs one worker")
     config = load_config(args.config)
     with contextlib.ExitStack() as stack:
         if worker is not None:
@@ -446,6 +479,8 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             emulator = stack.enter_context(Emulator())
             if args.emulator_delay > 0:
                 delayed_emulator_routes(emulator, args.emulator_delay)
+            if args.emulator_record:
+                stack.callback(write_call_records, emulator, Path(args.emulator_record))
             config["realtime"] = {
                 **config.get("realtime", {}),
                 "api_key": emulator.api_key,
@@ -466,6 +501,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             upstream = "emulator" if args.emulator else _realtime_settings(container).base_url
             print(
                 f"realtime-service serve: listening on http://{_url_host(args.host)}:{port}/ ({framework}, "
+                f"signaling {settings.session_path or 'off'} -> {settings.voice_api}, "
                 f"auth {settings.auth}, {args.workers} worker(s), rate limit "
                 f"{settings.rate_limit or 'off'}, upstream {upstream})",
                 flush=True,

@@ -1,0 +1,327 @@
+"""``SignalingEndpoint``: ``POST /session`` takes a browser's SDP offer and answers with the upstream's SDP answer.
+
+The browser never holds a key: this server posts the offer with its own API key and the session its policy
+allows, to ``POST /realtime/calls`` (``server.voice_api: realtime``) or ``POST /live/sessions`` (``live``).
+
+The pipeline is ``/token``'s admission, the same pieces with the same settings (:mod:`.admission`: Host 421 ->
+origin 403 -> method 405 -> size 413 -> failed-auth throttle 429 -> authentication 401), then this route's
+own: media type ``application/sdp`` (415) -> the query's session choices through ``/token``'s policy (400,
+see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identity's budget, shared with
+``/token`` (429) -> the upstream call. Success is ``201`` ``application/sdp`` with the answer and the call's
+id (``rtc_...`` or ``live_...``) in ``X-Call-Id``, which CORS exposes to the page. Upstream failures are
+mapped as ``/token`` maps them (:mod:`.upstream`). Every answer is ``no-store``; every request one access
+line. Under ``server.max_call_seconds`` the call's hang-up is scheduled (:mod:`.hangups`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..config import Settings
+from ..errors import APIStatusError, ConfigurationError, RequestValidationError
+from ..wire.sdp import check_offer
+from .accesslog import log_access
+from .admission import Admission, Admitted, ClientKeys
+from .answers import COMMON_HEADERS, Refused, error_answer
+from .auth import Authenticator
+from .bodies import media_type
+from .budget import Budget
+from .call_sessions import call_terms, live_session, realtime_session
+from .cors import CorsPolicy
+from .hangups import HangupScheduler
+from .hosts import HostAllowList
+from .messages import HttpRequest, HttpResponse
+from .policy import PolicyError, SessionPolicy, SessionTerms
+from .ratelimit import IdentityRateLimiter
+from .settings import ServerSettings
+from .throttle import AuthThrottle
+from .upstream import upstream_failure
+
+logger = logging.getLogger("realtime_service.web")
+
+#: The response header carrying the id of the call or Live session (``rtc_...`` / ``live_...``).
+CALL_ID_HEADER = "X-Call-Id"
+CLIENT_CLOSED = 499
+_METHODS = ("POST",)
+_SDP = "application/sdp"
+#: Wire names that are the browser's offer, in service validation and in upstream errors.
+_OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
+
+
+class SignalingEndpoint:
+    """Starts one call per accepted ``POST``, under the server's policy. Thread-safe; one per process.
+
+    ``hosts`` is ``/token``'s allow-list (``serve`` adds the address it is bound to, for both routes);
+    ``limiter`` and ``throttle`` are ``/token``'s too, so an identity has one budget whichever route it uses
+    and failed authentications count together. ``hangups`` is a zero-argument callable giving the
+    :class:`~.hangups.HangupScheduler` (``None`` without ``server.max_call_seconds``).
+    """
+
+    def __init__(
+        self,
+        service: Callable[[], Any],
+        settings: ServerSettings,
+        *,
+        limiter: IdentityRateLimiter,
+        authenticate: Callable[[HttpRequest], Any],
+        realtime_settings: Callable[[], Settings],
+        hosts: HostAllowList,
+        throttle: IdentityRateLimiter | None = None,
+        hangups: Callable[[], HangupScheduler | None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._service = service
+        self._realtime_settings = realtime_settings
+        self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
+        self._budget = Budget(limiter, what="calls")
+        self._hangups = hangups or (lambda: None)
+        self.hosts = hosts
+        self.cors = CorsPolicy(
+            settings.cors_origins,
+            credentials=settings.cors_credentials,
+            trusted_hops=settings.trust_forwarded,
+            expose=("Retry-After", CALL_ID_HEADER),
+        )
+        self.admission = Admission(
+            methods=_METHODS,
+            max_body_bytes=settings.max_body_bytes,
+            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
+            hosts=hosts,
+            cors=self.cors,
+            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
+            throttle=AuthThrottle(throttle) if throttle is not None else None,
+        )
+        self._known_secrets: tuple[str, ...] | None = None
+
+    @property
+    def voice_api(self) -> str:
+        return self.settings.voice_api
+
+    # -- entry points -------------------------------------------------------------------------------------
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        """Serve one request to the session path (``POST`` starts a call, ``OPTIONS`` is the CORS preflight)."""
+        started = time.perf_counter()
+        try:
+            if request.disconnected:
+                response = self._gone()
+            elif request.method == "OPTIONS":
+                response = self.preflight(request)
+            else:
+                admitted = self.admission.admit(request)
+                offer, terms = self._checked(request, admitted)
+                self._budget.spend(admitted.identity, admitted.cors)
+                response = self._start_sync(offer, terms, admitted)
+        except Refused as refusal:
+            response = refusal.response
+        except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
+            response = self._internal(exc)
+        return self._finish(request, response, started)
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        """The awaitable twin of :meth:`handle` (async auth hook awaited, Redis from a worker thread, the
+        service's async facade), so the event loop never blocks."""
+        started = time.perf_counter()
+        try:
+            if request.disconnected:
+                response = self._gone()
+            elif request.method == "OPTIONS":
+                response = self.preflight(request)
+            else:
+                admitted = await self.admission.aadmit(request)
+                offer, terms = self._checked(request, admitted)
+                await self._budget.aspend(admitted.identity, admitted.cors)
+                response = await self._start_async(offer, terms, admitted)
+        except Refused as refusal:
+            response = refusal.response
+        except Exception as exc:
+            response = self._internal(exc)
+        return self._finish(request, response, started)
+
+    def preflight(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self.hosts.check(request)
+            return self.cors.preflight(request, _METHODS)
+        except Refused as refusal:
+            return refusal.response
+
+    # -- the route's own steps ------------------------------------------------------------------------------
+
+    def _checked(self, request: HttpRequest, admitted: Admitted) -> tuple[bytes, SessionTerms]:
+        """Media type, session choices, offer: everything refused before the budget is spent."""
+        cors, identity = admitted.cors, admitted.identity
+        if media_type(request) != _SDP:
+            raise Refused(
+                self._error(
+                    415,
+                    "Send the SDP offer as the request body with Content-Type: application/sdp.",
+                    "invalid_request_error",
+                    "unsupported_media_type",
+                    cors,
+                    identity=identity,
+                )
+            )
+        try:
+            terms = call_terms(self._policy, request.query)
+        except PolicyError as exc:
+            raise Refused(
+                self._error(
+                    400, exc.message, "invalid_request_error", exc.code, cors, param=exc.field, identity=identity
+                )
+            ) from None
+        try:
+            offer = check_offer(request.body)
+        except RequestValidationError as exc:
+            raise Refused(
+                self._bad_offer(" ".join(exc.messages.get("sdp", ["is not valid"])), cors, identity)
+            ) from None
+        return offer, terms
+
+    def _start_sync(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+        try:
+            service = self._service()
+            if self.voice_api == "live":
+                live = service.create_live_session(offer, live_session(terms, self.settings.live_model))
+                return self._success(live.session_id, live.sdp, live.request_id, admitted)
+            call = service.create_call(offer, realtime_session(terms))
+            return self._success(call.call_id, call.sdp, call.request_id, admitted)
+        except Exception as exc:
+            return self._failure(exc, terms, admitted)
+
+    async def _start_async(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+        try:
+            service = self._service()
+            if self.voice_api == "live":
+                live = await service.acreate_live_session(offer, live_session(terms, self.settings.live_model))
+                return self._success(live.session_id, live.sdp, live.request_id, admitted)
+            call = await service.acreate_call(offer, realtime_session(terms))
+            return self._success(call.call_id, call.sdp, call.request_id, admitted)
+        except Exception as exc:
+            return self._failure(exc, terms, admitted)
+
+    def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> HttpResponse:
+        api = "live" if self.voice_api == "live" else "realtime"
+        leaked = [secret for secret in self._secrets() if secret in sdp]
+        if call_id is not None:
+            scheduler = self._hangups()
+            if scheduler is not None:
+                scheduler.schedule(api, call_id)  # before anything else can fail: the call exists upstream
+        elif self.settings.max_call_seconds is not None:
+            logger.error("the upstream answer named no call id (request_id=%s): it cannot be hung up", request_id)
+        if leaked:
+            logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
+            return self._error(
+                502,
+                "The upstream API answered something unusable.",
+                "upstream_error",
+                "upstream_invalid_response",
+                admitted.cors,
+                identity=admitted.identity,
+                request_id=request_id,
+            )
+        headers = [
+            ("Content-Type", _SDP),
+            *COMMON_HEADERS[1:],
+            *admitted.cors,
+            *([(CALL_ID_HEADER, call_id)] if call_id is not None else []),
+        ]
+        if self.cors.vary:
+            headers.append(("Vary", "Origin"))
+        return HttpResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
+
+    def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+        cors, identity = admitted.cors, admitted.identity
+        if isinstance(exc, RequestValidationError) and _OFFER_PARAMS & set(exc.fields):
+            name = next(field for field in exc.fields if field in _OFFER_PARAMS)
+            return self._bad_offer(" ".join(exc.messages[name]), cors, identity)
+        if isinstance(exc, APIStatusError) and exc.status_code in (400, 422) and exc.param in _OFFER_PARAMS:
+            logger.info("upstream refused the browser's offer (request_id=%s, code=%s)", exc.request_id, exc.code)
+            return self._bad_offer("was refused by the upstream API", cors, identity, exc.request_id)
+        answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="call")
+        return answer if answer is not None else self._internal(exc, cors, identity)
+
+    def _bad_offer(
+        self, reason: str, cors: list[tuple[str, str]], identity: str, request_id: str | None = None
+    ) -> HttpResponse:
+        return self._error(
+            400,
+            f"sdp: the SDP offer {reason}",
+            "invalid_request_error",
+            "invalid_offer",
+            cors,
+            param="sdp",
+            identity=identity,
+            request_id=request_id,
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        if self._known_secrets is None:
+            known = [*self.settings.bearer_tokens.values()]
+            try:
+                api_key = self._realtime_settings().api_key
+            except ConfigurationError:
+                api_key = None
+            if api_key:
+                known.append(api_key)
+            self._known_secrets = tuple(secret for secret in known if len(secret) >= 8)
+        return self._known_secrets
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+
+    def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+        if self.cors.vary and response.header("vary") is None:
+            response = HttpResponse(
+                response.status,
+                [*response.headers, ("Vary", "Origin")],
+                response.body,
+                response.identity,
+                response.request_id,
+            )
+        log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
+        return response
+
+    @staticmethod
+    def _gone() -> HttpResponse:
+        return error_answer(
+            CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
+        )
+
+    def _internal(
+        self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
+    ) -> HttpResponse:
+        if isinstance(exc, ConfigurationError):
+            logger.error("configuration error: %s", exc)
+            return self._error(
+                500, "The server is misconfigured.", "server_error", "server_misconfigured", cors, identity=identity
+            )
+        logger.error("unexpected error while starting a call", exc_info=exc)
+        return self._error(500, "Internal error.", "server_error", "internal_error", cors, identity=identity)
+
+    def _error(
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str,
+        cors: Iterable[tuple[str, str]] = (),
+        extra: Iterable[tuple[str, str]] = (),
+        *,
+        param: str | None = None,
+        identity: str | None = None,
+        request_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> HttpResponse:
+        return error_answer(
+            status,
+            message,
+            type_,
+            code,
+            [*cors, *extra],
+            param=param,
+            identity=identity,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
