@@ -86,6 +86,8 @@ class DemoAssets:
             "max_ttl": settings.max_ttl,
             "ttl": settings.session.ttl,
             "calls_url": self._calls_url(),
+            "session_path": settings.session_path,
+            "voice_api": settings.voice_api,
         }
         body = json.dumps(payload).encode()
         response = TokenResponse(200, self._headers("application/json"), body)

@@ -184,6 +184,80 @@
     $("call").disabled = !secret || !config.calls_url;
   }
 
+  // The server-side flow: the offer goes to this server's session path, which answers with the SDP answer and
+  // the call id in X-Call-Id. The page holds no key at all.
+  let serverCall = null;
+  let postedOffer = null;
+
+  function callState(text) {
+    $("call-state").textContent = text;
+  }
+
+  function callError(text) {
+    const error = $("call-error");
+    error.textContent = text;
+    error.hidden = !text;
+  }
+
+  async function startServerCall() {
+    $("start-call").disabled = true;
+    callError("");
+    $("call-id").textContent = "-";
+    callState("starting");
+    try {
+      serverCall = new RTCPeerConnection();
+      serverCall.ontrack = (event) => {
+        $("call-audio").srcObject = event.streams[0];
+      };
+      serverCall.onconnectionstatechange = () => {
+        if (serverCall) callState(`${serverCall.signalingState}, ${serverCall.connectionState}`);
+      };
+      const microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
+      microphone.getTracks().forEach((track) => serverCall.addTrack(track, microphone));
+      const events = serverCall.createDataChannel("oai-events");
+      events.onopen = () => callState("connected: speak");
+      const offer = await serverCall.createOffer();
+      await serverCall.setLocalDescription(offer);
+      postedOffer = offer.sdp;
+      const headers = { "Content-Type": "application/sdp" };
+      const token = $("token").value.trim();
+      if (config.auth === "bearer" && token) headers.Authorization = `Bearer ${token}`;
+      const query = new URLSearchParams();
+      if (config.browser_fields.includes("voice")) query.set("voice", $("voice").value);
+      const url = config.session_path + (query.toString() ? `?${query}` : "");
+      const response = await fetch(url, { method: "POST", body: offer.sdp, headers, cache: "no-store" });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        const error = (body && body.error) || {};
+        const retryAfter = response.headers.get("Retry-After");
+        const retry = retryAfter ? ` (retry in ${retryAfter} s)` : "";
+        throw new Error(`${response.status} ${error.code || ""}: ${error.message || response.statusText}${retry}`);
+      }
+      $("call-id").textContent = response.headers.get("X-Call-Id") || "(no id)";
+      await serverCall.setRemoteDescription({ type: "answer", sdp: await response.text() });
+      callState(`${serverCall.signalingState}, ${serverCall.connectionState}`);
+      $("end-call").hidden = false;
+    } catch (error) {
+      callError(`Call refused: ${error.message}`);
+      endServerCall("failed");
+    }
+  }
+
+  function endServerCall(state) {
+    if (serverCall) {
+      serverCall.getSenders().forEach((sender) => sender.track && sender.track.stop());
+      serverCall.close();
+      serverCall = null;
+    }
+    callState(typeof state === "string" ? state : "hung up");
+    $("end-call").hidden = true;
+    $("start-call").disabled = false;
+  }
+
+  // For tests and curious users: the peer connection's signaling state ("stable" once the answer applied).
+  window.demoCallState = () => (serverCall ? serverCall.signalingState : null);
+  window.demoPostedOffer = () => postedOffer;
+
   async function start() {
     try {
       const response = await fetch("demo-config.json", { cache: "no-store" });
@@ -209,6 +283,12 @@
     $("call").addEventListener("click", startCall);
     $("hangup").addEventListener("click", hangUp);
     $("mint").disabled = false;
+    if (config.session_path) {
+      $("session-path").textContent = `POST ${config.session_path} (${config.voice_api})`;
+      $("signaling").hidden = false;
+      $("start-call").addEventListener("click", startServerCall);
+      $("end-call").addEventListener("click", endServerCall);
+    }
   }
 
   start();
