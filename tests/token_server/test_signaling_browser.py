@@ -109,7 +109,9 @@ def test_start_a_call_applies_the_answer_and_the_emulator_got_the_offer_byte_for
 
     browser.find_element("id", "start-call").click()  # over budget (1/minute): refused, shown, nothing sent
     error = _until(lambda: _text(browser, "call-error"), "the refusal on the page")
-    assert "429" in error and "rate_limited" in error and "retry in" in error
+    assert "429" in error
+    assert "rate_limited" in error
+    assert "retry in" in error
     browser.save_screenshot(str(ARTIFACTS / "signaling-call-429.png"))
 
     assert served.stop() == 0
@@ -130,7 +132,7 @@ class _ForeignPage(http.server.SimpleHTTPRequestHandler):
 
     config: bytes = b"{}"
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         if self.path == "/demo-config.json":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -59,7 +59,8 @@ def test_the_example_starts_a_call_for_an_offer(host_app: tuple[Any, str], emula
     assert response.status_code == 201, response.content[:300]
     assert response.headers["content-type"] == "application/sdp"
     record = emulator.calls.get(response.headers["x-call-id"])
-    assert record is not None and record.offer == OFFER
+    assert record is not None
+    assert record.offer == OFFER
     assert record.api == ("realtime" if framework == "flask" else "live")
     voice = record.session["audio"]["output"]["voice"]
     assert voice == "cedar"

@@ -61,7 +61,8 @@ def test_the_browser_chooses_an_allowed_field_in_the_query(serve: Any, emulator:
     response = post(served, query="?voice=cedar")
     assert response.status_code == 201
     record = emulator.calls.get(response.headers["x-call-id"])
-    assert record is not None and record.session["audio"]["output"]["voice"] == "cedar"
+    assert record is not None
+    assert record.session["audio"]["output"]["voice"] == "cedar"
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,8 @@ def test_live_sends_a_media_session_config_with_the_live_model(serve: Any, emula
     session_id = response.headers["x-call-id"]
     assert session_id.startswith("live_")
     record = emulator.calls.get(session_id)
-    assert record is not None and record.api == "live"
+    assert record is not None
+    assert record.api == "live"
     assert record.offer == OFFER
     assert record.session == {"model": "gpt-live-1.1", "instructions": "Hi.", "audio": {"output": {"voice": "cedar"}}}
     assert response.content.decode() == record.answer
@@ -155,9 +157,7 @@ def test_an_offer_the_upstream_refuses_is_the_browsers_400(serve: Any, emulator:
     assert error["param"] == "sdp"
 
 
-def test_a_bad_session_configuration_is_the_servers_500_and_nothing_is_sent(
-    serve: Any, emulator: Emulator
-) -> None:
+def test_a_bad_session_configuration_is_the_servers_500_and_nothing_is_sent(serve: Any, emulator: Emulator) -> None:
     served = serve(session={"turn_detection": {"type": "nonsense_vad"}})
     error_of(post(served), 500, "server_misconfigured")
     assert emulator.calls.all() == []
