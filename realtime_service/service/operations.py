@@ -27,10 +27,9 @@ from ..beta.models import (
 from ..errors import ResponseValidationError
 from ..ga.calls import CALL_ID, CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
-from ..live.models import SESSION_ID, LiveSessionCreateResult
+from ..live.sessions import SESSION_ID, LiveSessionCreateResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
-from ..wire.sdp import check_offer
 
 logger = logging.getLogger("realtime_service")
 
@@ -201,6 +200,8 @@ def sdp_answer(response: HttpResponse) -> str:
 def _encode_call(kit: Toolkit, request: Offer) -> Body:
     """Always multipart, with a ``session`` part even when none is given (``{"type": "realtime"}``): raw
     ``application/sdp`` is for ephemeral keys (CALLS-LIVE-NOTES 1.7, gotcha 1) and the service holds the API key."""
+    from ..wire.sdp import check_offer  # on first use: its patterns are a cold start's cost
+
     offer = check_offer(request.sdp)
     session = {"type": "realtime"} if request.session is None else kit.codec("call_session").encode(request.session)
     session_json = json.dumps(session, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -221,6 +222,8 @@ def _decode_call(_kit: Toolkit, response: HttpResponse) -> CallCreateResult:
 
 
 def _encode_live(kit: Toolkit, request: Offer) -> Body:
+    from ..wire.sdp import check_offer
+
     offer = check_offer(request.sdp).decode("utf-8")
     return encode_json(kit.codec("live").encode(offer, request.session))
 

@@ -41,7 +41,7 @@ from ..ga.models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
-from ..live.models import LiveSessionConfig, LiveSessionCreateResult
+from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
@@ -59,6 +59,7 @@ from .operations import Body, Offer, Operation
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
     from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..live.models import LiveSessionConfig
     from ..live.schemas import LiveSessionCodec
 
 logger = logging.getLogger("realtime_service")
