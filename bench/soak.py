@@ -39,7 +39,7 @@ from typing import Any
 
 API_KEY = "sk-soak-emulator-key-0000000000000000"
 HEADER = "X-Soak-Call"
-REQUEST: dict[str, Any] = {"model": "gpt-4o-realtime-preview", "voice": "marin", "instructions": "Be brief."}
+REQUEST: dict[str, Any] = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 FAULT_EVERY = 10  # every 10th call is faulted: 10%
 READ_TIMEOUT_FAULTED = 0.25  # the per-call read timeout of the calls scheduled to time out
 LATE_BY = 0.5  # how late the emulator answers those calls

@@ -31,6 +31,7 @@ from .ga_models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
+from .lifecycle import shutdown_hint, warn_if_retiring
 from .models import (
     RealtimeSessionCreateRequest,
     RealtimeSessionCreateResponse,
@@ -360,6 +361,7 @@ class RealtimeSessionService:
             message = text[:200] if isinstance(body, str) else f"HTTP {status}"
         if code == "beta_api_shape_disabled":
             message += retired_hint
+        message += shutdown_hint(message)
         return status_error_class(status)(
             message,
             status_code=status,
@@ -414,6 +416,7 @@ def shared_translation_codec() -> TranslationCodec:
 
 
 def _encode_body(body: Mapping[str, Any]) -> bytes:
+    warn_if_retiring(body)  # every operation's request passes here: one WARNING per retiring model per process
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 

@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "max_ttl": 600,
     "max_body_bytes": 16 * 1024,
     "session": {
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "voice": "marin",
         "instructions": None,
         "tools": None,

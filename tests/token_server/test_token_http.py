@@ -64,7 +64,7 @@ def test_a_mint_returns_the_operations_json_with_no_store(serve: Serve, emulator
     assert sent.path == "/v1/realtime/client_secrets"  # the GA endpoint, whichever operation mints
     assert sent.json["expires_after"]["seconds"] == 90
     assert sent.json["session"]["instructions"] == "Be brief."
-    assert sent.json["session"]["model"] == "gpt-realtime"
+    assert sent.json["session"]["model"] == "gpt-realtime-2.1"
 
 
 def test_the_beta_shape_reaches_the_beta_endpoint(serve: Serve, emulator: Emulator) -> None:
