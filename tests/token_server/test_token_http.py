@@ -122,7 +122,7 @@ def test_a_service_with_the_ga_operation_mints_through_it_and_the_ga_json_is_ret
     assert ga.requests == [
         {
             "expires_after": {"anchor": "created_at", "seconds": 60},
-            "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "cedar"}}},
+            "session": {"type": "realtime", "model": "gpt-realtime-2.1", "audio": {"output": {"voice": "cedar"}}},
         }
     ]
     assert access_lines(caplog)[-1].request_id.startswith("req_")  # type: ignore[attr-defined]
