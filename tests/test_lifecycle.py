@@ -216,6 +216,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
 }
 
+#: Files that document the table itself, where every listed model may appear (they are checked against it).
+ALLOWED_FILES: dict[str, str] = {"docs/model-lifecycle.md": "the lifecycle page shows the table (tests/test_docs.py)"}
+
 
 def scanned_files() -> list[Path]:
     """Where defaults and examples live: the package, config, examples, benchmarks, README, docs, shared samples."""
@@ -239,6 +242,8 @@ def test_every_default_and_example_names_a_model_with_no_announced_shutdown() ->
     found: list[str] = []
     for path in scanned_files():
         relative = path.relative_to(ROOT).as_posix()
+        if relative in ALLOWED_FILES:
+            continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             for model in NAMED.findall(line):
                 if (relative, model) not in ALLOWED:
