@@ -177,7 +177,8 @@ class _AttemptCounter(logging.Handler):
         self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.local.count = getattr(self.local, "count", 0) + 1
+        if record.name == "realtime_service":  # attempt lines only, not a child logger's (lifecycle warnings)
+            self.local.count = getattr(self.local, "count", 0) + 1
 
     def take(self) -> int:
         count: int = getattr(self.local, "count", 0)
