@@ -123,7 +123,7 @@ COLD_TARGETS = (Target(OURS_GA, SDK_GA, 0.45), Target(OURS_BRIDGED, SDK_GA, 0.45
 
 def check_bodies_match() -> None:
     """The GA body must be what the service's bridge sends for the beta body, or the comparison is unfair."""
-    from realtime_service.bridge import Bridge
+    from realtime_service.beta.bridge import Bridge
 
     bridged = Bridge().to_ga(BETA_BODY)
     if bridged != GA_BODY:

@@ -82,8 +82,13 @@ SCHEDULE: tuple[Kind, ...] = tuple(
         ("gzip-encoded answer", [f("gzip")], MINTED, 1, False),
         ("answer late, once", [f("delay", LATE_BY)], MINTED, 2, True),
         ("503 every attempt", [f("status", 503)] * EVERY, "InternalServerError", 3, False),
-        ("503 x-should-retry false", [f("status", 503, headers={"x-should-retry": "false"})],
-         "InternalServerError", 1, False),
+        (
+            "503 x-should-retry false",
+            [f("status", 503, headers={"x-should-retry": "false"})],
+            "InternalServerError",
+            1,
+            False,
+        ),
         ("429 retry-after 120", [f("status", 429, headers={"retry-after": "120"})], "RateLimitError", 1, False),
         ("400", [f("status", 400)], "BadRequestError", 1, False),
         ("401", [f("status", 401)], "AuthenticationError", 1, False),
@@ -296,8 +301,12 @@ def soak(calls: int, threads: int, warmup: int, max_seconds: float, api_shape: s
         outcomes=outcomes,
         attempts=attempts,
         secrets=secrets,
-        snapshots={"before": before, "after warm-up": after_warmup, "after run": after_run,
-                   "after shutdown": after_shutdown},
+        snapshots={
+            "before": before,
+            "after warm-up": after_warmup,
+            "after run": after_run,
+            "after shutdown": after_shutdown,
+        },
         total_seconds=time.monotonic() - started,
         run_seconds=run_seconds,
         requested_waits=requested_waits[0],
@@ -336,9 +345,11 @@ def report(
     rss_growth_kib = after_run.rss_kib - after_warmup.rss_kib
 
     print(f"soak: {calls} calls ({faulted} faulted, {faulted / calls:.0%}) from {threads} threads, one container")
-    print(f"      {run_seconds:.1f} s after a {warmup}-call warm-up, {total_seconds:.1f} s in all; "
-          f"{calls - warmup} calls / {run_seconds:.1f} s = {(calls - warmup) / max(run_seconds, 1e-9):.0f} calls/s; "
-          f"{sum(attempts)} attempts; retry waits asked {requested_waits:.1f} s (slept 1/1000 of that)")
+    print(
+        f"      {run_seconds:.1f} s after a {warmup}-call warm-up, {total_seconds:.1f} s in all; "
+        f"{calls - warmup} calls / {run_seconds:.1f} s = {(calls - warmup) / max(run_seconds, 1e-9):.0f} calls/s; "
+        f"{sum(attempts)} attempts; retry waits asked {requested_waits:.1f} s (slept 1/1000 of that)"
+    )
     print()
     print("| outcome | calls | expected |")
     print("|---|---|---|")
@@ -350,20 +361,29 @@ def report(
     for name, snap in snapshots.items():
         print(f"| {name} | {snap.fds} | {snap.threads} / {snap.os_threads} | {snap.rss_kib / 1024:.1f} |")
     print()
-    print(f"RSS growth after warm-up: {rss_growth_kib / 1024:.2f} MiB; distinct secrets: "
-          f"{len(set(minted))} of {len(minted)} minted")
+    print(
+        f"RSS growth after warm-up: {rss_growth_kib / 1024:.2f} MiB; distinct secrets: "
+        f"{len(set(minted))} of {len(minted)} minted"
+    )
 
     check(hung == 0, f"{hung} worker thread(s) still running at --max-seconds: a call hung")
     others = {outcome: n for outcome, n in counts.items() if outcome.startswith("OTHER") or outcome == "unfinished"}
     check(not others, f"calls ended in something other than a session or our errors: {others}")
     check(counts == wanted, "outcome counts differ from the schedule")
-    check(not wrong, f"{len(wrong)} call(s) differ from the schedule (call, got, attempts, want, attempts, kind), "
-          f"first ones: {wrong[:5]}")
+    check(
+        not wrong,
+        f"{len(wrong)} call(s) differ from the schedule (call, got, attempts, want, attempts, kind), "
+        f"first ones: {wrong[:5]}",
+    )
     check(abs(after_shutdown.fds - before.fds) <= 2, f"open fds {before.fds} before, {after_shutdown.fds} after")
-    check(abs(after_shutdown.threads - before.threads) <= 2,
-          f"threads {before.threads} before, {after_shutdown.threads} after")
-    check(abs(after_shutdown.os_threads - before.os_threads) <= 2,
-          f"OS threads {before.os_threads} before, {after_shutdown.os_threads} after")
+    check(
+        abs(after_shutdown.threads - before.threads) <= 2,
+        f"threads {before.threads} before, {after_shutdown.threads} after",
+    )
+    check(
+        abs(after_shutdown.os_threads - before.os_threads) <= 2,
+        f"OS threads {before.os_threads} before, {after_shutdown.os_threads} after",
+    )
     check(rss_growth_kib < 5 * 1024, f"RSS grew {rss_growth_kib / 1024:.2f} MiB after warm-up (limit 5 MiB)")
     check(len(set(minted)) == len(minted), f"{len(minted) - len(set(minted))} minted secret(s) repeated")
     figures = {
@@ -394,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, help="calls before the RSS baseline (default: 10%%, at most 2000)")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="give up (and fail) after this long")
     parser.add_argument(
-        "--api-shape", choices=("ga", "beta"), default="ga",
+        "--api-shape",
+        choices=("ga", "beta"),
+        default="ga",
         help="create_realtime_session bridged to /realtime/client_secrets (ga, the default) or /realtime/sessions",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)

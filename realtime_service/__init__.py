@@ -1,7 +1,14 @@
 """Mint OpenAI Realtime ephemeral keys from a server: dependency-injected, retrying, typed."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .beta.models import (
+    NOT_GIVEN,
+    ClientSecret,
+    RealtimeSessionCreateRequest,
+    RealtimeSessionCreateResponse,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateResponse,
+)
 from .containers import RealtimeContainer
 from .errors import (
     APIConnectionError,
@@ -19,22 +26,15 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
     UnprocessableEntityError,
+    WebhookVerificationError,
 )
-from .ga_models import (
+from .ga.models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
     RealtimeSessionConfig,
     TranscriptionSessionConfig,
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
-)
-from .models import (
-    NOT_GIVEN,
-    ClientSecret,
-    RealtimeSessionCreateRequest,
-    RealtimeSessionCreateResponse,
-    RealtimeTranscriptionSessionCreateRequest,
-    RealtimeTranscriptionSessionCreateResponse,
 )
 from .retry import RetryPolicy
 from .service import RealtimeSessionService
@@ -70,5 +70,6 @@ __all__ = [
     "TranslationClientSecretCreateRequest",
     "TranslationClientSecretCreateResponse",
     "UnprocessableEntityError",
+    "WebhookVerificationError",
     "__version__",
 ]

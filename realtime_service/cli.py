@@ -53,9 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
     )
-    commands.add_parser(
-        "serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False
-    )
+    commands.add_parser("serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False)
     commands.add_parser(
         "doctor", help="check a deployment before it goes live: models, key, webhooks, storage, hosts", add_help=False
     )

@@ -20,9 +20,8 @@ from typing import Any, TypeVar
 import requests
 from dependency_injector import containers, providers
 
-from .bridge import Bridge
+from .beta.bridge import Bridge
 from .config import load_settings
-from .gateway import open_gateway
 from .retry import RetryPolicy
 from .service import (
     RealtimeSessionService,
@@ -31,6 +30,7 @@ from .service import (
     shared_transcription_codec,
     shared_translation_codec,
 )
+from .transport.gateway import open_gateway
 
 _RESOURCE_LOCK = threading.RLock()
 T = TypeVar("T")

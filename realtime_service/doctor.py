@@ -72,6 +72,8 @@ class Deployment:
         """Every secret value the deployment holds, so no line can show one."""
         found = [self.environ.get(name, "") for name in SECRET_VARIABLES]
         found += [str(self.realtime.get("api_key") or ""), str(self.server.get("webhook_secret") or "")]
+        found += _webhook_secrets(self)
+        found += self.environ.get(WEBHOOK_SECRET_VARIABLE, "").replace(",", " ").split()
         for part in self.environ.get("REALTIME_SERVICE_TOKENS", "").split(","):
             found.append(part.partition("=")[2] or part)
         tokens = self.server.get("bearer_tokens")
@@ -187,13 +189,24 @@ def check_webhook_secret(deployment: Deployment) -> list[Check]:
     if not routes:
         return [Check("webhook secret", OK, "no webhook path served (server.webhook_path/phone not set)")]
     served = ", ".join(f"server.{key}" for key in routes)
-    secret = deployment.server.get("webhook_secret") or deployment.environ.get(WEBHOOK_SECRET_VARIABLE)
-    if not secret:
+    secrets = _webhook_secrets(deployment)
+    if not secrets:
         return [Check("webhook secret", FAIL, f"{served} is served but neither {WEBHOOK_SECRET_VARIABLE} nor "
-                      "server.webhook_secret is set: every delivery would be refused")]
-    if not str(secret).startswith("whsec_"):
+                      "server.phone.webhook_secret (or server.webhook_secret) is set: every delivery would be refused")]
+    if not all(secret.startswith("whsec_") for secret in secrets):
         return [Check("webhook secret", WARN, f"set for {served}, but not in OpenAI's whsec_... form")]
-    return [Check("webhook secret", OK, f"set for {served}")]
+    return [Check("webhook secret", OK, f"set for {served} ({len(secrets)} secret(s))")]
+
+
+def _webhook_secrets(deployment: Deployment) -> list[str]:
+    """``server.phone.webhook_secret`` (one or a list), else ``server.webhook_secret``, else the environment's
+    (comma- or space-separated, as :mod:`realtime_service.webhooks.settings` reads it)."""
+    phone = deployment.server.get("phone")
+    raw: Any = phone.get("webhook_secret") if isinstance(phone, Mapping) else None
+    raw = raw or deployment.server.get("webhook_secret") or deployment.environ.get(WEBHOOK_SECRET_VARIABLE, "")
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    return [str(secret) for secret in raw or ()]
 
 
 def _enabled(value: Any) -> bool:

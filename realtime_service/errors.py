@@ -45,18 +45,23 @@ class ResponseValidationError(RealtimeServiceError):
 
 
 class APIConnectionError(RealtimeServiceError):
-    """No HTTP answer was received: DNS, refused or reset connection, TLS failure, cut-off body."""
+    """No HTTP answer was received: DNS, refused or reset connection, TLS failure, cut-off body.
 
-    def __init__(self, message: str = "Connection error.") -> None:
+    ``request_sent`` is ``False`` only when the request certainly never reached the server (the connection was
+    never made), which is what decides whether a billable, non-idempotent operation may be retried.
+    """
+
+    def __init__(self, message: str = "Connection error.", *, request_sent: bool = True) -> None:
         self.message = message
+        self.request_sent = request_sent
         super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
     """The connect or read timeout, or the call's total timeout, ran out."""
 
-    def __init__(self, message: str = "Request timed out.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "Request timed out.", *, request_sent: bool = True) -> None:
+        super().__init__(message, request_sent=request_sent)
 
 
 class APIStatusError(RealtimeServiceError):
@@ -127,6 +132,25 @@ class InternalServerError(APIStatusError):
     """5xx."""
 
 
+#: Why a webhook was refused: :attr:`WebhookVerificationError.reason` is one of these.
+WEBHOOK_FAILURE_REASONS = ("missing_header", "stale", "future", "bad_signature", "bad_secret", "malformed")
+
+
+class WebhookVerificationError(RealtimeServiceError, ValueError):
+    """A webhook delivery was refused: unsigned, wrongly signed, out of the time window, or not a valid event.
+
+    ``reason`` says why in one word (:data:`WEBHOOK_FAILURE_REASONS`): ``bad_secret`` is *our* configuration's
+    fault (the endpoint should answer 500 and log it); every other reason is the request's (answer 400). The
+    message never quotes the secret, the signature or the body.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in WEBHOOK_FAILURE_REASONS:
+            raise ValueError(f"unknown webhook failure reason {reason!r}")
+        self.reason = reason
+        super().__init__(f"webhook refused ({reason}): {message}")
+
+
 _BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -146,6 +170,7 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
 
 
 __all__ = [
+    "WEBHOOK_FAILURE_REASONS",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -161,5 +186,6 @@ __all__ = [
     "RequestValidationError",
     "ResponseValidationError",
     "UnprocessableEntityError",
+    "WebhookVerificationError",
     "status_error_class",
 ]

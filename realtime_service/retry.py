@@ -10,6 +10,7 @@ SDK would fall back to its own backoff; we hand the wait to the caller in ``Rate
 from __future__ import annotations
 
 import asyncio
+import enum
 import math
 import random
 import time
@@ -25,6 +26,30 @@ from .config import RetrySettings
 from .errors import APIConnectionError, APIStatusError
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
+#: The statuses that say a request was not processed, so even a billable create may be sent again.
+UNPROCESSED_STATUS = frozenset({429, 503})
+
+
+class RetryRule(enum.Enum):
+    """Whether a failed attempt of an operation may be repeated.
+
+    ``IDEMPOTENT``: any retryable failure (connection errors, timeouts, 408/409/429, 5xx). ``UNSENT_ONLY``, for
+    operations that start something billable (a call, a Live session): only when the request cannot have been
+    processed (the connection was never made, 429, 503, or ``x-should-retry: true``), never after a read timeout
+    or a 500/502/504 whose outcome is unknown, so a retry never buys a second session.
+    """
+
+    IDEMPOTENT = "idempotent"
+    UNSENT_ONLY = "unsent_only"
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether the failed attempt behind ``exc`` may have been carried out by the server."""
+    if isinstance(exc, APIConnectionError):
+        return exc.request_sent
+    if isinstance(exc, APIStatusError):
+        return exc.status_code >= 500 and exc.status_code != 503
+    return False
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
@@ -95,6 +120,20 @@ class RetryPolicy:
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_retry_after
 
+    def is_retryable_unsent(self, exc: BaseException) -> bool:
+        """Whether ``exc`` may be retried under :attr:`RetryRule.UNSENT_ONLY`: the request cannot have been
+        processed."""
+        if isinstance(exc, APIConnectionError):
+            return not exc.request_sent
+        if not isinstance(exc, APIStatusError):
+            return False
+        should_retry = exc.headers.get("x-should-retry")
+        if should_retry == "true":
+            return True
+        if should_retry == "false" or exc.status_code not in UNPROCESSED_STATUS:
+            return False
+        return exc.retry_after is None or exc.retry_after <= self.max_retry_after
+
     def backoff(self, retries_so_far: int) -> float:
         """Exponential backoff with up to 25% jitter downwards."""
         delay = min(self.initial_delay * 2.0**retries_so_far, self.max_delay)
@@ -111,17 +150,18 @@ class RetryPolicy:
         """The clock reading at which a call starting now must be over."""
         return self.clock() + self.total_timeout
 
-    def retrying(self, deadline: float) -> Retrying:
-        """A tenacity controller for one call that must end by ``deadline``."""
-        return Retrying(sleep=self.sleep, **self._controller_args(deadline))  # type: ignore[arg-type]
+    def retrying(self, deadline: float, rule: RetryRule = RetryRule.IDEMPOTENT) -> Retrying:
+        """A tenacity controller for one call that must end by ``deadline``, retrying as ``rule`` allows."""
+        return Retrying(sleep=self.sleep, **self._controller_args(deadline, rule))  # type: ignore[arg-type]
 
-    def async_retrying(self, deadline: float) -> AsyncRetrying:
+    def async_retrying(self, deadline: float, rule: RetryRule = RetryRule.IDEMPOTENT) -> AsyncRetrying:
         """The asyncio twin of :meth:`retrying`: same rules, waits with ``asleep``."""
-        return AsyncRetrying(sleep=self.asleep, **self._controller_args(deadline))  # type: ignore[arg-type]
+        return AsyncRetrying(sleep=self.asleep, **self._controller_args(deadline, rule))  # type: ignore[arg-type]
 
-    def _controller_args(self, deadline: float) -> dict[str, object]:
+    def _controller_args(self, deadline: float, rule: RetryRule) -> dict[str, object]:
+        predicate = self.is_retryable if rule is RetryRule.IDEMPOTENT else self.is_retryable_unsent
         return {
-            "retry": retry_if_exception(self.is_retryable),
+            "retry": retry_if_exception(predicate),
             "wait": _WaitPerPolicy(self),
             "stop": stop_after_attempt(self.max_retries + 1) | _StopAtDeadline(self.clock, deadline),
             "reraise": True,

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from hypothesis import strategies as st
 
-from realtime_service.ga_models import (
+from realtime_service.beta.models import ExpiresAfter, FunctionTool, NoiseReduction, TracingConfig
+from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
     AudioOutput,
@@ -42,7 +43,6 @@ from realtime_service.ga_models import (
     TokenLimits,
     ToolChoiceMCP,
 )
-from realtime_service.models import ExpiresAfter, FunctionTool, NoiseReduction, TracingConfig
 
 MCP_TOKEN = "mcp_oauth_9c1f4b7e2a6d4e0f8b3a"
 HEADER_SECRET = "hdr_secret_5e8a2c9d7b1f3a6e"

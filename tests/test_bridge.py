@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from realtime_service import RequestValidationError
-from realtime_service.bridge import Bridge
+from realtime_service.beta.bridge import Bridge
 
 BRIDGE = Bridge()
 
@@ -111,9 +111,7 @@ def test_extra_goes_into_the_ga_session() -> None:
         ),
     ],
 )
-def test_a_field_with_no_ga_meaning_is_refused_by_its_beta_path_when_strict(
-    beta: dict[str, Any], field: str
-) -> None:
+def test_a_field_with_no_ga_meaning_is_refused_by_its_beta_path_when_strict(beta: dict[str, Any], field: str) -> None:
     with pytest.raises(RequestValidationError) as caught:
         BRIDGE.to_ga(beta)
     assert caught.value.fields == [field]

@@ -78,9 +78,15 @@ def test_a_missing_key_exits_2_naming_the_variable() -> None:
 def test_an_api_error_exits_3_without_leaking_the_key() -> None:
     with Emulator() as emulator:
         wrong_key = "sk-wrong-key-for-the-cli-test-0000"
-        result = run("create-session", "--voice", "marin", env={
-            "OPENAI_API_KEY": wrong_key, "OPENAI_BASE_URL": emulator.base_url,
-        })
+        result = run(
+            "create-session",
+            "--voice",
+            "marin",
+            env={
+                "OPENAI_API_KEY": wrong_key,
+                "OPENAI_BASE_URL": emulator.base_url,
+            },
+        )
     assert result.returncode == 3
     assert "401" in result.stderr
     assert wrong_key not in result.stderr + result.stdout
@@ -96,9 +102,15 @@ def test_a_connection_error_exits_4() -> None:
 def test_a_non_session_answer_exits_5() -> None:
     with Emulator() as emulator:
         emulator.enqueue(Fault.raw(b"not json"))
-        result = run("create-session", "--voice", "marin", env={
-            "OPENAI_API_KEY": emulator.api_key, "OPENAI_BASE_URL": emulator.base_url,
-        })
+        result = run(
+            "create-session",
+            "--voice",
+            "marin",
+            env={
+                "OPENAI_API_KEY": emulator.api_key,
+                "OPENAI_BASE_URL": emulator.base_url,
+            },
+        )
     assert result.returncode == 5
 
 
@@ -200,10 +212,14 @@ def test_create_secret_for_a_transcription_session() -> None:
 
 def test_create_secret_reads_a_ga_request_and_its_flags_win(tmp_path: Path) -> None:
     request = tmp_path / "request.json"
-    request.write_text(json.dumps({
-        "expires_after": {"anchor": "created_at", "seconds": 300},
-        "session": {"type": "realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "alloy"}}},
-    }))
+    request.write_text(
+        json.dumps(
+            {
+                "expires_after": {"anchor": "created_at", "seconds": 300},
+                "session": {"type": "realtime", "instructions": "Be brief.", "audio": {"output": {"voice": "alloy"}}},
+            }
+        )
+    )
     with Emulator() as emulator:
         result = run("create-secret", "--request", str(request), "--voice", "cedar", env=emulator_env(emulator))
     assert result.returncode == 0, result.stderr
@@ -216,8 +232,13 @@ def test_create_secret_reads_a_ga_request_and_its_flags_win(tmp_path: Path) -> N
 def test_create_secret_reads_stdin_and_session_type_flag_wins() -> None:
     with Emulator() as emulator:
         result = run(
-            "create-secret", "--request", "-", "--session-type", "transcription",
-            stdin='{"session": {"type": "realtime"}}', env=emulator_env(emulator),
+            "create-secret",
+            "--request",
+            "-",
+            "--session-type",
+            "transcription",
+            stdin='{"session": {"type": "realtime"}}',
+            env=emulator_env(emulator),
         )
     assert result.returncode == 0, result.stderr
     assert emulator.requests[0].json == {"session": {"type": "transcription"}}

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from realtime_service.codec import flatten_messages
+from realtime_service.beta.models import FunctionTool
 from realtime_service.errors import ResponseValidationError
-from realtime_service.ga_models import ClientSecretCreateRequest, MCPTool, RealtimeSessionConfig
-from realtime_service.ga_schemas import ClientSecretCodec
-from realtime_service.models import FunctionTool
+from realtime_service.ga.models import ClientSecretCreateRequest, MCPTool, RealtimeSessionConfig
+from realtime_service.ga.schemas import ClientSecretCodec
+from realtime_service.wire.codec import flatten_messages
 
 CODEC = ClientSecretCodec()
 

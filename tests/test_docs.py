@@ -13,8 +13,6 @@ from realtime_service.lifecycle import SHUTDOWNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-#: Nav entries whose page another piece of work adds (mkdocs.yml lets them be missing until it lands).
-PENDING = {"token-endpoint-security.md"}
 COMMAND_1 = (
     "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && "
     "realtime-service create-session --emulator --model gpt-realtime-2.1 --voice marin"
@@ -37,10 +35,10 @@ def mkdocs_config() -> dict[str, Any]:
     return loaded
 
 
-def test_every_nav_entry_is_a_page_except_the_pending_ones() -> None:
+def test_every_nav_entry_is_a_page() -> None:
     pages = nav_pages(mkdocs_config()["nav"])
     missing = {page for page in pages if not (DOCS / page).is_file()}
-    assert missing <= PENDING, missing
+    assert missing == set()
     assert len(pages) == len(set(pages))
 
 

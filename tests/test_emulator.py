@@ -533,9 +533,7 @@ def test_a_wrong_method_is_a_405_that_lists_the_allowed_one(emu: Emulator, clien
 
 
 @pytest.mark.parametrize("method", ["TRACE", "QUERY", "CONNECT", "BREW"])
-def test_any_other_method_is_a_json_405_not_an_html_501(
-    emu: Emulator, client: requests.Session, method: str
-) -> None:
+def test_any_other_method_is_a_json_405_not_an_html_501(emu: Emulator, client: requests.Session, method: str) -> None:
     response = client.request(
         method, emu.base_url + "/realtime/sessions", headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=5
     )

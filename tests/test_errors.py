@@ -82,7 +82,10 @@ def test_each_status_maps_to_the_sdks_class(status: int, expected: type[APIStatu
 
 
 def test_every_error_is_a_realtime_service_error() -> None:
-    for error in (RequestValidationError({}), ResponseValidationError("x"), APITimeoutError(), RateLimitError(
-        "x", status_code=429
-    )):
+    for error in (
+        RequestValidationError({}),
+        ResponseValidationError("x"),
+        APITimeoutError(),
+        RateLimitError("x", status_code=429),
+    ):
         assert isinstance(error, RealtimeServiceError)

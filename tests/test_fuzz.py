@@ -45,22 +45,46 @@ any_json = st.recursive(
 secrets_like = any_json | st.fixed_dictionaries(
     {"value": any_json | st.just("ek_" + "a" * 24), "expires_at": any_json | st.integers()}
 )
-BETA_KEYS = ["id", "object", "model", "modalities", "voice", "instructions", "turn_detection", "tools",
-             "tool_choice", "input_audio_format", "max_response_output_tokens", "tracing"]
-GA_SESSION_KEYS = ["type", "id", "object", "model", "output_modalities", "audio", "tool_choice",
-                   "max_output_tokens", "tools", "tracing", "instructions", "expires_at"]
+BETA_KEYS = [
+    "id",
+    "object",
+    "model",
+    "modalities",
+    "voice",
+    "instructions",
+    "turn_detection",
+    "tools",
+    "tool_choice",
+    "input_audio_format",
+    "max_response_output_tokens",
+    "tracing",
+]
+GA_SESSION_KEYS = [
+    "type",
+    "id",
+    "object",
+    "model",
+    "output_modalities",
+    "audio",
+    "tool_choice",
+    "max_output_tokens",
+    "tools",
+    "tracing",
+    "instructions",
+    "expires_at",
+]
 audio_like = st.fixed_dictionaries(
     {},
     optional={
-        "input": any_json | st.fixed_dictionaries({}, optional={"format": any_json, "transcription": any_json,
-                                                                   "turn_detection": any_json}),
-        "output": any_json | st.fixed_dictionaries({}, optional={"format": any_json, "voice": any_json,
-                                                                    "speed": any_json}),
+        "input": any_json
+        | st.fixed_dictionaries(
+            {}, optional={"format": any_json, "transcription": any_json, "turn_detection": any_json}
+        ),
+        "output": any_json
+        | st.fixed_dictionaries({}, optional={"format": any_json, "voice": any_json, "speed": any_json}),
     },
 )
-beta_answers = st.fixed_dictionaries(
-    {"client_secret": secrets_like}, optional=dict.fromkeys(BETA_KEYS, any_json)
-)
+beta_answers = st.fixed_dictionaries({"client_secret": secrets_like}, optional=dict.fromkeys(BETA_KEYS, any_json))
 ga_answers = st.fixed_dictionaries(
     {"value": any_json | st.just("ek_" + "b" * 24), "expires_at": any_json | st.integers()},
     optional={"session": any_json | st.dictionaries(st.sampled_from(GA_SESSION_KEYS), any_json | audio_like)},
@@ -80,30 +104,52 @@ bodies = (
 )
 error_bodies = bodies | encoded(
     st.fixed_dictionaries(
-        {"error": any_json | st.fixed_dictionaries({}, optional=dict.fromkeys(["message", "type", "code", "param"],
-                                                                               any_json))}
+        {
+            "error": any_json
+            | st.fixed_dictionaries({}, optional=dict.fromkeys(["message", "type", "code", "param"], any_json))
+        }
     )
 )
 non_2xx = st.sampled_from([300, 301, 302, 304, 307, 308, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503]) | (
     st.integers(300, 599)
 )
-BETA_FIELDS = ["model", "modalities", "instructions", "voice", "input_audio_format", "output_audio_format",
-               "input_audio_transcription", "turn_detection", "input_audio_noise_reduction", "tools", "tool_choice",
-               "temperature", "max_response_output_tokens", "speed", "tracing", "client_secret"]
+BETA_FIELDS = [
+    "model",
+    "modalities",
+    "instructions",
+    "voice",
+    "input_audio_format",
+    "output_audio_format",
+    "input_audio_transcription",
+    "turn_detection",
+    "input_audio_noise_reduction",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "max_response_output_tokens",
+    "speed",
+    "tracing",
+    "client_secret",
+]
 requests_json = st.dictionaries(st.sampled_from(BETA_FIELDS) | text, any_json, max_size=6) | st.fixed_dictionaries(
     {},
     optional={
         "voice": text | any_json,
         "modalities": st.lists(st.sampled_from(["text", "audio", "video"]), max_size=3),
-        "turn_detection": st.none() | st.dictionaries(
+        "turn_detection": st.none()
+        | st.dictionaries(
             st.sampled_from(["type", "eagerness", "threshold", "silence_duration_ms", "bogus"]),
             st.sampled_from(["server_vad", "semantic_vad", "high"]) | any_json,
         ),
         "temperature": st.floats(0, 2) | any_json,
         "client_secret": st.fixed_dictionaries(
-            {"expires_after": st.fixed_dictionaries({"anchor": st.just("created_at")},
-                                                    optional={"seconds": st.integers(0, 8000)})}
-        ) | any_json,
+            {
+                "expires_after": st.fixed_dictionaries(
+                    {"anchor": st.just("created_at")}, optional={"seconds": st.integers(0, 8000)}
+                )
+            }
+        )
+        | any_json,
     },
 )
 
@@ -196,14 +242,12 @@ def test_any_bytes_as_an_error_body_give_that_statuses_error(
     header=st.sampled_from(["retry-after", "retry-after-ms"]),
     value=st.text(max_size=30)
     | st.floats().map(repr)
-    | st.integers(-10**6, 10**6).map(str)
+    | st.integers(-(10**6), 10**6).map(str)
     | st.sampled_from(["nan", "inf", "-inf", "1e400", "Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"])
     | st.sampled_from(["0", "-1", "1_0", " 2 ", "0x10"]),
     status=st.sampled_from([429, 503]),
 )
-def test_any_retry_after_value_ends_the_call_after_finite_bounded_waits(
-    header: str, value: str, status: int
-) -> None:
+def test_any_retry_after_value_ends_the_call_after_finite_bounded_waits(header: str, value: str, status: int) -> None:
     waits: list[float] = []
     container = RealtimeContainer(environ={})
     container.config.from_dict({"api_key": KEY, "api_shape": "beta", "retry": {"max_retries": 1}})

@@ -33,9 +33,9 @@ from ga_samples import text as short_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from realtime_service.beta.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.fastpath import FALLBACK, compile_loader, fast_dump
-from realtime_service.ga_models import (
+from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
     AudioOutput,
@@ -67,7 +67,7 @@ from realtime_service.ga_models import (
     TranslationSessionResponse,
     TranslationTranscription,
 )
-from realtime_service.ga_schemas import (
+from realtime_service.ga.schemas import (
     ClientSecretCodec,
     ClientSecretCreateRequestSchema,
     ClientSecretCreateResponseSchema,
@@ -75,7 +75,7 @@ from realtime_service.ga_schemas import (
     TranslationClientSecretCreateResponseSchema,
     TranslationCodec,
 )
-from realtime_service.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
+from realtime_service.wire.fastpath import FALLBACK, compile_loader, fast_dump
 
 SECRET = "ek_68af296e8e408191a1120ab6383263c2"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -645,8 +645,6 @@ def test_an_unknown_top_level_field_is_rejected_by_name(codec: ClientSecretCodec
     with pytest.raises(RequestValidationError) as info:
         codec.load_request({"sesion": {"type": "realtime"}})
     assert info.value.messages == {"sesion": ["Unknown field."]}
-
-
 
 
 @pytest.mark.parametrize("path", UNKNOWN_NESTED)
@@ -1269,7 +1267,6 @@ def test_a_translation_answer_without_a_value_raises(translation: TranslationCod
 # --- strategies ------------------------------------------------------------------------------------------------
 
 
-
 def _containers(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
     """Every dict and list inside ``node`` with its path of keys and indices."""
     if isinstance(node, dict | list):
@@ -1444,8 +1441,6 @@ def spec_validators() -> dict[str, Any]:
     return build_spec_validators()
 
 
-
-
 def test_the_full_requests_are_valid_for_the_spec(codec: ClientSecretCodec, spec_validators: dict[str, Any]) -> None:
     for body in (FULL_REQUEST, FULL_TRANSCRIPTION_REQUEST, codec.encode(FULL_DATACLASS)):
         assert spec_errors(spec_validators["request"], body) == []
@@ -1482,8 +1477,6 @@ def test_every_answer_the_spec_allows_for_our_requests_decodes_fully(
 ) -> None:
     assert spec_errors(spec_validators["response"], body) == []
     assert codec.decode(body, request_id=None).invalid_fields == ()
-
-
 
 
 @pytest.mark.parametrize("path", [path for path in UNKNOWN_NESTED if path not in SPEC_CLOSED])

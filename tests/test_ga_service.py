@@ -37,22 +37,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realtime_service import AuthenticationError, BadRequestError, ConfigurationError, RequestValidationError
-from realtime_service.bridge import Bridge
-from realtime_service.containers import RealtimeContainer
-from realtime_service.emulator import Emulator
-from realtime_service.ga_models import (
-    AudioPCM,
-    AudioPCMA,
-    ClientSecretCreateResponse,
-    MCPTool,
-    RealtimeSessionResponse,
-    ServerVad,
-    TranscriptionSessionResponse,
-    TranslationClientSecretCreateResponse,
-    TranslationSessionResponse,
-)
-from realtime_service.ga_schemas import ClientSecretCodec
-from realtime_service.models import (
+from realtime_service.beta.bridge import Bridge
+from realtime_service.beta.models import (
     NOT_GIVEN,
     FunctionTool,
     InputAudioTranscription,
@@ -63,7 +49,21 @@ from realtime_service.models import (
     TracingConfig,
     TurnDetection,
 )
-from realtime_service.schemas import BetaSessionCodec
+from realtime_service.beta.schemas import BetaSessionCodec
+from realtime_service.containers import RealtimeContainer
+from realtime_service.emulator import Emulator
+from realtime_service.ga.models import (
+    AudioPCM,
+    AudioPCMA,
+    ClientSecretCreateResponse,
+    MCPTool,
+    RealtimeSessionResponse,
+    ServerVad,
+    TranscriptionSessionResponse,
+    TranslationClientSecretCreateResponse,
+    TranslationSessionResponse,
+)
+from realtime_service.ga.schemas import ClientSecretCodec
 from realtime_service.service import RealtimeSessionService
 
 NOW = 1_700_000_000.7

@@ -13,8 +13,8 @@ import pytest
 from realtime_service import APIConnectionError, APITimeoutError, ConfigurationError
 from realtime_service.config import load_settings
 from realtime_service.emulator import Emulator, Fault
-from realtime_service.gateway import HttpGateway
-from realtime_service.transport import HttpRequest
+from realtime_service.transport.gateway import HttpGateway
+from realtime_service.transport.seam import HttpRequest
 
 BODY = b'{"voice":"marin"}'
 
@@ -215,7 +215,7 @@ def test_the_pool_size_is_the_configured_one(emulator: Emulator) -> None:
 def test_a_host_session_is_used_and_left_open(emulator: Emulator) -> None:
     import requests
 
-    from realtime_service.gateway import open_gateway
+    from realtime_service.transport.gateway import open_gateway
 
     host = requests.Session()
     resource = open_gateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url}, {}), host)

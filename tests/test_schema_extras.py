@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from realtime_service.beta.models import NOT_GIVEN, RealtimeSessionCreateRequest
+from realtime_service.beta.schemas import BetaSessionCodec
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.models import NOT_GIVEN, RealtimeSessionCreateRequest
-from realtime_service.schemas import BetaSessionCodec
 
 
 @pytest.fixture(scope="module")

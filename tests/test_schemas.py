@@ -14,8 +14,7 @@ from beta_samples import text as short_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.models import (
+from realtime_service.beta.models import (
     NOT_GIVEN,
     ClientSecret,
     ClientSecretConfig,
@@ -29,7 +28,7 @@ from realtime_service.models import (
     TracingConfig,
     TurnDetection,
 )
-from realtime_service.schemas import (
+from realtime_service.beta.schemas import (
     FALLBACK,
     BetaSessionCodec,
     RealtimeSessionCreateRequestSchema,
@@ -37,6 +36,7 @@ from realtime_service.schemas import (
     compile_loader,
     fast_dump,
 )
+from realtime_service.errors import RequestValidationError, ResponseValidationError
 
 SECRET = "ek_68a1f0c2d9e84b7aa55e0c3b1f2d9e7a"
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -102,8 +102,15 @@ def records() -> Iterator[Records]:
     """All loggers at DEBUG, ours, urllib3's and the root, captured; levels restored afterwards."""
     handler = Records()
     root = logging.getLogger()
-    names = ["", "realtime_service", "realtime_service.web", "urllib3", "urllib3.connectionpool", "asyncio",
-             *logging.root.manager.loggerDict]
+    names = [
+        "",
+        "realtime_service",
+        "realtime_service.web",
+        "urllib3",
+        "urllib3.connectionpool",
+        "asyncio",
+        *logging.root.manager.loggerDict,
+    ]
     loggers = {name: logging.getLogger(name) for name in names}
     levels = {name: logger.level for name, logger in loggers.items()}
     for logger in loggers.values():
@@ -156,15 +163,26 @@ def _faults(minted_example: str) -> list[tuple[str, list[Fault]]]:
         ("401 echoing the key", [Fault.status(401, message=f"Incorrect API key provided: {KEY}.")]),
         ("400 naming the key as param and code", [Fault.status(400, message="bad", param=KEY, code=KEY)]),
         ("500 text echoing the key", [Fault.raw(f"upstream said {KEY}", status=500, content_type="text/plain")] * 2),
-        ("200 with a key but a bad expiry", [Fault.json({"client_secret": {"value": minted_example, "expires_at": "x"},
-                                                         "value": minted_example, "expires_at": "x"})]),
+        (
+            "200 with a key but a bad expiry",
+            [
+                Fault.json(
+                    {
+                        "client_secret": {"value": minted_example, "expires_at": "x"},
+                        "value": minted_example,
+                        "expires_at": "x",
+                    }
+                )
+            ],
+        ),
         ("connection reset", [Fault.reset()] * 2),
         ("redirect", [Fault.redirect(f"http://127.0.0.1:1/{KEY}")]),
     ]
 
 
-@pytest.mark.parametrize(("operation", "shape", "request_body"), OPERATIONS,
-                         ids=[f"{name}[{shape}]" for name, shape, _ in OPERATIONS])
+@pytest.mark.parametrize(
+    ("operation", "shape", "request_body"), OPERATIONS, ids=[f"{name}[{shape}]" for name, shape, _ in OPERATIONS]
+)
 def test_no_operation_leaks_a_secret_on_success_or_failure(
     emulator: Emulator, vault: Vault, records: Records, operation: str, shape: str, request_body: dict[str, Any]
 ) -> None:
@@ -218,13 +236,15 @@ def test_a_key_echoed_json_escaped_in_an_error_body_is_scrubbed_too(emulator: Em
 CLI = [sys.executable, "-m", "realtime_service"]
 
 
-def run_cli(
-    command: str, config: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def run_cli(command: str, config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     return subprocess.run(
         [*CLI, command, "--config", str(config), *args],
-        capture_output=True, text=True, env=environ, input=stdin, timeout=60,
+        capture_output=True,
+        text=True,
+        env=environ,
+        input=stdin,
+        timeout=60,
     )
 
 
@@ -242,8 +262,9 @@ def test_the_cli_prints_no_secret_without_show_secret(
     emulator: Emulator, vault: Vault, tmp_path: Path, command: str, shape: str
 ) -> None:
     config = tmp_path / "realtime.yaml"
-    config.write_text(yaml.safe_dump({"api_key": KEY, "base_url": emulator.base_url, "api_shape": shape,
-                                      "retry": {"max_retries": 0}}))
+    config.write_text(
+        yaml.safe_dump({"api_key": KEY, "base_url": emulator.base_url, "api_shape": shape, "retry": {"max_retries": 0}})
+    )
     outputs: list[str] = []
     minted = run_cli(command, config, "--voice", "marin")
     assert minted.returncode == 0, minted.stderr
@@ -253,8 +274,15 @@ def test_the_cli_prints_no_secret_without_show_secret(
     emulator.enqueue(Fault.status(401, message=f"Incorrect API key provided: {KEY}."))
     refused = run_cli(command, config)
     assert refused.returncode == 3
-    emulator.enqueue(Fault.json({"client_secret": {"value": "ek_" + "z" * 30, "expires_at": "x"},
-                                 "value": "ek_" + "z" * 30, "expires_at": "x"}))
+    emulator.enqueue(
+        Fault.json(
+            {
+                "client_secret": {"value": "ek_" + "z" * 30, "expires_at": "x"},
+                "value": "ek_" + "z" * 30,
+                "expires_at": "x",
+            }
+        )
+    )
     vault.minted.append("ek_" + "z" * 30)
     invalid = run_cli(command, config)
     assert invalid.returncode == 5
@@ -330,4 +358,3 @@ def test_the_records_fixture_captures_urllib3_debug_lines(emulator: Emulator, re
     _, service = service_for(emulator, "beta")
     service.create_realtime_session({})
     assert any("Starting new HTTP connection" in text for text in records.texts)
-

@@ -32,8 +32,8 @@ from realtime_service import (
     ResponseValidationError,
     UnprocessableEntityError,
 )
+from realtime_service.beta.models import RealtimeSessionCreateRequest, TurnDetection
 from realtime_service.emulator import Emulator, Fault, http_date
-from realtime_service.models import RealtimeSessionCreateRequest, TurnDetection
 from realtime_service.service import RealtimeSessionService
 
 
@@ -49,9 +49,7 @@ def test_a_minted_session_carries_the_secret_and_the_request_id(
     assert len(emulator.requests) == 1
 
 
-def test_the_dataclass_and_the_mapping_send_the_same_body(
-    service: RealtimeSessionService, emulator: Emulator
-) -> None:
+def test_the_dataclass_and_the_mapping_send_the_same_body(service: RealtimeSessionService, emulator: Emulator) -> None:
     service.create_realtime_session(REQUEST)
     service.create_realtime_session(RealtimeSessionCreateRequest(**REQUEST))
     first, second = emulator.requests
@@ -226,9 +224,7 @@ def test_x_should_retry_false_stops_a_503(service: RealtimeSessionService, emula
     assert len(emulator.requests) == 1
 
 
-def test_no_retry_starts_whose_wait_would_end_past_the_total_timeout(
-    make_container: Any, emulator: Emulator
-) -> None:
+def test_no_retry_starts_whose_wait_would_end_past_the_total_timeout(make_container: Any, emulator: Emulator) -> None:
     clock = FakeClock()
     container = make_container({"retry": {"total_timeout": 5, "max_retries": 5}}, clock=clock, sleep=clock.sleep)
     emulator.enqueue(Fault.status(503, headers={"retry-after": "3"}), times=3)
@@ -246,9 +242,7 @@ def test_each_attempt_reads_no_longer_than_the_time_left(make_container: Any, em
     assert len(emulator.requests) == 1
 
 
-def test_a_per_call_timeout_overrides_the_configured_one(
-    service: RealtimeSessionService, emulator: Emulator
-) -> None:
+def test_a_per_call_timeout_overrides_the_configured_one(service: RealtimeSessionService, emulator: Emulator) -> None:
     emulator.enqueue(Fault.delay(3), Fault.delay(3), Fault.delay(3))
     with pytest.raises(APITimeoutError):
         service.create_realtime_session(REQUEST, timeout=0.2)
@@ -298,9 +292,7 @@ def test_a_200_that_is_not_a_session_raises_response_validation_error_with_the_r
     assert len(emulator.requests) == 1
 
 
-def test_unknown_response_fields_are_kept_at_every_level(
-    service: RealtimeSessionService, emulator: Emulator
-) -> None:
+def test_unknown_response_fields_are_kept_at_every_level(service: RealtimeSessionService, emulator: Emulator) -> None:
     body = {
         "id": "sess_1",
         "object": "realtime.session",
@@ -340,9 +332,7 @@ def test_each_attempt_logs_one_line_without_secrets(
     assert session.client_secret.value not in everything
 
 
-def test_reprs_and_errors_never_show_the_key_or_the_secret(
-    container: Any, emulator: Emulator
-) -> None:
+def test_reprs_and_errors_never_show_the_key_or_the_secret(container: Any, emulator: Emulator) -> None:
     service = container.realtime_session_service()
     session = service.create_realtime_session(REQUEST)
     secret = session.client_secret.value
@@ -417,9 +407,7 @@ def test_cancelling_the_async_twin_starts_no_further_attempt(
     assert len(emulator.requests) == 1
 
 
-def test_eight_threads_share_one_service_and_reuse_connections(
-    container: Any, emulator: Emulator
-) -> None:
+def test_eight_threads_share_one_service_and_reuse_connections(container: Any, emulator: Emulator) -> None:
     service = container.realtime_session_service()
     secrets: list[str] = []
     errors: list[BaseException] = []

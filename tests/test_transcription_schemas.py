@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.models import (
+from realtime_service.beta.models import (
     NOT_GIVEN,
     ClientSecret,
     ExpiresAfter,
@@ -21,7 +20,8 @@ from realtime_service.models import (
     TranscriptionClientSecretConfig,
     TurnDetection,
 )
-from realtime_service.schemas import TranscriptionSessionCodec
+from realtime_service.beta.schemas import TranscriptionSessionCodec
+from realtime_service.errors import RequestValidationError, ResponseValidationError
 
 SECRET = "ek_68a1f0c2d9e84b7aa55e0c3b1f2d9e7a"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,12 +1,26 @@
 """An OpenAI-compatible HTTP server on loopback with scripted faults, for tests, benchmarks and offline use.
 
-Standard library only, and its request validation is written independently of the client's schemas so that
-tests can cross-check the two.
+Standard library only (ringing a webhook app also needs ``standardwebhooks``, the ``webhooks`` extra), and its
+request validation is written independently of the client's schemas so that tests can cross-check the two. Its
+SDP answers come from :func:`realtime_service.wire.sdp.answer_for`; its offer check is its own.
 """
 
+from .call_registry import CallRecord, CallRegistry, Decision
 from .cli import main
 from .faults import Fault, http_date
 from .replies import Reply
 from .server import Call, Emulator, RecordedRequest, Route
 
-__all__ = ["Call", "Emulator", "Fault", "RecordedRequest", "Reply", "Route", "http_date", "main"]
+__all__ = [
+    "Call",
+    "CallRecord",
+    "CallRegistry",
+    "Decision",
+    "Emulator",
+    "Fault",
+    "RecordedRequest",
+    "Reply",
+    "Route",
+    "http_date",
+    "main",
+]

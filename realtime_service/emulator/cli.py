@@ -1,20 +1,29 @@
-"""``python -m realtime_service.emulator`` / ``realtime-service emulator``: serve in the foreground."""
+"""``python -m realtime_service.emulator`` / ``realtime-service emulator``: serve in the foreground.
+
+``realtime-service emulator ring URL --from +14155550100 --to +14155550199`` rings a local webhook endpoint
+instead (see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so the app can be pointed at it),
+posts one signed incoming-call event, prints the call's final state and exits 0 when the call was decided
+(accepted, rejected, referred or hung up), 1 when it timed out. Numbers are printed masked; the webhook
+secret (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
-from .server import Emulator
+from .server import DEFAULT_HISTORY, Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="realtime-service emulator",
-        description="Run the OpenAI-compatible emulator on loopback until Ctrl-C.",
+        description="Run the OpenAI-compatible emulator on loopback until Ctrl-C. "
+        "'realtime-service emulator ring URL --from ... --to ...' rings a local webhook app instead (ring --help).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
@@ -29,15 +38,86 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="speak Azure OpenAI's dialect: api-key header, /openai/v1/... and /openai/realtimeapi/... paths",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"keep the last N requests for inspection (default: {DEFAULT_HISTORY}); older ones are forgotten",
+    )
     return parser
+
+
+def _ring_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-service emulator ring",
+        description="Ring a local webhook endpoint with a signed incoming-call event and print the call's outcome.",
+    )
+    parser.add_argument("url", help="the app's webhook URL (loopback only), e.g. http://127.0.0.1:8000/webhooks/openai")
+    parser.add_argument("--from", dest="caller", default="+14155550100", help="calling number (default: %(default)s)")
+    parser.add_argument("--to", dest="callee", default="+14155550199", help="called number (default: %(default)s)")
+    parser.add_argument("--secret", default=None, help="the webhook signing secret (default: $OPENAI_WEBHOOK_SECRET)")
+    parser.add_argument("--live", action="store_true", help="ring as GPT-Live (live.transport.incoming)")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for a decision (default: %(default)s)"
+    )
+    parser.add_argument("--deliveries", type=int, default=5, help="delivery attempts at most (default: %(default)s)")
+    parser.add_argument("--host", default="127.0.0.1", help="address the emulator binds (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port the emulator binds; 0 picks a free one")
+    parser.add_argument("--api-key", default=None, help="key the app must send (default: a random sk-emulator-...)")
+    return parser
+
+
+def ring_main(argv: list[str]) -> int:
+    """Serve the emulator, ring ``url`` once, print the outcome (masked), stop."""
+    from .ring import default_sip_headers, mask_numbers
+
+    args = _ring_parser().parse_args(argv)
+    secret = args.secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
+    if not secret:
+        print("error: a webhook secret is needed: --secret or OPENAI_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+    with Emulator(args.api_key, args.host, args.port) as emulator:
+        print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
+        print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
+        print(f"ringing {args.url} from {mask_numbers(args.caller)} to {mask_numbers(args.callee)}", flush=True)
+        try:
+            record = emulator.ring(
+                args.url,
+                default_sip_headers(args.caller, args.callee),
+                secret=secret,
+                api="live" if args.live else "realtime",
+                decide_within=args.timeout,
+                max_deliveries=args.deliveries,
+            )
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    statuses = ", ".join("no answer" if status is None else str(status) for status in record.webhook_statuses)
+    print(f"webhook deliveries: {record.webhook_deliveries} ({statuses})")
+    detail = ""
+    if record.decisions:
+        last = record.decisions[-1]
+        if last.action == "reject" and isinstance(last.body, dict):
+            detail = f" (SIP {last.body.get('status_code', 603)})"
+        elif last.action == "refer" and isinstance(last.body, dict):
+            detail = f" (to {mask_numbers(str(last.body.get('target_uri', '')))})"
+    print(f"call {record.id}: {record.state}{detail}")
+    return 1 if record.state == "timed_out" else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; print the base URL and the environment a client needs.
 
-    The key printed is the emulator's own, not anyone's secret.
+    The key printed is the emulator's own, not anyone's secret. ``ring ...`` rings instead (:func:`ring_main`).
     """
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "ring":
+        return ring_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.history is not None and args.history < 0:
+        _parser().error("--history must be >= 0")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -48,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         # KeyboardInterrupt raised at an arbitrary line can.
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-    with Emulator(args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure) as emulator:
+    emulator = Emulator(
+        args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure, history=args.history
+    )
+    with emulator:
         if args.azure:
             print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)
             print(

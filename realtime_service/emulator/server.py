@@ -19,11 +19,13 @@ sequential calls through it). Endpoints live in a route table: see :meth:`Emulat
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import hmac
 import http
 import json
+import re
 import secrets
 import socket
 import socketserver
@@ -33,14 +35,16 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
+from .call_install import install_call_routes
+from .call_registry import CallRecord, CallRegistry
 from .client_secrets import create_client_secret
 from .faults import Fault, FaultQueue
 from .replies import Reply
@@ -76,6 +80,8 @@ _AZURE_ENTRA_MESSAGE = (
 )
 _STREAM_CHUNK = b"x" * 65536
 _JOIN_TIMEOUT = 5.0
+#: Requests an :class:`Emulator` keeps for inspection unless told otherwise (about 4 KB each).
+DEFAULT_HISTORY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +110,18 @@ Handler = Callable[[Call], Reply]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One endpoint. ``beta`` endpoints answer ``beta_api_shape_disabled`` when the emulator is beta-retired."""
+    """One endpoint. ``beta`` endpoints answer ``beta_api_shape_disabled`` when the emulator is beta-retired.
+
+    ``json_body=False``: the handler takes any body (multipart, ``application/sdp``) and parses it itself
+    (``Call.body`` is then the JSON object if there is one, else ``{}``). ``azure=False``: not served in
+    Azure mode (the path does not exist there). A path may hold ``{name}`` segments (one segment each).
+    """
 
     handler: Handler
     beta: bool = False
     auth: bool = True
+    json_body: bool = True
+    azure: bool = True
 
 
 def _create(endpoint: Callable[[dict[str, Any], float], Reply]) -> Handler:
@@ -442,6 +455,10 @@ class Emulator:
     many threads share one emulator and each request must get *its own* fault, set ``fault_rule``: a function
     of the :class:`RecordedRequest` (a header naming the call, say) returning a :class:`Fault` or ``None``,
     consulted when the queue is empty. It runs on the emulator's handler threads, so it must be thread-safe.
+
+    ``history`` bounds how many requests :attr:`requests` keeps (the newest; :data:`DEFAULT_HISTORY` unless
+    given, ``None`` for no bound): an emulator left running must not grow without limit.
+    :attr:`received` counts every request ever recorded.
     """
 
     def __init__(
@@ -454,7 +471,12 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         azure: bool = False,
         fault_rule: Callable[[RecordedRequest], Fault | None] | None = None,
+        history: int | None = None,
     ) -> None:
+        if history is None:
+            history = DEFAULT_HISTORY
+        elif history < 0:
+            raise ValueError("history must be >= 0")
         self.api_key = api_key if api_key else "sk-emulator-" + secrets.token_hex(16)
         self.fault_rule = fault_rule
         self.host = host
@@ -463,8 +485,13 @@ class Emulator:
         self._port = port
         self._clock = clock
         self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
+        self._templates: list[tuple[re.Pattern[str], str]] = []
+        self.calls = CallRegistry(clock)
+        """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
+        install_call_routes(self)
         self._faults = FaultQueue()
-        self._requests: list[RecordedRequest] = []
+        self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
+        self._received = 0
         self._requests_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -544,20 +571,74 @@ class Emulator:
         with self._requests_lock:
             return list(self._requests)
 
+    @property
+    def received(self) -> int:
+        """How many requests were recorded since the start (or the last :meth:`clear`), history bound or not."""
+        with self._requests_lock:
+            return self._received
+
     def clear(self) -> None:
         """Forget recorded requests and drop faults not yet consumed, so each test starts clean."""
         with self._requests_lock:
             self._requests.clear()
+            self._received = 0
         self._faults.clear()
 
-    def add_route(self, method: str, path: str, handler: Handler, *, beta: bool = False, auth: bool = True) -> None:
+    def add_route(
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        beta: bool = False,
+        auth: bool = True,
+        json_body: bool = True,
+        azure: bool = True,
+    ) -> None:
         """Serve ``method path`` (path under ``/v1``, e.g. ``/realtime/client_secrets``) with ``handler``.
 
         The emulator does routing (404/405), auth (401), the beta-retired switch and JSON-object parsing
         (400) before ``handler`` runs; the handler validates its own fields and builds the :class:`Reply`.
-        In Azure mode the route is served under ``/openai/v1`` instead.
+        In Azure mode the route is served under ``/openai/v1`` instead. See :class:`Route` for the flags.
         """
-        self._routes.setdefault(path, {})[method.upper()] = Route(handler, beta=beta, auth=auth)
+        if path not in self._routes and "{" in path:
+            pattern = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(path))
+            self._templates.append((re.compile(pattern + r"\Z"), path))
+        self._routes.setdefault(path, {})[method.upper()] = Route(
+            handler, beta=beta, auth=auth, json_body=json_body, azure=azure
+        )
+
+    def route(self, method: str, path: str) -> Route | None:
+        """The route serving ``method path`` (a path as given to :meth:`add_route`), if any."""
+        return self._routes.get(path, {}).get(method.upper())
+
+    def ring(
+        self,
+        webhook_url: str,
+        sip_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+        *,
+        secret: str | None = None,
+        api: Literal["realtime", "live"] = "realtime",
+        decide_within: float = 30.0,
+        max_deliveries: int = 5,
+        first_retry_after: float = 0.5,
+        sip_media_security: str | None = "srtp",
+    ) -> CallRecord:
+        """Ring ``webhook_url`` (loopback only) with a signed incoming-call event and return the call's record
+        once it is decided, hung up or timed out; see :func:`realtime_service.emulator.ring.ring`."""
+        from .ring import ring
+
+        return ring(
+            self,
+            webhook_url,
+            sip_headers,
+            secret=secret,
+            api=api,
+            decide_within=decide_within,
+            max_deliveries=max_deliveries,
+            first_retry_after=first_retry_after,
+            sip_media_security=sip_media_security,
+        )
 
     @property
     def routes(self) -> list[tuple[str, str]]:
@@ -574,11 +655,12 @@ class Emulator:
     def _record(self, request: RecordedRequest) -> None:
         with self._requests_lock:
             self._requests.append(request)
+            self._received += 1
 
     def _dispatch(self, request: RecordedRequest) -> Reply:
         if self.azure:
             return self._dispatch_azure(request)
-        methods = self._routes.get(request.path[3:]) if request.path.startswith("/v1/") else None
+        methods = self._lookup(request.path[3:]) if request.path.startswith("/v1/") else None
         if methods is None:
             return Reply.error(404, f"Invalid URL ({request.method} {request.path})")
         return self._serve(request, methods)
@@ -592,10 +674,26 @@ class Emulator:
             route_path = AZURE_CLASSIC_ROUTES.get(path)
         else:
             route_path = None  # Azure answers a missing api-version with a 404, as for an unknown path
-        methods = self._routes.get(route_path) if route_path is not None else None
-        if methods is None:
+        methods = self._lookup(route_path) if route_path is not None else None
+        if methods is not None:
+            methods = {method: route for method, route in methods.items() if route.azure}
+        if not methods:
             return _AZURE_NOT_FOUND
         return self._serve(request, methods)
+
+    def _lookup(self, path: str) -> dict[str, Route] | None:
+        methods = self._routes.get(path)
+        if methods is None:
+            for pattern, template in self._templates:
+                if pattern.match(path):
+                    return self._routes[template]
+        return methods
+
+    def authorize(self, request: RecordedRequest) -> Reply | None:
+        """The 401 for a request without this emulator's key (in this mode's header), or ``None``."""
+        if self.azure:
+            return self._check_azure_auth(request.headers)
+        return self._check_auth(request.headers.get("authorization"))
 
     def _serve(self, request: RecordedRequest, methods: dict[str, Route]) -> Reply:
         route = methods.get(request.method)
@@ -607,18 +705,16 @@ class Emulator:
                 headers={"allow": ", ".join(sorted(methods))},
             )
         if route.auth:
-            if self.azure:
-                refusal = self._check_azure_auth(request.headers)
-            else:
-                refusal = self._check_auth(request.headers.get("authorization"))
+            refusal = self.authorize(request)
             if refusal is not None:
                 return refusal
         if route.beta and self.beta_retired:
             return Reply.error(400, BETA_RETIRED_MESSAGE, code="beta_api_shape_disabled")
-        if not isinstance(request.json, dict):
+        if route.json_body and not isinstance(request.json, dict):
             return self._body_refusal(request)
+        body = request.json if isinstance(request.json, dict) else {}
         try:
-            return route.handler(Call(request, request.json, self._clock()))
+            return route.handler(Call(request, body, self._clock()))
         except Exception:
             traceback.print_exc()
             return Reply.error(

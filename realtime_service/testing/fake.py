@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..transport import HttpRequest, HttpResponse
+from ..transport.seam import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +36,7 @@ class FakeGateway:
         self._lock = threading.Lock()
         self.calls: list[FakeCall] = []
 
-    def queue_response(
-        self, body: Any = None, status: int = 200, headers: Mapping[str, str] | None = None
-    ) -> None:
+    def queue_response(self, body: Any = None, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
         """Queue an answer. ``body`` may be JSON-able data, ``str`` or ``bytes`` (sent as is)."""
         if isinstance(body, bytes):
             content = body

@@ -5,12 +5,15 @@
   retry waits recorded instead of slept (``realtime_sleeps``).
 - ``realtime_emulator``: a running loopback :class:`~realtime_service.emulator.Emulator`.
 - ``realtime_emulator_container``: a container pointed at that emulator, waits recorded, not slept.
+- ``realtime_ring``: rings a host app's webhook endpoint from that emulator and returns the call's final
+  :class:`~realtime_service.emulator.CallRecord` (``realtime_ring(url, secret=..., api="live", ...)``, the
+  arguments of :meth:`Emulator.ring`). The app must send its decisions to ``realtime_emulator.base_url``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,7 +21,7 @@ from .fake import FakeGateway
 
 if TYPE_CHECKING:
     from ..containers import RealtimeContainer
-    from ..emulator import Emulator
+    from ..emulator import CallRecord, Emulator
 
 
 @pytest.fixture
@@ -46,9 +49,7 @@ def _container(config: dict[str, object], sleeps: list[float]) -> RealtimeContai
 
 
 @pytest.fixture
-def realtime_container(
-    realtime_fake_gateway: FakeGateway, realtime_sleeps: list[float]
-) -> Iterator[RealtimeContainer]:
+def realtime_container(realtime_fake_gateway: FakeGateway, realtime_sleeps: list[float]) -> Iterator[RealtimeContainer]:
     container = _container({"api_key": "sk-test-fixture-key"}, realtime_sleeps)
     with container.gateway.override(realtime_fake_gateway):
         yield container
@@ -72,3 +73,14 @@ def realtime_emulator_container(
     )
     yield container
     container.shutdown_resources()
+
+
+@pytest.fixture
+def realtime_ring(realtime_emulator: Emulator) -> Callable[..., CallRecord]:
+    """``ring(webhook_url, sip_headers=None, **options) -> CallRecord``: one signed incoming call, followed to
+    its end (accepted, rejected, referred, hung up or timed out)."""
+
+    def ring(webhook_url: str, sip_headers: Any = None, **options: Any) -> CallRecord:
+        return realtime_emulator.ring(webhook_url, sip_headers, **options)
+
+    return ring

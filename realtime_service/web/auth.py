@@ -92,3 +92,34 @@ class BearerTokens:
             if hmac.compare_digest(digest, expected):
                 found = name
         return f"bearer:{found}" if found is not None else None
+
+
+class Authenticator:
+    """One route's authentication under ``server.auth``: :meth:`start` gives an identity, ``None`` (refused),
+    or, from a hook, an awaitable of one; :meth:`finish` checks what a hook returned."""
+
+    def __init__(self, scheme: str, tokens: Mapping[str, str], hook: Callable[[TokenRequest], Any]) -> None:
+        self.scheme = scheme
+        self._bearer = BearerTokens(tokens)
+        self._hook = hook
+
+    def start(self, request: TokenRequest, client: str) -> Any:
+        if self.scheme == "none":
+            return "anon:" + client
+        if self.scheme == "bearer":
+            return self._bearer.identify(request.header("authorization"))
+        return self._hook(request)
+
+    def finish(self, result: Any) -> Identity | None:
+        if self.scheme != "hook":
+            return result if isinstance(result, str) else None
+        if result is None or result is False:
+            return None
+        if not isinstance(result, str) or not result:
+            raise TypeError(f"authenticate hook returned {type(result).__name__}")
+        return "hook:" + result
+
+    @property
+    def challenge(self) -> list[tuple[str, str]]:
+        """The ``WWW-Authenticate`` header of a 401."""
+        return [("WWW-Authenticate", 'Bearer realm="realtime-service"')] if self.scheme == "bearer" else []

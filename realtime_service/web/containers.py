@@ -24,14 +24,15 @@ from ..containers import LockedResource, RealtimeContainer
 from .auth import configured_hook
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
-from .ratelimit import open_rate_limiter
+from .ratelimit import open_auth_throttle, open_rate_limiter
 from .settings import load_server_settings
 
 
 class TokenServerContainer(containers.DeclarativeContainer):
     """Providers: ``config`` (``realtime:`` and ``server:``), ``environ``, ``realtime`` (the nested
     :class:`~realtime_service.containers.RealtimeContainer`), ``server_settings``, ``authenticate`` (the auth
-    hook), ``rate_limiter`` (a resource: Redis connections are closed by ``shutdown_resources()``),
+    hook), ``rate_limiter`` and ``auth_throttle`` (resources: Redis connections are closed by
+    ``shutdown_resources()``),
     ``token_endpoint`` and ``demo_assets``."""
 
     config = providers.Configuration()
@@ -45,12 +46,15 @@ class TokenServerContainer(containers.DeclarativeContainer):
     authenticate = providers.Callable(configured_hook, settings=server_settings)
 
     rate_limiter = LockedResource(open_rate_limiter, server_settings)
+    #: Failed authentications per client network (``server.auth_failure_limit``), a resource like the above.
+    auth_throttle = LockedResource(open_auth_throttle, server_settings)
 
     token_endpoint = providers.ThreadSafeSingleton(
         TokenEndpoint,
         service=realtime.realtime_session_service.provider,
         settings=server_settings,
         limiter=rate_limiter,
+        throttle=auth_throttle,
         authenticate=authenticate.provider,
         realtime_settings=realtime.settings.provider,
     )

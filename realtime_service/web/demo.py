@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import ConfigurationError
-from .endpoint import log_access
+from .accesslog import log_access
+from .answers import error_answer
 from .messages import TokenRequest, TokenResponse
 from .settings import ServerSettings
 
@@ -66,7 +67,7 @@ class DemoAssets:
         started = time.perf_counter()
         body = self._files.get(name)
         if body is None or name not in ASSETS:
-            response = TokenResponse(404, [("Content-Type", "text/plain; charset=utf-8")], b"not found\n")
+            response = error_answer(404, "Not found.", "invalid_request_error", "not_found")
         else:
             response = TokenResponse(200, self._headers(ASSETS[name]), body)
         log_access(request, response, started)

@@ -1,16 +1,14 @@
 """``TokenEndpoint``: the framework-neutral token endpoint. Adapters hand it a request and send back its response.
 
-The pipeline for ``POST <path>``: origin (403) -> method (405) -> size (413) -> authentication (401) -> media type
-(415) -> JSON object (400) -> session policy (400) -> rate limit per identity (429) -> mint. Upstream failures are
-mapped, never echoed (see :meth:`TokenEndpoint._failure`). Every response carries ``Cache-Control: no-store``;
-every request gets one access-log line (identity, status, latency, upstream request id; never a key).
+The pipeline for ``POST <path>`` is the :mod:`.admission` steps (Host 421 -> origin 403 -> method 405 -> size
+413 -> failed-auth throttle 429 -> authentication 401), then this route's own: media type (415) -> JSON object
+(400) -> session policy (400) -> budget per identity (429) -> mint. Upstream failures are mapped, never echoed
+(see :meth:`TokenEndpoint._failure`), and a success body is scrubbed of every secret the server knows. Every
+response carries ``Cache-Control: no-store``; every request gets one access-log line (:mod:`.accesslog`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import json
 import logging
 import math
 import socket
@@ -28,78 +26,34 @@ from ..errors import (
     RequestValidationError,
     ResponseValidationError,
 )
-from .auth import BearerTokens
+from ..redaction import redact
+from .accesslog import log_access
+from .admission import Admission, Admitted, ClientKeys
+from .answers import COMMON_HEADERS, Refused, dumps, error_answer
+from .auth import Authenticator
+from .bodies import json_object
+from .budget import Budget
+from .clients import client_address
+from .cors import CorsPolicy
+from .hosts import HostAllowList
 from .messages import TokenRequest, TokenResponse
 from .minting import Minter, choose_minter
 from .policy import PolicyError, SessionPolicy, SessionTerms, endpoint_field
-from .ratelimit import IdentityRateLimiter, LimiterUnavailable
+from .ratelimit import IdentityRateLimiter
 from .settings import ServerSettings
+from .throttle import AuthThrottle
+
+__all__ = ["TokenEndpoint", "client_address", "log_access"]
 
 logger = logging.getLogger("realtime_service.web")
-access_logger = logging.getLogger("realtime_service.web.access")
 
 #: Seconds a browser is told to wait after an upstream outage when the upstream named no time.
 UPSTREAM_RETRY_AFTER = 5
 MAX_RETRY_AFTER = 86400
+#: The status logged for a request whose client went away before its body arrived (nginx's convention).
+CLIENT_CLOSED = 499
 _RETRIED_UPSTREAM = frozenset({408, 409, 429})
-_ALLOWED_HEADERS = "authorization, content-type"
-_COMMON_HEADERS = (
-    ("Content-Type", "application/json"),
-    ("Cache-Control", "no-store"),
-    ("Pragma", "no-cache"),
-    ("X-Content-Type-Options", "nosniff"),
-)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def client_address(request: TokenRequest, trusted_hops: int) -> str:
-    """The caller's address: the peer, or with ``trusted_hops`` proxies in front the address the outermost
-    trusted proxy saw (``X-Forwarded-For`` counted from the right, so a client cannot forge it)."""
-    if trusted_hops > 0:
-        forwarded = request.header("x-forwarded-for")
-        if forwarded:
-            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-            if hops:
-                return hops[-trusted_hops] if len(hops) >= trusted_hops else hops[0]
-    return request.client or "unknown"
-
-
-def log_access(request: TokenRequest, response: TokenResponse, started: float) -> None:
-    """The one access-log line of a request. Never logs headers, bodies or query strings (keys live there)."""
-    if not access_logger.isEnabledFor(logging.INFO):
-        return
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
-    access_logger.info(
-        "%s %s -> %d in %.1f ms (identity=%s, request_id=%s)",
-        request.method,
-        request.path,
-        response.status,
-        elapsed_ms,
-        response.identity or "-",
-        response.request_id or "-",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "elapsed_ms": elapsed_ms,
-            "identity": response.identity,
-            "request_id": response.request_id,
-        },
-    )
-
-
-class _Refusal(Exception):
-    """Internal: a step of the pipeline answers instead of going on."""
-
-    def __init__(self, response: TokenResponse) -> None:
-        self.response = response
+_METHODS = ("POST",)
 
 
 class TokenEndpoint:
@@ -118,16 +72,31 @@ class TokenEndpoint:
         limiter: IdentityRateLimiter,
         authenticate: Callable[[TokenRequest], Any],
         realtime_settings: Callable[[], Settings],
+        throttle: IdentityRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self._service = service
         self._realtime_settings = realtime_settings
         self._limiter = limiter
-        self._authenticate = authenticate
-        self._bearer = BearerTokens(settings.bearer_tokens)
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
         self._minter: Minter | None = None
-        self._vary = bool(settings.cors_origins)
+        self._budget = Budget(limiter)
+        #: The Host allow-list (``serve`` adds the address it is bound to).
+        self.hosts = HostAllowList(settings.allowed_hosts, settings.cors_origins)
+        self.cors = CorsPolicy(
+            settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
+        )
+        self._vary = self.cors.vary
+        self.admission = Admission(
+            methods=_METHODS,
+            max_body_bytes=settings.max_body_bytes,
+            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
+            hosts=self.hosts,
+            cors=self.cors,
+            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
+            throttle=AuthThrottle(throttle) if throttle is not None else None,
+        )
+        self._known_secrets: tuple[str, ...] | None = None
 
     # -- public entry points ------------------------------------------------------------------------------
 
@@ -142,58 +111,72 @@ class TokenEndpoint:
         """Serve one request to the token path (``POST`` mints, ``OPTIONS`` is the CORS preflight)."""
         started = time.perf_counter()
         try:
-            if request.method == "OPTIONS":
+            if request.disconnected:
+                response = self._gone()
+            elif request.method == "OPTIONS":
                 response = self.preflight(request)
             else:
-                cors, identity, terms = self._admit(request, self._identify_sync(request))
-                response = self._mint_sync(terms, identity, cors)
-        except _Refusal as refusal:
+                admitted = self.admission.admit(request)
+                terms = self._terms(request, admitted)
+                self._budget.spend(admitted.identity, admitted.cors)
+                response = self._mint_sync(terms, admitted)
+        except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
             response = self._internal(exc)
-        log_access(request, response, started)
-        return response
+        return self._finish(request, response, started)
 
     async def ahandle(self, request: TokenRequest) -> TokenResponse:
         """The awaitable twin of :meth:`handle`: an ``async`` auth hook is awaited, Redis is asked from a worker
         thread, and the mint awaits the service's async facade, so the event loop never blocks."""
         started = time.perf_counter()
         try:
-            if request.method == "OPTIONS":
+            if request.disconnected:
+                response = self._gone()
+            elif request.method == "OPTIONS":
                 response = self.preflight(request)
             else:
-                cors, identity, terms = self._admit(request, await self._identify_async(request))
-                response = await self._mint_async(terms, identity, cors)
-        except _Refusal as refusal:
+                admitted = await self.admission.aadmit(request)
+                terms = self._terms(request, admitted)
+                await self._budget.aspend(admitted.identity, admitted.cors)
+                response = await self._mint_async(terms, admitted)
+        except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
             response = self._internal(exc)
-        log_access(request, response, started)
-        return response
+        return self._finish(request, response, started)
 
     def preflight(self, request: TokenRequest) -> TokenResponse:
-        """The CORS preflight: a grant for an allowed origin asking for ``POST``, else 403 without any grant."""
-        origin = request.header("origin")
-        if origin is None:
-            return self._answer(204, b"", extra=[("Allow", "POST, OPTIONS")])
-        method = (request.header("access-control-request-method") or "POST").upper()
-        if self._allowed_origin(origin) is None or method != "POST":
-            return self._error(403, "This origin may not request keys.", "permission_error", "origin_not_allowed")
-        headers = [
-            ("Access-Control-Allow-Origin", origin),
-            ("Access-Control-Allow-Methods", "POST"),
-            ("Access-Control-Allow-Headers", _ALLOWED_HEADERS),
-            ("Access-Control-Max-Age", "600"),
-            ("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
-        ]
-        if self.settings.cors_credentials:
-            headers.append(("Access-Control-Allow-Credentials", "true"))
-        return TokenResponse(204, [("Cache-Control", "no-store"), *headers], b"")
+        """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""
+        try:
+            self.hosts.check(request)
+            return self.cors.preflight(request, _METHODS)
+        except Refused as refusal:
+            return refusal.response
+
+    def _finish(self, request: TokenRequest, response: TokenResponse, started: float) -> TokenResponse:
+        if self._vary and response.header("vary") is None:
+            response = TokenResponse(
+                response.status,
+                [*response.headers, ("Vary", "Origin")],
+                response.body,
+                response.identity,
+                response.request_id,
+            )
+        note = "client disconnected" if response.status == CLIENT_CLOSED else None
+        log_access(request, response, started, note)
+        return response
+
+    @staticmethod
+    def _gone() -> TokenResponse:
+        return error_answer(
+            CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
+        )
 
     def healthz(self, request: TokenRequest) -> TokenResponse:
         """Process alive."""
         started = time.perf_counter()
-        response = self._answer(200, _dumps({"status": "ok"}))
+        response = self._answer(200, dumps({"status": "ok"}))
         log_access(request, response, started)
         return response
 
@@ -214,189 +197,67 @@ class TokenEndpoint:
         if parse_qs(request.query).get("upstream", ["0"])[-1].lower() in {"1", "true", "yes"}:
             checks["upstream"] = _reachable(settings.base_url) if settings is not None else "not configured"
         ready = all(value == "ok" for value in checks.values())
-        body = _dumps({"status": "ready" if ready else "not ready", "checks": checks})
+        body = dumps({"status": "ready" if ready else "not ready", "checks": checks})
         response = self._answer(200 if ready else 503, body)
         log_access(request, response, started)
         return response
 
     def refuse(self, request: TokenRequest, status: int) -> TokenResponse:
-        """404 or 405 for a path or method no route serves (adapters' fallbacks), logged like the rest."""
+        """The adapters' fallback for what no route serves, in OpenAI's shape and logged like the rest: 404 or
+        405, 421 for a host name not allowed, and any other framework answer (a malformed request) as itself."""
         started = time.perf_counter()
-        if status == 405:
+        if not self.hosts.allowed(request.header("host")):
+            response = self._error(
+                421, "This server does not answer for that host name.", "invalid_request_error", "host_not_allowed"
+            )
+        elif status == 405:
             response = self._error(405, "Method not allowed.", "invalid_request_error", "method_not_allowed")
-        else:
+        elif status == 404:
             response = self._error(404, "Not found.", "invalid_request_error", "not_found")
+        else:
+            status = status if 400 <= status < 500 else 400
+            response = self._error(status, "The request is not valid.", "invalid_request_error", "malformed_request")
         log_access(request, response, started)
         return response
 
-    # -- the pipeline -------------------------------------------------------------------------------------
-
-    def _admit(self, request: TokenRequest, identity: str | None) -> tuple[list[tuple[str, str]], str, SessionTerms]:
-        """Everything between the request and the mint that does not wait on anything."""
-        cors = self._cors(request)
-        if identity is None:
-            extra = [("WWW-Authenticate", 'Bearer realm="realtime-service"')] if self.settings.auth == "bearer" else []
-            raise _Refusal(
-                self._error(401, "Authentication required.", "authentication_error", "unauthorized", cors, extra)
-            )
-        terms = self._terms(request, cors, identity)
-        return cors, identity, terms
-
-    def _precheck(self, request: TokenRequest) -> None:
-        """Origin, method and size: checked before anyone is authenticated."""
-        self._cors(request)
-        if request.method != "POST":
-            raise _Refusal(
-                self._error(
-                    405, "Use POST.", "invalid_request_error", "method_not_allowed", extra=[("Allow", "POST, OPTIONS")]
-                )
-            )
-        if request.body_too_large or len(request.body) > self.settings.max_body_bytes:
-            raise _Refusal(
-                self._error(
-                    413,
-                    f"The request body is larger than {self.settings.max_body_bytes} bytes.",
-                    "invalid_request_error",
-                    "body_too_large",
-                    self._cors(request),
-                )
-            )
-
-    def _identify_sync(self, request: TokenRequest) -> str | None:
-        self._precheck(request)
-        auth = self.settings.auth
-        if auth == "none":
-            return "anon:" + client_address(request, self.settings.trust_forwarded)
-        if auth == "bearer":
-            return self._bearer.identify(request.header("authorization"))
-        result = self._call_hook(request)
-        if inspect.isawaitable(result):
-            close = getattr(result, "close", None)
-            if callable(close):
-                close()
-            raise _Refusal(self._internal(ConfigurationError("an async authenticate hook needs the async adapter")))
-        return self._identity(result)
-
-    async def _identify_async(self, request: TokenRequest) -> str | None:
-        self._precheck(request)
-        auth = self.settings.auth
-        if auth == "none":
-            return "anon:" + client_address(request, self.settings.trust_forwarded)
-        if auth == "bearer":
-            return self._bearer.identify(request.header("authorization"))
-        result = self._call_hook(request)
-        if inspect.isawaitable(result):
-            try:
-                result = await result
-            except Exception as exc:
-                raise _Refusal(self._internal(exc)) from None
-        return self._identity(result)
-
-    def _call_hook(self, request: TokenRequest) -> Any:
-        try:
-            return self._authenticate(request)
-        except Exception as exc:
-            raise _Refusal(self._internal(exc)) from None
-
-    def _identity(self, result: Any) -> str | None:
-        if result is None or result is False:
+    def host_refusal(self, request: TokenRequest) -> TokenResponse | None:
+        """For routes outside the admission pipeline (the demo page): the 421 if the host is not allowed."""
+        if self.hosts.allowed(request.header("host")):
             return None
-        if not isinstance(result, str) or not result:
-            raise _Refusal(self._internal(TypeError(f"authenticate hook returned {type(result).__name__}")))
-        return "hook:" + result
+        return self.refuse(request, 421)
 
-    def _terms(self, request: TokenRequest, cors: list[tuple[str, str]], identity: str) -> SessionTerms:
-        body = request.body
-        media = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
-        if (body.strip() or media) and media != "application/json" and not media.endswith("+json"):
-            raise _Refusal(
-                self._error(
-                    415,
-                    "Send the request body as application/json.",
-                    "invalid_request_error",
-                    "unsupported_media_type",
-                    cors,
-                    identity=identity,
-                )
-            )
-        parsed: Any = {}
-        if body.strip():
-            try:
-                parsed = json.loads(body, parse_constant=_reject_constant)
-            except ValueError:  # JSONDecodeError and UnicodeDecodeError
-                raise _Refusal(
-                    self._error(
-                        400,
-                        "The request body is not valid JSON.",
-                        "invalid_request_error",
-                        "invalid_json",
-                        cors,
-                        identity=identity,
-                    )
-                ) from None
-        if not isinstance(parsed, dict):
-            raise _Refusal(
-                self._error(
-                    400,
-                    "The request body must be a JSON object.",
-                    "invalid_request_error",
-                    "invalid_body",
-                    cors,
-                    identity=identity,
-                )
-            )
+    # -- the route's own steps ---------------------------------------------------------------------------
+
+    def _terms(self, request: TokenRequest, admitted: Admitted) -> SessionTerms:
+        parsed = json_object(request, admitted.cors, admitted.identity)
         try:
             return self._policy.terms(parsed)
         except PolicyError as exc:
-            raise _Refusal(
+            raise Refused(
                 self._error(
-                    400, exc.message, "invalid_request_error", exc.code, cors, param=exc.field, identity=identity
+                    400,
+                    exc.message,
+                    "invalid_request_error",
+                    exc.code,
+                    admitted.cors,
+                    param=exc.field,
+                    identity=admitted.identity,
                 )
             ) from None
 
-    def _limited(self, retry_after: float | None, cors: list[tuple[str, str]], identity: str) -> None:
-        if retry_after is None:
-            return
-        seconds = int(retry_after)
-        raise _Refusal(
-            self._error(
-                429,
-                f"Too many keys requested: try again in {seconds} s.",
-                "rate_limit_error",
-                "rate_limited",
-                cors,
-                extra=[("Retry-After", str(seconds))],
-                identity=identity,
-                retry_after=seconds,
-            )
-        )
-
-    def _mint_sync(self, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
-        try:
-            retry_after = self._limiter.hit(identity)
-        except LimiterUnavailable as exc:
-            return self._limiter_down(exc, cors, identity)
-        self._limited(retry_after, cors, identity)
+    def _mint_sync(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
         try:
             minter = self.minter
-            return self._success(minter.call(self._body(terms, minter)), identity, cors)
+            return self._success(minter.call(self._body(terms, minter)), admitted.identity, admitted.cors)
         except Exception as exc:
-            return self._failure(exc, terms, identity, cors)
+            return self._failure(exc, terms, admitted.identity, admitted.cors)
 
-    async def _mint_async(self, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
-        try:
-            if self._limiter.in_memory:
-                retry_after = self._limiter.hit(identity)
-            else:
-                retry_after = await asyncio.to_thread(self._limiter.hit, identity)
-        except LimiterUnavailable as exc:
-            return self._limiter_down(exc, cors, identity)
-        self._limited(retry_after, cors, identity)
+    async def _mint_async(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
         try:
             minter = self.minter
-            return self._success(await minter.acall(self._body(terms, minter)), identity, cors)
+            return self._success(await minter.acall(self._body(terms, minter)), admitted.identity, admitted.cors)
         except Exception as exc:
-            return self._failure(exc, terms, identity, cors)
+            return self._failure(exc, terms, admitted.identity, admitted.cors)
 
     @staticmethod
     def _body(terms: SessionTerms, minter: Minter) -> dict[str, Any]:
@@ -404,7 +265,32 @@ class TokenEndpoint:
 
     def _success(self, result: Any, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
         request_id = getattr(result, "request_id", None)
-        return TokenResponse(200, self._headers(cors), _dumps(result.to_dict()), identity, request_id)
+        body = self._scrubbed(dumps(result.to_dict()), request_id)
+        return TokenResponse(200, self._headers(cors), body, identity, request_id)
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Every secret this server holds: the API key and the bearer tokens (never the key just minted)."""
+        if self._known_secrets is None:
+            known = [*self.settings.bearer_tokens.values()]
+            try:
+                api_key = self._realtime_settings().api_key
+            except ConfigurationError:
+                api_key = None
+            if api_key:
+                known.append(api_key)
+            self._known_secrets = tuple(secret for secret in known if len(secret) >= 8)
+        return self._known_secrets
+
+    def _scrubbed(self, body: bytes, request_id: str | None) -> bytes:
+        """``body`` with every known secret replaced by its redacted form: an upstream (or a proxy) that echoes
+        the API key into a field of a 200 must not hand it to the browser."""
+        for secret in self._secrets():
+            for form in {secret, dumps(secret)[1:-1].decode("utf-8")}:
+                encoded = form.encode("utf-8")
+                if encoded in body:
+                    logger.error("upstream answer held a server secret: redacted (request_id=%s)", request_id)
+                    body = body.replace(encoded, redact(secret).encode("utf-8"))
+        return body
 
     # -- errors -------------------------------------------------------------------------------------------
 
@@ -518,19 +404,6 @@ class TokenEndpoint:
             request_id=request_id,
         )
 
-    def _limiter_down(self, exc: LimiterUnavailable, cors: list[tuple[str, str]], identity: str) -> TokenResponse:
-        logger.error("rate-limit storage unavailable (%s): refusing to mint unchecked", exc)
-        return self._error(
-            503,
-            "Try again shortly.",
-            "server_error",
-            "rate_limiter_unavailable",
-            cors,
-            extra=[("Retry-After", str(UPSTREAM_RETRY_AFTER))],
-            identity=identity,
-            retry_after=UPSTREAM_RETRY_AFTER,
-        )
-
     def _internal(
         self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
     ) -> TokenResponse:
@@ -544,28 +417,10 @@ class TokenEndpoint:
 
     # -- CORS and plumbing --------------------------------------------------------------------------------
 
-    def _allowed_origin(self, origin: str) -> str | None:
-        return origin if origin.lower().rstrip("/") in self.settings.cors_origins else None
-
-    def _cors(self, request: TokenRequest) -> list[tuple[str, str]]:
-        """The CORS headers for this request's origin; a foreign origin is refused outright (403, no key)."""
-        origin = request.header("origin")
-        if origin is None:
-            return []
-        if self._allowed_origin(origin) is not None:
-            headers = [("Access-Control-Allow-Origin", origin), ("Access-Control-Expose-Headers", "Retry-After")]
-            if self.settings.cors_credentials:
-                headers.append(("Access-Control-Allow-Credentials", "true"))
-            return headers
-        host = request.header("host")
-        if host and urlsplit(origin).netloc.lower() == host.lower():
-            return []  # same origin (the demo page, or a host app's own page)
-        raise _Refusal(self._error(403, "This origin may not request keys.", "permission_error", "origin_not_allowed"))
-
     def _headers(
         self, cors: Iterable[tuple[str, str]] = (), extra: Iterable[tuple[str, str]] = ()
     ) -> list[tuple[str, str]]:
-        headers = [*_COMMON_HEADERS, *cors, *extra]
+        headers = [*COMMON_HEADERS, *cors, *extra]
         if self._vary:
             headers.append(("Vary", "Origin"))
         return headers
@@ -587,10 +442,17 @@ class TokenEndpoint:
         request_id: str | None = None,
         retry_after: int | None = None,
     ) -> TokenResponse:
-        error: dict[str, Any] = {"message": message, "type": type_, "code": code, "param": param}
-        if retry_after is not None:
-            error["retry_after"] = retry_after
-        return TokenResponse(status, self._headers(cors, extra), _dumps({"error": error}), identity, request_id)
+        return error_answer(
+            status,
+            message,
+            type_,
+            code,
+            [*self._headers(cors, extra)][len(COMMON_HEADERS) :],
+            param=param,
+            identity=identity,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
 
 
 def _reachable(base_url: str, timeout: float = 2.0) -> str:

@@ -12,6 +12,7 @@ wire this module, include the router::
 # dependency-injector's ``@inject`` wrapper, whose module globals would not resolve string annotations.
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated
@@ -20,6 +21,7 @@ from dependency_injector.wiring import Provide, inject
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
@@ -49,21 +51,27 @@ async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
     too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
     chunks: list[bytes] = []
     size = 0
+    disconnected = False
     if not too_large and request.method not in ("GET", "HEAD", "OPTIONS"):
-        async for chunk in request.stream():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_body_bytes:
-                too_large = True
-                break
+        try:
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_body_bytes:
+                    too_large = True
+                    break
+        except ClientDisconnect:  # gone mid-body: one access line (499), not an ASGI traceback
+            disconnected = True
     return TokenRequest(
         method=request.method,
-        path=request.url.path,
+        path=request.scope.get("path") or request.url.path,  # as received: url.path drops control characters
         headers=dict(request.headers.items()),  # already lower-case
         body=b"".join(chunks),
         client=request.client.host if request.client else None,
         query=request.url.query,
         body_too_large=too_large,
+        disconnected=disconnected,
+        scheme=request.url.scheme,
     )
 
 
@@ -99,14 +107,29 @@ async def readyz(request: Request, endpoint: Endpoint) -> Response:
 
 
 @inject
-async def demo_page(request: Request, assets: Assets) -> Response:
+async def demo_page(request: Request, assets: Assets, endpoint: Endpoint) -> Response:
     name = request.path_params.get("name", "index.html")
-    return to_starlette(assets.asset(await token_request(request, 0), name))
+    described = await token_request(request, 0)
+    return to_starlette(endpoint.host_refusal(described) or assets.asset(described, name))
 
 
 @inject
-async def demo_config(request: Request, assets: Assets) -> Response:
-    return to_starlette(assets.config(await token_request(request, 0)))
+async def demo_config(request: Request, assets: Assets, endpoint: Endpoint) -> Response:
+    described = await token_request(request, 0)
+    return to_starlette(endpoint.host_refusal(described) or assets.config(described))
+
+
+def _start_every_worker(executor: ThreadPoolExecutor, threads: int) -> None:
+    """Start the executor's ``threads`` workers now, not one by one under the first load: the process then
+    has the same threads from its first request to its last (a soak can tell a leak from a pool filling)."""
+    barrier = threading.Barrier(threads, timeout=5)
+
+    def meet() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+
+    for future in [executor.submit(meet) for _ in range(threads)]:
+        future.result()
 
 
 def create_fastapi_app(
@@ -122,11 +145,13 @@ def create_fastapi_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="realtime-mint")
+        _start_every_worker(executor, threads)
         asyncio.get_running_loop().set_default_executor(executor)
         yield
         executor.shutdown(wait=True)
 
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # redirect_slashes=False: Starlette would answer POST /token/ with a 307 whose Location comes from Host.
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, redirect_slashes=False)
     app.add_api_route(path, token, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=None, include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], response_model=None, include_in_schema=False)
@@ -135,8 +160,9 @@ def create_fastapi_app(
             app.add_api_route(route, handler, methods=["GET"], response_model=None, include_in_schema=False)
 
     async def refuse(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        return to_starlette(endpoint.refuse(await token_request(request, 0), 405 if status == 405 else 404))
+        status = getattr(exc, "status_code", None)
+        described = await token_request(request, 0)
+        return to_starlette(endpoint.refuse(described, status if isinstance(status, int) else 400))
 
     app.add_exception_handler(StarletteHTTPException, refuse)
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dependency_injector.wiring import Provide, inject
 from flask import Blueprint, Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
@@ -37,6 +38,7 @@ def token_request(max_body_bytes: int) -> TokenRequest:
         client=request.remote_addr,
         query=request.query_string.decode("latin-1"),
         body_too_large=too_large or len(body) > max_body_bytes,
+        scheme=request.scheme,
     )
 
 
@@ -54,33 +56,38 @@ def token(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
     return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
 
 
-@blueprint.get("/healthz")
+@blueprint.get("/healthz", provide_automatic_options=False)
 @inject
 def healthz(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
     return to_flask(endpoint.healthz(token_request(0)))
 
 
-@blueprint.get("/readyz")
+@blueprint.get("/readyz", provide_automatic_options=False)
 @inject
 def readyz(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
     return to_flask(endpoint.readyz(token_request(0)))
 
 
 @inject
-def demo_page(name: str = "index.html", assets: DemoAssets = Provide[DEMO]) -> Response:
-    return to_flask(assets.asset(token_request(0), name))
+def demo_page(
+    name: str = "index.html", assets: DemoAssets = Provide[DEMO], endpoint: TokenEndpoint = Provide[ENDPOINT]
+) -> Response:
+    described = token_request(0)
+    return to_flask(endpoint.host_refusal(described) or assets.asset(described, name))
 
 
 @inject
-def demo_config(assets: DemoAssets = Provide[DEMO]) -> Response:
-    return to_flask(assets.config(token_request(0)))
+def demo_config(assets: DemoAssets = Provide[DEMO], endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
+    described = token_request(0)
+    return to_flask(endpoint.host_refusal(described) or assets.config(described))
 
 
 @inject
 def refuse(error: Exception, endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
-    """Fallback for paths and methods no route serves: the endpoint's JSON error, logged like every request."""
-    status = getattr(error, "code", 404)
-    return to_flask(endpoint.refuse(token_request(0), 405 if status == 405 else 404))
+    """Fallback for every answer Flask would give itself (404, 405, a malformed request's 400): the endpoint's
+    JSON error with ``no-store``, logged like every request."""
+    status = getattr(error, "code", None)
+    return to_flask(endpoint.refuse(token_request(0), status if isinstance(status, int) else 400))
 
 
 def create_flask_app(path: str = "/token", *, demo: bool = True) -> Flask:
@@ -90,12 +97,14 @@ def create_flask_app(path: str = "/token", *, demo: bool = True) -> Flask:
     """
     app = Flask("realtime_service.web", static_folder=None)
     app.add_url_rule(path, "token", token, methods=["POST", "OPTIONS"], provide_automatic_options=False)
-    app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
-    app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
+    # No automatic OPTIONS or HEAD answers: every answer is the endpoint's, in OpenAI's shape.
+    app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"], provide_automatic_options=False)
+    app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"], provide_automatic_options=False)
     if demo:
-        app.add_url_rule("/", "demo_page", demo_page, methods=["GET"])
-        app.add_url_rule("/static/<name>", "demo_asset", demo_page, methods=["GET"])
-        app.add_url_rule("/demo-config.json", "demo_config", demo_config, methods=["GET"])
-    app.register_error_handler(404, refuse)
-    app.register_error_handler(405, refuse)
+        app.add_url_rule("/", "demo_page", demo_page, methods=["GET"], provide_automatic_options=False)
+        app.add_url_rule("/static/<name>", "demo_asset", demo_page, methods=["GET"], provide_automatic_options=False)
+        app.add_url_rule(
+            "/demo-config.json", "demo_config", demo_config, methods=["GET"], provide_automatic_options=False
+        )
+    app.register_error_handler(HTTPException, refuse)
     return app

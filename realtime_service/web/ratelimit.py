@@ -90,13 +90,22 @@ class IdentityRateLimiter:
     """``hit(identity)`` spends one unit of every window and returns ``None``, or the seconds until a refused
     window has room again. ``limit=None`` disables limiting (``server.rate_limit: off``)."""
 
-    def __init__(self, limit: str | None, storage_uri: str = "memory://", strategy: str = "moving-window") -> None:
+    def __init__(
+        self,
+        limit: str | None,
+        storage_uri: str = "memory://",
+        strategy: str = "moving-window",
+        *,
+        namespace: str = NAMESPACE,
+        setting: str = "server.rate_limit",
+    ) -> None:
+        self.namespace = namespace
         try:
             self.items: tuple[RateLimitItem, ...] = (
                 tuple(sorted(parse_many(limit), key=lambda item: item.get_expiry())) if limit else ()
             )
         except ValueError as exc:
-            raise ConfigurationError(f"server.rate_limit {limit!r} does not parse: {exc}") from None
+            raise ConfigurationError(f"{setting} {limit!r} does not parse: {exc}") from None
         options: dict[str, Any] = {"wrap_exceptions": True}
         if storage_uri.startswith(("redis", "valkey")):
             options.update(socket_timeout=2.0, socket_connect_timeout=2.0)
@@ -116,12 +125,33 @@ class IdentityRateLimiter:
     def hit(self, identity: str) -> float | None:
         try:
             for item in self.items:
-                if not self.strategy.hit(item, NAMESPACE, identity):
-                    stats = self.strategy.get_window_stats(item, NAMESPACE, identity)
-                    return float(max(1, math.ceil(stats.reset_time - time.time())))
+                if not self.strategy.hit(item, self.namespace, identity):
+                    return self._wait(item, identity)
         except StorageError as exc:
             raise LimiterUnavailable(type(exc.storage_error).__name__) from None
         return None
+
+    def exhausted(self, identity: str) -> float | None:
+        """Like :meth:`hit` but spends nothing: the seconds until every window has room, or ``None``."""
+        try:
+            for item in self.items:
+                if not self.strategy.test(item, self.namespace, identity):
+                    return self._wait(item, identity)
+        except StorageError as exc:
+            raise LimiterUnavailable(type(exc.storage_error).__name__) from None
+        return None
+
+    def spend_all(self, identity: str) -> None:
+        """Spend one unit of every window, whether or not one is already full (counting failures)."""
+        try:
+            for item in self.items:
+                self.strategy.hit(item, self.namespace, identity)
+        except StorageError as exc:
+            raise LimiterUnavailable(type(exc.storage_error).__name__) from None
+
+    def _wait(self, item: RateLimitItem, identity: str) -> float:
+        stats = self.strategy.get_window_stats(item, self.namespace, identity)
+        return float(max(1, math.ceil(stats.reset_time - time.time())))
 
     def check(self) -> bool:
         """Whether the storage answers (``/readyz``)."""
@@ -151,6 +181,22 @@ class IdentityRateLimiter:
 def open_rate_limiter(settings: ServerSettings) -> Iterator[IdentityRateLimiter]:
     """The container's resource: built from ``server.rate_limit*``, closed by ``shutdown_resources()``."""
     limiter = IdentityRateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_strategy)
+    try:
+        yield limiter
+    finally:
+        limiter.close()
+
+
+def open_auth_throttle(settings: ServerSettings) -> Iterator[IdentityRateLimiter]:
+    """The failed-authentication budget per client network (``server.auth_failure_limit``), in the same
+    storage as the mint budget (so workers and hosts share it through Redis too), its own namespace."""
+    limiter = IdentityRateLimiter(
+        settings.auth_failure_limit,
+        settings.rate_limit_storage,
+        "moving-window",
+        namespace=NAMESPACE + "-auth-failures",
+        setting="server.auth_failure_limit",
+    )
     try:
         yield limiter
     finally:

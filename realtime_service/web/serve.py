@@ -34,13 +34,14 @@ import yaml
 from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
 from .containers import ServeContainer
-from .settings import FRAMEWORKS, ServerSettings
+from .settings import FRAMEWORKS, ServerSettings, load_server_settings
 
 EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
 ADAPTERS = {"flask": "realtime_service.web.flask_blueprint", "fastapi": "realtime_service.web.fastapi_router"}
 REQUIREMENTS = {"flask": ("flask", "waitress"), "fastapi": ("fastapi", "uvicorn")}
-#: Seconds an idle keep-alive connection stays open, on either server (waitress ``channel_timeout``, uvicorn
-#: ``timeout_keep_alive``, whose own default of 5 s closed connections a client was about to reuse).
+#: The default of ``server.idle_timeout``: seconds an idle keep-alive connection stays open, on either server
+#: (waitress ``channel_timeout``, uvicorn ``timeout_keep_alive``, whose own 5 s closed connections a client was
+#: about to reuse).
 IDLE_TIMEOUT = 30
 #: Set by a ``--workers`` supervisor for its workers: the inherited socket and config overrides (JSON).
 WORKER_ENV = "_REALTIME_SERVICE_SERVE_WORKER"
@@ -107,19 +108,31 @@ class WaitressRunner:
     """waitress with a graceful stop, which waitress itself lacks: close the listener, wait until no request is
     running or queued and every response is flushed (at most ``shutdown_timeout``), then close the rest."""
 
-    def __init__(self, app: Callable[..., Any], sock: socket.socket, *, threads: int, shutdown_timeout: float) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        sock: socket.socket,
+        *,
+        shutdown_timeout: float,
+        settings: ServerSettings | None = None,
+        threads: int | None = None,
+    ) -> None:
         from waitress.server import create_server  # type: ignore[import-untyped]
+
+        from .waitress_guard import adjustments, guarded_channel
+
+        if settings is None:  # a host app's own Flask app: the package's default limits
+            settings = load_server_settings({"threads": threads} if threads else {}, {})
 
         self._app = _InFlight(app)
         self.server: Any = create_server(
             self._app,
             sockets=[sock],
-            threads=threads,
             ident="realtime-service",
             clear_untrusted_proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded)
-            max_request_body_size=1024 * 1024,
-            channel_timeout=IDLE_TIMEOUT,
+            **adjustments(settings),
         )
+        self.server.channel_class = guarded_channel(settings)
         self._timeout = shutdown_timeout
         self._stopping = threading.Event()
 
@@ -168,16 +181,24 @@ class WaitressRunner:
 class UvicornRunner:
     """uvicorn, whose own shutdown already drains: stop accepting, finish in-flight requests, run the lifespan end."""
 
-    def __init__(self, app: Any, sock: socket.socket, *, shutdown_timeout: float) -> None:
+    def __init__(
+        self, app: Any, sock: socket.socket, *, shutdown_timeout: float, settings: ServerSettings | None = None
+    ) -> None:
         import uvicorn
 
+        from .uvicorn_guard import guarded_protocol
+
+        if settings is None:
+            settings = load_server_settings({}, {})
         config = uvicorn.Config(
             app,
+            http=guarded_protocol(settings),
+            backlog=2048,
             log_config=None,
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=int(max(1, shutdown_timeout)),
-            timeout_keep_alive=IDLE_TIMEOUT,
+            timeout_keep_alive=max(1, round(settings.idle_timeout)),
             server_header=False,
             proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded), not uvicorn's
         )
@@ -209,12 +230,36 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
     settings: ServerSettings = container.token_server.server_settings()
     module = importlib.import_module(ADAPTERS[framework])
     container.wire(modules=[module])
+    container.token_server.token_endpoint().hosts.allow(str(sock.getsockname()[0]))
+    raise_file_limit(settings.connection_limit)
     if framework == "flask":
         app = module.create_flask_app(settings.path, demo=settings.demo)
-        return WaitressRunner(app, sock, threads=settings.threads, shutdown_timeout=settings.shutdown_timeout)
+        return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
     endpoint = container.token_server.token_endpoint()
     app = module.create_fastapi_app(endpoint, settings.path, demo=settings.demo, threads=settings.threads)
-    return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout)
+    return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
+
+
+def raise_file_limit(connections: int) -> None:
+    """Raise this process's open-file limit towards ``connections`` plus room for everything else (each
+    connection is a file descriptor), up to the hard limit; warn when even that is short."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    wanted = connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning(
+            "the open-file limit (%d) is below server.connection_limit (%d) + 256: raise it (ulimit -n)",
+            soft,
+            connections,
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -326,6 +371,11 @@ def delayed_emulator_routes(emulator: Any, delay: float) -> None:
 
 def check_exposure(host: str, settings: ServerSettings) -> None:
     """Refuse anonymous minting off loopback unless explicitly allowed; warn when it is."""
+    if host in ("0.0.0.0", "::") and settings.allowed_hosts is None:  # noqa: S104 - comparing, not binding
+        logger.warning(
+            "listening on every address of this host but server.allowed_hosts is not set: only requests for "
+            "localhost and the loopback addresses are answered (others get 421); list the names clients use"
+        )
     if settings.auth != "none" or is_loopback(host):
         return
     if not settings.allow_anonymous:

@@ -44,6 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "browser_fields": ["voice"],
     "max_ttl": 600,
     "max_body_bytes": 16 * 1024,
+    "allowed_hosts": None,
+    "auth_failure_limit": "20/minute;200/hour",
+    "ipv4_prefix": 32,
+    "ipv6_prefix": 64,
+    "max_header_bytes": 32 * 1024,
+    "request_timeout": 10,
+    "idle_timeout": 30,
+    "connection_limit": 2048,
     "session": {
         "model": "gpt-realtime-2.1",
         "voice": "marin",
@@ -94,6 +102,15 @@ class ServerSettings:
     browser_fields: frozenset[str]
     max_ttl: int
     max_body_bytes: int
+    #: ``None``: the loopback names, the bound address and the hosts of ``cors_origins`` (see :mod:`.hosts`).
+    allowed_hosts: tuple[str, ...] | None
+    auth_failure_limit: str | None
+    ipv4_prefix: int
+    ipv6_prefix: int
+    max_header_bytes: int
+    request_timeout: float
+    idle_timeout: float
+    connection_limit: int
     session: SessionDefaults
     framework: str
     threads: int
@@ -181,6 +198,37 @@ def _origins(raw: Any) -> frozenset[str]:
     return frozenset(origins)
 
 
+_HOST = re.compile(r"^\.?[a-z0-9_.:\-\[\]]+$")
+
+
+def _hosts(raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list | tuple):
+        raise ConfigurationError("config key 'server.allowed_hosts' must be a list of host names")
+    hosts = []
+    for host in raw:
+        name = host.strip().lower().strip("[]").rstrip(".") if isinstance(host, str) else ""
+        if not name or name == "*" or not _HOST.match(name):
+            raise ConfigurationError(
+                f"config key 'server.allowed_hosts' holds {host!r}: each entry must be a host name or address "
+                "such as 'app.example.com' or '.example.com' (that domain and its subdomains), without port; "
+                "'*' is refused"
+            )
+        hosts.append(name)
+    return tuple(hosts)
+
+
+def _limit(raw: Any, key: str) -> str | None:
+    if raw is False or raw is None:  # YAML reads a bare `off` as false
+        return None
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"config key {key!r} must be a string such as '10/minute;200/day', or off")
+    return None if raw.strip().lower() == "off" else raw
+
+
 def _ttl(value: Any, key: str) -> int:
     ttl = int(_number(value, key, minimum=MIN_TTL, integer=True))
     if ttl > MAX_TTL:
@@ -216,6 +264,20 @@ def _session(raw: Mapping[str, Any], max_ttl: int) -> SessionDefaults:
         turn_detection_off=turn_detection_off,
         ttl=ttl,
     )
+
+
+def _prefix(value: Any, key: str, bits: int) -> int:
+    prefix = int(_number(value, key, minimum=1, integer=True))
+    if prefix > bits:
+        raise ConfigurationError(f"config key {key!r} must be at most {bits}, not {value!r}")
+    return prefix
+
+
+def _positive(value: Any, key: str) -> float:
+    number = float(_number(value, key))
+    if number <= 0:
+        raise ConfigurationError(f"config key {key!r} must be a positive number of seconds, not {value!r}")
+    return number
 
 
 def _build(raw: dict[str, Any]) -> ServerSettings:
@@ -266,6 +328,14 @@ def _build(raw: dict[str, Any]) -> ServerSettings:
         browser_fields=frozenset(browser_fields),
         max_ttl=max_ttl,
         max_body_bytes=int(_number(raw["max_body_bytes"], "server.max_body_bytes", minimum=2, integer=True)),
+        allowed_hosts=_hosts(raw["allowed_hosts"]),
+        auth_failure_limit=_limit(raw["auth_failure_limit"], "server.auth_failure_limit"),
+        ipv4_prefix=_prefix(raw["ipv4_prefix"], "server.ipv4_prefix", 32),
+        ipv6_prefix=_prefix(raw["ipv6_prefix"], "server.ipv6_prefix", 128),
+        max_header_bytes=int(_number(raw["max_header_bytes"], "server.max_header_bytes", minimum=1024, integer=True)),
+        request_timeout=_positive(raw["request_timeout"], "server.request_timeout"),
+        idle_timeout=_positive(raw["idle_timeout"], "server.idle_timeout"),
+        connection_limit=int(_number(raw["connection_limit"], "server.connection_limit", minimum=1, integer=True)),
         session=_session(raw["session"], max_ttl),
         framework=_choice(raw["framework"], "server.framework", FRAMEWORKS),
         threads=int(_number(raw["threads"], "server.threads", minimum=1, integer=True)),

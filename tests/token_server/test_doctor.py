@@ -264,3 +264,14 @@ def test_the_command_runs_as_a_real_process(emulator: Emulator) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("ok    realtime config")
     assert emulator.api_key not in result.stdout + result.stderr
+
+
+def test_a_served_phone_route_with_its_secret_passes_every_webhook_and_settings_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"server": {"phone": {"webhook_secret": WEBHOOK_SECRET}}})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 0, out
+    assert lines["server config"] == [(OK, "loads")]
+    assert lines["webhook secret"] == [(OK, "set for server.phone (1 secret(s))")]
+    assert WEBHOOK_SECRET not in out

@@ -1,8 +1,8 @@
 """Frozen dataclasses for the GA ``POST /realtime/client_secrets`` and ``POST /realtime/translations/client_secrets``.
 
-Conventions as in :mod:`realtime_service.models`: field names are the JSON names, :data:`NOT_GIVEN` leaves a key
+Conventions as in :mod:`realtime_service.beta.models`: field names are the JSON names, :data:`NOT_GIVEN` leaves a key
 out, ``None`` sends ``null`` where the API allows it, and nothing is validated until a codec in
-:mod:`realtime_service.ga_schemas` encodes the request. A field without a default is one the API requires.
+:mod:`realtime_service.ga.schemas` encodes the request. A field without a default is one the API requires.
 
 The GA shape nests what beta kept flat (``session.audio.input.turn_detection``) and types its unions:
 
@@ -11,7 +11,7 @@ The GA shape nests what beta kept flat (``session.audio.input.turn_detection``) 
 * ``turn_detection`` is :class:`ServerVad`, :class:`SemanticVad` or ``None`` (off);
 * ``voice`` is a string or a :class:`CustomVoice`; ``tool_choice`` a mode string or :class:`ToolChoiceFunction`
   / :class:`ToolChoiceMCP`; ``truncation`` a mode string or :class:`RetentionRatioTruncation`;
-* ``tools`` hold :class:`~realtime_service.models.FunctionTool` and :class:`MCPTool` entries.
+* ``tools`` hold :class:`~realtime_service.beta.models.FunctionTool` and :class:`MCPTool` entries.
 
 An MCP tool's ``authorization`` token and ``headers`` values are secrets: no ``repr``/``str`` here shows them.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from realtime_service.models import (
+from realtime_service.beta.models import (
     NOT_GIVEN,
     ExpiresAfter,
     FunctionTool,
@@ -35,6 +35,7 @@ from realtime_service.models import (
     json_copy,
 )
 from realtime_service.redaction import redact
+from realtime_service.wire.registry import encode_registered
 
 Eagerness = Literal["low", "medium", "high", "auto"]
 TranscriptionDelay = Literal["minimal", "low", "medium", "high", "xhigh"]
@@ -371,7 +372,7 @@ class ClientSecretCreateRequest:
     """The body of ``POST /realtime/client_secrets``: how long the secret lives and the session it is for.
 
     ``extra`` carries top-level fields this package does not know yet (session fields go in the session's own
-    ``extra``); see :class:`~realtime_service.models.RealtimeSessionCreateRequest`.
+    ``extra``); see :class:`~realtime_service.beta.models.RealtimeSessionCreateRequest`.
     """
 
     expires_after: ExpiresAfter | NotGiven = NOT_GIVEN
@@ -383,10 +384,7 @@ class ClientSecretCreateRequest:
 
         Raises :class:`~realtime_service.errors.RequestValidationError` if the request is invalid.
         """
-        from realtime_service.codec import shared_codec  # here, not at the top: they import this module
-        from realtime_service.ga_schemas import ClientSecretCodec
-
-        return shared_codec(ClientSecretCodec).encode(self)
+        return encode_registered(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,10 +437,7 @@ class TranslationClientSecretCreateRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """The validated JSON body, exactly what ``TranslationCodec.encode`` returns."""
-        from realtime_service.codec import shared_codec  # here, not at the top: they import this module
-        from realtime_service.ga_schemas import TranslationCodec
-
-        return shared_codec(TranslationCodec).encode(self)
+        return encode_registered(self)
 
 
 # --- responses -----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
   :class:`LenientSchema` reads what the API sends back, and :func:`echo_schema` derives the lenient response
   twin of a request schema.
 
-The checked fast path (:mod:`realtime_service.fastpath`) knows every field class defined here.
+The checked fast path (:mod:`realtime_service.wire.fastpath`) knows every field class defined here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, cast
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load, validate
 
-from realtime_service.models import NOT_GIVEN, json_copy
+from realtime_service.wire.values import NOT_GIVEN, json_copy
 
 # --- leaf fields ---------------------------------------------------------------------------------------------
 

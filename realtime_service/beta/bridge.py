@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import RequestValidationError
+from ..errors import RequestValidationError
 
 logger = logging.getLogger("realtime_service")
 

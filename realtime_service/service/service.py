@@ -1,8 +1,9 @@
-"""``RealtimeSessionService``: the seed's ``createRealtimeSession``, validated, retried and typed.
+"""``RealtimeSessionService``: every operation, validated, retried and typed, on one shared path.
 
 Each call validates before anything is sent, then runs attempts through the injected gateway under the
 injected retry policy. The gateway is resolved per call (the container passes its provider), so
-``container.gateway.override(fake)`` reaches a service singleton built before the override.
+``container.gateway.override(fake)`` reaches a service singleton built before the override. What differs
+between operations is declared once in :mod:`realtime_service.service.operations`.
 """
 
 from __future__ import annotations
@@ -13,84 +14,72 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote
 
-from .bridge import Bridge
-from .config import PATHS
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    ConfigurationError,
-    ResponseValidationError,
-    status_error_class,
-)
-from .ga_models import (
-    ClientSecretCreateRequest,
-    ClientSecretCreateResponse,
-    TranslationClientSecretCreateRequest,
-    TranslationClientSecretCreateResponse,
-)
-from .lifecycle import shutdown_hint, warn_if_retiring
-from .models import (
+from ..beta.bridge import Bridge
+from ..beta.models import (
     RealtimeSessionCreateRequest,
     RealtimeSessionCreateResponse,
     RealtimeTranscriptionSessionCreateRequest,
     RealtimeTranscriptionSessionCreateResponse,
 )
-from .redaction import scrub, scrub_json
-from .retry import RetryPolicy, retry_after_seconds
-from .transport import Gateway, HttpRequest, HttpResponse
+from ..config import PATHS
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    RequestValidationError,
+    status_error_class,
+)
+from ..ga.models import (
+    ClientSecretCreateRequest,
+    ClientSecretCreateResponse,
+    TranslationClientSecretCreateRequest,
+    TranslationClientSecretCreateResponse,
+)
+from ..lifecycle import shutdown_hint
+from ..redaction import scrub, scrub_json
+from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
+from ..transport.seam import Gateway, HttpRequest, HttpResponse
+from . import operations as ops
+from .codecs import (
+    shared_beta_codec,
+    shared_client_secret_codec,
+    shared_transcription_codec,
+    shared_translation_codec,
+)
+from .operations import Body, Operation
 
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
-    from .ga_schemas import ClientSecretCodec, TranslationCodec
-    from .schemas import BetaSessionCodec, TranscriptionSessionCodec
+    from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
+    from ..ga.schemas import ClientSecretCodec, TranslationCodec
 
 logger = logging.getLogger("realtime_service")
 
 Timeout = float | tuple[float, float]
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-BETA_RETIRED_HINT = (
-    " The beta Realtime API is retired: set the config key api_shape: ga (the default) to mint through "
-    "/realtime/client_secrets."
-)
-#: ``api_shape`` does not apply to ``create_transcription_session``, so its hint names the GA way instead.
-TRANSCRIPTION_RETIRED_HINT = (
-    " The beta Realtime API is retired: mint a transcription key with create_client_secret and a session of "
-    'type "transcription" (POST /realtime/client_secrets).'
-)
-
-
-class Codec(Protocol[T_co]):
-    """Validates one operation's request into a JSON body and parses its answer."""
-
-    def encode(self, request: Any) -> dict[str, Any]: ...
-
-    def decode(self, body: Any, *, request_id: str | None) -> T_co: ...
 
 
 @dataclass(frozen=True, slots=True)
 class _Prepared(Generic[T]):
-    """One operation's call, ready to send: where, what, and how to read the answer."""
+    """One operation's call, ready to send: the declaration, the resolved path and the encoded body."""
 
+    operation: Operation[T]
     path: str
-    body: bytes
-    decode: Callable[..., T]
-    #: Appended to a ``beta_api_shape_disabled`` error: what to do instead.
-    retired_hint: str = BETA_RETIRED_HINT
+    body: Body
 
 
 class RealtimeSessionService:
-    """Mints ephemeral Realtime keys. Thread-safe and stateless between calls: share one per process.
+    """Runs the API's operations. Thread-safe and stateless between calls: share one per process.
 
     Operations (each with an awaitable ``a``-twin): :meth:`create_client_secret` (GA, the live API),
     :meth:`create_translation_client_secret`, :meth:`create_realtime_session` (the seed's, bridged to GA by
     default) and :meth:`create_transcription_session` (beta). They share one retry policy, one gateway and one
     error mapping.
 
-    ``gateway`` is a :class:`~realtime_service.transport.Gateway` or a zero-argument callable returning one
+    ``gateway`` is a :class:`~realtime_service.transport.seam.Gateway` or a zero-argument callable returning one
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
     bridges it to ``/realtime/client_secrets``, ``"beta"`` sends it to the retired ``/realtime/sessions``.
     ``paths`` maps operations to paths (providers differ). ``timeout`` is the default ``(connect, read)`` per
@@ -117,10 +106,12 @@ class RealtimeSessionService:
         transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
-        self._beta_codec = _resolver(codec, shared_beta_codec)
-        self._client_secret_codec = _resolver(client_secret_codec, shared_client_secret_codec)
-        self._translation_codec = _resolver(translation_codec, shared_translation_codec)
-        self._transcription_codec = _resolver(transcription_codec, shared_transcription_codec)
+        self._codecs: dict[str, Callable[[], Any]] = {
+            "beta": _resolver(codec, shared_beta_codec),
+            "client_secret": _resolver(client_secret_codec, shared_client_secret_codec),
+            "translation": _resolver(translation_codec, shared_translation_codec),
+            "transcription": _resolver(transcription_codec, shared_transcription_codec),
+        }
         self._policy = policy
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
@@ -128,6 +119,8 @@ class RealtimeSessionService:
         self._unusable = dict(unusable or {})
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
+
+    # -- the operations -------------------------------------------------------------------------------------
 
     def create_realtime_session(
         self,
@@ -139,13 +132,13 @@ class RealtimeSessionService:
         """The seed's ``createRealtimeSession``: validate ``request``, mint with retries, return the session.
 
         Under ``api_shape: ga`` the beta request is bridged to ``POST /realtime/client_secrets`` and the answer
-        read back in beta names (see :mod:`realtime_service.bridge`); under ``beta`` it goes to
+        read back in beta names (see :mod:`realtime_service.beta.bridge`); under ``beta`` it goes to
         ``POST /realtime/sessions`` unchanged. Raises
         :class:`~realtime_service.errors.RequestValidationError` (nothing sent),
         :class:`~realtime_service.errors.APIStatusError` subclasses, ``APIConnectionError``/``APITimeoutError``,
         or ``ResponseValidationError``.
         """
-        return self._call(self._prepare_realtime_session(request), timeout, extra_headers)
+        return self._call(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
 
     async def acreate_realtime_session(
         self,
@@ -161,7 +154,7 @@ class RealtimeSessionService:
         attempt already in flight finishes in its thread and its answer is discarded (a key minted by it is
         simply never handed out and expires on its own).
         """
-        return await self._acall(self._prepare_realtime_session(request), timeout, extra_headers)
+        return await self._acall(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
 
     def create_client_secret(
         self,
@@ -172,12 +165,12 @@ class RealtimeSessionService:
     ) -> ClientSecretCreateResponse:
         """``POST /realtime/client_secrets``: mint a key for a GA ``realtime`` or ``transcription`` session.
 
-        ``request`` is a :class:`~realtime_service.ga_models.ClientSecretCreateRequest` or a mapping with the
+        ``request`` is a :class:`~realtime_service.ga.models.ClientSecretCreateRequest` or a mapping with the
         API's JSON names (``{"session": {"type": "realtime", ...}, "expires_after": {...}}``). The answer's
         ``value`` is the key; ``session`` is parsed by its ``type``. Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare("client_secrets", self._client_secret_codec(), request), timeout, extra_headers)
+        return self._call(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
 
     async def acreate_client_secret(
         self,
@@ -187,8 +180,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> ClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_client_secret` (see :meth:`acreate_realtime_session`)."""
-        prepared = self._prepare("client_secrets", self._client_secret_codec(), request)
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acall(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
 
     def create_translation_client_secret(
         self,
@@ -198,8 +190,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """``POST /realtime/translations/client_secrets``: mint a key for a speech translation session."""
-        prepared = self._prepare("translation_client_secrets", self._translation_codec(), request)
-        return self._call(prepared, timeout, extra_headers)
+        return self._call(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
 
     async def acreate_translation_client_secret(
         self,
@@ -209,8 +200,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_translation_client_secret`."""
-        prepared = self._prepare("translation_client_secrets", self._translation_codec(), request)
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acall(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
 
     def create_transcription_session(
         self,
@@ -224,8 +214,7 @@ class RealtimeSessionService:
         Its key's lifetime is ``client_secret.expires_at`` (not ``expires_after``). The retired API answers
         ``beta_api_shape_disabled``; the GA way is :meth:`create_client_secret` with a ``transcription`` session.
         """
-        prepared = self._prepare_transcription_session(request)
-        return self._call(prepared, timeout, extra_headers)
+        return self._call(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
 
     async def acreate_transcription_session(
         self,
@@ -235,64 +224,115 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> RealtimeTranscriptionSessionCreateResponse:
         """The awaitable twin of :meth:`create_transcription_session`."""
-        prepared = self._prepare_transcription_session(request)
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acall(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
 
-    # -- the machinery shared by every operation ---------------------------------------------------------
+    # -- any declared operation --------------------------------------------------------------------------
 
-    def _prepare_realtime_session(
-        self, request: RealtimeSessionCreateRequest | Mapping[str, Any]
-    ) -> _Prepared[RealtimeSessionCreateResponse]:
-        codec = self._beta_codec()
-        body = codec.encode(request)
-        if self._api_shape == "beta":
-            return _Prepared(self._path("sessions"), _encode_body(body), codec.decode)
-        extra = request.extra if isinstance(request, RealtimeSessionCreateRequest) else {}
-        beta = {key: value for key, value in body.items() if key not in extra} if extra else body
-        ga = self._bridge.to_ga(beta, extra)
-        decode, from_ga = codec.decode, self._bridge.from_ga
+    def run(
+        self,
+        operation: Operation[T],
+        request: Any = None,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """Run one declared :class:`~realtime_service.service.operations.Operation` on the shared path: what
+        every public operation does. ``path_params`` fill the path's placeholders (checked and escaped)."""
+        return self._call(self._prepare(operation, request, path_params), timeout, extra_headers)
 
-        def decode_bridged(parsed: Any, *, request_id: str | None) -> RealtimeSessionCreateResponse:
-            return decode(from_ga(parsed), request_id=request_id)
+    async def arun(
+        self,
+        operation: Operation[T],
+        request: Any = None,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> T:
+        """The awaitable twin of :meth:`run`."""
+        return await self._acall(self._prepare(operation, request, path_params), timeout, extra_headers)
 
-        return _Prepared(self._path("client_secrets"), _encode_body(ga), decode_bridged)
+    # -- what an operation's encoder and decoder may use (operations.Toolkit) -------------------------------
 
-    def _prepare_transcription_session(
-        self, request: RealtimeTranscriptionSessionCreateRequest | Mapping[str, Any]
-    ) -> _Prepared[RealtimeTranscriptionSessionCreateResponse]:
-        codec = self._transcription_codec()
-        body = _encode_body(codec.encode(request))
-        path = self._path("transcription_sessions")
-        return _Prepared(path, body, codec.decode, TRANSCRIPTION_RETIRED_HINT)
+    def codec(self, name: str) -> Any:
+        """The codec named ``name`` (``beta``, ``client_secret``, ...), built on first use."""
+        return self._codecs[name]()
 
-    def _prepare(self, path_key: str, codec: Codec[T], request: Any) -> _Prepared[T]:
-        return _Prepared(self._path(path_key), _encode_body(codec.encode(request)), codec.decode)
+    @property
+    def bridge(self) -> Bridge:
+        return self._bridge
 
-    def _path(self, operation: str) -> str:
-        """The operation's path, or the :class:`ConfigurationError` that says why these settings cannot call it."""
-        if operation in self._unusable:
-            raise ConfigurationError(self._unusable[operation])
-        return self._paths[operation]
+    # -- the machinery shared by every operation ------------------------------------------------------------
+
+    def _sessions_operation(self) -> Operation[RealtimeSessionCreateResponse]:
+        return ops.BETA_SESSIONS if self._api_shape == "beta" else ops.BRIDGED_SESSIONS
+
+    def _prepare(
+        self, operation: Operation[T], request: Any, path_params: Mapping[str, str] | None = None
+    ) -> _Prepared[T]:
+        """Validate and encode ``request`` and resolve the path: everything that can fail before sending."""
+        path = self._path(operation, path_params or {})
+        return _Prepared(operation, path, operation.encode(self, request))
+
+    def _path(self, operation: Operation[Any], params: Mapping[str, str]) -> str:
+        """The operation's path with its parameters checked and escaped, or the :class:`ConfigurationError` that
+        says why these settings cannot call it."""
+        key = operation.path_key
+        if key in self._unusable:
+            raise ConfigurationError(self._unusable[key])
+        if key not in self._paths:
+            raise ConfigurationError(f"the provider has no path for the operation {key!r}")
+        template = self._paths[key]
+        if not operation.path_params:
+            return template
+        problems: dict[str, list[str]] = {}
+        values: dict[str, str] = {}
+        for name, pattern in operation.path_params.items():
+            value = params.get(name)
+            if not isinstance(value, str) or pattern.fullmatch(value) is None:
+                problems[name] = [f"must match {pattern.pattern}"]
+            else:
+                values[name] = quote(value, safe="")
+        if problems:
+            raise RequestValidationError(problems)
+        return template.format_map(values)
 
     def _call(self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None) -> T:
         deadline = self._policy.deadline()
-        for attempt in self._policy.retrying(deadline):
+        unknown = False
+        for attempt in self._policy.retrying(deadline, prepared.operation.retry):
             with attempt:
-                parsed, request_id = self._attempt(
-                    prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
-                )
-        return prepared.decode(parsed, request_id=request_id)
+                try:
+                    response = self._attempt(
+                        prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number, unknown
+                    )
+                except (APIConnectionError, APIStatusError) as exc:
+                    unknown = unknown or outcome_unknown(exc)
+                    raise
+        return prepared.operation.decode(self, response)
 
     async def _acall(
         self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None
     ) -> T:
         deadline = self._policy.deadline()
-        async for attempt in self._policy.async_retrying(deadline):
+        unknown = False
+        async for attempt in self._policy.async_retrying(deadline, prepared.operation.retry):
             with attempt:
-                parsed, request_id = await asyncio.to_thread(
-                    self._attempt, prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number
-                )
-        return prepared.decode(parsed, request_id=request_id)
+                try:
+                    response = await asyncio.to_thread(
+                        self._attempt,
+                        prepared,
+                        deadline,
+                        timeout,
+                        extra_headers,
+                        attempt.retry_state.attempt_number,
+                        unknown,
+                    )
+                except (APIConnectionError, APIStatusError) as exc:
+                    unknown = unknown or outcome_unknown(exc)
+                    raise
+        return prepared.operation.decode(self, response)
 
     def _attempt(
         self,
@@ -301,23 +341,40 @@ class RealtimeSessionService:
         timeout: Timeout | None,
         extra_headers: Mapping[str, str] | None,
         attempt_number: int,
-    ) -> tuple[Any, str | None]:
-        """One attempt: send, log one line, return the parsed 2xx JSON and request id or raise the mapped error."""
-        path = prepared.path
+        after_unknown: bool = False,
+    ) -> HttpResponse:
+        """One attempt: send, log one line, return a 2xx answer (or one that means "already done" after an
+        attempt of unknown outcome) or raise the mapped error."""
+        operation, path = prepared.operation, prepared.path
         remaining = deadline - self._policy.clock()
         request = HttpRequest(
-            "POST", path, prepared.body, extra_headers or {}, self._attempt_timeout(timeout, remaining), remaining
+            operation.method,
+            path,
+            prepared.body.content,
+            self._headers(prepared, extra_headers),
+            self._attempt_timeout(timeout, remaining),
+            remaining,
         )
         started = time.perf_counter()
         try:
             response = self._resolve_gateway().send(request)
         except APIConnectionError as exc:
-            _log_attempt(path, type(exc).__name__, started, attempt_number, None)
+            _log_attempt(operation.method, path, type(exc).__name__, started, attempt_number, None)
             raise
-        _log_attempt(path, response.status_code, started, attempt_number, response.request_id)
-        if 200 <= response.status_code < 300:
-            return self._parse_json(response), response.request_id
-        raise self._status_error(response, prepared.retired_hint)
+        _log_attempt(operation.method, path, response.status_code, started, attempt_number, response.request_id)
+        status = response.status_code
+        if 200 <= status < 300 or (after_unknown and status in operation.done_after_unknown):
+            return response
+        raise self._status_error(response, operation.retired_hint)
+
+    @staticmethod
+    def _headers(prepared: _Prepared[Any], extra_headers: Mapping[str, str] | None) -> Mapping[str, str]:
+        """The per-request headers: the body's media type and the answer's when they are not JSON, then the
+        caller's ``extra_headers``."""
+        content_type, accept = prepared.body.content_type, prepared.operation.accept
+        if content_type == "application/json" and accept == "application/json":
+            return extra_headers or {}
+        return {"Content-Type": content_type, "Accept": accept, **(extra_headers or {})}
 
     def _attempt_timeout(self, timeout: Timeout | None, remaining: float) -> tuple[float, float]:
         """The per-attempt ``(connect, read)`` timeout, never longer than the ``remaining`` time of the call."""
@@ -328,18 +385,10 @@ class RealtimeSessionService:
         else:
             connect = read = float(timeout)
         if remaining <= 0:
-            raise APITimeoutError("Request timed out: total_timeout reached before the attempt started")
+            raise APITimeoutError(
+                "Request timed out: total_timeout reached before the attempt started", request_sent=False
+            )
         return min(connect, remaining), min(read, remaining)
-
-    def _parse_json(self, response: HttpResponse) -> Any:
-        try:
-            return json.loads(response.content)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply for json
-            raise ResponseValidationError(
-                f"expected a JSON body, got {len(response.content)} bytes that do not parse",
-                request_id=response.request_id,
-                status_code=response.status_code,
-            ) from None
 
     def _status_error(self, response: HttpResponse, retired_hint: str) -> APIStatusError:
         """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret."""
@@ -384,58 +433,25 @@ def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Ca
     return lambda: given
 
 
-# The process-wide codecs, each imported and built by the first call that needs it (the container's defaults).
-
-
-def shared_beta_codec() -> BetaSessionCodec:
-    from .codec import shared_codec
-    from .schemas import BetaSessionCodec
-
-    return shared_codec(BetaSessionCodec)
-
-
-def shared_transcription_codec() -> TranscriptionSessionCodec:
-    from .codec import shared_codec
-    from .schemas import TranscriptionSessionCodec
-
-    return shared_codec(TranscriptionSessionCodec)
-
-
-def shared_client_secret_codec() -> ClientSecretCodec:
-    from .codec import shared_codec
-    from .ga_schemas import ClientSecretCodec
-
-    return shared_codec(ClientSecretCodec)
-
-
-def shared_translation_codec() -> TranslationCodec:
-    from .codec import shared_codec
-    from .ga_schemas import TranslationCodec
-
-    return shared_codec(TranslationCodec)
-
-
-def _encode_body(body: Mapping[str, Any]) -> bytes:
-    warn_if_retiring(body)  # every operation's request passes here: one WARNING per retiring model per process
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def _optional_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _log_attempt(path: str, outcome: int | str, started: float, attempt: int, request_id: str | None) -> None:
+def _log_attempt(
+    method: str, path: str, outcome: int | str, started: float, attempt: int, request_id: str | None
+) -> None:
     if logger.isEnabledFor(logging.INFO):
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         logger.info(
-            "POST %s -> %s in %.1f ms (attempt %d, request_id=%s)",
+            "%s %s -> %s in %.1f ms (attempt %d, request_id=%s)",
+            method,
             path,
             outcome,
             elapsed_ms,
             attempt,
             request_id,
             extra={
-                "method": "POST",
+                "method": method,
                 "path": path,
                 "status": outcome,
                 "elapsed_ms": elapsed_ms,

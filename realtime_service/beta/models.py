@@ -2,7 +2,7 @@
 requests and responses, and what every response dataclass shares.
 
 Field names are the JSON names, so a dataclass reads like the wire format. Constructing a dataclass does not
-validate anything: the codecs in :mod:`realtime_service.schemas` validate on ``encode``.
+validate anything: the codecs in :mod:`realtime_service.beta.schemas` validate on ``encode``.
 
 Two "empty" values are kept apart on purpose:
 
@@ -15,9 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, ClassVar, Final, Literal, final
+from typing import Any, Literal
 
 from realtime_service.redaction import redact
+from realtime_service.wire.registry import encode_registered
+from realtime_service.wire.values import NOT_GIVEN as NOT_GIVEN
+from realtime_service.wire.values import NotGiven as NotGiven
+from realtime_service.wire.values import json_copy as json_copy
 
 Modality = Literal["text", "audio"]
 AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
@@ -27,39 +31,7 @@ NoiseReductionType = Literal["near_field", "far_field"]
 MaxOutputTokens = int | Literal["inf"]
 
 
-@final
-class NotGiven:
-    """The type of :data:`NOT_GIVEN`: "this field was not given", as opposed to ``None`` ("send null").
 
-    A singleton that is falsy, survives ``copy``/``deepcopy``/``pickle`` as itself, and prints as
-    ``NOT_GIVEN`` so dataclass reprs stay readable.
-    """
-
-    _instance: ClassVar[NotGiven | None] = None
-    __slots__ = ()
-
-    def __new__(cls) -> NotGiven:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> Literal[False]:
-        return False
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-    def __copy__(self) -> NotGiven:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> NotGiven:
-        return self
-
-    def __reduce__(self) -> str:
-        return "NOT_GIVEN"
-
-
-NOT_GIVEN: Final = NotGiven()
 
 
 # --- request -------------------------------------------------------------------------------------------------
@@ -168,9 +140,7 @@ class RealtimeSessionCreateRequest:
 
         Raises :class:`~realtime_service.errors.RequestValidationError` if the request is invalid.
         """
-        from realtime_service.schemas import default_codec  # here, not at the top: schemas imports this module
-
-        return default_codec().encode(self)
+        return encode_registered(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +169,7 @@ class RealtimeTranscriptionSessionCreateRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """The validated JSON body, exactly what ``TranscriptionSessionCodec.encode`` returns."""
-        from realtime_service.codec import shared_codec  # here, not at the top: they import this module
-        from realtime_service.schemas import TranscriptionSessionCodec
-
-        return shared_codec(TranscriptionSessionCodec).encode(self)
+        return encode_registered(self)
 
 
 # --- response ------------------------------------------------------------------------------------------------
@@ -296,32 +263,6 @@ class RealtimeTranscriptionSessionCreateResponse(ReceivedResponse):
     input_audio_format: str | NotGiven = NOT_GIVEN
     input_audio_transcription: InputAudioTranscription | NotGiven | None = NOT_GIVEN
     turn_detection: TurnDetection | NotGiven | None = NOT_GIVEN
-
-
-# --- helpers shared with schemas.py --------------------------------------------------------------------------
-
-
-def json_copy(value: Any) -> Any:
-    """Deep-copy JSON-shaped data (dicts, lists, tuples become lists); other values are returned as they are.
-
-    Much faster than ``copy.deepcopy`` for parsed JSON, which is all it is meant for: a decode copies the body
-    once, so this sits on the hot path.
-    """
-    cls = type(value)
-    if cls is dict:
-        return {key: item if type(item) in _SCALARS else json_copy(item) for key, item in value.items()}
-    if cls is list:
-        return [item if type(item) in _SCALARS else json_copy(item) for item in value]
-    if cls in _SCALARS:
-        return value
-    if isinstance(value, Mapping):
-        return {key: json_copy(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_copy(item) for item in value]
-    return value
-
-
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
 
 def _to_json(value: Any) -> Any:

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, missing, validate
 
-from realtime_service.fields import (
+from realtime_service.wire.fields import (
     JsonBoolean,
     JsonInteger,
     JsonList,
@@ -35,7 +35,7 @@ from realtime_service.fields import (
     json_kind,
     utf8_encodable,
 )
-from realtime_service.models import NOT_GIVEN
+from realtime_service.wire.values import NOT_GIVEN
 
 #: What a compiled loader returns when it is not sure; the caller then runs the real ``Schema.load``.
 FALLBACK: Any = object()

@@ -22,9 +22,9 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast
 from marshmallow import Schema, ValidationError
 
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.fastpath import FALLBACK, check_fast_path_assumptions, compile_dumper, compile_loader
-from realtime_service.fields import ModelSchema, json_problem, utf8_encodable
-from realtime_service.models import NOT_GIVEN, json_copy
+from realtime_service.wire.fastpath import FALLBACK, check_fast_path_assumptions, compile_dumper, compile_loader
+from realtime_service.wire.fields import ModelSchema, json_problem, utf8_encodable
+from realtime_service.wire.values import NOT_GIVEN, json_copy
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -327,4 +327,11 @@ _SHARED: dict[type[Any], Any] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-__all__ = ["OperationCodec", "RequestEncoder", "ResponseReader", "flatten_messages", "reason", "shared_codec"]
+__all__ = [
+    "OperationCodec",
+    "RequestEncoder",
+    "ResponseReader",
+    "flatten_messages",
+    "reason",
+    "shared_codec",
+]

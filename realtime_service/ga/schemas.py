@@ -4,7 +4,7 @@
   with the ``*GA`` session schemas and ``RealtimeCreateClientSecretResponse`` (``spec/NOTES.md`` section 3).
 * ``POST /realtime/translations/client_secrets`` (:class:`TranslationCodec`): NOTES.md "Not in the YAML".
 
-Conventions as in :mod:`realtime_service.schemas`: request schemas ``unknown = RAISE`` on every nested object,
+Conventions as in :mod:`realtime_service.beta.schemas`: request schemas ``unknown = RAISE`` on every nested object,
 strict JSON types, the spec's enums closed and its open strings open (``model``, ``voice``, transcription
 ``model``), limits the spec's own. Decisions where the spec is loose or only says it in prose:
 
@@ -19,7 +19,7 @@ strict JSON types, the spec's enums closed and its open strings open (``model``,
 * Not checked (prose only, the API decides): one of ``server_url``/``connector_id``/``tunnel_id``; which
   transcription models take ``languages``, ``keywords``, ``delay`` or ``prompt``.
 
-Responses are read with the request schemas' echo twins (:func:`~realtime_service.fields.echo_schema`) and
+Responses are read with the request schemas' echo twins (:func:`~realtime_service.wire.fields.echo_schema`) and
 leniently: only ``value`` and ``expires_at`` must be valid. See :class:`ClientSecretCodec`.
 """
 
@@ -30,27 +30,14 @@ from typing import Any, cast
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from realtime_service.codec import OperationCodec, Req, Resp
-from realtime_service.fields import (
-    IntegerOrInf,
-    JsonBoolean,
-    JsonInteger,
-    JsonList,
-    JsonMap,
-    JsonNumber,
-    JsonString,
-    JsonUnion,
-    LenientSchema,
-    LiteralOrNested,
-    ModelNested,
-    ModelSchema,
-    RequestSchema,
-    TaggedNested,
-    between,
-    echo_schema,
-    one_of,
+from realtime_service.beta.models import NOT_GIVEN
+from realtime_service.beta.schemas import (
+    ExpirySchema,
+    FunctionToolSchema,
+    NoiseReductionSchema,
+    TracingConfigSchema,
 )
-from realtime_service.ga_models import (
+from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
     AudioOutput,
@@ -92,12 +79,25 @@ from realtime_service.ga_models import (
     TranslationSessionResponse,
     TranslationTranscription,
 )
-from realtime_service.models import NOT_GIVEN
-from realtime_service.schemas import (
-    ExpirySchema,
-    FunctionToolSchema,
-    NoiseReductionSchema,
-    TracingConfigSchema,
+from realtime_service.wire.codec import OperationCodec, Req, Resp
+from realtime_service.wire.fields import (
+    IntegerOrInf,
+    JsonBoolean,
+    JsonInteger,
+    JsonList,
+    JsonMap,
+    JsonNumber,
+    JsonString,
+    JsonUnion,
+    LenientSchema,
+    LiteralOrNested,
+    ModelNested,
+    ModelSchema,
+    RequestSchema,
+    TaggedNested,
+    between,
+    echo_schema,
+    one_of,
 )
 
 _MAX_TOKENS = 4096
@@ -528,7 +528,7 @@ class ClientSecretCodec(_GACodec[ClientSecretCreateRequest, ClientSecretCreateRe
     integer. Everything else is read leniently, as deep as it goes: a value that does not fit its type is left
     out of the typed view (its dotted path in ``invalid_fields``), a list item that does not fit is left out of
     its tuple, and a session of an unknown ``type`` or without its ``id``/``object`` is kept as a
-    :class:`~realtime_service.ga_models.ReadOnlyJson`. ``to_dict()`` always has the whole body.
+    :class:`~realtime_service.ga.models.ReadOnlyJson`. ``to_dict()`` always has the whole body.
     """
 
     def __init__(self) -> None:

@@ -20,11 +20,11 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from . import __version__
-from .config import Settings
-from .errors import APIConnectionError, APITimeoutError, ConfigurationError
-from .redaction import redact
-from .transport import HttpRequest, HttpResponse
+from .._version import __version__
+from ..config import Settings
+from ..errors import APIConnectionError, APITimeoutError, ConfigurationError
+from ..redaction import redact
+from .seam import HttpRequest, HttpResponse
 
 USER_AGENT = f"realtime-service/{__version__} (python {platform.python_version()}; requests {requests.__version__})"
 
@@ -99,9 +99,9 @@ class HttpGateway:
                 ends = started + request.budget if request.budget is not None else None
                 content = self._read_body(response.raw, ends)
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
-            raise APITimeoutError(f"Request timed out: {type(exc).__name__}") from None
+            raise APITimeoutError(f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise APIConnectionError(f"Connection error: {type(exc).__name__}") from None
+            raise APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc)) from None
         return HttpResponse(
             status_code=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
@@ -165,6 +165,15 @@ def _close_pools(manager: urllib3.PoolManager) -> None:
             pool.close()
 
 
+def _sent(exc: BaseException) -> bool:
+    """Whether the request may have reached the server: ``False`` only when the connection was never made."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # requests wraps urllib3's MaxRetryError, which holds the cause
+    return not isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError)
+
+
 def _declared_length(raw: urllib3.BaseHTTPResponse) -> int:
     """The ``Content-Length`` of an uncompressed body, or -1 when it is absent, invalid or compressed."""
     headers = raw.headers
@@ -195,4 +204,3 @@ def open_gateway(settings: Settings, session: requests.Session | None = None) ->
         yield gateway
     finally:
         gateway.close()
-

@@ -4,28 +4,43 @@ Two operations: ``POST /realtime/sessions`` (:class:`BetaSessionCodec`) and ``PO
 (:class:`TranscriptionSessionCodec`). The schemas are the single source of truth for what may be sent (request
 schemas, ``unknown = RAISE``) and how what comes back is read (response schemas, ``unknown = INCLUDE``). Sources:
 the 2025-04-29 spec plus the mid-2025 additions listed in ``spec/NOTES.md`` sections 1 and 2 (never HEAD's
-swapped schema names). The GA formats live in :mod:`realtime_service.ga_schemas`.
+swapped schema names). The GA formats live in :mod:`realtime_service.ga.schemas`.
 
 Rules worth knowing:
 
-* Numbers are JSON numbers only, booleans JSON booleans only; see :mod:`realtime_service.fields`.
+* Numbers are JSON numbers only, booleans JSON booleans only; see :mod:`realtime_service.wire.fields`.
 * The fields dump values untouched (no coercion), so validating the dumped dict validates exactly what the
   caller put in the dataclass.
 * Limits are the spec's; none are invented. ``model``, ``voice`` and ``tool_choice`` are open strings (the
   transcription sessions' transcription ``model`` is the one closed list).
 * Responses are read leniently; see :meth:`BetaSessionCodec.decode`.
 
-The building blocks (fields, the fast path, the codec machinery) live in :mod:`realtime_service.fields`,
-:mod:`realtime_service.fastpath` and :mod:`realtime_service.codec`; their names are re-exported here.
+The building blocks (fields, the fast path, the codec machinery) live in :mod:`realtime_service.wire.fields`,
+:mod:`realtime_service.wire.fastpath` and :mod:`realtime_service.wire.codec`; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 from marshmallow import INCLUDE, validate
 
-from realtime_service.codec import OperationCodec, flatten_messages, shared_codec
-from realtime_service.fastpath import FALLBACK, check_fast_path_assumptions, compile_loader, fast_dump
-from realtime_service.fields import (
+from realtime_service.beta.models import (
+    ClientSecret,
+    ClientSecretConfig,
+    ExpiresAfter,
+    FunctionTool,
+    InputAudioTranscription,
+    NoiseReduction,
+    RealtimeSessionCreateRequest,
+    RealtimeSessionCreateResponse,
+    RealtimeTranscriptionSessionCreateRequest,
+    RealtimeTranscriptionSessionCreateResponse,
+    TracingConfig,
+    TranscriptionClientSecretConfig,
+    TurnDetection,
+)
+from realtime_service.wire.codec import OperationCodec, flatten_messages, shared_codec
+from realtime_service.wire.fastpath import FALLBACK, check_fast_path_assumptions, compile_loader, fast_dump
+from realtime_service.wire.fields import (
     IntegerOrInf,
     JsonBoolean,
     JsonInteger,
@@ -42,21 +57,6 @@ from realtime_service.fields import (
     echo_schema,
     json_problem,
     one_of,
-)
-from realtime_service.models import (
-    ClientSecret,
-    ClientSecretConfig,
-    ExpiresAfter,
-    FunctionTool,
-    InputAudioTranscription,
-    NoiseReduction,
-    RealtimeSessionCreateRequest,
-    RealtimeSessionCreateResponse,
-    RealtimeTranscriptionSessionCreateRequest,
-    RealtimeTranscriptionSessionCreateResponse,
-    TracingConfig,
-    TranscriptionClientSecretConfig,
-    TurnDetection,
 )
 
 _MAX_TOKENS = 4096
@@ -258,7 +258,7 @@ class BetaSessionCodec(OperationCodec[RealtimeSessionCreateRequest, RealtimeSess
 
     Only :class:`~realtime_service.errors.RequestValidationError` leaves ``load_request``/``encode`` and only
     :class:`~realtime_service.errors.ResponseValidationError` leaves ``decode``, whatever the input (see
-    :mod:`realtime_service.codec`).
+    :mod:`realtime_service.wire.codec`).
 
     ``decode`` is strict on the one thing the caller needs, ``client_secret{value: non-empty string, expires_at:
     int}``: anything else there raises ``ResponseValidationError`` carrying ``request_id``. It is lenient on the
@@ -301,7 +301,7 @@ def default_codec() -> BetaSessionCodec:
     return shared_codec(BetaSessionCodec)
 
 
-#: The former private name of :func:`~realtime_service.fastpath.check_fast_path_assumptions`.
+#: The former private name of :func:`~realtime_service.wire.fastpath.check_fast_path_assumptions`.
 _check_fast_path_assumptions = check_fast_path_assumptions
 
 __all__ = [

@@ -1,0 +1,51 @@
+"""The process-wide codecs, each imported and built by the first call that needs it (the container's defaults).
+
+Importing this module registers each factory on its family's request classes, so ``request.to_dict()`` finds
+its codec without the model importing it (see :mod:`realtime_service.wire.registry`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..beta.models import RealtimeSessionCreateRequest, RealtimeTranscriptionSessionCreateRequest
+from ..ga.models import ClientSecretCreateRequest, TranslationClientSecretCreateRequest
+from ..wire.registry import register_encoder
+
+if TYPE_CHECKING:
+    from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
+    from ..ga.schemas import ClientSecretCodec, TranslationCodec
+
+
+def shared_beta_codec() -> BetaSessionCodec:
+    from ..beta.schemas import BetaSessionCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(BetaSessionCodec)
+
+
+def shared_transcription_codec() -> TranscriptionSessionCodec:
+    from ..beta.schemas import TranscriptionSessionCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(TranscriptionSessionCodec)
+
+
+def shared_client_secret_codec() -> ClientSecretCodec:
+    from ..ga.schemas import ClientSecretCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(ClientSecretCodec)
+
+
+def shared_translation_codec() -> TranslationCodec:
+    from ..ga.schemas import TranslationCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(TranslationCodec)
+
+
+register_encoder(RealtimeSessionCreateRequest, shared_beta_codec)
+register_encoder(RealtimeTranscriptionSessionCreateRequest, shared_transcription_codec)
+register_encoder(ClientSecretCreateRequest, shared_client_secret_codec)
+register_encoder(TranslationClientSecretCreateRequest, shared_translation_codec)

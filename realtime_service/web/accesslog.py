@@ -1,0 +1,76 @@
+"""The one access-log line per request, every value from the request escaped first.
+
+A request controls its method, path and (through a hook) even its identity: logged raw, a percent-decoded
+``%0a`` would start a forged line of its own. :func:`escape` turns control characters (newlines included),
+backslashes and non-ASCII into ``\\xNN``/``\\uNNNN`` escapes, and cuts long values, so one request is one line.
+Headers, bodies and query strings are never logged: keys and tokens live there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .messages import TokenRequest, TokenResponse
+
+access_logger = logging.getLogger("realtime_service.web.access")
+
+#: Longest value written as is; longer ones are cut (and say so), so a 16 KiB path is not a 16 KiB log line.
+MAX_LOGGED = 256
+
+
+def escape(value: str | None, limit: int = MAX_LOGGED) -> str:
+    """``value`` as one printable ASCII token (``-`` for nothing)."""
+    if value is None or value == "":
+        return "-"
+    cut = len(value) > limit
+    text = value[:limit]
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        escaped = text
+    else:
+        escaped = text.encode("unicode_escape").decode("ascii")
+        escaped = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in escaped)
+    return escaped + ("...(cut)" if cut else "")
+
+
+def log_access(request: TokenRequest, response: TokenResponse, started: float, note: str | None = None) -> None:
+    """Log ``request`` answered by ``response``, ``started`` being its ``time.perf_counter()``."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    log_line(request.method, request.path, response.status, elapsed_ms, response.identity, response.request_id, note)
+
+
+def log_line(
+    method: str | None,
+    path: str | None,
+    status: int,
+    elapsed_ms: float,
+    identity: str | None = None,
+    request_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    """The access line itself, for the routes and for the answers the servers give on their own."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    method_, path_ = escape(method, 16), escape(path)
+    identity_, request_id_ = escape(identity), escape(request_id)
+    suffix = f", {escape(note)}" if note else ""
+    access_logger.info(
+        "%s %s -> %d in %.1f ms (identity=%s, request_id=%s%s)",
+        method_,
+        path_,
+        status,
+        elapsed_ms,
+        identity_,
+        request_id_,
+        suffix,
+        extra={
+            "method": method_,
+            "path": path_,
+            "status": status,
+            "elapsed_ms": elapsed_ms,
+            "identity": identity_ if identity else None,
+            "request_id": request_id_ if request_id else None,
+        },
+    )

@@ -1,0 +1,107 @@
+"""Request bodies: the size limit, and the JSON object a JSON route takes.
+
+The adapters read at most ``server.max_body_bytes + 1`` bytes (waitress itself refuses a declared or streamed
+body over the limit earlier, see :mod:`.waitress_guard`); :func:`check_size` turns the overflow into 413.
+:func:`json_object` parses strictly: no ``NaN``/``Infinity``, and a body nested deeper than
+:data:`MAX_JSON_DEPTH` (or than Python's parser goes, ``RecursionError``) is one more invalid body, a cheap 400,
+never a 500 with a traceback. Routes with other bodies (raw SDP, signed webhook bytes) use :func:`check_size`
+and :func:`media_type` and parse their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .answers import Refused, error_answer
+from .messages import TokenRequest
+
+#: Deepest nesting accepted before parsing is even tried (the session fields need a handful of levels).
+MAX_JSON_DEPTH = 64
+
+
+def check_size(request: TokenRequest, max_bytes: int, headers: Iterable[tuple[str, str]] = ()) -> None:
+    if request.body_too_large or len(request.body) > max_bytes:
+        raise Refused(
+            error_answer(
+                413,
+                f"The request body is larger than {max_bytes} bytes.",
+                "invalid_request_error",
+                "body_too_large",
+                # The rest of the body may still be on its way: this connection is closed, not reused.
+                [*headers, ("Connection", "close")],
+            )
+        )
+
+
+def media_type(request: TokenRequest) -> str:
+    """The request's media type, lower-case, parameters dropped (``""`` when none was sent)."""
+    return (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep(body: bytes, limit: int) -> bool:
+    """A cheap upper bound on the nesting (brackets inside strings count too, so it may over-count, which only
+    refuses bodies no session needs)."""
+    depth = 0
+    for byte in body:
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
+
+
+def json_object(
+    request: TokenRequest, headers: Iterable[tuple[str, str]] = (), identity: str | None = None
+) -> dict[str, Any]:
+    """The body as a JSON object (``{}`` for an empty body), or :class:`Refused` 415/400."""
+    body = request.body
+    media = media_type(request)
+    headers = list(headers)
+    if (body.strip() or media) and media != "application/json" and not media.endswith("+json"):
+        raise Refused(
+            error_answer(
+                415,
+                "Send the request body as application/json.",
+                "invalid_request_error",
+                "unsupported_media_type",
+                headers,
+                identity=identity,
+            )
+        )
+    if not body.strip():
+        return {}
+    try:
+        if _too_deep(body, MAX_JSON_DEPTH):
+            raise ValueError("nested too deeply")
+        parsed = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, and nesting past the parser's
+        raise Refused(
+            error_answer(
+                400,
+                "The request body is not valid JSON.",
+                "invalid_request_error",
+                "invalid_json",
+                headers,
+                identity=identity,
+            )
+        ) from None
+    if not isinstance(parsed, dict):
+        raise Refused(
+            error_answer(
+                400,
+                "The request body must be a JSON object.",
+                "invalid_request_error",
+                "invalid_body",
+                headers,
+                identity=identity,
+            )
+        )
+    return parsed

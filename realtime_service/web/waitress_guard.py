@@ -1,0 +1,120 @@
+"""waitress, held to the token server's limits: its own answers in OpenAI's shape, and no slow client kept.
+
+waitress reads each request (headers and body) in its event loop before a worker thread runs the app, so a
+slow client costs a socket, not a thread. What it lacks is a bound on how long a request may take to arrive:
+``channel_timeout`` counts *inactivity*, and a client that sends one byte a second is never inactive. Here:
+
+- :class:`GuardedChannel` gives each request ``server.request_timeout`` seconds from its first byte (or from
+  the connection's opening) to arrive whole; past that it answers 408 and closes. Idle keep-alive connections
+  close after ``server.idle_timeout`` (waitress's ``channel_timeout``).
+- :class:`OpenAIErrorTask` replaces waitress's plain-text error pages (malformed request 400, body over
+  ``server.max_body_bytes`` 413, which waitress answers as soon as the headers declare it or a chunked body
+  passes it, headers over ``server.max_header_bytes`` 431) with OpenAI's error shape, ``no-store``, and an
+  access line.
+
+:func:`adjustments` turns the settings into waitress's own: ``connection_limit`` (waitress's default of 100
+is what ~100 slow sockets exhausted) and the ``poll()`` loop (``select()`` stops at file descriptor 1024).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from waitress.channel import ClientDisconnected, HTTPChannel  # type: ignore[import-untyped]
+from waitress.task import ErrorTask  # type: ignore[import-untyped]
+
+from .accesslog import log_line
+from .answers import COMMON_HEADERS, SERVER_ERRORS, raw_error, server_error
+from .settings import ServerSettings
+
+#: Seconds between two checks of the arrival deadlines (waitress's loop wakes at least this often).
+CHECK_INTERVAL = 1
+
+
+def adjustments(settings: ServerSettings) -> dict[str, Any]:
+    """waitress ``create_server`` keyword arguments for ``settings``."""
+    return {
+        "threads": settings.threads,
+        "connection_limit": settings.connection_limit,
+        "channel_timeout": max(1, round(settings.idle_timeout)),
+        "cleanup_interval": CHECK_INTERVAL,
+        "asyncore_loop_timeout": CHECK_INTERVAL,
+        "asyncore_use_poll": True,
+        "max_request_body_size": settings.max_body_bytes,
+        "max_request_header_size": settings.max_header_bytes,
+        "backlog": 2048,
+    }
+
+
+class OpenAIErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's error answer, in OpenAI's shape with ``no-store``, logged as one access line."""
+
+    def execute(self) -> None:
+        started = time.perf_counter()
+        error = self.request.error
+        status = int(getattr(error, "code", 400))
+        reason, body = server_error(status)
+        self.status = f"{status} {reason}"
+        self.response_headers.extend(COMMON_HEADERS)
+        self.response_headers.append(("Connection", "close"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+        log_line(
+            getattr(self.request, "command", None) or None,
+            getattr(self.request, "path", None) or None,
+            status,
+            (time.perf_counter() - started) * 1000.0,
+            note="answered by the server",
+        )
+
+
+class GuardedChannel(HTTPChannel):  # type: ignore[misc]
+    """An HTTP channel whose request must arrive within ``request_timeout`` seconds of its first byte."""
+
+    error_task_class = OpenAIErrorTask
+    request_timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrival_started: float | None = time.monotonic()  # a connection that sends nothing is bounded too
+
+    def received(self, data: bytes) -> bool:
+        if data and self.request is None and self.arrival_started is None:
+            self.arrival_started = time.monotonic()
+        result: bool = super().received(data)
+        if self.request is None:
+            self.arrival_started = None  # every request received so far is whole
+        return result
+
+    def readable(self) -> bool:
+        started = self.arrival_started
+        if (
+            started is not None
+            and not self.requests
+            and not self.will_close
+            and not self.close_when_flushed
+            and time.monotonic() - started > self.request_timeout
+        ):
+            self._too_slow()
+            return False
+        readable: bool = super().readable()
+        return readable
+
+    def _too_slow(self) -> None:
+        self.arrival_started = None
+        partial: Any = getattr(self, "request", None)
+        self.request = None
+        if partial is not None:
+            with contextlib.suppress(ClientDisconnected):
+                self.write_soon(raw_error(408, *SERVER_ERRORS[408]))
+            command, path = getattr(partial, "command", None), getattr(partial, "path", None)
+            log_line(command or None, path or None, 408, 0.0, note="request too slow")
+        self.close_when_flushed = True
+
+
+def guarded_channel(settings: ServerSettings) -> type[GuardedChannel]:
+    """A :class:`GuardedChannel` class bound to ``settings.request_timeout``."""
+    return type("ConfiguredGuardedChannel", (GuardedChannel,), {"request_timeout": settings.request_timeout})

@@ -1,0 +1,129 @@
+"""What a call router answers for an incoming call, and the router contract (sync or async).
+
+A decision is checked when it is made (a refer target, a SIP status), so a bad one fails in the router, before
+any upstream call. Hosts override the router like the gateway: any object with ``route(event)``, or a plain
+function, returning a decision or an awaitable of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import RequestValidationError
+from .events import WebhookEvent
+from .masking import mask_text
+from .targets import check_target_uri
+
+#: The Realtime API's default reject status (603 Decline); Live requires one between these bounds.
+DEFAULT_REJECT_STATUS = 603
+MIN_STATUS, MAX_STATUS = 300, 699
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """Answer the call with this session configuration (the accept endpoint's body: GA realtime session config
+    with ``type: "realtime"``, or a Live session with ``type: "live"``)."""
+
+    session: Mapping[str, Any] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.session, Mapping):
+            raise RequestValidationError({"session": ["must be a mapping (the session configuration)"]})
+        object.__setattr__(self, "session", MappingProxyType(dict(self.session)))
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refuse the call with a SIP status (603 Decline by default, 486 Busy Here for a spent caller)."""
+
+    status_code: int = DEFAULT_REJECT_STATUS
+
+    def __post_init__(self) -> None:
+        code = self.status_code
+        if isinstance(code, bool) or not isinstance(code, int) or not MIN_STATUS <= code <= MAX_STATUS:
+            raise RequestValidationError(
+                {"status_code": [f"must be a SIP status between {MIN_STATUS} and {MAX_STATUS}"]}
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Refer:
+    """Transfer the call to a ``tel:``/``sip:``/``sips:`` URI."""
+
+    target_uri: str
+
+    def __post_init__(self) -> None:
+        check_target_uri(self.target_uri)
+
+    def __repr__(self) -> str:
+        return f"Refer(target_uri={mask_text(self.target_uri)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """Do nothing with this event (not a call, or a call another event of the same call decides)."""
+
+
+Decision = Accept | Reject | Refer | Ignore
+DECISION_TYPES = (Accept, Reject, Refer, Ignore)
+
+
+@runtime_checkable
+class CallRouter(Protocol):
+    """Decides each incoming call. ``route`` may be a plain or an ``async`` method."""
+
+    def route(self, event: WebhookEvent) -> Decision | Awaitable[Decision]: ...
+
+
+RouterLike = CallRouter | Callable[[WebhookEvent], "Decision | Awaitable[Decision]"]
+
+
+def _checked(result: object, router: object) -> Decision:
+    if not isinstance(result, DECISION_TYPES):
+        raise TypeError(
+            f"call router {router!r} returned {type(result).__name__}, not a decision (Accept, Reject, Refer or Ignore)"
+        )
+    return result
+
+
+def _call(router: RouterLike, event: WebhookEvent) -> object:
+    route = getattr(router, "route", None)
+    if callable(route):
+        return route(event)
+    if callable(router):
+        return router(event)
+    raise TypeError(f"{router!r} is not a call router: give it a route(event) method or make it callable")
+
+
+async def adecide(router: RouterLike, event: WebhookEvent) -> Decision:
+    """The router's decision for ``event``, awaited when the router is async (for async endpoints)."""
+    result = _call(router, event)
+    if inspect.isawaitable(result):
+        result = await result
+    return _checked(result, router)
+
+
+def decide(router: RouterLike, event: WebhookEvent) -> Decision:
+    """The router's decision for ``event`` from sync code (a WSGI worker); an async router runs to completion on
+    a private event loop. Not for use on a running event loop (use :func:`adecide` there)."""
+    result = _call(router, event)
+    if inspect.isawaitable(result):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            if inspect.iscoroutine(result):
+                result.close()
+            raise RuntimeError("decide() was called on a running event loop: await adecide() instead")
+        result = asyncio.run(_awaited(result))
+    return _checked(result, router)
+
+
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable

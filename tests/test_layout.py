@@ -1,0 +1,135 @@
+"""The package's import graph, read with ``ast``: no circles (imports inside functions included), and the wire
+machinery imports no API family."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "realtime_service"
+FAMILIES = ("realtime_service.beta", "realtime_service.ga", "realtime_service.live")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:``: read by type checkers, never run."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return skipped
+
+
+def imported_modules(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """Every module of the package that ``tree`` imports when it runs: at module level or inside functions
+    (imports under ``if TYPE_CHECKING:`` never run, so they do not count)."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    skipped = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            # "from pkg import name" imports pkg.name when that is a module, else pkg itself.
+            names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in known)
+    found.discard(module)
+    return found
+
+
+def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+    paths = {module_name(path, root): path for path in root.rglob("*.py")}
+    known = set(paths)
+    return {
+        name: imported_modules(ast.parse(path.read_text("utf-8")), name, path.name == "__init__.py", known)
+        for name, path in paths.items()
+    }
+
+
+def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
+    """One import circle of ``graph`` as a path that ends where it starts, or ``None``."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_checker_finds_a_planted_circle_and_passes_a_tree() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_checker_sees_relative_and_function_level_imports(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "b.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from .. import c\n"
+        "def f():\n    from ..a import thing\n"
+    )
+    (pkg / "c.py").write_text("")
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.sub.b"}
+    assert graph["pkg.sub.b"] == {"pkg.a"}
+    assert find_cycle(graph) == ["pkg.a", "pkg.sub.b", "pkg.a"]
+
+
+def test_the_package_has_no_import_circle() -> None:
+    graph = import_graph()
+    assert "realtime_service.service.service" in graph  # the graph is the real package
+    assert find_cycle(graph) is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_wire_package_imports_no_api_family(family: str) -> None:
+    graph = import_graph()
+    wire = {name: targets for name, targets in graph.items() if name.startswith("realtime_service.wire")}
+    assert wire, "the wire package is missing"
+    offenders = {name: sorted(t for t in targets if t.startswith(family)) for name, targets in wire.items()}
+    assert {name: targets for name, targets in offenders.items() if targets} == {}
+
+
+def test_the_gateway_gets_its_version_without_importing_the_package() -> None:
+    assert "realtime_service" not in import_graph()["realtime_service.transport.gateway"]
+
+
+def test_the_package_root_holds_only_cross_cutting_modules() -> None:
+    root_modules = sorted(path.stem for path in PACKAGE.glob("*.py"))
+    assert len(root_modules) <= 14, root_modules

@@ -1,0 +1,263 @@
+"""The SDP offer check (byte for byte, field ``sdp`` named) and the answer builder, the latter proven in Chromium.
+
+The browser test runs Debian's headless Chromium with its fake audio device: a real ``RTCPeerConnection`` makes
+the offer (microphone track and an ``oai-events`` data channel), :func:`answer_for` answers it in Python, and
+the browser's ``setRemoteDescription`` must accept the answer (``signalingState`` becomes ``stable``).
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from realtime_service.errors import RequestValidationError
+from realtime_service.wire.sdp import MAX_OFFER_BYTES, answer_for, check_offer
+
+# Recorded from headless Chromium 156 (fake audio device, an oai-events data channel).
+OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver") or (
+    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
+)
+
+
+def _reason(offer: Any, **kwargs: Any) -> str:
+    with pytest.raises(RequestValidationError) as caught:
+        check_offer(offer, **kwargs)
+    assert caught.value.fields == ["sdp"]
+    return " ".join(caught.value.messages["sdp"])
+
+
+# check_offer
+
+
+def test_a_browser_offer_passes_unchanged_crlfs_and_all() -> None:
+    assert b"\r\n" in OFFER
+    assert check_offer(OFFER) == OFFER
+    assert check_offer(OFFER.decode()) == OFFER
+
+
+def test_an_lf_only_offer_is_accepted_and_not_converted() -> None:
+    lf = OFFER.replace(b"\r\n", b"\n")
+    assert check_offer(lf) == lf
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (b"", "must not be empty"),
+        ("  \r\n ", "must not be empty"),
+        (b"o=- 1 2 IN IP4 127.0.0.1\r\nv=0\r\nm=audio 9 RTP/AVP 0\r\n", "must start with the line 'v=0'"),
+        (b"v=1\r\nm=audio 9 RTP/AVP 0\r\n", "must start with the line 'v=0'"),
+        (b"v=0\r\ns=-\r\nm=video 9 RTP/AVP 96\r\n", "at least one audio media section"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\n\r\na=x\r\n", "line 3 is empty"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\nab\r\n", "mixes line endings"),
+        (b"v=0\rm=audio 9 RTP/AVP 0\r", "bare CR"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\nhello\r\n", "line 3 is not of the form 'x=...'"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\na=\x00\r\n", "control characters"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xff\r\n", "valid UTF-8"),
+        ("v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\ud800\r\n", "valid UTF-8"),
+        (None, "must be a string or bytes, not NoneType"),
+        ({"sdp": "v=0"}, "must be a string or bytes, not dict"),
+    ],
+)
+def test_a_bad_offer_is_refused_with_the_field_and_the_reason(offer: Any, reason: str) -> None:
+    assert reason in _reason(offer)
+
+
+def test_the_size_cap_counts_bytes_and_is_configurable() -> None:
+    assert "at most 100 are accepted" in _reason(OFFER, max_bytes=100)
+    padded = OFFER + b"a=x-pad:" + b"p" * MAX_OFFER_BYTES + b"\r\n"
+    assert f"at most {MAX_OFFER_BYTES}" in _reason(padded)
+    assert check_offer(OFFER, max_bytes=len(OFFER)) == OFFER
+
+
+def _passes_unchanged_or_names_sdp(offer: str | bytes, wire: bytes) -> None:
+    fields: list[str] | None = None
+    try:
+        checked = check_offer(offer)
+    except RequestValidationError as error:
+        fields = error.fields
+    if fields is None:
+        assert checked == wire
+    else:
+        assert fields == ["sdp"]
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_pass_unchanged_or_raise_only_our_error(data: bytes) -> None:
+    _passes_unchanged_or_names_sdp(data, data)
+
+
+@given(st.text(max_size=300))
+def test_arbitrary_text_passes_unchanged_or_raises_only_our_error(text: str) -> None:
+    _passes_unchanged_or_names_sdp(text, text.encode("utf-8", "surrogatepass"))
+
+
+_ATTRIBUTE = st.from_regex(r"\Aa=[a-z\-]{1,12}(:[ -~]{0,40})?\Z", fullmatch=True)
+
+
+@given(st.lists(_ATTRIBUTE, max_size=20), st.sampled_from(["\r\n", "\n"]), st.booleans())
+def test_valid_offers_round_trip_byte_for_byte(attributes: list[str], ending: str, terminated: bool) -> None:
+    lines = ["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "m=audio 9 UDP/TLS/RTP/SAVPF 111", *attributes]
+    text = ending.join(lines) + (ending if terminated else "")
+    assert check_offer(text) == text.encode()
+    assert check_offer(text.encode()) == text.encode()
+
+
+# answer_for
+
+
+def _lines(sdp: str) -> list[str]:
+    assert sdp.endswith("\r\n")
+    assert "\n" not in sdp.replace("\r\n", "")
+    return sdp.split("\r\n")[:-1]
+
+
+def test_the_answer_mirrors_the_offers_sections_mids_and_bundle() -> None:
+    lines = _lines(answer_for(OFFER))
+    assert lines[0] == "v=0"
+    assert [line.split()[0] for line in lines if line.startswith("m=")] == ["m=audio", "m=application"]
+    assert [line for line in lines if line.startswith("a=mid:")] == ["a=mid:0", "a=mid:1"]
+    assert "a=group:BUNDLE 0 1" in lines
+    assert "a=setup:active" in lines
+    assert any(line.startswith("a=fingerprint:sha-256 ") and len(line.split()[1]) == 95 for line in lines)
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 111" in lines
+    assert "a=rtpmap:111 opus/48000/2" in lines
+    assert "m=application 9 UDP/DTLS/SCTP webrtc-datachannel" in lines
+    assert "a=sctp-port:5000" in lines
+
+
+def test_each_answer_has_its_own_ice_credentials_unlike_the_offer() -> None:
+    def credentials(sdp: str) -> set[str]:
+        return {line for line in sdp.splitlines() if line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))}
+
+    first, second = credentials(answer_for(OFFER)), credentials(answer_for(OFFER))
+    assert len(first) == 2
+    assert first.isdisjoint(second)
+    assert first.isdisjoint(credentials(OFFER.decode()))
+
+
+def test_g711_mu_law_is_picked_when_opus_is_not_offered_and_video_is_rejected() -> None:
+    offer = (
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE a v\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 8 0\r\na=mid:a\r\na=setup:active\r\na=recvonly\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=rtpmap:96 VP8/90000\r\n"
+    )
+    lines = _lines(answer_for(offer))
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 0" in lines
+    assert "a=rtpmap:0 PCMU/8000" in lines
+    assert "a=setup:passive" in lines
+    assert "a=sendonly" in lines
+    assert "m=video 0 UDP/TLS/RTP/SAVPF 96" in lines
+    assert "a=group:BUNDLE a" in lines
+
+
+def test_answer_for_refuses_what_check_offer_refuses() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        answer_for("m=audio 9 RTP/AVP 0\r\n")
+    assert caught.value.fields == ["sdp"]
+
+
+# the browser
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    """An empty page on loopback: getUserMedia needs a secure context, which http://127.0.0.1 is."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>sdp</title>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if importlib.util.find_spec("selenium") is None:
+        pytest.skip("BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); answer_for UNTESTED")
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip(
+            "BROWSER TEST SKIPPED: Debian's chromium and chromium-driver are not installed "
+            "(apt-get install chromium chromium-driver); answer_for is UNTESTED in a browser in this run"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        yield driver
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+_MAKE_OFFER = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  try {
+    const pc = new RTCPeerConnection();
+    const stream = await navigator.mediaDevices.getUserMedia({audio: true});
+    pc.addTrack(stream.getAudioTracks()[0], stream);
+    if (arguments[0]) pc.addTransceiver('video');
+    pc.createDataChannel('oai-events');
+    await pc.setLocalDescription(await pc.createOffer());
+    window.pc = pc;
+    done(pc.localDescription.sdp);
+  } catch (e) { done('ERROR ' + e); }
+})();
+"""
+_APPLY_ANSWER = """
+const done = arguments[arguments.length - 1];
+window.pc.setRemoteDescription({type: 'answer', sdp: arguments[0]})
+  .then(() => done(window.pc.signalingState), (e) => done('ERROR ' + e));
+"""
+
+
+@pytest.mark.parametrize("with_video", [False, True], ids=["audio+datachannel", "audio+video+datachannel"])
+def test_chromium_accepts_the_answer_for_its_own_offer(page: Any, with_video: bool) -> None:
+    offer = page.execute_async_script(_MAKE_OFFER, with_video)
+    assert not offer.startswith("ERROR"), offer
+    assert "m=audio" in offer
+    assert "webrtc-datachannel" in offer
+    assert check_offer(offer) == offer.encode()
+    answer = answer_for(offer)
+    assert page.execute_async_script(_APPLY_ANSWER, answer) == "stable"
