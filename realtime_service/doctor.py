@@ -209,6 +209,20 @@ def _webhook_secrets(deployment: Deployment) -> list[str]:
     return [str(secret) for secret in raw or ()]
 
 
+def check_phone_settings(deployment: Deployment) -> list[Check]:
+    """``server.phone``, when present, loads as the phone-call settings (its secrets decode, its keys exist)."""
+    phone = deployment.server.get("phone")
+    if not _enabled(phone):
+        return []
+    from .webhooks.settings import load_phone_settings
+
+    try:
+        settings = load_phone_settings(phone if isinstance(phone, Mapping) else {}, deployment.environ)
+    except ConfigurationError as exc:
+        return [Check("phone config", FAIL, str(exc))]
+    return [Check("phone config", OK, f"loads (webhooks at {settings.path})")]
+
+
 def _enabled(value: Any) -> bool:
     if isinstance(value, Mapping):
         return value.get("enabled", True) is not False
@@ -288,6 +302,7 @@ CHECKS: tuple[Callable[[Deployment], list[Check]], ...] = (
     check_models,
     check_api_key,
     check_webhook_secret,
+    check_phone_settings,
     check_rate_limit_storage,
     check_allowed_hosts,
 )

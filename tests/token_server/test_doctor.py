@@ -35,7 +35,7 @@ def doctor(
     lines: dict[str, list[tuple[str, str]]] = {}
     for line in out.splitlines()[:-1]:
         verdict, rest = line.split(None, 1)
-        for name in ("realtime config", "server config", "models", "api key", "webhook secret",
+        for name in ("realtime config", "server config", "models", "api key", "webhook secret", "phone config",
                      "rate-limit storage", "allowed hosts"):
             if rest.startswith(name):
                 lines.setdefault(name, []).append((verdict, rest[len(name):].strip()))
@@ -266,12 +266,16 @@ def test_the_command_runs_as_a_real_process(emulator: Emulator) -> None:
     assert emulator.api_key not in result.stdout + result.stderr
 
 
-def test_a_served_phone_route_with_its_secret_passes_every_webhook_and_settings_check(
+def test_a_phone_route_is_checked_with_the_phone_settings_loader(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
 ) -> None:
     config = write_config(tmp_path, {"server": {"phone": {"webhook_secret": WEBHOOK_SECRET}}})
-    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
-    assert code == 0, out
-    assert lines["server config"] == [(OK, "loads")]
+    _, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
     assert lines["webhook secret"] == [(OK, "set for server.phone (1 secret(s))")]
+    assert lines["phone config"] == [(OK, "loads (webhooks at /webhooks/openai)")]
     assert WEBHOOK_SECRET not in out
+    config = write_config(tmp_path, {"server": {"phone": {"webhook_secret": "whsec_not base64!", "bogus": 1}}})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 1
+    assert verdicts(lines, "phone config") == [FAIL]
+    assert "server.phone" in lines["phone config"][0][1]
