@@ -27,6 +27,7 @@ from ..beta.models import (
 from ..errors import ResponseValidationError
 from ..ga.calls import CALL_ID, CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
+from ..lifecycle import warn_if_retiring
 from ..live.sessions import SESSION_ID, LiveSessionCreateResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
@@ -89,6 +90,7 @@ class Operation(Generic[T]):
 
 def encode_json(body: Mapping[str, Any]) -> Body:
     """A JSON body, compact and UTF-8, as the API expects it."""
+    warn_if_retiring(body)  # every JSON request passes here: one WARNING per retiring model per process
     return Body(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
@@ -204,6 +206,7 @@ def _encode_call(kit: Toolkit, request: Offer) -> Body:
 
     offer = check_offer(request.sdp)
     session = {"type": "realtime"} if request.session is None else kit.codec("call_session").encode(request.session)
+    warn_if_retiring(session)  # the session part is JSON too, built apart from encode_json
     session_json = json.dumps(session, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return multipart_body([("sdp", "application/sdp", offer), ("session", "application/json", session_json)])
 
