@@ -1,5 +1,7 @@
 """Mint OpenAI Realtime ephemeral keys from a server: dependency-injected, retrying, typed."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .beta.models import (
     NOT_GIVEN,
@@ -37,9 +39,22 @@ from .ga.models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
-from .live.models import LiveSessionConfig, LiveSessionCreateResult
+from .live.sessions import LiveSessionCreateResult
 from .retry import RetryPolicy
 from .service import RealtimeSessionService
+
+if TYPE_CHECKING:
+    from .live.models import LiveSessionConfig
+
+
+def __getattr__(name: str) -> Any:
+    """``LiveSessionConfig`` is imported on first use: its dataclasses are a cold start's cost for a family
+    a process may never use."""
+    if name == "LiveSessionConfig":
+        from .live.models import LiveSessionConfig
+
+        return LiveSessionConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "NOT_GIVEN",

@@ -1,4 +1,5 @@
-"""``realtime-service``: mint a key from the command line, run the loopback emulator, or serve the token endpoint.
+"""``realtime-service``: mint a key from the command line, run the loopback emulator, serve the token endpoint,
+or check a deployment (``doctor``, exit codes in :mod:`realtime_service.doctor`).
 
 ``create-call --sdp FILE|- [--live]`` hands an SDP offer to ``POST /realtime/calls`` (or GPT-Live's
 ``POST /live/sessions``) and prints the answer and the call or session id as JSON.
@@ -69,11 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
     )
     commands.add_parser("serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False)
+    commands.add_parser(
+        "doctor", help="check a deployment before it goes live: models, key, webhooks, storage, hosts", add_help=False
+    )
     return parser
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="Realtime model, e.g. gpt-realtime")
+    parser.add_argument("--model", help="Realtime model, e.g. gpt-realtime-2.1")
     parser.add_argument("--voice", help="voice, e.g. marin")
     parser.add_argument("--instructions", help="system instructions for the session")
     parser.add_argument("--request", metavar="FILE", help="JSON request body from FILE, or - for stdin")
@@ -92,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .web.serve import serve_main
 
         return serve_main(argv[1:])
+    if argv and argv[0] == "doctor":
+        from .doctor import doctor_main
+
+        return doctor_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "create-call":
         return _create_call(args)

@@ -471,3 +471,15 @@ def test_a_location_without_a_call_id_gives_none() -> None:
     assert call_id_from_location("/v1/realtime/calls/") is None
     assert call_id_from_location("http://[bad/rtc_1") is None
     assert call_id_from_location("/v1/realtime/calls?id=rtc_1") is None
+
+
+def test_a_call_session_naming_a_retiring_model_warns_as_every_json_request_does(
+    emulator: Emulator, service: RealtimeSessionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    from realtime_service.lifecycle import _forget_warnings
+
+    _forget_warnings()
+    caplog.set_level(logging.WARNING, logger="realtime_service")
+    service.create_call(OFFER, {"type": "realtime", "model": "gpt-realtime"})
+    assert any("gpt-realtime" in r.getMessage() and "2027-01-20" in r.getMessage() for r in caplog.records)
+    _forget_warnings()

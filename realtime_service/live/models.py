@@ -13,15 +13,12 @@ stay open (``model``, ``voice``, ``service_tier``, event names). The objects the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from realtime_service.live.sessions import SESSION_ID, LiveSessionCreateResult
 from realtime_service.wire.values import NOT_GIVEN, NotGiven
-
-#: A GPT-Live session id as used in paths (``live_...``; the pattern the API reference gives).
-SESSION_ID = re.compile(r"live_[A-Za-z0-9_-]{1,128}")
 
 LiveModel = Literal["gpt-live-1", "gpt-live-1.1"]
 BuiltInVoice = Literal[
@@ -208,16 +205,6 @@ class LiveSessionConfig:
     triggers: Sequence[DecisionsTrigger] | NotGiven = NOT_GIVEN
     wake_policy: SpeechWakePolicy | NotGiven = NOT_GIVEN
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSessionCreateResult:
-    """A created GPT-Live WebRTC session: its ``session_id`` (``live_...``, kept unchanged), the SDP ``sdp``
-    answer for the browser and the ``request_id`` of the answer."""
-
-    session_id: str
-    sdp: str
-    request_id: str | None
 
 
 __all__ = [

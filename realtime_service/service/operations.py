@@ -27,10 +27,10 @@ from ..beta.models import (
 from ..errors import ResponseValidationError
 from ..ga.calls import CALL_ID, CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
-from ..live.models import SESSION_ID, LiveSessionCreateResult
+from ..lifecycle import warn_if_retiring
+from ..live.sessions import SESSION_ID, LiveSessionCreateResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
-from ..wire.sdp import check_offer
 
 logger = logging.getLogger("realtime_service")
 
@@ -90,6 +90,7 @@ class Operation(Generic[T]):
 
 def encode_json(body: Mapping[str, Any]) -> Body:
     """A JSON body, compact and UTF-8, as the API expects it."""
+    warn_if_retiring(body)  # every JSON request passes here: one WARNING per retiring model per process
     return Body(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
@@ -201,8 +202,11 @@ def sdp_answer(response: HttpResponse) -> str:
 def _encode_call(kit: Toolkit, request: Offer) -> Body:
     """Always multipart, with a ``session`` part even when none is given (``{"type": "realtime"}``): raw
     ``application/sdp`` is for ephemeral keys (CALLS-LIVE-NOTES 1.7, gotcha 1) and the service holds the API key."""
+    from ..wire.sdp import check_offer  # on first use: its patterns are a cold start's cost
+
     offer = check_offer(request.sdp)
     session = {"type": "realtime"} if request.session is None else kit.codec("call_session").encode(request.session)
+    warn_if_retiring(session)  # the session part is JSON too, built apart from encode_json
     session_json = json.dumps(session, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return multipart_body([("sdp", "application/sdp", offer), ("session", "application/json", session_json)])
 
@@ -221,6 +225,8 @@ def _decode_call(_kit: Toolkit, response: HttpResponse) -> CallCreateResult:
 
 
 def _encode_live(kit: Toolkit, request: Offer) -> Body:
+    from ..wire.sdp import check_offer
+
     offer = check_offer(request.sdp).decode("utf-8")
     return encode_json(kit.codec("live").encode(offer, request.session))
 

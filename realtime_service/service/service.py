@@ -41,7 +41,8 @@ from ..ga.models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
-from ..live.models import LiveSessionConfig, LiveSessionCreateResult
+from ..lifecycle import shutdown_hint
+from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
@@ -59,6 +60,7 @@ from .operations import Body, Offer, Operation
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
     from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..live.models import LiveSessionConfig
     from ..live.schemas import LiveSessionCodec
 
 logger = logging.getLogger("realtime_service")
@@ -508,6 +510,7 @@ class RealtimeSessionService:
             message = text[:200] if isinstance(body, str) else f"HTTP {status}"
         if code == "beta_api_shape_disabled":
             message += retired_hint
+        message += shutdown_hint(message)
         return status_error_class(status)(
             message,
             status_code=status,
