@@ -41,7 +41,7 @@ EXPRESS_SERVER = r"""
 const express = require("express");
 const app = express();
 const upstream = process.env.UPSTREAM, key = process.env.KEY;
-const session = JSON.stringify({ type: "realtime", model: "gpt-realtime", audio: { output: { voice: "marin" } } });
+const session = JSON.stringify({ type: "realtime", model: "gpt-realtime-2.1", audio: { output: { voice: "marin" } } });
 app.use(express.text({ type: ["application/sdp", "text/plain"] }));
 app.post("/session", async (req, res) => {
   const fd = new FormData();

@@ -121,7 +121,7 @@ def test_start_a_call_applies_the_answer_and_the_emulator_got_the_offer_byte_for
     assert calls[0]["encoding"] == "multipart"
     assert calls[0]["session"] == {
         "type": "realtime",
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "instructions": "Speak briefly.",
         "audio": {"output": {"voice": "marin"}},
     }

@@ -49,7 +49,7 @@ def test_the_offer_goes_upstream_byte_for_byte_with_the_servers_session(serve: A
     assert record.auth == "api_key"
     assert record.session == {
         "type": "realtime",
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "instructions": "Be brief.",
         "audio": {"output": {"voice": "marin"}},
     }
@@ -259,3 +259,23 @@ def test_stopping_logs_the_calls_left_running(caplog: pytest.LogCaptureFixture) 
         scheduler.stop()
     assert "rtc_left_running" in caplog.text
     assert "timers are now lost" in caplog.text
+
+
+def test_an_answer_holding_the_api_key_is_never_handed_to_the_browser(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = serve()
+    leaked = f"v=0\r\ns=-\r\na=x-echo:{emulator.api_key}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n".encode()
+    emulator.enqueue(
+        Fault(
+            status_code=201,
+            body=leaked,
+            content_type="application/sdp",
+            headers=(("location", "/v1/realtime/calls/rtc_0123456789abcdef"),),
+        )
+    )
+    with caplog.at_level(logging.INFO):
+        response = post(served)
+    error_of(response, 502, "upstream_invalid_response")
+    assert emulator.api_key.encode() not in response.content
+    assert emulator.api_key not in caplog.text
