@@ -26,9 +26,11 @@ from starlette.requests import ClientDisconnect
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .phone import PhoneEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 DEMO = "token_server.demo_assets"
+PHONE = "token_server.phone_endpoint"
 
 router = APIRouter()
 
@@ -85,12 +87,19 @@ def to_starlette(response: TokenResponse) -> Response:
 
 Endpoint = Annotated[TokenEndpoint, Depends(AwaitedProvide[ENDPOINT])]
 Assets = Annotated[DemoAssets, Depends(AwaitedProvide[DEMO])]
+Phone = Annotated[PhoneEndpoint, Depends(AwaitedProvide[PHONE])]
 
 
 @router.api_route("/token", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
 @inject
 async def token(request: Request, endpoint: Endpoint) -> Response:
     """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
+
+
+@inject
+async def phone_webhook(request: Request, endpoint: Phone) -> Response:
+    """OpenAI's signed webhook for incoming calls (``server.phone.path``): the raw body goes to the endpoint."""
     return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
 
 
@@ -133,9 +142,15 @@ def _start_every_worker(executor: ThreadPoolExecutor, threads: int) -> None:
 
 
 def create_fastapi_app(
-    endpoint: TokenEndpoint, path: str = "/token", *, demo: bool = True, threads: int = 16
+    endpoint: TokenEndpoint,
+    path: str = "/token",
+    *,
+    demo: bool = True,
+    threads: int = 16,
+    phone_path: str | None = None,
 ) -> FastAPI:
-    """The app ``serve`` runs: the token handler at ``path``, health checks, and the demo page at ``/``.
+    """The app ``serve`` runs: the token handler at ``path``, health checks, the demo page at ``/``, and the
+    phone webhook at ``phone_path`` (``server.phone.path``) when given.
 
     Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
     executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
@@ -153,6 +168,8 @@ def create_fastapi_app(
     # redirect_slashes=False: Starlette would answer POST /token/ with a 307 whose Location comes from Host.
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan, redirect_slashes=False)
     app.add_api_route(path, token, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
+    if phone_path is not None:
+        app.add_api_route(phone_path, phone_webhook, methods=["POST"], response_model=None, include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=None, include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], response_model=None, include_in_schema=False)
     if demo:

@@ -18,9 +18,11 @@ from werkzeug.exceptions import HTTPException
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .phone import PhoneEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 DEMO = "token_server.demo_assets"
+PHONE = "token_server.phone_endpoint"
 
 blueprint = Blueprint("realtime_token", __name__)
 
@@ -53,6 +55,12 @@ def to_flask(response: TokenResponse) -> Response:
 @inject
 def token(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
     """Mint a key (``POST``) or answer the CORS preflight (``OPTIONS``)."""
+    return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
+
+
+@inject
+def phone_webhook(endpoint: PhoneEndpoint = Provide[PHONE]) -> Response:
+    """OpenAI's signed webhook for incoming calls (``server.phone.path``): the raw body goes to the endpoint."""
     return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
 
 
@@ -90,14 +98,17 @@ def refuse(error: Exception, endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Res
     return to_flask(endpoint.refuse(token_request(0), status if isinstance(status, int) else 400))
 
 
-def create_flask_app(path: str = "/token", *, demo: bool = True) -> Flask:
-    """The app ``serve`` runs: the token view at ``path``, health checks, and the demo page at ``/``.
+def create_flask_app(path: str = "/token", *, demo: bool = True, phone_path: str | None = None) -> Flask:
+    """The app ``serve`` runs: the token view at ``path``, health checks, the demo page at ``/``, and the phone
+    webhook at ``phone_path`` (``server.phone.path``) when given.
 
     Wire this module to a container with ``token_server`` first (``serve`` does).
     """
     app = Flask("realtime_service.web", static_folder=None)
     app.add_url_rule(path, "token", token, methods=["POST", "OPTIONS"], provide_automatic_options=False)
     # No automatic OPTIONS or HEAD answers: every answer is the endpoint's, in OpenAI's shape.
+    if phone_path is not None:
+        app.add_url_rule(phone_path, "phone_webhook", phone_webhook, methods=["POST"], provide_automatic_options=False)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"], provide_automatic_options=False)
     app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"], provide_automatic_options=False)
     if demo:
