@@ -508,6 +508,12 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
             f"--workers {args.workers} with in-memory rate limits would give each worker its own budget: "
             "set server.rate_limit_storage: redis://... (or use one worker)"
         )
+    if args.workers > 1 and settings.storage_is_memory and settings.phone.webhook_secrets:
+        raise ServeError(
+            f"--workers {args.workers} with in-memory storage would give each worker its own webhook ledger, so a "
+            "redelivery racing on two workers could accept a call twice: set server.rate_limit_storage: "
+            "redis://... (or use one worker)"
+        )
     if not limiter.check():
         raise ServeError("the rate-limit storage does not answer (server.rate_limit_storage)")
     return settings
