@@ -110,7 +110,7 @@ def test_two_workers_with_in_memory_storage_are_refused_when_the_phone_is_on(
     import subprocess
     import sys
 
-    config = config_file(tmp_path, emulator, rate_limit=None, phone={"webhook_secret": SECRET, "session": SESSION})
+    config = config_file(tmp_path, emulator, rate_limit="off", phone={"webhook_secret": SECRET, "session": SESSION})
     done = subprocess.run(
         [sys.executable, "-m", "realtime_service.web", "--port", "0", "--config", config, "--workers", "2"],
         capture_output=True,
