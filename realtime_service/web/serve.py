@@ -478,7 +478,8 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             print(
                 f"realtime-service serve: listening on http://{_url_host(args.host)}:{port}/ ({framework}, "
                 f"auth {settings.auth}, {args.workers} worker(s), rate limit "
-                f"{settings.rate_limit or 'off'}, upstream {upstream})",
+                f"{settings.rate_limit or 'off'}, upstream {upstream}, phone webhook "
+                f"{settings.phone.path if settings.phone.webhook_secrets else 'off: no webhook secret'})",
                 flush=True,
             )
         if args.workers > 1 and worker is None:
