@@ -42,7 +42,7 @@ TTL = {"anchor": "created_at", "seconds": 60}
 
 #: The beta request (``create_realtime_session``, ``POST /realtime/sessions``).
 BETA_BODY: dict[str, Any] = {
-    "model": "gpt-realtime",
+    "model": "gpt-realtime-2.1",
     "voice": "marin",
     "instructions": "You are a friendly voice assistant.",
     "modalities": ["audio", "text"],
@@ -55,7 +55,7 @@ GA_BODY: dict[str, Any] = {
     "expires_after": dict(TTL),
     "session": {
         "type": "realtime",
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "instructions": "You are a friendly voice assistant.",
         "output_modalities": ["audio"],
         "audio": {

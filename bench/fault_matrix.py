@@ -1,10 +1,10 @@
-"""Print the README's fault matrix from the table the fault tests run (``tests/test_faults.py``).
+"""Print the fault matrix of docs/reliability.md from the table the fault tests run (``tests/test_faults.py``).
 
     python bench/fault_matrix.py            # print the markdown table
-    python bench/fault_matrix.py --write    # replace the table between the README's markers
-    python bench/fault_matrix.py --check    # exit 1 if the README's table is stale
+    python bench/fault_matrix.py --write    # replace the table between the markers in docs/reliability.md
+    python bench/fault_matrix.py --check    # exit 1 if that table is stale
 
-The test ``test_the_readme_shows_the_matrix_generated_from_this_table`` fails when the README lags behind.
+The test ``test_the_readme_shows_the_matrix_generated_from_this_table`` fails when docs/reliability.md lags behind.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import test_faults  # noqa: E402 - the table lives with the test that runs it
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="update README.md in place")
-    mode.add_argument("--check", action="store_true", help="exit 1 if README.md's table is stale")
+    mode.add_argument("--write", action="store_true", help="update docs/reliability.md in place")
+    mode.add_argument("--check", action="store_true", help="exit 1 if the table in docs/reliability.md is stale")
     args = parser.parse_args(argv)
     table = test_faults.markdown_table()
     if not (args.write or args.check):
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check:
         if current != table:
-            print("README.md's fault matrix is stale: run python bench/fault_matrix.py --write", file=sys.stderr)
+            print("docs/reliability.md: stale matrix (python bench/fault_matrix.py --write)", file=sys.stderr)
             return 1
         return 0
     start = text.index(test_faults.TABLE_START) + len(test_faults.TABLE_START)

@@ -39,7 +39,7 @@ from typing import Any
 
 API_KEY = "sk-soak-emulator-key-0000000000000000"
 HEADER = "X-Soak-Call"
-REQUEST: dict[str, Any] = {"model": "gpt-4o-realtime-preview", "voice": "marin", "instructions": "Be brief."}
+REQUEST: dict[str, Any] = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 FAULT_EVERY = 10  # every 10th call is faulted: 10%
 READ_TIMEOUT_FAULTED = 0.25  # the per-call read timeout of the calls scheduled to time out
 LATE_BY = 0.5  # how late the emulator answers those calls
@@ -182,7 +182,8 @@ class _AttemptCounter(logging.Handler):
         self.local = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.local.count = getattr(self.local, "count", 0) + 1
+        if record.name == "realtime_service":  # attempt lines only, not a child logger's (lifecycle warnings)
+            self.local.count = getattr(self.local, "count", 0) + 1
 
     def take(self) -> int:
         count: int = getattr(self.local, "count", 0)

@@ -12,7 +12,7 @@ from dependency_injector.wiring import Provide, inject
 
 from realtime_service.service import RealtimeSessionService
 
-SERVER_SESSION = {"model": "gpt-4o-realtime-preview", "instructions": "You are a friendly voice assistant."}
+SERVER_SESSION = {"model": "gpt-realtime-2.1", "instructions": "You are a friendly voice assistant."}
 
 
 @inject

@@ -1,4 +1,5 @@
-"""``realtime-service``: mint a key from the command line, run the loopback emulator, or serve the token endpoint.
+"""``realtime-service``: mint a key from the command line, run the loopback emulator, serve the token endpoint,
+or check a deployment (``doctor``, exit codes in :mod:`realtime_service.doctor`).
 
 Exit codes: 0 success, 2 usage, configuration or validation error (nothing was sent), 3 the API answered with
 an error status, 4 no answer (connection error or timeout), 5 the API's answer held no usable key.
@@ -53,11 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
     )
     commands.add_parser("serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False)
+    commands.add_parser(
+        "doctor", help="check a deployment before it goes live: models, key, webhooks, storage, hosts", add_help=False
+    )
     return parser
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="Realtime model, e.g. gpt-realtime")
+    parser.add_argument("--model", help="Realtime model, e.g. gpt-realtime-2.1")
     parser.add_argument("--voice", help="voice, e.g. marin")
     parser.add_argument("--instructions", help="system instructions for the session")
     parser.add_argument("--request", metavar="FILE", help="JSON request body from FILE, or - for stdin")
@@ -76,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .web.serve import serve_main
 
         return serve_main(argv[1:])
+    if argv and argv[0] == "doctor":
+        from .doctor import doctor_main
+
+        return doctor_main(argv[1:])
     args = build_parser().parse_args(argv)
     return _mint(args)
 

@@ -11,7 +11,9 @@ from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
 from realtime_service.service import RealtimeSessionService
 
-REQUEST = {"model": "gpt-4o-realtime-preview", "voice": "marin", "instructions": "Be brief."}
+pytest_plugins = ["skip_gate"]  # --only-system-skips (.ci/run): tests/skip_gate.py
+
+REQUEST = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 
 
 class FakeClock:

@@ -28,7 +28,7 @@ def emulator_env(emulator: Emulator) -> dict[str, str]:
 
 
 def test_create_session_with_the_emulator_prints_a_redacted_session() -> None:
-    result = run("create-session", "--emulator", "--model", "gpt-4o-realtime-preview", "--voice", "marin")
+    result = run("create-session", "--emulator", "--model", "gpt-realtime-2.1", "--voice", "marin")
     assert result.returncode == 0, result.stderr
     session = json.loads(result.stdout)
     assert session["voice"] == "marin"
@@ -171,12 +171,12 @@ def test_the_retired_beta_api_exits_3_and_says_to_use_api_shape_ga(tmp_path: Pat
 
 def test_create_secret_prints_the_ga_answer_with_the_key_redacted() -> None:
     with Emulator() as emulator:
-        result = run("create-secret", "--model", "gpt-realtime", "--voice", "marin", env=emulator_env(emulator))
+        result = run("create-secret", "--model", "gpt-realtime-2.1", "--voice", "marin", env=emulator_env(emulator))
     assert result.returncode == 0, result.stderr
     sent = emulator.requests[0]
     assert sent.path == "/v1/realtime/client_secrets"
     assert sent.json == {
-        "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "marin"}}}
+        "session": {"type": "realtime", "model": "gpt-realtime-2.1", "audio": {"output": {"voice": "marin"}}}
     }
     answer = json.loads(result.stdout)
     assert answer["value"].startswith("ek_...")

@@ -17,8 +17,8 @@ document's own ``ErrorResponse`` shape, and 200 bodies are still checked against
 ``response_schema_conformance``. The spec's response example with a trailing comma (HEAD, client_secrets) is
 never parsed: examples of responses are not used to generate requests.
 
-The documents live in ``../shared/spec`` beside the repository (CI clones the repo next to a copy of shared/);
-without them this module is skipped, and says so. Example counts are fixed so ``.ci/run`` stays fast.
+The documents are vendored in ``tests/spec`` (see its README for their source), so they are always there; a
+checkout without them fails here rather than skip. Example counts are fixed so ``.ci/run`` stays fast.
 """
 
 from __future__ import annotations
@@ -31,17 +31,13 @@ import jsonschema
 import pytest
 import yaml
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
+SPEC_DIR = Path(__file__).resolve().parent / "spec"
 GA_SPEC = SPEC_DIR / "openai-realtime-sessions.yaml"
 BETA_SPEC = SPEC_DIR / "openai-realtime-sessions.2025-04-29.yaml"
 MAX_EXAMPLES = 30
 
 if not (GA_SPEC.exists() and BETA_SPEC.exists()):
-    pytest.skip(
-        f"SKIPPED LOUDLY: the published OpenAPI documents are not at {SPEC_DIR} (expected shared/spec beside the "
-        "repository); the schemathesis run against the emulator did not happen",
-        allow_module_level=True,
-    )
+    raise FileNotFoundError(f"the vendored OpenAPI documents are missing from {SPEC_DIR} (see tests/spec/README.md)")
 
 import schemathesis  # noqa: E402 - only once we know there is something to test
 from schemathesis.checks import CheckContext  # noqa: E402

@@ -49,7 +49,7 @@ class TurnDetection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioTranscription:
-    """``input_audio_transcription``: ``model`` is an open string (``whisper-1``, ``gpt-4o-transcribe``, ...)."""
+    """``input_audio_transcription``: ``model`` is an open string (``gpt-live-transcribe``, ``gpt-transcribe``, ...)."""
 
     model: str | NotGiven = NOT_GIVEN
     language: str | NotGiven = NOT_GIVEN

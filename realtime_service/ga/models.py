@@ -88,7 +88,7 @@ RealtimeAudioFormat = AudioPCM | AudioPCMU | AudioPCMA
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AudioTranscription:
-    """``audio.input.transcription``. ``model`` is an open string (``gpt-4o-transcribe``, ``whisper-1``, ...).
+    """``audio.input.transcription``. ``model`` is an open string (``gpt-live-transcribe``, ``gpt-transcribe``, ...).
 
     ``languages`` (at least one) and ``keywords`` are for ``gpt-transcribe``/``gpt-live-transcribe``; ``delay``
     for ``gpt-realtime-whisper``, which does not take ``prompt``. The API, not this package, enforces those pairings.

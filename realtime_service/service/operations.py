@@ -24,6 +24,7 @@ from ..beta.models import (
 )
 from ..errors import ResponseValidationError
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
+from ..lifecycle import warn_if_retiring
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
 
@@ -83,6 +84,7 @@ class Operation(Generic[T]):
 
 def encode_json(body: Mapping[str, Any]) -> Body:
     """A JSON body, compact and UTF-8, as the API expects it."""
+    warn_if_retiring(body)  # every JSON request passes here: one WARNING per retiring model per process
     return Body(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 

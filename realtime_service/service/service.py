@@ -39,6 +39,7 @@ from ..ga.models import (
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
+from ..lifecycle import shutdown_hint
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
@@ -564,6 +565,7 @@ class RealtimeSessionService:
             message = text[:200] if isinstance(body, str) else f"HTTP {status}"
         if code == "beta_api_shape_disabled":
             message += retired_hint
+        message += shutdown_hint(message)
         return status_error_class(status)(
             message,
             status_code=status,

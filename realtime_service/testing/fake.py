@@ -77,7 +77,7 @@ def session_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": f"sess_{secrets.token_hex(12)}",
         "object": "realtime.session",
-        "model": "gpt-4o-realtime-preview",
+        "model": "gpt-realtime-2.1",
         "modalities": ["text", "audio"],
         "voice": "alloy",
         "input_audio_format": "pcm16",

@@ -234,7 +234,8 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
     bound = str(sock.getsockname()[0])
     container.token_server.token_endpoint().hosts.allow(bound)
     container.token_server.phone_endpoint().hosts.allow(bound)
-    phone_path = settings.phone.path
+    # The phone webhook is served only with a signing secret (else every delivery would be refused): off, a 404.
+    phone_path = settings.phone.path if settings.phone.webhook_secrets else None
     raise_file_limit(settings.connection_limit)
     if framework == "flask":
         app = module.create_flask_app(settings.path, demo=settings.demo, phone_path=phone_path)

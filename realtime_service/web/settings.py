@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "idle_timeout": 30,
     "connection_limit": 2048,
     "session": {
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "voice": "marin",
         "instructions": None,
         "tools": None,

@@ -193,16 +193,28 @@ def test_rotated_secrets_and_several_signatures(serve: Callable[..., ServedApp],
     assert decisions(emulator, second) == [("accept", SESSION)]
 
 
-def test_no_secret_configured_is_a_clear_500_and_nothing_upstream(
-    serve: Callable[..., ServedApp], emulator: Emulator
-) -> None:
+def test_without_a_secret_serve_does_not_serve_the_webhook(serve: Callable[..., ServedApp], emulator: Emulator) -> None:
     served = serve(phone={"session": SESSION})
     ident = pending(emulator)
     body = event_for(ident)
     response = deliver(served, body, signed(body))
-    assert response.status_code == 500
-    assert response.json()["error"]["code"] == "webhook_secret_missing"
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "invalid_request_error"
     assert emulator.requests == []
+
+
+def test_a_host_app_mounting_the_view_without_a_secret_gets_a_clear_500(emulator: Emulator) -> None:
+    from realtime_service.web.messages import TokenRequest
+
+    container = make_container(emulator, phone={"session": SESSION})
+    endpoint = container.token_server.phone_endpoint()
+    ident = pending(emulator)
+    body = event_for(ident)
+    response = endpoint.handle(TokenRequest("POST", PATH, signed(body), body, client="127.0.0.1"))
+    assert response.status == 500
+    assert json.loads(response.body)["error"]["code"] == "webhook_secret_missing"
+    assert emulator.requests == []
+    container.shutdown_resources()
 
 
 def test_host_allow_list_method_and_size_come_from_the_shared_admission(

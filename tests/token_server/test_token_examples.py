@@ -67,4 +67,4 @@ def test_the_example_config_file_loads_with_every_key_commented() -> None:
     config = load_config(str(ROOT / "config" / "token-server.yaml"))
     settings = load_server_settings(config.get("server"), {})
     assert settings.rate_limit == DEFAULTS["rate_limit"]
-    assert settings.session.model == "gpt-realtime"
+    assert settings.session.model == "gpt-realtime-2.1"

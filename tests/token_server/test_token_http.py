@@ -64,7 +64,7 @@ def test_a_mint_returns_the_operations_json_with_no_store(serve: Serve, emulator
     assert sent.path == "/v1/realtime/client_secrets"  # the GA endpoint, whichever operation mints
     assert sent.json["expires_after"]["seconds"] == 90
     assert sent.json["session"]["instructions"] == "Be brief."
-    assert sent.json["session"]["model"] == "gpt-realtime"
+    assert sent.json["session"]["model"] == "gpt-realtime-2.1"
 
 
 def test_the_beta_shape_reaches_the_beta_endpoint(serve: Serve, emulator: Emulator) -> None:
@@ -122,7 +122,7 @@ def test_a_service_with_the_ga_operation_mints_through_it_and_the_ga_json_is_ret
     assert ga.requests == [
         {
             "expires_after": {"anchor": "created_at", "seconds": 60},
-            "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "cedar"}}},
+            "session": {"type": "realtime", "model": "gpt-realtime-2.1", "audio": {"output": {"voice": "cedar"}}},
         }
     ]
     assert access_lines(caplog)[-1].request_id.startswith("req_")  # type: ignore[attr-defined]

@@ -86,7 +86,7 @@ def test_rate_limit_off_disables_limiting() -> None:
 def test_the_server_defaults_fill_the_session() -> None:
     terms = policy(session={"instructions": "Be brief.", "ttl": 90}).terms({})
     assert terms.beta_body() == {
-        "model": "gpt-realtime",
+        "model": "gpt-realtime-2.1",
         "voice": "marin",
         "instructions": "Be brief.",
         "client_secret": {"expires_after": {"anchor": "created_at", "seconds": 90}},
@@ -125,7 +125,7 @@ def test_the_ga_body_nests_the_session() -> None:
         "expires_after": {"anchor": "created_at", "seconds": 60},
         "session": {
             "type": "realtime",
-            "model": "gpt-realtime",
+            "model": "gpt-realtime-2.1",
             "tools": [],
             "audio": {"input": {"turn_detection": {"type": "semantic_vad"}}, "output": {"voice": "marin"}},
         },

@@ -1,0 +1,130 @@
+"""The documentation site's sources: every nav entry is a page, every page is in the nav, the README's links
+resolve, its two commands are the ones that work, and the lifecycle page shows the package's table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from realtime_service.lifecycle import SHUTDOWNS
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+COMMAND_1 = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && "
+    "realtime-service create-session --emulator --model gpt-realtime-2.1 --voice marin"
+)
+COMMAND_2 = ". .venv/bin/activate && pip install -e '.[test]' && python -m pytest"
+
+
+def nav_pages(node: Any) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, list):
+        return [page for item in node for page in nav_pages(item)]
+    if isinstance(node, dict):
+        return [page for value in node.values() for page in nav_pages(value)]
+    return []
+
+
+def mkdocs_config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_every_nav_entry_is_a_page() -> None:
+    pages = nav_pages(mkdocs_config()["nav"])
+    missing = {page for page in pages if not (DOCS / page).is_file()}
+    assert missing == set()
+    assert len(pages) == len(set(pages))
+
+
+def test_every_page_is_in_the_nav() -> None:
+    pages = set(nav_pages(mkdocs_config()["nav"]))
+    on_disk = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
+    assert on_disk - pages == set()
+
+
+def test_the_required_pages_are_there() -> None:
+    pages = set(nav_pages(mkdocs_config()["nav"]))
+    for page in (
+        "getting-started.md",
+        "host-applications.md",
+        "token-endpoint.md",
+        "token-endpoint-security.md",
+        "signaling.md",
+        "phone-calls.md",
+        "emulator-and-testing.md",
+        "configuration.md",
+        "errors-and-retries.md",
+        "reliability.md",
+        "reference.md",
+    ):
+        assert page in pages
+
+
+def test_the_placeholder_pages_say_they_are_placeholders() -> None:
+    for page in ("signaling.md", "phone-calls.md"):
+        text = (DOCS / page).read_text(encoding="utf-8")
+        # Until the real page replaces it, a placeholder says plainly that nothing is built.
+        assert "placeholder" not in text or "**Not built yet.**" in text
+
+
+def test_the_build_is_offline_and_strict() -> None:
+    config = mkdocs_config()
+    assert config["strict"] is True
+    assert config["theme"]["font"] is False  # no Google Fonts
+    plugins = [next(iter(p)) if isinstance(p, dict) else p for p in config["plugins"]]
+    assert set(plugins) <= {"search", "mkdocstrings"}
+    handler = config["plugins"][1]["mkdocstrings"]["handlers"]["python"]
+    assert "inventories" not in handler  # an inventory would be fetched
+    assert "import" not in handler
+
+
+def test_the_api_reference_names_modules_that_exist() -> None:
+    import importlib
+
+    text = (DOCS / "reference.md").read_text(encoding="utf-8")
+    targets = re.findall(r"^::: (\S+)$", text, re.MULTILINE)
+    assert targets
+    for target in targets:
+        try:
+            importlib.import_module(target)
+        except ModuleNotFoundError:
+            module, _, attribute = target.rpartition(".")
+            assert hasattr(importlib.import_module(module), attribute), target
+
+
+def test_the_readme_keeps_its_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"\n{COMMAND_1}\n" in text
+    assert f"\n{COMMAND_2}\n" in text
+    assert text.index(COMMAND_1) < text.index(COMMAND_2)
+
+
+def test_the_readme_is_short_and_its_links_resolve() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 120
+    links = [link for link in re.findall(r"\]\(([^)]+)\)", text) if not link.startswith("http")]
+    assert links
+    for link in links:
+        assert (ROOT / link.split("#")[0]).is_file(), link
+
+
+def test_the_docs_links_between_pages_resolve() -> None:
+    for page in DOCS.rglob("*.md"):
+        for link in re.findall(r"\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
+            if link.startswith(("http://", "https://", "#")):
+                continue
+            assert (page.parent / link.split("#")[0]).is_file(), f"{page.name}: {link}"
+
+
+def test_the_lifecycle_page_shows_the_packages_table() -> None:
+    text = (DOCS / "model-lifecycle.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| (\d{4}-\d{2}-\d{2}) \| ([^|]+) \| ([^|]+) \|$", text, re.MULTILINE)
+    assert [(m, d, r.strip(), s.strip()) for m, d, r, s in rows] == [
+        (row.model, row.date.isoformat(), row.replacement, row.source) for row in SHUTDOWNS
+    ]

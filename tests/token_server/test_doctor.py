@@ -1,0 +1,293 @@
+"""``realtime-service doctor``: one line and one verdict per check, against the emulator and a real redis-server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from realtime_service.doctor import FAIL, OK, WARN, Check, Deployment, doctor_main, model_check, run_checks
+from realtime_service.emulator import Emulator
+
+from .conftest import free_port
+
+WEBHOOK_SECRET = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1iZS1wcmludGVk"
+
+
+def write_config(tmp_path: Path, tree: dict[str, Any]) -> str:
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    return str(path)
+
+
+def doctor(
+    capsys: pytest.CaptureFixture[str], *argv: str, environ: dict[str, str] | None = None
+) -> tuple[int, dict[str, list[tuple[str, str]]], str]:
+    """Run the command in-process; returns the exit code, name -> [(verdict, detail)] and the whole output."""
+    code = doctor_main(list(argv), environ=environ or {})
+    out = capsys.readouterr().out
+    lines: dict[str, list[tuple[str, str]]] = {}
+    for line in out.splitlines()[:-1]:
+        verdict, rest = line.split(None, 1)
+        for name in (
+            "realtime config",
+            "server config",
+            "models",
+            "api key",
+            "webhook secret",
+            "phone config",
+            "rate-limit storage",
+            "allowed hosts",
+        ):
+            if rest.startswith(name):
+                lines.setdefault(name, []).append((verdict, rest[len(name) :].strip()))
+                break
+        else:
+            raise AssertionError(f"unexpected line: {line!r}")
+    return code, lines, out
+
+
+def emulator_env(emulator: Emulator, key: str | None = None) -> dict[str, str]:
+    return {"OPENAI_API_KEY": key or emulator.api_key, "OPENAI_BASE_URL": emulator.base_url}
+
+
+def verdicts(lines: dict[str, list[tuple[str, str]]], name: str) -> list[str]:
+    return [verdict for verdict, _ in lines[name]]
+
+
+def test_a_default_deployment_with_a_working_key_passes_and_mints_one_short_key(
+    capsys: pytest.CaptureFixture[str], emulator: Emulator
+) -> None:
+    code, lines, out = doctor(capsys, "--check-key", environ=emulator_env(emulator))
+    assert code == 0, out
+    assert verdicts(lines, "realtime config") == [OK]
+    assert lines["models"] == [(OK, "server.session.model: gpt-realtime-2.1 (no shutdown announced)")]
+    ((verdict, detail),) = lines["api key"]
+    assert verdict == OK
+    assert "accepted" in detail
+    assert "request_id=req_" in detail
+    assert verdicts(lines, "rate-limit storage") == [OK]
+    assert "memory://" in lines["rate-limit storage"][0][1]
+    assert verdicts(lines, "allowed hosts") == [WARN]
+    (sent,) = emulator.requests
+    assert sent.path == "/v1/realtime/client_secrets"
+    assert sent.json == {
+        "session": {"type": "realtime", "model": "gpt-realtime-2.1"},
+        "expires_after": {"anchor": "created_at", "seconds": 10},
+    }
+    assert emulator.api_key not in out
+    assert out.splitlines()[-1] == f"{len(out.splitlines()) - 1} checks: 0 failed, 1 warnings"
+
+
+def test_without_check_key_nothing_is_sent(capsys: pytest.CaptureFixture[str], emulator: Emulator) -> None:
+    code, lines, _ = doctor(capsys, environ=emulator_env(emulator))
+    assert code == 0
+    assert lines["api key"] == [(OK, "set (from the environment); not sent to the API (--check-key does)")]
+    assert emulator.requests == []
+
+
+def test_a_refused_key_fails_without_being_printed(capsys: pytest.CaptureFixture[str], emulator: Emulator) -> None:
+    wrong = "sk-wrong-key-that-must-not-appear-0123456789"
+    code, lines, out = doctor(capsys, "--check-key", environ=emulator_env(emulator, key=wrong))
+    assert code == 1
+    ((verdict, detail),) = lines["api key"]
+    assert verdict == FAIL
+    assert "refused it: 401" in detail
+    assert wrong not in out
+    assert wrong[-8:] not in out
+
+
+def test_a_missing_key_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, lines, _ = doctor(capsys, "--check-key")
+    assert code == 1
+    ((verdict, detail),) = lines["api key"]
+    assert verdict == FAIL
+    assert "OPENAI_API_KEY" in detail
+
+
+def test_no_answer_from_the_api_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {"OPENAI_API_KEY": "sk-" + "x" * 40, "OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"}
+    code, lines, _ = doctor(capsys, "--check-key", environ=environ)
+    assert code == 1
+    assert lines["api key"][0][0] == FAIL
+    assert "no answer from the API" in lines["api key"][0][1]
+
+
+def test_a_model_with_an_announced_shutdown_warns_with_its_date_and_replacement(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"server": {"session": {"model": "gpt-realtime"}, "browser_fields": ["model"]}})
+    code, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 0
+    (first, second) = lines["models"]
+    assert first[0] == WARN
+    assert "gpt-realtime shuts down on 2027-01-20" in first[1]
+    assert "use gpt-realtime-2.1" in first[1]
+    assert second[0] == WARN
+    assert "browser_fields includes model" in second[1]
+
+
+def test_a_model_past_its_date_fails() -> None:
+    check = model_check("server.session.model", "gpt-realtime", dt.date(2027, 1, 20))
+    assert check == Check(
+        "models", FAIL, "server.session.model: gpt-realtime was shut down on 2027-01-20; use gpt-realtime-2.1"
+    )
+    assert model_check("x", "gpt-realtime", dt.date(2027, 1, 19)).verdict == WARN
+    assert model_check("x", "gpt-realtime-2.1", dt.date(2099, 1, 1)).verdict == OK
+
+
+def test_a_config_that_does_not_load_fails_with_its_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"realtime": {"retry": {"max_retries": -1}}, "server": {"auth": "magic"}})
+    code, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 1
+    assert verdicts(lines, "realtime config") == [FAIL]
+    assert "retry.max_retries" in lines["realtime config"][0][1]
+    assert verdicts(lines, "server config") == [FAIL]
+    assert "server.auth" in lines["server config"][0][1]
+    assert verdicts(lines, "models") == [FAIL]
+
+
+def test_a_file_of_realtime_keys_is_read_as_the_realtime_tree(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"api_key": emulator.api_key, "base_url": emulator.base_url})
+    code, lines, out = doctor(capsys, "--config", config, "--check-key")
+    assert code == 0, out
+    assert "from config key api_key" in lines["api key"][0][1]
+    assert emulator.api_key not in out
+
+
+def test_an_unreadable_config_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert doctor_main(["--config", str(tmp_path / "missing.yaml")], environ={}) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    assert doctor_main(["--config", write_config(tmp_path, {"realtime": {}, "extra": 1})], environ={}) == 2
+
+
+# -- rate-limit storage on a real redis-server -----------------------------------------------------------------
+
+
+def test_a_reachable_redis_passes_and_its_password_is_never_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, redis_server: str, emulator: Emulator
+) -> None:
+    with_password = redis_server.replace("redis://", "redis://doctor:s3cret-password-value@")
+    config = write_config(tmp_path, {"server": {"rate_limit_storage": with_password}})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    # redis-server here has no ACL user "doctor": an AUTH failure is an answer that says no
+    assert "s3cret-password-value" not in out
+    assert "doctor:" not in out
+    config = write_config(tmp_path, {"server": {"rate_limit_storage": redis_server}})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 0, out
+    assert lines["rate-limit storage"] == [(OK, f"{redis_server} answers")]
+
+
+def test_an_unreachable_redis_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    config = write_config(tmp_path, {"server": {"rate_limit_storage": dead}})
+    code, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 1
+    assert lines["rate-limit storage"] == [(FAIL, f"{dead} does not answer: every mint would be refused")]
+
+
+def test_rate_limiting_off_warns(capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator) -> None:
+    config = write_config(tmp_path, {"server": {"rate_limit": "off"}})
+    _, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert verdicts(lines, "rate-limit storage") == [WARN]
+
+
+# -- webhooks and hosts (keys other work adds: the checks read them as written) --------------------------------
+
+
+def lines_named(deployment: Deployment, name: str) -> list[Check]:
+    return [line for line in run_checks(deployment) if line.name == name]
+
+
+@pytest.mark.parametrize("route", [{"webhook_path": "/webhooks/openai"}, {"phone": {"path": "/calls"}}])
+def test_a_served_webhook_path_needs_its_secret(route: dict[str, Any]) -> None:
+    (line,) = lines_named(Deployment({}, dict(route), {}), "webhook secret")
+    assert line.verdict == FAIL
+    assert "OPENAI_WEBHOOK_SECRET" in line.detail
+    (line,) = lines_named(Deployment({}, dict(route), {"OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET}), "webhook secret")
+    assert line.verdict == OK
+    (line,) = lines_named(Deployment({}, {**route, "webhook_secret": "plain"}, {}), "webhook secret")
+    assert line.verdict == WARN
+
+
+def test_no_webhook_path_needs_no_secret() -> None:
+    for server in ({}, {"phone": {"enabled": False}}, {"webhook_path": None}):
+        (line,) = lines_named(Deployment({}, server, {}), "webhook secret")
+        assert line.verdict == OK
+
+
+def test_the_webhook_secret_is_never_printed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"server": {"webhook_path": "/hooks", "webhook_secret": WEBHOOK_SECRET}})
+    doctor_main(["--config", config], environ={"OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    out = capsys.readouterr().out
+    assert "webhook secret" in out
+    assert WEBHOOK_SECRET not in out
+    assert WEBHOOK_SECRET[-8:] not in out
+
+
+@pytest.mark.parametrize(
+    ("hosts", "verdict"),
+    [
+        (["tokens.example.com", "localhost:8000", "*.example.org"], OK),
+        (["*"], WARN),
+        ([], FAIL),
+        (["https://tokens.example.com"], FAIL),
+        (["tokens.example.com/path"], FAIL),
+        (["two words"], FAIL),
+        ([5], FAIL),
+        (["host:port"], FAIL),
+    ],
+)
+def test_the_host_allow_list_is_checked_when_set(hosts: list[Any], verdict: str) -> None:
+    (line,) = lines_named(Deployment({}, {"allowed_hosts": hosts}, {}), "allowed hosts")
+    assert line.verdict == verdict, line
+
+
+def test_a_check_that_raises_is_reported_as_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from realtime_service import doctor as module
+
+    def broken(deployment: Deployment) -> list[Check]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "CHECKS", (broken,))
+    assert run_checks(Deployment({}, {}, {})) == [Check("broken", FAIL, "the check itself failed: RuntimeError: boom")]
+
+
+def test_the_command_runs_as_a_real_process(emulator: Emulator) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "realtime_service", "doctor", "--check-key"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **emulator_env(emulator)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok    realtime config")
+    assert emulator.api_key not in result.stdout + result.stderr
+
+
+def test_a_phone_route_is_checked_with_the_phone_settings_loader(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"server": {"phone": {"webhook_secret": WEBHOOK_SECRET}}})
+    _, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert lines["webhook secret"] == [(OK, "set for server.phone (1 secret(s))")]
+    assert lines["phone config"] == [(OK, "loads (webhooks at /webhooks/openai)")]
+    assert WEBHOOK_SECRET not in out
+    config = write_config(tmp_path, {"server": {"phone": {"webhook_secret": "whsec_not base64!", "bogus": 1}}})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 1
+    assert verdicts(lines, "phone config") == [FAIL]
+    assert "server.phone" in lines["phone config"][0][1]
