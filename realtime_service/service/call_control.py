@@ -6,8 +6,8 @@ siblings run them. Everything that can be wrong is found before sending (CALLS-L
 - the id must match ``rtc_...`` / ``live_...`` exactly and is percent-escaped into the path;
 - an accept's session is validated in full: Realtime by the GA session schema (:mod:`realtime_service.ga.schemas`,
   the same one that checks a client secret's session, ``type: "realtime"`` required), Live by the strict schema
-  below (``type: "live"`` and ``model`` required). An unknown field is refused, never dropped, because ``/accept``
-  answers 200 to a payload it cannot use and the call fails later;
+  of :mod:`.live_accept` (``type: "live"`` and ``model`` required). An unknown field is refused, never dropped,
+  because ``/accept`` answers 200 to a payload it cannot use and the call fails later;
 - a reject's status is a SIP status 300-699 (Realtime: omitted means the API's 603; Live: required);
 - a refer's ``target_uri`` is a ``tel:``/``sip:``/``sips:`` URI that cannot break out of ``Refer-To``.
 
@@ -26,14 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-
 from ..errors import RequestValidationError
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
 from ..webhooks.decisions import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS
 from ..webhooks.targets import check_target_uri
-from ..wire.codec import flatten_messages
 from .operations import Body, Operation, Toolkit, encode_json
 
 #: The ids as the API issues them (the Live pattern is the reference's; the Realtime one mirrors it).
@@ -50,7 +47,6 @@ __all__ = [
     "REJECT_LIVE_SESSION",
     "SESSION_ID",
     "CallControlResult",
-    "LiveAcceptSessionSchema",
 ]
 
 
@@ -90,102 +86,12 @@ def _encode_realtime_accept(kit: Toolkit, session: Any) -> Body:
     return encode_json(encoded["session"])
 
 
-class _Voice(fields.Field[Any]):
-    """A built-in voice name or ``{"id": "voice_..."}``."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, Mapping) and set(value) == {"id"} and isinstance(value["id"], str) and value["id"]:
-            return dict(value)
-        raise ValidationError('Must be a voice name or {"id": "voice_..."}.')
-
-
-class _StrictBoolean(fields.Field[bool]):
-    """``true`` or ``false`` only (marshmallow's Boolean also takes ``1``, ``"yes"``...)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        raise ValidationError("Not a valid boolean.")
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class _LiveAudioOutput(_Strict):
-    voice = _Voice()
-
-
-class _LiveAudio(_Strict):
-    # No ``format``: SIP negotiates it (CALLS-LIVE-NOTES 3.2), so it is refused as an unknown field.
-    output = fields.Nested(_LiveAudioOutput)
-
-
-class _Delegation(Schema):
-    """The three delegation kinds; their inner objects are passed through (the notes list them two levels deep)."""
-
-    class Meta:
-        unknown = RAISE
-
-    type = fields.String(required=True, validate=validate.OneOf(("client", "responses", "decisions")))
-    acknowledgement_delay_ms = fields.Integer(strict=True, validate=validate.Range(min=0))
-    responses = fields.Dict(keys=fields.String())
-    decisions = fields.Dict(keys=fields.String())
-
-
-class _Content(_Strict):
-    type = fields.String(required=True, validate=validate.OneOf(("input_text", "text", "output_text")))
-    text = fields.String(required=True)
-
-
-class _Message(_Strict):
-    type = fields.String(required=True, validate=validate.Equal("message"))
-    role = fields.String(required=True, validate=validate.OneOf(("developer", "user", "assistant")))
-    content = fields.List(fields.Nested(_Content), required=True, validate=validate.Length(min=1, max=1))
-
-
-class _Trigger(_Strict):
-    type = fields.String(required=True, validate=validate.Equal("decisions"))
-    event_type = fields.String(
-        required=True,
-        validate=validate.OneOf(("session.input_transcript.delta", "session.output_transcript.delta")),
-    )
-    decisions = fields.Dict(keys=fields.String(), required=True)
-
-
-class LiveAcceptSessionSchema(_Strict):
-    """The ``session`` of ``POST /live/sessions/{id}/accept`` (CALLS-LIVE-NOTES 3.2): ``type: "live"`` and ``model``
-    required, unknown fields refused. A minimal strict schema until the ``realtime_service.live`` family lands;
-    then this should delegate to it."""
-
-    type = fields.String(required=True, validate=validate.Equal("live"))
-    model = fields.String(required=True, validate=validate.Length(min=1))
-    audio = fields.Nested(_LiveAudio)
-    delegation = fields.Nested(_Delegation, allow_none=True)
-    input = fields.List(fields.Nested(_Message), validate=validate.Length(max=128))
-    instructions = fields.String(allow_none=True)
-    safety_identifier = fields.String(allow_none=True)
-    store = _StrictBoolean()
-    triggers = fields.List(fields.Nested(_Trigger), validate=validate.Length(max=2))
-
-
-_LIVE_SCHEMA = LiveAcceptSessionSchema()
-
-
 def _encode_live_accept(_kit: Toolkit, session: Any) -> Body:
+    from .live_accept import check_live_session  # marshmallow is imported by the first call that needs it
+
     body = _as_mapping(session)
-    problems = _LIVE_SCHEMA.validate(body)
-    if problems:
-        raise RequestValidationError(_prefixed(problems))
+    check_live_session(body)
     return encode_json({"session": dict(body)})
-
-
-def _prefixed(messages: Any) -> dict[str, list[str]]:
-    flat = flatten_messages(messages)
-    return {("session" if name == "_schema" else f"session.{name}"): msgs for name, msgs in flat.items()}
 
 
 # -- reject and refer ------------------------------------------------------------------------------------------
