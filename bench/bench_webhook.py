@@ -35,7 +35,7 @@ from realtime_service.web.containers import ServeContainer
 from realtime_service.web.serve import ServedApp
 
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
-SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Bench."}
+SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "Bench."}
 PATH = "/webhooks/openai"
 
 

@@ -19,7 +19,7 @@ from realtime_service.webhooks import (
     caller_number,
 )
 
-SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer the phone for Example Ltd."}
+SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "You answer the phone for Example Ltd."}
 BLOCKED = frozenset({"+14155550666"})
 
 

@@ -29,7 +29,7 @@ from realtime_service.service.call_control import CALL_ID, SESSION_ID, CallContr
 
 SESSION = {
     "type": "realtime",
-    "model": "gpt-realtime",
+    "model": "gpt-realtime-2.1",
     "instructions": "You answer the phone for Example Ltd.",
     "audio": {"output": {"voice": "marin"}, "input": {"turn_detection": {"type": "server_vad"}}},
 }
@@ -103,9 +103,9 @@ def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applie
 @pytest.mark.parametrize(
     ("name", "argument", "field"),
     [
-        ("accept_call", {"type": "realtime", "modle": "gpt-realtime"}, "session.modle"),
+        ("accept_call", {"type": "realtime", "modle": "gpt-realtime-2.1"}, "session.modle"),
         ("accept_call", {"type": "realtime", "audio": {"output": {"speed": 9}}}, "session.audio.output.speed"),
-        ("accept_call", {"model": "gpt-realtime"}, "session.type"),
+        ("accept_call", {"model": "gpt-realtime-2.1"}, "session.type"),
         ("accept_call", {"type": "transcription"}, "session.type"),
         ("accept_call", {"type": "live", "model": "gpt-live-1"}, "session.type"),
         ("accept_call", "not a session", "session"),

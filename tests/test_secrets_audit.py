@@ -362,7 +362,7 @@ def test_the_records_fixture_captures_urllib3_debug_lines(emulator: Emulator, re
 
 #: Call control (issue 13): (operation, id prefix, an argument it accepts).
 CALL_CONTROL = [
-    ("accept_call", "rtc_", {"type": "realtime", "model": "gpt-realtime"}),
+    ("accept_call", "rtc_", {"type": "realtime", "model": "gpt-realtime-2.1"}),
     ("reject_call", "rtc_", 486),
     ("refer_call", "rtc_", "tel:+14155550123"),
     ("accept_live_session", "live_", {"type": "live", "model": "gpt-live-1"}),

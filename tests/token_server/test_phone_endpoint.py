@@ -26,7 +26,7 @@ from .conftest import make_container
 
 SECRET = "whsec_" + base64.b64encode(b"phone-endpoint-test-secret-0001").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"phone-endpoint-old-secret-00002").decode()
-SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer for Example Ltd."}
+SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "You answer for Example Ltd."}
 LIVE = {"type": "live", "model": "gpt-live-1", "instructions": "Hi."}
 CALLER = "+14155550100"
 PATH = "/webhooks/openai"

@@ -21,7 +21,7 @@ from realtime_service.emulator.faults import Fault
 from .conftest import FRAMEWORKS, config_file, require
 
 SECRET = "whsec_" + base64.b64encode(b"phone-serve-test-secret-0000001").decode()
-SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "You answer for Example Ltd."}
+SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "You answer for Example Ltd."}
 PATH = "/webhooks/openai"
 
 
