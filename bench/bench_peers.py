@@ -503,6 +503,79 @@ def run_rounds(
     return results
 
 
+# -- profiles -------------------------------------------------------------------------------------------------
+
+
+def profile(server: Server, seconds: float, folder: Path, upstream_pid: int) -> Path:
+    """``py-spy record`` on ``server`` under 8 clients: raw collapsed stacks of the thread holding the GIL (where
+    Python spends CPU; waits with the GIL released are not sampled)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = folder / (re.sub(r"\W+", "-", server.name).strip("-") + ".txt")
+    command = [spy, "record", "--pid", str(server.pid), "--duration", str(round(seconds)), "--rate", "250"]
+    command += ["--format", "raw", "--gil", "--nonblocking", "--output", str(out)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    concurrent(server, 8, seconds + 1, upstream_pid, Measured())
+    recorder.wait(60)
+    return out
+
+
+def _frame(frame: str) -> str:
+    """``func (path:line)`` -> ``func (short/path)``: one entry per function."""
+    name, _, where = frame.rpartition(" (")
+    path = where.rstrip(")").rpartition(":")[0] or where.rstrip(")")
+    for marker in ("site-packages/", "lib/python3.11/", "realtime_service/"):
+        if marker in path:
+            path = ("realtime_service/" if marker == "realtime_service/" else "") + path.rpartition(marker)[2]
+    return f"{name} ({path})"
+
+
+#: Frames every sample sits under (entry points, thread and loop bootstraps): left out of the cumulative list.
+SCAFFOLD = (
+    "(<frozen runpy>)",
+    "(threading.py)",
+    "(asyncio/runners.py)",
+    "(asyncio/base_events.py)",
+    "(uvicorn/server.py)",
+    "(uvicorn/_compat.py)",
+    "(realtime_service/web/serve.py)",
+    "(realtime_service/web/__main__.py)",
+    "(concurrent/futures/thread.py)",
+    "(waitress/server.py)",
+    "(waitress/wasyncore.py)",
+)
+
+
+def top_frames(raw: Path, count: int = 15) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
+    """Samples, and the ``count`` functions with most samples on top of the stack (self) and anywhere in it."""
+    own: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        frames = [_frame(f) for f in stack.split(";") if f and not f.startswith("process ") and "(" in f]
+        if not frames:
+            continue
+        hits = int(samples)
+        total += hits
+        own[frames[-1]] += hits
+        for name in set(frames):
+            if not name.endswith(SCAFFOLD):
+                anywhere[name] += hits
+    return total, own.most_common(count), anywhere.most_common(count)
+
+
+def print_profile(name: str, raw: Path) -> None:
+    total, own, anywhere = top_frames(raw)
+    print(f"\nprofile of {name}: {total} samples of active threads ({raw})")
+    for title, rows in (("self", own), ("cumulative", anywhere)):
+        print(f"  top {title}:")
+        for frame, hits in rows:
+            print(f"    {hits / max(total, 1):6.1%}  {frame}")
+
+
 # -- cold start -----------------------------------------------------------------------------------------------
 
 
@@ -610,6 +683,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=3.0, help="8-client seconds per server before round 1")
     parser.add_argument("--cold", type=int, default=7, help="cold-start runs per client and venv (0 skips)")
+    parser.add_argument("--profile", metavar="DIR", help="also py-spy our two servers under 8 clients into DIR")
+    parser.add_argument("--profile-seconds", type=float, default=10.0)
     parser.add_argument("--core-python", metavar="PATH", help="a core-only venv's python (default: build one)")
     args = parser.parse_args()
     for variable in PROXY_VARIABLES:  # loopback only, whatever the environment says
@@ -647,6 +722,12 @@ def main() -> None:
                 python = goals(results, [OURS_FLASK, OURS_FASTAPI], PY_OPENAI, "token (vs the Python peer, info)")
                 print(f"  (vs the Python peer: {sum(python)}/{len(python)} at or better; not a goal of its own)")
                 with_route = [s for s in servers[:2] if has_session_route(s)]
+                if args.profile:
+                    Path(args.profile).mkdir(parents=True, exist_ok=True)
+                    for server in servers[:2]:
+                        print_profile(
+                            server.name, profile(server, args.profile_seconds, Path(args.profile), upstream_process.pid)
+                        )
             finally:
                 for server in servers:
                     server.stop()
