@@ -1,5 +1,6 @@
 """Mint OpenAI Realtime ephemeral keys from a server: dependency-injected, retrying, typed."""
 
+from . import lazy_wiring  # noqa: F401  (first: before anything imports dependency_injector)
 from ._version import __version__
 from .beta.models import (
     NOT_GIVEN,
