@@ -1,6 +1,9 @@
 """``realtime-service``: mint a key from the command line, run the loopback emulator, serve the token endpoint,
 or check a deployment (``doctor``, exit codes in :mod:`realtime_service.doctor`).
 
+``create-call --sdp FILE|- [--live]`` hands an SDP offer to ``POST /realtime/calls`` (or GPT-Live's
+``POST /live/sessions``) and prints the answer and the call or session id as JSON.
+
 Exit codes: 0 success, 2 usage, configuration or validation error (nothing was sent), 3 the API answered with
 an error status, 4 no answer (connection error or timeout), 5 the API's answer held no usable key.
 Secrets are redacted in everything printed unless ``--show-secret`` is given.
@@ -50,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secret.add_argument("--ttl", type=int, metavar="SECONDS", help="key lifetime, 10..7200 (API default 600)")
 
+    call = commands.add_parser(
+        "create-call",
+        help="send a WebRTC SDP offer (POST /realtime/calls, or /live/sessions with --live); print answer and id",
+    )
+    call.add_argument("--sdp", required=True, metavar="FILE", help="the SDP offer from FILE, or - for stdin")
+    call.add_argument("--live", action="store_true", help="start a GPT-Live session (POST /live/sessions)")
+    call.add_argument("--session", metavar="FILE", help="the session as JSON from FILE, or - for stdin")
+    call.add_argument("--model", help="model, e.g. gpt-realtime-2 or (with --live, where it is required) gpt-live-1")
+    call.add_argument("--voice", help="voice, e.g. marin")
+    call.add_argument("--instructions", help="system instructions for the session")
+    call.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")
+    call.add_argument("--emulator", action="store_true", help="send to an in-process loopback emulator")
+
     commands.add_parser(
         "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
     )
@@ -85,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return doctor_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "create-call":
+        return _create_call(args)
     return _mint(args)
 
 
@@ -123,6 +141,60 @@ def _mint(args: argparse.Namespace) -> int:
         _redact_secrets(body)
     print(json.dumps(body, indent=2))
     return EXIT_OK
+
+
+def _create_call(args: argparse.Namespace) -> int:
+    """``create-call``: one offer in, ``{"call_id"|"session_id", "request_id", "sdp"}`` out (nothing secret)."""
+    try:
+        if args.sdp == "-" and args.session == "-":
+            raise ValueError("--sdp and --session cannot both read stdin")
+        offer = sys.stdin.buffer.read() if args.sdp == "-" else Path(args.sdp).read_bytes()
+        session = _session_from(args)
+        config = _config_from(args.config)
+    except (OSError, ValueError, ConfigurationError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    try:
+        with _container(config, emulator=args.emulator) as container:
+            service = container.realtime_session_service()
+            if args.live:
+                live = service.create_live_session(offer, session)
+                printed: dict[str, Any] = {"session_id": live.session_id, "request_id": live.request_id}
+                printed["sdp"] = live.sdp
+            else:
+                call = service.create_call(offer, session)
+                printed = {"call_id": call.call_id, "request_id": call.request_id, "sdp": call.sdp}
+    except (RequestValidationError, ConfigurationError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except APIStatusError as exc:
+        return _fail(str(exc), EXIT_API)
+    except APIConnectionError as exc:
+        return _fail(str(exc), EXIT_CONNECTION)
+    except ResponseValidationError as exc:
+        return _fail(str(exc), EXIT_RESPONSE)
+    except RealtimeServiceError as exc:  # pragma: no cover - every subclass is handled above
+        return _fail(str(exc), EXIT_API)
+    print(json.dumps(printed, indent=2))
+    return EXIT_OK
+
+
+def _session_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The session from ``--session`` with the flags placed over it (``voice`` at ``audio.output.voice``); a
+    Realtime session gets ``type: "realtime"`` unless it says otherwise."""
+    session: dict[str, Any] = {}
+    if args.session:
+        text = sys.stdin.read() if args.session == "-" else Path(args.session).read_text(encoding="utf-8")
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise ValueError("--session must hold a JSON object")
+        session = loaded
+    if not args.live:
+        session.setdefault("type", "realtime")
+    for name in ("model", "instructions"):
+        if getattr(args, name) is not None:
+            session[name] = getattr(args, name)
+    if args.voice is not None:
+        _place(session, ("audio", "output", "voice"), args.voice)
+    return session
 
 
 def _redact_secrets(body: dict[str, Any]) -> None:

@@ -77,6 +77,10 @@ PATHS: dict[str, dict[str, str]] = {
         "live_session_accept": "/live/sessions/{session_id}/accept",
         "live_session_reject": "/live/sessions/{session_id}/reject",
         "live_session_refer": "/live/sessions/{session_id}/refer",
+        "calls": "/realtime/calls",
+        "call_hangup": "/realtime/calls/{call_id}/hangup",
+        "live_sessions": "/live/sessions",
+        "live_session_hangup": "/live/sessions/{session_id}/hangup",
     },
     "azure": {
         "sessions": "/openai/realtimeapi/sessions",
@@ -86,6 +90,20 @@ PATHS: dict[str, dict[str, str]] = {
         # Only reject is documented for Azure (CALLS-LIVE-NOTES 5); the other call controls have no path, so
         # the service refuses them with a ConfigurationError before sending.
         "realtime_call_reject": "/openai/v1/realtime/calls/{call_id}/reject",
+        "calls": "/openai/v1/realtime/calls",
+        "live_sessions": "/openai/v1/live/sessions",
+    },
+}
+
+#: Operations a provider is not known to serve, and why: refused with a ``ConfigurationError`` before sending.
+#: Azure documents creating calls and Live sessions under ``/openai/v1`` but no hang-up (CALLS-LIVE-NOTES 5).
+UNSUPPORTED: dict[str, dict[str, str]] = {
+    "openai": {},
+    "azure": {
+        "call_hangup": "Azure OpenAI documents no POST /openai/v1/realtime/calls/{call_id}/hangup: end the call "
+        "from its sideband WebSocket or let the browser close the peer connection",
+        "live_session_hangup": "Azure OpenAI documents no POST /openai/v1/live/sessions/{session_id}/hangup: end "
+        "the session from its sideband WebSocket or let the browser close the peer connection",
     },
 }
 
@@ -156,6 +174,12 @@ class Settings:
             "or the environment variable OPENAI_API_VERSION (e.g. 2025-04-01-preview)"
             for operation in sorted(NEEDS_API_VERSION[self.provider])
         }
+
+    @property
+    def refused_operations(self) -> dict[str, str]:
+        """Every operation the service must refuse before sending, and why: those this provider is not known to
+        serve (:data:`UNSUPPORTED`) and those these settings cannot call (:attr:`unusable_operations`)."""
+        return {**UNSUPPORTED[self.provider], **self.unusable_operations}
 
     def __repr__(self) -> str:
         return (

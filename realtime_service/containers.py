@@ -26,7 +26,9 @@ from .retry import RetryPolicy
 from .service import (
     RealtimeSessionService,
     shared_beta_codec,
+    shared_call_session_codec,
     shared_client_secret_codec,
+    shared_live_codec,
     shared_transcription_codec,
     shared_translation_codec,
 )
@@ -58,7 +60,8 @@ def _service_secrets(settings: Any) -> tuple[str, ...]:
 class RealtimeContainer(containers.DeclarativeContainer):
     """Providers: ``config`` (explicit keys), ``environ``, ``settings``, ``http_session`` (optional, host-owned),
     ``gateway`` (the HTTP resource), ``sleep``/``asleep``/``clock`` (test seams), ``retry_policy``,
-    the codecs (``beta_codec``, ``client_secret_codec``, ``translation_codec``, ``transcription_codec``), ``bridge``
+    the codecs (``beta_codec``, ``client_secret_codec``, ``translation_codec``, ``transcription_codec``,
+    ``call_session_codec``, ``live_codec``), ``bridge``
     and ``realtime_session_service``."""
 
     config = providers.Configuration()
@@ -86,6 +89,8 @@ class RealtimeContainer(containers.DeclarativeContainer):
     client_secret_codec = providers.Callable(shared_client_secret_codec)
     translation_codec = providers.Callable(shared_translation_codec)
     transcription_codec = providers.Callable(shared_transcription_codec)
+    call_session_codec = providers.Callable(shared_call_session_codec)
+    live_codec = providers.Callable(shared_live_codec)
 
     bridge = providers.ThreadSafeSingleton(
         Bridge, strict=settings.provided.bridge.strict, default_ttl=settings.provided.bridge.default_ttl
@@ -99,10 +104,12 @@ class RealtimeContainer(containers.DeclarativeContainer):
         api_shape=settings.provided.api_shape,
         bridge=bridge,
         paths=settings.provided.paths,
-        unusable=settings.provided.unusable_operations,
+        unusable=settings.provided.refused_operations,
         timeout=providers.Callable(lambda s: (s.timeout.connect, s.timeout.read), settings),
         secrets=providers.Callable(_service_secrets, settings),
         client_secret_codec=client_secret_codec.provider,
         translation_codec=translation_codec.provider,
         transcription_codec=transcription_codec.provider,
+        call_session_codec=call_session_codec.provider,
+        live_codec=live_codec.provider,
     )

@@ -1,12 +1,12 @@
 """Secrets audit: the API key and every minted key never show up where they could be read by accident.
 
-Every public operation (``create_realtime_session`` on both shapes, sync and async, and the GA operations when
-the service has them), their error paths, the CLI (a real process) and, when ``realtime_service.web`` is there,
-the token endpoint run with *every* logger at DEBUG (urllib3 included). The emulator records each key it mints,
-so the audit knows them all. Neither the API key, nor the token server's bearer token, nor any minted key may
-appear in a log record (message, args, ``extra``, exception text), an exception's ``str``/``repr`` and fields, a
-``repr`` of our objects, the CLI's stdout/stderr (without ``--show-secret``), or a token-server error body.
-(A successful mint's body carries its key: that is its job, and it is not audited.)
+Every public operation (``create_realtime_session`` on both shapes, sync and async, the GA operations, and the
+WebRTC signaling creates and hang-ups), their error paths, the CLI (a real process, ``create-call`` included) and,
+when ``realtime_service.web`` is there, the token endpoint run with *every* logger at DEBUG (urllib3 included). The
+emulator records each key it mints, so the audit knows them all. Neither the API key, nor the token server's bearer
+token, nor any minted key may appear in a log record (message, args, ``extra``, exception text), an exception's
+``str``/``repr`` and fields, a ``repr`` of our objects, the CLI's stdout/stderr (without ``--show-secret``), or a
+token-server error body. (A successful mint's body carries its key: that is its job, and it is not audited.)
 """
 
 from __future__ import annotations
@@ -229,6 +229,81 @@ def test_a_key_echoed_json_escaped_in_an_error_body_is_scrubbed_too(emulator: Em
     with pytest.raises(APIStatusError) as caught:
         service.create_realtime_session({})
     assert_clean(vault, error_texts(caught.value), "an error built from an escaped body")
+
+
+# --- WebRTC signaling: creates and hang-ups --------------------------------------------------------------------
+
+OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
+LIVE_SESSION = {"model": "gpt-live-1"}
+SIGNALING_FAULTS = [
+    [Fault.status(401, message=f"Incorrect API key provided: {KEY}.")],
+    [Fault.status(400, message="bad", param=KEY, code=KEY)],
+    [Fault.raw(f"upstream said {KEY}", status=500, content_type="text/plain")] * 2,
+    [Fault.raw(f"not sdp but {KEY}", status=201, content_type="text/plain")],
+    [Fault.reset()] * 2,
+    [Fault.redirect(f"http://127.0.0.1:1/{KEY}")],
+]
+
+
+def _signaling(service: RealtimeSessionService, operation: str, ident: str, bad: bool = False) -> Any:
+    """Run ``operation`` (``a``-prefixed: its twin); ``bad`` puts the key where validation refuses it."""
+    twin = operation.startswith("a")
+    run = getattr(service, operation)
+    name = operation[1:] if twin else operation
+    if name == "create_call":
+        call: Any = run(OFFER, {"type": "realtime", "temperature": KEY} if bad else None)
+    elif name == "create_live_session":
+        call = run(OFFER, {"model": KEY, "bogus": KEY} if bad else LIVE_SESSION)
+    else:
+        call = run(KEY if bad else ident)
+    return asyncio.run(call) if twin else call
+
+
+@pytest.mark.parametrize("operation", ["create_call", "create_live_session", "hangup_call", "hangup_live_session"])
+def test_no_signaling_operation_leaks_a_secret_on_success_or_failure(
+    emulator: Emulator, vault: Vault, records: Records, operation: str
+) -> None:
+    container, service = service_for(emulator, "ga")
+    call_id = service.create_call(OFFER).call_id or ""
+    session_id = service.create_live_session(OFFER, LIVE_SESSION).session_id
+    ident = session_id if operation == "hangup_live_session" else call_id
+    texts = [repr(_signaling(service, operation, ident)), repr(service), repr(container.gateway())]
+    for faults in SIGNALING_FAULTS:
+        if "hangup" in operation and faults[0].status_code == 201:
+            continue  # a 2xx ends a hang-up well: nothing to audit
+        emulator.enqueue(*faults)
+        with pytest.raises(RealtimeServiceError) as caught:
+            _signaling(service, operation, ident)
+        texts += error_texts(caught.value)
+        emulator.clear()
+    for twin in (operation, "a" + operation):
+        with pytest.raises(RequestValidationError) as refused:
+            _signaling(service, twin, ident, bad=True)
+        texts += error_texts(refused.value)
+    container.shutdown_resources()
+    assert records.count > 0
+    assert_clean(vault, texts, f"{operation}'s results or errors")
+    assert_clean(vault, records.texts, "a log record")
+
+
+def test_the_create_call_cli_prints_no_secret(emulator: Emulator, vault: Vault, tmp_path: Path) -> None:
+    config = tmp_path / "realtime.yaml"
+    config.write_text(yaml.safe_dump({"api_key": KEY, "base_url": emulator.base_url, "retry": {"max_retries": 0}}))
+    offer = tmp_path / "offer.sdp"
+    offer.write_bytes(OFFER)
+    created = run_cli("create-call", config, "--sdp", str(offer), "--voice", "marin")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["call_id"].startswith("rtc_")
+    live = run_cli("create-call", config, "--sdp", "-", "--live", "--model", "gpt-live-1", stdin=OFFER.decode())
+    assert live.returncode == 0, live.stderr
+    assert json.loads(live.stdout)["session_id"].startswith("live_")
+    emulator.enqueue(Fault.status(401, message=f"Incorrect API key provided: {KEY}."))
+    refused = run_cli("create-call", config, "--sdp", str(offer))
+    assert refused.returncode == 3
+    invalid = run_cli("create-call", config, "--sdp", str(offer), "--live", "--instructions", KEY)
+    assert invalid.returncode == 2
+    outputs = [p.stdout + p.stderr for p in (created, live, refused, invalid)]
+    assert_clean(vault, outputs, "the create-call CLI's output")
 
 
 # --- the CLI, as a real process ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from realtime_service.beta.schemas import (
     NoiseReductionSchema,
     TracingConfigSchema,
 )
+from realtime_service.errors import RequestValidationError
 from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
@@ -79,7 +80,7 @@ from realtime_service.ga.models import (
     TranslationSessionResponse,
     TranslationTranscription,
 )
-from realtime_service.wire.codec import OperationCodec, Req, Resp
+from realtime_service.wire.codec import OperationCodec, Req, RequestEncoder, Resp
 from realtime_service.wire.fields import (
     IntegerOrInf,
     JsonBoolean,
@@ -548,6 +549,24 @@ class TranslationCodec(_GACodec[TranslationClientSecretCreateRequest, Translatio
         )
 
 
+class CallSessionCodec:
+    """The ``session`` of ``POST /realtime/calls``: a GA realtime session (``type: "realtime"`` required), validated
+    as :class:`ClientSecretCodec` validates one, its ``extra`` merged in. Errors name fields from the body's top
+    (``session.audio.output.speed``); only :class:`~realtime_service.errors.RequestValidationError` leaves
+    :meth:`encode`. Build one and share it (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._encoder = RequestEncoder(RealtimeSessionConfigSchema())
+
+    def encode(self, session: RealtimeSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self._encoder.encode(session)
+        except RequestValidationError as exc:
+            raise RequestValidationError(
+                {("session" if name == "_schema" else f"session.{name}"): msgs for name, msgs in exc.messages.items()}
+            ) from None
+
+
 __all__ = [
     "AudioInputSchema",
     "AudioOutputSchema",
@@ -555,6 +574,7 @@ __all__ = [
     "AudioPCMSchema",
     "AudioPCMUSchema",
     "AudioTranscriptionSchema",
+    "CallSessionCodec",
     "ClientSecretCodec",
     "ClientSecretCreateRequestSchema",
     "ClientSecretCreateResponseSchema",

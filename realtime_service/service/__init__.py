@@ -3,7 +3,9 @@ shared path of validation, retries, gateway, error mapping and logging."""
 
 from .codecs import (
     shared_beta_codec,
+    shared_call_session_codec,
     shared_client_secret_codec,
+    shared_live_codec,
     shared_transcription_codec,
     shared_translation_codec,
 )
@@ -13,7 +15,9 @@ __all__ = [
     "RealtimeSessionService",
     "Timeout",
     "shared_beta_codec",
+    "shared_call_session_codec",
     "shared_client_secret_codec",
+    "shared_live_codec",
     "shared_transcription_codec",
     "shared_translation_codec",
 ]

@@ -14,7 +14,8 @@ from ..wire.registry import register_encoder
 
 if TYPE_CHECKING:
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
-    from ..ga.schemas import ClientSecretCodec, TranslationCodec
+    from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..live.schemas import LiveSessionCodec
 
 
 def shared_beta_codec() -> BetaSessionCodec:
@@ -43,6 +44,20 @@ def shared_translation_codec() -> TranslationCodec:
     from ..wire.codec import shared_codec
 
     return shared_codec(TranslationCodec)
+
+
+def shared_call_session_codec() -> CallSessionCodec:
+    from ..ga.schemas import CallSessionCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(CallSessionCodec)
+
+
+def shared_live_codec() -> LiveSessionCodec:
+    from ..live.schemas import LiveSessionCodec
+    from ..wire.codec import shared_codec
+
+    return shared_codec(LiveSessionCodec)
 
 
 register_encoder(RealtimeSessionCreateRequest, shared_beta_codec)

@@ -11,7 +11,9 @@ be JSON, SDP text or empty, and a decoder sees the whole response (headers such 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -23,10 +25,14 @@ from ..beta.models import (
     RealtimeTranscriptionSessionCreateResponse,
 )
 from ..errors import ResponseValidationError
+from ..ga.calls import CALL_ID, CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
 from ..lifecycle import warn_if_retiring
+from ..live.sessions import SESSION_ID, LiveSessionCreateResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
+
+logger = logging.getLogger("realtime_service")
 
 T = TypeVar("T")
 
@@ -146,4 +152,121 @@ TRANSCRIPTION_SESSIONS = json_operation(
     "transcription",
     RealtimeTranscriptionSessionCreateResponse,
     retired_hint=TRANSCRIPTION_RETIRED_HINT,
+)
+
+
+# --- WebRTC signaling and hang-ups (Realtime calls, GPT-Live) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The request of a signaling create: the browser's SDP offer and the session to start (``None``: the
+    API's defaults)."""
+
+    sdp: str | bytes
+    session: Any = None
+
+
+def multipart_body(parts: list[tuple[str, str, bytes]]) -> Body:
+    """A ``multipart/form-data`` body of ``(name, content type, content)`` parts, no filenames (as the SDK
+    builds it), each content byte for byte; the boundary is random and occurs in no part."""
+    while True:
+        boundary = "realtime-service-" + secrets.token_hex(16)
+        marker = b"--" + boundary.encode("ascii")
+        if not any(marker in content for _, _, content in parts):
+            break
+    chunks: list[bytes] = []
+    for name, content_type, content in parts:
+        head = f'Content-Disposition: form-data; name="{name}"\r\nContent-Type: {content_type}\r\n\r\n'
+        chunks += [marker, b"\r\n", head.encode("ascii"), content, b"\r\n"]
+    chunks += [marker, b"--\r\n"]
+    return Body(b"".join(chunks), f"multipart/form-data; boundary={boundary}")
+
+
+def sdp_answer(response: HttpResponse) -> str:
+    """The SDP answer of a 2xx, exactly as received, or the :class:`ResponseValidationError` saying it is none."""
+    try:
+        text = response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if not text.startswith("v=0"):
+        raise ResponseValidationError(
+            f"expected an SDP answer (application/sdp starting with v=0), got {len(response.content)} bytes "
+            f"of {response.headers.get('content-type', 'no content type')}",
+            request_id=response.request_id,
+            status_code=response.status_code,
+        )
+    return text
+
+
+def _encode_call(kit: Toolkit, request: Offer) -> Body:
+    """Always multipart, with a ``session`` part even when none is given (``{"type": "realtime"}``): raw
+    ``application/sdp`` is for ephemeral keys (CALLS-LIVE-NOTES 1.7, gotcha 1) and the service holds the API key."""
+    from ..wire.sdp import check_offer  # on first use: its patterns are a cold start's cost
+
+    offer = check_offer(request.sdp)
+    session = {"type": "realtime"} if request.session is None else kit.codec("call_session").encode(request.session)
+    warn_if_retiring(session)  # the session part is JSON too, built apart from encode_json
+    session_json = json.dumps(session, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return multipart_body([("sdp", "application/sdp", offer), ("session", "application/json", session_json)])
+
+
+def _decode_call(_kit: Toolkit, response: HttpResponse) -> CallCreateResult:
+    sdp = sdp_answer(response)
+    call_id = call_id_from_location(response.headers.get("location"))
+    if call_id is None:
+        logger.warning(
+            "POST /realtime/calls answered %s without a call id in Location (request_id=%s)",
+            response.status_code,
+            response.request_id,
+            extra={"status": response.status_code, "request_id": response.request_id},
+        )
+    return CallCreateResult(sdp, call_id, response.request_id)
+
+
+def _encode_live(kit: Toolkit, request: Offer) -> Body:
+    from ..wire.sdp import check_offer
+
+    offer = check_offer(request.sdp).decode("utf-8")
+    return encode_json(kit.codec("live").encode(offer, request.session))
+
+
+def _decode_live(kit: Toolkit, response: HttpResponse) -> LiveSessionCreateResult:
+    session_id, sdp = kit.codec("live").decode(parse_json(response), request_id=response.request_id)
+    return LiveSessionCreateResult(session_id, sdp, response.request_id)
+
+
+def _no_body(_kit: Toolkit, _request: Any) -> Body:
+    return Body(b"")
+
+
+def _nothing(_kit: Toolkit, _response: HttpResponse) -> None:
+    return None
+
+
+#: ``POST /realtime/calls``: billable and not idempotent, so retried only when it cannot have been processed.
+CALLS = Operation(
+    "calls", _encode_call, _decode_call, retired_hint="", retry=RetryRule.UNSENT_ONLY, accept="application/sdp"
+)
+#: ``POST /live/sessions``: bills 15 s at creation, retried like :data:`CALLS`.
+LIVE_SESSIONS = Operation("live_sessions", _encode_live, _decode_live, retired_hint="", retry=RetryRule.UNSENT_ONLY)
+#: ``POST /realtime/calls/{call_id}/hangup``: always retryable; a 404 after an attempt of unknown outcome is done.
+CALL_HANGUP = Operation(
+    "call_hangup",
+    _no_body,
+    _nothing,
+    path_params={"call_id": CALL_ID},
+    retired_hint="",
+    done_after_unknown=frozenset({404}),
+    accept="*/*",
+)
+#: ``POST /live/sessions/{session_id}/hangup``, retried like :data:`CALL_HANGUP`.
+LIVE_SESSION_HANGUP = Operation(
+    "live_session_hangup",
+    _no_body,
+    _nothing,
+    path_params={"session_id": SESSION_ID},
+    retired_hint="",
+    done_after_unknown=frozenset({404}),
+    accept="*/*",
 )

@@ -33,13 +33,16 @@ from ..errors import (
     RequestValidationError,
     status_error_class,
 )
+from ..ga.calls import CallCreateResult
 from ..ga.models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
+    RealtimeSessionConfig,
     TranslationClientSecretCreateRequest,
     TranslationClientSecretCreateResponse,
 )
 from ..lifecycle import shutdown_hint
+from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
@@ -48,15 +51,19 @@ from . import operations as ops
 from .call_control import CallControlResult
 from .codecs import (
     shared_beta_codec,
+    shared_call_session_codec,
     shared_client_secret_codec,
+    shared_live_codec,
     shared_transcription_codec,
     shared_translation_codec,
 )
-from .operations import Body, Operation
+from .operations import Body, Offer, Operation
 
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
-    from ..ga.schemas import ClientSecretCodec, TranslationCodec
+    from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..live.models import LiveSessionConfig
+    from ..live.schemas import LiveSessionCodec
 
 logger = logging.getLogger("realtime_service")
 
@@ -78,8 +85,9 @@ class RealtimeSessionService:
 
     Operations (each with an awaitable ``a``-twin): :meth:`create_client_secret` (GA, the live API),
     :meth:`create_translation_client_secret`, :meth:`create_realtime_session` (the seed's, bridged to GA by
-    default) and :meth:`create_transcription_session` (beta). They share one retry policy, one gateway and one
-    error mapping.
+    default), :meth:`create_transcription_session` (beta), and WebRTC signaling: :meth:`create_call`,
+    :meth:`create_live_session`, :meth:`hangup_call` and :meth:`hangup_live_session`. They share one retry
+    policy, one gateway and one error mapping; what differs (the retry rule included) is each one's declaration.
 
     ``gateway`` is a :class:`~realtime_service.transport.seam.Gateway` or a zero-argument callable returning one
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
@@ -106,6 +114,8 @@ class RealtimeSessionService:
         client_secret_codec: ClientSecretCodec | Callable[[], ClientSecretCodec] | None = None,
         translation_codec: TranslationCodec | Callable[[], TranslationCodec] | None = None,
         transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
+        call_session_codec: CallSessionCodec | Callable[[], CallSessionCodec] | None = None,
+        live_codec: LiveSessionCodec | Callable[[], LiveSessionCodec] | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
         self._codecs: dict[str, Callable[[], Any]] = {
@@ -113,6 +123,8 @@ class RealtimeSessionService:
             "client_secret": _resolver(client_secret_codec, shared_client_secret_codec),
             "translation": _resolver(translation_codec, shared_translation_codec),
             "transcription": _resolver(transcription_codec, shared_transcription_codec),
+            "call_session": _resolver(call_session_codec, shared_call_session_codec),
+            "live": _resolver(live_codec, shared_live_codec),
         }
         self._policy = policy
         self._api_shape = api_shape
@@ -380,6 +392,94 @@ class RealtimeSessionService:
         """The awaitable twin of :meth:`refer_live_session`."""
         prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
         return await self._acall(prepared, timeout, extra_headers)
+
+    # -- WebRTC signaling: Realtime calls and GPT-Live sessions ---------------------------------------------
+
+    def create_call(
+        self,
+        sdp: str | bytes,
+        session: RealtimeSessionConfig | Mapping[str, Any] | None = None,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallCreateResult:
+        """``POST /realtime/calls``: hand the browser's SDP offer to the Realtime API, get the answer and call id.
+
+        Always multipart: a part ``sdp`` (the offer byte for byte, CRLFs kept) and a part ``session`` (a GA
+        realtime session, :class:`~realtime_service.ga.models.RealtimeSessionConfig` or its JSON, validated as
+        :meth:`create_client_secret` validates one; ``None`` sends ``{"type": "realtime"}``). The offer is
+        checked first (:func:`~realtime_service.wire.sdp.check_offer`). Billable: retried only when the request
+        cannot have been processed (refused connection, 429, 503, ``x-should-retry: true``). Raises what
+        :meth:`create_realtime_session` raises.
+        """
+        return self._call(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+
+    async def acreate_call(
+        self,
+        sdp: str | bytes,
+        session: RealtimeSessionConfig | Mapping[str, Any] | None = None,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallCreateResult:
+        """The awaitable twin of :meth:`create_call` (see :meth:`acreate_realtime_session`)."""
+        return await self._acall(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+
+    def create_live_session(
+        self,
+        sdp: str | bytes,
+        session: LiveSessionConfig | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> LiveSessionCreateResult:
+        """``POST /live/sessions``: start a GPT-Live WebRTC session for the browser's offer.
+
+        Sends ``{"session": ..., "transport": {"type": "webrtc", "sdp": offer}}``; ``session`` is a
+        :class:`~realtime_service.live.models.LiveSessionConfig` or its JSON (``model`` required). Each creation
+        bills 15 s, so it is retried like :meth:`create_call`. The answer must hold ``session.id`` and
+        ``transport.sdp`` (else ``ResponseValidationError``).
+        """
+        return self._call(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+
+    async def acreate_live_session(
+        self,
+        sdp: str | bytes,
+        session: LiveSessionConfig | Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> LiveSessionCreateResult:
+        """The awaitable twin of :meth:`create_live_session`."""
+        return await self._acall(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+
+    def hangup_call(
+        self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> None:
+        """``POST /realtime/calls/{call_id}/hangup``. ``call_id`` must match ``rtc_[A-Za-z0-9_-]{1,128}``
+        (else ``RequestValidationError``, nothing sent). Always retryable; a "not found" answering a retry after
+        an attempt of unknown outcome means the first one hung up, and counts as done."""
+        self._call(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+
+    async def ahangup_call(
+        self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> None:
+        """The awaitable twin of :meth:`hangup_call`."""
+        await self._acall(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+
+    def hangup_live_session(
+        self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> None:
+        """``POST /live/sessions/{session_id}/hangup``, checked (``live_[A-Za-z0-9_-]{1,128}``) and retried like
+        :meth:`hangup_call`."""
+        self._call(self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id}), timeout, extra_headers)
+
+    async def ahangup_live_session(
+        self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
+    ) -> None:
+        """The awaitable twin of :meth:`hangup_live_session`."""
+        prepared = self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id})
+        await self._acall(prepared, timeout, extra_headers)
 
     # -- any declared operation --------------------------------------------------------------------------
 

@@ -16,12 +16,14 @@ from ..transport.seam import HttpRequest, HttpResponse
 
 @dataclass(frozen=True, slots=True)
 class FakeCall:
-    """One recorded attempt. ``json`` is the decoded body; ``headers`` are the per-call extra headers."""
+    """One recorded attempt. ``json`` is the decoded body (``None`` for a body that is not JSON: multipart, SDP,
+    empty); ``body`` is the bytes as sent; ``headers`` are the per-call extra headers."""
 
     method: str
     path: str
     json: Any
     headers: Mapping[str, str]
+    body: bytes = b""
 
 
 class FakeGateway:
@@ -61,7 +63,7 @@ class FakeGateway:
             return len(self._queue)
 
     def send(self, request: HttpRequest) -> HttpResponse:
-        call = FakeCall(request.method, request.path, json.loads(request.body), dict(request.headers))
+        call = FakeCall(request.method, request.path, _json_or_none(request), dict(request.headers), request.body)
         with self._lock:
             self.calls.append(call)
             if not self._queue:
@@ -70,6 +72,13 @@ class FakeGateway:
         if isinstance(item, BaseException):
             raise item
         return item
+
+
+def _json_or_none(request: HttpRequest) -> Any:
+    content_type = {k.lower(): v for k, v in request.headers.items()}.get("content-type", "application/json")
+    if not request.body or not content_type.startswith("application/json"):
+        return None
+    return json.loads(request.body)
 
 
 def session_body(**overrides: Any) -> dict[str, Any]:

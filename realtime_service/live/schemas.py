@@ -1,0 +1,291 @@
+"""marshmallow 4 schemas for GPT-Live's session config, and :class:`LiveSessionCodec`, which encodes the body of
+``POST /live/sessions`` and reads its answer.
+
+Rules as in :mod:`realtime_service.ga.schemas`: ``unknown = RAISE`` on every nested object, strict JSON types,
+closed enums closed and open strings open, limits the SDK's own (``input`` at most 128 messages of one text part
+each, ``vad_threshold`` 0..1, delays and timeouts not negative). The tag ``type`` of a delegation and of a
+trigger is required (it picks the variant); a dataclass always carries it. The SDK's free objects (delegated
+``tools``, decision ``questions``) are checked to be JSON only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import validate
+
+from realtime_service.errors import RequestValidationError, ResponseValidationError
+from realtime_service.live.models import (
+    SESSION_ID,
+    AudioConfig,
+    AudioOutput,
+    ClientConfig,
+    ClientDelegation,
+    CustomVoice,
+    DataChannelConfig,
+    DecisionsConfig,
+    DecisionsDelegation,
+    DecisionsTrigger,
+    InputMessage,
+    LiveSessionConfig,
+    ResponsesConfig,
+    ResponsesDelegation,
+    ResponsesReasoning,
+    ResponsesText,
+    ServerEventFilter,
+    SpeechWakePolicy,
+    TextPart,
+    TriggerDecisions,
+)
+from realtime_service.wire.codec import RequestEncoder
+from realtime_service.wire.fields import (
+    JsonBoolean,
+    JsonInteger,
+    JsonList,
+    JsonNumber,
+    JsonObject,
+    JsonString,
+    JsonUnion,
+    ModelNested,
+    RequestSchema,
+    TaggedNested,
+    between,
+    one_of,
+)
+
+_NOT_NEGATIVE = validate.Range(min=0)
+
+
+def _tag(value: str) -> JsonString:
+    return JsonString(required=True, validate=one_of(value))
+
+
+class CustomVoiceSchema(RequestSchema):
+    __model__ = CustomVoice
+
+    id = JsonString(required=True)
+
+
+class AudioOutputSchema(RequestSchema):
+    __model__ = AudioOutput
+
+    voice = JsonUnion(string=JsonString(), object=ModelNested(CustomVoiceSchema))
+
+
+class AudioConfigSchema(RequestSchema):
+    __model__ = AudioConfig
+
+    output = ModelNested(AudioOutputSchema)
+
+
+class ServerEventFilterSchema(RequestSchema):
+    __model__ = ServerEventFilter
+
+    type = JsonString(required=True)
+    response_event = JsonString()
+
+
+class DataChannelConfigSchema(RequestSchema):
+    __model__ = DataChannelConfig
+
+    allowed_client_events = JsonUnion(string=JsonString(validate=one_of("all")), array=JsonList(JsonString()))
+    allowed_server_events = JsonUnion(
+        string=JsonString(validate=one_of("all")), array=JsonList(ModelNested(ServerEventFilterSchema))
+    )
+
+
+class ClientConfigSchema(RequestSchema):
+    __model__ = ClientConfig
+
+    data_channel = ModelNested(DataChannelConfigSchema, required=True)
+
+
+class ResponsesReasoningSchema(RequestSchema):
+    __model__ = ResponsesReasoning
+
+    effort = JsonString(validate=one_of("none", "minimal", "low", "medium", "high", "xhigh"), allow_none=True)
+    summary = JsonString(validate=one_of("concise", "detailed", "auto"), allow_none=True)
+
+
+class ResponsesTextSchema(RequestSchema):
+    __model__ = ResponsesText
+
+    verbosity = JsonString(validate=one_of("low", "medium", "high"), allow_none=True)
+
+
+class ResponsesConfigSchema(RequestSchema):
+    __model__ = ResponsesConfig
+
+    model = JsonString(required=True)
+    instructions = JsonString(allow_none=True)
+    max_output_tokens = JsonInteger(validate=validate.Range(min=1), allow_none=True)
+    parallel_tool_calls = JsonBoolean(allow_none=True)
+    reasoning = ModelNested(ResponsesReasoningSchema, allow_none=True)
+    service_tier = JsonString(allow_none=True)
+    text = ModelNested(ResponsesTextSchema, allow_none=True)
+    tool_choice = JsonUnion(string=JsonString(), object=JsonObject())
+    tools = JsonList(JsonObject())
+
+
+class DecisionsConfigSchema(RequestSchema):
+    __model__ = DecisionsConfig
+
+    model = JsonString(required=True)
+    questions = JsonList(JsonObject(), required=True)
+
+
+class ClientDelegationSchema(RequestSchema):
+    __model__ = ClientDelegation
+
+    type = _tag("client")
+    acknowledgement_delay_ms = JsonInteger(validate=_NOT_NEGATIVE)
+
+
+class ResponsesDelegationSchema(RequestSchema):
+    __model__ = ResponsesDelegation
+
+    type = _tag("responses")
+    responses = ModelNested(ResponsesConfigSchema, required=True)
+    acknowledgement_delay_ms = JsonInteger(validate=_NOT_NEGATIVE)
+
+
+class DecisionsDelegationSchema(RequestSchema):
+    __model__ = DecisionsDelegation
+
+    type = _tag("decisions")
+    decisions = ModelNested(DecisionsConfigSchema, required=True)
+    acknowledgement_delay_ms = JsonInteger(validate=_NOT_NEGATIVE)
+
+
+class TextPartSchema(RequestSchema):
+    __model__ = TextPart
+
+    type = JsonString(validate=one_of("input_text", "text", "output_text"))
+    text = JsonString(required=True)
+
+
+class InputMessageSchema(RequestSchema):
+    __model__ = InputMessage
+
+    type = JsonString(validate=one_of("message"))
+    role = JsonString(required=True, validate=one_of("developer", "user", "assistant"))
+    content = JsonList(ModelNested(TextPartSchema), required=True, validate=validate.Length(min=1, max=1))
+    id = JsonString(allow_none=True)
+    status = JsonString(validate=one_of("incomplete", "completed"), allow_none=True)
+
+
+class TriggerDecisionsSchema(RequestSchema):
+    __model__ = TriggerDecisions
+
+    questions = JsonList(JsonObject(), required=True)
+
+
+class DecisionsTriggerSchema(RequestSchema):
+    __model__ = DecisionsTrigger
+
+    type = _tag("decisions")
+    event_type = JsonString(
+        required=True, validate=one_of("session.input_transcript.delta", "session.output_transcript.delta")
+    )
+    decisions = ModelNested(TriggerDecisionsSchema, required=True)
+
+
+class SpeechWakePolicySchema(RequestSchema):
+    __model__ = SpeechWakePolicy
+
+    type = _tag("speech")
+    vad_threshold = JsonNumber(validate=between(0, 1))
+
+
+class LiveSessionConfigSchema(RequestSchema):
+    """``MediaSessionConfig``: every field of SDK 3.57's, two levels deep and more."""
+
+    __model__ = LiveSessionConfig
+
+    model = JsonString(required=True, validate=validate.Length(min=1))
+    audio = ModelNested(AudioConfigSchema)
+    client = ModelNested(ClientConfigSchema)
+    delegation = TaggedNested(
+        {
+            "client": ClientDelegationSchema,
+            "responses": ResponsesDelegationSchema,
+            "decisions": DecisionsDelegationSchema,
+        },
+        allow_none=True,
+    )
+    idle_timeout_s = JsonInteger(validate=_NOT_NEGATIVE)
+    input = JsonList(ModelNested(InputMessageSchema), validate=validate.Length(max=128))
+    instructions = JsonString(allow_none=True)
+    safety_identifier = JsonString(allow_none=True)
+    store = JsonBoolean()
+    triggers = JsonList(TaggedNested({"decisions": DecisionsTriggerSchema}))
+    wake_policy = TaggedNested({"speech": SpeechWakePolicySchema})
+
+
+class LiveSessionCodec:
+    """``POST /live/sessions``: the validated JSON body for an offer and a session, and the answer read into
+    ``(session_id, sdp)``. Build one and share it (thread-safe).
+
+    Only :class:`~realtime_service.errors.RequestValidationError` leaves :meth:`encode` (fields named by dotted
+    path from the body's top: ``session.audio.output.voice``) and only
+    :class:`~realtime_service.errors.ResponseValidationError` leaves :meth:`decode`.
+    """
+
+    def __init__(self) -> None:
+        self._session = RequestEncoder(LiveSessionConfigSchema())
+
+    def encode_session(self, session: LiveSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
+        """The validated ``session`` object (``extra`` merged in)."""
+        try:
+            return self._session.encode(session)
+        except RequestValidationError as exc:
+            raise RequestValidationError(
+                {("session" if name == "_schema" else f"session.{name}"): msgs for name, msgs in exc.messages.items()}
+            ) from None
+
+    def encode(self, sdp: str, session: LiveSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
+        """``{"session": ..., "transport": {"type": "webrtc", "sdp": sdp}}``; ``sdp`` is the checked offer."""
+        return {"session": self.encode_session(session), "transport": {"type": "webrtc", "sdp": sdp}}
+
+    def decode(self, body: Any, *, request_id: str | None) -> tuple[str, str]:
+        """``(session id, SDP answer)`` from ``{"session": {"id": "live_..."}, "transport": {"sdp": ...}}``.
+
+        Both must be there: without the id the session could not be hung up, without the SDP the browser cannot
+        connect, so either missing raises (with the request id) rather than handing back half a session.
+        """
+        session = body.get("session") if isinstance(body, Mapping) else None
+        transport = body.get("transport") if isinstance(body, Mapping) else None
+        session_id = session.get("id") if isinstance(session, Mapping) else None
+        sdp = transport.get("sdp") if isinstance(transport, Mapping) else None
+        valid_id = session_id if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id) else None
+        valid_sdp = sdp if isinstance(sdp, str) and sdp.startswith("v=0") else None
+        if valid_id is None or valid_sdp is None:
+            problems = [f"session.id (must match {SESSION_ID.pattern})"] if valid_id is None else []
+            problems += ["transport.sdp (an SDP answer starting with v=0)"] if valid_sdp is None else []
+            raise ResponseValidationError(f"response has no valid {' or '.join(problems)}", request_id=request_id)
+        return valid_id, valid_sdp
+
+
+__all__ = [
+    "AudioConfigSchema",
+    "AudioOutputSchema",
+    "ClientConfigSchema",
+    "ClientDelegationSchema",
+    "CustomVoiceSchema",
+    "DataChannelConfigSchema",
+    "DecisionsConfigSchema",
+    "DecisionsDelegationSchema",
+    "DecisionsTriggerSchema",
+    "InputMessageSchema",
+    "LiveSessionCodec",
+    "LiveSessionConfigSchema",
+    "ResponsesConfigSchema",
+    "ResponsesDelegationSchema",
+    "ResponsesReasoningSchema",
+    "ResponsesTextSchema",
+    "ServerEventFilterSchema",
+    "SpeechWakePolicySchema",
+    "TextPartSchema",
+    "TriggerDecisionsSchema",
+]
