@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from . import lazy_wiring  # noqa: F401  (first: before anything imports dependency_injector)
 from ._version import __version__
 from .beta.models import (
     NOT_GIVEN,

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--sdp", required=True, metavar="FILE", help="the SDP offer from FILE, or - for stdin")
     call.add_argument("--live", action="store_true", help="start a GPT-Live session (POST /live/sessions)")
     call.add_argument("--session", metavar="FILE", help="the session as JSON from FILE, or - for stdin")
-    call.add_argument("--model", help="model, e.g. gpt-realtime or (with --live, where it is required) gpt-live-1")
+    call.add_argument("--model", help="model, e.g. gpt-realtime-2 or (with --live, where it is required) gpt-live-1")
     call.add_argument("--voice", help="voice, e.g. marin")
     call.add_argument("--instructions", help="system instructions for the session")
     call.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")

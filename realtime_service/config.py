@@ -70,6 +70,13 @@ PATHS: dict[str, dict[str, str]] = {
         "transcription_sessions": "/realtime/transcription_sessions",
         "client_secrets": "/realtime/client_secrets",
         "translation_client_secrets": "/realtime/translations/client_secrets",
+        # SIP call control (issue 13)
+        "realtime_call_accept": "/realtime/calls/{call_id}/accept",
+        "realtime_call_reject": "/realtime/calls/{call_id}/reject",
+        "realtime_call_refer": "/realtime/calls/{call_id}/refer",
+        "live_session_accept": "/live/sessions/{session_id}/accept",
+        "live_session_reject": "/live/sessions/{session_id}/reject",
+        "live_session_refer": "/live/sessions/{session_id}/refer",
         "calls": "/realtime/calls",
         "call_hangup": "/realtime/calls/{call_id}/hangup",
         "live_sessions": "/live/sessions",
@@ -80,6 +87,9 @@ PATHS: dict[str, dict[str, str]] = {
         "transcription_sessions": "/openai/realtimeapi/transcription_sessions",
         "client_secrets": "/openai/v1/realtime/client_secrets",
         "translation_client_secrets": "/openai/v1/realtime/translations/client_secrets",
+        # Only reject is documented for Azure (CALLS-LIVE-NOTES 5); the other call controls have no path, so
+        # the service refuses them with a ConfigurationError before sending.
+        "realtime_call_reject": "/openai/v1/realtime/calls/{call_id}/reject",
         "calls": "/openai/v1/realtime/calls",
         "live_sessions": "/openai/v1/live/sessions",
     },

@@ -23,8 +23,10 @@ _OPTION = "--only-system-skips"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        _OPTION, action="store_true", help="fail the run if a test is skipped for a reason other than a missing "
-        "system package (chromium, chromium-driver, redis-server)"
+        _OPTION,
+        action="store_true",
+        help="fail the run if a test is skipped for a reason other than a missing "
+        "system package (chromium, chromium-driver, redis-server)",
     )
 
 

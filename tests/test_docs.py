@@ -50,9 +50,19 @@ def test_every_page_is_in_the_nav() -> None:
 
 def test_the_required_pages_are_there() -> None:
     pages = set(nav_pages(mkdocs_config()["nav"]))
-    for page in ("getting-started.md", "host-applications.md", "token-endpoint.md", "token-endpoint-security.md",
-                 "signaling.md", "phone-calls.md", "emulator-and-testing.md", "configuration.md",
-                 "errors-and-retries.md", "reliability.md", "reference.md"):
+    for page in (
+        "getting-started.md",
+        "host-applications.md",
+        "token-endpoint.md",
+        "token-endpoint-security.md",
+        "signaling.md",
+        "phone-calls.md",
+        "emulator-and-testing.md",
+        "configuration.md",
+        "errors-and-retries.md",
+        "reliability.md",
+        "reference.md",
+    ):
         assert page in pages
 
 

@@ -59,11 +59,22 @@ def test_no_replacement_is_itself_on_the_table() -> None:
 
 def test_the_table_holds_the_sdks_announced_dates() -> None:
     """CALLS-LIVE-NOTES 4.1: the SDK 3.57 deprecated blocks, copied into tests/spec/lifecycle.md."""
-    for model in ("gpt-realtime", "gpt-realtime-2025-08-28", "gpt-realtime-mini", "gpt-realtime-mini-2025-12-15",
-                  "gpt-audio-mini", "gpt-audio-mini-2025-12-15"):
+    for model in (
+        "gpt-realtime",
+        "gpt-realtime-2025-08-28",
+        "gpt-realtime-mini",
+        "gpt-realtime-mini-2025-12-15",
+        "gpt-audio-mini",
+        "gpt-audio-mini-2025-12-15",
+    ):
         assert BY_MODEL[model].date == dt.date(2027, 1, 20)
-    for model in ("whisper-1", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe",
-                  "gpt-4o-transcribe-diarize"):
+    for model in (
+        "whisper-1",
+        "gpt-4o-mini-transcribe",
+        "gpt-4o-mini-transcribe-2025-12-15",
+        "gpt-4o-transcribe",
+        "gpt-4o-transcribe-diarize",
+    ):
         assert BY_MODEL[model].date == dt.date(2027, 2, 26)
     assert BY_MODEL["gpt-realtime"].replacement == "gpt-realtime-2.1"
     assert BY_MODEL["gpt-realtime-mini"].replacement == "gpt-realtime-2.1-mini"
@@ -115,8 +126,9 @@ def test_a_listed_model_warns_once_per_process_with_its_date_and_replacement(
 
 def test_each_listed_model_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="realtime_service.lifecycle"):
-        warn_if_retiring({"session": {"model": "gpt-realtime", "audio": {"input": {"transcription": {
-            "model": "whisper-1"}}}}})
+        warn_if_retiring(
+            {"session": {"model": "gpt-realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}}
+        )
         warn_if_retiring({"model": "whisper-1"})
     assert sorted(r.model for r in lifecycle_records(caplog)) == ["gpt-realtime", "whisper-1"]  # type: ignore[attr-defined]
 
@@ -233,8 +245,14 @@ def scanned_files() -> list[Path]:
 
 def test_the_scan_covers_the_places_defaults_live() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in scanned_files()}
-    for expected in ("realtime_service/web/settings.py", "realtime_service/cli.py", "config/token-server.yaml",
-                     "examples/handlers.py", "README.md", "tests/conftest.py"):
+    for expected in (
+        "realtime_service/web/settings.py",
+        "realtime_service/cli.py",
+        "config/token-server.yaml",
+        "examples/handlers.py",
+        "README.md",
+        "tests/conftest.py",
+    ):
         assert expected in names
 
 
@@ -252,9 +270,7 @@ def test_every_default_and_example_names_a_model_with_no_announced_shutdown() ->
 
 
 def test_every_allowance_is_still_needed() -> None:
-    seen = {
-        (p.relative_to(ROOT).as_posix(), m) for p in scanned_files() for m in NAMED.findall(p.read_text("utf-8"))
-    }
+    seen = {(p.relative_to(ROOT).as_posix(), m) for p in scanned_files() for m in NAMED.findall(p.read_text("utf-8"))}
     assert set(ALLOWED) <= seen, set(ALLOWED) - seen
 
 

@@ -95,9 +95,7 @@ def read_nothing(_kit: Any, response: HttpResponse) -> int:
     return response.status_code
 
 
-CREATE = Operation(
-    "create", sdp_body, read_sdp, retry=RetryRule.UNSENT_ONLY, accept="application/sdp", retired_hint=""
-)
+CREATE = Operation("create", sdp_body, read_sdp, retry=RetryRule.UNSENT_ONLY, accept="application/sdp", retired_hint="")
 HANGUP = Operation(
     "hangup",
     lambda _kit, _request: Body(b"", "application/json"),

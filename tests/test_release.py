@@ -49,4 +49,4 @@ def test_the_licence_file_is_the_mit_licence_setup_cfg_declares() -> None:
     assert metadata["metadata"]["license_files"] == "LICENSE"
     licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert licence.startswith("MIT License\n")
-    assert "THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND" in licence
+    assert 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND' in licence

@@ -433,3 +433,106 @@ def test_the_records_fixture_captures_urllib3_debug_lines(emulator: Emulator, re
     _, service = service_for(emulator, "beta")
     service.create_realtime_session({})
     assert any("Starting new HTTP connection" in text for text in records.texts)
+
+
+#: Call control (issue 13): (operation, id prefix, an argument it accepts).
+CALL_CONTROL = [
+    ("accept_call", "rtc_", {"type": "realtime", "model": "gpt-realtime-2.1"}),
+    ("reject_call", "rtc_", 486),
+    ("refer_call", "rtc_", "tel:+14155550123"),
+    ("accept_live_session", "live_", {"type": "live", "model": "gpt-live-1"}),
+    ("reject_live_session", "live_", 486),
+    ("refer_live_session", "live_", "sip:desk@example.com"),
+]
+
+
+@pytest.mark.parametrize(("operation", "prefix", "argument"), CALL_CONTROL, ids=[c[0] for c in CALL_CONTROL])
+def test_no_call_control_operation_leaks_a_secret(
+    emulator: Emulator, vault: Vault, records: Records, operation: str, prefix: str, argument: Any
+) -> None:
+    import time
+
+    from realtime_service.emulator import CallRecord
+
+    container, service = service_for(emulator, "ga")
+    run = getattr(service, operation)
+
+    def pending() -> str:
+        ident = f"{prefix}{time.monotonic_ns():x}"
+        api = "live" if prefix == "live_" else "realtime"
+        emulator.calls.add(CallRecord(id=ident, api=api, transport="sip", state="pending", created_at=time.time()))
+        return ident
+
+    texts = [repr(run(pending(), argument))]
+    for _name, faults in _faults("ek_" + "q" * 32):
+        if faults[0].status_code == 200:  # a 2xx is success for call control: its body is not read
+            continue
+        emulator.enqueue(*faults)
+        with pytest.raises(RealtimeServiceError) as caught:
+            run(pending(), argument)
+        texts += error_texts(caught.value)
+        emulator.clear()
+    with pytest.raises(RequestValidationError) as refused:
+        run(pending(), {"type": "realtime", "instructions": 5, "unknown_field": KEY} if "accept" in operation else KEY)
+    texts += error_texts(refused.value)
+    texts.append(repr(asyncio.run(getattr(service, "a" + operation)(pending(), argument))))
+    container.shutdown_resources()
+    assert records.count > 0
+    assert_clean(vault, texts, f"{operation}'s results or errors")
+    assert_clean(vault, records.texts, "a log record")
+
+
+@pytest.mark.skipif(not HAS_WEB, reason="realtime_service.web is not on this checkout: no phone endpoint to audit")
+def test_the_phone_endpoint_leaks_no_webhook_secret_or_key(emulator: Emulator, vault: Vault, records: Records) -> None:
+    import base64
+
+    from realtime_service.web.containers import TokenServerContainer
+    from realtime_service.web.messages import TokenRequest
+
+    webhook_secret = "whsec_" + base64.b64encode(b"audit-webhook-secret-0123456789").decode()
+    container = TokenServerContainer(environ={})
+    container.config.from_dict(
+        {
+            "realtime": {"api_key": KEY, "base_url": emulator.base_url, "retry": {"max_retries": 0}},
+            "server": {"phone": {"webhook_secret": webhook_secret, "session": {"type": "realtime"}}},
+        }
+    )
+    endpoint = container.phone_endpoint()
+    texts = [repr(endpoint), repr(endpoint.verifier), repr(container.server_settings())]
+    body = json.dumps(
+        {
+            "object": "event",
+            "id": "evt_1",
+            "type": "realtime.call.incoming",
+            "created_at": 1,
+            "data": {"call_id": "rtc_audit", "sip_headers": []},
+        }
+    ).encode()
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook
+
+    now = datetime.now(tz=UTC)
+
+    def post(signature: str, webhook_id: str = "wh_audit") -> Any:
+        headers = {
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature,
+        }
+        return endpoint.handle(TokenRequest("POST", "/webhooks/openai", headers, body, client="127.0.0.1"))
+
+    good = Webhook(webhook_secret).sign("wh_audit", now, body.decode())
+    responses = [post(good.replace("v1,", "v1,AAAA")), post(f"v1,{webhook_secret}")]
+    emulator.enqueue(Fault.status(401, message=f"Incorrect API key provided: {KEY}."))
+    responses.append(post(good))  # the call is unknown upstream, and the upstream echoes the key
+    for n, fault in enumerate([Fault.raw(f"oops {KEY}", status=500, content_type="text/plain"), Fault.reset()]):
+        emulator.enqueue(fault)
+        responses.append(post(Webhook(webhook_secret).sign(f"wh_audit{n}", now, body.decode()), f"wh_audit{n}"))
+    texts += [response.body.decode("utf-8", "replace") + repr(response.headers) for response in responses]
+    assert [response.status for response in responses][:2] == [400, 400]
+    vault.minted.append(webhook_secret)  # audited like a key
+    vault.minted.append(webhook_secret.removeprefix("whsec_"))
+    assert_clean(vault, texts, "a phone-endpoint response")
+    assert_clean(vault, records.texts, "a log record")
+    container.shutdown_resources()

@@ -16,9 +16,28 @@ def run_pytest(tmp_path: Path, body: str, *options: str) -> subprocess.Completed
     (tmp_path / "test_sample.py").write_text("import pytest\n\n" + body, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "skip_gate", "-p", "no:cacheprovider", "-q", "-rs", "--rootdir",
-         str(tmp_path), "-c", os.devnull, *options, str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "skip_gate",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            *options,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
 
 

@@ -31,9 +31,6 @@ NoiseReductionType = Literal["near_field", "far_field"]
 MaxOutputTokens = int | Literal["inf"]
 
 
-
-
-
 # --- request -------------------------------------------------------------------------------------------------
 
 

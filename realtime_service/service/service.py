@@ -46,7 +46,9 @@ from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
+from . import call_control
 from . import operations as ops
+from .call_control import CallControlResult
 from .codecs import (
     shared_beta_codec,
     shared_call_session_codec,
@@ -237,6 +239,159 @@ class RealtimeSessionService:
     ) -> RealtimeTranscriptionSessionCreateResponse:
         """The awaitable twin of :meth:`create_transcription_session`."""
         return await self._acall(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
+
+    # -- SIP call control (issue 13; declared in call_control.py) ----------------------------------------------
+
+    def accept_call(
+        self,
+        call_id: str,
+        session: Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /realtime/calls/{call_id}/accept``: answer an incoming SIP call with a GA session config
+        (``type: "realtime"``), validated in full first (an unknown or malformed field raises
+        :class:`~realtime_service.errors.RequestValidationError`, nothing sent). Retried only while unsent."""
+        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def aaccept_call(
+        self,
+        call_id: str,
+        session: Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`accept_call`."""
+        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def reject_call(
+        self,
+        call_id: str,
+        status_code: int | None = None,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /realtime/calls/{call_id}/reject``: refuse the call with a SIP status (300-699); omitted, the API
+        applies its default 603 Decline. Retried only while unsent."""
+        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def areject_call(
+        self,
+        call_id: str,
+        status_code: int | None = None,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`reject_call`."""
+        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def refer_call(
+        self,
+        call_id: str,
+        target_uri: str,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /realtime/calls/{call_id}/refer``: transfer the call to a ``tel:``/``sip:``/``sips:`` URI (checked
+        before sending). Retried only while unsent."""
+        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def arefer_call(
+        self,
+        call_id: str,
+        target_uri: str,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`refer_call`."""
+        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def accept_live_session(
+        self,
+        session_id: str,
+        session: Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session
+        (``type: "live"``, ``model`` required), validated in full first. Retried only while unsent."""
+        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def aaccept_live_session(
+        self,
+        session_id: str,
+        session: Mapping[str, Any],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`accept_live_session`."""
+        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def reject_live_session(
+        self,
+        session_id: str,
+        status_code: int,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /live/sessions/{session_id}/reject``: refuse with a SIP status, required (300-699). Retried only
+        while unsent."""
+        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def areject_live_session(
+        self,
+        session_id: str,
+        status_code: int,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`reject_live_session`."""
+        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
+        return await self._acall(prepared, timeout, extra_headers)
+
+    def refer_live_session(
+        self,
+        session_id: str,
+        target_uri: str,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """``POST /live/sessions/{session_id}/refer``: transfer to a ``tel:``/``sip:``/``sips:`` URI. Retried only
+        while unsent."""
+        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
+        return self._call(prepared, timeout, extra_headers)
+
+    async def arefer_live_session(
+        self,
+        session_id: str,
+        target_uri: str,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`refer_live_session`."""
+        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
+        return await self._acall(prepared, timeout, extra_headers)
 
     # -- WebRTC signaling: Realtime calls and GPT-Live sessions ---------------------------------------------
 

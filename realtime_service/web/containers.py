@@ -25,6 +25,7 @@ from .auth import configured_hook
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .hangups import open_hangups
+from .phone import PhoneEndpoint, open_config_router, open_ledger
 from .ratelimit import open_auth_throttle, open_rate_limiter
 from .settings import load_server_settings
 from .signaling import SignalingEndpoint
@@ -36,7 +37,8 @@ class TokenServerContainer(containers.DeclarativeContainer):
     hook), ``rate_limiter`` and ``auth_throttle`` (resources: Redis connections are closed by
     ``shutdown_resources()``),
     ``token_endpoint``, ``call_hangups`` (the ``server.max_call_seconds`` scheduler, a resource),
-    ``signaling_endpoint`` (``POST /session``) and ``demo_assets``."""
+    ``signaling_endpoint`` (``POST /session``) and ``demo_assets``; for phone calls ``call_router``,
+    ``call_ledger`` and ``phone_endpoint``."""
 
     config = providers.Configuration()
     environ: providers.Provider[Any] = providers.Object(os.environ)
@@ -79,6 +81,21 @@ class TokenServerContainer(containers.DeclarativeContainer):
 
     demo_assets = providers.ThreadSafeSingleton(
         DemoAssets, settings=server_settings, realtime_settings=realtime.settings.provider
+    )
+
+    #: The call router of the phone webhook: ``route(event) -> Accept | Reject | Refer | Ignore`` (or an
+    #: awaitable of one). By default ``server.phone`` (:class:`~realtime_service.webhooks.router.ConfigRouter`);
+    #: host apps override it like the gateway:
+    #: ``application.token_server.call_router.override(providers.Object(MyRouter()))``.
+    call_router: providers.Provider[Any] = LockedResource(open_config_router, server_settings)
+    #: Deliveries and calls already decided, in ``server.rate_limit_storage`` (a resource: Redis is closed).
+    call_ledger = LockedResource(open_ledger, server_settings)
+    phone_endpoint = providers.ThreadSafeSingleton(
+        PhoneEndpoint,
+        service=realtime.realtime_session_service.provider,
+        settings=server_settings,
+        router=call_router.provider,
+        ledger=call_ledger,
     )
 
 

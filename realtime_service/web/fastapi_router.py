@@ -26,11 +26,13 @@ from starlette.requests import ClientDisconnect
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .phone import PhoneEndpoint
 from .signaling import SignalingEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 SIGNALING = "token_server.signaling_endpoint"
 DEMO = "token_server.demo_assets"
+PHONE = "token_server.phone_endpoint"
 
 router = APIRouter()
 
@@ -88,6 +90,7 @@ def to_starlette(response: TokenResponse) -> Response:
 Endpoint = Annotated[TokenEndpoint, Depends(AwaitedProvide[ENDPOINT])]
 Assets = Annotated[DemoAssets, Depends(AwaitedProvide[DEMO])]
 Signaling = Annotated[SignalingEndpoint, Depends(AwaitedProvide[SIGNALING])]
+Phone = Annotated[PhoneEndpoint, Depends(AwaitedProvide[PHONE])]
 
 
 @router.api_route("/token", methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False)
@@ -101,6 +104,12 @@ async def token(request: Request, endpoint: Endpoint) -> Response:
 @inject
 async def session(request: Request, endpoint: Signaling) -> Response:
     """Start a call for the browser's SDP offer (``POST``, ``application/sdp``) or answer the preflight."""
+    return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
+
+
+@inject
+async def phone_webhook(request: Request, endpoint: Phone) -> Response:
+    """OpenAI's signed webhook for incoming calls (``server.phone.path``): the raw body goes to the endpoint."""
     return to_starlette(await endpoint.ahandle(await token_request(request, endpoint.settings.max_body_bytes)))
 
 
@@ -149,9 +158,11 @@ def create_fastapi_app(
     demo: bool = True,
     threads: int = 16,
     session_path: str | None = None,
+    phone_path: str | None = None,
 ) -> FastAPI:
     """The app ``serve`` runs: the token handler at ``path``, the signaling handler at ``session_path`` (if
-    given), health checks, and the demo page at ``/``.
+    given), health checks, the demo page at ``/``, and the phone webhook at ``phone_path``
+    (``server.phone.path``) when given.
 
     Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
     executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
@@ -173,6 +184,8 @@ def create_fastapi_app(
         app.add_api_route(
             session_path, session, methods=["POST", "OPTIONS"], response_model=None, include_in_schema=False
         )
+    if phone_path is not None:
+        app.add_api_route(phone_path, phone_webhook, methods=["POST"], response_model=None, include_in_schema=False)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=None, include_in_schema=False)
     app.add_api_route("/readyz", readyz, methods=["GET"], response_model=None, include_in_schema=False)
     if demo:

@@ -18,11 +18,13 @@ from werkzeug.exceptions import HTTPException
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
+from .phone import PhoneEndpoint
 from .signaling import SignalingEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 SIGNALING = "token_server.signaling_endpoint"
 DEMO = "token_server.demo_assets"
+PHONE = "token_server.phone_endpoint"
 
 blueprint = Blueprint("realtime_token", __name__)
 
@@ -65,6 +67,12 @@ def session(endpoint: SignalingEndpoint = Provide[SIGNALING]) -> Response:
     return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
 
 
+@inject
+def phone_webhook(endpoint: PhoneEndpoint = Provide[PHONE]) -> Response:
+    """OpenAI's signed webhook for incoming calls (``server.phone.path``): the raw body goes to the endpoint."""
+    return to_flask(endpoint.handle(token_request(endpoint.settings.max_body_bytes)))
+
+
 @blueprint.get("/healthz", provide_automatic_options=False)
 @inject
 def healthz(endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Response:
@@ -99,9 +107,12 @@ def refuse(error: Exception, endpoint: TokenEndpoint = Provide[ENDPOINT]) -> Res
     return to_flask(endpoint.refuse(token_request(0), status if isinstance(status, int) else 400))
 
 
-def create_flask_app(path: str = "/token", *, demo: bool = True, session_path: str | None = None) -> Flask:
+def create_flask_app(
+    path: str = "/token", *, demo: bool = True, session_path: str | None = None, phone_path: str | None = None
+) -> Flask:
     """The app ``serve`` runs: the token view at ``path``, the signaling view at ``session_path`` (if given),
-    health checks, and the demo page at ``/``.
+    health checks, the demo page at ``/``, and the phone webhook at ``phone_path`` (``server.phone.path``)
+    when given.
 
     Wire this module to a container with ``token_server`` first (``serve`` does).
     """
@@ -110,6 +121,8 @@ def create_flask_app(path: str = "/token", *, demo: bool = True, session_path: s
     if session_path is not None:
         app.add_url_rule(session_path, "session", session, methods=["POST", "OPTIONS"], provide_automatic_options=False)
     # No automatic OPTIONS or HEAD answers: every answer is the endpoint's, in OpenAI's shape.
+    if phone_path is not None:
+        app.add_url_rule(phone_path, "phone_webhook", phone_webhook, methods=["POST"], provide_automatic_options=False)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"], provide_automatic_options=False)
     app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"], provide_automatic_options=False)
     if demo:

@@ -33,6 +33,7 @@ import yaml
 
 from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
+from ..webhooks.masking import MaskingFilter
 from .containers import ServeContainer
 from .settings import FRAMEWORKS, ServerSettings, load_server_settings
 
@@ -230,14 +231,25 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
     settings: ServerSettings = container.token_server.server_settings()
     module = importlib.import_module(ADAPTERS[framework])
     container.wire(modules=[module])
-    container.token_server.token_endpoint().hosts.allow(str(sock.getsockname()[0]))
+    bound = str(sock.getsockname()[0])
+    container.token_server.token_endpoint().hosts.allow(bound)
+    container.token_server.phone_endpoint().hosts.allow(bound)
+    # The phone webhook is served only with a signing secret (else every delivery would be refused): off, a 404.
+    phone_path = settings.phone.path if settings.phone.webhook_secrets else None
     raise_file_limit(settings.connection_limit)
     if framework == "flask":
-        app = module.create_flask_app(settings.path, demo=settings.demo, session_path=settings.session_path)
+        app = module.create_flask_app(
+            settings.path, demo=settings.demo, session_path=settings.session_path, phone_path=phone_path
+        )
         return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
     endpoint = container.token_server.token_endpoint()
     app = module.create_fastapi_app(
-        endpoint, settings.path, demo=settings.demo, threads=settings.threads, session_path=settings.session_path
+        endpoint,
+        settings.path,
+        demo=settings.demo,
+        threads=settings.threads,
+        session_path=settings.session_path,
+        phone_path=phone_path,
     )
     return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
 
@@ -422,9 +434,14 @@ def check_exposure(host: str, settings: ServerSettings) -> None:
 def _configure_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Phone numbers are personal data: whatever logs one through these handlers, it comes out masked.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())
     # The access line already names the upstream request id; per-attempt lines only for retries and failures.
     logging.getLogger("realtime_service").setLevel(logging.WARNING)
     logging.getLogger("realtime_service.web").setLevel(logging.INFO)
+    logging.getLogger("realtime_service.webhooks").setLevel(logging.INFO)
 
 
 @contextlib.contextmanager
@@ -503,7 +520,8 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
                 f"realtime-service serve: listening on http://{_url_host(args.host)}:{port}/ ({framework}, "
                 f"signaling {settings.session_path or 'off'} -> {settings.voice_api}, "
                 f"auth {settings.auth}, {args.workers} worker(s), rate limit "
-                f"{settings.rate_limit or 'off'}, upstream {upstream})",
+                f"{settings.rate_limit or 'off'}, upstream {upstream}, phone webhook "
+                f"{settings.phone.path if settings.phone.webhook_secrets else 'off: no webhook secret'})",
                 flush=True,
             )
         if args.workers > 1 and worker is None:
@@ -523,6 +541,7 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         settings: ServerSettings = container.token_server.server_settings()
         _realtime_settings(container).require_api_key()
         container.token_server.token_endpoint().minter  # noqa: B018 - builds the service
+        container.token_server.phone_endpoint()
         limiter = container.token_server.rate_limiter()
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None
@@ -531,6 +550,12 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         raise ServeError(
             f"--workers {args.workers} with in-memory rate limits would give each worker its own budget: "
             "set server.rate_limit_storage: redis://... (or use one worker)"
+        )
+    if args.workers > 1 and settings.storage_is_memory and settings.phone.webhook_secrets:
+        raise ServeError(
+            f"--workers {args.workers} with in-memory storage would give each worker its own webhook ledger, so a "
+            "redelivery racing on two workers could accept a call twice: set server.rate_limit_storage: "
+            "redis://... (or use one worker)"
         )
     if not limiter.check():
         raise ServeError("the rate-limit storage does not answer (server.rate_limit_storage)")

@@ -8,6 +8,7 @@ never meets a malformed setting at request time.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from ..config import _choice, _flag, _number
 from ..errors import ConfigurationError
+from ..webhooks.settings import PhoneSettings, load_phone_settings
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
 SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")
@@ -130,6 +132,8 @@ class ServerSettings:
     threads: int
     shutdown_timeout: float
     demo: bool
+    #: ``server.phone``: the webhook endpoint and its call router (:mod:`realtime_service.webhooks.settings`).
+    phone: PhoneSettings = field(default_factory=lambda: load_phone_settings(None, {}))
 
     @property
     def storage_is_memory(self) -> bool:
@@ -142,11 +146,14 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     tokens = environ.get(TOKENS_VARIABLE)
     if tokens:
         merged["bearer_tokens"] = tokens
-    explicit = dict(explicit or {})
-    _merge(merged, explicit, path="server.")
-    chosen_session = explicit.get("session")
+    overrides = dict(explicit or {})
+    phone = overrides.pop("phone", None)  # its own loader: defaults < OPENAI_WEBHOOK_SECRET < explicit keys
+    if phone is not None and not isinstance(phone, Mapping):
+        raise ConfigurationError("config key 'server.phone' must be a mapping")
+    _merge(merged, overrides, path="server.")
+    chosen_session = overrides.get("session")
     model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
-    return _build(merged, live_model_set=model_set)
+    return dataclasses.replace(_build(merged, live_model_set=model_set), phone=load_phone_settings(phone, environ))
 
 
 def _merge(into: dict[str, Any], overrides: Mapping[str, Any], path: str) -> None:

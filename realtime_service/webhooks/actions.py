@@ -39,21 +39,33 @@ def operation_for(event: IncomingCall, decision: Decision, *, asynchronous: bool
     return (f"a{name}" if asynchronous else name), ident, argument
 
 
-def service_act(service: Any) -> Callable[[IncomingCall, Decision], None]:
-    """The sync ``act`` over ``service`` (a ``RealtimeSessionService`` with the call-control operations)."""
+def _options(timeout: float | tuple[float, float] | None) -> dict[str, Any]:
+    return {} if timeout is None else {"timeout": timeout}
+
+
+def service_act(
+    service: Any, *, timeout: float | tuple[float, float] | None = None
+) -> Callable[[IncomingCall, Decision], None]:
+    """The sync ``act`` over ``service`` (a ``RealtimeSessionService``: ``accept_call``, ``reject_live_session``...,
+    see :mod:`realtime_service.service.call_control`). ``timeout`` bounds each upstream attempt (the webhook
+    endpoint passes ``server.phone.upstream_timeout`` so it answers in bounded time)."""
+    options = _options(timeout)
 
     def act(event: IncomingCall, decision: Decision) -> None:
         name, ident, argument = operation_for(event, decision)
-        getattr(service, name)(ident, argument)
+        getattr(service, name)(ident, argument, **options)
 
     return act
 
 
-def aservice_act(service: Any) -> Callable[[IncomingCall, Decision], Awaitable[None]]:
+def aservice_act(
+    service: Any, *, timeout: float | tuple[float, float] | None = None
+) -> Callable[[IncomingCall, Decision], Awaitable[None]]:
     """The async ``act`` over ``service``'s ``a``-twins, for :meth:`~.desk.CallDesk.ahandle`."""
+    options = _options(timeout)
 
     async def act(event: IncomingCall, decision: Decision) -> None:
         name, ident, argument = operation_for(event, decision, asynchronous=True)
-        await getattr(service, name)(ident, argument)
+        await getattr(service, name)(ident, argument, **options)
 
     return act

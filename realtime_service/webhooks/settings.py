@@ -23,6 +23,9 @@ SESSION_TYPES = ("realtime", "live")
 DEFAULT_DECIDED_TTL = 4 * 24 * 3600
 #: How long a claim blocks a concurrent delivery of the same event; must exceed the time a decision may take.
 DEFAULT_CLAIM_TTL = 60
+#: Seconds each upstream attempt of a decision may take, so the endpoint answers in bounded time (OpenAI's own
+#: delivery time-out is "a few seconds" per third parties, UNCONFIRMED).
+DEFAULT_UPSTREAM_TIMEOUT = 5
 
 DEFAULTS: dict[str, Any] = {
     "path": "/webhooks/openai",
@@ -32,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit": None,
     "claim_ttl": DEFAULT_CLAIM_TTL,
     "decided_ttl": DEFAULT_DECIDED_TTL,
+    "upstream_timeout": DEFAULT_UPSTREAM_TIMEOUT,
 }
 
 
@@ -47,6 +51,8 @@ class PhoneSettings:
     rate_limit: str | None
     claim_ttl: int
     decided_ttl: int
+    #: Seconds each upstream attempt of a decision may take (connect and read).
+    upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
 
     @property
     def session_type(self) -> str | None:
@@ -111,6 +117,7 @@ def load_phone_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str
         rate_limit=rate_limit,
         claim_ttl=int(_number(merged["claim_ttl"], "server.phone.claim_ttl", minimum=1, integer=True)),
         decided_ttl=int(_number(merged["decided_ttl"], "server.phone.decided_ttl", minimum=1, integer=True)),
+        upstream_timeout=float(_number(merged["upstream_timeout"], "server.phone.upstream_timeout", minimum=0.1)),
     )
     if settings.webhook_secrets:
         settings.verifier()

@@ -35,10 +35,18 @@ def doctor(
     lines: dict[str, list[tuple[str, str]]] = {}
     for line in out.splitlines()[:-1]:
         verdict, rest = line.split(None, 1)
-        for name in ("realtime config", "server config", "models", "api key", "webhook secret", "phone config",
-                     "rate-limit storage", "allowed hosts"):
+        for name in (
+            "realtime config",
+            "server config",
+            "models",
+            "api key",
+            "webhook secret",
+            "phone config",
+            "rate-limit storage",
+            "allowed hosts",
+        ):
             if rest.startswith(name):
-                lines.setdefault(name, []).append((verdict, rest[len(name):].strip()))
+                lines.setdefault(name, []).append((verdict, rest[len(name) :].strip()))
                 break
         else:
             raise AssertionError(f"unexpected line: {line!r}")
@@ -60,7 +68,7 @@ def test_a_default_deployment_with_a_working_key_passes_and_mints_one_short_key(
     assert code == 0, out
     assert verdicts(lines, "realtime config") == [OK]
     assert lines["models"] == [(OK, "server.session.model: gpt-realtime-2.1 (no shutdown announced)")]
-    (verdict, detail), = lines["api key"]
+    ((verdict, detail),) = lines["api key"]
     assert verdict == OK
     assert "accepted" in detail
     assert "request_id=req_" in detail
@@ -88,7 +96,7 @@ def test_a_refused_key_fails_without_being_printed(capsys: pytest.CaptureFixture
     wrong = "sk-wrong-key-that-must-not-appear-0123456789"
     code, lines, out = doctor(capsys, "--check-key", environ=emulator_env(emulator, key=wrong))
     assert code == 1
-    (verdict, detail), = lines["api key"]
+    ((verdict, detail),) = lines["api key"]
     assert verdict == FAIL
     assert "refused it: 401" in detail
     assert wrong not in out
@@ -98,7 +106,7 @@ def test_a_refused_key_fails_without_being_printed(capsys: pytest.CaptureFixture
 def test_a_missing_key_fails(capsys: pytest.CaptureFixture[str]) -> None:
     code, lines, _ = doctor(capsys, "--check-key")
     assert code == 1
-    (verdict, detail), = lines["api key"]
+    ((verdict, detail),) = lines["api key"]
     assert verdict == FAIL
     assert "OPENAI_API_KEY" in detail
 
@@ -127,8 +135,9 @@ def test_a_model_with_an_announced_shutdown_warns_with_its_date_and_replacement(
 
 def test_a_model_past_its_date_fails() -> None:
     check = model_check("server.session.model", "gpt-realtime", dt.date(2027, 1, 20))
-    assert check == Check("models", FAIL, "server.session.model: gpt-realtime was shut down on 2027-01-20; "
-                          "use gpt-realtime-2.1")
+    assert check == Check(
+        "models", FAIL, "server.session.model: gpt-realtime was shut down on 2027-01-20; use gpt-realtime-2.1"
+    )
     assert model_check("x", "gpt-realtime", dt.date(2027, 1, 19)).verdict == WARN
     assert model_check("x", "gpt-realtime-2.1", dt.date(2099, 1, 1)).verdict == OK
 
@@ -259,7 +268,10 @@ def test_the_command_runs_as_a_real_process(emulator: Emulator) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     result = subprocess.run(
         [sys.executable, "-m", "realtime_service", "doctor", "--check-key"],
-        capture_output=True, text=True, timeout=60, env={**clean, **emulator_env(emulator)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **emulator_env(emulator)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("ok    realtime config")

@@ -1,0 +1,49 @@
+"""A FastAPI host app with its own (async) call router on the phone webhook (docs/phone-calls.md).
+
+Run it: ``OPENAI_API_KEY=sk-... OPENAI_WEBHOOK_SECRET=whsec_... uvicorn examples.phone_fastapi:app``, then ring
+it offline: ``realtime-service emulator ring http://127.0.0.1:8000/webhooks/openai --from +14155550100``.
+"""
+
+from dependency_injector import containers, providers
+from fastapi import FastAPI
+
+from realtime_service.web.containers import TokenServerContainer
+from realtime_service.web.fastapi_router import phone_webhook
+from realtime_service.webhooks import (
+    Accept,
+    Decision,
+    Ignore,
+    RealtimeCallIncoming,
+    Reject,
+    WebhookEvent,
+    caller_number,
+)
+
+SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "You answer the phone for Example Ltd."}
+BLOCKED = frozenset({"+14155550666"})
+
+
+class FrontDesk:
+    """Accept every Realtime call with ``SESSION``, turn away blocked and anonymous numbers (486 Busy Here).
+
+    ``route`` may be async: look the caller up in your own database here without blocking the event loop."""
+
+    async def route(self, event: WebhookEvent) -> Decision:
+        if not isinstance(event, RealtimeCallIncoming):
+            return Ignore()
+        number = caller_number(event)
+        if number is None or number in BLOCKED:
+            return Reject(486)
+        return Accept(SESSION)
+
+
+class Application(containers.DeclarativeContainer):
+    config = providers.Configuration(yaml_files=["config/token-server.yaml"])
+    token_server = providers.Container(TokenServerContainer, config=config)
+
+
+application = Application()
+application.token_server.call_router.override(providers.Singleton(FrontDesk))
+application.wire(modules=["realtime_service.web.fastapi_router"])
+app = FastAPI()
+app.add_api_route("/webhooks/openai", phone_webhook, methods=["POST"])

@@ -1,0 +1,140 @@
+"""SIP call control (issue 13): accept, reject or transfer an incoming call, for Realtime calls and Live sessions.
+
+Declared once each, like every operation (:mod:`.operations`); ``RealtimeSessionService.accept_call`` and its
+siblings run them. Everything that can be wrong is found before sending (CALLS-LIVE-NOTES 1.3-1.4, 3.2):
+
+- the id must match ``rtc_...`` / ``live_...`` exactly and is percent-escaped into the path;
+- an accept's session is validated in full: Realtime by the GA session schema (:mod:`realtime_service.ga.schemas`,
+  the same one that checks a client secret's session, ``type: "realtime"`` required), Live by the strict schema
+  of :mod:`.live_accept` (``type: "live"`` and ``model`` required). An unknown field is refused, never dropped,
+  because ``/accept`` answers 200 to a payload it cannot use and the call fails later;
+- a reject's status is a SIP status 300-699 (Realtime: omitted means the API's 603; Live: required);
+- a refer's ``target_uri`` is a ``tel:``/``sip:``/``sips:`` URI that cannot break out of ``Refer-To``.
+
+Retry rule: all six are ``UNSENT_ONLY``. An accept starts a billable session and configures it; a refer moves
+the call; a reject ends it. Once one may have landed (a read timeout, a 500), sending it again either fails
+with "invalid call state" (turning an unknown success into a false failure) or, for a refer of an accepted
+call, could transfer twice. So they are repeated only when they cannot have been processed (no connection,
+429, 503, ``x-should-retry: true``); an unknown outcome reaches the caller (the webhook endpoint answers 503
+and OpenAI's redelivery decides again; the upstream's own state check makes that at most once).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RequestValidationError
+from ..retry import RetryRule
+from ..transport.seam import HttpResponse
+from ..webhooks.decisions import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS
+from ..webhooks.targets import check_target_uri
+from .operations import Body, Operation, Toolkit, encode_json
+
+#: The ids as the API issues them (the Live pattern is the reference's; the Realtime one mirrors it).
+CALL_ID = re.compile(r"rtc_[A-Za-z0-9_-]{1,128}")
+SESSION_ID = re.compile(r"live_[A-Za-z0-9_-]{1,128}")
+
+__all__ = [
+    "ACCEPT_CALL",
+    "ACCEPT_LIVE_SESSION",
+    "CALL_ID",
+    "REFER_CALL",
+    "REFER_LIVE_SESSION",
+    "REJECT_CALL",
+    "REJECT_LIVE_SESSION",
+    "SESSION_ID",
+    "CallControlResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallControlResult:
+    """A call-control operation's answer: the API returns no body, only its status and request id."""
+
+    status_code: int
+    request_id: str | None
+
+
+def _result(_kit: Toolkit, response: HttpResponse) -> CallControlResult:
+    return CallControlResult(response.status_code, response.request_id)
+
+
+def _as_mapping(session: Any) -> Mapping[str, Any]:
+    if isinstance(session, Mapping):
+        return session
+    to_dict = getattr(session, "to_dict", None)
+    if callable(to_dict):
+        converted = to_dict()
+        if isinstance(converted, Mapping):
+            return converted
+    raise RequestValidationError({"session": ["must be a mapping (the session configuration)"]})
+
+
+# -- accept -------------------------------------------------------------------------------------------------
+
+
+def _encode_realtime_accept(kit: Toolkit, session: Any) -> Body:
+    """The GA session, checked field by field by the client-secret codec (its ``session`` is the same
+    ``RealtimeSessionCreateRequest``); only ``type: "realtime"`` is accepted here."""
+    body = _as_mapping(session)
+    if body.get("type") != "realtime":
+        raise RequestValidationError({"session.type": ['must be "realtime" (a Live session uses accept_live_session)']})
+    encoded = kit.codec("client_secret").encode({"session": body})
+    return encode_json(encoded["session"])
+
+
+def _encode_live_accept(_kit: Toolkit, session: Any) -> Body:
+    from .live_accept import check_live_session  # marshmallow is imported by the first call that needs it
+
+    body = _as_mapping(session)
+    check_live_session(body)
+    return encode_json({"session": dict(body)})
+
+
+# -- reject and refer ------------------------------------------------------------------------------------------
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_STATUS <= value <= MAX_STATUS:
+        raise RequestValidationError({"status_code": [f"must be a SIP status between {MIN_STATUS} and {MAX_STATUS}"]})
+    return value
+
+
+def _encode_realtime_reject(_kit: Toolkit, status_code: Any) -> Body:
+    """Omitted: ``{}`` and the API applies its default (603 Decline)."""
+    return encode_json({} if status_code is None else {"status_code": _status(status_code)})
+
+
+def _encode_live_reject(_kit: Toolkit, status_code: Any) -> Body:
+    if status_code is None:
+        raise RequestValidationError({"status_code": ["is required for a Live session (300-699)"]})
+    return encode_json({"status_code": _status(status_code)})
+
+
+def _encode_refer(_kit: Toolkit, target_uri: Any) -> Body:
+    return encode_json({"target_uri": check_target_uri(target_uri)})
+
+
+def _declare(path_key: str, encode: Any, id_name: str, pattern: re.Pattern[str]) -> Operation[CallControlResult]:
+    return Operation(
+        path_key,
+        encode,
+        _result,
+        path_params={id_name: pattern},
+        retired_hint="",
+        retry=RetryRule.UNSENT_ONLY,
+    )
+
+
+ACCEPT_CALL = _declare("realtime_call_accept", _encode_realtime_accept, "call_id", CALL_ID)
+REJECT_CALL = _declare("realtime_call_reject", _encode_realtime_reject, "call_id", CALL_ID)
+REFER_CALL = _declare("realtime_call_refer", _encode_refer, "call_id", CALL_ID)
+ACCEPT_LIVE_SESSION = _declare("live_session_accept", _encode_live_accept, "session_id", SESSION_ID)
+REJECT_LIVE_SESSION = _declare("live_session_reject", _encode_live_reject, "session_id", SESSION_ID)
+REFER_LIVE_SESSION = _declare("live_session_refer", _encode_refer, "session_id", SESSION_ID)
+
+#: The Realtime API's reject default, for documentation and tests.
+API_DEFAULT_REJECT_STATUS = DEFAULT_REJECT_STATUS

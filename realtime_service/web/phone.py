@@ -1,0 +1,203 @@
+"""``PhoneEndpoint``: ``POST /webhooks/openai`` (``server.phone.path``), framework-neutral like the token endpoint.
+
+OpenAI calls it, server to server, for every incoming SIP call. The pipeline: Host allow-list (421) -> method
+(405) -> body size (413), from the shared :mod:`.admission` pieces (no CORS, no bearer auth, no browser budget:
+the signature is the authentication) -> the Standard Webhooks signature, checked on the raw bytes before any of
+them is parsed (400 ``invalid_webhook`` naming the reason; no secret configured: 500
+``webhook_secret_missing``) -> the :class:`~realtime_service.webhooks.desk.CallDesk`: dedupe by ``webhook-id``
+and by call in the ``server.rate_limit_storage``, the call router (a container provider a host app overrides),
+the decision carried out through the service (``accept_call``...), each upstream attempt bounded by
+``server.phone.upstream_timeout``. The desk's answer is sent as is: 200 (decided, duplicate, ignored, failed
+for good), 409 (another worker is deciding it) or 503 (retryable: OpenAI redelivers). One access line per
+request, its note the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..errors import WebhookVerificationError
+from ..webhooks.actions import aservice_act, service_act
+from ..webhooks.decisions import RouterLike
+from ..webhooks.desk import IN_PROGRESS, RETRY, CallDesk, Outcome
+from ..webhooks.events import parse_event
+from ..webhooks.ledger import DecisionLedger
+from ..webhooks.router import ConfigRouter
+from ..webhooks.verify import WebhookVerifier
+from .accesslog import log_access
+from .admission import Admission, ClientKeys
+from .answers import COMMON_HEADERS, Refused, dumps, error_answer
+from .hosts import HostAllowList
+from .messages import TokenRequest, TokenResponse
+from .settings import ServerSettings
+
+logger = logging.getLogger("realtime_service.web")
+
+#: Seconds OpenAI is asked to wait before redelivering a 409/503 (a hint; its own backoff decides).
+REDELIVER_AFTER = 1
+_CLIENT_CLOSED = 499
+
+
+def open_ledger(settings: ServerSettings) -> Iterator[DecisionLedger]:
+    """The container's resource: the decision ledger in ``server.rate_limit_storage`` (memory, or Redis shared by
+    every worker and host), closed by ``shutdown_resources()``."""
+    phone = settings.phone
+    ledger = DecisionLedger.from_url(
+        settings.rate_limit_storage, claim_ttl=phone.claim_ttl, decided_ttl=phone.decided_ttl
+    )
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def open_config_router(settings: ServerSettings) -> Iterator[ConfigRouter]:
+    """The default call router (``server.phone.session``, ``server.phone.rate_limit`` per calling number), its
+    budgets in ``server.rate_limit_storage`` like the token endpoint's."""
+    router = ConfigRouter.from_settings(settings.phone, settings.rate_limit_storage, settings.rate_limit_strategy)
+    try:
+        yield router
+    finally:
+        close = getattr(router.limiter, "close", None)
+        if callable(close):
+            close()
+
+
+class PhoneEndpoint:
+    """Handles OpenAI's webhook deliveries. Thread-safe; one per process.
+
+    ``service`` and ``router`` are zero-argument callables (the container's providers), resolved per request, so
+    ``container.token_server.call_router.override(...)`` reaches an endpoint built before the override.
+    """
+
+    def __init__(
+        self,
+        service: Callable[[], Any],
+        settings: ServerSettings,
+        *,
+        router: Callable[[], RouterLike],
+        ledger: DecisionLedger,
+    ) -> None:
+        self.settings = settings
+        self.phone = settings.phone
+        self._service = service
+        self._router = router
+        self.ledger = ledger
+        self.verifier: WebhookVerifier | None = self.phone.verifier() if self.phone.webhook_secrets else None
+        #: The Host allow-list (``serve`` adds the address it is bound to); list OpenAI's view of your host name
+        #: (the webhook URL's host) in ``server.allowed_hosts``.
+        self.hosts = HostAllowList(settings.allowed_hosts, settings.cors_origins)
+        self.admission = Admission(
+            methods=("POST",),
+            max_body_bytes=settings.max_body_bytes,
+            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
+            hosts=self.hosts,
+        )
+        timeout = self.phone.upstream_timeout
+        self._timeout = (min(timeout, 2.0), timeout)
+
+    def __repr__(self) -> str:
+        return f"PhoneEndpoint(path={self.phone.path!r}, verifier={self.verifier!r})"
+
+    # -- the two paths ------------------------------------------------------------------------------------------
+
+    def handle(self, request: TokenRequest) -> TokenResponse:
+        """Serve one delivery from sync code (a WSGI worker)."""
+        started = time.perf_counter()
+        note: str | None = None
+        try:
+            checked = self._checked(request)
+            if isinstance(checked, TokenResponse):
+                response = checked
+            else:
+                desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
+                outcome = desk.handle(*checked)
+                response, note = self._answer(outcome), outcome.result
+        except Refused as refusal:
+            response = refusal.response
+        except Exception as exc:  # a bug or a router's own error: a JSON 500 (OpenAI redelivers), one line
+            response, note = self._internal(exc), "error"
+        log_access(request, response, started, note)
+        return response
+
+    async def ahandle(self, request: TokenRequest) -> TokenResponse:
+        """Serve one delivery on an event loop: the router may be async, decisions await the service's
+        ``a``-twins (their attempts run in worker threads)."""
+        started = time.perf_counter()
+        note: str | None = None
+        try:
+            checked = self._checked(request)
+            if isinstance(checked, TokenResponse):
+                response = checked
+            else:
+                desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
+                outcome = await desk.ahandle(*checked)
+                response, note = self._answer(outcome), outcome.result
+        except Refused as refusal:
+            response = refusal.response
+        except Exception as exc:
+            response, note = self._internal(exc), "error"
+        log_access(request, response, started, note)
+        return response
+
+    # -- the steps ----------------------------------------------------------------------------------------------
+
+    def _checked(self, request: TokenRequest) -> Any:
+        """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
+        answer that ends the request here."""
+        if request.disconnected:
+            return TokenResponse(_CLIENT_CLOSED, [*COMMON_HEADERS], b"")
+        self.admission.precheck(request)
+        if self.verifier is None:
+            logger.error(
+                "%s %s: no webhook secret is configured (server.phone.webhook_secret or OPENAI_WEBHOOK_SECRET): "
+                "every delivery is refused",
+                request.method,
+                self.phone.path,
+            )
+            return error_answer(
+                500,
+                "The webhook endpoint has no signing secret configured.",
+                "server_error",
+                "webhook_secret_missing",
+            )
+        try:
+            delivery = self.verifier.verify(request.body, request.headers)
+            event = parse_event(request.body)  # only now: the bytes are OpenAI's
+        except WebhookVerificationError as exc:
+            return error_answer(
+                400,
+                f"Webhook refused: {exc.reason.replace('_', ' ')}.",
+                "invalid_request_error",
+                "invalid_webhook",
+                param=exc.reason,
+            )
+        return delivery, event
+
+    @staticmethod
+    def _answer(outcome: Outcome) -> TokenResponse:
+        if outcome.status == IN_PROGRESS:
+            return error_answer(
+                409,
+                "This delivery or call is being decided by another worker.",
+                "invalid_request_error",
+                "in_progress",
+                [("Retry-After", str(REDELIVER_AFTER))],
+            )
+        if outcome.status == RETRY:
+            return error_answer(
+                503,
+                "The decision could not be carried out now; deliver again.",
+                "server_error",
+                "retry",
+                [("Retry-After", str(REDELIVER_AFTER))],
+            )
+        return TokenResponse(outcome.status, [*COMMON_HEADERS], dumps({"result": outcome.result}))
+
+    @staticmethod
+    def _internal(exc: Exception) -> TokenResponse:
+        logger.error("webhook delivery failed: %s", type(exc).__name__, exc_info=exc)
+        return error_answer(500, "The server failed to handle this delivery.", "server_error", "internal_error")

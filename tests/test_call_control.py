@@ -1,0 +1,264 @@
+"""SIP call control over loopback against the emulator: every operation and its ``a``-twin, the body the
+emulator records, validation before sending, the id patterns, the UNSENT_ONLY retry rule branch by branch, and
+Azure (reject only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from realtime_service.containers import RealtimeContainer
+from realtime_service.emulator import CallRecord, Emulator
+from realtime_service.emulator.faults import Fault
+from realtime_service.errors import (
+    APIConnectionError,
+    BadRequestError,
+    ConfigurationError,
+    InternalServerError,
+    NotFoundError,
+    RequestValidationError,
+)
+from realtime_service.service import RealtimeSessionService
+from realtime_service.service.call_control import CALL_ID, SESSION_ID, CallControlResult
+
+SESSION = {
+    "type": "realtime",
+    "model": "gpt-realtime-2.1",
+    "instructions": "You answer the phone for Example Ltd.",
+    "audio": {"output": {"voice": "marin"}, "input": {"turn_detection": {"type": "server_vad"}}},
+}
+LIVE = {"type": "live", "model": "gpt-live-1", "instructions": "Hi.", "audio": {"output": {"voice": "marin"}}}
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+def service_for(emulator: Emulator, **config: Any) -> RealtimeSessionService:
+    container = RealtimeContainer(environ={})
+    container.config.from_dict({"api_key": emulator.api_key, "base_url": emulator.base_url, **config})
+    container.sleep.override(lambda _s: None)
+
+    async def asleep(_s: float) -> None:
+        return None
+
+    container.asleep.override(asleep)
+    service: RealtimeSessionService = container.realtime_session_service()
+    return service
+
+
+def pending(emulator: Emulator, api: str = "realtime") -> str:
+    ident = ("live_" if api == "live" else "rtc_") + f"{time.monotonic_ns():x}"
+    emulator.calls.add(CallRecord(id=ident, api=api, transport="sip", state="pending", created_at=time.time()))  # type: ignore[arg-type]
+    return ident
+
+
+CASES = [
+    ("accept_call", "realtime", SESSION, "accept", SESSION, "accepted"),
+    ("reject_call", "realtime", None, "reject", {}, "rejected"),
+    ("reject_call", "realtime", 486, "reject", {"status_code": 486}, "rejected"),
+    ("refer_call", "realtime", "tel:+14155550123", "refer", {"target_uri": "tel:+14155550123"}, "referred"),
+    ("accept_live_session", "live", LIVE, "accept", {"session": LIVE}, "accepted"),
+    ("reject_live_session", "live", 603, "reject", {"status_code": 603}, "rejected"),
+    ("refer_live_session", "live", "sip:a@example.com", "refer", {"target_uri": "sip:a@example.com"}, "referred"),
+]
+
+
+@pytest.mark.parametrize(("name", "api", "argument", "action", "body", "state"), CASES)
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_each_operation_reaches_the_emulator_with_its_body(
+    emu: Emulator, name: str, api: str, argument: Any, action: str, body: Any, state: str, asynchronous: bool
+) -> None:
+    ident = pending(emu, api)
+    service = service_for(emu)
+    if asynchronous:
+        result = asyncio.run(getattr(service, "a" + name)(ident, argument))
+    else:
+        result = getattr(service, name)(ident, argument)
+    assert isinstance(result, CallControlResult)
+    assert result.status_code == 200
+    assert result.request_id
+    record = emu.calls.get(ident)
+    assert record is not None
+    assert record.state == state
+    assert [(d.action, d.body) for d in record.decisions] == [(action, body)]
+    family = "live/sessions" if api == "live" else "realtime/calls"
+    assert [r.path for r in emu.requests] == [f"/v1/{family}/{ident}/{action}"]
+
+
+def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applies(emu: Emulator) -> None:
+    ident = pending(emu)
+    service_for(emu).reject_call(ident)
+    assert emu.requests[-1].body == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("name", "argument", "field"),
+    [
+        ("accept_call", {"type": "realtime", "modle": "gpt-realtime-2.1"}, "session.modle"),
+        ("accept_call", {"type": "realtime", "audio": {"output": {"speed": 9}}}, "session.audio.output.speed"),
+        ("accept_call", {"model": "gpt-realtime-2.1"}, "session.type"),
+        ("accept_call", {"type": "transcription"}, "session.type"),
+        ("accept_call", {"type": "live", "model": "gpt-live-1"}, "session.type"),
+        ("accept_call", "not a session", "session"),
+        ("reject_call", 200, "status_code"),
+        ("reject_call", 700, "status_code"),
+        ("reject_call", True, "status_code"),
+        ("reject_call", "486", "status_code"),
+        ("refer_call", "https://example.com", "target_uri"),
+        ("refer_call", "tel:+1415\r\nX-Evil: 1", "target_uri"),
+        ("refer_call", "", "target_uri"),
+        ("accept_live_session", {"type": "live"}, "session.model"),
+        ("accept_live_session", {"type": "realtime", "model": "gpt-live-1"}, "session.type"),
+        ("accept_live_session", {**LIVE, "output_modalities": ["audio"]}, "session.output_modalities"),
+        ("accept_live_session", {**LIVE, "audio": {"format": {"type": "audio/pcmu"}}}, "session.audio.format"),
+        ("accept_live_session", {**LIVE, "store": 1}, "session.store"),
+        ("accept_live_session", {**LIVE, "delegation": {"type": "robots"}}, "session.delegation.type"),
+        ("reject_live_session", None, "status_code"),
+        ("reject_live_session", 299, "status_code"),
+        ("refer_live_session", "mailto:a@example.com", "target_uri"),
+    ],
+)
+def test_a_bad_argument_is_refused_naming_its_field_and_nothing_is_sent(
+    emu: Emulator, name: str, argument: Any, field: str
+) -> None:
+    ident = pending(emu, "live" if "live" in name else "realtime")
+    with pytest.raises(RequestValidationError) as caught:
+        getattr(service_for(emu), name)(ident, argument)
+    assert field in caught.value.fields
+    assert emu.requests == []
+    assert emu.calls.get(ident).state == "pending"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "ident"),
+    [
+        ("accept_call", "live_abc"),
+        ("accept_call", "rtc_../../realtime/client_secrets"),
+        ("reject_call", "rtc_a/b"),
+        ("refer_call", "rtc_a%2fb"),
+        ("accept_live_session", "rtc_abc"),
+        ("reject_live_session", "live_a?x=1"),
+        ("refer_live_session", ""),
+    ],
+)
+def test_an_id_outside_its_pattern_is_refused_before_sending(emu: Emulator, name: str, ident: str) -> None:
+    argument = {"accept_call": SESSION, "accept_live_session": LIVE}.get(name, 486 if "reject" in name else "tel:+1")
+    with pytest.raises(RequestValidationError) as caught:
+        getattr(service_for(emu), name)(ident, argument)
+    assert caught.value.fields == ["session_id" if "live" in name else "call_id"]
+    assert emu.requests == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=140))
+def test_the_id_patterns_never_admit_a_path_character(value: str) -> None:
+    for pattern in (CALL_ID, SESSION_ID):
+        if pattern.fullmatch(value):
+            assert not set(value) & set("/?#%.\\ \r\n\t")
+
+
+def test_an_unknown_call_is_the_apis_404(emu: Emulator) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        service_for(emu).accept_call("rtc_nosuchcall", SESSION)
+    assert caught.value.code == "call_id_not_found"
+
+
+def test_a_second_decision_is_the_apis_error_not_a_second_accept(emu: Emulator) -> None:
+    ident = pending(emu)
+    service = service_for(emu)
+    service.accept_call(ident, SESSION)
+    with pytest.raises(BadRequestError) as caught:
+        service.accept_call(ident, SESSION)
+    assert caught.value.code == "invalid_call_state"
+    assert [d.action for d in emu.calls.get(ident).decisions] == ["accept"]  # type: ignore[union-attr]
+
+
+# -- the retry rule: UNSENT_ONLY for all six ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [503, 429])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_request_that_was_not_processed_is_sent_again(emu: Emulator, status: int, asynchronous: bool) -> None:
+    ident = pending(emu)
+    emu.enqueue(Fault.status(status))
+    service = service_for(emu)
+    if asynchronous:
+        asyncio.run(service.aaccept_call(ident, SESSION))
+    else:
+        service.accept_call(ident, SESSION)
+    assert len(emu.requests) == 2
+    assert emu.calls.get(ident).state == "accepted"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+@pytest.mark.parametrize("name", ["accept_call", "reject_call", "refer_call"])
+def test_a_request_whose_outcome_is_unknown_is_not_repeated(emu: Emulator, status: int, name: str) -> None:
+    ident = pending(emu)
+    emu.enqueue(Fault.status(status))
+    argument = {"accept_call": SESSION, "reject_call": 486, "refer_call": "tel:+14155550123"}[name]
+    with pytest.raises(InternalServerError):
+        getattr(service_for(emu), name)(ident, argument)
+    assert len(emu.requests) == 1
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_dropped_answer_is_not_repeated(emu: Emulator, asynchronous: bool) -> None:
+    ident = pending(emu, "live")
+    emu.enqueue(Fault.drop())
+    service = service_for(emu)
+    call: Any = (
+        (lambda: asyncio.run(service.aaccept_live_session(ident, LIVE)))
+        if asynchronous
+        else (lambda: service.accept_live_session(ident, LIVE))
+    )
+    with pytest.raises(APIConnectionError) as caught:
+        call()
+    assert caught.value.request_sent
+    assert len(emu.requests) == 1
+
+
+def test_a_read_timeout_is_not_repeated(emu: Emulator) -> None:
+    ident = pending(emu)
+    emu.enqueue(Fault.delay(1.0))
+    with pytest.raises(APIConnectionError):
+        service_for(emu).refer_call(ident, "sip:desk@example.com", timeout=(2.0, 0.2))
+    assert len(emu.requests) == 1
+
+
+def test_a_connection_never_made_is_tried_again_then_fails() -> None:
+    with Emulator() as emulator:
+        service = service_for(emulator, retry={"max_retries": 1})
+    with pytest.raises(APIConnectionError) as caught:
+        service.reject_call("rtc_gone", 486)
+    assert not caught.value.request_sent
+
+
+# -- Azure: only reject has a documented path -----------------------------------------------------------------
+
+
+def test_azure_rejects_on_its_path_and_refuses_the_rest_before_sending() -> None:
+    with Emulator(azure=True) as emulator:
+        ident = pending(emulator)
+        service = service_for(emulator, provider="azure", base_url=emulator.azure_endpoint, api_key=emulator.api_key)
+        service.reject_call(ident, 486)
+        assert emulator.requests[-1].path == f"/openai/v1/realtime/calls/{ident}/reject"
+        assert emulator.calls.get(ident).state == "rejected"  # type: ignore[union-attr]
+        for name, argument in [
+            ("accept_call", SESSION),
+            ("refer_call", "tel:+14155550123"),
+            ("accept_live_session", LIVE),
+            ("reject_live_session", 486),
+            ("refer_live_session", "tel:+14155550123"),
+        ]:
+            with pytest.raises(ConfigurationError, match="no path"):
+                getattr(service, name)("live_x" if "live" in name else "rtc_x", argument)
+        assert len(emulator.requests) == 1
