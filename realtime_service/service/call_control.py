@@ -29,8 +29,7 @@ from typing import Any
 from ..errors import RequestValidationError
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
-from ..webhooks.decisions import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS
-from ..webhooks.targets import check_target_uri
+from ..wire.sip import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS, check_target_uri
 from .operations import Body, Operation, Toolkit, encode_json
 
 #: The ids as the API issues them (the Live pattern is the reference's; the Realtime one mirrors it).

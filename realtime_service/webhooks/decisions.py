@@ -15,13 +15,11 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import RequestValidationError
+from ..wire.sip import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS, check_target_uri
 from .events import WebhookEvent
 from .masking import mask_text
-from .targets import check_target_uri
 
 #: The Realtime API's default reject status (603 Decline); Live requires one between these bounds.
-DEFAULT_REJECT_STATUS = 603
-MIN_STATUS, MAX_STATUS = 300, 699
 
 
 @dataclass(frozen=True, slots=True)
