@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -105,10 +105,12 @@ HANGUP = Operation(
 )
 
 
-def make_service(base_url: str, read_timeout: float = 5.0) -> RealtimeSessionService:
+def make_service(
+    base_url: str, read_timeout: float = 5.0, sleep: Callable[[float], None] = lambda _s: None
+) -> RealtimeSessionService:
     settings = load_settings({"api_key": KEY, "base_url": base_url}, {})
     gateway = HttpGateway(settings)
-    policy = RetryPolicy(max_retries=2, sleep=lambda _s: None, jitter=lambda: 0.0)
+    policy = RetryPolicy(max_retries=2, sleep=sleep, jitter=lambda: 0.0)
     return RealtimeSessionService(gateway, None, policy, paths=PATHS, timeout=(2.0, read_timeout), secrets=(KEY,))
 
 
@@ -203,8 +205,7 @@ def test_a_refused_connection_is_marked_unsent_and_retried_even_for_a_billable_c
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     attempts: list[int] = []
-    service = make_service(f"http://127.0.0.1:{port}")
-    service._policy = RetryPolicy(max_retries=2, sleep=lambda s: attempts.append(1), jitter=lambda: 0.0)
+    service = make_service(f"http://127.0.0.1:{port}", sleep=lambda _s: attempts.append(1))
     with pytest.raises(APIConnectionError) as caught:
         service.run(CREATE, "v=0\r\n")
     assert caught.value.request_sent is False
