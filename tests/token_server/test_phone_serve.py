@@ -99,7 +99,10 @@ def test_two_workers_sharing_redis_decide_a_racing_redelivery_once(
     assert [d.action for d in record.decisions] == ["accept"]
     # Redeliveries after the decision: 200, still no second accept.
     again = requests.post(served.url + PATH, data=body, headers=signed(body, "wh_same"), timeout=20)
-    assert (again.status_code, again.json()) == (200, {"result": "already_decided:accepted"})
+    # Either no-op answer is the documented 200 (the webhook id was decided, or its call was, by a racing worker
+    # that recorded the call key first); what matters is that no second accept went out.
+    assert again.status_code == 200
+    assert again.json()["result"] in {"already_decided:accepted", "duplicate"}
     assert [d.action for d in emulator.calls.get(call_id).decisions] == ["accept"]  # type: ignore[union-attr]
     assert served.stop() == 0
 
