@@ -24,6 +24,7 @@ from realtime_service.emulator import Emulator
 from realtime_service.web.asgi import FastRoutes, Route
 from realtime_service.web.messages import TokenRequest, TokenResponse
 from realtime_service.web.serve import ServedApp, UvicornRunner, bind
+from realtime_service.web.uvicorn_guard import HeadHeld
 
 from .conftest import make_container
 
@@ -308,3 +309,80 @@ def test_the_recorder_answers_on_its_own_loop() -> None:
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"ok"
     assert recorder.requests[0].client is None
+
+
+# -- one write per answer (web/uvicorn_guard.py HeadHeld) ------------------------------------------------------
+
+
+class Writes:
+    """A transport that records what is written to it, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+class Cycle:
+    response_started = False
+    response_complete = False
+
+
+def test_the_head_goes_out_with_the_body() -> None:
+    transport, cycle = Writes(), Cycle()
+    held = HeadHeld(transport, cycle)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response starts: at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    held.write(b"HEAD\r\n\r\n")
+    assert len(transport.writes) == 1
+    held.write(b"body")
+    held.write(b"more")
+    assert transport.writes[1:] == [b"HEAD\r\n\r\nbody", b"more"]
+    assert held.is_closing() is False  # everything else is the transport's
+
+
+def test_a_held_head_is_written_before_close_and_by_flush() -> None:
+    transport, cycle = Writes(), Cycle()
+    cycle.response_started = True
+    held = HeadHeld(transport, cycle)  # type: ignore[arg-type]
+    held.write(b"HEAD\r\n\r\n")
+    held.close()
+    assert transport.writes == [b"HEAD\r\n\r\n"]
+    assert transport.closed
+    other = HeadHeld(Writes(), cycle)  # type: ignore[arg-type]
+    other.write(b"HEAD\r\n\r\n")
+    other.flush()
+    other.flush()
+    assert other._transport.writes == [b"HEAD\r\n\r\n"]  # type: ignore[attr-defined]
+
+
+def test_a_head_answer_on_keep_alive_is_not_held_back(two_servers: tuple[int, int]) -> None:
+    fast, _ = two_servers
+    answer = exchange(fast, request("HEAD", "/healthz", connection="keep-alive") + request("GET", "/healthz"))
+    assert answer.startswith(b"HTTP/1.1 405 ")  # the health check is GET only; the HEAD answer has no body
+    assert answer.count(b"HTTP/1.1 ") == 2
+    assert answer.endswith(b'{"status":"ok"}')
+
+
+def test_expect_100_continue_still_gets_its_interim_answer(two_servers: tuple[int, int]) -> None:
+    fast, _ = two_servers
+    with socket.create_connection(("127.0.0.1", fast), timeout=5) as sock:
+        head = request("POST", "/token", content_length="2", expect="100-continue", **JSON_TYPE)
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(b"{}")
+        answer = b""
+        while b'"value"' not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200")
