@@ -15,6 +15,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import requests
@@ -33,6 +34,7 @@ from .service import (
     shared_translation_codec,
 )
 from .transport.gateway import open_gateway
+from .transport.seam import Gateway
 
 _RESOURCE_LOCK = threading.RLock()
 T = TypeVar("T")
@@ -53,13 +55,25 @@ class LockedResource(providers.Resource[T]):
             return super().shutdown()
 
 
+def open_transport(settings: Any, session: requests.Session | None, event_loop: bool) -> Iterator[Gateway]:
+    """The gateway resource: the ``requests`` gateway, or with ``event_loop`` (an ASGI host: ``serve`` on
+    FastAPI) the ``aiohttp`` one of the ``fastapi`` extra, whose awaitable attempts run on the loop."""
+    if event_loop:
+        from .transport.aio import open_event_loop_gateway  # the fastapi extra: never imported by the core
+
+        yield from open_event_loop_gateway(settings, session)
+    else:
+        yield from open_gateway(settings, session)
+
+
 def _service_secrets(settings: Any) -> tuple[str, ...]:
     return (settings.api_key,) if settings.api_key else ()
 
 
 class RealtimeContainer(containers.DeclarativeContainer):
     """Providers: ``config`` (explicit keys), ``environ``, ``settings``, ``http_session`` (optional, host-owned),
-    ``gateway`` (the HTTP resource), ``sleep``/``asleep``/``clock`` (test seams), ``retry_policy``,
+    ``event_loop_gateway`` (a flag), ``gateway`` (the HTTP resource), ``sleep``/``asleep``/``clock`` (test seams),
+    ``retry_policy``,
     the codecs (``beta_codec``, ``client_secret_codec``, ``translation_codec``, ``transcription_codec``,
     ``call_session_codec``, ``live_codec``), ``bridge``
     and ``realtime_session_service``."""
@@ -72,7 +86,11 @@ class RealtimeContainer(containers.DeclarativeContainer):
     #: A host may share its own ``requests.Session``; by default the gateway opens (and closes) its own.
     http_session: providers.Provider[requests.Session | None] = providers.Object(None)
 
-    gateway = LockedResource(open_gateway, settings=settings, session=http_session)
+    #: ``True`` in an event-loop host (``serve`` on FastAPI sets it before the gateway is built): the gateway then
+    #: also sends the awaitable calls on the loop (:mod:`realtime_service.transport.aio`, the ``fastapi`` extra).
+    event_loop_gateway = providers.Object(False)
+
+    gateway = LockedResource(open_transport, settings=settings, session=http_session, event_loop=event_loop_gateway)
 
     #: Seams for tests: override before first use (the policy is a singleton).
     sleep = providers.Object(time.sleep)

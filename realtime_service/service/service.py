@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -163,10 +163,12 @@ class RealtimeSessionService:
     ) -> RealtimeSessionCreateResponse:
         """The awaitable twin of :meth:`create_realtime_session`, with the same policy and errors.
 
-        Each attempt runs in a worker thread, and waits between attempts use the policy's ``asleep``, so the
-        event loop is never blocked. Cancelling the task stops it at once and starts no further attempt; an
-        attempt already in flight finishes in its thread and its answer is discarded (a key minted by it is
-        simply never handed out and expires on its own).
+        Each attempt runs on the event loop when the gateway is an
+        :class:`~realtime_service.transport.seam.AsyncGateway` (``serve`` on FastAPI), else in a worker thread;
+        waits between attempts use the policy's ``asleep``, so the event loop is never blocked. Cancelling the
+        task stops it at once and starts no further attempt; an attempt already in flight in a thread finishes
+        there and its answer is discarded (a key minted by it is simply never handed out and expires on its
+        own); one on the loop is cancelled with the task.
         """
         return await self._acall(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
 
@@ -574,16 +576,18 @@ class RealtimeSessionService:
         unknown = False
         async for attempt in self._policy.async_retrying(deadline, prepared.operation.retry):
             with attempt:
+                number = attempt.retry_state.attempt_number
                 try:
-                    response = await asyncio.to_thread(
-                        self._attempt,
-                        prepared,
-                        deadline,
-                        timeout,
-                        extra_headers,
-                        attempt.retry_state.attempt_number,
-                        unknown,
-                    )
+                    gateway = self._resolve_gateway()
+                    asend = getattr(gateway, "asend", None)  # an AsyncGateway (cheaper than isinstance)
+                    if asend is not None:
+                        response = await self._aattempt(
+                            asend, prepared, deadline, timeout, extra_headers, number, unknown
+                        )
+                    else:  # a gateway without ``asend`` (a sync fake, a host's): its attempt runs in a thread
+                        response = await asyncio.to_thread(
+                            self._attempt, prepared, deadline, timeout, extra_headers, number, unknown, gateway
+                        )
                 except (APIConnectionError, APIStatusError) as exc:
                     unknown = unknown or outcome_unknown(exc)
                     raise
@@ -597,27 +601,70 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None,
         attempt_number: int,
         after_unknown: bool = False,
+        gateway: Gateway | None = None,
     ) -> HttpResponse:
         """One attempt: send, log one line, return a 2xx answer (or one that means "already done" after an
         attempt of unknown outcome) or raise the mapped error."""
-        operation, path = prepared.operation, prepared.path
+        request = self._request(prepared, deadline, timeout, extra_headers)
+        started = time.perf_counter()
+        try:
+            response = (gateway or self._resolve_gateway()).send(request)
+        except APIConnectionError as exc:
+            _log_attempt(request.method, request.path, type(exc).__name__, started, attempt_number, None)
+            raise
+        return self._answer(prepared, response, started, attempt_number, after_unknown)
+
+    async def _aattempt(
+        self,
+        asend: Callable[[HttpRequest], Awaitable[HttpResponse]],
+        prepared: _Prepared[Any],
+        deadline: float,
+        timeout: Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+        attempt_number: int,
+        after_unknown: bool,
+    ) -> HttpResponse:
+        """:meth:`_attempt` on the event loop, through an ``AsyncGateway``'s ``asend``."""
+        request = self._request(prepared, deadline, timeout, extra_headers)
+        started = time.perf_counter()
+        try:
+            response = await asend(request)
+        except APIConnectionError as exc:
+            _log_attempt(request.method, request.path, type(exc).__name__, started, attempt_number, None)
+            raise
+        return self._answer(prepared, response, started, attempt_number, after_unknown)
+
+    def _request(
+        self,
+        prepared: _Prepared[Any],
+        deadline: float,
+        timeout: Timeout | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> HttpRequest:
+        """What one attempt sends, its timeouts cut to the time left of the call (which may already be none)."""
         remaining = deadline - self._policy.clock()
-        request = HttpRequest(
-            operation.method,
-            path,
+        return HttpRequest(
+            prepared.operation.method,
+            prepared.path,
             prepared.body.content,
             self._headers(prepared, extra_headers),
             self._attempt_timeout(timeout, remaining),
             remaining,
         )
-        started = time.perf_counter()
-        try:
-            response = self._resolve_gateway().send(request)
-        except APIConnectionError as exc:
-            _log_attempt(operation.method, path, type(exc).__name__, started, attempt_number, None)
-            raise
-        _log_attempt(operation.method, path, response.status_code, started, attempt_number, response.request_id)
+
+    def _answer(
+        self,
+        prepared: _Prepared[Any],
+        response: HttpResponse,
+        started: float,
+        attempt_number: int,
+        after_unknown: bool,
+    ) -> HttpResponse:
+        """Log the attempt's line, then return the answer if it is a success (or, after an attempt of unknown
+        outcome, one of the operation's "already done" statuses), else raise its mapped error."""
+        operation = prepared.operation
         status = response.status_code
+        _log_attempt(operation.method, prepared.path, status, started, attempt_number, response.request_id)
         if 200 <= status < 300 or (after_unknown and status in operation.done_after_unknown):
             return response
         raise self._status_error(response, operation.retired_hint)

@@ -51,24 +51,23 @@ class HttpGateway:
         self._verify: bool | str = settings.verify if settings.verify is not None else _environment_ca_bundle()
         self._timeout = (settings.timeout.connect, settings.timeout.read)
         self._max_bytes = settings.max_response_bytes
-        headers = {
-            **({"api-key": api_key} if settings.auth_scheme == "api-key" else {"Authorization": f"Bearer {api_key}"}),
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": USER_AGENT,
-            "Connection": "keep-alive",
-        }
-        if settings.organization:
-            headers["OpenAI-Organization"] = settings.organization
-        if settings.project:
-            headers["OpenAI-Project"] = settings.project
+        headers = fixed_headers(settings, api_key)
         self._headers = headers
         self._query = f"?{urlencode({'api-version': settings.api_version})}" if settings.api_version else ""
         self._urls: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"HttpGateway(base_url={self._settings.base_url!r}, api_key={redact(self._settings.api_key)!r})"
+
+    @property
+    def proxies(self) -> dict[str, str]:
+        """The proxies every attempt goes through (configured, else from the environment at construction)."""
+        return self._proxies
+
+    @property
+    def verify(self) -> bool | str:
+        """TLS verification: ``True``, ``False`` or a CA bundle path (configured, else from the environment)."""
+        return self._verify
 
     def url_for(self, path: str) -> str:
         url = self._urls.get(path)
@@ -142,6 +141,23 @@ class HttpGateway:
                     for proxy_manager in list(adapter.proxy_manager.values()):
                         _close_pools(proxy_manager)
             self._session.close()
+
+
+def fixed_headers(settings: Settings, api_key: str) -> dict[str, str]:
+    """The headers every attempt sends (auth, media types, encodings, user agent, organization, project)."""
+    headers = {
+        **({"api-key": api_key} if settings.auth_scheme == "api-key" else {"Authorization": f"Bearer {api_key}"}),
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip, deflate",
+        "User-Agent": USER_AGENT,
+        "Connection": "keep-alive",
+    }
+    if settings.organization:
+        headers["OpenAI-Organization"] = settings.organization
+    if settings.project:
+        headers["OpenAI-Project"] = settings.project
+    return headers
 
 
 @contextmanager

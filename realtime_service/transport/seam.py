@@ -1,7 +1,8 @@
 """What a gateway sends and receives: the seam between the service and HTTP.
 
 The service builds an :class:`HttpRequest`, a :class:`Gateway` performs exactly one attempt and returns an
-:class:`HttpResponse` (any status) or raises :class:`~realtime_service.errors.APIConnectionError`.
+:class:`HttpResponse` (any status) or raises :class:`~realtime_service.errors.APIConnectionError`. A gateway that
+is also an :class:`AsyncGateway` sends the service's awaitable calls on the event loop instead of a worker thread.
 Retries, parsing and error mapping belong to the service, so a fake gateway only has to play back answers.
 """
 
@@ -47,3 +48,12 @@ class Gateway(Protocol):
     """Sends one request. Implementations must be safe to share across threads."""
 
     def send(self, request: HttpRequest) -> HttpResponse: ...
+
+
+@runtime_checkable
+class AsyncGateway(Protocol):
+    """Sends one request on the running event loop, with the contract of :meth:`Gateway.send`: exactly one
+    attempt, never resent; any status is returned; failures raise ``APIConnectionError``/``APITimeoutError`` whose
+    ``request_sent`` is ``False`` only when the connection was never made."""
+
+    async def asend(self, request: HttpRequest) -> HttpResponse: ...

@@ -13,7 +13,7 @@ wire this module, include the router::
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated
 
@@ -159,10 +159,12 @@ def create_fastapi_app(
     threads: int = 16,
     session_path: str | None = None,
     phone_path: str | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> FastAPI:
     """The app ``serve`` runs: the token handler at ``path``, the signaling handler at ``session_path`` (if
     given), health checks, the demo page at ``/``, and the phone webhook at ``phone_path``
-    (``server.phone.path``) when given.
+    (``server.phone.path``) when given. ``on_shutdown`` runs on the loop at the lifespan's end (``serve`` closes
+    the event-loop gateway's sessions there).
 
     Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
     executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
@@ -175,6 +177,8 @@ def create_fastapi_app(
         _start_every_worker(executor, threads)
         asyncio.get_running_loop().set_default_executor(executor)
         yield
+        for close in on_shutdown:
+            await close()
         executor.shutdown(wait=True)
 
     # redirect_slashes=False: Starlette would answer POST /token/ with a 307 whose Location comes from Host.

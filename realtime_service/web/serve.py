@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -243,6 +243,7 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
             settings.path, demo=settings.demo, session_path=settings.session_path, phone_path=phone_path
         )
         return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
+    closers = use_event_loop_gateway(container.token_server.realtime)
     endpoint = container.token_server.token_endpoint()
     app = module.create_fastapi_app(
         endpoint,
@@ -251,6 +252,7 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         threads=settings.threads,
         session_path=settings.session_path,
         phone_path=phone_path,
+        on_shutdown=closers,
     )
     # The hot routes skip FastAPI's layers (see .asgi); everything else is the app above.
     routes = {settings.path: Route(endpoint.ahandle, endpoint.settings.max_body_bytes)}
@@ -258,6 +260,23 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         signaling = container.token_server.signaling_endpoint()
         routes[settings.session_path] = Route(signaling.ahandle, signaling.settings.max_body_bytes)
     return UvicornRunner(FastRoutes(app, routes), sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
+
+
+def use_event_loop_gateway(realtime: Any) -> tuple[Callable[[], Awaitable[None]], ...]:
+    """Make ``realtime``'s gateway (a :class:`~realtime_service.containers.RealtimeContainer`'s) send the awaitable
+    calls on the event loop (``aiohttp``, the ``fastapi`` extra); returns what the app's lifespan runs at its end
+    to close the loop's sessions. Without ``aiohttp`` it says so and the attempts stay in worker threads."""
+    if importlib.util.find_spec("aiohttp") is None:
+        logger.warning(
+            "aiohttp is not installed: mints send from worker threads (pip install 'realtime-service[fastapi]')"
+        )
+        return ()
+    if not realtime.event_loop_gateway():
+        realtime.event_loop_gateway.override(True)
+        realtime.gateway.shutdown()  # one built already (a readiness check) is threaded: the next call builds anew
+    from ..transport.aio import aclose_loop_sessions
+
+    return (aclose_loop_sessions,)
 
 
 def raise_file_limit(connections: int) -> None:
