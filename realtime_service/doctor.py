@@ -116,8 +116,12 @@ def check_models(deployment: Deployment) -> list[Check]:
         lines.append(model_check("server.session.model", model, deployment.today))
     if "model" in settings.browser_fields:
         lines.append(
-            Check("models", WARN, "server.browser_fields includes model: browsers name models this cannot check "
-                  "(the service logs a WARNING for a retiring one)")
+            Check(
+                "models",
+                WARN,
+                "server.browser_fields includes model: browsers name models this cannot check "
+                "(the service logs a WARNING for a retiring one)",
+            )
         )
     return lines
 
@@ -130,9 +134,7 @@ def model_check(where: str, model: str, today: dt.date) -> Check:
     days = (row.date - today).days
     if days <= 0:
         return Check("models", FAIL, f"{where}: {model} was shut down on {row.date}; use {row.replacement}")
-    return Check(
-        "models", WARN, f"{where}: {model} shuts down on {row.date} (in {days} days); use {row.replacement}"
-    )
+    return Check("models", WARN, f"{where}: {model} shuts down on {row.date} (in {days} days); use {row.replacement}")
 
 
 def check_api_key(deployment: Deployment) -> list[Check]:
@@ -170,8 +172,9 @@ def probe_key(deployment: Deployment, source: str) -> Check:
     except APIStatusError as exc:
         where = f"{exc.status_code} {exc.code or exc.type or ''}".strip()
         if exc.status_code in (401, 403):
-            return Check("api key", FAIL, f"set (from {source}) but the API refused it: {where} "
-                         f"(request_id={exc.request_id})")
+            return Check(
+                "api key", FAIL, f"set (from {source}) but the API refused it: {where} (request_id={exc.request_id})"
+            )
         return Check("api key", WARN, f"accepted, but the test mint failed: {where}: {exc.message}")
     except APIConnectionError as exc:
         return Check("api key", FAIL, f"not checked: no answer from the API ({type(exc).__name__}: {exc})")
@@ -179,8 +182,11 @@ def probe_key(deployment: Deployment, source: str) -> Check:
         return Check("api key", FAIL, f"not checked: {type(exc).__name__}: {exc}")
     finally:
         container.shutdown_resources()
-    return Check("api key", OK, f"set (from {source}) and accepted: a 10-second key was minted "
-                 f"(request_id={response.request_id})")
+    return Check(
+        "api key",
+        OK,
+        f"set (from {source}) and accepted: a 10-second key was minted (request_id={response.request_id})",
+    )
 
 
 def check_webhook_secret(deployment: Deployment) -> list[Check]:
@@ -191,8 +197,14 @@ def check_webhook_secret(deployment: Deployment) -> list[Check]:
     served = ", ".join(f"server.{key}" for key in routes)
     secrets = _webhook_secrets(deployment)
     if not secrets:
-        return [Check("webhook secret", FAIL, f"{served} is served but neither {WEBHOOK_SECRET_VARIABLE} nor "
-                      "server.phone.webhook_secret (or server.webhook_secret) is set: every delivery would be refused")]
+        return [
+            Check(
+                "webhook secret",
+                FAIL,
+                f"{served} is served but neither {WEBHOOK_SECRET_VARIABLE} nor "
+                "server.phone.webhook_secret (or server.webhook_secret) is set: every delivery would be refused",
+            )
+        ]
     if not all(secret.startswith("whsec_") for secret in secrets):
         return [Check("webhook secret", WARN, f"set for {served}, but not in OpenAI's whsec_... form")]
     return [Check("webhook secret", OK, f"set for {served} ({len(secrets)} secret(s))")]
@@ -241,8 +253,13 @@ def check_rate_limit_storage(deployment: Deployment) -> list[Check]:
     try:
         from .web.ratelimit import IdentityRateLimiter
     except ImportError as exc:
-        return [Check("rate-limit storage", FAIL, f"not checked: {exc.name} is not installed "
-                      "(pip install 'realtime-service[server]')")]
+        return [
+            Check(
+                "rate-limit storage",
+                FAIL,
+                f"not checked: {exc.name} is not installed (pip install 'realtime-service[server]')",
+            )
+        ]
     try:
         limiter = IdentityRateLimiter(settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_strategy)
     except ConfigurationError as exc:
@@ -279,8 +296,13 @@ def check_allowed_hosts(deployment: Deployment) -> list[Check]:
         return [Check("allowed hosts", FAIL, "server.allowed_hosts is empty: every request would be refused")]
     bad = [h for h in hosts if not _host_pattern(h)]
     if bad:
-        return [Check("allowed hosts", FAIL, f"not host names: {', '.join(map(repr, bad))} "
-                      "(no scheme, path, spaces or bare wildcard)")]
+        return [
+            Check(
+                "allowed hosts",
+                FAIL,
+                f"not host names: {', '.join(map(repr, bad))} (no scheme, path, spaces or bare wildcard)",
+            )
+        ]
     if "*" in hosts:
         return [Check("allowed hosts", WARN, "server.allowed_hosts contains '*': any Host is accepted")]
     return [Check("allowed hosts", OK, ", ".join(hosts))]
@@ -315,8 +337,13 @@ def run_checks(deployment: Deployment) -> list[Check]:
         try:
             lines.extend(check(deployment))
         except Exception as exc:  # a doctor must report, not crash
-            lines.append(Check(check.__name__.removeprefix("check_").replace("_", " "), FAIL,
-                               f"the check itself failed: {type(exc).__name__}: {exc}"))
+            lines.append(
+                Check(
+                    check.__name__.removeprefix("check_").replace("_", " "),
+                    FAIL,
+                    f"the check itself failed: {type(exc).__name__}: {exc}",
+                )
+            )
     return lines
 
 
@@ -339,7 +366,8 @@ def load_deployment_config(path: str | None) -> tuple[dict[str, Any], dict[str, 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="realtime-service doctor", description=(__doc__ or "").splitlines()[0],
+        prog="realtime-service doctor",
+        description=(__doc__ or "").splitlines()[0],
         epilog="Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 usage or unreadable config.",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML: serve's realtime:/server: file, or realtime keys")

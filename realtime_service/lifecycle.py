@@ -111,9 +111,7 @@ def warn_if_retiring(body: Any) -> None:
             if model in _warned:
                 continue
             _warned.add(model)
-        logger.warning(
-            "request names %s", describe(row), extra={"model": model, "shutdown_date": row.date.isoformat()}
-        )
+        logger.warning("request names %s", describe(row), extra={"model": model, "shutdown_date": row.date.isoformat()})
 
 
 def shutdown_hint(message: str, today: _dt.date | None = None) -> str:
