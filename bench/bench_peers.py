@@ -609,7 +609,14 @@ def cold_starts(pythons: dict[str, Path], upstream: str, runs: int) -> dict[str,
     prelude = COLD_PRELUDE.format(key=API_KEY, url=upstream, beta={}, ga=GA_BODY)
     cases = [(venv, name) for venv in pythons for name in (OURS_GA, SDK_GA)]
     samples: dict[str, list[float]] = {f"{venv}: {name}": [] for venv, name in cases}
-    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARIABLES and k != "PYTHONPATH"}
+    # An installed package has its bytecode (pip compiles it); with PYTHONDONTWRITEBYTECODE set, an editable
+    # checkout would be compiled from source in every run. One run of each first writes the caches.
+    skipped = {*PROXY_VARIABLES, "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in os.environ.items() if k not in skipped}
+    for venv, name in cases:
+        subprocess.run(
+            [str(pythons[venv]), "-c", prelude + COLD_SCRIPTS[name]], check=True, env=env, cwd=tempfile.gettempdir()
+        )
     for _ in range(runs):
         random.shuffle(cases)
         for venv, name in cases:
@@ -686,6 +693,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="also py-spy our two servers under 8 clients into DIR")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
     parser.add_argument("--core-python", metavar="PATH", help="a core-only venv's python (default: build one)")
+    parser.add_argument("--only-cold", action="store_true", help="run only the cold-start part (no servers, no npm)")
     args = parser.parse_args()
     for variable in PROXY_VARIABLES:  # loopback only, whatever the environment says
         os.environ.pop(variable, None)
@@ -700,6 +708,13 @@ def main() -> None:
         flush=True,
     )
     outcome: list[bool] = []
+    if args.only_cold:
+        with tempfile.TemporaryDirectory(prefix="bench-peers-") as temporary, emulator() as (upstream, _):
+            outcome += cold_start_goals(args, upstream, Path(temporary))
+        print(
+            f"goals: {sum(outcome)} PASS, {len(outcome) - sum(outcome)} MISS (shared, noisy machine: read the ratios)"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as temporary:
         folder = Path(temporary)
         express_version = install_express(folder)
@@ -750,21 +765,26 @@ def main() -> None:
                     for server in signaling:
                         server.stop()
             if args.cold > 0:
-                core = Path(args.core_python) if args.core_python else core_venv(folder)
-                pythons = {"all extras": Path(sys.executable), "core only": core}
-                cold = cold_starts(pythons, upstream, args.cold)
-                print(f"\ncold start (new interpreter to its first minted key), median of {args.cold}:")
-                for name, values in cold.items():
-                    print(
-                        f"  {name:<50}{statistics.median(values):>8.0f} ms  (range {min(values):.0f}-{max(values):.0f})"
-                    )
-                for venv, limit in (("core only", 0.35), ("all extras", 0.45)):
-                    ratio = statistics.median(cold[f"{venv}: {OURS_GA}"]) / statistics.median(cold[f"{venv}: {SDK_GA}"])
-                    mark = verdict(ratio, limit, False)
-                    print(f"  cold start, {venv}: ours / openai {'':<52}{ratio:>7.2f}x  (<= {limit:.2f}x)  {mark}")
-                    outcome.append(mark == "PASS")
+                outcome += cold_start_goals(args, upstream, folder)
     print("\nper call (create_client_secret vs a bare requests post and vs openai): see bench/bench_calls.py")
     print(f"goals: {sum(outcome)} PASS, {len(outcome) - sum(outcome)} MISS (shared, noisy machine: read the ratios)")
+
+
+def cold_start_goals(args: argparse.Namespace, upstream: str, folder: Path) -> list[bool]:
+    """Measure the cold starts (core-only venv and this one) and print them with the two cold-start goals."""
+    core = Path(args.core_python) if args.core_python else core_venv(folder)
+    pythons = {"all extras": Path(sys.executable), "core only": core}
+    cold = cold_starts(pythons, upstream, args.cold)
+    print(f"\ncold start (new interpreter to its first minted key), median of {args.cold}:")
+    for name, values in cold.items():
+        print(f"  {name:<50}{statistics.median(values):>8.0f} ms  (range {min(values):.0f}-{max(values):.0f})")
+    outcome = []
+    for venv, limit in (("core only", 0.35), ("all extras", 0.45)):
+        ratio = statistics.median(cold[f"{venv}: {OURS_GA}"]) / statistics.median(cold[f"{venv}: {SDK_GA}"])
+        mark = verdict(ratio, limit, False)
+        print(f"  cold start, {venv}: ours / openai {'':<52}{ratio:>7.2f}x  (<= {limit:.2f}x)  {mark}")
+        outcome.append(mark == "PASS")
+    return outcome
 
 
 def node_version() -> str:
