@@ -57,7 +57,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_calls import COLD_PRELUDE, COLD_SCRIPTS, GA_BODY, OURS_GA, PROXY_VARIABLES, SDK_GA  # noqa: E402
+from bench_calls import (  # noqa: E402
+    BARE_GA,
+    COLD_PRELUDE,
+    COLD_SCRIPTS,
+    GA_BODY,
+    OURS_GA,
+    PROXY_VARIABLES,
+    SDK_GA,
+    measure_per_call,
+    per_call_clients,
+)
 
 API_KEY = "sk-bench-emulator-key-000000000000"
 SDP_OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
@@ -146,6 +156,9 @@ async def token() -> dict:
 
 TOKEN, SIGNALING = "token", "signaling"
 OURS_FLASK, OURS_FASTAPI = "ours flask/waitress", "ours fastapi/uvicorn"
+FRAMEWORKS = ("flask", "fastapi")
+#: What one run measures (``--only``), in this order.
+PARTS = ("token", "signaling", "cold", "per-call")
 PY_OPENAI = "FastAPI + openai SDK"
 EXPRESS = "Express + fetch (realtime-console)"
 EXPRESS_SDP = "Express + fetch + FormData (signaling)"
@@ -693,7 +706,8 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="also py-spy our two servers under 8 clients into DIR")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
     parser.add_argument("--core-python", metavar="PATH", help="a core-only venv's python (default: build one)")
-    parser.add_argument("--only-cold", action="store_true", help="run only the cold-start part (no servers, no npm)")
+    parser.add_argument("--per-call", type=int, default=5, help="per-call rounds of --calls calls each (0 skips)")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts to run: {', '.join(PARTS)}")
     args = parser.parse_args()
     for variable in PROXY_VARIABLES:  # loopback only, whatever the environment says
         os.environ.pop(variable, None)
@@ -707,71 +721,80 @@ def main() -> None:
         f"({args.calls} sequential calls + {args.seconds:g} s with 8 clients) per server",
         flush=True,
     )
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(parts - set(PARTS)))}; choose from {', '.join(PARTS)}")
     outcome: list[bool] = []
-    if args.only_cold:
-        with tempfile.TemporaryDirectory(prefix="bench-peers-") as temporary, emulator() as (upstream, _):
-            outcome += cold_start_goals(args, upstream, Path(temporary))
-        print(
-            f"goals: {sum(outcome)} PASS, {len(outcome) - sum(outcome)} MISS (shared, noisy machine: read the ratios)"
-        )
-        return
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as temporary:
         folder = Path(temporary)
-        express_version = install_express(folder)
-        print(f"express {express_version} installed from the npm registry into {folder}", flush=True)
+        if parts & {"token", "signaling"}:
+            express_version = install_express(folder)
+            print(f"express {express_version} installed from the npm registry into {folder}", flush=True)
         with emulator() as (upstream, upstream_process):
-            servers = [
-                ours("flask", upstream, folder),
-                ours("fastapi", upstream, folder),
-                python_peer(upstream, folder),
-                express_peer(EXPRESS, TOKEN, EXPRESS_TOKEN % {"body": json.dumps(PEER_BODY)}, upstream, folder),
-            ]
-            try:
-                for server in servers:
-                    server.start()
-                print("\ntoken endpoint (POST /token, no upstream delay):", flush=True)
-                results = run_rounds(servers, args.rounds, args.calls, args.seconds, upstream_process.pid, args.warmup)
-                print_table(results)
-                print("\ngoals (issue 15):")
-                outcome += goals(results, [OURS_FLASK, OURS_FASTAPI], EXPRESS, "token")
-                python = goals(results, [OURS_FLASK, OURS_FASTAPI], PY_OPENAI, "token (vs the Python peer, info)")
-                print(f"  (vs the Python peer: {sum(python)}/{len(python)} at or better; not a goal of its own)")
-                with_route = [s for s in servers[:2] if has_session_route(s)]
-                if args.profile:
-                    Path(args.profile).mkdir(parents=True, exist_ok=True)
-                    for server in servers[:2]:
-                        print_profile(
-                            server.name, profile(server, args.profile_seconds, Path(args.profile), upstream_process.pid)
-                        )
-            finally:
-                for server in servers:
-                    server.stop()
-            print("\nsignaling exchange (POST /session, raw SDP in, SDP answer out):")
-            if not with_route:
-                print("  skipped: no /session route yet")
-            else:
-                signaling = [Server(s.name, SIGNALING, s.command, s.env, s.cwd) for s in servers[:2] if s in with_route]
-                sdp_source = EXPRESS_SIGNALING % {"session": json.dumps(PEER_CALL_SESSION)}
-                signaling.append(express_peer(EXPRESS_SDP, SIGNALING, sdp_source, upstream, folder))
-                try:
-                    for server in signaling:
-                        server.start()
-                    sdp_results = run_rounds(
-                        signaling, args.rounds, args.calls, args.seconds, upstream_process.pid, args.warmup
-                    )
-                    print_table(sdp_results)
-                    outcome += goals(sdp_results, [s.name for s in signaling[:-1]], EXPRESS_SDP, "signaling")
-                finally:
-                    for server in signaling:
-                        server.stop()
-            if args.cold > 0:
-                outcome += cold_start_goals(args, upstream, folder)
-    print("\nper call (create_client_secret vs a bare requests post and vs openai): see bench/bench_calls.py")
+            if "token" in parts:
+                outcome += token_part(args, upstream, upstream_process.pid, folder)
+            if "signaling" in parts:
+                outcome += signaling_part(args, upstream, upstream_process.pid, folder)
+            if "cold" in parts and args.cold > 0:
+                outcome += cold_part(args, upstream, folder)
+            if "per-call" in parts and args.per_call > 0:
+                outcome += per_call(upstream, args.calls, args.per_call)
     print(f"goals: {sum(outcome)} PASS, {len(outcome) - sum(outcome)} MISS (shared, noisy machine: read the ratios)")
 
 
-def cold_start_goals(args: argparse.Namespace, upstream: str, folder: Path) -> list[bool]:
-    """Measure the cold starts (core-only venv and this one) and print them with the two cold-start goals."""
+def token_part(args: argparse.Namespace, upstream: str, upstream_pid: int, folder: Path) -> list[bool]:
+    """``POST /token``: ours on both frameworks, the Python peer and Express, interleaved (and profiled)."""
+    servers = [
+        ours("flask", upstream, folder),
+        ours("fastapi", upstream, folder),
+        python_peer(upstream, folder),
+        express_peer(EXPRESS, TOKEN, EXPRESS_TOKEN % {"body": json.dumps(PEER_BODY)}, upstream, folder),
+    ]
+    try:
+        for server in servers:
+            server.start()
+        print("\ntoken endpoint (POST /token, no upstream delay):", flush=True)
+        results = run_rounds(servers, args.rounds, args.calls, args.seconds, upstream_pid, args.warmup)
+        print_table(results)
+        print("\ngoals (issue 15):")
+        outcome = goals(results, [OURS_FLASK, OURS_FASTAPI], EXPRESS, "token")
+        python = goals(results, [OURS_FLASK, OURS_FASTAPI], PY_OPENAI, "token (vs the Python peer, info)")
+        print(f"  (vs the Python peer: {sum(python)}/{len(python)} at or better; not a goal of its own)")
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            for server in servers[:2]:
+                print_profile(server.name, profile(server, args.profile_seconds, Path(args.profile), upstream_pid))
+    finally:
+        for server in servers:
+            server.stop()
+    return outcome
+
+
+def signaling_part(args: argparse.Namespace, upstream: str, upstream_pid: int, folder: Path) -> list[bool]:
+    """``POST /session``: ours on both frameworks against Express + fetch + FormData, interleaved."""
+    print("\nsignaling exchange (POST /session, raw SDP in, SDP answer out):")
+    sdp_source = EXPRESS_SIGNALING % {"session": json.dumps(PEER_CALL_SESSION)}
+    servers = [
+        *(Server(s.name, SIGNALING, s.command, s.env, s.cwd) for s in (ours(f, upstream, folder) for f in FRAMEWORKS)),
+        express_peer(EXPRESS_SDP, SIGNALING, sdp_source, upstream, folder),
+    ]
+    try:
+        for server in servers:
+            server.start()
+        missing = [server.name for server in servers[:-1] if not has_session_route(server)]
+        if missing:
+            print(f"  skipped: no /session route on {', '.join(missing)}")
+            return []
+        results = run_rounds(servers, args.rounds, args.calls, args.seconds, upstream_pid, args.warmup)
+        print_table(results)
+        return goals(results, [s.name for s in servers[:-1]], EXPRESS_SDP, "signaling")
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def cold_part(args: argparse.Namespace, upstream: str, folder: Path) -> list[bool]:
+    """A new interpreter to its first minted key, in this venv (all extras) and in a core-only one."""
     core = Path(args.core_python) if args.core_python else core_venv(folder)
     pythons = {"all extras": Path(sys.executable), "core only": core}
     cold = cold_starts(pythons, upstream, args.cold)
@@ -785,6 +808,32 @@ def cold_start_goals(args: argparse.Namespace, upstream: str, folder: Path) -> l
         print(f"  cold start, {venv}: ours / openai {'':<52}{ratio:>7.2f}x  (<= {limit:.2f}x)  {mark}")
         outcome.append(mark == "PASS")
     return outcome
+
+
+#: The per-call floor of issue 15: (numerator, denominator, limit), lower is better.
+PER_CALL_GOALS = ((OURS_GA, BARE_GA, 0.85), (OURS_GA, SDK_GA, 0.65))
+
+
+def per_call(upstream: str, calls: int, rounds: int) -> list[bool]:
+    """The per-call floor, in this process against the same emulator: µs per sequential call of the service,
+    a bare ``requests`` post and the ``openai`` SDK, interleaved (``bench_calls.measure_per_call``)."""
+    wanted = {name for goal in PER_CALL_GOALS for name in goal[:2]}
+    clients = [client for client in per_call_clients(upstream) if client.name in wanted]
+    samples = measure_per_call(clients, calls, rounds)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    print(f"\nper call (one client in this process, {calls} sequential calls), median of {rounds} rounds:")
+    for name, values in samples.items():
+        print(f"  {name:<50}{medians[name]:>8.0f} µs  (range {min(values):.0f}-{max(values):.0f})")
+    passed = []
+    for numerator, denominator, limit in PER_CALL_GOALS:
+        ratio = medians[numerator] / medians[denominator]
+        mark = verdict(ratio, limit, False)
+        print(
+            f"  per call: {numerator} / {denominator} {'':<{max(0, 48 - len(numerator) - len(denominator))}}"
+            f"{ratio:>7.2f}x  (<= {limit:.2f}x)  {mark}"
+        )
+        passed.append(mark == "PASS")
+    return passed
 
 
 def node_version() -> str:

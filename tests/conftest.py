@@ -11,7 +11,7 @@ from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
 from realtime_service.service import RealtimeSessionService
 
-pytest_plugins = ["skip_gate"]  # --only-system-skips (.ci/run): tests/skip_gate.py
+pytest_plugins = ["skip_gate", "redis_server"]  # --only-system-skips (tests/skip_gate.py); a real redis-server
 
 REQUEST = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 

@@ -34,6 +34,7 @@ import yaml
 from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
 from ..webhooks.masking import MaskingFilter
+from .asgi import FastRoutes, Route
 from .containers import ServeContainer
 from .settings import FRAMEWORKS, ServerSettings, load_server_settings
 
@@ -251,7 +252,12 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         session_path=settings.session_path,
         phone_path=phone_path,
     )
-    return UvicornRunner(app, sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
+    # The hot routes skip FastAPI's layers (see .asgi); everything else is the app above.
+    routes = {settings.path: Route(endpoint.ahandle, endpoint.settings.max_body_bytes)}
+    if settings.session_path is not None:
+        signaling = container.token_server.signaling_endpoint()
+        routes[settings.session_path] = Route(signaling.ahandle, signaling.settings.max_body_bytes)
+    return UvicornRunner(FastRoutes(app, routes), sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
 
 
 def raise_file_limit(connections: int) -> None:

@@ -72,7 +72,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_done = True
+        started = self.cycle
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle is not started:  # its task has not run yet
+            HeadHeld.install(self.cycle, self.transport)
 
     def on_message_complete(self) -> None:
         self._disarm()
@@ -120,6 +123,61 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
         url = getattr(self, "url", b"")
         log_line(method, url.decode("latin-1") if url else None, status, 0.0, note=note)
+
+
+class HeadHeld:
+    """A response cycle's transport that holds the response head back and sends it with the first body write.
+
+    uvicorn writes the status line and headers at ``http.response.start`` and the body at
+    ``http.response.body``: two writes, so two TCP segments and two wake-ups of the client for every answer
+    (with ``TCP_NODELAY``, which uvicorn sets). Holding the head until the body comes makes it one. Only the head
+    is held: a ``100 Continue`` (written before the response starts) and every later write go out at once, and
+    anything held is written before the transport closes and when the response completes (a ``HEAD`` answer).
+    """
+
+    __slots__ = ("_cycle", "_done", "_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head = b""
+        self._done = False
+
+    @classmethod
+    def install(cls, cycle: Any, transport: asyncio.Transport) -> None:
+        """Give ``cycle`` a held transport, flushed when the cycle's response completes (by then the protocol
+        may already be parsing the next, pipelined request: the flush belongs to this cycle)."""
+        held = cls(transport, cycle)
+        completed = cycle.on_response
+
+        def on_response() -> None:
+            held.flush()
+            completed()
+
+        cycle.transport = held
+        cycle.on_response = on_response
+
+    def write(self, data: bytes) -> None:
+        if not self._done and self._cycle.response_started:
+            self._done = True
+            if not self._cycle.response_complete:
+                self._head = data
+                return
+        if self._head:
+            data, self._head = self._head + data, b""
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head:
+            head, self._head = self._head, b""
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def guarded_protocol(settings: ServerSettings) -> type[GuardedHttpToolsProtocol]:

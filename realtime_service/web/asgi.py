@@ -1,0 +1,103 @@
+"""``FastRoutes``: the hot routes as a plain ASGI callable in front of the FastAPI app.
+
+A mint through FastAPI passes Starlette's middleware stack, its router, ``solve_dependencies`` and
+dependency-injector's per-request ``@inject``: about half the CPU of a mint under uvicorn
+(docs/performance-profile.md). None of it does anything for ``POST /token`` or ``POST /session``: the
+framework-neutral endpoint already does every check. So ``serve`` puts this callable in front: a ``POST`` or
+``OPTIONS`` to exactly one of its paths goes straight to the endpoint (resolved once, at start-up), and every
+other request (other methods and paths, the lifespan, health checks, the demo, the phone webhook, the framework's
+own 404/405 answers) goes to the FastAPI app as before. Host applications keep the router; they can wrap their
+app the same way (see docs/host-applications.md).
+
+The request the endpoint sees is the one :func:`~realtime_service.web.fastapi_router.token_request` builds from
+Starlette's: lower-case headers (a repeated header keeps its last value), the path as received, the body read
+only up to ``max_body_bytes + 1`` (a declared ``Content-Length`` over the cap is not read at all) and a client
+that goes away mid-body marked ``disconnected`` (one 499 access line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from .messages import TokenRequest, TokenResponse
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The methods the hot routes answer themselves; any other goes to the app (405 in OpenAI's shape from there).
+METHODS = frozenset({"POST", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One hot path: the endpoint's ``ahandle`` and the body cap it enforces."""
+
+    handle: Callable[[TokenRequest], Awaitable[TokenResponse]]
+    max_body_bytes: int
+
+
+class FastRoutes:
+    """An ASGI app serving ``routes`` (path -> :class:`Route`) directly and everything else through ``app``."""
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, Route]) -> None:
+        self.app = app
+        self.routes = dict(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in METHODS:
+            route = self.routes.get(scope["path"])
+            if route is not None:
+                response = await route.handle(await read_request(scope, receive, route.max_body_bytes))
+                await send_response(send, response)
+                return
+        await self.app(scope, receive, send)
+
+
+async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> TokenRequest:
+    """The ASGI request as a :class:`TokenRequest`, its body read only up to ``max_body_bytes + 1``."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    length = headers.get("content-length")
+    too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
+    disconnected = False
+    chunks: list[bytes] = []
+    if not too_large and scope["method"] != "OPTIONS":
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_body_bytes:
+                    too_large = True
+                    break
+            if not message.get("more_body", False):
+                break
+    client = scope.get("client")
+    return TokenRequest(
+        method=scope["method"],
+        path=scope["path"],
+        headers=headers,
+        body=b"".join(chunks),
+        client=client[0] if client else None,
+        query=scope.get("query_string", b"").decode("latin-1"),
+        body_too_large=too_large,
+        disconnected=disconnected,
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+async def send_response(send: Send, response: TokenResponse) -> None:
+    """``response`` as ``http.response.start`` + one ``http.response.body``, with its ``Content-Length``."""
+    headers = [(b"content-length", str(len(response.body)).encode("latin-1"))]
+    headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
