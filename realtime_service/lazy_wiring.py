@@ -10,12 +10,14 @@ An object of one of those types can only exist once its module has been imported
 wiring time answers exactly as the eager imports did. This module imports wiring with those packages hidden
 from the importing thread only (other threads import as usual), then puts lazy checks in the lists the eager
 ones would have joined. When the frameworks are loaded already, or wiring was imported before this package, or
-a dependency-injector version lacks those lists, it changes nothing.
+a dependency-injector version lacks those lists, it changes nothing. During the same import it also hides
+pydantic when ``providers``' probe for it is idle (see :func:`pydantic_probe_is_idle`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 import threading
@@ -29,16 +31,37 @@ WIRING = "dependency_injector.wiring"
 PROBED = ("fastapi", "fast_depends", "starlette", "werkzeug")
 
 
-class _HideFromThisThread:
-    """A meta-path finder that makes :data:`PROBED` look absent, to one thread."""
+def pydantic_probe_is_idle() -> bool:
+    """Whether hiding pydantic from ``dependency_injector.providers``' import changes nothing about it.
 
-    def __init__(self) -> None:
+    ``providers.pyx`` tries ``pydantic_settings``, then falls back to ``import pydantic`` and uses it only when
+    its version starts with ``1.`` (``Configuration.from_pydantic`` on pydantic v1). With pydantic 2 and no
+    ``pydantic_settings`` the import is dead weight (about 25-35 ms: ``openai`` brings pydantic along), and the
+    module's state is the same without it. The version comes from the installed distribution's metadata.
+    """
+    if "pydantic" in sys.modules or importlib.util.find_spec("pydantic") is None:
+        return False
+    if importlib.util.find_spec("pydantic_settings") is not None:
+        return False
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return not version("pydantic").startswith("1.")
+    except PackageNotFoundError:
+        return False
+
+
+class _HideFromThisThread:
+    """A meta-path finder that makes ``hidden`` (default :data:`PROBED`) look absent, to one thread."""
+
+    def __init__(self, hidden: Sequence[str] = PROBED) -> None:
         self.thread = threading.get_ident()
+        self.hidden = frozenset(hidden)
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if threading.get_ident() == self.thread and name.partition(".")[0] in PROBED:
+        if threading.get_ident() == self.thread and name.partition(".")[0] in self.hidden:
             raise ModuleNotFoundError(f"{name} hidden while importing {WIRING}", name=name)
         return None
 
@@ -82,7 +105,8 @@ def import_wiring_lazily() -> bool:
     """Import wiring with the framework probes made lazy; True when it did (False: nothing to save or to do)."""
     if WIRING in sys.modules or any(name in sys.modules for name in PROBED):
         return False
-    finder = _HideFromThisThread()
+    hidden = (*PROBED, "pydantic") if pydantic_probe_is_idle() else PROBED
+    finder = _HideFromThisThread(hidden)
     sys.meta_path.insert(0, finder)
     try:
         wiring = importlib.import_module(WIRING)

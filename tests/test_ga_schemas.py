@@ -35,6 +35,8 @@ from hypothesis import strategies as st
 
 from realtime_service.beta.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
 from realtime_service.errors import RequestValidationError, ResponseValidationError
+from realtime_service.ga import plans
+from realtime_service.ga.codecs import _GACodec
 from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
@@ -76,6 +78,8 @@ from realtime_service.ga.schemas import (
     TranslationCodec,
 )
 from realtime_service.wire.fastpath import FALLBACK, compile_loader, fast_dump
+from realtime_service.wire.fields import IntegerOrInf, JsonBoolean, JsonInteger, JsonNumber, JsonObject, JsonString
+from realtime_service.wire.plans import compile_plan_dumper, compile_plan_loader, leaf_loader
 
 SECRET = "ek_68af296e8e408191a1120ab6383263c2"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1431,6 +1435,114 @@ def test_whatever_the_fast_response_path_accepts_marshmallow_accepts_alike(body:
     fast = FAST_RESPONSE(body)
     if fast is not FALLBACK:
         assert RESPONSE_SCHEMA.load(body) == fast
+
+
+PLAN_REQUEST = compile_plan_loader(plans.CLIENT_SECRET_REQUEST)
+PLAN_CHECK_REQUEST = compile_plan_loader(plans.CLIENT_SECRET_REQUEST, build=False)
+PLAN_DUMP_REQUEST = compile_plan_dumper(plans.CLIENT_SECRET_REQUEST)
+PLAN_RESPONSE = compile_plan_loader(plans.CLIENT_SECRET_RESPONSE)
+#: The codec as it was before the plans: everything compiled from the schema instances.
+EAGER_CODEC = _GACodec(
+    ClientSecretCreateRequestSchema(), ClientSecretCreateResponseSchema(), ClientSecretCreateResponse
+)
+
+
+@PROPERTY
+@given(body=any_requests | valid_requests)
+def test_whatever_the_planned_request_path_accepts_marshmallow_accepts_alike(body: dict[str, Any]) -> None:
+    planned = PLAN_REQUEST(body)
+    assert (PLAN_CHECK_REQUEST(body) is FALLBACK) == (planned is FALLBACK)
+    if planned is not FALLBACK:
+        assert REQUEST_SCHEMA.load(body) == planned
+        assert PLAN_DUMP_REQUEST(planned) == REQUEST_SCHEMA.dump(planned)
+
+
+@PROPERTY
+@given(body=valid_requests)
+def test_the_planned_request_path_accepts_every_valid_request(body: dict[str, Any]) -> None:
+    assert PLAN_REQUEST(body) is not FALLBACK
+
+
+@PROPERTY
+@given(body=any_responses | valid_responses)
+def test_whatever_the_planned_response_path_accepts_marshmallow_accepts_alike(body: Any) -> None:
+    planned = PLAN_RESPONSE(body)
+    if planned is not FALLBACK:
+        assert RESPONSE_SCHEMA.load(body) == planned
+
+
+@PROPERTY
+@given(body=valid_responses)
+def test_the_planned_response_path_reads_every_valid_answer(body: Any) -> None:
+    assert PLAN_RESPONSE(body) is not FALLBACK
+
+
+def _outcome(call: Any) -> Any:
+    try:
+        return ("ok", call())
+    except (RequestValidationError, ResponseValidationError) as exc:
+        return (type(exc).__name__, str(exc), getattr(exc, "messages", None))
+
+
+@PROPERTY
+@given(body=any_requests | valid_requests)
+def test_the_planned_codec_encodes_and_refuses_exactly_as_the_schema_codec(body: dict[str, Any]) -> None:
+    planned = ClientSecretCodec()
+    assert _outcome(lambda: planned.encode(body)) == _outcome(lambda: EAGER_CODEC.encode(body))
+    assert _outcome(lambda: planned.load_request(body)) == _outcome(lambda: EAGER_CODEC.load_request(body))
+
+
+@PROPERTY
+@given(body=valid_requests)
+def test_the_planned_codec_encodes_a_dataclass_request_as_the_schema_codec(body: dict[str, Any]) -> None:
+    request = EAGER_CODEC.load_request(body)
+    assert ClientSecretCodec().encode(request) == EAGER_CODEC.encode(request)
+
+
+@PROPERTY
+@given(body=any_responses | valid_responses)
+def test_the_planned_codec_decodes_exactly_as_the_schema_codec(body: Any) -> None:
+    planned = ClientSecretCodec()
+    assert _outcome(lambda: planned.decode(body, request_id="req_p")) == _outcome(
+        lambda: EAGER_CODEC.decode(body, request_id="req_p")
+    )
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@PROPERTY
+@given(value=JSON_VALUES | st.sampled_from(["inf", "\ud800", 5.0, True, float("nan"), float("inf")]))
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        ("string", JsonString()),
+        ("integer", JsonInteger()),
+        ("boolean", JsonBoolean()),
+        ("number", JsonNumber()),
+        ("object", JsonObject()),
+        (("integer_or_inf", 1, 4096), IntegerOrInf(minimum=1, maximum=4096)),
+    ],
+)
+def test_each_planned_leaf_accepts_only_what_its_field_accepts_and_returns_the_same(
+    kind: Any, field: Any, value: Any
+) -> None:
+    planned = leaf_loader(kind)(value)
+    if planned is not FALLBACK:
+        assert field.deserialize(value) == planned
+        assert type(field.deserialize(value)) is type(planned)
+
+
+def test_a_dataclass_of_a_session_subclass_is_dumped_by_the_schema() -> None:
+    class MySession(RealtimeSessionConfig):
+        pass
+
+    request = ClientSecretCreateRequest(session=MySession(model="gpt-realtime"))
+    assert ClientSecretCodec().encode(request) == EAGER_CODEC.encode(request)
 
 
 # --- the published spec ----------------------------------------------------------------------------------------

@@ -88,3 +88,43 @@ def test_other_threads_import_the_hidden_packages_as_usual() -> None:
         "print(json.dumps(seen, sort_keys=True))\n"
     )
     assert run(script) == {"other thread": True, "same thread": "hidden", "unrelated": True}
+
+
+PROVIDERS_STATE = (
+    "import dependency_injector.providers as p\n"
+    "state = [p.has_pydantic_settings, 'pydantic' in sys.modules]\n"
+    "try:\n"
+    "    p.Configuration().from_pydantic(object())\n"
+    "except Exception as exc:\n"
+    "    state.append(str(exc))\n"
+)
+
+
+def test_pydantic_2_is_installed_here_so_the_check_below_can_fail() -> None:
+    from importlib.metadata import version
+
+    assert importlib.util.find_spec("pydantic_settings") is None
+    assert version("pydantic").startswith("2.")
+
+
+def test_the_package_does_not_import_pydantic_and_providers_reads_it_as_before() -> None:
+    plain = run("import json, sys\n" + PROVIDERS_STATE + "print(json.dumps(state))\n")
+    ours = run(
+        "import json, sys\n"
+        "from realtime_service import RealtimeContainer\n"
+        "c = RealtimeContainer(environ={}); c.config.from_dict({'api_key': 'sk-test-000000000000'})\n"
+        "c.realtime_session_service()\n"
+        "loaded = 'pydantic' in sys.modules\n" + PROVIDERS_STATE + "print(json.dumps([loaded, state]))\n"
+    )
+    assert plain == [False, True, plain[2]]  # type: ignore[index]  # providers imports pydantic 2 for nothing
+    assert ours == [False, [False, False, plain[2]]]  # type: ignore[index]  # the same answer, no pydantic
+
+
+def test_pydantic_is_not_hidden_when_its_probe_would_use_it() -> None:
+    script = (
+        "import json, sys\n"
+        "import pydantic\n"
+        "import realtime_service.lazy_wiring as lazy\n"
+        "print(json.dumps(lazy.pydantic_probe_is_idle()))\n"
+    )
+    assert run(script) is False

@@ -30,7 +30,6 @@ from typing import Any, cast
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from realtime_service.beta.models import NOT_GIVEN
 from realtime_service.beta.schemas import (
     ExpirySchema,
     FunctionToolSchema,
@@ -38,6 +37,7 @@ from realtime_service.beta.schemas import (
     TracingConfigSchema,
 )
 from realtime_service.errors import RequestValidationError
+from realtime_service.ga.codecs import ClientSecretCodec, _GACodec, provide_schemas
 from realtime_service.ga.models import (
     CONNECTORS,
     AudioInput,
@@ -47,7 +47,6 @@ from realtime_service.ga.models import (
     AudioPCMU,
     AudioTranscription,
     ClientSecretCreateRequest,
-    ClientSecretCreateResponse,
     CustomVoice,
     InputFileContent,
     InputImageContent,
@@ -57,7 +56,6 @@ from realtime_service.ga.models import (
     MCPToolFilter,
     Prompt,
     PromptCacheBreakpoint,
-    ReadOnlyJson,
     RealtimeAudioConfig,
     RealtimeSessionConfig,
     RealtimeSessionResponse,
@@ -80,7 +78,7 @@ from realtime_service.ga.models import (
     TranslationSessionResponse,
     TranslationTranscription,
 )
-from realtime_service.wire.codec import OperationCodec, Req, RequestEncoder, Resp
+from realtime_service.wire.codec import RequestEncoder
 from realtime_service.wire.fields import (
     IntegerOrInf,
     JsonBoolean,
@@ -498,44 +496,7 @@ class TranslationClientSecretCreateResponseSchema(_SecretResponseSchema):
 # --- codecs --------------------------------------------------------------------------------------------------
 
 
-class _GACodec(OperationCodec[Req, Resp]):
-    """A GA mint operation: ``session.extra`` goes into the ``session`` object, only ``value`` and
-    ``expires_at`` of the answer must be valid, and a session that cannot be typed is kept read-only."""
-
-    def __init__(self, request_schema: ModelSchema, response_schema: Schema, response_model: type[Resp]) -> None:
-        super().__init__(
-            request_schema,
-            response_schema,
-            response_model,
-            required=("value", "expires_at"),
-            deep=True,
-            nested_extras=("session",),
-        )
-
-    def _complete(self, attributes: dict[str, Any], raw: dict[str, Any]) -> None:
-        session = raw.get("session")
-        if attributes["session"] is NOT_GIVEN and isinstance(session, Mapping):
-            attributes["session"] = ReadOnlyJson(session)
-
-
-class ClientSecretCodec(_GACodec[ClientSecretCreateRequest, ClientSecretCreateResponse]):
-    """``POST /realtime/client_secrets``: :class:`ClientSecretCreateRequest` in, :class:`ClientSecretCreateResponse`
-    out. Build one and share it (thread-safe).
-
-    Only :class:`~realtime_service.errors.RequestValidationError` leaves ``load_request``/``encode`` and only
-    :class:`~realtime_service.errors.ResponseValidationError` leaves ``decode``, whatever the input.
-
-    ``decode`` raises (carrying ``request_id``) unless ``value`` is a non-empty string and ``expires_at`` an
-    integer. Everything else is read leniently, as deep as it goes: a value that does not fit its type is left
-    out of the typed view (its dotted path in ``invalid_fields``), a list item that does not fit is left out of
-    its tuple, and a session of an unknown ``type`` or without its ``id``/``object`` is kept as a
-    :class:`~realtime_service.ga.models.ReadOnlyJson`. ``to_dict()`` always has the whole body.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            ClientSecretCreateRequestSchema(), ClientSecretCreateResponseSchema(), ClientSecretCreateResponse
-        )
+provide_schemas(lambda: (ClientSecretCreateRequestSchema, ClientSecretCreateResponseSchema))
 
 
 class TranslationCodec(_GACodec[TranslationClientSecretCreateRequest, TranslationClientSecretCreateResponse]):

@@ -14,7 +14,13 @@ from ..wire.registry import register_encoder
 
 if TYPE_CHECKING:
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
-    from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..ga.codecs import ClientSecretCodec
+    from ..ga.schemas import (
+        CallSessionCodec,
+        ClientSecretCreateRequestSchema,
+        ClientSecretCreateResponseSchema,
+        TranslationCodec,
+    )
     from ..live.schemas import LiveSessionCodec
 
 
@@ -33,10 +39,17 @@ def shared_transcription_codec() -> TranscriptionSessionCodec:
 
 
 def shared_client_secret_codec() -> ClientSecretCodec:
-    from ..ga.schemas import ClientSecretCodec
+    """Built from its plans: a first mint imports neither marshmallow nor the GA schemas unless one must speak."""
+    from ..ga.codecs import ClientSecretCodec
     from ..wire.codec import shared_codec
 
-    return shared_codec(ClientSecretCodec)
+    return shared_codec(ClientSecretCodec, lambda: ClientSecretCodec(_client_secret_schemas))
+
+
+def _client_secret_schemas() -> tuple[type[ClientSecretCreateRequestSchema], type[ClientSecretCreateResponseSchema]]:
+    from ..ga.schemas import ClientSecretCreateRequestSchema, ClientSecretCreateResponseSchema
+
+    return ClientSecretCreateRequestSchema, ClientSecretCreateResponseSchema
 
 
 def shared_translation_codec() -> TranslationCodec:

@@ -61,7 +61,8 @@ from .operations import Body, Offer, Operation
 
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
-    from ..ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
+    from ..ga.codecs import ClientSecretCodec
+    from ..ga.schemas import CallSessionCodec, TranslationCodec
     from ..live.models import LiveSessionConfig
     from ..live.schemas import LiveSessionCodec
 

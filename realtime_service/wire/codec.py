@@ -17,14 +17,23 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
-from typing import Any, Generic, ParamSpec, TypeVar, cast
-
-from marshmallow import Schema, ValidationError
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.wire.fastpath import FALLBACK, check_fast_path_assumptions, compile_dumper, compile_loader
-from realtime_service.wire.fields import ModelSchema, json_problem, utf8_encodable
-from realtime_service.wire.values import NOT_GIVEN, json_copy
+from realtime_service.wire.plans import (
+    FALLBACK,
+    Planned,
+    Unsure,
+    compile_plan_dumper,
+    compile_plan_loader,
+    field_names,
+)
+from realtime_service.wire.values import NOT_GIVEN, json_copy, json_problem, utf8_encodable
+
+if TYPE_CHECKING:  # marshmallow is imported when a schema is built: a planned codec may never need it
+    from marshmallow import Schema
+
+    from realtime_service.wire.fields import ModelSchema
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -77,18 +86,49 @@ def _guard_request(method: Callable[P, T]) -> Callable[P, T]:
 class RequestEncoder:
     """Validates one operation's requests against its (``unknown = RAISE``) request schema and encodes them.
 
-    ``nested_extras`` names attributes of the request holding dataclasses that have an ``extra`` of their own
-    (GA's ``session``): that ``extra`` is merged into the matching object of the body.
+    ``schema`` is the schema instance, or a :class:`~realtime_service.wire.plans.Planned` one: the fast path is
+    then compiled from the plan, and the schema is built the first time it must have its say (an input the
+    plan is not sure of, an error to write). ``nested_extras`` names attributes of the request holding
+    dataclasses that have an ``extra`` of their own (GA's ``session``): that ``extra`` is merged into the
+    matching object of the body.
     """
 
-    def __init__(self, schema: ModelSchema, *, nested_extras: tuple[str, ...] = ()) -> None:
-        check_fast_path_assumptions(schema)
-        self._schema = schema
-        self._model = schema.__model__
-        self._fast_load = compile_loader(schema)
-        self._fast_check = compile_loader(schema, build=False)
-        self._dump = compile_dumper(schema)
+    def __init__(self, schema: ModelSchema | Planned, *, nested_extras: tuple[str, ...] = ()) -> None:
+        if isinstance(schema, Planned):
+            self._planned: Planned | None = schema
+            self._model = schema.plan[1]
+            self._fast_load = compile_plan_loader(schema.plan)
+            self._fast_check = compile_plan_loader(schema.plan, build=False)
+            self._plan_dump = compile_plan_dumper(schema.plan)
+            self._dump: Callable[[Any], dict[str, Any]] = self._dump_planned
+        else:
+            from realtime_service.wire.fastpath import check_fast_path_assumptions, compile_dumper, compile_loader
+
+            check_fast_path_assumptions(schema)
+            self._planned = None
+            self._built: ModelSchema = schema
+            self._model = schema.__model__
+            self._fast_load = compile_loader(schema)
+            self._fast_check = compile_loader(schema, build=False)
+            self._dump = compile_dumper(schema)
         self._nested_extras = nested_extras
+
+    @property
+    def _schema(self) -> ModelSchema:
+        """The schema itself (built on first use when planned)."""
+        if self._planned is None:
+            return self._built
+        schema: ModelSchema = self._planned.schema()
+        return schema
+
+    def _dump_planned(self, request: Any) -> dict[str, Any]:
+        try:
+            dumped: dict[str, Any] = self._plan_dump(request)
+        except Unsure:  # a value only marshmallow's own dump handles (a subclass of a session's dataclass)
+            from realtime_service.wire.fastpath import fast_dump
+
+            return fast_dump(self._schema, request)
+        return dumped
 
     @_guard_request
     def load(self, data: Mapping[str, Any]) -> Any:
@@ -98,6 +138,8 @@ class RequestEncoder:
         loaded = self._fast_load(data)
         if loaded is not FALLBACK:
             return loaded
+        from marshmallow import ValidationError
+
         try:
             return self._schema.load(data)
         except ValidationError as exc:
@@ -118,6 +160,8 @@ class RequestEncoder:
         body: dict[str, Any] = self._dump(request)
         errors: dict[str, list[str]] = {}
         if self._fast_check(body) is FALLBACK:
+            from marshmallow import ValidationError
+
             try:
                 self._schema.load(body)
             except ValidationError as exc:
@@ -172,12 +216,27 @@ class ResponseReader:
     successful mint never fails because the echo changed shape.
     """
 
-    def __init__(self, schema: Schema, *, required: tuple[str, ...], deep: bool) -> None:
-        check_fast_path_assumptions(schema)
-        self._schema = schema
-        self._fast_load = compile_loader(schema)
+    def __init__(self, schema: Schema | Planned, *, required: tuple[str, ...], deep: bool) -> None:
+        if isinstance(schema, Planned):
+            self._planned: Planned | None = schema
+            self._fast_load = compile_plan_loader(schema.plan)
+        else:
+            from realtime_service.wire.fastpath import check_fast_path_assumptions, compile_loader
+
+            check_fast_path_assumptions(schema)
+            self._planned = None
+            self._built: Schema = schema
+            self._fast_load = compile_loader(schema)
         self._required = required
         self._deep = deep
+
+    @property
+    def _schema(self) -> Schema:
+        """The schema itself (built on first use when planned)."""
+        if self._planned is None:
+            return self._built
+        schema: Schema = self._planned.schema()
+        return schema
 
     def read(self, body: Any, *, request_id: str | None) -> tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]:
         """``(raw, loaded, invalid_fields)``: a private deep copy of ``body``, what loaded, what did not."""
@@ -204,6 +263,8 @@ class ResponseReader:
     def _load_leniently(self, raw: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...], dict[str, list[str]]]:
         """Load, leave out what failed, load again. Only the first pass's errors are reported: later passes
         only see what leaving things out caused (a required key now missing), never a new problem."""
+        from marshmallow import ValidationError
+
         data: Any = raw
         invalid: tuple[str, ...] | None = None
         for _ in range(_MAX_PASSES):
@@ -268,13 +329,14 @@ class OperationCodec(Generic[Req, Resp]):
     """Validates and encodes one operation's requests, decodes its answers into ``response_model``.
 
     Build one and share it: it holds the schema instances, which are safe to reuse from many threads. Every
-    operation's codec has the same three methods, which are all the service needs.
+    operation's codec has the same three methods, which are all the service needs. Either schema may be
+    :class:`~realtime_service.wire.plans.Planned` (see :class:`RequestEncoder`).
     """
 
     def __init__(
         self,
-        request_schema: ModelSchema,
-        response_schema: Schema,
+        request_schema: ModelSchema | Planned,
+        response_schema: Schema | Planned,
         response_model: Callable[..., Resp],
         *,
         required: tuple[str, ...],
@@ -284,7 +346,9 @@ class OperationCodec(Generic[Req, Resp]):
         self._encoder = RequestEncoder(request_schema, nested_extras=nested_extras)
         self._reader = ResponseReader(response_schema, required=required, deep=deep)
         self._response_model = response_model
-        self._response_keys = tuple(response_schema.fields)
+        self._response_keys = (
+            field_names(response_schema.plan) if isinstance(response_schema, Planned) else tuple(response_schema.fields)
+        )
 
     def load_request(self, data: Mapping[str, Any]) -> Req:
         """Validate a JSON-named mapping into the dataclass. Unknown keys are errors (``"extra"`` included)."""
@@ -314,12 +378,13 @@ class OperationCodec(Generic[Req, Resp]):
 _C = TypeVar("_C")
 
 
-def shared_codec(codec_class: type[_C]) -> _C:
-    """The process-wide instance of a codec class, for callers without a container (``request.to_dict()``)."""
+def shared_codec(codec_class: type[_C], build: Callable[[], _C] | None = None) -> _C:
+    """The process-wide instance of a codec class, for callers without a container (``request.to_dict()``);
+    ``build`` makes it (default: ``codec_class()``)."""
     with _SHARED_LOCK:
         codec = _SHARED.get(codec_class)
         if codec is None:
-            codec = _SHARED[codec_class] = codec_class()
+            codec = _SHARED[codec_class] = (build or codec_class)()
     return cast(_C, codec)
 
 

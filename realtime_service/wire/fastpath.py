@@ -19,11 +19,13 @@ from typing import Any, cast
 from marshmallow import INCLUDE, Schema, ValidationError, fields, missing, validate
 
 from realtime_service.wire.fields import (
+    IntegerOrInf,
     JsonBoolean,
     JsonInteger,
     JsonList,
     JsonMap,
     JsonNumber,
+    JsonObject,
     JsonString,
     JsonUnion,
     LenientSchema,
@@ -35,10 +37,8 @@ from realtime_service.wire.fields import (
     json_kind,
     utf8_encodable,
 )
+from realtime_service.wire.plans import FALLBACK, Plan
 from realtime_service.wire.values import NOT_GIVEN
-
-#: What a compiled loader returns when it is not sure; the caller then runs the real ``Schema.load``.
-FALLBACK: Any = object()
 
 _Loader = Callable[[Any], Any]
 _Check = Callable[[Any], bool]
@@ -391,4 +391,103 @@ def _check_field(field: fields.Field[Any], where: str) -> None:
             _check_field(child, where)
 
 
-__all__ = ["FALLBACK", "check_fast_path_assumptions", "compile_dumper", "compile_loader", "fast_dump"]
+# --- plans: the same walk, written down as data (see :mod:`realtime_service.wire.plans`) ----------------------
+
+#: Leaf field classes a plan can name, by the name the plan gives them.
+_LEAF_KINDS: dict[type[fields.Field[Any]], str] = {
+    JsonString: "string",
+    JsonInteger: "integer",
+    JsonBoolean: "boolean",
+    JsonNumber: "number",
+    JsonObject: "object",
+}
+
+
+def describe(schema: Schema) -> Plan:
+    """The plan of ``schema``: what the fast path compiles from it, as plain data that
+    :func:`realtime_service.wire.plans.compile_plan_loader` and ``compile_plan_dumper`` compile without
+    marshmallow. Refuses (``TypeError``) anything a plan cannot say exactly: an unknown field class or
+    validator, different load and dump fields, an overridden ``get_attribute``."""
+    check_fast_path_assumptions(schema)
+    names = tuple(schema.fields)
+    if tuple(schema.load_fields) != names or tuple(schema.dump_fields) != names:
+        raise TypeError(f"{type(schema).__name__}: load-only or dump-only fields cannot be planned")
+    model = schema.__model__ if isinstance(schema, ModelSchema) else None
+    if model is not None and type(schema).get_attribute is not ModelSchema.get_attribute:
+        raise TypeError(f"{type(schema).__name__}: an overridden get_attribute cannot be planned")
+    lenient = isinstance(schema, LenientSchema)
+    planned = tuple((name, _describe_field(field), bool(field.required)) for name, field in schema.fields.items())
+    return ("schema", model, schema.unknown == INCLUDE, lenient, planned)
+
+
+def _describe_field(field: fields.Field[Any]) -> Plan:
+    allow_none, checks = bool(field.allow_none), tuple(_describe_check(v) for v in field.validators)
+    where = type(field).__name__
+    if isinstance(field, fields.Nested):
+        if not isinstance(field, ModelNested) or type(field) not in (ModelNested, LiteralOrNested):
+            raise TypeError(f"{where}: only ModelNested and LiteralOrNested can be planned")
+        literals = tuple(sorted(field.literals)) if isinstance(field, LiteralOrNested) else None
+        return ("nested", allow_none, checks, literals, describe(field.schema))
+    if type(field) is JsonList:
+        return ("list", allow_none, checks, _describe_field(field.inner))
+    if type(field) is TaggedNested:
+        variants = tuple((name, _describe_field(variant)) for name, variant in field.variants.items())
+        return ("tagged", allow_none, checks, field.tag, field.default, variants)
+    if type(field) is JsonUnion:
+        alternatives = tuple((kind, _describe_field(alt)) for kind, alt in field.alternatives.items())
+        return ("union", allow_none, checks, alternatives)
+    if type(field) is JsonMap:
+        return ("map", allow_none, checks, _describe_field(field.values))
+    if type(field) is IntegerOrInf:
+        return ("leaf", allow_none, checks, ("integer_or_inf", field.minimum, field.maximum))
+    kind = _LEAF_KINDS.get(type(field))
+    if kind is None:
+        raise TypeError(f"{where}: this field class cannot be planned")
+    return ("leaf", allow_none, checks, kind)
+
+
+def _describe_check(validator: Any) -> Plan:
+    kind = type(validator)
+    if kind is validate.OneOf and all(type(choice) in (str, int) for choice in validator.choices):
+        return ("one_of", tuple(validator.choices))
+    if kind is validate.Range:
+        return ("range", validator.min, validator.max, validator.min_inclusive, validator.max_inclusive)
+    if kind is validate.Length:
+        return ("length", validator.min, validator.max, validator.equal)
+    if kind is validate.Regexp and isinstance(validator.regex.pattern, str):
+        return ("regexp", validator.regex.pattern, validator.regex.flags)
+    raise TypeError(f"{kind.__name__}: this validator cannot be planned")
+
+
+def render_plans(doc: str, plans: Mapping[str, Plan]) -> str:
+    """The source of a module that defines ``plans`` (name -> plan), importing the dataclasses they build;
+    ``ruff format`` it before committing."""
+    imports: dict[str, set[str]] = {}
+
+    def render(value: Any) -> str:
+        if isinstance(value, type):
+            imports.setdefault(value.__module__, set()).add(value.__qualname__)
+            return value.__qualname__
+        if isinstance(value, tuple):
+            inner = ", ".join(render(item) for item in value)
+            return f"({inner},)" if len(value) == 1 else f"({inner})"
+        if value is None or isinstance(value, bool | int | float | str):
+            return repr(value)
+        raise TypeError(f"cannot render {type(value).__name__} in a plan")
+
+    body = [f"{name}: Plan = {render(plan)}" for name, plan in plans.items()]
+    lines = [f'"""{doc}"""', "", "from __future__ import annotations", ""]
+    lines += [f"from {module} import {', '.join(sorted(names))}" for module, names in sorted(imports.items())]
+    lines += ["from realtime_service.wire.plans import Plan", "", *body, "", f"__all__ = {sorted(plans)!r}", ""]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FALLBACK",
+    "check_fast_path_assumptions",
+    "compile_dumper",
+    "compile_loader",
+    "describe",
+    "fast_dump",
+    "render_plans",
+]

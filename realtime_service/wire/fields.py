@@ -27,7 +27,7 @@ from typing import Any, ClassVar, cast
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing, post_load, pre_load, validate
 
-from realtime_service.wire.values import NOT_GIVEN, json_copy
+from realtime_service.wire.values import NOT_GIVEN, json_copy, json_kind, json_problem, utf8_encodable
 
 # --- leaf fields ---------------------------------------------------------------------------------------------
 
@@ -41,17 +41,6 @@ class _JsonField(fields.Field[Any]):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value
-
-
-def utf8_encodable(text: str) -> bool:
-    """Whether ``text`` can be sent as UTF-8 (a lone surrogate cannot)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class JsonString(_JsonField):
@@ -157,38 +146,6 @@ class JsonObject(_JsonField):
             raise self.make_error("not_json", where=where or "the top level", why=why)
         copied: dict[str, Any] = json_copy(value)
         return copied
-
-
-def json_problem(value: Any, path: str = "") -> tuple[str, str] | None:
-    """Where (dotted path) and why ``value`` is not JSON data, or ``None`` if it is. Too deep is a problem too."""
-    try:
-        return _json_problem(value, path)
-    except RecursionError:
-        return path, "nested too deeply."
-
-
-def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
-    if isinstance(value, str):
-        return None if utf8_encodable(value) else (path, "a lone surrogate is not UTF-8.")
-    if value is None or isinstance(value, bool | int):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else (path, "NaN and infinities are not JSON.")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str) or not utf8_encodable(key):
-                return path, "object keys must be strings (of valid Unicode)."
-            found = _json_problem(item, f"{path}.{key}" if path else key)
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _json_problem(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
-        return None
-    return path, f"a {type(value).__name__} is not a JSON value."
 
 
 def one_of(*choices: str) -> validate.OneOf:
@@ -384,17 +341,6 @@ class TaggedNested(_Composite):
 
 
 _KIND_NAMES = {"string": "a string", "array": "an array", "object": "an object"}
-
-
-def json_kind(value: Any) -> str | None:
-    """``"string"``, ``"array"`` or ``"object"`` (a mapping or a dataclass instance) for ``value``, else ``None``."""
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping) or (is_dataclass(value) and not isinstance(value, type)):
-        return "object"
-    return None
 
 
 class JsonUnion(_Composite):

@@ -1,11 +1,14 @@
-"""Values every API family's models and codecs share: :data:`NOT_GIVEN` and :func:`json_copy`.
+"""Values every API family's models and codecs share: :data:`NOT_GIVEN`, :func:`json_copy` and the JSON checks
+:func:`utf8_encodable`, :func:`json_problem` and :func:`json_kind`.
 
 They live here, below every family, so the wire machinery (fields, codecs, fast paths) needs no family module.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import is_dataclass
 from typing import Any, ClassVar, Final, Literal, final
 
 
@@ -65,3 +68,57 @@ def json_copy(value: Any) -> Any:
 
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def utf8_encodable(text: str) -> bool:
+    """Whether ``text`` can be sent as UTF-8 (a lone surrogate cannot)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def json_problem(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Where (dotted path) and why ``value`` is not JSON data, or ``None`` if it is. Too deep is a problem too."""
+    try:
+        return _json_problem(value, path)
+    except RecursionError:
+        return path, "nested too deeply."
+
+
+def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        return None if utf8_encodable(value) else (path, "a lone surrogate is not UTF-8.")
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, "NaN and infinities are not JSON.")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or not utf8_encodable(key):
+                return path, "object keys must be strings (of valid Unicode)."
+            found = _json_problem(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _json_problem(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+        return None
+    return path, f"a {type(value).__name__} is not a JSON value."
+
+
+def json_kind(value: Any) -> str | None:
+    """``"string"``, ``"array"`` or ``"object"`` (a mapping or a dataclass instance) for ``value``, else ``None``."""
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping) or (is_dataclass(value) and not isinstance(value, type)):
+        return "object"
+    return None
