@@ -167,8 +167,8 @@ def create_fastapi_app(
     the event-loop gateway's sessions there).
 
     Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
-    executor (where the service's attempts run) gets ``threads`` workers, so that many mints can wait on the
-    upstream at once.
+    executor gets ``threads`` workers: the service's attempts run there when the gateway has no ``asend`` (a sync
+    fake, a host's own, or the threaded gateway kept for proxies), so that many mints can wait upstream at once.
     """
 
     @contextlib.asynccontextmanager
