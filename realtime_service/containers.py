@@ -57,7 +57,7 @@ class LockedResource(providers.Resource[T]):
 
 def open_transport(settings: Any, session: requests.Session | None, event_loop: bool) -> Iterator[Gateway]:
     """The gateway resource: the ``requests`` gateway, or with ``event_loop`` (an ASGI host: ``serve`` on
-    FastAPI) the ``aiohttp`` one of the ``fastapi`` extra, whose awaitable attempts run on the loop."""
+    FastAPI) the event-loop one of the ``fastapi`` extra, whose awaitable attempts run on the loop."""
     if event_loop:
         from .transport.aio import open_event_loop_gateway  # the fastapi extra: never imported by the core
 

@@ -1,5 +1,5 @@
-"""The event-loop gateway (``aiohttp``, the fastapi extra) over real loopback sockets: what one attempt sends and
-returns, which failures say the request was sent, its timeouts, budget and size cap, no redirect, its sessions."""
+"""The event-loop gateway (the fastapi extra) over real loopback sockets: what one attempt sends and
+returns, which failures say the request was sent, its timeouts, budget and size cap, no redirect, its pools."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-pytest.importorskip("aiohttp")
+pytest.importorskip("httptools")
 
 from realtime_service import APIConnectionError, APITimeoutError
 from realtime_service.config import load_settings
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator, Fault
-from realtime_service.transport.aio import AioHttpGateway, aclose_loop_sessions, open_event_loop_gateway
+from realtime_service.transport.aio import EventLoopGateway, aclose_loop_sessions, open_event_loop_gateway
 from realtime_service.transport.gateway import HttpGateway
 from realtime_service.transport.seam import AsyncGateway, Gateway, HttpRequest
 
@@ -36,11 +36,11 @@ def closed_port() -> int:
         return port
 
 
-def gateway_for(emulator: Emulator, **config: object) -> AioHttpGateway:
-    return AioHttpGateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url, **config}, {}))
+def gateway_for(emulator: Emulator, **config: object) -> EventLoopGateway:
+    return EventLoopGateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url, **config}, {}))
 
 
-def run(gateway: AioHttpGateway, awaitable: Awaitable[T]) -> T:
+def run(gateway: EventLoopGateway, awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` on a fresh loop, closing the gateway's session on it before the loop ends."""
 
     async def main() -> T:
@@ -52,7 +52,7 @@ def run(gateway: AioHttpGateway, awaitable: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
-def asend(gateway: AioHttpGateway, request: HttpRequest) -> Any:
+def asend(gateway: EventLoopGateway, request: HttpRequest) -> Any:
     return run(gateway, gateway.asend(request))
 
 
@@ -143,7 +143,7 @@ def counting_server() -> Iterator[CountingServer]:
 
 
 def test_attempts_on_one_loop_reuse_one_keep_alive_connection(counting_server: CountingServer) -> None:
-    gateway = AioHttpGateway(
+    gateway = EventLoopGateway(
         load_settings({"api_key": "sk-test-0123456789abcdef", "base_url": counting_server.base_url}, {})
     )
 
@@ -158,7 +158,7 @@ def test_a_refused_connection_was_not_sent() -> None:
     settings = load_settings(
         {"api_key": "sk-test-0123456789abcdef", "base_url": f"http://127.0.0.1:{closed_port()}/v1"}, {}
     )
-    gateway = AioHttpGateway(settings)
+    gateway = EventLoopGateway(settings)
     with pytest.raises(APIConnectionError) as caught:
         asend(gateway, HttpRequest("POST", SESSIONS, BODY))
     assert caught.value.request_sent is False
@@ -194,7 +194,7 @@ def test_a_billable_create_is_not_retried_after_the_server_read_it_and_closed(
 ) -> None:
     service = loop_container.realtime_session_service()
     gateway = loop_container.gateway()
-    assert isinstance(gateway, AioHttpGateway)
+    assert isinstance(gateway, EventLoopGateway)
     emulator.enqueue(Fault.drop())  # a retry would be answered normally
     with pytest.raises(APIConnectionError) as caught:
         run(gateway, service.acreate_call(OFFER))
@@ -279,7 +279,7 @@ def test_the_repr_shows_the_base_url_and_the_redacted_key(emulator: Emulator) ->
 
     text = repr(gateway_for(emulator))
     assert emulator.api_key not in text
-    assert text == f"AioHttpGateway(base_url={emulator.base_url!r}, api_key={redact(emulator.api_key)!r})"
+    assert text == f"EventLoopGateway(base_url={emulator.base_url!r}, api_key={redact(emulator.api_key)!r})"
 
 
 def test_no_error_names_the_key(emulator: Emulator) -> None:
@@ -294,7 +294,7 @@ def test_no_error_names_the_key(emulator: Emulator) -> None:
 def test_blocking_callers_send_through_the_threaded_gateway(emulator: Emulator) -> None:
     gateway = gateway_for(emulator)
     assert gateway.send(HttpRequest("POST", SESSIONS, BODY)).status_code == 200
-    assert gateway._sessions == {}
+    assert gateway._pools == {}
     gateway.close()
 
 
@@ -303,9 +303,10 @@ def test_the_session_is_made_on_the_running_loop_and_closed_by_the_lifespan_hook
 
     async def main() -> tuple[bool, bool]:
         await gateway.asend(HttpRequest("POST", SESSIONS, BODY))
-        (session,) = gateway._sessions.values()
+        (pool,) = gateway._pools.values()
+        assert pool.open_connections == 1
         await aclose_loop_sessions()
-        return session.closed, asyncio.get_running_loop() in gateway._sessions
+        return pool.open_connections == 0, asyncio.get_running_loop() in gateway._pools
 
     assert asyncio.run(main()) == (True, False)
 
@@ -325,9 +326,10 @@ def test_close_closes_a_session_whose_loop_still_runs(emulator: Emulator) -> Non
     try:
         future = asyncio.run_coroutine_threadsafe(gateway.asend(HttpRequest("POST", SESSIONS, BODY)), loop)
         assert future.result(10).status_code == 200
-        (session,) = gateway._sessions.values()
+        (pool,) = gateway._pools.values()
+        assert pool.open_connections == 1
         gateway.close()
-        assert session.closed
+        assert pool.open_connections == 0
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
@@ -362,7 +364,7 @@ def test_without_proxies_the_event_loop_gateway_is_used(emulator: Emulator, monk
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     resource = open_event_loop_gateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url}, {}))
-    assert type(next(resource)) is AioHttpGateway
+    assert type(next(resource)) is EventLoopGateway
     resource.close()
 
 

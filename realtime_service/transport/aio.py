@@ -1,12 +1,17 @@
-"""The event-loop gateway: one attempt per :meth:`AioHttpGateway.asend` on an ``aiohttp`` session, no thread hop.
+"""The event-loop gateway: one attempt per :meth:`EventLoopGateway.asend` on the running loop, no thread hop.
 
 Part of the ``fastapi`` extra (``pip install 'realtime-service[fastapi]'``); the core never imports this module.
 ``serve`` on FastAPI builds it (:func:`open_event_loop_gateway`); the service's awaitable calls then send on the
 event loop, while its blocking calls (``send``) still go through the threaded
-:class:`~realtime_service.transport.gateway.HttpGateway` it wraps. It sends what that gateway sends: the same
-fixed headers, no redirect followed, no environment consulted per call (``trust_env=False``), the same TLS
-settings, ``pool.maxsize`` connections, per-attempt ``(connect, read)`` timeouts, the attempt's whole ``budget``
-and ``max_response_bytes`` counted as the (decoded) body arrives.
+:class:`~realtime_service.transport.gateway.HttpGateway` it wraps.
+
+It speaks HTTP/1.1 to the one origin of ``base_url`` over keep-alive connections of its own (``asyncio``
+protocols; responses parsed by ``httptools``, the llhttp parser uvicorn and Node use), because a general client
+spent a third of the served process's CPU per mint. It sends what the threaded gateway sends: the same fixed
+headers, no redirect followed, no environment consulted per call, the same TLS settings, at most
+``pool.maxsize`` connections, per-attempt ``(connect, read)`` timeouts, the attempt's whole ``budget``, and
+``max_response_bytes`` counted as the (decoded) body arrives. The request is written once and never resent; a
+failure says ``request_sent=False`` only when no connection was made.
 
 With proxies (configured, or from the environment) or a host-owned ``requests.Session``, the threaded gateway
 is used instead: their behaviour is ``requests``', and this module does not reimplement it.
@@ -20,10 +25,11 @@ import ssl
 import time
 import weakref
 import zlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
 
-import aiohttp
+import httptools
 import requests
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
@@ -35,18 +41,15 @@ from .seam import Gateway, HttpRequest, HttpResponse
 
 logger = logging.getLogger("realtime_service")
 
-#: A connect timeout (aiohttp 3.10+); 3.9 raises a plain ``ServerTimeoutError`` whose message says "Connection".
-_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = (
-    (aiohttp.ConnectionTimeoutError,) if hasattr(aiohttp, "ConnectionTimeoutError") else ()
-)
-_CHUNK = 65536
-#: Every live gateway, so an ASGI lifespan can close the sessions of its loop (:func:`aclose_loop_sessions`).
-_GATEWAYS: weakref.WeakSet[AioHttpGateway] = weakref.WeakSet()
+#: Every live gateway, so an ASGI lifespan can close the connections of its loop (:func:`aclose_loop_sessions`).
+_GATEWAYS: weakref.WeakSet[EventLoopGateway] = weakref.WeakSet()
+#: Bytes a header name or value, or a request target, may not hold (no header or request splitting).
+_FORBIDDEN = frozenset(range(0x20)) - {0x09} | {0x7F}
 
 
-class AioHttpGateway:
-    """Sends on the running event loop (:meth:`asend`) through one ``aiohttp.ClientSession`` per loop, created on
-    that loop at its first attempt; :meth:`send` (blocking callers) goes to ``threaded``. Share one per process.
+class EventLoopGateway:
+    """Sends on the running event loop (:meth:`asend`) through one connection pool per loop, created on that loop
+    at its first attempt; :meth:`send` (blocking callers) goes to ``threaded``. Share one per process.
 
     Close with :meth:`aclose` on the loop (an ASGI lifespan's end) and :meth:`close` afterwards.
     """
@@ -55,16 +58,23 @@ class AioHttpGateway:
         api_key = settings.require_api_key()
         self._settings = settings
         self._threaded = threaded if threaded is not None else HttpGateway(settings)
-        self._headers = fixed_headers(settings, api_key)
-        self._ssl = _ssl_for(self._threaded.verify)
+        origin = urlsplit(self._threaded.url_for("/"))
+        self._tls = origin.scheme == "https"
+        self._host = origin.hostname or ""
+        self._port = origin.port or (443 if self._tls else 80)
+        self._prefix = origin.path.rstrip("/")
+        self._ssl = _ssl_for(self._threaded.verify) if self._tls else None
+        self._fixed = fixed_headers(settings, api_key)
+        self._host_header = origin.netloc.rpartition("@")[2]
+        self._head_tail = _header_lines({"Host": self._host_header, **self._fixed})
         self._timeout = (settings.timeout.connect, settings.timeout.read)
         self._max_bytes = settings.max_response_bytes
-        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-        self._last: tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession] | None = None
+        self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
+        self._last: tuple[asyncio.AbstractEventLoop, _Pool] | None = None
         _GATEWAYS.add(self)
 
     def __repr__(self) -> str:
-        return f"AioHttpGateway(base_url={self._settings.base_url!r}, api_key={redact(self._settings.api_key)!r})"
+        return f"EventLoopGateway(base_url={self._settings.base_url!r}, api_key={redact(self._settings.api_key)!r})"
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """One blocking attempt, through the threaded gateway (for the service's synchronous calls)."""
@@ -72,152 +82,392 @@ class AioHttpGateway:
 
     async def asend(self, request: HttpRequest) -> HttpResponse:
         """One attempt on the running loop: see :class:`~realtime_service.transport.seam.AsyncGateway`."""
-        session = self._session()
+        data = self._encode(request)
         connect, read = request.timeout or self._timeout
-        timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect, sock_read=read)
-        headers = self._headers
-        if request.headers:
-            headers = {**headers, **request.headers}
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        answered = False
+        deadline = None if request.budget is None else loop.time() + request.budget
+        pool = self._pool(loop)
+        await pool.acquire(deadline)
         try:
-            async with asyncio.timeout(request.budget):
-                async with session.request(
-                    request.method,
-                    self._threaded.url_for(request.path),
-                    data=request.body,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    ssl=self._ssl,
-                ) as response:
-                    answered = True
-                    try:
-                        content = await self._read_body(response)
-                    except BaseException:
-                        response.close()  # never back to the pool with an unread body
-                        raise
-        except TimeoutError as exc:
-            if not isinstance(exc, aiohttp.ServerTimeoutError):  # the budget's asyncio.timeout
-                where = " while reading the body" if answered else ""
-                raise APITimeoutError(f"Request timed out: total_timeout reached{where}") from None
-            raise APITimeoutError(f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)) from None
-        except (aiohttp.ClientError, OSError, zlib.error) as exc:
-            raise APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc)) from None
+            connection = pool.idle_connection()
+            if connection is None:
+                connection = pool.add(await self._connect(loop, connect, deadline))
+            if deadline is not None and loop.time() >= deadline:  # spent waiting: not worth sending now
+                raise APITimeoutError("Request timed out: total_timeout reached", request_sent=False)
+            status, headers, content = await connection.exchange(data, read, deadline, self._max_bytes)
+            if connection.reusable:
+                pool.give_back(connection)
+        finally:
+            pool.slots.release()
         return HttpResponse(
-            status_code=response.status,
-            headers={key.lower(): value for key, value in response.headers.items()},
-            content=content,
-            elapsed_ms=(time.perf_counter() - started) * 1000.0,
+            status_code=status, headers=headers, content=content, elapsed_ms=(time.perf_counter() - started) * 1000.0
         )
 
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        """The whole body, decoded (gzip, deflate), refused as soon as it exceeds ``max_response_bytes``.
+    def _encode(self, request: HttpRequest) -> bytes:
+        """The request's bytes: request line, ``Host``, the fixed headers (a request header of the same name,
+        in any case, replaces one), ``Content-Length`` and the body."""
+        target = self._prefix + request.path
+        if not target.isascii() or _FORBIDDEN.intersection(target.encode()) or " " in target:
+            raise ValueError("the request path must be printable ASCII without spaces")
+        tail = self._head_tail
+        if request.headers:
+            names = {name.lower() for name in request.headers}
+            kept = {name: value for name, value in self._fixed.items() if name.lower() not in names}
+            tail = _header_lines({"Host": self._host_header, **kept, **request.headers})
+        head = f"{request.method} {target} HTTP/1.1\r\n".encode("ascii") + tail
+        return head + b"Content-Length: %d\r\n\r\n" % len(request.body) + request.body
 
-        The session does not decompress (``auto_decompress=False``): decoding here with ``max_length`` bounds
-        what one compressed chunk may inflate to. An uncompressed body whose ``Content-Length`` already exceeds
-        the cap is refused before a byte is read."""
-        limit = self._max_bytes
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        decoder = _decoder(encoding)
-        if decoder is None and _length(response) > limit:
-            raise APIConnectionError(f"Response body exceeds max_response_bytes ({limit})")
-        chunks: list[bytes] = []
-        size = 0
-        stream = response.content
-        while raw := await stream.read(_CHUNK):
-            if decoder is not None:
-                raw = decoder.decompress(raw, limit + 1 - size)
-                if decoder.unconsumed_tail:
-                    raise APIConnectionError(f"Response body exceeds max_response_bytes ({limit})")
-            size += len(raw)
-            if size > limit:
-                raise APIConnectionError(f"Response body exceeds max_response_bytes ({limit})")
-            chunks.append(raw)
-        if decoder is not None:
-            tail = decoder.flush()
-            size += len(tail)
-            if size > limit:
-                raise APIConnectionError(f"Response body exceeds max_response_bytes ({limit})")
-            chunks.append(tail)
-        return b"".join(chunks)
+    async def _connect(self, loop: asyncio.AbstractEventLoop, connect: float, deadline: float | None) -> _Connection:
+        """A new connection, within the connect timeout and what is left of the budget."""
+        limit = connect if deadline is None else min(connect, deadline - loop.time())
+        try:
+            async with asyncio.timeout(max(limit, 0.0)):
+                _, connection = await loop.create_connection(
+                    _Connection,
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl is not None else None,
+                )
+        except TimeoutError:
+            if deadline is not None and loop.time() >= deadline:
+                raise APITimeoutError("Request timed out: total_timeout reached", request_sent=False) from None
+            raise APITimeoutError("Request timed out: ConnectTimeout", request_sent=False) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=False) from None
+        return connection
 
-    def _session(self) -> aiohttp.ClientSession:
-        """This loop's session, created on it at its first attempt."""
-        loop = asyncio.get_running_loop()
+    def _pool(self, loop: asyncio.AbstractEventLoop) -> _Pool:
+        """This loop's pool, made on it at its first attempt."""
         last = self._last
         if last is not None and last[0] is loop:
             return last[1]
-        session = self._sessions.get(loop)
-        if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=self._settings.pool_maxsize, ssl=self._ssl)
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,  # proxies and netrc from the environment: never (the threaded gateway's rule)
-                auto_decompress=False,  # decoded in _read_body, under the byte cap
-                cookie_jar=aiohttp.DummyCookieJar(),  # the threaded gateway keeps no cookies either
-            )
-            self._sessions[loop] = session
-        self._last = (loop, session)
-        return session
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = _Pool(self._settings.pool_maxsize)
+        self._last = (loop, pool)
+        return pool
 
     async def aclose(self) -> None:
-        """Close the running loop's session (its pooled connections) now."""
+        """Close the running loop's pooled connections now."""
         loop = asyncio.get_running_loop()
-        session = self._sessions.pop(loop, None)
+        pool = self._pools.pop(loop, None)
         if self._last is not None and self._last[0] is loop:
             self._last = None
-        if session is not None:
-            await session.close()
+        if pool is not None:
+            await _close(pool)
 
     def close(self) -> None:
-        """Close what is left: sessions of loops still open (a stopped loop's sockets went with it), then the
+        """Close what is left: pools of loops still open (a stopped loop's sockets went with it), then the
         threaded gateway's pool."""
-        sessions, self._sessions, self._last = self._sessions, {}, None
+        pools, self._pools, self._last = self._pools, {}, None
         try:
             current = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        for loop, session in sessions.items():
-            if session.closed or loop.is_closed():
+        for loop, pool in pools.items():
+            if loop.is_closed():
                 continue
-            if loop is current:
-                loop.create_task(session.close())  # closed once this caller yields to the loop
-            elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=5)
+            if loop.is_running() and loop is not current:
+                asyncio.run_coroutine_threadsafe(_close(pool), loop).result(timeout=5)
             elif current is None:
-                loop.run_until_complete(session.close())
+                loop.run_until_complete(_close(pool))
+            else:
+                pool.close()  # the sockets close once this caller yields to its loop
         self._threaded.close()
 
 
+async def _close(pool: _Pool) -> None:
+    pool.close()
+    await asyncio.sleep(0)  # the transports' connection_lost runs, and their sockets close
+
+
+class _Pool:
+    """One loop's keep-alive connections: at most ``size`` in use at once (later attempts wait), idle ones reused
+    newest first, and one the server closed never handed out."""
+
+    def __init__(self, size: int) -> None:
+        self.slots = asyncio.Semaphore(size)
+        self._idle: list[_Connection] = []
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+    async def acquire(self, deadline: float | None) -> None:
+        """A slot: at once when one is free, else waited for until the budget's end."""
+        if not self.slots.locked() or deadline is None:
+            await self.slots.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise APITimeoutError("Request timed out: total_timeout reached", request_sent=False) from None
+
+    def add(self, connection: _Connection) -> _Connection:
+        self._all.add(connection)
+        return connection
+
+    def idle_connection(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable:
+                return connection
+        return None
+
+    def give_back(self, connection: _Connection) -> None:
+        self._idle.append(connection)
+
+    @property
+    def open_connections(self) -> int:
+        return sum(1 for connection in self._all if not connection.closed)
+
+    def close(self) -> None:
+        for connection in list(self._all):
+            connection.close()
+        self._idle.clear()
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one exchange at a time, its response parsed as the bytes arrive."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._failure: APIConnectionError | None = None
+        self._headers: dict[str, str] = {}
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = 0
+        self._decoder: Any = None
+        self._complete = False
+        self._answered = False
+        self._read = 0.0
+        self._keep_alive = False
+        self._deadline: float | None = None
+        self.closed = False
+
+    @property
+    def reusable(self) -> bool:
+        return not self.closed and self._waiter is None and self._transport is not None
+
+    # -- the exchange -------------------------------------------------------------------------------------------
+
+    async def exchange(
+        self, data: bytes, read: float, deadline: float | None, limit: int
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Write ``data`` once, then wait for the whole answer (``read`` between arrivals, ``deadline`` overall)."""
+        assert self._transport is not None
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        self._headers, self._chunks, self._size, self._limit = {}, [], 0, limit
+        self._decoder, self._complete, self._answered, self._failure = None, False, False, None
+        self._keep_alive = False
+        self._read, self._deadline = read, deadline
+        self._arm(loop)
+        self._transport.write(data)
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            self.close()  # never back to the pool mid-answer
+            raise
+        finally:
+            self._waiter = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if self._failure is not None:
+            self.close()
+            raise self._failure from None
+        if not self._keep_alive:
+            self.close()
+        content = b"".join(self._chunks)
+        self._chunks = []
+        return self._status, self._headers, content
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """(Re)start the timer: the read timeout from now, or the budget's end if that comes first."""
+        if self._timer is not None:
+            self._timer.cancel()
+        when = loop.time() + self._read
+        budget = self._deadline is not None and self._deadline <= when
+        if budget:
+            assert self._deadline is not None
+            when = self._deadline
+        self._timer = loop.call_at(when, self._timed_out, budget)
+
+    def _timed_out(self, budget: bool) -> None:
+        if self._complete:  # the answer won the race; its waiter has not run yet
+            return
+        if budget:
+            where = " while reading the body" if self._answered else ""
+            self._fail(APITimeoutError(f"Request timed out: total_timeout reached{where}"))
+        else:
+            self._fail(APITimeoutError("Request timed out: ReadTimeout"))
+
+    def _fail(self, failure: APIConnectionError) -> None:
+        if self._failure is None:
+            self._failure = failure
+        self._finish()
+
+    def _finish(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._complete:  # bytes nobody asked for: the connection is not ours to reuse
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if not self._complete:
+                self._fail(APIConnectionError(f"Connection error: {type(exc).__name__}"))
+            self.close()
+            return
+        if not self._complete and self._failure is None and self._timer is not None:
+            self._arm(asyncio.get_running_loop())
+
+    def eof_received(self) -> bool | None:
+        self._ended()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._ended()
+
+    def _ended(self) -> None:
+        """The server closed: a close-delimited body is complete, anything else was cut off."""
+        self.closed = True
+        if self._waiter is None or self._complete:
+            return
+        if self._answered and "content-length" not in self._headers and "transfer-encoding" not in self._headers:
+            self._flush_decoder()
+            self._complete = True
+            self._finish()
+        else:
+            self._fail(APIConnectionError("Connection error: ServerDisconnectedError"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- httptools callbacks ------------------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            self._headers = {}
+            return
+        self._answered = True
+        self._status = status
+        encoding = self._headers.get("content-encoding", "identity").strip().lower()
+        self._decoder = _decoder(encoding)
+        if self._decoder is None and _length(self._headers) > self._limit:
+            self._too_large()
+
+    def on_body(self, body: bytes) -> None:
+        if self._failure is not None:
+            return
+        if self._decoder is not None:
+            try:
+                body = self._decoder.decompress(body, self._limit + 1 - self._size)
+            except zlib.error:
+                self._fail(APIConnectionError("Connection error: error"))
+                return
+            if self._decoder.unconsumed_tail:
+                self._too_large()
+                return
+        self._size += len(body)
+        if self._size > self._limit:
+            self._too_large()
+            return
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if not self._answered:  # the end of an interim answer
+            return
+        if self._failure is None:
+            self._flush_decoder()
+        self._keep_alive = self._parser.should_keep_alive()  # read now: the parser resets for a next message
+        self._complete = True
+        self._finish()
+
+    def _flush_decoder(self) -> None:
+        if self._decoder is None or self._failure is not None:
+            return
+        try:
+            tail = self._decoder.flush()
+        except zlib.error:
+            self._fail(APIConnectionError("Connection error: error"))
+            return
+        self._size += len(tail)
+        if self._size > self._limit:
+            self._too_large()
+        else:
+            self._chunks.append(tail)
+
+    def _too_large(self) -> None:
+        self._fail(APIConnectionError(f"Response body exceeds max_response_bytes ({self._limit})"))
+
+
 async def aclose_loop_sessions() -> None:
-    """Close every :class:`AioHttpGateway`'s session on the running loop: what an ASGI lifespan runs at its end
-    (whatever the container's gateway is overridden with meanwhile)."""
+    """Close every :class:`EventLoopGateway`'s connections on the running loop: what an ASGI lifespan runs at its
+    end (whatever the container's gateway is overridden with meanwhile)."""
     for gateway in list(_GATEWAYS):
         await gateway.aclose()
 
 
 def open_event_loop_gateway(settings: Settings, session: requests.Session | None = None) -> Iterator[Gateway]:
-    """Resource initializer: an :class:`AioHttpGateway` over a threaded gateway, or the threaded gateway alone
+    """Resource initializer: an :class:`EventLoopGateway` over a threaded gateway, or the threaded gateway alone
     (with a warning) when proxies or a host-owned ``requests.Session`` are configured."""
     threaded = HttpGateway(settings, session)
     if threaded.proxies or session is not None:
         reason = "proxies are configured" if threaded.proxies else "a host requests.Session is configured"
         logger.warning("%s: the awaitable calls send through the requests gateway in worker threads", reason)
-        gateway: HttpGateway | AioHttpGateway = threaded
+        gateway: HttpGateway | EventLoopGateway = threaded
     else:
-        gateway = AioHttpGateway(settings, threaded)
+        gateway = EventLoopGateway(settings, threaded)
     try:
         yield gateway
     finally:
         gateway.close()
 
 
-def _ssl_for(verify: bool | str) -> ssl.SSLContext | bool:
+def _header_lines(headers: Mapping[str, str]) -> bytes:
+    """``Name: value\\r\\n`` lines, refusing a name or value that could split the head."""
+    lines = []
+    for name, value in headers.items():
+        if not name or ":" in name or " " in name or _FORBIDDEN.intersection(name.encode("latin-1")):
+            raise ValueError(f"invalid header name {name!r}")
+        if _FORBIDDEN.intersection(value.encode("latin-1")):
+            raise ValueError(f"invalid value for header {name!r}")  # the value is not echoed: it may be a key
+        lines.append(f"{name}: {value}\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def _ssl_for(verify: bool | str) -> ssl.SSLContext:
     """The TLS settings of the threaded gateway: ``False`` skips verification, a path is the CA bundle, ``True``
     is ``requests``' own bundle (certifi), so both gateways trust the same authorities."""
     if verify is False:
-        return False
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
     return ssl.create_default_context(cafile=verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH)
 
 
@@ -256,15 +506,8 @@ class _Deflate:
         return bytes(self._inner.flush())
 
 
-def _length(response: aiohttp.ClientResponse) -> int:
+def _length(headers: Mapping[str, str]) -> int:
     try:
-        return int(response.headers.get("content-length", "-1"))
+        return int(headers.get("content-length", "-1"))
     except ValueError:
         return -1
-
-
-def _sent(exc: BaseException) -> bool:
-    """Whether the request may have reached the server: ``False`` only when the connection was never made."""
-    if isinstance(exc, (aiohttp.ClientConnectorError, *_CONNECT_TIMEOUT)):
-        return False
-    return not (type(exc) is aiohttp.ServerTimeoutError and str(exc).startswith("Connection timeout"))

@@ -264,11 +264,11 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
 
 def use_event_loop_gateway(realtime: Any) -> tuple[Callable[[], Awaitable[None]], ...]:
     """Make ``realtime``'s gateway (a :class:`~realtime_service.containers.RealtimeContainer`'s) send the awaitable
-    calls on the event loop (``aiohttp``, the ``fastapi`` extra); returns what the app's lifespan runs at its end
-    to close the loop's sessions. Without ``aiohttp`` it says so and the attempts stay in worker threads."""
-    if importlib.util.find_spec("aiohttp") is None:
+    calls on the event loop (``httptools``, the ``fastapi`` extra); returns what the app's lifespan runs at its
+    end to close the loop's connections. Without ``httptools`` it says so and the attempts stay in worker threads."""
+    if importlib.util.find_spec("httptools") is None:
         logger.warning(
-            "aiohttp is not installed: mints send from worker threads (pip install 'realtime-service[fastapi]')"
+            "httptools is not installed: mints send from worker threads (pip install 'realtime-service[fastapi]')"
         )
         return ()
     if not realtime.event_loop_gateway():

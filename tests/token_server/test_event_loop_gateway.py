@@ -1,4 +1,4 @@
-"""``serve`` on FastAPI mints through the event-loop gateway (aiohttp): the attempt runs on the server's loop, not
+"""``serve`` on FastAPI mints through the event-loop gateway: the attempt runs on the server's loop, not
 in a ``realtime-mint`` worker thread; an overriding sync fake still reaches every call (in a worker thread)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from realtime_service.web.serve import ServedApp
 
 from .conftest import make_container, require
 
-pytest.importorskip("aiohttp")
+pytest.importorskip("httptools")
 
 Serve = Callable[..., ServedApp]
 JSON = {"Content-Type": "application/json"}
@@ -31,7 +31,7 @@ def test_serve_on_fastapi_sends_the_mint_on_the_event_loop(
     serve: Serve, emulator: Emulator, framework: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     require(framework)
-    from realtime_service.transport.aio import AioHttpGateway
+    from realtime_service.transport.aio import EventLoopGateway
 
     container = make_container(emulator)
     served = serve(container=container)
@@ -40,7 +40,7 @@ def test_serve_on_fastapi_sends_the_mint_on_the_event_loop(
             response = requests.post(served.url + "/token", data=b"{}", headers=JSON, timeout=10)
             assert response.status_code == 200
             assert response.json()["value"].startswith("ek_")
-    assert isinstance(container.token_server.realtime.gateway(), AioHttpGateway)
+    assert isinstance(container.token_server.realtime.gateway(), EventLoopGateway)
     threads = attempt_threads(caplog)
     assert len(threads) == 2
     assert all(name == "served-fastapi" for name in threads), threads
