@@ -5,6 +5,7 @@ connections it accepts, so reuse and "nothing was sent" are observed on the wire
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -148,10 +149,8 @@ class ScriptedServer:
         with self._lock:
             connections = list(self._connections)
         for conn in connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             conn.close()
 
 
@@ -375,7 +374,8 @@ def test_repeated_response_headers_are_joined_under_the_lower_case_name(server: 
     """As requests/urllib3 do, so both gateways give a caller the same mapping."""
     server.script(
         answer(
-            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Test: 1\r\nSet-Cookie: b=2\r\nx-test: 2\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Test: 1\r\n"
+            b"Set-Cookie: b=2\r\nx-test: 2\r\nContent-Length: 0\r\n\r\n"
         )
     )
     headers = asend(gateway_for(server)).headers
