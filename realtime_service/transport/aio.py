@@ -108,7 +108,7 @@ class EventLoopGateway:
         """The request's bytes: request line, ``Host``, the fixed headers (a request header of the same name,
         in any case, replaces one), ``Content-Length`` and the body."""
         target = self._prefix + request.path
-        if not target.isascii() or _FORBIDDEN.intersection(target.encode()) or " " in target:
+        if not target.isascii() or _FORBIDDEN.intersection(target.encode()) or " " in target or "\t" in target:
             raise ValueError("the request path must be printable ASCII without spaces")
         tail = self._head_tail
         if request.headers:
