@@ -362,6 +362,10 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second, unsolicited response in the same bytes: stop, never merge it into this one
+            raise _Unsolicited
+
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
@@ -446,6 +450,10 @@ def open_event_loop_gateway(settings: Settings, session: requests.Session | None
         yield gateway
     finally:
         gateway.close()
+
+
+class _Unsolicited(Exception):
+    """Raised from the parser's callback to stop parsing bytes after the complete answer."""
 
 
 def _header_lines(headers: Mapping[str, str]) -> bytes:
