@@ -17,6 +17,7 @@ that goes away mid-body marked ``disconnected`` (one 499 access line).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +36,12 @@ METHODS = frozenset({"POST", "OPTIONS"})
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One hot path: the endpoint's ``ahandle`` and the body cap it enforces."""
+    """One hot path: the endpoint's ``ahandle`` and the body cap it enforces; or its ``aanswer`` and ``log``,
+    so the access line is written after the answer (the client does not wait for it)."""
 
     handle: Callable[[TokenRequest], Awaitable[TokenResponse]]
     max_body_bytes: int
+    log: Callable[[TokenRequest, TokenResponse, float], None] | None = None
 
 
 class FastRoutes:
@@ -52,8 +55,14 @@ class FastRoutes:
         if scope["type"] == "http" and scope["method"] in METHODS:
             route = self.routes.get(scope["path"])
             if route is not None:
-                response = await route.handle(await read_request(scope, receive, route.max_body_bytes))
-                await send_response(send, response)
+                started = time.perf_counter()
+                request = await read_request(scope, receive, route.max_body_bytes)
+                response = await route.handle(request)
+                try:
+                    await send_response(send, response)
+                finally:
+                    if route.log is not None:
+                        route.log(request, response, started)
                 return
         await self.app(scope, receive, send)
 

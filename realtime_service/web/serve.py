@@ -62,6 +62,10 @@ class Runner(Protocol):
 
     def stop(self) -> None: ...
 
+    def idle(self) -> bool:
+        """No request is being handled (every one taken is answered and its access line written)."""
+        ...
+
 
 # -- waitress (Flask) ---------------------------------------------------------------------------------------
 
@@ -141,6 +145,9 @@ class WaitressRunner:
     def run(self) -> None:
         self.server.run()
 
+    def idle(self) -> bool:
+        return self._app.count == 0
+
     def stop(self) -> None:
         if not self._stopping.is_set():
             self._stopping.set()
@@ -210,6 +217,9 @@ class UvicornRunner:
     def run(self) -> None:
         self.server.run(sockets=[self._sock])
 
+    def idle(self) -> bool:
+        return not self.server.server_state.tasks  # the fast routes log after answering, inside the task
+
     def stop(self) -> None:
         self.server.should_exit = True
 
@@ -255,10 +265,10 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         on_shutdown=closers,
     )
     # The hot routes skip FastAPI's layers (see .asgi); everything else is the app above.
-    routes = {settings.path: Route(endpoint.ahandle, endpoint.settings.max_body_bytes)}
+    routes = {settings.path: Route(endpoint.aanswer, endpoint.settings.max_body_bytes, endpoint.log)}
     if settings.session_path is not None:
         signaling = container.token_server.signaling_endpoint()
-        routes[settings.session_path] = Route(signaling.ahandle, signaling.settings.max_body_bytes)
+        routes[settings.session_path] = Route(signaling.aanswer, signaling.settings.max_body_bytes, signaling.log)
     return UvicornRunner(FastRoutes(app, routes), sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
 
 
@@ -336,6 +346,16 @@ class ServedApp:
     def start(self) -> ServedApp:
         self._thread.start()
         return self
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every request the server took is handled to the end: a client can have its answer before
+        the server has written the access line (FastAPI's fast routes answer first), so a test reading the
+        log right after a response settles first."""
+        deadline = time.monotonic() + timeout
+        while not self._runner.idle():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"requests still running after {timeout} s")
+            time.sleep(0.001)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._runner.stop()

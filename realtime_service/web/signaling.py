@@ -125,6 +125,13 @@ class SignalingEndpoint:
         """The awaitable twin of :meth:`handle` (async auth hook awaited, Redis from a worker thread, the
         service's async facade), so the event loop never blocks."""
         started = time.perf_counter()
+        response = await self.aanswer(request)
+        self.log(request, response, started)
+        return response
+
+    async def aanswer(self, request: HttpRequest) -> HttpResponse:
+        """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
+        :meth:`log` (``serve``'s fast routes)."""
         try:
             if request.disconnected:
                 response = self._gone()
@@ -139,7 +146,7 @@ class SignalingEndpoint:
             response = refusal.response
         except Exception as exc:
             response = self._internal(exc)
-        return self._finish(request, response, started)
+        return self._vary(response)
 
     def preflight(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -272,6 +279,11 @@ class SignalingEndpoint:
     # -- plumbing -----------------------------------------------------------------------------------------
 
     def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+        response = self._vary(response)
+        self.log(request, response, started)
+        return response
+
+    def _vary(self, response: HttpResponse) -> HttpResponse:
         if self.cors.vary and response.header("vary") is None:
             response = HttpResponse(
                 response.status,
@@ -280,8 +292,12 @@ class SignalingEndpoint:
                 response.identity,
                 response.request_id,
             )
-        log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
         return response
+
+    @staticmethod
+    def log(request: HttpRequest, response: HttpResponse, started: float) -> None:
+        """The request's access line (``started``: its ``time.perf_counter()``)."""
+        log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
 
     @staticmethod
     def _gone() -> HttpResponse:

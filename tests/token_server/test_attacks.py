@@ -120,7 +120,11 @@ def host_of(served: ServedApp) -> str:
 
 def post(served: ServedApp, body: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
     data = body if isinstance(body, bytes) else json.dumps(body if body is not None else {}).encode()
-    return requests.post(served.url + "/token", data=data, headers={**JSON, **(headers or {})}, timeout=READ_TIMEOUT)
+    response = requests.post(
+        served.url + "/token", data=data, headers={**JSON, **(headers or {})}, timeout=READ_TIMEOUT
+    )
+    served.settle()  # the access line may follow the answer
+    return response
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:

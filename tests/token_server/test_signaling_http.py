@@ -23,7 +23,9 @@ TIMEOUT = 10
 
 
 def post(served: ServedApp, body: bytes = OFFER, query: str = "", **headers: str) -> requests.Response:
-    return requests.post(f"{served.url}/session{query}", data=body, headers={**SDP, **headers}, timeout=TIMEOUT)
+    response = requests.post(f"{served.url}/session{query}", data=body, headers={**SDP, **headers}, timeout=TIMEOUT)
+    served.settle()  # the access line may follow the answer
+    return response
 
 
 def error_of(response: requests.Response, status: int, code: str) -> dict[str, Any]:

@@ -29,7 +29,11 @@ def post(
     served: ServedApp, body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any
 ) -> requests.Response:
     data = json.dumps(body if body is not None else {}).encode() if not isinstance(body, bytes) else body
-    return requests.post(served.url + "/token", data=data, headers={**JSON, **(headers or {})}, timeout=10, **kwargs)
+    response = requests.post(
+        served.url + "/token", data=data, headers={**JSON, **(headers or {})}, timeout=10, **kwargs
+    )
+    served.settle()  # the access line may follow the answer
+    return response
 
 
 def key_of(body: dict[str, Any]) -> str:
