@@ -7,13 +7,15 @@ import asyncio
 import logging
 import socket
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 pytest.importorskip("httptools")
+
+from scripted_server import ScriptedServer, run
 
 from realtime_service import APIConnectionError, APITimeoutError
 from realtime_service.config import load_settings
@@ -38,18 +40,6 @@ def closed_port() -> int:
 
 def gateway_for(emulator: Emulator, **config: object) -> EventLoopGateway:
     return EventLoopGateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url, **config}, {}))
-
-
-def run(gateway: EventLoopGateway, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` on a fresh loop, closing the gateway's session on it before the loop ends."""
-
-    async def main() -> T:
-        try:
-            return await awaitable
-        finally:
-            await gateway.aclose()
-
-    return asyncio.run(main())
 
 
 def asend(gateway: EventLoopGateway, request: HttpRequest) -> Any:
@@ -87,62 +77,14 @@ def test_any_status_is_returned_in_one_attempt(emulator: Emulator) -> None:
     assert len(emulator.requests) == 1
 
 
-class CountingServer:
-    """A keep-alive HTTP/1.1 server on loopback that counts the connections it accepts."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(8)
-        self.accepted = 0
-        self.base_url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.socket.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn: socket.socket) -> None:
-        with conn:
-            buffer = b""
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                buffer = buffer[length:]
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-
-    def close(self) -> None:
-        self.socket.close()
-
-
 @pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
+def counting_server() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()  # answers every request 200 on the same keep-alive connection
     yield server
     server.close()
 
 
-def test_attempts_on_one_loop_reuse_one_keep_alive_connection(counting_server: CountingServer) -> None:
+def test_attempts_on_one_loop_reuse_one_keep_alive_connection(counting_server: ScriptedServer) -> None:
     gateway = EventLoopGateway(
         load_settings({"api_key": "sk-test-0123456789abcdef", "base_url": counting_server.base_url}, {})
     )

@@ -5,17 +5,15 @@ connections it accepts, so reuse and "nothing was sent" are observed on the wire
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import threading
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
 
 pytest.importorskip("httptools")
+
+from scripted_server import OK, ScriptedServer, answer, hold, run, trickle
 
 from realtime_service import APIConnectionError, APITimeoutError
 from realtime_service.config import load_settings
@@ -26,132 +24,7 @@ KEY = "sk-test-hostile-0123456789abcdef"
 BODY = b'{"voice":"marin"}'
 SESSIONS = "/realtime/sessions"
 TIMEOUT = (1.0, 0.3)
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 T = TypeVar("T")
-
-#: What the server does after reading one request; True keeps the connection for another exchange.
-Reply = Callable[[socket.socket], bool]
-
-
-def answer(data: bytes, *, close: bool = False, delay: float = 0.0, then: bytes = b"") -> Reply:
-    """Send ``data`` (after ``delay``), then ``then`` a moment later; close the connection if ``close``."""
-
-    def reply(conn: socket.socket) -> bool:
-        if delay:
-            time.sleep(delay)
-        conn.sendall(data)
-        if then:
-            time.sleep(0.02)
-            conn.sendall(then)
-        return not close
-
-    return reply
-
-
-def hold(data: bytes = b"", ended: threading.Event | None = None) -> Reply:
-    """Send ``data`` (maybe nothing) and never finish: wait for the client to close, and say so in ``ended``."""
-
-    def reply(conn: socket.socket) -> bool:
-        if data:
-            conn.sendall(data)
-        while conn.recv(65536):
-            pass
-        if ended is not None:
-            ended.set()
-        return False
-
-    return reply
-
-
-def trickle(head: bytes, piece: bytes, every: float) -> Reply:
-    """Send ``head``, then ``piece`` every ``every`` seconds until the client goes (a head that never ends)."""
-
-    def reply(conn: socket.socket) -> bool:
-        conn.sendall(head)
-        stop = time.monotonic() + 5
-        while time.monotonic() < stop:
-            time.sleep(every)
-            conn.sendall(piece)
-        return False
-
-    return reply
-
-
-class ScriptedServer:
-    """A raw HTTP/1.1 server on 127.0.0.1: reads one request head and body per exchange, answers with the next
-    scripted :data:`Reply` (``200 {}`` keep-alive when none is left), records each raw request."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.port: int = self.socket.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.accepted = 0
-        self.requests: list[bytes] = []
-        self._replies: deque[Reply] = deque()
-        self._connections: list[socket.socket] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def script(self, *replies: Reply) -> None:
-        with self._lock:
-            self._replies.extend(replies)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.socket.accept()
-            except OSError:
-                return
-            conn.settimeout(5)  # no thread outlives a stuck test by much
-            with self._lock:
-                self.accepted += 1
-                self._connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buffer = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = next(
-                    (
-                        int(line.partition(b":")[2])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                body, buffer = buffer[:length], buffer[length:]
-                with self._lock:
-                    self.requests.append(head + b"\r\n\r\n" + body)
-                    reply = self._replies.popleft() if self._replies else answer(OK)
-                if not reply(conn):
-                    return
-        except OSError:
-            return
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.socket.close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
 
 
 @pytest.fixture
@@ -163,18 +36,6 @@ def server() -> Iterator[ScriptedServer]:
 
 def gateway_for(server: ScriptedServer, **config: object) -> EventLoopGateway:
     return EventLoopGateway(load_settings({"api_key": KEY, "base_url": server.base_url, **config}, {}))
-
-
-def run(gateway: EventLoopGateway, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` on a fresh loop, closing the gateway's connections on it before the loop ends."""
-
-    async def main() -> T:
-        try:
-            return await awaitable
-        finally:
-            await gateway.aclose()
-
-    return asyncio.run(main())
 
 
 def request(
