@@ -17,7 +17,7 @@ from scripted_server import OK, ScriptedServer, answer, hold, run, trickle
 
 from realtime_service import APIConnectionError, APITimeoutError
 from realtime_service.config import load_settings
-from realtime_service.transport.aio import EventLoopGateway
+from realtime_service.transport.aio import MAX_HEAD_BYTES, EventLoopGateway
 from realtime_service.transport.seam import HttpRequest, HttpResponse
 
 KEY = "sk-test-hostile-0123456789abcdef"
@@ -262,6 +262,20 @@ def test_a_head_that_never_ends_is_bounded_by_the_budget(server: ScriptedServer)
     with pytest.raises(APITimeoutError) as caught:
         asend(gateway_for(server), request(budget=0.4))
     assert "total_timeout reached" in str(caught.value)
+    assert caught.value.request_sent is True
+
+
+@pytest.mark.parametrize(
+    "piece", [b"X-Flood: " + b"a" * 4000 + b"\r\n", b"a" * 4096], ids=["many-headers", "one-header"]
+)
+def test_a_head_flooded_past_its_cap_is_refused_fast(server: ScriptedServer, piece: bytes) -> None:
+    """A head that grows without end (many headers, or one endless value the parser would buffer) is refused once
+    it passes MAX_HEAD_BYTES, long before the budget: memory stays bounded whatever the upstream sends."""
+    head = b"HTTP/1.1 200 OK\r\n" + (b"" if piece.startswith(b"X-") else b"X-Endless: ")
+    server.script(trickle(head, piece, every=0.0005))
+    with pytest.raises(APIConnectionError, match=f"^Response head exceeds {MAX_HEAD_BYTES} bytes$") as caught:
+        asend(gateway_for(server), request(budget=4))
+    assert not isinstance(caught.value, APITimeoutError)
     assert caught.value.request_sent is True
 
 

@@ -45,6 +45,9 @@ logger = logging.getLogger("realtime_service")
 _GATEWAYS: weakref.WeakSet[EventLoopGateway] = weakref.WeakSet()
 #: Bytes a header name or value, or a request target, may not hold (no header or request splitting).
 _FORBIDDEN = frozenset(range(0x20)) - {0x09} | {0x7F}
+#: The most bytes an answer's status line and headers may take (``http.client`` allows 100 lines of 64 KiB; the
+#: parser would buffer a header of any length, so the cap counts what arrives before the head ends).
+MAX_HEAD_BYTES = 65536
 
 
 class EventLoopGateway:
@@ -239,6 +242,7 @@ class _Connection(asyncio.Protocol):
         self._headers: dict[str, str] = {}
         self._chunks: list[bytes] = []
         self._size = 0
+        self._head_bytes = 0
         self._limit = 0
         self._decoder: Any = None
         self._complete = False
@@ -261,7 +265,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        self._headers, self._chunks, self._size, self._limit = {}, [], 0, limit
+        self._headers, self._chunks, self._size, self._limit, self._head_bytes = {}, [], 0, limit, 0
         self._decoder, self._complete, self._answered, self._failure = None, False, False, None
         self._keep_alive = False
         self._read, self._deadline = read, deadline
@@ -332,6 +336,12 @@ class _Connection(asyncio.Protocol):
                 self._fail(APIConnectionError(f"Connection error: {type(exc).__name__}"))
             self.close()
             return
+        if not self._answered:  # every byte of this read belonged to the head (or an interim answer)
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(APIConnectionError(f"Response head exceeds {MAX_HEAD_BYTES} bytes"))
+                self.close()
+                return
         if not self._complete and self._failure is None and self._timer is not None:
             self._arm(asyncio.get_running_loop())
 
