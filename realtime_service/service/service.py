@@ -127,6 +127,7 @@ class RealtimeSessionService:
             "call_session": _resolver(call_session_codec, shared_call_session_codec),
             "live": _resolver(live_codec, shared_live_codec),
         }
+        self._built: dict[str, Any] = {}
         self._policy = policy
         self._api_shape = api_shape
         self._bridge = bridge or Bridge()
@@ -514,8 +515,12 @@ class RealtimeSessionService:
     # -- what an operation's encoder and decoder may use (operations.Toolkit) -------------------------------
 
     def codec(self, name: str) -> Any:
-        """The codec named ``name`` (``beta``, ``client_secret``, ...), built on first use."""
-        return self._codecs[name]()
+        """The codec named ``name`` (``beta``, ``client_secret``, ...), built on first use and kept (codecs hold
+        no per-call state; resolving one costs an import and a lock per call)."""
+        built = self._built.get(name)
+        if built is None:
+            built = self._built[name] = self._codecs[name]()
+        return built
 
     @property
     def bridge(self) -> Bridge:
