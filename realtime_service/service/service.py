@@ -564,15 +564,16 @@ class RealtimeSessionService:
     def _call(self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None) -> T:
         deadline = self._policy.deadline()
         unknown = False
-        for attempt in self._policy.retrying(deadline, prepared.operation.retry):
-            with attempt:
-                try:
-                    response = self._attempt(
-                        prepared, deadline, timeout, extra_headers, attempt.retry_state.attempt_number, unknown
-                    )
-                except (APIConnectionError, APIStatusError) as exc:
-                    unknown = unknown or outcome_unknown(exc)
-                    raise
+
+        def attempt(number: int) -> HttpResponse:
+            nonlocal unknown
+            try:
+                return self._attempt(prepared, deadline, timeout, extra_headers, number, unknown)
+            except (APIConnectionError, APIStatusError) as exc:
+                unknown = unknown or outcome_unknown(exc)
+                raise
+
+        response = self._policy.run(deadline, prepared.operation.retry, attempt)
         return prepared.operation.decode(self, response)
 
     async def _acall(
@@ -580,23 +581,23 @@ class RealtimeSessionService:
     ) -> T:
         deadline = self._policy.deadline()
         unknown = False
-        async for attempt in self._policy.async_retrying(deadline, prepared.operation.retry):
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                try:
-                    gateway = self._resolve_gateway()
-                    asend = getattr(gateway, "asend", None)  # an AsyncGateway (cheaper than isinstance)
-                    if asend is not None:
-                        response = await self._aattempt(
-                            asend, prepared, deadline, timeout, extra_headers, number, unknown
-                        )
-                    else:  # a gateway without ``asend`` (a sync fake, a host's): its attempt runs in a thread
-                        response = await asyncio.to_thread(
-                            self._attempt, prepared, deadline, timeout, extra_headers, number, unknown, gateway
-                        )
-                except (APIConnectionError, APIStatusError) as exc:
-                    unknown = unknown or outcome_unknown(exc)
-                    raise
+
+        async def attempt(number: int) -> HttpResponse:
+            nonlocal unknown
+            try:
+                gateway = self._resolve_gateway()
+                asend = getattr(gateway, "asend", None)  # an AsyncGateway (cheaper than isinstance)
+                if asend is not None:
+                    return await self._aattempt(asend, prepared, deadline, timeout, extra_headers, number, unknown)
+                # a gateway without ``asend`` (a sync fake, a host's): its attempt runs in a thread
+                return await asyncio.to_thread(
+                    self._attempt, prepared, deadline, timeout, extra_headers, number, unknown, gateway
+                )
+            except (APIConnectionError, APIStatusError) as exc:
+                unknown = unknown or outcome_unknown(exc)
+                raise
+
+        response = await self._policy.arun(deadline, prepared.operation.retry, attempt)
         return prepared.operation.decode(self, response)
 
     def _attempt(
