@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -15,7 +16,7 @@ from realtime_service.errors import (
     RequestValidationError,
     status_error_class,
 )
-from realtime_service.retry import RetryPolicy, _StopAtDeadline, _WaitPerPolicy, retry_after_seconds
+from realtime_service.retry import RetryPolicy, RetryRule, _StopAtDeadline, _WaitPerPolicy, retry_after_seconds
 
 
 def status_error(
@@ -139,3 +140,87 @@ def test_the_wait_without_an_outcome_is_the_backoff() -> None:
     wait = _WaitPerPolicy(RetryPolicy(jitter=lambda: 0.0))
     assert wait(_state(0.0)) == 0.5
     assert wait(_state(0.0, outcome=status_error(503, retry_after=2))) == 2
+
+
+# -- run / arun: tenacity's controller, consulted only after a failure ---------------------------------------
+
+
+class Script:
+    """An attempt function that fails with ``failures`` in turn, then returns ``"done"``; records its numbers."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.numbers: list[int] = []
+
+    def __call__(self, number: int) -> str:
+        self.numbers.append(number)
+        if self.failures:
+            raise self.failures.pop(0)
+        return "done"
+
+    async def acall(self, number: int) -> str:
+        return self(number)
+
+
+def policy_with(sleeps: list[float], **settings: float) -> RetryPolicy:
+    async def asleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    return RetryPolicy(sleep=sleeps.append, asleep=asleep, jitter=lambda: 0.0, **settings)  # type: ignore[arg-type]
+
+
+def run_both(policy: RetryPolicy, rule: RetryRule, *failures: Exception) -> list[tuple[object, list[int]]]:
+    """``policy.run`` and ``policy.arun`` over the same script: (result or the exception raised, attempt numbers)."""
+    outcomes: list[tuple[object, list[int]]] = []
+    for asynchronous in (False, True):
+        script = Script(*failures)
+        try:
+            if asynchronous:
+                result: object = asyncio.run(policy.arun(policy.deadline(), rule, script.acall))
+            else:
+                result = policy.run(policy.deadline(), rule, script)
+        except Exception as exc:  # the outcome under test
+            result = exc
+        outcomes.append((result, script.numbers))
+    return outcomes
+
+
+def test_a_first_attempt_that_succeeds_is_the_only_one_and_nothing_waits() -> None:
+    sleeps: list[float] = []
+    assert run_both(policy_with(sleeps), RetryRule.IDEMPOTENT) == [("done", [1]), ("done", [1])]
+    assert sleeps == []
+
+
+def test_after_a_retryable_first_failure_the_controller_numbers_waits_and_retries() -> None:
+    sleeps: list[float] = []
+    outcomes = run_both(policy_with(sleeps, initial_delay=0.5), RetryRule.IDEMPOTENT, APIConnectionError("x"))
+    assert outcomes == [("done", [1, 2]), ("done", [1, 2])]
+    assert sleeps == [0.5, 0.5]  # one backoff wait in each run, the policy's first
+
+
+def test_a_final_first_failure_is_raised_as_it_was_with_no_retry() -> None:
+    sleeps: list[float] = []
+    refusal = status_error(400)
+    for outcome, numbers in run_both(policy_with(sleeps), RetryRule.IDEMPOTENT, refusal):
+        assert outcome is refusal
+        assert numbers == [1]
+    assert sleeps == []
+
+
+def test_retries_stop_after_max_retries_with_the_last_failure() -> None:
+    sleeps: list[float] = []
+    failures = [APIConnectionError(f"attempt {n}") for n in range(1, 5)]
+    for outcome, numbers in run_both(policy_with(sleeps, max_retries=2), RetryRule.IDEMPOTENT, *failures):
+        assert isinstance(outcome, APIConnectionError)
+        assert str(outcome) == "attempt 3"
+        assert numbers == [1, 2, 3]
+
+
+def test_the_unsent_only_rule_retries_an_unsent_failure_and_not_a_sent_one() -> None:
+    sleeps: list[float] = []
+    unsent = APIConnectionError("refused", request_sent=False)
+    assert run_both(policy_with(sleeps), RetryRule.UNSENT_ONLY, unsent) == [("done", [1, 2]), ("done", [1, 2])]
+    sent = APIConnectionError("reset", request_sent=True)
+    for outcome, numbers in run_both(policy_with(sleeps), RetryRule.UNSENT_ONLY, sent):
+        assert outcome is sent
+        assert numbers == [1]
