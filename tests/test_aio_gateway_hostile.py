@@ -87,14 +87,21 @@ def test_the_request_on_the_wire_is_byte_exact(server: ScriptedServer) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"X-Trace": "t1\r\nX-Injected: 1"}, {"X-Trace": "t1\nX-Injected: 1"}, {"X-Trace\r\nX-Injected": "1"}],
-    ids=["crlf-in-value", "lf-in-value", "crlf-in-name"],
+    [
+        {"X-Trace": "t1\r\nX-Injected: 1"},
+        {"X-Trace": "t1\nX-Injected: 1"},
+        {"X-Trace\r\nX-Injected": "1"},
+        {"host": "evil.example"},
+        {"Content-Length": "0"},
+        {"Transfer-Encoding": "chunked"},
+    ],
+    ids=["crlf-in-value", "lf-in-value", "crlf-in-name", "second-host", "second-length", "chunked-too"],
 )
 def test_a_header_that_would_split_the_head_is_refused_before_anything_is_sent(
     server: ScriptedServer, headers: dict[str, str]
 ) -> None:
-    """A caller's header must never become two headers (or a second request) on the wire; the value may be a
-    secret, so the error does not echo it."""
+    """A caller's header must never become two headers (or a second request) on the wire, nor a second Host or
+    length that another hop would read differently; the value may be a secret, so the error does not echo it."""
     with pytest.raises(ValueError) as caught:
         asend(gateway_for(server), request(headers=headers))
     for value in headers.values():

@@ -48,6 +48,8 @@ _FORBIDDEN = frozenset(range(0x20)) - {0x09} | {0x7F}
 #: The most bytes an answer's status line and headers may take (``http.client`` allows 100 lines of 64 KiB; the
 #: parser would buffer a header of any length, so the cap counts what arrives before the head ends).
 MAX_HEAD_BYTES = 65536
+#: Headers the gateway writes itself and a request may not add: they say where the request goes and where it ends.
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 class EventLoopGateway:
@@ -116,6 +118,8 @@ class EventLoopGateway:
         tail = self._head_tail
         if request.headers:
             names = {name.lower() for name in request.headers}
+            if names & _FRAMING:  # a second Host or length would let the next hop read another request
+                raise ValueError(f"a request may not set {', '.join(sorted(names & _FRAMING))}: the gateway does")
             kept = {name: value for name, value in self._fixed.items() if name.lower() not in names}
             tail = _header_lines({"Host": self._host_header, **kept, **request.headers})
         head = f"{request.method} {target} HTTP/1.1\r\n".encode("ascii") + tail
