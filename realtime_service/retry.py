@@ -23,6 +23,7 @@ from typing import TypeVar, cast
 
 from tenacity import (
     AsyncRetrying,
+    BaseRetrying,
     DoAttempt,
     DoSleep,
     RetryCallState,
@@ -177,12 +178,8 @@ class RetryPolicy:
         try:
             return attempt(1)
         except Exception:
-            failure = _exc_info()
-        retrying = self.retrying(deadline, rule)
-        retrying.begin()
-        state = RetryCallState(retry_object=retrying, fn=None, args=(), kwargs={})
-        state.set_exception(failure)  # attempt 1's outcome, as tenacity's own loop records it
-        del failure  # the state holds it until the next attempt; a traceback kept here keeps its frames' buffers
+            retrying = self.retrying(deadline, rule)
+            state = _after_first_failure(retrying)
         while True:  # tenacity's Retrying.__call__ loop
             do = retrying.iter(retry_state=state)
             if isinstance(do, DoAttempt):
@@ -203,12 +200,8 @@ class RetryPolicy:
         try:
             return await attempt(1)
         except Exception:
-            failure = _exc_info()
-        retrying = self.async_retrying(deadline, rule)
-        retrying.begin()
-        state = RetryCallState(retry_object=retrying, fn=None, args=(), kwargs={})
-        state.set_exception(failure)
-        del failure
+            retrying = self.async_retrying(deadline, rule)
+            state = _after_first_failure(retrying)
         while True:  # tenacity's AsyncRetrying.__call__ loop
             do = await retrying.iter(retry_state=state)
             if isinstance(do, DoAttempt):
@@ -253,6 +246,16 @@ class _StopAtDeadline(stop_base):
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         return self._clock() + (retry_state.upcoming_sleep or 0.0) >= self._deadline
+
+
+def _after_first_failure(retrying: BaseRetrying) -> RetryCallState:
+    """A started controller's state holding the exception being handled as attempt 1's outcome, as tenacity's
+    own loop records it. Only the state keeps it (until the next attempt): a traceback held anywhere else would
+    keep its frames' buffers alive while the retries run."""
+    retrying.begin()
+    state = RetryCallState(retry_object=retrying, fn=None, args=(), kwargs={})
+    state.set_exception(_exc_info())
+    return state
 
 
 def _exc_info() -> tuple[type[BaseException], BaseException, TracebackType | None]:
