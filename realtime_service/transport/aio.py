@@ -45,6 +45,8 @@ logger = logging.getLogger("realtime_service")
 _GATEWAYS: weakref.WeakSet[EventLoopGateway] = weakref.WeakSet()
 #: Bytes a header name or value, or a request target, may not hold (no header or request splitting).
 _FORBIDDEN = frozenset(range(0x20)) - {0x09} | {0x7F}
+#: A request target may not hold a space or tab either (a lenient server splits the request line on them).
+_FORBIDDEN_IN_TARGET = _FORBIDDEN | {0x09, 0x20}
 #: The most bytes an answer's status line and headers may take (``http.client`` allows 100 lines of 64 KiB; the
 #: parser would buffer a header of any length, so the cap counts what arrives before the head ends).
 MAX_HEAD_BYTES = 65536
@@ -113,7 +115,7 @@ class EventLoopGateway:
         """The request's bytes: request line, ``Host``, the fixed headers (a request header of the same name,
         in any case, replaces one), ``Content-Length`` and the body."""
         target = self._prefix + request.path
-        if not target.isascii() or _FORBIDDEN.intersection(target.encode()) or " " in target or "\t" in target:
+        if not target.isascii() or _FORBIDDEN_IN_TARGET.intersection(target.encode("ascii")):
             raise ValueError("the request path must be printable ASCII without spaces")
         tail = self._head_tail
         if request.headers:
