@@ -244,19 +244,22 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self._begin(0, 0.0, None)
+
+    def _begin(self, limit: int, read: float, deadline: float | None) -> None:
+        """The state of one exchange, fresh: nothing received, nothing failed."""
+        self._limit, self._read, self._deadline = limit, read, deadline
         self._failure: APIConnectionError | None = None
+        self._status = 0
         self._headers: dict[str, str] = {}
         self._chunks: list[bytes] = []
         self._size = 0
         self._head_bytes = 0
-        self._limit = 0
         self._decoder: Any = None
         self._complete = False
         self._answered = False
-        self._read = 0.0
         self._keep_alive = False
-        self._deadline: float | None = None
-        self.closed = False
 
     @property
     def reusable(self) -> bool:
@@ -271,10 +274,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         loop = asyncio.get_running_loop()
         self._waiter = loop.create_future()
-        self._headers, self._chunks, self._size, self._limit, self._head_bytes = {}, [], 0, limit, 0
-        self._decoder, self._complete, self._answered, self._failure = None, False, False, None
-        self._keep_alive = False
-        self._read, self._deadline = read, deadline
+        self._begin(limit, read, deadline)
         self._arm(loop)
         self._transport.write(data)
         try:
