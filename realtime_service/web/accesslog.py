@@ -15,6 +15,8 @@ from .messages import TokenRequest, TokenResponse
 
 access_logger = logging.getLogger("realtime_service.web.access")
 
+#: The status of a request whose client went away before its answer (nginx's): one access line, nothing sent.
+CLIENT_CLOSED = 499
 #: Longest value written as is; longer ones are cut (and say so), so a 16 KiB path is not a 16 KiB log line.
 MAX_LOGGED = 256
 
@@ -39,6 +41,11 @@ def log_access(request: TokenRequest, response: TokenResponse, started: float, n
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     log_line(request.method, request.path, response.status, elapsed_ms, response.identity, response.request_id, note)
+
+
+def log_answer(request: TokenRequest, response: TokenResponse, started: float) -> None:
+    """:func:`log_access` for a route's answer: a :data:`CLIENT_CLOSED` one says the client disconnected."""
+    log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
 
 
 def log_line(

@@ -67,6 +67,18 @@ class CorsPolicy:
         """Whether answers depend on ``Origin`` (then every answer says ``Vary: Origin``)."""
         return bool(self._origins)
 
+    def with_vary(self, response: TokenResponse) -> TokenResponse:
+        """``response``, with ``Vary: Origin`` added when answers depend on ``Origin`` and it has no ``Vary``."""
+        if not self.vary or response.header("vary") is not None:
+            return response
+        return TokenResponse(
+            response.status,
+            [*response.headers, ("Vary", "Origin")],
+            response.body,
+            response.identity,
+            response.request_id,
+        )
+
     def allowed(self, origin: str) -> str | None:
         """The canonical form of ``origin`` if it is listed, else ``None``."""
         canonical = canonical_origin(origin)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..config import Settings
 from ..errors import ConfigurationError
 from ..redaction import redact
-from .accesslog import log_access
+from .accesslog import CLIENT_CLOSED, log_access, log_answer
 from .admission import Admission, Admitted, ClientKeys
 from .answers import COMMON_HEADERS, Refused, dumps, error_answer
 from .auth import Authenticator
@@ -40,8 +40,6 @@ __all__ = ["TokenEndpoint", "client_address", "log_access"]
 
 logger = logging.getLogger("realtime_service.web")
 
-#: The status logged for a request whose client went away before its body arrived (nginx's convention).
-CLIENT_CLOSED = 499
 _METHODS = ("POST",)
 
 
@@ -75,7 +73,7 @@ class TokenEndpoint:
         self.cors = CorsPolicy(
             settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
         )
-        self._varies = self.cors.vary
+        self._vary = self.cors.vary
         self.admission = Admission(
             methods=_METHODS,
             max_body_bytes=settings.max_body_bytes,
@@ -140,7 +138,7 @@ class TokenEndpoint:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
             response = self._internal(exc)
-        return self._vary(response)
+        return self.cors.with_vary(response)
 
     def preflight(self, request: TokenRequest) -> TokenResponse:
         """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""
@@ -151,25 +149,14 @@ class TokenEndpoint:
             return refusal.response
 
     def _finish(self, request: TokenRequest, response: TokenResponse, started: float) -> TokenResponse:
-        response = self._vary(response)
+        response = self.cors.with_vary(response)
         self.log(request, response, started)
-        return response
-
-    def _vary(self, response: TokenResponse) -> TokenResponse:
-        if self._varies and response.header("vary") is None:
-            response = TokenResponse(
-                response.status,
-                [*response.headers, ("Vary", "Origin")],
-                response.body,
-                response.identity,
-                response.request_id,
-            )
         return response
 
     @staticmethod
     def log(request: TokenRequest, response: TokenResponse, started: float) -> None:
         """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
+        log_answer(request, response, started)
 
     @staticmethod
     def _gone() -> TokenResponse:
@@ -322,7 +309,7 @@ class TokenEndpoint:
         self, cors: Iterable[tuple[str, str]] = (), extra: Iterable[tuple[str, str]] = ()
     ) -> list[tuple[str, str]]:
         headers = [*COMMON_HEADERS, *cors, *extra]
-        if self._varies:
+        if self._vary:
             headers.append(("Vary", "Origin"))
         return headers
 

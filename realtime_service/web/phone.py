@@ -27,7 +27,7 @@ from ..webhooks.events import parse_event
 from ..webhooks.ledger import DecisionLedger
 from ..webhooks.router import ConfigRouter
 from ..webhooks.verify import WebhookVerifier
-from .accesslog import log_access
+from .accesslog import CLIENT_CLOSED, log_access
 from .admission import Admission, ClientKeys
 from .answers import COMMON_HEADERS, Refused, dumps, error_answer
 from .hosts import HostAllowList
@@ -38,7 +38,6 @@ logger = logging.getLogger("realtime_service.web")
 
 #: Seconds OpenAI is asked to wait before redelivering a 409/503 (a hint; its own backoff decides).
 REDELIVER_AFTER = 1
-_CLIENT_CLOSED = 499
 
 
 def open_ledger(settings: ServerSettings) -> Iterator[DecisionLedger]:
@@ -149,7 +148,7 @@ class PhoneEndpoint:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
         answer that ends the request here."""
         if request.disconnected:
-            return TokenResponse(_CLIENT_CLOSED, [*COMMON_HEADERS], b"")
+            return TokenResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b"")
         self.admission.precheck(request)
         if self.verifier is None:
             logger.error(

@@ -23,7 +23,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import APIStatusError, ConfigurationError, RequestValidationError
 from ..wire.sdp import check_offer
-from .accesslog import log_access
+from .accesslog import CLIENT_CLOSED, log_answer
 from .admission import Admission, Admitted, ClientKeys
 from .answers import COMMON_HEADERS, Refused, error_answer
 from .auth import Authenticator
@@ -44,7 +44,6 @@ logger = logging.getLogger("realtime_service.web")
 
 #: The response header carrying the id of the call or Live session (``rtc_...`` / ``live_...``).
 CALL_ID_HEADER = "X-Call-Id"
-CLIENT_CLOSED = 499
 _METHODS = ("POST",)
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
@@ -146,7 +145,7 @@ class SignalingEndpoint:
             response = refusal.response
         except Exception as exc:
             response = self._internal(exc)
-        return self._vary(response)
+        return self.cors.with_vary(response)
 
     def preflight(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -279,25 +278,14 @@ class SignalingEndpoint:
     # -- plumbing -----------------------------------------------------------------------------------------
 
     def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
-        response = self._vary(response)
+        response = self.cors.with_vary(response)
         self.log(request, response, started)
-        return response
-
-    def _vary(self, response: HttpResponse) -> HttpResponse:
-        if self.cors.vary and response.header("vary") is None:
-            response = HttpResponse(
-                response.status,
-                [*response.headers, ("Vary", "Origin")],
-                response.body,
-                response.identity,
-                response.request_id,
-            )
         return response
 
     @staticmethod
     def log(request: HttpRequest, response: HttpResponse, started: float) -> None:
         """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
+        log_answer(request, response, started)
 
     @staticmethod
     def _gone() -> HttpResponse:
