@@ -10,16 +10,22 @@ import re
 #: twice masks more (``+1415555****`` -> ``+141********``): text for our logger is passed unmasked, it masks.
 _NUMBER = re.compile(r"(?:(?<=%2B)|(?<=%2b)|(?<![0-9A-Za-z_]))\+?\d(?:[-. ()]{0,2}\d){6,}")
 _DIGIT = re.compile(r"\d")
+#: A run of digits long enough to be a number on its own (the pattern's 7), inside a longer match.
+_WHOLE = re.compile(r"\d{7,}")
 MASKED_DIGITS = 4
 
 
 def mask_number(number: str) -> str:
     """``number`` with its last four digits replaced by ``*`` (all of them when it has four or fewer).
 
-    Separators are kept where they are: ``+1 (415) 555-0100`` -> ``+1 (415) 555-****``.
+    Separators are kept where they are: ``+1 (415) 555-0100`` -> ``+1 (415) 555-****``. A run of seven or more
+    digits inside it loses its own last four too, so a number followed by other digits (``4155550100 2026``) is
+    never shown whole.
     """
     positions = [match.start() for match in _DIGIT.finditer(number)]
     hidden = set(positions[-MASKED_DIGITS:])
+    for run in _WHOLE.finditer(number):
+        hidden.update(range(run.end() - MASKED_DIGITS, run.end()))
     return "".join("*" if index in hidden else char for index, char in enumerate(number))
 
 

@@ -218,3 +218,13 @@ def test_the_logging_helpers_mask_messages_arguments_and_tracebacks(caplog: pyte
     assert "+14155550111" not in formatted
     assert "bad caller +1415555****" in formatted
     assert "+14155550122" not in formatted
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [(" 0000000 0000", " 000**** ****"), ("call 4155550100 2026", "call 415555**** ****")],
+    ids=["found-by-hypothesis", "number-then-year"],
+)
+def test_a_number_followed_by_other_digits_loses_its_own_last_four(text: str, masked: str) -> None:
+    """The pattern joins them into one run; masking only the run's last four showed the number whole."""
+    assert mask_text(text) == masked
