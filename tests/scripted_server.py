@@ -80,8 +80,10 @@ class ScriptedServer:
         self.requests: list[bytes] = []
         self._replies: deque[Reply] = deque()
         self._connections: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
@@ -94,10 +96,12 @@ class ScriptedServer:
             except OSError:
                 return
             conn.settimeout(5)  # no thread outlives a stuck test by much
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             with self._lock:
                 self.accepted += 1
                 self._connections.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+                self._threads.append(thread)
+            thread.start()
 
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
@@ -134,13 +138,22 @@ class ScriptedServer:
             conn.close()
 
     def close(self) -> None:
-        self.socket.close()
+        """Wake every thread (shutdown), wait for it to end, and only then close the sockets: a thread still in
+        ``accept`` or ``recv`` when its descriptor is closed can be handed the next socket given that number (a
+        later test's emulator lost a connection to one and hung in ``accept``)."""
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # a blocked accept returns (EINVAL)
+        self._acceptor.join(5)
         with self._lock:
-            connections = list(self._connections)
+            connections, threads = list(self._connections), list(self._threads)
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(5)
+        for conn in connections:
             conn.close()
+        self.socket.close()
 
 
 def run(gateway: EventLoopGateway, awaitable: Awaitable[T]) -> T:
