@@ -26,7 +26,7 @@ from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .hangups import open_hangups
 from .phone import PhoneEndpoint, open_config_router, open_ledger
-from .ratelimit import open_auth_throttle, open_rate_limiter
+from .ratelimit import open_auth_throttle, open_call_rate_limiter, open_rate_limiter
 from .settings import load_server_settings
 from .signaling import SignalingEndpoint
 
@@ -34,8 +34,8 @@ from .signaling import SignalingEndpoint
 class TokenServerContainer(containers.DeclarativeContainer):
     """Providers: ``config`` (``realtime:`` and ``server:``), ``environ``, ``realtime`` (the nested
     :class:`~realtime_service.containers.RealtimeContainer`), ``server_settings``, ``authenticate`` (the auth
-    hook), ``rate_limiter`` and ``auth_throttle`` (resources: Redis connections are closed by
-    ``shutdown_resources()``),
+    hook), ``rate_limiter`` (keys), ``call_rate_limiter`` (calls) and ``auth_throttle`` (resources: Redis
+    connections are closed by ``shutdown_resources()``),
     ``token_endpoint``, ``call_hangups`` (the ``server.max_call_seconds`` scheduler, a resource),
     ``signaling_endpoint`` (``POST /session``) and ``demo_assets``; for phone calls ``call_router``,
     ``call_ledger`` and ``phone_endpoint``."""
@@ -51,6 +51,8 @@ class TokenServerContainer(containers.DeclarativeContainer):
     authenticate = providers.Callable(configured_hook, settings=server_settings)
 
     rate_limiter = LockedResource(open_rate_limiter, server_settings)
+    #: The calls budget of ``/session`` (``server.call_rate_limit``), counted apart from keys.
+    call_rate_limiter = LockedResource(open_call_rate_limiter, server_settings)
     #: Failed authentications per client network (``server.auth_failure_limit``), a resource like the above.
     auth_throttle = LockedResource(open_auth_throttle, server_settings)
 
@@ -71,7 +73,7 @@ class TokenServerContainer(containers.DeclarativeContainer):
         SignalingEndpoint,
         service=realtime.realtime_session_service.provider,
         settings=server_settings,
-        limiter=rate_limiter,
+        limiter=call_rate_limiter,
         throttle=auth_throttle,
         authenticate=authenticate.provider,
         realtime_settings=realtime.settings.provider,

@@ -1,8 +1,10 @@
 """The demo page served by ``serve`` at ``/``: plain HTML, one small script, one stylesheet, no build step.
 
-The files ship as package data under ``realtime_service/web/static/``. ``/demo-config.json`` tells the page
-where the token endpoint is, what the browser may choose, and whether a real upstream is configured (only then
-does the page offer the WebRTC call to ``<base_url>/realtime/calls``).
+The files ship as package data under ``realtime_service/web/static/`` (the favicon too: ``<link rel="icon">``
+points there, so browsers do not ask for ``/favicon.ico``). ``/demo-config.json`` tells the page where the token
+endpoint is, what the browser may choose, the two budgets, and what the upstream is: a real one (only then does
+the page offer the WebRTC call to ``<base_url>/realtime/calls`` with the key) or the loopback emulator, which
+answers signaling but sends no audio, so the page can say what a call there can and cannot do.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlsplit
 
-from ..config import Settings
+from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
 from .accesslog import log_access
 from .answers import error_answer
@@ -24,6 +26,7 @@ ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
     "demo.js": "text/javascript; charset=utf-8",
     "demo.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 VOICES = ("marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
 
@@ -46,6 +49,15 @@ class DemoAssets:
         if settings.provider != "openai" or not settings.base_url.startswith("https://"):
             return None
         return settings.base_url + "/realtime/calls"
+
+    def _upstream(self) -> str:
+        """``emulator`` for a loopback upstream (``serve --emulator``: signaling only, no audio), else the
+        provider (``openai``, ``azure``), or ``unconfigured``."""
+        try:
+            settings = self._realtime_settings()
+        except ConfigurationError:
+            return "unconfigured"
+        return "emulator" if is_loopback(urlsplit(settings.base_url).hostname or "") else settings.provider
 
     def _headers(self, content_type: str) -> list[tuple[str, str]]:
         calls = self._calls_url()
@@ -86,6 +98,8 @@ class DemoAssets:
             "max_ttl": settings.max_ttl,
             "ttl": settings.session.ttl,
             "calls_url": self._calls_url(),
+            "upstream": self._upstream(),
+            "budgets": {"keys": settings.rate_limit, "calls": settings.call_rate_limit},
             "session_path": settings.session_path,
             "voice_api": settings.voice_api,
         }

@@ -187,6 +187,22 @@ def open_rate_limiter(settings: ServerSettings) -> Iterator[IdentityRateLimiter]
         limiter.close()
 
 
+def open_call_rate_limiter(settings: ServerSettings) -> Iterator[IdentityRateLimiter]:
+    """The calls budget per identity (``server.call_rate_limit``, ``/session``): in the same storage as the keys
+    budget but its own namespace, so minting keys does not use up a developer's calls, nor calls their keys."""
+    limiter = IdentityRateLimiter(
+        settings.call_rate_limit,
+        settings.rate_limit_storage,
+        settings.rate_limit_strategy,
+        namespace=NAMESPACE + "-calls",
+        setting="server.call_rate_limit",
+    )
+    try:
+        yield limiter
+    finally:
+        limiter.close()
+
+
 def open_auth_throttle(settings: ServerSettings) -> Iterator[IdentityRateLimiter]:
     """The failed-authentication budget per client network (``server.auth_failure_limit``), in the same
     storage as the mint budget (so workers and hosts share it through Redis too), its own namespace."""

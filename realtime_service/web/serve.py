@@ -45,6 +45,10 @@ REQUIREMENTS = {"flask": ("flask", "waitress"), "fastapi": ("fastapi", "uvicorn"
 #: (waitress ``channel_timeout``, uvicorn ``timeout_keep_alive``, whose own 5 s closed connections a client was
 #: about to reuse).
 IDLE_TIMEOUT = 30
+#: ``server.rate_limit`` under ``--emulator`` when the config does not set it: the emulator bills nothing, so a
+#: developer clicking around the demo page for a few minutes should not run out; still bounded. Calls follow it
+#: unless ``server.call_rate_limit`` is set (each counted on its own).
+EMULATOR_RATE_LIMIT = "60/minute;1000/day"
 #: Set by a ``--workers`` supervisor for its workers: the inherited socket and config overrides (JSON).
 WORKER_ENV = "_REALTIME_SERVICE_SERVE_WORKER"
 
@@ -535,6 +539,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
     with contextlib.ExitStack() as stack:
         if worker is not None:
             config["realtime"] = {**config.get("realtime", {}), **worker["realtime"]}
+            config["server"] = {**config.get("server", {}), **worker.get("server", {})}
         elif args.emulator:
             from ..emulator import Emulator
 
@@ -548,6 +553,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
                 "api_key": emulator.api_key,
                 "base_url": emulator.base_url,
             }
+            config.setdefault("server", {}).setdefault("rate_limit", EMULATOR_RATE_LIMIT)
         container = ServeContainer()
         container.config.from_dict(config)
         stack.callback(container.shutdown_resources)
@@ -564,14 +570,18 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             print(
                 f"realtime-service serve: listening on http://{_url_host(args.host)}:{port}/ ({framework}, "
                 f"signaling {settings.session_path or 'off'} -> {settings.voice_api}, "
-                f"auth {settings.auth}, {args.workers} worker(s), rate limit "
-                f"{settings.rate_limit or 'off'}, upstream {upstream}, phone webhook "
+                f"auth {settings.auth}, {args.workers} worker(s), rate limits keys "
+                f"{settings.rate_limit or 'off'} calls {settings.call_rate_limit or 'off'}, upstream {upstream}, "
+                "phone webhook "
                 f"{settings.phone.path if settings.phone.webhook_secrets else 'off: no webhook secret'})",
                 flush=True,
             )
         if args.workers > 1 and worker is None:
             overrides = {k: v for k, v in config.get("realtime", {}).items() if k in {"api_key", "base_url"}}
-            return _supervise(sock, args, framework, overrides if args.emulator else {}, settings.shutdown_timeout)
+            budget = {"rate_limit": config["server"]["rate_limit"]} if args.emulator else {}
+            return _supervise(
+                sock, args, framework, overrides if args.emulator else {}, budget, settings.shutdown_timeout
+            )
         runner = make_runner(container, framework, sock)
         with _signals(runner.stop):
             runner.run()
@@ -591,7 +601,7 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None
     check_exposure(args.host, settings)
-    if args.workers > 1 and limiter.in_memory and settings.rate_limit:
+    if args.workers > 1 and limiter.in_memory and (settings.rate_limit or settings.call_rate_limit):
         raise ServeError(
             f"--workers {args.workers} with in-memory rate limits would give each worker its own budget: "
             "set server.rate_limit_storage: redis://... (or use one worker)"
@@ -617,12 +627,19 @@ def _url_host(host: str) -> str:
 
 
 def _supervise(
-    sock: socket.socket, args: argparse.Namespace, framework: str, overrides: dict[str, Any], timeout: float
+    sock: socket.socket,
+    args: argparse.Namespace,
+    framework: str,
+    overrides: dict[str, Any],
+    server: dict[str, Any],
+    timeout: float,
 ) -> int:
-    """Run ``args.workers`` worker processes on the inherited socket; forward SIGTERM/SIGINT and wait for them."""
+    """Run ``args.workers`` worker processes on the inherited socket; forward SIGTERM/SIGINT and wait for them.
+    ``overrides`` and ``server`` are the ``realtime:`` and ``server:`` keys ``--emulator`` set (the workers run
+    without it: the supervisor's emulator serves them all)."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
-    env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "realtime": overrides})}
+    env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "realtime": overrides, "server": server})}
     command = [sys.executable, "-m", "realtime_service.web", "--host", args.host, "--port", str(args.port)]
     command += ["--framework", framework] + (["--config", args.config] if args.config else [])
     children = [subprocess.Popen(command, pass_fds=[fd], env=env) for _ in range(args.workers)]  # noqa: S603

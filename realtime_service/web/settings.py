@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "auth_hook": None,
     "allow_anonymous": False,
     "rate_limit": "10/minute;200/day",
+    "call_rate_limit": None,
     "rate_limit_storage": "memory://",
     "rate_limit_strategy": "moving-window",
     "trust_forwarded": 0,
@@ -109,7 +110,11 @@ class ServerSettings:
     bearer_tokens: Mapping[str, str] = field(repr=False)
     auth_hook: str | None
     allow_anonymous: bool
+    #: The budget of keys (``/token``) per identity; ``None``: off.
     rate_limit: str | None
+    #: The budget of calls (``/session``) per identity, counted apart from keys; unset in config: the windows
+    #: of ``rate_limit``. ``None``: off.
+    call_rate_limit: str | None
     rate_limit_storage: str = field(repr=False)  # a redis URL may carry a password
     rate_limit_strategy: str
     trust_forwarded: int
@@ -359,6 +364,10 @@ def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettin
         raise ConfigurationError("config key 'server.rate_limit' must be a string such as '10/minute;200/day'")
     if isinstance(rate_limit, str) and rate_limit.strip().lower() == "off":
         rate_limit = None
+    # Unset: the same windows as keys, but its own count (a developer's mints do not use up their calls).
+    call_rate_limit = (
+        rate_limit if raw["call_rate_limit"] is None else _limit(raw["call_rate_limit"], "server.call_rate_limit")
+    )
     storage = raw["rate_limit_storage"]
     if not isinstance(storage, str) or "://" not in storage:
         raise ConfigurationError("config key 'server.rate_limit_storage' must be a URL: memory:// or redis://...")
@@ -386,6 +395,7 @@ def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettin
         auth_hook=hook,
         allow_anonymous=_flag(raw["allow_anonymous"], "server.allow_anonymous"),
         rate_limit=rate_limit,
+        call_rate_limit=call_rate_limit,
         rate_limit_storage=storage,
         rate_limit_strategy=_choice(raw["rate_limit_strategy"], "server.rate_limit_strategy", STRATEGIES),
         trust_forwarded=int(_number(raw["trust_forwarded"], "server.trust_forwarded", integer=True)),

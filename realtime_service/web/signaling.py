@@ -6,11 +6,12 @@ allows, to ``POST /realtime/calls`` (``server.voice_api: realtime``) or ``POST /
 The pipeline is ``/token``'s admission, the same pieces with the same settings (:mod:`.admission`: Host 421 ->
 origin 403 -> method 405 -> size 413 -> failed-auth throttle 429 -> authentication 401), then this route's
 own: media type ``application/sdp`` (415) -> the query's session choices through ``/token``'s policy (400,
-see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identity's budget, shared with
-``/token`` (429) -> the upstream call. Success is ``201`` ``application/sdp`` with the answer and the call's
-id (``rtc_...`` or ``live_...``) in ``X-Call-Id``, which CORS exposes to the page. Upstream failures are
-mapped as ``/token`` maps them (:mod:`.upstream`). Every answer is ``no-store``; every request one access
-line. Under ``server.max_call_seconds`` the call's hang-up is scheduled (:mod:`.hangups`).
+see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identity's calls budget
+(``server.call_rate_limit``, counted apart from ``/token``'s keys; 429) -> the upstream call. Success is
+``201`` ``application/sdp`` with the answer and the call's id (``rtc_...`` or ``live_...``) in ``X-Call-Id``,
+which CORS exposes to the page. Upstream failures are mapped as ``/token`` maps them (:mod:`.upstream`).
+Every answer is ``no-store``; every request one access line. Under ``server.max_call_seconds`` the call's
+hang-up is scheduled (:mod:`.hangups`).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class SignalingEndpoint:
     """Starts one call per accepted ``POST``, under the server's policy. Thread-safe; one per process.
 
     ``hosts`` is ``/token``'s allow-list (``serve`` adds the address it is bound to, for both routes);
-    ``limiter`` and ``throttle`` are ``/token``'s too, so an identity has one budget whichever route it uses
-    and failed authentications count together. ``hangups`` is a zero-argument callable giving the
-    :class:`~.hangups.HangupScheduler` (``None`` without ``server.max_call_seconds``).
+    ``limiter`` is the calls budget (``server.call_rate_limit``), apart from ``/token``'s keys budget;
+    ``throttle`` is ``/token``'s, so failed authentications count together on both routes. ``hangups`` is a
+    zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
+    ``server.max_call_seconds``).
     """
 
     def __init__(

@@ -1,5 +1,6 @@
-// The demo page's script: fetch a key from the token endpoint, show it redacted with a live countdown, show
-// errors plainly, and (with a real upstream) open a WebRTC call with the key. No framework, no build step.
+// The demo page's script: (1) fetch a key from the token endpoint and show it redacted with a live countdown,
+// and with a real upstream open a WebRTC call with it; (2) open a call through the server's /session, no key in
+// the browser. Call states and errors are words, not raw RTCPeerConnection states. No framework, no build step.
 "use strict";
 
 (() => {
@@ -9,8 +10,7 @@
   let expiresAt = 0; // seconds since the epoch, server time
   let skewMs = 0; // server clock minus this browser's clock, from the Date header
   let countdownTimer = null;
-  let retryTimer = null;
-  let peer = null;
+  const retryTimers = new Map(); // element id -> its live "try again in N s" timer
 
   // Same rule as the server's logs: prefix up to the first "_" or "-", then "...", then the last 4 characters.
   function redact(value) {
@@ -38,88 +38,145 @@
     return copy;
   }
 
-  function setStatus(text, isError) {
-    const status = $("status");
-    status.textContent = text;
-    status.className = isError ? "error" : "";
-    status.setAttribute("role", isError ? "alert" : "status");
+  const offline = () => config.upstream === "emulator";
+  const budgetText = (limit) => (limit ? limit.split(";").join(", ") : "off");
+
+  // -- readable errors: one sentence, at most one retry hint (the page's own, counting down) --------------------
+
+  // The server's messages may end with their own hint ("...: try again in 55 s."); the page gives one instead.
+  const SERVER_HINT = /\s*[:;,.]?\s*try again\b.*$/i;
+
+  function asSentence(text) {
+    const trimmed = text.trim().replace(/[.\s]+$/, "");
+    return trimmed ? `${trimmed[0].toUpperCase()}${trimmed.slice(1)}.` : "";
   }
 
-  function serverNow() {
-    return Date.now() + skewMs;
+  // What a refused request means for the person at the page: {sentence, retryAfter, detail}.
+  function refusal(response, body, what) {
+    const error = (body && body.error) || {};
+    const code = typeof error.code === "string" ? error.code : "";
+    const retryAfter = Number(response.headers.get("Retry-After") || error.retry_after || 0);
+    const message = String(error.message || response.statusText || "the request failed").replace(SERVER_HINT, "");
+    let sentence = message;
+    if (response.status === 401) {
+      sentence = config.auth === "bearer" ? "The server needs a valid bearer token: enter it under Settings" : message;
+    } else if (code === "rate_limited") {
+      const budget = (config.budgets || {})[what];
+      sentence = `Too many ${what} from this client for now${budget ? ` (budget ${budgetText(budget)})` : ""}`;
+    } else if (code === "auth_throttled") {
+      sentence = "Too many failed sign-ins from this network";
+    } else if (code === "origin_not_allowed") {
+      sentence = "This page's origin may not use the server (server.cors_origins)";
+    }
+    const field = error.param ? `, field ${error.param}` : "";
+    return {
+      sentence: asSentence(sentence) || "The request failed.",
+      retryAfter,
+      detail: `HTTP ${response.status}${code ? ` ${code}` : ""}${field}`,
+    };
   }
+
+  // fetch() itself failed: the request never got an answer the page may read.
+  function unreachable(path, error) {
+    return {
+      sentence: `Could not reach the server at ${path}: the browser blocked the request (CORS) or the network is down.`,
+      retryAfter: 0,
+      detail: error.message,
+    };
+  }
+
+  function showProblem(elementId, problem) {
+    const element = $(elementId);
+    clearInterval(retryTimers.get(elementId));
+    element.hidden = false;
+    element.className = "error";
+    element.setAttribute("role", "alert");
+    element.textContent = "";
+    element.append(`${problem.sentence} `);
+    const hint = document.createElement("span");
+    hint.className = "hint";
+    element.append(hint);
+    if (problem.detail) {
+      const detail = document.createElement("span");
+      detail.className = "detail";
+      detail.textContent = ` (${problem.detail})`;
+      element.append(detail);
+    }
+    if (!(problem.retryAfter > 0)) return;
+    const until = Date.now() + problem.retryAfter * 1000;
+    const render = () => {
+      const left = Math.ceil((until - Date.now()) / 1000);
+      hint.textContent = left > 0 ? `Try again in ${left} s.` : "You can try again now.";
+      if (left <= 0) clearInterval(retryTimers.get(elementId));
+    };
+    render();
+    retryTimers.set(elementId, setInterval(render, 250));
+  }
+
+  function clearProblem(elementId) {
+    clearInterval(retryTimers.get(elementId));
+    const element = $(elementId);
+    element.textContent = "";
+    element.className = "";
+    if (element.id !== "status") element.hidden = true;
+  }
+
+  function setStatus(text) {
+    clearProblem("status");
+    $("status").setAttribute("role", "status");
+    $("status").textContent = text;
+  }
+
+  // -- 1: mint a key -------------------------------------------------------------------------------------------
 
   function tick() {
-    const remaining = Math.floor(expiresAt - serverNow() / 1000);
+    const remaining = Math.floor(expiresAt - (Date.now() + skewMs) / 1000);
     const countdown = $("countdown");
     if (remaining > 0) {
       countdown.textContent = `${remaining} s left`;
       countdown.className = "";
     } else {
-      countdown.textContent = "expired";
+      countdown.textContent = "expired: mint a new key";
       countdown.className = "expired";
       $("call").disabled = true;
       clearInterval(countdownTimer);
     }
   }
 
-  function retryCountdown(prefix, seconds) {
-    clearInterval(retryTimer);
-    const until = Date.now() + seconds * 1000;
-    const render = () => {
-      const left = Math.ceil((until - Date.now()) / 1000);
-      if (left <= 0) {
-        clearInterval(retryTimer);
-        setStatus(`${prefix}: you can try again now.`, true);
-      } else {
-        setStatus(`${prefix}: retry in ${left} s.`, true);
-      }
-    };
-    render();
-    retryTimer = setInterval(render, 250);
-  }
-
-  function showError(response, body) {
-    const error = (body && body.error) || {};
-    const retryAfter = Number(response.headers.get("Retry-After") || error.retry_after || 0);
-    const message = error.message || response.statusText || "request failed";
-    if (response.status === 401) {
-      setStatus(`401 Unauthorized: ${config.auth === "bearer" ? "enter a valid bearer token." : message}`, true);
-    } else if (response.status === 429) {
-      retryCountdown("429 Too many keys requested", retryAfter || 1);
-    } else if (retryAfter > 0) {
-      retryCountdown(`${response.status} ${message}`, retryAfter);
-    } else {
-      setStatus(`${response.status} ${message}${error.param ? ` (field: ${error.param})` : ""}`, true);
-    }
+  function authHeaders(headers) {
+    const token = $("token").value.trim();
+    if (config.auth === "bearer" && token) headers.Authorization = `Bearer ${token}`;
+    return headers;
   }
 
   async function mint(event) {
     event.preventDefault();
-    clearInterval(retryTimer);
-    setStatus("Minting…", false);
+    setStatus("Minting…");
     $("mint").disabled = true;
-    const headers = { "Content-Type": "application/json" };
-    const token = $("token").value.trim();
-    if (config.auth === "bearer" && token) headers.Authorization = `Bearer ${token}`;
     const payload = {};
     if (config.browser_fields.includes("voice")) payload.voice = $("voice").value;
     try {
-      const response = await fetch(config.token_path, {
-        method: "POST",
-        headers,
-        body: JSON.stringify(payload),
-        cache: "no-store",
-        credentials: "same-origin",
-      });
+      let response;
+      try {
+        response = await fetch(config.token_path, {
+          method: "POST",
+          headers: authHeaders({ "Content-Type": "application/json" }),
+          body: JSON.stringify(payload),
+          cache: "no-store",
+          credentials: "same-origin",
+        });
+      } catch (error) {
+        showProblem("status", unreachable(config.token_path, error));
+        return;
+      }
       const body = await response.json().catch(() => null);
       if (!response.ok) {
-        showError(response, body);
+        showProblem("status", refusal(response, body, "keys"));
         return;
       }
       const key = keyOf(body);
       if (!key) {
-        setStatus("The endpoint answered without a key.", true);
+        showProblem("status", { sentence: "The endpoint answered without a key.", retryAfter: 0, detail: "" });
         return;
       }
       const date = Date.parse(response.headers.get("Date") || "");
@@ -130,142 +187,227 @@
       $("expiry").textContent = `(at ${new Date(expiresAt * 1000).toLocaleTimeString()})`;
       $("session").textContent = JSON.stringify(withoutSecret(body), null, 2);
       $("result").hidden = false;
-      $("call").disabled = !config.calls_url;
-      setStatus("Key minted.", false);
+      $("call").disabled = !config.calls_url || Boolean(keyCall.peer);
+      setStatus(offline() ? "Key minted by the emulator." : "Key minted.");
       clearInterval(countdownTimer);
       tick();
       countdownTimer = setInterval(tick, 250);
-    } catch (error) {
-      setStatus(`Network error: ${error.message}`, true);
     } finally {
       $("mint").disabled = false;
     }
   }
 
-  // GA WebRTC: send the SDP offer to /v1/realtime/calls with the ephemeral key, apply the answer.
-  async function startCall() {
-    if (!secret || !config.calls_url) return;
-    $("call").disabled = true;
-    $("call-status").textContent = "connecting…";
-    try {
-      peer = new RTCPeerConnection();
+  // -- calls: one RTCPeerConnection each, its state in words -------------------------------------------------
+
+  const NO_MEDIA_EMULATOR = "no media: the emulator answers signaling but sends no audio";
+  const NO_MEDIA = "no media: the answer names no network address (no ICE candidates), so no audio can flow";
+
+  function microphoneProblem(error) {
+    if (error && error.name === "NotAllowedError") return "the microphone is blocked (allow it for this page)";
+    if (error && error.name === "NotFoundError") return "no microphone found";
+    return `the microphone is not available (${(error && error.message) || error})`;
+  }
+
+  // A call shown in `ids`: {state, error, start, end, audio}. `post(offerSdp)` sends the offer and returns
+  // {answer, callId} or throws {problem}.
+  function makeCall(ids, post) {
+    const call = { peer: null, offer: null, noMedia: false, answered: false, channelOpen: false };
+
+    function show(kind, text) {
+      $(ids.state).textContent = text;
+      $(ids.state).className = `state state-${kind}`;
+    }
+
+    // The words for the peer connection's state, once the answer is applied.
+    function update() {
+      const peer = call.peer;
+      if (!peer || !call.answered) return;
+      const state = peer.connectionState;
+      if (state === "connected") {
+        show("connected", call.channelOpen ? "connected: speak" : "connected");
+      } else if (state === "disconnected") {
+        show("connecting", "reconnecting: the network path dropped");
+      } else if (state === "failed") {
+        finish("failed", "failed: no network path to the voice server (ICE failed)");
+      } else if (state === "closed") {
+        finish("ended", "ended");
+      } else if (call.noMedia) {
+        show("no-media", offline() ? NO_MEDIA_EMULATOR : NO_MEDIA);
+      } else {
+        show("connecting", "connecting");
+      }
+    }
+
+    function finish(kind, text) {
+      const peer = call.peer;
+      call.peer = null;
+      call.answered = false;
+      if (peer) {
+        peer.getSenders().forEach((sender) => sender.track && sender.track.stop());
+        peer.close();
+      }
+      show(kind, text);
+      $(ids.end).hidden = true;
+      $(ids.start).disabled = ids.canStart ? !ids.canStart() : false;
+    }
+
+    async function start() {
+      $(ids.start).disabled = true;
+      clearProblem(ids.error);
+      call.noMedia = false;
+      call.channelOpen = false;
+      if (ids.callId) $(ids.callId).textContent = "-";
+      const peer = new RTCPeerConnection();
+      call.peer = peer;
       peer.ontrack = (event) => {
-        $("remote-audio").srcObject = event.streams[0];
+        $(ids.audio).srcObject = event.streams[0];
       };
-      const microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
-      microphone.getTracks().forEach((track) => peer.addTrack(track, microphone));
+      peer.onconnectionstatechange = () => call.peer === peer && update();
       const events = peer.createDataChannel("oai-events");
       events.onopen = () => {
-        $("call-status").textContent = "connected: speak";
+        call.channelOpen = true;
+        if (call.peer === peer) update();
       };
-      const offer = await peer.createOffer();
-      await peer.setLocalDescription(offer);
-      const answer = await fetch(config.calls_url, {
-        method: "POST",
-        body: offer.sdp,
-        headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/sdp" },
-      });
-      if (!answer.ok) throw new Error(`the Realtime API answered ${answer.status}`);
-      await peer.setRemoteDescription({ type: "answer", sdp: await answer.text() });
-      $("hangup").hidden = false;
-    } catch (error) {
-      $("call-status").textContent = `call failed: ${error.message}`;
-      hangUp();
+      events.onclose = () => {
+        if (call.peer === peer && call.channelOpen) finish("ended", "ended: the other side closed the call");
+      };
+      show("starting", "starting: asking for the microphone");
+      let microphone;
+      try {
+        microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
+      } catch (error) {
+        finish("failed", `failed: ${microphoneProblem(error)}`);
+        return;
+      }
+      if (call.peer !== peer) {
+        microphone.getTracks().forEach((track) => track.stop()); // hung up meanwhile
+        return;
+      }
+      microphone.getTracks().forEach((track) => peer.addTrack(track, microphone));
+      try {
+        const offer = await peer.createOffer();
+        await peer.setLocalDescription(offer);
+        call.offer = offer.sdp;
+        show("starting", "starting: sending the offer");
+        $(ids.end).hidden = false;
+        const { answer, callId } = await post(offer.sdp);
+        if (call.peer !== peer) return; // hung up while the server answered
+        if (ids.callId) $(ids.callId).textContent = callId || "(no id)";
+        await peer.setRemoteDescription({ type: "answer", sdp: answer });
+        call.noMedia = !/^a=candidate:/m.test(answer);
+        call.answered = true;
+        update();
+      } catch (error) {
+        if (call.peer !== peer) return;
+        if (error && error.problem) {
+          showProblem(ids.error, error.problem);
+          finish("failed", `failed: ${error.short}`);
+        } else {
+          showProblem(ids.error, { sentence: "The call could not start.", retryAfter: 0, detail: String(error) });
+          finish("failed", `failed: ${(error && error.message) || error}`);
+        }
+      }
     }
+
+    call.start = start;
+    call.hangUp = () => finish("ended", "ended");
+    return call;
   }
 
-  function hangUp() {
-    if (peer) {
-      peer.getSenders().forEach((sender) => sender.track && sender.track.stop());
-      peer.close();
-      peer = null;
-    }
-    $("hangup").hidden = true;
-    $("call").disabled = !secret || !config.calls_url;
+  // A refused or failed request to start a call, thrown from `post`.
+  function callProblem(problem, short) {
+    const error = new Error(short);
+    error.problem = problem;
+    error.short = short;
+    return error;
   }
 
-  // The server-side flow: the offer goes to this server's session path, which answers with the SDP answer and
-  // the call id in X-Call-Id. The page holds no key at all.
-  let serverCall = null;
-  let postedOffer = null;
+  // (1) with a real upstream: the offer goes to /v1/realtime/calls with the ephemeral key.
+  const keyCall = makeCall(
+    {
+      state: "call-status",
+      error: "key-call-error",
+      start: "call",
+      end: "hangup",
+      audio: "remote-audio",
+      canStart: () => Boolean(secret) && Boolean(config.calls_url) && expiresAt > (Date.now() + skewMs) / 1000,
+    },
+    async (offer) => {
+      let response;
+      try {
+        response = await fetch(config.calls_url, {
+          method: "POST",
+          body: offer,
+          headers: { Authorization: `Bearer ${secret}`, "Content-Type": "application/sdp" },
+        });
+      } catch (error) {
+        throw callProblem(unreachable(config.calls_url, error), "the Realtime API could not be reached");
+      }
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw callProblem(refusal(response, body, "calls"), `the Realtime API refused the call (HTTP ${response.status})`);
+      }
+      return { answer: await response.text(), callId: null };
+    },
+  );
 
-  function callState(text) {
-    $("call-state").textContent = text;
-  }
-
-  function callError(text) {
-    const error = $("call-error");
-    error.textContent = text;
-    error.hidden = !text;
-  }
-
-  async function startServerCall() {
-    $("start-call").disabled = true;
-    callError("");
-    $("call-id").textContent = "-";
-    callState("starting");
-    try {
-      serverCall = new RTCPeerConnection();
-      serverCall.ontrack = (event) => {
-        $("call-audio").srcObject = event.streams[0];
-      };
-      serverCall.onconnectionstatechange = () => {
-        if (serverCall) callState(`${serverCall.signalingState}, ${serverCall.connectionState}`);
-      };
-      const microphone = await navigator.mediaDevices.getUserMedia({ audio: true });
-      microphone.getTracks().forEach((track) => serverCall.addTrack(track, microphone));
-      const events = serverCall.createDataChannel("oai-events");
-      events.onopen = () => callState("connected: speak");
-      const offer = await serverCall.createOffer();
-      await serverCall.setLocalDescription(offer);
-      postedOffer = offer.sdp;
-      const headers = { "Content-Type": "application/sdp" };
-      const token = $("token").value.trim();
-      if (config.auth === "bearer" && token) headers.Authorization = `Bearer ${token}`;
+  // (2) through this server: the offer goes to its session path, which answers with the SDP answer and the call
+  // id in X-Call-Id. The page holds no key at all.
+  const serverCall = makeCall(
+    {
+      state: "call-state",
+      error: "call-error",
+      start: "start-call",
+      end: "end-call",
+      audio: "call-audio",
+      callId: "call-id",
+    },
+    async (offer) => {
       const query = new URLSearchParams();
       if (config.browser_fields.includes("voice")) query.set("voice", $("voice").value);
       const url = config.session_path + (query.toString() ? `?${query}` : "");
-      const response = await fetch(url, { method: "POST", body: offer.sdp, headers, cache: "no-store" });
+      let response;
+      try {
+        const headers = authHeaders({ "Content-Type": "application/sdp" });
+        response = await fetch(url, { method: "POST", body: offer, headers, cache: "no-store" });
+      } catch (error) {
+        throw callProblem(unreachable(config.session_path, error), "the server could not be reached");
+      }
       if (!response.ok) {
         const body = await response.json().catch(() => null);
-        const error = (body && body.error) || {};
-        const retryAfter = response.headers.get("Retry-After");
-        const retry = retryAfter ? ` (retry in ${retryAfter} s)` : "";
-        throw new Error(`${response.status} ${error.code || ""}: ${error.message || response.statusText}${retry}`);
+        throw callProblem(refusal(response, body, "calls"), `the server refused the call (HTTP ${response.status})`);
       }
-      $("call-id").textContent = response.headers.get("X-Call-Id") || "(no id)";
-      await serverCall.setRemoteDescription({ type: "answer", sdp: await response.text() });
-      callState(`${serverCall.signalingState}, ${serverCall.connectionState}`);
-      $("end-call").hidden = false;
-    } catch (error) {
-      callError(`Call refused: ${error.message}`);
-      endServerCall("failed");
-    }
-  }
+      return { answer: await response.text(), callId: response.headers.get("X-Call-Id") };
+    },
+  );
 
-  function endServerCall(state) {
-    if (serverCall) {
-      serverCall.getSenders().forEach((sender) => sender.track && sender.track.stop());
-      serverCall.close();
-      serverCall = null;
-    }
-    callState(typeof state === "string" ? state : "hung up");
-    $("end-call").hidden = true;
-    $("start-call").disabled = false;
-  }
+  // For tests and curious users: the server call's signaling state ("stable" once the answer applied) and offer.
+  window.demoCallState = () => (serverCall.peer ? serverCall.peer.signalingState : null);
+  window.demoPostedOffer = () => serverCall.offer;
 
-  // For tests and curious users: the peer connection's signaling state ("stable" once the answer applied).
-  window.demoCallState = () => (serverCall ? serverCall.signalingState : null);
-  window.demoPostedOffer = () => postedOffer;
+  // -- start -------------------------------------------------------------------------------------------------
+
+  const UPSTREAMS = {
+    emulator: "the built-in emulator on loopback (offline: keys and call signaling, no audio)",
+    openai: "OpenAI (real keys and calls, billed to the server's account)",
+    azure: "Azure OpenAI (keys; calls from this page are not offered)",
+    unconfigured: "not configured: minting will fail",
+  };
 
   async function start() {
     try {
       const response = await fetch("demo-config.json", { cache: "no-store" });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
       config = await response.json();
     } catch (error) {
-      setStatus(`Cannot load the demo configuration: ${error.message}`, true);
+      showProblem("status", { sentence: "Cannot load the demo's configuration.", retryAfter: 0, detail: error.message });
       return;
     }
+    const budgets = config.budgets || {};
+    $("upstream").textContent = UPSTREAMS[config.upstream] || config.upstream || "unknown";
+    $("budgets").textContent =
+      `keys ${budgetText(budgets.keys)}; calls ${budgetText(budgets.calls)} (per client, counted apart)`;
+    $("emulator-note").hidden = !offline();
     if (config.browser_fields.includes("voice")) {
       const select = $("voice");
       for (const voice of config.voices) {
@@ -277,17 +419,19 @@
       $("voice-row").hidden = false;
     }
     $("token-row").hidden = config.auth !== "bearer";
+    $("settings").hidden = $("voice-row").hidden && $("token-row").hidden;
+    $("token-path").textContent = `POST ${config.token_path}`;
     $("call-row").hidden = !config.calls_url;
-    $("offline-note").hidden = Boolean(config.calls_url);
+    $("offline-note").hidden = Boolean(config.calls_url) || !offline();
     $("mint-form").addEventListener("submit", mint);
-    $("call").addEventListener("click", startCall);
-    $("hangup").addEventListener("click", hangUp);
+    $("call").addEventListener("click", keyCall.start);
+    $("hangup").addEventListener("click", keyCall.hangUp);
     $("mint").disabled = false;
     if (config.session_path) {
-      $("session-path").textContent = `POST ${config.session_path} (${config.voice_api})`;
+      $("session-path").textContent = `POST ${config.session_path}`;
       $("signaling").hidden = false;
-      $("start-call").addEventListener("click", startServerCall);
-      $("end-call").addEventListener("click", endServerCall);
+      $("start-call").addEventListener("click", serverCall.start);
+      $("end-call").addEventListener("click", serverCall.hangUp);
     }
   }
 
