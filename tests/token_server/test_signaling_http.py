@@ -125,12 +125,21 @@ def test_cors_exposes_the_call_id_to_a_listed_origin(serve: Any) -> None:
     assert response.headers["vary"] == "Origin"
 
 
-def test_the_budget_is_shared_with_token(serve: Any, emulator: Emulator) -> None:
-    served = serve(rate_limit="2/minute")
-    assert requests.post(served.url + "/token", json={}, timeout=TIMEOUT).status_code == 200
-    assert post(served).status_code == 201
+def test_calls_have_their_own_budget_apart_from_keys(serve: Any, emulator: Emulator) -> None:
+    served = serve(rate_limit="2/minute")  # call_rate_limit unset: the same windows, its own count
+    assert [requests.post(served.url + "/token", json={}, timeout=TIMEOUT).status_code for _ in range(2)] == [200, 200]
+    assert [post(served).status_code for _ in range(2)] == [201, 201]  # the keys spent none of the calls
     error = error_of(post(served), 429, "rate_limited")
     assert "calls" in error["message"]
+    assert len(emulator.calls.all()) == 2
+    assert requests.post(served.url + "/token", json={}, timeout=TIMEOUT).status_code == 429
+
+
+def test_call_rate_limit_sets_the_calls_budget_alone(serve: Any, emulator: Emulator) -> None:
+    served = serve(rate_limit="5/minute", call_rate_limit="1/minute")
+    assert post(served).status_code == 201
+    error_of(post(served), 429, "rate_limited")
+    assert [requests.post(served.url + "/token", json={}, timeout=TIMEOUT).status_code for _ in range(5)] == [200] * 5
     assert len(emulator.calls.all()) == 1
 
 
