@@ -2,10 +2,12 @@
 driven by selenium through Debian's chromedriver, against ``serve --emulator`` as a process.
 
 A real ``RTCPeerConnection`` (microphone, ``oai-events`` data channel) posts its offer to ``/session``; the
-answer must be applied (``signalingState`` stable), and the emulator (its records written by
-``--emulator-record`` when serve stops) must have received the offer byte for byte with the server's session.
-Refused requests (over budget; a page on a foreign origin) show their error on the page and reach nothing
-upstream. Screenshots land in ``artifacts/`` (git-ignored). Skipped, saying so, without the binaries.
+answer must be applied (``signalingState`` stable, the page saying "no media" since the emulator sends none),
+and the emulator (its records written by ``--emulator-record`` when serve stops) must have received the offer
+byte for byte with the server's session. Refused requests (over the calls budget; a page on a foreign origin)
+show a readable error on the page and reach nothing upstream. Screenshots land in ``$PYTEST_ARTIFACTS``
+(default ``artifacts/``, git-ignored). Skipped, saying so, without the binaries (the fixture is
+``test_token_browser``'s).
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
-import importlib.util
 import json
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -27,92 +25,43 @@ from typing import Any
 import pytest
 
 from .conftest import Served
-from .test_token_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM
+from .test_token_browser import NO_MEDIA, chromium, one_retry_hint, screenshot, text, until, wait_text
 
 
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if importlib.util.find_spec("selenium") is None:
-        pytest.skip("BROWSER TEST SKIPPED: selenium is not installed; the signaling demo is UNTESTED")
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip(
-            "BROWSER TEST SKIPPED: Debian's chromium and chromium-driver are not installed "
-            "(apt-get install chromium chromium-driver); the signaling demo is UNTESTED in this run"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        "--window-size=1100,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def _until(check: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} never happened (last: {value!r})")
-
-
-def _text(driver: Any, element_id: str) -> str:
-    return str(driver.find_element("id", element_id).text)
+    yield from chromium(monkeypatch)
 
 
 def test_start_a_call_applies_the_answer_and_the_emulator_got_the_offer_byte_for_byte(
     browser: Any, tmp_path: Path, start: Any
 ) -> None:
     config = tmp_path / "serve.yaml"
-    config.write_text("server:\n  rate_limit: 1/minute\n  session:\n    instructions: Speak briefly.\n")
+    config.write_text("server:\n  call_rate_limit: 1/minute\n  session:\n    instructions: Speak briefly.\n")
     record = tmp_path / "calls.json"
     served: Served = start("--emulator", "--config", str(config), "--emulator-record", str(record))
     browser.get(served.url + "/")
-    _until(lambda: browser.find_element("id", "start-call").is_displayed(), "the call button")
+    until(browser, lambda d: d.find_element("id", "start-call").is_displayed(), "the call button")
     browser.find_element("id", "start-call").click()
 
-    _until(lambda: browser.execute_script("return window.demoCallState()") == "stable", "signalingState stable")
-    call_id = _until(lambda: _text(browser, "call-id").startswith("rtc_") and _text(browser, "call-id"), "call id")
+    until(browser, lambda d: d.execute_script("return window.demoCallState()") == "stable", "signalingState stable")
+    call_id = wait_text(browser, "call-id", "^rtc_")
     offer = browser.execute_script("return window.demoPostedOffer()")
-    assert "stable" in _text(browser, "call-state")
+    assert wait_text(browser, "call-state", "^no media") == NO_MEDIA
     assert browser.find_element("id", "end-call").is_displayed()
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "signaling-call-started.png"))
+    screenshot(browser, "signaling-call-started.png")
 
     browser.find_element("id", "end-call").click()
-    _until(lambda: _text(browser, "call-state") == "hung up", "the hang-up")
+    wait_text(browser, "call-state", "^ended$")
     assert browser.execute_script("return window.demoCallState()") is None
 
-    browser.find_element("id", "start-call").click()  # over budget (1/minute): refused, shown, nothing sent
-    error = _until(lambda: _text(browser, "call-error"), "the refusal on the page")
-    assert "429" in error
+    browser.find_element("id", "start-call").click()  # over the calls budget (1/minute): refused, shown, nothing sent
+    error = wait_text(browser, "call-error", "HTTP 429")
+    assert "Too many calls" in error
     assert "rate_limited" in error
-    assert "retry in" in error
-    browser.save_screenshot(str(ARTIFACTS / "signaling-call-429.png"))
+    one_retry_hint(error)
+    assert text(browser, "call-state").startswith("failed: ")
+    screenshot(browser, "signaling-call-429.png")
 
     assert served.stop() == 0
     calls = json.loads(record.read_text())
@@ -152,7 +101,7 @@ def test_a_page_on_a_foreign_origin_is_refused_and_shows_it(browser: Any, tmp_pa
     static = tmp_path / "site"
     (static / "static").mkdir(parents=True)
     folder = resources.files("realtime_service.web").joinpath("static")
-    for name in ("demo.js", "demo.css"):
+    for name in ("demo.js", "demo.css", "favicon.svg"):
         (static / "static" / name).write_bytes(folder.joinpath(name).read_bytes())
     (static / "index.html").write_bytes(folder.joinpath("index.html").read_bytes())
     config = {
@@ -172,13 +121,13 @@ def test_a_page_on_a_foreign_origin_is_refused_and_shows_it(browser: Any, tmp_pa
     threading.Thread(target=site.serve_forever, daemon=True).start()
     try:
         browser.get(f"http://127.0.0.1:{site.server_address[1]}/")
-        _until(lambda: browser.find_element("id", "start-call").is_displayed(), "the call button")
+        until(browser, lambda d: d.find_element("id", "start-call").is_displayed(), "the call button")
         browser.find_element("id", "start-call").click()
-        error = _until(lambda: _text(browser, "call-error"), "the refusal on the page")
-        assert error.startswith("Call refused:")
-        assert _text(browser, "call-id") == "-"
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.save_screenshot(str(ARTIFACTS / "signaling-foreign-origin.png"))
+        error = wait_text(browser, "call-error", "Could not reach")
+        assert error.startswith(f"Could not reach the server at {served.url}/session: the browser blocked")
+        assert text(browser, "call-state") == "failed: the server could not be reached"
+        assert text(browser, "call-id") == "-"
+        screenshot(browser, "signaling-foreign-origin.png")
     finally:
         site.shutdown()
         site.server_close()

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from realtime_service.emulator import Emulator, Fault
+
 from .conftest import Served, config_file
 
 ARTIFACTS = Path(os.environ.get("PYTEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "artifacts")
@@ -32,7 +34,12 @@ NO_MEDIA = "no media: the emulator answers signaling but sends no audio"
 
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Headless Chromium with the fake microphone, its console log kept (CSP violations land there)."""
+    yield from chromium(monkeypatch)
+
+
+def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Headless Chromium with the fake microphone, its console log kept (CSP violations land there); both browser
+    test modules' ``browser`` fixture."""
     if importlib.util.find_spec("selenium") is None:
         pytest.skip(
             "BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); the demo page is UNTESTED"
@@ -204,4 +211,39 @@ def test_the_demo_page_shows_a_401_clearly(browser: Any, tmp_path: Path, start: 
     browser.find_element("id", "mint").click()
     wait_text(browser, "key", r"^ek_\.\.\.")
     assert text(browser, "status") == "Key minted by the emulator."
+    assert served.stop() == 0
+
+
+def test_every_refusal_with_a_wait_reads_as_one_sentence_with_one_hint(
+    browser: Any, tmp_path: Path, start: Any, emulator: Emulator
+) -> None:
+    """The class of the doubled "try again in 55 s. (retry in 55 s)": every server message that carries its own
+    hint (an upstream outage, the failed-auth throttle, the budgets above) shows the page's single hint."""
+    token = "demo-token-0123456789abcdef"
+    tokens = {"demo": token}
+    config = config_file(tmp_path, emulator, auth="bearer", bearer_tokens=tokens, auth_failure_limit="1/minute")
+    served: Served = start("--config", config)
+    browser.get(served.url + "/")
+    until(browser, lambda d: d.find_element("id", "mint").is_enabled(), "the mint button")
+
+    emulator.enqueue(Fault(status_code=503), times=5)  # more than the service's retries: the outage shows
+    browser.find_element("id", "token").send_keys(token)
+    browser.find_element("id", "mint").click()
+    error = wait_text(browser, "status", "HTTP 503")
+    assert re.fullmatch(
+        r"The upstream API is unavailable\. Try again in \d+ s\. \(HTTP 503 upstream_unavailable\)", error
+    ), error
+    one_retry_hint(error)
+    screenshot(browser, "demo-8-upstream-503.png")
+
+    browser.find_element("id", "token").clear()
+    browser.find_element("id", "token").send_keys("not-the-token")
+    browser.find_element("id", "mint").click()
+    wait_text(browser, "status", "HTTP 401")
+    browser.find_element("id", "mint").click()  # the second failure within the minute: throttled
+    error = wait_text(browser, "status", "HTTP 429")
+    assert re.fullmatch(
+        r"Too many failed authentication attempts\. Try again in \d+ s\. \(HTTP 429 auth_throttled\)", error
+    ), error
+    one_retry_hint(error)
     assert served.stop() == 0

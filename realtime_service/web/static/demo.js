@@ -63,14 +63,12 @@
     } else if (code === "rate_limited") {
       const budget = (config.budgets || {})[what];
       sentence = `Too many ${what} from this client for now${budget ? ` (budget ${budgetText(budget)})` : ""}`;
-    } else if (code === "auth_throttled") {
-      sentence = "Too many failed sign-ins from this network";
     } else if (code === "origin_not_allowed") {
       sentence = "This page's origin may not use the server (server.cors_origins)";
     }
     const field = error.param ? `, field ${error.param}` : "";
     return {
-      sentence: asSentence(sentence) || "The request failed.",
+      sentence: asSentence(sentence) || (response.status >= 500 ? "The server cannot answer now." : "The server refused the request."),
       retryAfter,
       detail: `HTTP ${response.status}${code ? ` ${code}` : ""}${field}`,
     };
@@ -403,10 +401,11 @@
       showProblem("status", { sentence: "Cannot load the demo's configuration.", retryAfter: 0, detail: error.message });
       return;
     }
-    const budgets = config.budgets || {};
-    $("upstream").textContent = UPSTREAMS[config.upstream] || config.upstream || "unknown";
-    $("budgets").textContent =
-      `keys ${budgetText(budgets.keys)}; calls ${budgetText(budgets.calls)} (per client, counted apart)`;
+    const budgets = config.budgets;
+    $("upstream").textContent = UPSTREAMS[config.upstream] || config.upstream || "not reported by this server";
+    $("budgets").textContent = budgets
+      ? `keys ${budgetText(budgets.keys)}; calls ${budgetText(budgets.calls)} (per client, counted apart)`
+      : "not reported by this server";
     $("emulator-note").hidden = !offline();
     if (config.browser_fields.includes("voice")) {
       const select = $("voice");
