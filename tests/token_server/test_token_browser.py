@@ -179,7 +179,7 @@ def test_the_demo_page_walks_through_every_state_with_words_a_developer_reads(
     assert error.startswith("Too many calls from this client for now (budget 1/minute). Try again in ")
     assert error.endswith("(HTTP 429 rate_limited)")
     one_retry_hint(error)
-    assert text(browser, "call-state") == "failed: the server refused the call (HTTP 429)"
+    assert text(browser, "call-state") == "failed: the server refused the call"
     screenshot(browser, "demo-5-call-budget-spent.png")
 
     # keys budget spent: the same shape of sentence in the key section

@@ -343,7 +343,7 @@
       }
       if (!response.ok) {
         const body = await response.json().catch(() => null);
-        throw callProblem(refusal(response, body, "calls"), `the Realtime API refused the call (HTTP ${response.status})`);
+        throw callProblem(refusal(response, body, "calls"), "the Realtime API refused the call");
       }
       return { answer: await response.text(), callId: null };
     },
@@ -373,7 +373,7 @@
       }
       if (!response.ok) {
         const body = await response.json().catch(() => null);
-        throw callProblem(refusal(response, body, "calls"), `the server refused the call (HTTP ${response.status})`);
+        throw callProblem(refusal(response, body, "calls"), "the server refused the call");
       }
       return { answer: await response.text(), callId: response.headers.get("X-Call-Id") };
     },
