@@ -37,9 +37,9 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield from chromium(monkeypatch)
 
 
-def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Headless Chromium with the fake microphone, its console log kept (CSP violations land there); both browser
-    test modules' ``browser`` fixture."""
+def chromium(monkeypatch: pytest.MonkeyPatch, *, microphone: bool = True) -> Iterator[Any]:
+    """Headless Chromium with the fake microphone (``microphone=False``: every permission prompt denied), its
+    console log kept (CSP violations land there); both browser test modules' ``browser`` fixture."""
     if importlib.util.find_spec("selenium") is None:
         pytest.skip(
             "BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); the demo page is UNTESTED"
@@ -66,8 +66,11 @@ def chromium(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
+        *(
+            ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
+            if microphone
+            else ("--use-fake-device-for-media-stream", "--deny-permission-prompts")
+        ),
         "--window-size=1100,1300",
         f"--user-data-dir={profile}",
     ):
@@ -247,3 +250,23 @@ def test_every_refusal_with_a_wait_reads_as_one_sentence_with_one_hint(
     ), error
     one_retry_hint(error)
     assert served.stop() == 0
+
+
+def test_a_blocked_microphone_fails_the_call_saying_why_before_anything_is_sent(
+    monkeypatch: pytest.MonkeyPatch, start: Any
+) -> None:
+    driver = chromium(monkeypatch, microphone=False)
+    browser = next(driver)
+    try:
+        served: Served = start("--emulator")
+        browser.get(served.url + "/")
+        until(browser, lambda d: d.find_element("id", "start-call").is_displayed(), "the call button")
+        browser.find_element("id", "start-call").click()
+        state = wait_text(browser, "call-state", "^failed: ")
+        assert state == "failed: the microphone is blocked (allow it for this page)"
+        assert browser.find_element("id", "start-call").is_enabled()
+        screenshot(browser, "demo-9-microphone-blocked.png")
+        assert served.stop() == 0
+        assert "/session" not in served.stderr  # no offer was posted: no call was started
+    finally:
+        driver.close()
