@@ -151,6 +151,7 @@ def test_a_pages_python_blocks_run_in_order(
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # the runner replaces it
     namespace: dict[str, Any] = {}
+    modules_before = set(sys.modules)
     try:
         for example in find_examples(page):
             namespace = run_block(eval_example, example, namespace)
@@ -163,6 +164,9 @@ def test_a_pages_python_blocks_run_in_order(
             if isinstance(value, containers.Container):
                 value.unwire()
                 value.shutdown_resources()
+        for name in set(sys.modules) - modules_before:  # the repository's examples a page imported, wired
+            if name == "containers" or name.split(".")[0] == "examples":
+                del sys.modules[name]
 
 
 # -- yaml, json, text, js ----------------------------------------------------------------------------------------

@@ -184,3 +184,15 @@ def test_the_built_site_shows_no_markdown_leftovers(built_site: Path) -> None:
         assert "```" not in content, f"{page}: a code fence was not recognised (indent it inside its list item)"
         source = (DOCS / page).read_text(encoding="utf-8")
         assert rendered_lists(content) == numbered_lists(source), f"{page}: a numbered list restarts or breaks"
+
+
+def test_the_layout_tree_is_the_same_in_the_readme_and_the_reference() -> None:
+    def tree(text: str) -> str:
+        start = text.index("```text\nrealtime_service/")
+        return text[start : text.index("```\n", start + 8)]
+
+    readme = tree((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert readme == tree((DOCS / "reference.md").read_text(encoding="utf-8"))
+    packages = [path.name for path in (ROOT / "realtime_service").iterdir() if (path / "__init__.py").is_file()]
+    for folder in sorted(packages):
+        assert f"── {folder}/ " in readme, f"realtime_service/{folder} is missing from the layout tree"
