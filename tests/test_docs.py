@@ -179,7 +179,7 @@ def test_the_built_site_shows_no_markdown_leftovers(built_site: Path) -> None:
     for page in pages:
         html_file = built_site / ("index.html" if page == "index.md" else page.removesuffix(".md") + "/index.html")
         html = html_file.read_text(encoding="utf-8")
-        content = html[html.index('<article class="md-content__inner'):html.index("</article>")]
+        content = html[html.index('<article class="md-content__inner') : html.index("</article>")]
         assert "\\|" not in content, f"{page}: a table shows a literal \\| (a pipe inside code needs no escape here)"
         assert "```" not in content, f"{page}: a code fence was not recognised (indent it inside its list item)"
         source = (DOCS / page).read_text(encoding="utf-8")
