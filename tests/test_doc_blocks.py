@@ -104,6 +104,16 @@ def test_every_block_has_a_rule() -> None:
     assert uncovered == [], "a code block with no language, or one no rule runs: add a rule to this file"
 
 
+def test_no_block_escapes_the_inventory() -> None:
+    """Every fence line in the text is one end of a listed block, and no code is written by indentation only."""
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        tokens = MarkdownIt("commonmark").parse(text)
+        assert [token.map for token in tokens if token.type == "code_block"] == [], f"{page_id(page)}: use a fence"
+        fence_lines = len(re.findall(r"^\s*```", text, re.MULTILINE))
+        assert fence_lines == 2 * len(page_blocks(page)), f"{page_id(page)}: a fence the parser did not pair"
+
+
 def test_pytest_examples_finds_the_same_python_blocks() -> None:
     """The runner's finder and this inventory must agree, or a block could be listed and never run."""
     for page in PAGES:
@@ -197,6 +207,7 @@ def test_a_json_block_parses(block: Block) -> None:
 @pytest.mark.parametrize("block", blocks_of("text"), ids=str)
 def test_a_text_block_is_not_code_that_could_run(block: Block) -> None:
     assert not re.search(r"^\$ ", block.source, re.MULTILINE), "commands with a $ prompt belong in a console block"
+    assert not re.search(r"^realtime-service ", block.source, re.MULTILINE), "a command belongs in a bash block"
     try:
         compile(block.source, str(block), "exec")
     except SyntaxError:
