@@ -7,11 +7,12 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
   ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` pointing at a loopback emulator. ``test_*`` functions a page
   defines are then called, with ``client`` a test client of the page's Flask ``app``.
 - ``bash`` / ``console``: the page's ``realtime-service ...`` commands run as real subprocesses, in order, in a
-  scratch folder holding ``config/`` and the page's YAML files; ``serve`` and ``emulator`` (not ``ring``) keep
-  running until the page ends. The ports a page names are mapped to free loopback ports and ``whsec_...`` to a
-  real secret; ``OPENAI_*`` point at a loopback emulator. A ``console`` block's output lines (``...`` matches
-  anything) must appear in the command's output, in order. ``NOT_OFFLINE`` lists the commands that cannot run
-  offline, each with the reason the page itself shows.
+  scratch folder that looks like the repository root (``config/``, ``examples/``, ``tests/``) and holds the
+  page's YAML files; ``serve`` and ``emulator`` (not ``ring``) keep running until the page ends. The ports a
+  page names are mapped to free loopback ports and ``whsec_...`` to a real secret; ``OPENAI_*`` point at a
+  loopback emulator. A ``console`` block's output lines (``...`` matches anything) must appear in the
+  command's output, in order. ``NOT_OFFLINE`` lists the commands that cannot run offline, each with the reason
+  the page itself shows.
 - ``yaml``: parses, and loads through the package's config loaders (``realtime:``, ``server:``, ``phone:``). A
   YAML block whose first line is ``# NAME.yaml`` is that file for the page's commands.
 - ``json``: parses. ``text``: diagrams, trees, signatures and output; must not be runnable Python, nor show a
@@ -385,7 +386,8 @@ def test_a_pages_commands_run_against_the_emulator(page: Path, tmp_path: Path) -
         text = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{ports[m[1]]}", text)
         return re.sub(r"--port (\d+)", lambda m: f"--port {ports[m[1]]}", text)
 
-    (tmp_path / "config").symlink_to(ROOT / "config")
+    for name in ("config", "examples", "tests", "containers.py"):  # the pages' commands run "from the repository root"
+        (tmp_path / name).symlink_to(ROOT / name)
     for block in yaml_blocks:
         name = re.match(r"# (\S+\.yaml)\b", block.source)
         if name:
