@@ -29,7 +29,8 @@ def mint_browser_key(
     }
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Mint one key through the composition root and print it redacted."""
     from containers import create_application
     from realtime_service.redaction import redact
 
@@ -39,3 +40,11 @@ if __name__ == "__main__":
         print({**minted, "client_secret": redact(minted["client_secret"])})
     finally:
         application.shutdown_resources()
+
+
+if __name__ == "__main__":
+    # Run as a script this file is ``__main__``, not the ``examples.handlers`` that ``containers.py`` wires: call
+    # the wired module's ``main``, or ``mint_browser_key`` would get the unresolved ``Provide`` marker.
+    from examples.handlers import main as wired_main
+
+    wired_main()

@@ -18,7 +18,7 @@ class Application(containers.DeclarativeContainer):
 
 
 application = Application()
-# GPT-Live instead of the Realtime API, calls hung up after ten minutes: keys of the server: sub-tree.
+# The Realtime API ("live" for GPT-Live), calls hung up after ten minutes: keys of the server: sub-tree.
 application.config.from_dict({"server": {"voice_api": "realtime", "max_call_seconds": 600}})
 application.wire(modules=["realtime_service.web.flask_blueprint"])
 app = Flask(__name__)

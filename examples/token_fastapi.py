@@ -1,4 +1,4 @@
-"""A FastAPI host app that mounts the token endpoint (the README's "Token endpoint" example).
+"""A FastAPI host app that mounts the token endpoint (docs/token-endpoint.md).
 
 Run it: ``OPENAI_API_KEY=sk-... uvicorn examples.token_fastapi:app``.
 """

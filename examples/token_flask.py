@@ -1,4 +1,4 @@
-"""A Flask host app that mounts the token endpoint (the README's "Token endpoint" example).
+"""A Flask host app that mounts the token endpoint (docs/token-endpoint.md).
 
 Run it: ``OPENAI_API_KEY=sk-... flask --app examples.token_flask run`` (or serve ``app`` with waitress).
 """

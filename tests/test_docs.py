@@ -4,9 +4,12 @@ resolve, its two commands are the ones that work, and the lifecycle page shows t
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from realtime_service.lifecycle import SHUTDOWNS
@@ -128,3 +131,72 @@ def test_the_lifecycle_page_shows_the_packages_table() -> None:
     assert [(m, d, r.strip(), s.strip()) for m, d, r, s in rows] == [
         (row.model, row.date.isoformat(), row.replacement, row.source) for row in SHUTDOWNS
     ]
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site as `mkdocs build --strict` renders it: what a reader sees, not what the Markdown meant."""
+    pytest.importorskip("mkdocs", reason="the docs extra (installed by dev) builds the site")
+    site = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return site
+
+
+def numbered_lists(markdown: str) -> list[int]:
+    """The length of each numbered list in a page's source: ``1.`` starts one, each later number extends it."""
+    lengths: list[int] = []
+    for number in re.findall(r"^ {0,3}(\d+)\. ", markdown, re.MULTILINE):
+        if number == "1":
+            lengths.append(1)
+        else:
+            assert lengths, "a numbered list that does not start at 1"
+            lengths[-1] = max(lengths[-1], int(number))
+    return lengths
+
+
+def rendered_lists(html: str) -> list[int]:
+    """The number of items of each top-level ``<ol>`` of the page's content (the theme's search list excluded)."""
+    lengths = []
+    for match in re.finditer(r"<ol(?P<attributes>[^>]*)>(?P<body>.*?)</ol>", html, re.DOTALL):
+        if "md-search-result" in match["attributes"]:
+            continue
+        assert "start=" not in match["attributes"], "a list that restarts part-way"
+        lengths.append(len(re.findall(r"<li>", match["body"])))
+    return lengths
+
+
+def test_the_built_site_shows_no_markdown_leftovers(built_site: Path) -> None:
+    pages = nav_pages(mkdocs_config()["nav"])
+    assert pages
+    for page in pages:
+        html_file = built_site / ("index.html" if page == "index.md" else page.removesuffix(".md") + "/index.html")
+        html = html_file.read_text(encoding="utf-8")
+        content = html[html.index('<article class="md-content__inner') : html.index("</article>")]
+        assert "\\|" not in content, f"{page}: a table shows a literal \\| (a pipe inside code needs no escape here)"
+        assert "```" not in content, f"{page}: a code fence was not recognised (indent it inside its list item)"
+        source = (DOCS / page).read_text(encoding="utf-8")
+        assert rendered_lists(content) == numbered_lists(source), f"{page}: a numbered list restarts or breaks"
+        for paragraph in re.findall(r"<p>(.*?)</p>", re.sub(r"<code>.*?</code>", "CODE", content), re.DOTALL):
+            # A list straight after a paragraph's last line, with no blank line between, stays paragraph text.
+            shown_as_text = re.search(r"\n\s*(?:[-*+]|\d+\.) ", paragraph)
+            assert not shown_as_text, f"{page}: a list shown as text (a blank line before it): {paragraph[:200]}"
+
+
+def test_the_layout_tree_is_the_same_in_the_readme_and_the_reference() -> None:
+    def tree(text: str) -> str:
+        start = text.index("```text\nrealtime_service/")
+        return text[start : text.index("```\n", start + 8)]
+
+    readme = tree((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert readme == tree((DOCS / "reference.md").read_text(encoding="utf-8"))
+    packages = [path.name for path in (ROOT / "realtime_service").iterdir() if (path / "__init__.py").is_file()]
+    for folder in sorted(packages):
+        assert f"── {folder}/ " in readme, f"realtime_service/{folder} is missing from the layout tree"

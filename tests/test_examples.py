@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,3 +54,23 @@ def test_the_example_handler_is_tested_with_an_overridden_gateway() -> None:
         application.unwire()
     assert minted["client_secret"].startswith("ek_")
     assert fake.calls[0].json["session"]["audio"]["output"]["voice"] == "marin"
+
+
+def test_the_example_handler_runs_as_a_script(tmp_path: Path) -> None:
+    """`python -m examples.handlers` is ``__main__``, not the wired ``examples.handlers``: it must still mint."""
+    with Emulator() as emulator:
+        config = tmp_path / "app.yaml"
+        config.write_text(f"realtime:\n  api_key: {emulator.api_key}\n  base_url: {emulator.base_url}\n")
+        environ = {key: value for key, value in os.environ.items() if not key.startswith("OPENAI_")}
+        result = subprocess.run(
+            [sys.executable, "-m", "examples.handlers"],
+            cwd=ROOT,
+            env={**environ, "APP_CONFIG": str(config)},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert len(emulator.requests) == 1
+    assert re.search(r"'client_secret': 'ek_\.\.\.\w{4}'", result.stdout), result.stdout
