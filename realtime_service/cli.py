@@ -56,9 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     against it)."""
     parser = OneLineParser(
         prog=PROG,
-        description="Mint OpenAI Realtime ephemeral keys and start calls from the command line, run the loopback "
-        "emulator, serve the token endpoint, or check a deployment. 'realtime-service COMMAND --help' shows "
-        "a command's options.",
+        description="Mint OpenAI Realtime ephemeral keys and start calls from the command line, run the\n"
+        "loopback emulator, serve the token endpoint, or check a deployment.\n"
+        "'realtime-service COMMAND --help' shows a command's options.",
         epilog=exit_codes_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -27,19 +27,24 @@ def emulator_env(emulator: Emulator) -> dict[str, str]:
     return {"OPENAI_API_KEY": emulator.api_key, "OPENAI_BASE_URL": emulator.base_url}
 
 
-def test_create_session_with_the_emulator_prints_a_redacted_session() -> None:
+def test_create_session_with_the_emulator_prints_a_redacted_ga_answer() -> None:
+    """The README's first command: the quick start prints the current (GA) shape, the key redacted, and no
+    warning for the model it names."""
     result = run("create-session", "--emulator", "--model", "gpt-realtime-2.1", "--voice", "marin")
     assert result.returncode == 0, result.stderr
-    session = json.loads(result.stdout)
-    assert session["voice"] == "marin"
-    assert session["client_secret"]["value"].startswith("ek_...")
-    assert len(session["client_secret"]["value"]) == len("ek_...") + 4
+    assert result.stderr == ""
+    answer = json.loads(result.stdout)
+    assert answer["session"]["audio"]["output"]["voice"] == "marin"
+    assert answer["session"]["model"] == "gpt-realtime-2.1"
+    assert "client_secret" not in answer
+    assert answer["value"].startswith("ek_...")
+    assert len(answer["value"]) == len("ek_...") + 4
 
 
 def test_show_secret_prints_the_whole_key() -> None:
     result = run("create-session", "--emulator", "--voice", "marin", "--show-secret")
     assert result.returncode == 0, result.stderr
-    value = json.loads(result.stdout)["client_secret"]["value"]
+    value = json.loads(result.stdout)["value"]
     assert value.startswith("ek_")
     assert "..." not in value
 
@@ -47,18 +52,19 @@ def test_show_secret_prints_the_whole_key() -> None:
 def test_a_request_file_is_read_and_flags_override_it(tmp_path: Path) -> None:
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"voice": "alloy", "instructions": "Be brief.", "turn_detection": None}))
-    result = run("create-session", "--emulator", "--request", str(request), "--voice", "cedar")
+    result = run("create-session", "--emulator", "--request", str(request), "--voice", "cedar", "--beta-output")
     assert result.returncode == 0, result.stderr
     session = json.loads(result.stdout)
     assert session["voice"] == "cedar"
     assert session["instructions"] == "Be brief."
     assert session["turn_detection"] is None
+    assert session["client_secret"]["value"].startswith("ek_...")
 
 
 def test_a_request_on_stdin_is_read() -> None:
     result = run("create-session", "--emulator", "--request", "-", stdin='{"voice": "verse"}')
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["voice"] == "verse"
+    assert json.loads(result.stdout)["session"]["audio"]["output"]["voice"] == "verse"
 
 
 def test_an_invalid_request_exits_2_naming_the_field() -> None:
@@ -137,15 +143,26 @@ def test_the_console_script_is_installed() -> None:
 # --- create-session honours api_shape ----------------------------------------------------------------------------
 
 
-def test_create_session_mints_through_client_secrets_by_default_and_prints_beta_names() -> None:
+@pytest.mark.parametrize("beta_output", [False, True])
+def test_create_session_mints_through_client_secrets_and_prints_ga_unless_beta_output(beta_output: bool) -> None:
+    """The same request goes out either way (the bridge's); only what is printed differs."""
     with Emulator(beta_retired=True) as emulator:
-        result = run("create-session", "--voice", "cedar", env=emulator_env(emulator))
+        flags = ["--beta-output"] if beta_output else []
+        result = run("create-session", "--voice", "cedar", "--instructions", "Hi.", *flags, env=emulator_env(emulator))
     assert result.returncode == 0, result.stderr
     assert [request.path for request in emulator.requests] == ["/v1/realtime/client_secrets"]
-    assert emulator.requests[0].json["session"]["audio"]["output"]["voice"] == "cedar"
-    session = json.loads(result.stdout)
-    assert session["voice"] == "cedar"
-    assert session["client_secret"]["value"].startswith("ek_...")
+    assert emulator.requests[0].json == {
+        "expires_after": {"anchor": "created_at", "seconds": 60},
+        "session": {"type": "realtime", "instructions": "Hi.", "audio": {"output": {"voice": "cedar"}}},
+    }
+    printed = json.loads(result.stdout)
+    if beta_output:
+        assert printed["voice"] == "cedar"
+        assert printed["client_secret"]["value"].startswith("ek_...")
+    else:
+        assert printed["session"]["audio"]["output"]["voice"] == "cedar"
+        assert printed["value"].startswith("ek_...")
+        assert "client_secret" not in printed
 
 
 def test_create_session_with_api_shape_beta_posts_to_sessions() -> None:

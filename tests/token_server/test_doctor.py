@@ -82,7 +82,7 @@ def test_a_default_deployment_with_a_working_key_passes_and_mints_one_short_key(
         "expires_after": {"anchor": "created_at", "seconds": 10},
     }
     assert emulator.api_key not in out
-    assert out.splitlines()[-1] == f"{len(out.splitlines()) - 1} checks: 0 failed, 1 warnings"
+    assert out.splitlines()[-1] == f"{len(out.splitlines()) - 1} checks: 0 failed, 1 warning"
 
 
 def test_without_check_key_nothing_is_sent(capsys: pytest.CaptureFixture[str], emulator: Emulator) -> None:
