@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import (
     APIConnectionError,
@@ -29,6 +29,9 @@ from .errors import (
     ResponseValidationError,
 )
 from .redaction import redact
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK = 0
 #: doctor: a check failed; serve: a worker died; emulator ring: the call timed out undecided.
@@ -91,6 +94,11 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise CLIError(f"{message} (see {self.prog} --help)", EXIT_USAGE)
 
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """As argparse's, but a closed stdout (``--help | head``) reaches the boundary instead of being ignored."""
+        if message:
+            (file or sys.stderr).write(message)
+
 
 def port(text: str) -> int:
     """An argparse ``type`` for ports: 0 (pick a free one) to 65535."""
@@ -128,6 +136,14 @@ def run(body: Callable[[], int], prog: str, *, debug: bool = False) -> int:
         return code
     except BrokenPipeError:
         return _broken_pipe()
+    except SystemExit as exc:  # argparse's --help and --version: their output may meet a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _broken_pipe()
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or EXIT_OK
+        raise
     except KeyboardInterrupt:
         return _fail(prog, "interrupted", EXIT_INTERRUPTED)
     except CLIError as exc:
