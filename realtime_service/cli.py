@@ -105,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
+    """The subcommands ``parser`` (default: :func:`build_parser`'s) accepts, in order: what the docs' commands
+    table must list."""
+    for action in (parser or build_parser())._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
 def _config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from realtime_service._version import __version__
+from realtime_service.cli import subcommand_names
 from realtime_service.emulator import Emulator, Fault
 
 CLI = [sys.executable, "-m", "realtime_service"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -98,11 +102,12 @@ def test_an_api_error_exits_3_without_leaking_the_key() -> None:
     assert wrong_key not in result.stderr + result.stdout
 
 
-def test_a_connection_error_exits_4() -> None:
+def test_a_connection_error_exits_4_naming_the_url() -> None:
     config = {"OPENAI_API_KEY": "sk-test-000000000000", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
     result = run("create-session", "--voice", "marin", env=config)
     assert result.returncode == 4
     assert "Connection error" in result.stderr
+    assert "(POST http://127.0.0.1:9/v1/realtime/client_secrets)" in result.stderr
 
 
 def test_a_non_session_answer_exits_5() -> None:
@@ -301,8 +306,64 @@ def test_server_commands_show_their_own_help(command: str, option: str) -> None:
     assert option in result.stdout
 
 
-def test_the_top_level_help_lists_every_command() -> None:
+def test_the_top_level_help_lists_every_command_in_whole_sentences() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("create-session", "create-secret", "emulator", "serve"):
-        assert command in result.stdout
+    for command in subcommand_names():
+        assert f"\n    {command}" in result.stdout
+    description = result.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith(".")  # it used to stop mid-sentence at the docstring's first line break
+    assert "exit codes:" in result.stdout
+
+
+def test_version_prints_the_packages_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"realtime-service {__version__}\n"
+
+
+def test_the_getting_started_table_lists_exactly_the_cli_subcommands() -> None:
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| `realtime-service ([a-z-]+)[ `]", page, re.MULTILINE)
+    assert sorted(listed) == sorted(subcommand_names())
+    assert len(listed) == len(set(listed))
+
+
+# --- models the package does not know, and those it knows are retiring ----------------------------------------
+
+
+@pytest.mark.parametrize("command", ["create-session", "create-secret"])
+def test_an_unknown_model_warns_with_the_closest_name_and_is_sent_anyway(command: str) -> None:
+    with Emulator() as emulator:
+        result = run(command, "--model", "gpt-realtim-2.1", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "realtime-service: warning: gpt-realtim-2.1 is not a model this package knows; did you mean "
+        "gpt-realtime-2.1? (sending it anyway: the API decides)\n"
+    )
+    assert emulator.requests[0].json["session"]["model"] == "gpt-realtim-2.1"
+
+
+def test_an_unknown_model_in_a_call_session_warns_too(tmp_path: Path) -> None:
+    session = tmp_path / "session.json"
+    session.write_text(json.dumps({"type": "realtime", "model": "gpt-realtime-2.1-mni"}))
+    result = run(
+        "create-call",
+        "--emulator",
+        "--sdp",
+        str(ROOT / "tests" / "sdp" / "chromium_offer.sdp"),
+        "--session",
+        str(session),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "did you mean gpt-realtime-2.1-mini?" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_retiring_model_is_one_short_warning_line_without_sources() -> None:
+    result = run("create-secret", "--emulator", "--model", "gpt-realtime")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "realtime-service: warning: request names gpt-realtime: shutdown announced for 2027-01-20; "
+        "use gpt-realtime-2.1 instead\n"
+    )
