@@ -13,6 +13,7 @@ Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
@@ -101,6 +102,8 @@ def _ring(argv: list[str]) -> int:
     from .ring import check_loopback, default_sip_headers, mask_numbers
 
     args = _ring_parser().parse_args(argv)
+    if importlib.util.find_spec("standardwebhooks") is None:
+        raise CLIError("ringing needs the standardwebhooks package: pip install 'realtime-service[webhooks]'")
     secret = args.secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
     if not secret:
         raise CLIError("a webhook secret is needed: --secret or OPENAI_WEBHOOK_SECRET")
