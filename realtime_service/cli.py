@@ -29,6 +29,7 @@ from .cli_boundary import (
     EXIT_CONNECTION,
     EXIT_OK,
     CLIError,
+    HelpFormatter,
     OneLineParser,
     exit_codes_epilog,
     run,
@@ -56,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     against it)."""
     parser = OneLineParser(
         prog=PROG,
-        description="Mint OpenAI Realtime ephemeral keys and start calls from the command line, run the\n"
-        "loopback emulator, serve the token endpoint, or check a deployment.\n"
+        description="Mint OpenAI Realtime ephemeral keys and start calls from the command line, run the "
+        "loopback emulator, serve the token endpoint, or check a deployment. "
         "'realtime-service COMMAND --help' shows a command's options.",
         epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(

@@ -79,6 +79,15 @@ def exit_codes_epilog() -> str:
     return f"exit codes:\n{rows}"
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, wrapping the description as usual but keeping the exit-code table's lines."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("exit codes:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class CLIError(Exception):
     """A reason to stop that the user can act on: printed as one line, exits with ``code``."""
 

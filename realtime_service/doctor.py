@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cli_boundary import CLIError, OneLineParser, exit_codes_epilog, run
+from .cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, run
 from .config import Settings, load_config_file, load_settings
 from .errors import APIConnectionError, APIStatusError, ConfigurationError, RealtimeServiceError
 from .lifecycle import shutdown_of, unknown_model_note
@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check a deployment before it goes live, one line and one verdict (ok, warn, fail) per "
         "check. Exit 0: nothing failed (warnings allowed); 1: a check failed; 2: usage or unreadable config.",
         epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="YAML: serve's realtime:/server: file, or realtime keys")
     parser.add_argument(

@@ -21,7 +21,7 @@ import threading
 from types import FrameType
 from urllib.parse import urlsplit
 
-from ..cli_boundary import EXIT_USAGE, CLIError, OneLineParser, exit_codes_epilog, port, run
+from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import is_loopback
 from .server import DEFAULT_HISTORY, Emulator
 
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the OpenAI-compatible emulator on loopback until Ctrl-C. "
         "'realtime-service emulator ring URL --from ... --to ...' rings a local webhook app instead (ring --help).",
         epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
     parser.add_argument("--port", type=port, default=0, help="port to bind; 0 picks a free one (default)")
@@ -62,7 +62,7 @@ def _ring_parser() -> argparse.ArgumentParser:
         prog="realtime-service emulator ring",
         description="Ring a local webhook endpoint with a signed incoming-call event and print the call's outcome.",
         epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("url", help="the app's webhook URL (loopback only), e.g. http://127.0.0.1:8000/webhooks/openai")
     parser.add_argument("--from", dest="caller", default="+14155550100", help="calling number (default: %(default)s)")

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from ..cli_boundary import CLIError, OneLineParser, exit_codes_epilog, port, run
+from ..cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import Settings, is_loopback, load_config_file
 from ..errors import ConfigurationError
 from ..webhooks.masking import MaskingFilter
@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="realtime-service serve",
         description="Serve the ephemeral-key endpoint, health checks and the demo page.",
         epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback)")
     parser.add_argument("--port", type=port, default=8000, help="port to bind; 0 picks a free one (default: 8000)")
