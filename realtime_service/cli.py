@@ -1,12 +1,14 @@
-"""``realtime-service``: mint a key from the command line, run the loopback emulator, serve the token endpoint,
-or check a deployment (``doctor``, exit codes in :mod:`realtime_service.doctor`).
+"""``realtime-service``: mint ephemeral keys and start calls from the command line, run the loopback emulator,
+serve the token endpoint, and check a deployment before it goes live.
 
+Every command runs inside one error boundary (:mod:`.cli_boundary`): an error is one line on stderr and a
+documented exit code (the table is in ``--help`` and docs/getting-started.md), never a traceback or a secret.
+``create-session`` prints the GA answer (``value``, ``expires_at``, ``session``) unless the beta shape is asked
+for (``--beta-output``, or ``--api-shape beta`` for the retired endpoint, which answers only that shape).
 ``create-call --sdp FILE|- [--live]`` hands an SDP offer to ``POST /realtime/calls`` (or GPT-Live's
-``POST /live/sessions``) and prints the answer and the call or session id as JSON.
-
-Exit codes: 0 success, 2 usage, configuration or validation error (nothing was sent), 3 the API answered with
-an error status, 4 no answer (connection error or timeout), 5 the API's answer held no usable key.
-Secrets are redacted in everything printed unless ``--show-secret`` is given.
+``POST /live/sessions``) and prints the answer and the call or session id as JSON. Secrets are redacted in
+everything printed unless ``--show-secret`` is given; a model the package does not know is a warning, not a
+refusal.
 """
 
 from __future__ import annotations
@@ -14,37 +16,70 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import yaml
-
-from .containers import RealtimeContainer
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    ConfigurationError,
-    RealtimeServiceError,
-    RequestValidationError,
-    ResponseValidationError,
+from ._version import __version__
+from .cli_boundary import (
+    DEBUG_VARIABLE,
+    EXIT_CONNECTION,
+    EXIT_OK,
+    CLIError,
+    HelpFormatter,
+    OneLineParser,
+    exit_codes_epilog,
+    run,
 )
+from .config import Settings, load_config_file
+from .containers import RealtimeContainer
+from .errors import APIConnectionError
+from .lifecycle import models_in, unknown_model_note
 from .redaction import redact
 
-EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_CONNECTION, EXIT_RESPONSE = 0, 2, 3, 4, 5
+T = TypeVar("T")
+PROG = "realtime-service"
+#: The subcommands this module runs itself.
+MINTING = ("create-session", "create-secret", "create-call")
+#: The subcommands that parse their own arguments (their parsers live with them; ``--help`` passes through).
+DELEGATED = {
+    "emulator": "run the OpenAI-compatible emulator on loopback, or ring a webhook app (--help for its options)",
+    "serve": "serve the token endpoint, signaling, phone webhook and demo page (--help for its options)",
+    "doctor": "check a deployment before it goes live: models, key, webhooks, storage, hosts (--help)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="realtime-service", description=__doc__.splitlines()[0] if __doc__ else None)
-    commands = parser.add_subparsers(dest="command", required=True)
+    """The top-level parser: every subcommand is listed here (docs/getting-started.md's table is checked
+    against it)."""
+    parser = OneLineParser(
+        prog=PROG,
+        description="Mint OpenAI Realtime ephemeral keys and start calls from the command line, run the "
+        "loopback emulator, serve the token endpoint, or check a deployment. "
+        "'realtime-service COMMAND --help' shows a command's options.",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the traceback of an unexpected error (or {DEBUG_VARIABLE}=1)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     create = commands.add_parser(
         "create-session",
-        help="mint a key with a beta-shaped request (bridged to /realtime/client_secrets unless api_shape: beta)",
+        help="mint a key from a beta-shaped request (bridged to POST /realtime/client_secrets); print the GA answer",
     )
     _common_arguments(create)
     create.add_argument("--api-shape", choices=("ga", "beta"), help="override the config key api_shape")
+    create.add_argument(
+        "--beta-output",
+        action="store_true",
+        help="print the answer in the retired beta shape (client_secret.value, voice at the top), for old scripts",
+    )
 
     secret = commands.add_parser("create-secret", help="mint a key with a GA request (POST /realtime/client_secrets)")
     _common_arguments(secret)
@@ -60,20 +95,32 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--sdp", required=True, metavar="FILE", help="the SDP offer from FILE, or - for stdin")
     call.add_argument("--live", action="store_true", help="start a GPT-Live session (POST /live/sessions)")
     call.add_argument("--session", metavar="FILE", help="the session as JSON from FILE, or - for stdin")
-    call.add_argument("--model", help="model, e.g. gpt-realtime-2 or (with --live, where it is required) gpt-live-1")
+    call.add_argument("--model", help="model, e.g. gpt-realtime-2.1 or (with --live, where it is required) gpt-live-1")
     call.add_argument("--voice", help="voice, e.g. marin")
     call.add_argument("--instructions", help="system instructions for the session")
-    call.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")
+    _config_argument(call)
     call.add_argument("--emulator", action="store_true", help="send to an in-process loopback emulator")
 
-    commands.add_parser(
-        "emulator", help="run the OpenAI-compatible emulator on loopback (--help for its options)", add_help=False
-    )
-    commands.add_parser("serve", help="serve the token endpoint and demo page (--help for its options)", add_help=False)
-    commands.add_parser(
-        "doctor", help="check a deployment before it goes live: models, key, webhooks, storage, hosts", add_help=False
-    )
+    for name, text in DELEGATED.items():
+        commands.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def subcommand_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
+    """The subcommands ``parser`` (default: :func:`build_parser`'s) accepts, in order: what the docs' commands
+    table must list."""
+    for action in (parser or build_parser())._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+def _config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML config: a file of config/*.yaml (its realtime: keys are used) or bare realtime keys",
+    )
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,13 +128,23 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", help="voice, e.g. marin")
     parser.add_argument("--instructions", help="system instructions for the session")
     parser.add_argument("--request", metavar="FILE", help="JSON request body from FILE, or - for stdin")
-    parser.add_argument("--config", metavar="FILE", help="YAML config (the keys of config/realtime.yaml)")
+    _config_argument(parser)
     parser.add_argument("--show-secret", action="store_true", help="print the ephemeral key unredacted")
     parser.add_argument("--emulator", action="store_true", help="mint from an in-process loopback emulator")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The ``realtime-service`` console script: every subcommand runs inside the one error boundary."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    while args and args[0] == "--debug":
+        args.pop(0)
+        os.environ[DEBUG_VARIABLE] = "1"  # the delegated commands' own boundaries (and serve's workers) see it
+    named = args and args[0] in (*DELEGATED, *MINTING)
+    prog = f"{PROG} {args[0]}" if named else PROG
+    return run(lambda: _dispatch(args), prog)
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "emulator":
         from .emulator import main as emulator_main
 
@@ -101,41 +158,79 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return doctor_main(argv[1:])
     args = build_parser().parse_args(argv)
+    _configure_logging()
     if args.command == "create-call":
         return _create_call(args)
     return _mint(args)
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"realtime-service: error: {message}", file=sys.stderr)
-    return code
+class _LowerLevel(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging() -> None:
+    """The service's warnings (a retiring model, a dropped beta field) as one short stderr line each."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LowerLevel())
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _warn_unknown_models(body: Any) -> None:
+    """A model the package does not know is most likely a typo: say so, suggest the closest, send anyway."""
+    for model in dict.fromkeys(models_in(body)):
+        note = unknown_model_note(model)
+        if note:
+            _warn(f"{note} (sending it anyway: the API decides)")
+
+
+def _read_json(option: str, source: str, *, stdin_used: bool = False) -> dict[str, Any]:
+    """A JSON object from ``source`` (a file, or ``-`` for stdin), or a one-line :class:`CLIError`."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CLIError(f"{option} {source}: not UTF-8 text") from None
+    except OSError as exc:
+        raise CLIError(f"{option}: cannot read {source}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise CLIError(f"{option} {source} is not valid JSON: {exc.msg} at {where}") from None
+    if not isinstance(loaded, dict):
+        raise CLIError(f"{option} must hold a JSON object, not {type(loaded).__name__}")
+    return loaded
 
 
 def _mint(args: argparse.Namespace) -> int:
-    try:
-        request = _request_from(args)
-        config = _config_from(args.config)
-    except (OSError, ValueError, ConfigurationError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+    request = _read_json("--request", args.request) if args.request else {}
+    config = _realtime_config(args.config)
     if getattr(args, "api_shape", None):
         config["api_shape"] = args.api_shape
-    try:
-        with _container(config, emulator=args.emulator) as container:
-            service = container.realtime_session_service()
-            if args.command == "create-secret":
-                response: Any = service.create_client_secret(_ga_request(request, args))
+    with _container(config, emulator=args.emulator) as container:
+        service = container.realtime_session_service()
+        settings: Settings = container.settings()
+        if args.command == "create-secret":
+            ga = _ga_request(request, args)
+            _warn_unknown_models(ga)
+            response: Any = _sending(settings, "client_secrets", lambda: service.create_client_secret(ga))
+        else:
+            beta = _beta_request(request, args)
+            _warn_unknown_models(beta)
+            if settings.api_shape == "beta" or args.beta_output:
+                operation = "sessions" if settings.api_shape == "beta" else "client_secrets"
+                response = _sending(settings, operation, lambda: service.create_realtime_session(beta))
             else:
-                response = service.create_realtime_session(_beta_request(request, args))
-    except (RequestValidationError, ConfigurationError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except APIStatusError as exc:
-        return _fail(str(exc), EXIT_API)
-    except APIConnectionError as exc:
-        return _fail(str(exc), EXIT_CONNECTION)
-    except ResponseValidationError as exc:
-        return _fail(str(exc), EXIT_RESPONSE)
-    except RealtimeServiceError as exc:  # pragma: no cover - every subclass is handled above
-        return _fail(str(exc), EXIT_API)
+                # The same request the bridge sends for create_realtime_session, answered in the GA shape.
+                bridged = service.bridge.to_ga(service.codec("beta").encode(beta))
+                response = _sending(settings, "client_secrets", lambda: service.create_client_secret(bridged))
     body = response.to_dict()
     if not args.show_secret:
         _redact_secrets(body)
@@ -143,36 +238,36 @@ def _mint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sending(settings: Settings, operation: str, send: Callable[[], T]) -> T:
+    """``send()``, with a connection error naming the URL it went to (never credentials or a query)."""
+    try:
+        return send()
+    except APIConnectionError as exc:
+        url = settings.base_url + settings.paths.get(operation, "")
+        raise CLIError(f"{exc} (POST {url})", EXIT_CONNECTION) from None
+
+
 def _create_call(args: argparse.Namespace) -> int:
     """``create-call``: one offer in, ``{"call_id"|"session_id", "request_id", "sdp"}`` out (nothing secret)."""
+    if args.sdp == "-" and args.session == "-":
+        raise CLIError("--sdp and --session cannot both read stdin")
     try:
-        if args.sdp == "-" and args.session == "-":
-            raise ValueError("--sdp and --session cannot both read stdin")
         offer = sys.stdin.buffer.read() if args.sdp == "-" else Path(args.sdp).read_bytes()
-        session = _session_from(args)
-        config = _config_from(args.config)
-    except (OSError, ValueError, ConfigurationError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    try:
-        with _container(config, emulator=args.emulator) as container:
-            service = container.realtime_session_service()
-            if args.live:
-                live = service.create_live_session(offer, session)
-                printed: dict[str, Any] = {"session_id": live.session_id, "request_id": live.request_id}
-                printed["sdp"] = live.sdp
-            else:
-                call = service.create_call(offer, session)
-                printed = {"call_id": call.call_id, "request_id": call.request_id, "sdp": call.sdp}
-    except (RequestValidationError, ConfigurationError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except APIStatusError as exc:
-        return _fail(str(exc), EXIT_API)
-    except APIConnectionError as exc:
-        return _fail(str(exc), EXIT_CONNECTION)
-    except ResponseValidationError as exc:
-        return _fail(str(exc), EXIT_RESPONSE)
-    except RealtimeServiceError as exc:  # pragma: no cover - every subclass is handled above
-        return _fail(str(exc), EXIT_API)
+    except OSError as exc:
+        raise CLIError(f"--sdp: cannot read {args.sdp}: {exc.strerror or type(exc).__name__}") from None
+    session = _session_from(args)
+    config = _realtime_config(args.config)
+    _warn_unknown_models(session)
+    with _container(config, emulator=args.emulator) as container:
+        service = container.realtime_session_service()
+        settings: Settings = container.settings()
+        if args.live:
+            live = _sending(settings, "live_sessions", lambda: service.create_live_session(offer, session))
+            printed: dict[str, Any] = {"session_id": live.session_id, "request_id": live.request_id}
+            printed["sdp"] = live.sdp
+        else:
+            call = _sending(settings, "calls", lambda: service.create_call(offer, session))
+            printed = {"call_id": call.call_id, "request_id": call.request_id, "sdp": call.sdp}
     print(json.dumps(printed, indent=2))
     return EXIT_OK
 
@@ -180,13 +275,7 @@ def _create_call(args: argparse.Namespace) -> int:
 def _session_from(args: argparse.Namespace) -> dict[str, Any]:
     """The session from ``--session`` with the flags placed over it (``voice`` at ``audio.output.voice``); a
     Realtime session gets ``type: "realtime"`` unless it says otherwise."""
-    session: dict[str, Any] = {}
-    if args.session:
-        text = sys.stdin.read() if args.session == "-" else Path(args.session).read_text(encoding="utf-8")
-        loaded = json.loads(text)
-        if not isinstance(loaded, dict):
-            raise ValueError("--session must hold a JSON object")
-        session = loaded
+    session = _read_json("--session", args.session) if args.session else {}
     if not args.live:
         session.setdefault("type", "realtime")
     for name in ("model", "instructions"):
@@ -202,16 +291,6 @@ def _redact_secrets(body: dict[str, Any]) -> None:
     for holder in (body, body.get("client_secret")):
         if isinstance(holder, dict) and isinstance(holder.get("value"), str):
             holder["value"] = redact(holder["value"])
-
-
-def _request_from(args: argparse.Namespace) -> dict[str, Any]:
-    if not args.request:
-        return {}
-    text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(encoding="utf-8")
-    loaded = json.loads(text)
-    if not isinstance(loaded, dict):
-        raise ValueError("--request must hold a JSON object")
-    return loaded
 
 
 def _beta_request(request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -251,13 +330,10 @@ def _place(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
         node[path[-1]] = value
 
 
-def _config_from(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise ConfigurationError(f"{path} must hold a mapping of config keys")
-    return loaded
+def _realtime_config(path: str | None) -> dict[str, Any]:
+    """The ``realtime`` keys of ``--config`` (either layout, :func:`~realtime_service.config.load_config_file`);
+    a ``server:`` section is ``serve``'s and ``doctor``'s, not used by the minting commands."""
+    return load_config_file(path)["realtime"] if path is not None else {}
 
 
 @contextlib.contextmanager

@@ -11,8 +11,11 @@ import copy
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import yaml
 
 from .errors import ConfigurationError
 from .redaction import redact
@@ -329,3 +332,53 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
             f"refusing plain http:// base_url to non-loopback host {parts.hostname!r}: "
             "use https or set allow_insecure_http: true"
         )
+
+
+#: The top-level sections of a config file: ``realtime:`` (these settings) and ``server:`` (``serve``'s).
+SECTIONS = ("realtime", "server")
+
+
+def load_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    """``{"realtime": {...}, "server": {...}}`` from a YAML config file, for every command's ``--config``.
+
+    One reader for every command, so every shipped file works with every command: a file with ``realtime:``
+    and/or ``server:`` sections (config/*.yaml, ``serve``'s layout) or a file of bare ``realtime`` keys
+    (``api_key: ...``). Anything unreadable is a one-line :class:`ConfigurationError` naming the file (and the
+    line, for YAML syntax); the keys themselves are checked where they are used (:func:`load_settings`).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"cannot read {path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
+    if loaded is None:
+        return {"realtime": {}, "server": {}}
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{path} must hold a mapping of config keys, not a {type(loaded).__name__}")
+    if not set(loaded) & set(SECTIONS):
+        return {"realtime": dict(loaded), "server": {}}
+    unknown = sorted(str(key) for key in set(loaded) - set(SECTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))} (expected realtime:, server:)"
+        )
+    sections: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        value = loaded.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise ConfigurationError(f"{path}: {name}: must be a mapping of config keys")
+        sections[name] = dict(value or {})
+    return sections
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where."""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())

@@ -7,7 +7,8 @@ environment) returning :class:`Check` lines; :data:`CHECKS` lists them in order,
 route, say) is one more function and one more entry.
 
 Verdicts: ``ok``, ``warn`` (works, but look at it) and ``fail`` (will not work). Exit codes: 0 nothing failed,
-1 a check failed, 2 the command line or the config file could not be read. No line ever shows a secret: details
+1 a check failed, 2 the command line or the config file could not be read (the CLI's table,
+:mod:`realtime_service.cli_boundary`). No line ever shows a secret: details
 are built from names, never values, and every line is scrubbed of every secret the deployment holds.
 """
 
@@ -16,18 +17,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
-from .config import Settings, load_settings
+from .cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, run
+from .config import Settings, load_config_file, load_settings
 from .errors import APIConnectionError, APIStatusError, ConfigurationError, RealtimeServiceError
-from .lifecycle import shutdown_of
+from .lifecycle import shutdown_of, unknown_model_note
 from .redaction import scrub
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -127,8 +125,11 @@ def check_models(deployment: Deployment) -> list[Check]:
 
 
 def model_check(where: str, model: str, today: dt.date) -> Check:
-    """One configured model against the lifecycle table."""
+    """One configured model against the lifecycle table (and the names the package knows: a typo warns)."""
     row = shutdown_of(model)
+    note = unknown_model_note(model)
+    if note is not None:
+        return Check("models", WARN, f"{where}: {note}")
     if row is None:
         return Check("models", OK, f"{where}: {model} (no shutdown announced)")
     days = (row.date - today).days
@@ -177,7 +178,12 @@ def probe_key(deployment: Deployment, source: str) -> Check:
             )
         return Check("api key", WARN, f"accepted, but the test mint failed: {where}: {exc.message}")
     except APIConnectionError as exc:
-        return Check("api key", FAIL, f"not checked: no answer from the API ({type(exc).__name__}: {exc})")
+        try:
+            settings = deployment.realtime_settings()
+            url = f" at {settings.base_url}{settings.paths['client_secrets']}"
+        except ConfigurationError:
+            url = ""
+        return Check("api key", FAIL, f"not checked: no answer from the API{url} ({type(exc).__name__}: {exc})")
     except RealtimeServiceError as exc:
         return Check("api key", FAIL, f"not checked: {type(exc).__name__}: {exc}")
     finally:
@@ -349,26 +355,25 @@ def run_checks(deployment: Deployment) -> list[Check]:
 
 def load_deployment_config(path: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``realtime:`` and ``server:`` sub-trees of ``path`` (serve's layout), or a file of realtime keys
-    (the minting commands' layout)."""
+    (the minting commands' layout): the reader every command's ``--config`` shares."""
     if path is None:
         return {}, {}
-    loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path} must hold a mapping")
-    if not set(loaded) & {"realtime", "server"}:
-        return dict(loaded), {}
-    unknown = sorted(set(loaded) - {"realtime", "server"})
-    if unknown:
-        listed = ", ".join(map(repr, unknown))
-        raise ValueError(f"{path}: unknown top-level key(s) {listed} (expected realtime, server)")
-    return dict(loaded.get("realtime") or {}), dict(loaded.get("server") or {})
+    sections = load_config_file(path)
+    return sections["realtime"], sections["server"]
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 warning``, ``2 warnings``, ``0 warnings``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="realtime-service doctor",
-        description=(__doc__ or "").splitlines()[0],
-        epilog="Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 usage or unreadable config.",
+        description="Check a deployment before it goes live, one line and one verdict (ok, warn, fail) per "
+        "check. Exit 0: nothing failed (warnings allowed); 1: a check failed; 2: usage or unreadable config.",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", metavar="FILE", help="YAML: serve's realtime:/server: file, or realtime keys")
     parser.add_argument(
@@ -378,12 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def doctor_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """``realtime-service doctor`` inside the CLI's error boundary; returns the exit code."""
+    return run(lambda: _doctor(argv, environ), "realtime-service doctor")
+
+
+def _doctor(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         realtime, server = load_deployment_config(args.config)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"realtime-service doctor: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except ConfigurationError as exc:
+        raise CLIError(str(exc)) from None
     deployment = Deployment(realtime, server, os.environ if environ is None else environ, check_key=args.check_key)
     lines = run_checks(deployment)
     secrets = deployment.secrets()
@@ -392,5 +401,5 @@ def doctor_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         print(scrub(f"{line.verdict:<4}  {line.name:<{width}}  {line.detail}", secrets))
     failed = sum(line.verdict == FAIL for line in lines)
     warned = sum(line.verdict == WARN for line in lines)
-    print(f"{len(lines)} checks: {failed} failed, {warned} warnings")
+    print(f"{plural(len(lines), 'check')}: {failed} failed, {plural(warned, 'warning')}")
     return EXIT_FAILED if failed else EXIT_OK

@@ -6,14 +6,19 @@ a request names it (:func:`warn_if_retiring`), appends the date and replacement 
 a model past its date (:func:`shutdown_hint`), and ``realtime-service doctor`` checks configured models
 against the table before going live.
 
-Updating the table is one line per model. Sources are in each row: ``SDK`` is the official ``openai`` Python
-SDK 3.57's "Deprecated values" blocks (the dates); a replacement marked ``third-party`` or ``ours`` is not
-confirmed on an OpenAI page (see docs/configuration.md, "Model lifecycle").
+Updating the table is one line per model. Sources are in each row (and in docs/model-lifecycle.md), not in
+the lines printed or logged, which stay short: ``SDK`` is the official ``openai`` Python SDK 3.57's "Deprecated
+values" blocks (the dates); a replacement marked ``third-party`` or ``ours`` is not confirmed on an OpenAI page.
+
+A name that is neither on the table nor in :data:`CURRENT` is most likely a typo: :func:`unknown_model_note`
+says so and suggests the closest known name, as a warning only (new models appear before this package knows
+them; the API decides).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import logging
 import re
 import threading
@@ -63,6 +68,27 @@ SHUTDOWNS: tuple[Shutdown, ...] = (
 
 BY_MODEL: Mapping[str, Shutdown] = {row.model: row for row in SHUTDOWNS}
 
+#: Models the package knows with no shutdown announced (SDK 3.57's enums; ``gpt-realtime-translate`` per third
+#: parties): Realtime, transcription, GPT-Live and translation.
+CURRENT: tuple[str, ...] = (
+    "gpt-realtime-2.1",
+    "gpt-realtime-2.1-mini",
+    "gpt-realtime-2",
+    "gpt-realtime-1.5",
+    "gpt-realtime-mini-2025-10-06",
+    "gpt-audio-1.5",
+    "gpt-audio-mini-2025-10-06",
+    "gpt-transcribe",
+    "gpt-live-transcribe",
+    "gpt-realtime-whisper",
+    "gpt-live-1",
+    "gpt-live-1.1",
+    "gpt-realtime-translate",
+)
+
+#: Every model name the package knows: current ones and those on the table.
+KNOWN: frozenset[str] = frozenset(CURRENT) | frozenset(BY_MODEL)
+
 # Longest names first, so "gpt-realtime-mini-2025-12-15" in a message is not read as "gpt-realtime".
 _NAMED = re.compile(
     r"(?<![\w.-])(" + "|".join(re.escape(m) for m in sorted(BY_MODEL, key=len, reverse=True)) + r")(?![\w.-])"
@@ -78,10 +104,28 @@ def shutdown_of(model: str) -> Shutdown | None:
 
 
 def describe(row: Shutdown, today: _dt.date | None = None) -> str:
-    """``gpt-realtime: shutdown announced for 2027-01-20; use gpt-realtime-2.1 instead (source: ...)``."""
+    """``gpt-realtime: shutdown announced for 2027-01-20; use gpt-realtime-2.1 instead`` (the source is in the
+    docs' table, not in every line)."""
     past = row.date <= (today or _dt.date.today())
     when = f"shut down on {row.date.isoformat()}" if past else f"shutdown announced for {row.date.isoformat()}"
-    return f"{row.model}: {when}; use {row.replacement} instead (source: {row.source})"
+    return f"{row.model}: {when}; use {row.replacement} instead"
+
+
+def closest_known(model: str) -> str | None:
+    """The known model name closest to ``model`` (a typo's likely intent), or ``None`` when none is close."""
+    current = difflib.get_close_matches(model, CURRENT, n=1, cutoff=0.75)
+    matches = current or difflib.get_close_matches(model, sorted(KNOWN), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def unknown_model_note(model: str) -> str | None:
+    """``None`` for a known model, else one short sentence saying it is unknown (and the closest known name):
+    a warning to print, never a reason to refuse."""
+    if model in KNOWN:
+        return None
+    closest = closest_known(model)
+    hint = f"; did you mean {closest}?" if closest else ""
+    return f"{model} is not a model this package knows{hint}"
 
 
 def models_in(body: Any) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from realtime_service._version import __version__
+from realtime_service.cli import subcommand_names
 from realtime_service.emulator import Emulator, Fault
 
 CLI = [sys.executable, "-m", "realtime_service"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -27,19 +31,24 @@ def emulator_env(emulator: Emulator) -> dict[str, str]:
     return {"OPENAI_API_KEY": emulator.api_key, "OPENAI_BASE_URL": emulator.base_url}
 
 
-def test_create_session_with_the_emulator_prints_a_redacted_session() -> None:
+def test_create_session_with_the_emulator_prints_a_redacted_ga_answer() -> None:
+    """The README's first command: the quick start prints the current (GA) shape, the key redacted, and no
+    warning for the model it names."""
     result = run("create-session", "--emulator", "--model", "gpt-realtime-2.1", "--voice", "marin")
     assert result.returncode == 0, result.stderr
-    session = json.loads(result.stdout)
-    assert session["voice"] == "marin"
-    assert session["client_secret"]["value"].startswith("ek_...")
-    assert len(session["client_secret"]["value"]) == len("ek_...") + 4
+    assert result.stderr == ""
+    answer = json.loads(result.stdout)
+    assert answer["session"]["audio"]["output"]["voice"] == "marin"
+    assert answer["session"]["model"] == "gpt-realtime-2.1"
+    assert "client_secret" not in answer
+    assert answer["value"].startswith("ek_...")
+    assert len(answer["value"]) == len("ek_...") + 4
 
 
 def test_show_secret_prints_the_whole_key() -> None:
     result = run("create-session", "--emulator", "--voice", "marin", "--show-secret")
     assert result.returncode == 0, result.stderr
-    value = json.loads(result.stdout)["client_secret"]["value"]
+    value = json.loads(result.stdout)["value"]
     assert value.startswith("ek_")
     assert "..." not in value
 
@@ -47,18 +56,19 @@ def test_show_secret_prints_the_whole_key() -> None:
 def test_a_request_file_is_read_and_flags_override_it(tmp_path: Path) -> None:
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"voice": "alloy", "instructions": "Be brief.", "turn_detection": None}))
-    result = run("create-session", "--emulator", "--request", str(request), "--voice", "cedar")
+    result = run("create-session", "--emulator", "--request", str(request), "--voice", "cedar", "--beta-output")
     assert result.returncode == 0, result.stderr
     session = json.loads(result.stdout)
     assert session["voice"] == "cedar"
     assert session["instructions"] == "Be brief."
     assert session["turn_detection"] is None
+    assert session["client_secret"]["value"].startswith("ek_...")
 
 
 def test_a_request_on_stdin_is_read() -> None:
     result = run("create-session", "--emulator", "--request", "-", stdin='{"voice": "verse"}')
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["voice"] == "verse"
+    assert json.loads(result.stdout)["session"]["audio"]["output"]["voice"] == "verse"
 
 
 def test_an_invalid_request_exits_2_naming_the_field() -> None:
@@ -92,11 +102,12 @@ def test_an_api_error_exits_3_without_leaking_the_key() -> None:
     assert wrong_key not in result.stderr + result.stdout
 
 
-def test_a_connection_error_exits_4() -> None:
+def test_a_connection_error_exits_4_naming_the_url() -> None:
     config = {"OPENAI_API_KEY": "sk-test-000000000000", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
     result = run("create-session", "--voice", "marin", env=config)
     assert result.returncode == 4
     assert "Connection error" in result.stderr
+    assert "(POST http://127.0.0.1:9/v1/realtime/client_secrets)" in result.stderr
 
 
 def test_a_non_session_answer_exits_5() -> None:
@@ -137,15 +148,26 @@ def test_the_console_script_is_installed() -> None:
 # --- create-session honours api_shape ----------------------------------------------------------------------------
 
 
-def test_create_session_mints_through_client_secrets_by_default_and_prints_beta_names() -> None:
+@pytest.mark.parametrize("beta_output", [False, True])
+def test_create_session_mints_through_client_secrets_and_prints_ga_unless_beta_output(beta_output: bool) -> None:
+    """The same request goes out either way (the bridge's); only what is printed differs."""
     with Emulator(beta_retired=True) as emulator:
-        result = run("create-session", "--voice", "cedar", env=emulator_env(emulator))
+        flags = ["--beta-output"] if beta_output else []
+        result = run("create-session", "--voice", "cedar", "--instructions", "Hi.", *flags, env=emulator_env(emulator))
     assert result.returncode == 0, result.stderr
     assert [request.path for request in emulator.requests] == ["/v1/realtime/client_secrets"]
-    assert emulator.requests[0].json["session"]["audio"]["output"]["voice"] == "cedar"
-    session = json.loads(result.stdout)
-    assert session["voice"] == "cedar"
-    assert session["client_secret"]["value"].startswith("ek_...")
+    assert emulator.requests[0].json == {
+        "expires_after": {"anchor": "created_at", "seconds": 60},
+        "session": {"type": "realtime", "instructions": "Hi.", "audio": {"output": {"voice": "cedar"}}},
+    }
+    printed = json.loads(result.stdout)
+    if beta_output:
+        assert printed["voice"] == "cedar"
+        assert printed["client_secret"]["value"].startswith("ek_...")
+    else:
+        assert printed["session"]["audio"]["output"]["voice"] == "cedar"
+        assert printed["value"].startswith("ek_...")
+        assert "client_secret" not in printed
 
 
 def test_create_session_with_api_shape_beta_posts_to_sessions() -> None:
@@ -284,8 +306,64 @@ def test_server_commands_show_their_own_help(command: str, option: str) -> None:
     assert option in result.stdout
 
 
-def test_the_top_level_help_lists_every_command() -> None:
+def test_the_top_level_help_lists_every_command_in_whole_sentences() -> None:
     result = run("--help")
     assert result.returncode == 0
-    for command in ("create-session", "create-secret", "emulator", "serve"):
-        assert command in result.stdout
+    for command in subcommand_names():
+        assert f"\n    {command}" in result.stdout
+    description = result.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith(".")  # it used to stop mid-sentence at the docstring's first line break
+    assert "exit codes:" in result.stdout
+
+
+def test_version_prints_the_packages_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"realtime-service {__version__}\n"
+
+
+def test_the_getting_started_table_lists_exactly_the_cli_subcommands() -> None:
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| `realtime-service ([a-z-]+)[ `]", page, re.MULTILINE)
+    assert sorted(listed) == sorted(subcommand_names())
+    assert len(listed) == len(set(listed))
+
+
+# --- models the package does not know, and those it knows are retiring ----------------------------------------
+
+
+@pytest.mark.parametrize("command", ["create-session", "create-secret"])
+def test_an_unknown_model_warns_with_the_closest_name_and_is_sent_anyway(command: str) -> None:
+    with Emulator() as emulator:
+        result = run(command, "--model", "gpt-realtim-2.1", env=emulator_env(emulator))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "realtime-service: warning: gpt-realtim-2.1 is not a model this package knows; did you mean "
+        "gpt-realtime-2.1? (sending it anyway: the API decides)\n"
+    )
+    assert emulator.requests[0].json["session"]["model"] == "gpt-realtim-2.1"
+
+
+def test_an_unknown_model_in_a_call_session_warns_too(tmp_path: Path) -> None:
+    session = tmp_path / "session.json"
+    session.write_text(json.dumps({"type": "realtime", "model": "gpt-realtime-2.1-mni"}))
+    result = run(
+        "create-call",
+        "--emulator",
+        "--sdp",
+        str(ROOT / "tests" / "sdp" / "chromium_offer.sdp"),
+        "--session",
+        str(session),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "did you mean gpt-realtime-2.1-mini?" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_retiring_model_is_one_short_warning_line_without_sources() -> None:
+    result = run("create-secret", "--emulator", "--model", "gpt-realtime")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "realtime-service: warning: request names gpt-realtime: shutdown announced for 2027-01-20; "
+        "use gpt-realtime-2.1 instead\n"
+    )

@@ -325,7 +325,8 @@ def run_cli(command: str, config: Path, *args: str, stdin: str | None = None) ->
 
 def printed_key(command: str, stdout: str) -> str:
     answer = json.loads(stdout)
-    key = answer["value"] if command == "create-secret" else answer["client_secret"]["value"]
+    # create-session prints the GA shape (value) unless the beta one is asked for (client_secret.value).
+    key = answer["client_secret"]["value"] if "client_secret" in answer else answer["value"]
     assert isinstance(key, str)
     return key
 

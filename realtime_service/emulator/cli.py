@@ -5,28 +5,37 @@ instead (see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so 
 posts one signed incoming-call event, prints the call's final state and exits 0 when the call was decided
 (accepted, rejected, referred or hung up), 1 when it timed out. Numbers are printed masked; the webhook
 secret (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
+
+Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundary`): a port that cannot be bound
+(in use, not 0..65535, a non-loopback address) is one line and exit 2, like every other usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
 import threading
 from types import FrameType
+from urllib.parse import urlsplit
 
+from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
+from ..config import is_loopback
 from .server import DEFAULT_HISTORY, Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="realtime-service emulator",
         description="Run the OpenAI-compatible emulator on loopback until Ctrl-C. "
         "'realtime-service emulator ring URL --from ... --to ...' rings a local webhook app instead (ring --help).",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=port, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--api-key", default=None, help="key clients must send (default: a random sk-emulator-...)")
     parser.add_argument(
         "--beta-retired",
@@ -49,9 +58,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ring_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="realtime-service emulator ring",
         description="Ring a local webhook endpoint with a signed incoming-call event and print the call's outcome.",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("url", help="the app's webhook URL (loopback only), e.g. http://127.0.0.1:8000/webhooks/openai")
     parser.add_argument("--from", dest="caller", default="+14155550100", help="calling number (default: %(default)s)")
@@ -62,22 +73,50 @@ def _ring_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=30.0, help="seconds to wait for a decision (default: %(default)s)"
     )
     parser.add_argument("--deliveries", type=int, default=5, help="delivery attempts at most (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address the emulator binds (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port the emulator binds; 0 picks a free one")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=port, default=0, help="port the emulator binds; 0 picks a free one")
     parser.add_argument("--api-key", default=None, help="key the app must send (default: a random sk-emulator-...)")
     return parser
 
 
+def started(emulator: Emulator) -> Emulator:
+    """``emulator`` started, or a one-line :class:`CLIError` when its address cannot be bound (port in use, an
+    address this host does not have): where the CLI binds, so ``emulator`` and ``emulator ring`` say it alike."""
+    if not is_loopback(emulator.host):
+        raise CLIError(f"--host {emulator.host}: the emulator binds loopback addresses only (127.0.0.0/8, ::1)")
+    try:
+        return emulator.start()
+    except OverflowError:  # the Emulator class itself takes any int: the CLI's port type stops this first
+        raise CLIError(f"cannot listen on {emulator.host}: the port must be 0..65535") from None
+    except OSError as exc:
+        where = f"[{emulator.host}]" if ":" in emulator.host else emulator.host
+        raise CLIError(f"cannot listen on {where}:{emulator.port}: {exc.strerror or exc}") from None
+
+
 def ring_main(argv: list[str]) -> int:
     """Serve the emulator, ring ``url`` once, print the outcome (masked), stop."""
-    from .ring import default_sip_headers, mask_numbers
+    return run(lambda: _ring(argv), "realtime-service emulator ring")
+
+
+def _ring(argv: list[str]) -> int:
+    from .ring import check_loopback, default_sip_headers, mask_numbers
 
     args = _ring_parser().parse_args(argv)
+    if importlib.util.find_spec("standardwebhooks") is None:
+        raise CLIError("ringing needs the standardwebhooks package: pip install 'realtime-service[webhooks]'")
     secret = args.secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
     if not secret:
-        print("error: a webhook secret is needed: --secret or OPENAI_WEBHOOK_SECRET", file=sys.stderr)
-        return 2
-    with Emulator(args.api_key, args.host, args.port) as emulator:
+        raise CLIError("a webhook secret is needed: --secret or OPENAI_WEBHOOK_SECRET")
+    if args.timeout <= 0:
+        raise CLIError(f"--timeout must be more than 0 seconds, not {args.timeout}")
+    if args.deliveries < 1:
+        raise CLIError(f"--deliveries must be at least 1, not {args.deliveries}")
+    try:
+        check_loopback(args.url)  # before binding anything: a bad URL starts nothing
+        urlsplit(args.url).port  # noqa: B018 - raises ValueError for a port outside 0..65535 or not a number
+    except ValueError as error:
+        raise CLIError(f"{args.url}: {error}") from None
+    with started(Emulator(args.api_key, args.host, args.port)) as emulator:
         print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
         print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
         print(f"ringing {args.url} from {mask_numbers(args.caller)} to {mask_numbers(args.callee)}", flush=True)
@@ -91,8 +130,7 @@ def ring_main(argv: list[str]) -> int:
                 max_deliveries=args.deliveries,
             )
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+            raise CLIError(str(error), EXIT_USAGE) from None
     statuses = ", ".join("no answer" if status is None else str(status) for status in record.webhook_statuses)
     print(f"webhook deliveries: {record.webhook_deliveries} ({statuses})")
     detail = ""
@@ -115,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv and argv[0] == "ring":
         return ring_main(argv[1:])
+    return run(lambda: _serve(argv), "realtime-service emulator")
+
+
+def _serve(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.history is not None and args.history < 0:
-        _parser().error("--history must be >= 0")
+        raise CLIError(f"--history must be >= 0, not {args.history}")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -131,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = Emulator(
         args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure, history=args.history
     )
-    with emulator:
+    with started(emulator):
         if args.azure:
             print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)
             print(

@@ -7,7 +7,8 @@ then closes the container's resources. ``--emulator`` mints from an in-process l
 ``--workers N`` runs N processes sharing the listening socket; their rate-limit budget is only shared through
 Redis, so N > 1 needs ``server.rate_limit_storage: redis://...``.
 
-Exit codes: 0 after a clean shutdown, 1 when a worker died, 2 for usage or configuration errors.
+Exit codes: 0 after a clean shutdown, 1 when a worker died, 2 for usage or configuration errors (a port that
+cannot be bound included); errors are one line (the CLI's boundary, :mod:`realtime_service.cli_boundary`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-import yaml
-
-from ..config import Settings, is_loopback
+from ..cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
+from ..config import Settings, is_loopback, load_config_file
 from ..errors import ConfigurationError
 from ..webhooks.masking import MaskingFilter
 from .asgi import FastRoutes, Route
@@ -323,6 +323,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except OverflowError:  # a port outside 0..65535 (the command line's port type refuses it first)
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: the port must be 0..65535") from None
     except OSError as exc:
         sock.close()
         raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -380,12 +383,14 @@ class ServedApp:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="realtime-service serve",
         description="Serve the ephemeral-key endpoint, health checks and the demo page.",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: 8000)")
+    parser.add_argument("--port", type=port, default=8000, help="port to bind; 0 picks a free one (default: 8000)")
     parser.add_argument("--config", metavar="FILE", help="YAML with realtime: and server: sub-trees")
     parser.add_argument("--emulator", action="store_true", help="mint from an in-process loopback emulator (offline)")
     parser.add_argument(
@@ -407,21 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str | None) -> dict[str, Any]:
-    """The YAML file's ``realtime:`` and ``server:`` sub-trees."""
+    """The YAML file's ``realtime:`` and ``server:`` sub-trees (or its bare realtime keys): the one reader every
+    command's ``--config`` shares, :func:`~realtime_service.config.load_config_file`."""
     if path is None:
         return {}
     try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ServeError(f"cannot read {path}: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise ServeError(f"{path} must hold a mapping with realtime: and server: keys")
-    unknown = sorted(set(loaded) - {"realtime", "server"})
-    if unknown:
-        raise ServeError(
-            f"{path}: unknown top-level key(s) {', '.join(map(repr, unknown))} (expected realtime, server)"
-        )
-    return {key: dict(value or {}) for key, value in loaded.items()}
+        return load_config_file(path)
+    except ConfigurationError as exc:
+        raise ServeError(str(exc)) from None
 
 
 def delayed_emulator_routes(emulator: Any, delay: float) -> None:
@@ -515,15 +513,19 @@ def _signals(on_stop: Callable[[], None]) -> Iterator[threading.Event]:
 
 
 def serve_main(argv: list[str] | None = None) -> int:
-    """Run ``serve`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Run ``serve`` with ``argv`` (default ``sys.argv[1:]``) inside the CLI's error boundary; returns the exit
+    code."""
+    return run(lambda: _serve_main(argv), "realtime-service serve")
+
+
+def _serve_main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging()
     worker = json.loads(os.environ.pop(WORKER_ENV, "null") or "null")
     try:
         return _serve(args, worker)
     except ServeError as exc:
-        print(f"realtime-service serve: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CLIError(str(exc), EXIT_USAGE) from None
 
 
 def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:

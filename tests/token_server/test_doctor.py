@@ -82,7 +82,7 @@ def test_a_default_deployment_with_a_working_key_passes_and_mints_one_short_key(
         "expires_after": {"anchor": "created_at", "seconds": 10},
     }
     assert emulator.api_key not in out
-    assert out.splitlines()[-1] == f"{len(out.splitlines()) - 1} checks: 0 failed, 1 warnings"
+    assert out.splitlines()[-1] == f"{len(out.splitlines()) - 1} checks: 0 failed, 1 warning"
 
 
 def test_without_check_key_nothing_is_sent(capsys: pytest.CaptureFixture[str], emulator: Emulator) -> None:
@@ -140,6 +140,49 @@ def test_a_model_past_its_date_fails() -> None:
     )
     assert model_check("x", "gpt-realtime", dt.date(2027, 1, 19)).verdict == WARN
     assert model_check("x", "gpt-realtime-2.1", dt.date(2099, 1, 1)).verdict == OK
+
+
+@pytest.mark.parametrize(
+    ("model", "closest"),
+    [
+        ("gpt-realtim-2.1", "gpt-realtime-2.1"),
+        ("gpt-live1", "gpt-live-1"),
+        ("gpt-realtime-2.1-mni", "gpt-realtime-2.1-mini"),
+    ],
+)
+def test_a_model_the_package_does_not_know_warns_with_the_closest_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator, model: str, closest: str
+) -> None:
+    """A typo used to read "ok": now it warns (never fails: new models appear before the package knows them)."""
+    config = write_config(tmp_path, {"server": {"session": {"model": model}}})
+    code, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 0
+    assert lines["models"] == [
+        (WARN, f"server.session.model: {model} is not a model this package knows; did you mean {closest}?")
+    ]
+
+
+def test_the_summary_counts_in_words_with_the_right_plurals() -> None:
+    from realtime_service.doctor import plural
+
+    assert [plural(n, "warning") for n in (0, 1, 2)] == ["0 warnings", "1 warning", "2 warnings"]
+    assert plural(1, "check") == "1 check"
+
+
+def test_an_unknown_model_with_nothing_close_warns_without_a_guess() -> None:
+    check = model_check("server.session.model", "my-own-finetune", dt.date(2026, 12, 6))
+    assert check == Check("models", WARN, "server.session.model: my-own-finetune is not a model this package knows")
+
+
+def test_every_model_the_package_names_as_current_is_known_and_has_no_shutdown() -> None:
+    from realtime_service.lifecycle import BY_MODEL, CURRENT, describe
+
+    for model in CURRENT:
+        assert model not in BY_MODEL
+        assert model_check("x", model, dt.date(2026, 12, 6)).verdict == OK
+    for row in BY_MODEL.values():
+        assert row.source not in describe(row)  # sources are in docs/model-lifecycle.md, not in every line
+        assert "source" not in describe(row)
 
 
 def test_a_config_that_does_not_load_fails_with_its_reason(
