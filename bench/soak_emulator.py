@@ -13,8 +13,9 @@ It prints a ``SOAK-EMULATOR-RESULT`` JSON line and fails (exit 1) unless:
 
 - every mint answered 200 and every call 201, every hang-up 200;
 - at every sample each registry structure was within its bound (the expiry heap within twice the key bound);
-- the last RSS divided by the first after the warm-up (``--warmup`` mints, default twice the key bound, so the
-  key table is full) is at most ``--max-ratio`` (1.10).
+- the last RSS divided by the first after the warm-up is at most ``--max-ratio`` (1.10). The warm-up
+  (``--warmup`` mints) is by default what fills every table: twice the key bound, and enough calls for the live
+  and the ended ones (40,000 mints with the default bounds).
 
 Exit 2: the emulator did not start. Loopback only.
 """
@@ -130,6 +131,14 @@ def _stats(process: subprocess.Popen[str]) -> dict[str, Any]:
     return answer
 
 
+def _warmup(args: argparse.Namespace) -> int:
+    """``--warmup``, or the mints that fill every table (half the calls end, so each call table fills after
+    ``2 * call_every * bound`` mints)."""
+    if args.warmup is not None:
+        return int(args.warmup)
+    return max(2 * args.max_keys, 2 * args.call_every * max(args.max_calls, args.max_ended_calls))
+
+
 def run(args: argparse.Namespace) -> int:
     command = [
         sys.executable,
@@ -154,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     client = Client(base_url, args.call_every)
     samples: list[dict[str, Any]] = []
     problems: list[str] = []
-    warmup = args.warmup if args.warmup is not None else 2 * args.max_keys
+    warmup = _warmup(args)
     checkpoints = sorted({*range(args.every, args.mints, args.every), warmup, args.mints} - {0})
     try:
         with ThreadPoolExecutor(args.threads) as pool:
@@ -209,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mints", type=int, default=200_000)
     parser.add_argument("--every", type=int, default=10_000, help="sample RSS every N mints")
-    parser.add_argument("--warmup", type=int, default=None, help="mints before the reference sample (2x --max-keys)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="mints before the reference sample (default: enough to fill every table)",
+    )
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--call-every", type=int, default=20, help="every Nth key also creates a call")
     parser.add_argument("--max-ratio", type=float, default=1.10)
@@ -221,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.max_keys, args.max_calls, args.max_ended_calls)
     if min(args.mints, args.every, args.threads, args.call_every) < 1:
         parser.error("--mints, --every, --threads and --call-every must be >= 1")
-    warmup = args.warmup if args.warmup is not None else 2 * args.max_keys
+    warmup = _warmup(args)
     if not 0 <= warmup < args.mints:
         parser.error("--warmup must be below --mints")
     return run(args)
