@@ -177,6 +177,7 @@ def test_host_name_ignores_only_spaces_and_tabs_around_and_one_trailing_dot() ->
     assert host_name(" \tlocalhost.:80\t ") == "localhost"
     assert host_name("\x0blocalhost") is None
     assert split_host(" localhost") is None  # the parser itself takes nothing around
+    assert host_name("Xbox.eXample") == "xbox.example"  # letters are never stripped, only lower-cased
 
 
 # -- origins ---------------------------------------------------------------------------------------------------
@@ -231,6 +232,13 @@ def test_origins_in_canonical_form(origin: str, canonical: str) -> None:
     assert canonical_origin(origin) == canonical
 
 
+def test_only_spaces_and_tabs_around_an_origin_are_ignored() -> None:
+    assert canonical_origin(" \thttps://app.example.com \t") == APP
+    for other in ("\nhttps://app.example.com", "https://app.example.com\x0b", "Xhttps://app.example.com"):
+        assert canonical_origin(other) is None, repr(other)
+    assert canonical_origin("https://xboX") == "https://xbox"
+
+
 @given(st.sampled_from(["http", "https", "HTTP"]), st.one_of(NAME, IPV6.map(lambda a: f"[{a}]")), st.none() | PORT)
 def test_every_well_formed_origin_is_canonical_and_stays_so(scheme: str, host: str, port: int | None) -> None:
     origin = f"{scheme}://{host}" + ("" if port is None else f":{port}")
@@ -245,7 +253,9 @@ def test_every_well_formed_origin_is_canonical_and_stays_so(scheme: str, host: s
 
 
 def test_the_default_list_takes_the_hosts_of_well_formed_cors_origins_only() -> None:
-    hosts = HostAllowList(None, ["https://App.Example.com:8443/", "http://[::1]junk", "http://[2001:db8::7]"])
+    hosts = HostAllowList(
+        None, ["https://App.Example.com:8443/", "http://[::1]junk", "http://[2001:db8::7]", "https://x://evil.example"]
+    )
     assert hosts.names == {"localhost", "127.0.0.1", "::1", "app.example.com", "2001:db8::7"}
     assert not hosts.explicit
 
@@ -357,6 +367,7 @@ def test_no_origin_no_headers_and_a_foreign_one_is_403() -> None:
         (0, "", "http://tokens.example", None, "http", False),
         (0, "tokens.example", "http://tokens.example/x", None, "http", False),
         (0, "[::1]junk", "http://[::1]", None, "http", False),
+        (0, "[::1]junk", "null", None, "http", False),  # neither parses: that is not "equal"
     ],
 )
 def test_same_origin_is_scheme_host_and_port(
