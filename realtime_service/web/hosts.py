@@ -6,7 +6,8 @@ server that answers any ``Host`` lets that page read its answers as same-origin 
 by ``serve``) and the hosts of ``server.cors_origins``. Any other ``Host`` gets 421 in OpenAI's error shape. A
 request with no ``Host`` header at all (HTTP/1.0, or a host app calling the endpoint directly) names no host to
 misdirect and passes: browsers, whose pages are what DNS rebinding turns, always send one. Names compare
-case-insensitively and without the port; an entry ``.example.com`` allows that domain and its subdomains.
+case-insensitively and without the port; an entry ``.example.com`` allows that domain and its subdomains. A
+malformed ``Host`` (:func:`split_host`) is refused like a foreign one.
 """
 
 from __future__ import annotations
