@@ -18,10 +18,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from realtime_service.emulator import Emulator
+from realtime_service.errors import ConfigurationError
 from realtime_service.web.answers import Refused
 from realtime_service.web.cors import ALLOWED_HEADERS, CorsPolicy, canonical_origin, forbidden
 from realtime_service.web.hosts import HostAllowList, host_name, split_host
 from realtime_service.web.messages import TokenRequest, TokenResponse
+from realtime_service.web.settings import load_server_settings
 
 from .test_attacks import JSON, READ_TIMEOUT, Serve, exchange, host_of, request_bytes
 
@@ -247,6 +249,13 @@ def test_every_well_formed_origin_is_canonical_and_stays_so(scheme: str, host: s
     suffix = "" if port in (None, default) else f":{port}"
     assert canonical == f"{scheme.lower()}://{host.lower()}{suffix}"
     assert canonical_origin(canonical) == canonical
+
+
+@pytest.mark.parametrize("origin", ["http://[::1]junk", "http://a..b", "http://h:0", "https://app.example.com:"])
+def test_a_malformed_origin_in_the_config_is_a_configuration_error_not_silently_dropped(origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="cors_origins"):
+        load_server_settings({"cors_origins": [origin]}, {})
+    assert load_server_settings({"cors_origins": [APP]}, {}).cors_origins == {APP}
 
 
 # -- the allow-list --------------------------------------------------------------------------------------------
