@@ -8,9 +8,9 @@ decision's body) from :class:`CallRecord` snapshots.
 An emulator left running must not grow with every key it mints or call it creates, so everything here is
 bounded, like the request history: minted keys are dropped once expired (checked on each mint, cheaply, from a
 heap of expiry times) and, expired or not, the oldest beyond ``max_keys``; calls that ended are kept, for their
-"already ended" answers, up to ``max_ended_calls`` (oldest ended forgotten first); calls still live (pending, active,
-accepted) up to ``max_calls`` (oldest created forgotten first). A forgotten key is a 401 like any unknown key, a
-forgotten call a 404 like any unknown id.
+"already ended" answers, up to ``max_ended_calls`` (oldest ended forgotten first); calls still live (pending,
+active, accepted) up to ``max_calls`` (oldest created forgotten first). A forgotten key is a 401 like any
+unknown key, a forgotten call a 404 like any unknown id (and :class:`UnknownCall` from :meth:`update`).
 """
 
 from __future__ import annotations
