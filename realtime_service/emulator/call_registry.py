@@ -4,12 +4,21 @@ A WebRTC call or Live session starts ``active``; one the emulator rang (SIP) sta
 once: ``accepted``, ``rejected``, ``referred``, or ``timed_out`` when nobody decides in time. ``hung_up`` ends
 an active, pending or accepted one. Tests read what was received (the offer bytes, the session, every
 decision's body) from :class:`CallRecord` snapshots.
+
+An emulator left running must not grow with every key it mints or call it creates, so everything here is
+bounded, like the request history: minted keys are dropped once expired (checked on each mint, cheaply, from a
+heap of expiry times) and, expired or not, the oldest beyond ``max_keys``; calls that ended are kept, for their
+"already ended" answers, up to ``max_ended_calls`` (oldest ended forgotten first); calls still live (pending,
+active, accepted) up to ``max_calls`` (oldest created forgotten first). A forgotten key is a 401 like any
+unknown key, a forgotten call a 404 like any unknown id (and :class:`UnknownCall` from :meth:`update`).
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -19,6 +28,12 @@ Api = Literal["realtime", "live"]
 
 ENDED: frozenset[str] = frozenset({"rejected", "referred", "hung_up", "timed_out"})
 """States after which the call is gone upstream: a hang-up answers 404."""
+DEFAULT_MAX_KEYS = 10_000
+"""Minted ``ek_`` keys remembered at most (each with its session, a few KB)."""
+DEFAULT_MAX_CALLS = 1_000
+"""Live (not ended) calls and Live sessions kept at most (each with its offer and answer, a few KB)."""
+DEFAULT_MAX_ENDED = 1_000
+"""Ended calls and Live sessions kept at most, so recent ones still answer "already ended"."""
 DECIDED: frozenset[str] = frozenset({"accepted", "rejected", "referred", "timed_out"})
 """The final states of a ring (``hung_up`` too, when a pending call is hung up)."""
 
@@ -64,14 +79,45 @@ class _Entry:
     changed: threading.Condition = field(default_factory=threading.Condition)
 
 
-class CallRegistry:
-    """Thread-safe: the emulator's handler threads and :meth:`Emulator.ring` update it concurrently."""
+class UnknownCall(KeyError):
+    """No call with that id: never created, or forgotten beyond the registry's bounds."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+
+@dataclass(frozen=True, slots=True)
+class RegistrySizes:
+    """How much the registry holds now: tests and the soak check these stay within the bounds."""
+
+    keys: int
+    expiry_heap: int
+    live_calls: int
+    ended_calls: int
+
+
+class CallRegistry:
+    """Thread-safe: the emulator's handler threads and :meth:`Emulator.ring` update it concurrently.
+
+    ``max_keys``, ``max_calls`` and ``max_ended_calls`` bound it (module docstring); each must be >= 1.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        max_calls: int = DEFAULT_MAX_CALLS,
+        max_ended_calls: int = DEFAULT_MAX_ENDED,
+    ) -> None:
+        for name, bound in (("max_keys", max_keys), ("max_calls", max_calls), ("max_ended_calls", max_ended_calls)):
+            if bound < 1:
+                raise ValueError(f"{name} must be >= 1")
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
-        self._minted: dict[str, tuple[int, Any]] = {}
+        self._live: OrderedDict[str, None] = OrderedDict()  # ids of calls not ended, oldest created first
+        self._ended: OrderedDict[str, None] = OrderedDict()  # ids of ended calls, oldest ended first
+        self._minted: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # oldest minted first
+        self._expiries: list[tuple[int, str]] = []  # a heap of (expires_at, key), stale entries included
+        self.max_keys, self.max_calls, self.max_ended_calls = max_keys, max_calls, max_ended_calls
         self.refuse_raw_sdp_with_api_key = False
         """Set to answer raw ``application/sdp`` from a standard key with a 400 (the SDK sends it when
         ``session`` is omitted; whether the real API allows it is UNCONFIRMED)."""
@@ -91,8 +137,7 @@ class CallRegistry:
     def wait_for(self, call_id: str, states: Iterable[str], timeout: float) -> CallRecord:
         """Block until the call is in one of ``states`` or ``timeout`` seconds pass; the record either way."""
         wanted = set(states)
-        with self._lock:
-            entry = self._entries[call_id]
+        entry = self._entry(call_id)
         deadline = time.monotonic() + timeout
         with entry.changed:
             while entry.record.state not in wanted:
@@ -102,28 +147,72 @@ class CallRegistry:
                 entry.changed.wait(remaining)
             return entry.record
 
+    def _entry(self, call_id: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(call_id)
+        if entry is None:
+            raise UnknownCall(call_id)
+        return entry
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._live.clear()
+            self._ended.clear()
+
+    def sizes(self) -> RegistrySizes:
+        with self._lock:
+            return RegistrySizes(len(self._minted), len(self._expiries), len(self._live), len(self._ended))
 
     # what the routes and ring do
 
     def add(self, record: CallRecord) -> CallRecord:
+        """Record a new call; the oldest live one is forgotten beyond ``max_calls``."""
         record = replace(record, states=(record.state,))
         with self._lock:
+            self._forget(record.id)
             self._entries[record.id] = _Entry(record)
+            if record.state in ENDED:
+                self._note_ended(record.id)
+            else:
+                self._live[record.id] = None
+                while len(self._live) > self.max_calls:
+                    oldest, _ = self._live.popitem(last=False)
+                    del self._entries[oldest]
         return record
+
+    def _forget(self, call_id: str) -> None:
+        """Drop ``call_id`` everywhere (the caller holds ``_lock``)."""
+        self._entries.pop(call_id, None)
+        self._live.pop(call_id, None)
+        self._ended.pop(call_id, None)
+
+    def _note_ended(self, call_id: str) -> None:
+        """Move ``call_id`` to the ended calls, forgetting the oldest beyond ``max_ended_calls`` (``_lock`` held)."""
+        self._live.pop(call_id, None)
+        self._ended[call_id] = None
+        while len(self._ended) > self.max_ended_calls:
+            oldest, _ = self._ended.popitem(last=False)
+            del self._entries[oldest]
+
+    def _changed(self, call_id: str, entry: _Entry, old: CallRecord, new: CallRecord) -> None:
+        """Book-keeping after a state change (``entry.changed`` held): a call that just ended moves to the
+        ended ones, unless it was forgotten meanwhile."""
+        if new.state in ENDED and old.state not in ENDED:
+            with self._lock:
+                if self._entries.get(call_id) is entry:
+                    self._note_ended(call_id)
 
     def update(self, call_id: str, change: Callable[[CallRecord], CallRecord]) -> CallRecord:
         """Apply ``change`` to the current record atomically and wake :meth:`wait_for`."""
-        with self._lock:
-            entry = self._entries[call_id]
+        entry = self._entry(call_id)
         with entry.changed:
             old = entry.record
             new = change(old)
             if new.state != old.state:
                 new = replace(new, states=(*old.states, new.state))
             entry.record = new
+            self._changed(call_id, entry, old, new)
             entry.changed.notify_all()
             return new
 
@@ -133,8 +222,7 @@ class CallRegistry:
         """Move the call to ``to`` if its state is in ``allowed``: (the record before, the record after or
         ``None`` when refused). Checked and changed under one lock, so two racing decisions decide once."""
         permitted = set(allowed)
-        with self._lock:
-            entry = self._entries[call_id]
+        entry = self._entry(call_id)
         with entry.changed:
             before = entry.record
             if before.state not in permitted:
@@ -148,13 +236,29 @@ class CallRegistry:
             if action == "accept":
                 after = replace(after, session=body.get("session", body) if before.api == "live" else body)
             entry.record = after
+            self._changed(call_id, entry, before, after)
             entry.changed.notify_all()
             return before, after
 
     def remember_minted(self, value: str, expires_at: int, session: Any) -> None:
-        """An ``ek_`` key this emulator minted, so ``POST /realtime/calls`` can accept it until it expires."""
+        """An ``ek_`` key this emulator minted, so ``POST /realtime/calls`` can accept it until it expires.
+
+        Keys that have expired by now are dropped, then the oldest beyond ``max_keys``. The expiry heap keeps
+        entries of keys already dropped; it is rebuilt from the live keys once it is twice their bound."""
+        now = self._clock()
         with self._lock:
             self._minted[value] = (expires_at, session)
+            heapq.heappush(self._expiries, (expires_at, value))
+            while self._expiries and self._expiries[0][0] <= now:
+                expiry, key = heapq.heappop(self._expiries)
+                kept = self._minted.get(key)
+                if kept is not None and kept[0] == expiry:
+                    del self._minted[key]
+            while len(self._minted) > self.max_keys:
+                self._minted.popitem(last=False)
+            if len(self._expiries) > 2 * self.max_keys:
+                self._expiries = [(expiry, key) for key, (expiry, _) in self._minted.items()]
+                heapq.heapify(self._expiries)
 
     def minted(self, value: str) -> tuple[int, Any] | None:
         with self._lock:

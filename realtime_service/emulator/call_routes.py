@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RequestValidationError
 from ..wire.sdp import answer_for
-from .call_registry import ENDED, Api, CallRegistry, CallState
+from .call_registry import ENDED, Api, CallRegistry, CallState, UnknownCall
 from .replies import Reply
 from .validation import Integer, Object, Spec, String, validate
 
@@ -137,7 +137,10 @@ def decision_handler(registry: CallRegistry, api: Api, action: str, schema: Spec
                 f"{_VERB[action]}.",
                 code="invalid_call_state",
             )
-        before, after = registry.decide(call_id, action, body, allowed=allowed, to=target)
+        try:
+            before, after = registry.decide(call_id, action, body, allowed=allowed, to=target)
+        except UnknownCall:  # forgotten (the registry's bounds) since it was looked up
+            return not_found(api, call_id)
         if after is None:
             if action == "hangup":  # refused only once the call has ended: it is gone
                 return not_found(api, call_id)

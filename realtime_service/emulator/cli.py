@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import is_loopback
+from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS
 from .server import DEFAULT_HISTORY, Emulator
 
 
@@ -54,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"keep the last N requests for inspection (default: {DEFAULT_HISTORY}); older ones are forgotten",
     )
+    for flag, default, what in (
+        ("--max-keys", DEFAULT_MAX_KEYS, "minted ek_ keys (expired ones are dropped anyway)"),
+        ("--max-calls", DEFAULT_MAX_CALLS, "live calls and Live sessions"),
+        ("--max-ended-calls", DEFAULT_MAX_ENDED, "ended calls and Live sessions"),
+    ):
+        parser.add_argument(
+            flag,
+            type=int,
+            default=default,
+            metavar="N",
+            help=f"remember at most N {what}; oldest forgotten first (default: {default})",
+        )
     return parser
 
 
@@ -160,6 +173,13 @@ def _serve(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.history is not None and args.history < 0:
         raise CLIError(f"--history must be >= 0, not {args.history}")
+    for flag, bound in (
+        ("--max-keys", args.max_keys),
+        ("--max-calls", args.max_calls),
+        ("--max-ended-calls", args.max_ended_calls),
+    ):
+        if bound < 1:
+            raise CLIError(f"{flag} must be >= 1, not {bound}")
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -171,7 +191,15 @@ def _serve(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
     emulator = Emulator(
-        args.api_key, args.host, args.port, beta_retired=args.beta_retired, azure=args.azure, history=args.history
+        args.api_key,
+        args.host,
+        args.port,
+        beta_retired=args.beta_retired,
+        azure=args.azure,
+        history=args.history,
+        max_keys=args.max_keys,
+        max_calls=args.max_calls,
+        max_ended_calls=args.max_ended_calls,
     )
     with started(emulator):
         if args.azure:

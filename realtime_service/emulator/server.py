@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
 from .call_install import install_call_routes
-from .call_registry import CallRecord, CallRegistry
+from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry
 from .client_secrets import create_client_secret
 from .faults import Fault, FaultQueue
 from .replies import Reply
@@ -458,7 +458,9 @@ class Emulator:
 
     ``history`` bounds how many requests :attr:`requests` keeps (the newest; :data:`DEFAULT_HISTORY` unless
     given, ``None`` for no bound): an emulator left running must not grow without limit.
-    :attr:`received` counts every request ever recorded.
+    :attr:`received` counts every request ever recorded. For the same reason ``max_keys`` bounds the minted
+    ``ek_`` keys it remembers (expired ones are dropped anyway), ``max_calls`` the live calls and Live sessions
+    and ``max_ended_calls`` the ended ones it keeps (see :class:`CallRegistry`); the oldest go first.
     """
 
     def __init__(
@@ -472,6 +474,9 @@ class Emulator:
         azure: bool = False,
         fault_rule: Callable[[RecordedRequest], Fault | None] | None = None,
         history: int | None = None,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        max_calls: int = DEFAULT_MAX_CALLS,
+        max_ended_calls: int = DEFAULT_MAX_ENDED,
     ) -> None:
         if history is None:
             history = DEFAULT_HISTORY
@@ -486,7 +491,7 @@ class Emulator:
         self._clock = clock
         self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
         self._templates: list[tuple[re.Pattern[str], str]] = []
-        self.calls = CallRegistry(clock)
+        self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
         install_call_routes(self)
         self._faults = FaultQueue()

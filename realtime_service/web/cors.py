@@ -11,9 +11,9 @@ A preflight is granted only for an allowed origin asking exactly for one of the 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from .answers import Refused, error_answer
+from .hosts import split_host
 from .messages import TokenRequest, TokenResponse
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -21,21 +21,19 @@ ALLOWED_HEADERS = "authorization, content-type"
 
 
 def canonical_origin(origin: str) -> str | None:
-    """``HTTPS://App.Example.com:443`` -> ``https://app.example.com``; ``None`` if it is not an origin."""
-    text = origin.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
+    """``HTTPS://App.Example.com:443`` -> ``https://app.example.com``; ``None`` if it is not an origin.
+
+    An origin is ``scheme://host[:port]`` (one trailing ``/`` tolerated), its host and port parsed as strictly as
+    a ``Host`` header (:func:`.hosts.split_host`): a lenient parser read ``http://[::1]junk`` as ``http://[::1]``."""
+    scheme, sep, authority = origin.strip(" \t").partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in _DEFAULT_PORTS:
         return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+    split = split_host(authority.removesuffix("/"))
+    if split is None:
         return None
-    if parts.query or parts.fragment or parts.username is not None or parts.password is not None:
-        return None
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
+    name, port = split
+    host = f"[{name}]" if ":" in name else name
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}:{port}"
     return f"{scheme}://{host}"

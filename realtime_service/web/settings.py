@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..config import _choice, _flag, _number
 from ..errors import ConfigurationError
 from ..webhooks.settings import PhoneSettings, load_phone_settings
+from .cors import canonical_origin
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
 SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")
@@ -217,7 +218,12 @@ def _origins(raw: Any) -> frozenset[str]:
         raise ConfigurationError("config key 'server.cors_origins' must be a list of origins")
     origins = set()
     for origin in raw:
-        if not isinstance(origin, str) or origin.strip() in {"*", "null"} or not _ORIGIN.match(origin.strip()):
+        if (
+            not isinstance(origin, str)
+            or origin.strip() in {"*", "null"}
+            or not _ORIGIN.match(origin.strip())
+            or canonical_origin(origin.strip()) is None  # else CorsPolicy would drop it without a word
+        ):
             raise ConfigurationError(
                 f"config key 'server.cors_origins' holds {origin!r}: each entry must be an origin such as "
                 "'https://app.example.com' (scheme://host[:port], no path); wildcards and 'null' are refused"
