@@ -3,8 +3,10 @@
 ``realtime-service emulator ring URL --from +14155550100 --to +14155550199`` rings a local webhook endpoint
 instead (see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so the app can be pointed at it),
 posts one signed incoming-call event, prints the call's final state and exits 0 when the call was decided
-(accepted, rejected, referred or hung up), 1 when it timed out. Numbers are printed masked; the webhook
-secret (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
+(accepted, rejected, referred or hung up), 1 when it timed out, 2 on a usage error (no secret, a URL that is not
+plainly loopback), 3 when the app refused the webhook with an answer no redelivery changes (``400
+bad_signature``: the secrets differ; one line says so at once). Numbers are printed masked; the webhook secret
+(``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import threading
 from types import FrameType
 
 from .server import DEFAULT_HISTORY, Emulator
+
+#: ``emulator ring``'s exit code when the app refused the webhook for good (a 4xx such as ``400 bad_signature``).
+EXIT_REFUSED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +75,8 @@ def _ring_parser() -> argparse.ArgumentParser:
 
 def ring_main(argv: list[str]) -> int:
     """Serve the emulator, ring ``url`` once, print the outcome (masked), stop."""
-    from .ring import default_sip_headers, mask_numbers
+    from ..webhooks.masking import mask_text
+    from .ring import WebhookRefused, default_sip_headers
 
     args = _ring_parser().parse_args(argv)
     secret = args.secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
@@ -80,7 +86,7 @@ def ring_main(argv: list[str]) -> int:
     with Emulator(args.api_key, args.host, args.port) as emulator:
         print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
         print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
-        print(f"ringing {args.url} from {mask_numbers(args.caller)} to {mask_numbers(args.callee)}", flush=True)
+        print(f"ringing {mask_text(args.url)} from {mask_text(args.caller)} to {mask_text(args.callee)}", flush=True)
         try:
             record = emulator.ring(
                 args.url,
@@ -90,8 +96,11 @@ def ring_main(argv: list[str]) -> int:
                 decide_within=args.timeout,
                 max_deliveries=args.deliveries,
             )
+        except WebhookRefused as refused:
+            print(f"error: {mask_text(str(refused))}", file=sys.stderr)
+            return EXIT_REFUSED
         except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {mask_text(str(error))}", file=sys.stderr)
             return 2
     statuses = ", ".join("no answer" if status is None else str(status) for status in record.webhook_statuses)
     print(f"webhook deliveries: {record.webhook_deliveries} ({statuses})")
@@ -101,7 +110,7 @@ def ring_main(argv: list[str]) -> int:
         if last.action == "reject" and isinstance(last.body, dict):
             detail = f" (SIP {last.body.get('status_code', 603)})"
         elif last.action == "refer" and isinstance(last.body, dict):
-            detail = f" (to {mask_numbers(str(last.body.get('target_uri', '')))})"
+            detail = f" (to {mask_text(str(last.body.get('target_uri', '')))})"
     print(f"call {record.id}: {record.state}{detail}")
     return 1 if record.state == "timed_out" else 0
 

@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from realtime_service.cli import main as cli_main
 from realtime_service.emulator import Emulator
+from realtime_service.emulator.cli import EXIT_REFUSED
+from realtime_service.emulator.ring import WebhookRefused
 from realtime_service.web.asgi import FastRoutes, Route
 from realtime_service.web.serve import ServedApp, UvicornRunner, bind
 
@@ -153,3 +156,21 @@ def test_a_wrong_secret_is_refused_with_its_reason_in_the_body_and_the_access_li
     for secret in (WRONG, SECRET, SECRET.removeprefix("whsec_"), signature):
         assert secret not in caplog.text
         assert secret not in json.dumps(answer)
+
+
+def test_ringing_with_the_wrong_secret_stops_at_the_first_refusal_with_its_reason(
+    port: int, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{port}{PATH}"
+    with pytest.raises(WebhookRefused) as caught:
+        emulator.ring(url, secret=WRONG, decide_within=60, first_retry_after=60)  # a retry would wait a minute
+    assert (caught.value.status, caught.value.reason) == (400, "bad_signature")
+    assert caught.value.record.webhook_statuses == (400,)
+    assert "bad_signature" in str(caught.value)
+    code = cli_main(["emulator", "ring", url, "--secret", WRONG, "--timeout", "60"])
+    out = capsys.readouterr()
+    assert code == EXIT_REFUSED == 3
+    [line] = out.err.strip().splitlines()
+    assert line.startswith("error: the app refused the webhook for good: 400 bad_signature")
+    assert "webhook deliveries" not in out.out  # it stopped there: no time-out report
+    assert WRONG not in out.out + out.err
