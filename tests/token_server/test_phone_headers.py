@@ -11,7 +11,7 @@ import http.client
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -174,3 +174,20 @@ def test_ringing_with_the_wrong_secret_stops_at_the_first_refusal_with_its_reaso
     assert line.startswith("error: the app refused the webhook for good: 400 bad_signature")
     assert "webhook deliveries" not in out.out  # it stopped there: no time-out report
     assert WRONG not in out.out + out.err
+
+
+def test_a_phone_number_in_a_path_is_masked_in_the_access_line(
+    serve: Callable[..., ServedApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    served = serve(phone={"webhook_secret": SECRET, "session": SESSION})
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=15)
+    try:
+        connection.request("POST", "/webhooks/openai/+1%20(415)%20555-0142/+14155550100", body=b"{}")
+        assert connection.getresponse().status in (404, 405)
+    finally:
+        connection.close()
+    served.settle()
+    access = [r.getMessage() for r in caplog.records if r.name == "realtime_service.web.access"]
+    assert any("/+1415*******" in line for line in access), access
+    assert not any("0142" in line or "0100" in line for line in access), access
