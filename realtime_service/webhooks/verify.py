@@ -41,7 +41,8 @@ MAX_SIGNATURE_HEADER = 8192
 _ID = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 #: Plain ASCII digits only: no sign, space, underscore, fraction or other script's digits (``int()`` takes those).
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+#: Canonical base64, its padding optional: whole quanta, then 2 or 3 characters with their own padding or none.
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?")
 #: A ``v1,<base64>`` entry, separated from the next by white space or by the comma of a joined repeat.
 _V1_ENTRY = re.compile(r"(?<![^\s,])v1,([A-Za-z0-9+/]+={0,2})(?![^\s,])")
 
@@ -103,21 +104,15 @@ def secret_keys(secret: object, position: int = 0) -> tuple[bytes, ...]:
 
 
 def _header_values(headers: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The three Standard Webhooks headers, looked up case-insensitively, every value kept (repeated headers
-    arrive as several items from multi-dicts such as werkzeug's and Starlette's, or joined by commas)."""
+    """The three Standard Webhooks headers, looked up case-insensitively, every value kept (werkzeug's and
+    Starlette's headers yield a repeated header once per line from ``items()``; adapters join them by commas)."""
     found: dict[str, list[str]] = {name: [] for name in HEADERS}
-    items = headers.items()
-    multi = getattr(headers, "multi_items", None)  # Starlette keeps repeats there
-    if callable(multi):
-        items = multi()
-    for key, value in items:
-        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
-        name = name.strip(OWS).lower()
+    for key, value in headers.items():
+        name = str(key).lower()
         if name in found:
-            text = value.decode("latin-1") if isinstance(value, bytes) else value
-            if not isinstance(text, str):
+            if not isinstance(value, str):
                 raise WebhookVerificationError("malformed", f"the {name} header is not text")
-            found[name].append(text.strip(OWS))
+            found[name].append(value.strip(OWS))
     return found
 
 

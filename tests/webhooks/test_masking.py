@@ -85,3 +85,16 @@ def test_the_package_has_no_other_masking_code() -> None:
             if suspicious.search(code) and "redact" not in path.name:
                 found.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_a_record_with_a_broken_format_string_is_let_through_for_its_handler_to_report() -> None:
+    import logging
+
+    from realtime_service.webhooks.masking import MaskingFilter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "call %s from %s", ("only one",), None)
+    assert MaskingFilter().filter(record) is True
+    assert (record.msg, record.args) == ("call %s from %s", ("only one",))
+    good = logging.LogRecord("x", logging.INFO, __file__, 1, "call from %s", ("+14155550100",), None)
+    assert MaskingFilter().filter(good) is True
+    assert good.getMessage() == "call from +1415*******"
