@@ -389,6 +389,8 @@ def test_secret_keys_reads_a_plain_secret_both_ways_and_a_prefixed_one_once() ->
     assert secret_keys("whsec_QUJD") == (b"ABC",)
     assert secret_keys("QUJD") == (b"ABC", b"QUJD")
     assert secret_keys("plain-text") == (b"plain-text",)  # not base64: its bytes only
+    with pytest.raises(WebhookVerificationError, match="webhook secret #1 is"):
+        secret_keys("")  # the first, when no position is given
 
 
 @pytest.mark.parametrize("tolerance", [True, -1, 10**9, float("nan"), "300"])
@@ -434,7 +436,7 @@ def test_the_limits_are_inclusive(call_body: bytes) -> None:
     longest = "w" * 256
     assert verify(call_body, sign(call_body, webhook_id=longest), SECRET, now=NOW).webhook_id == longest
     good = sign(call_body)["webhook-signature"]
-    padded = good + " " * (8192 - len(good))  # exactly the limit: still read
+    padded = good + " " + "x" * (8192 - len(good) - 1)  # exactly the limit (junk entries are ignored): still read
     assert len(padded) == 8192
     assert verify(call_body, {**sign(call_body), "webhook-signature": padded}, SECRET, now=NOW)
 
