@@ -1,6 +1,6 @@
 """An OpenAI-compatible HTTP server on loopback with scripted faults, for tests, benchmarks and offline use.
 
-Standard library only (ringing a webhook app also needs ``standardwebhooks``, the ``webhooks`` extra), and its
+Standard library only (ringing signs with the verifier's own HMAC, :mod:`realtime_service.webhooks.verify`), and its
 request validation is written independently of the client's schemas so that tests can cross-check the two. Its
 SDP answers come from :func:`realtime_service.wire.sdp.answer_for`; its offer check is its own.
 """

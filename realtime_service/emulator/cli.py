@@ -3,8 +3,10 @@
 ``realtime-service emulator ring URL --from +14155550100 --to +14155550199`` rings a local webhook endpoint
 instead (see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so the app can be pointed at it),
 posts one signed incoming-call event, prints the call's final state and exits 0 when the call was decided
-(accepted, rejected, referred or hung up), 1 when it timed out. Numbers are printed masked; the webhook
-secret (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
+(accepted, rejected, referred or hung up), 1 when it timed out, 2 on a usage error (no secret, a URL that is not
+plainly loopback), 3 when the app refused the webhook with an answer no redelivery changes (``400
+bad_signature``: the secrets differ; one line says so at once). Numbers are printed masked; the webhook secret
+(``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
 
 Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundary`): a port that cannot be bound
 (in use, not 0..65535, a non-loopback address) is one line and exit 2, like every other usage error.
@@ -13,7 +15,6 @@ Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundar
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import signal
 import sys
@@ -25,6 +26,9 @@ from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, e
 from ..config import is_loopback
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS
 from .server import DEFAULT_HISTORY, Emulator
+
+#: ``emulator ring``'s exit code when the app refused the webhook for good (a 4xx such as ``400 bad_signature``).
+EXIT_REFUSED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,11 +116,10 @@ def ring_main(argv: list[str]) -> int:
 
 
 def _ring(argv: list[str]) -> int:
-    from .ring import check_loopback, default_sip_headers, mask_numbers
+    from ..webhooks.masking import mask_text
+    from .ring import WebhookRefused, check_loopback, default_sip_headers
 
     args = _ring_parser().parse_args(argv)
-    if importlib.util.find_spec("standardwebhooks") is None:
-        raise CLIError("ringing needs the standardwebhooks package: pip install 'realtime-service[webhooks]'")
     secret = args.secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
     if not secret:
         raise CLIError("a webhook secret is needed: --secret or OPENAI_WEBHOOK_SECRET")
@@ -132,7 +135,7 @@ def _ring(argv: list[str]) -> int:
     with started(Emulator(args.api_key, args.host, args.port)) as emulator:
         print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
         print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
-        print(f"ringing {args.url} from {mask_numbers(args.caller)} to {mask_numbers(args.callee)}", flush=True)
+        print(f"ringing {mask_text(args.url)} from {mask_text(args.caller)} to {mask_text(args.callee)}", flush=True)
         try:
             record = emulator.ring(
                 args.url,
@@ -142,8 +145,10 @@ def _ring(argv: list[str]) -> int:
                 decide_within=args.timeout,
                 max_deliveries=args.deliveries,
             )
+        except WebhookRefused as refused:
+            raise CLIError(mask_text(str(refused)), EXIT_REFUSED) from None
         except ValueError as error:
-            raise CLIError(str(error), EXIT_USAGE) from None
+            raise CLIError(mask_text(str(error)), EXIT_USAGE) from None
     statuses = ", ".join("no answer" if status is None else str(status) for status in record.webhook_statuses)
     print(f"webhook deliveries: {record.webhook_deliveries} ({statuses})")
     detail = ""
@@ -152,7 +157,7 @@ def _ring(argv: list[str]) -> int:
         if last.action == "reject" and isinstance(last.body, dict):
             detail = f" (SIP {last.body.get('status_code', 603)})"
         elif last.action == "refer" and isinstance(last.body, dict):
-            detail = f" (to {mask_numbers(str(last.body.get('target_uri', '')))})"
+            detail = f" (to {mask_text(str(last.body.get('target_uri', '')))})"
     print(f"call {record.id}: {record.state}{detail}")
     return 1 if record.state == "timed_out" else 0
 

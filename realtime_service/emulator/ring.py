@@ -1,21 +1,26 @@
 """The emulator rings: a signed incoming-call webhook to a local app, then the call followed to its end.
 
 Like ``stripe trigger`` for payments: one command shows the whole phone flow offline. :func:`ring` registers a
-pending SIP call, posts ``realtime.call.incoming`` (or ``live.transport.incoming``) signed with Standard
-Webhooks (``standardwebhooks``, the ``webhooks`` extra) to a loopback URL, redelivers with the same
-``webhook-id`` and a fresh timestamp on every non-2xx or connection failure (at most ``max_deliveries``
-attempts, backoff doubling from ``first_retry_after`` up to 8 s), and waits for the app's decision through the
-emulator's accept/reject/refer/hangup routes; nobody deciding within ``decide_within`` seconds is
-``timed_out``. OpenAI's own redelivery schedule (up to 72 h per third parties) is UNCONFIRMED; this one is
-bounded so a test ends.
+pending SIP call, posts ``realtime.call.incoming`` (or ``live.transport.incoming``) signed as Standard Webhooks
+specifies (the verifier's own HMAC over the header text sent, :mod:`realtime_service.webhooks.verify`) to a
+loopback URL, redelivers with the same ``webhook-id`` and a fresh timestamp on every answer a redelivery could
+change (none, 5xx, 408, 409, 425, 429; at most ``max_deliveries`` attempts, backoff doubling from
+``first_retry_after`` up to 8 s), and waits for the app's decision through the emulator's
+accept/reject/refer/hangup routes; nobody deciding within ``decide_within`` seconds is ``timed_out``. Any other
+answer (a 4xx such as ``400 bad_signature``, a redirect) cannot get better: :class:`WebhookRefused` at once.
+OpenAI's own redelivery schedule (up to 72 h per third parties) is UNCONFIRMED; this one is bounded so a test ends.
 
-Phone numbers are personal data: every log line masks them (``+1415555****``). The secret never appears.
+Traffic stays on loopback (:func:`check_loopback`): the URL is parsed once, the IP it names is the one connected
+to with :mod:`http.client` (no proxy from the environment, no redirect followed, no name looked up).
+Phone numbers are personal data: every log line masks them (:func:`~realtime_service.webhooks.masking.mask_text`).
+The secret never appears.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import http.client
 import ipaddress
 import json
 import logging
@@ -23,14 +28,14 @@ import os
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from ..errors import WebhookVerificationError
+from ..webhooks.masking import mask_text
+from ..webhooks.verify import secret_keys, signature_of
 from .call_registry import DECIDED, CallRecord
 
 if TYPE_CHECKING:
@@ -42,13 +47,40 @@ USER_AGENT = "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)"
 _MAX_BACKOFF = 8.0
 _POST_TIMEOUT = 10.0
 _FINAL = DECIDED | {"hung_up"}
-_NUMBER = re.compile(r"\+?\d{7,15}")
 _EVENT_TYPES = {"realtime": "realtime.call.incoming", "live": "live.transport.incoming"}
+#: Answers a redelivery may change: none at all, 5xx, and 408/409 (another worker deciding)/425/429.
+_RETRYABLE = frozenset({408, 409, 425, 429})
+#: How much of a refusal's body is read for its reason code.
+_MAX_ANSWER = 65536
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,47}")
+#: Characters no URL the emulator rings may hold anywhere: white space, controls, backslashes (read as ``/`` by
+#: some parsers and as part of a host name by others) and non-ASCII.
+_UNSAFE = re.compile(r"[^\x21-\x7e]|\\")
 
 
-def mask_numbers(text: str) -> str:
-    """``text`` with the last four digits of every phone-number-like run starred: ``+1415555****``."""
-    return _NUMBER.sub(lambda match: match.group(0)[:-4] + "****", text)
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a webhook URL is delivered, from its one parse: the address connected to (a loopback IP literal),
+    the port, the ``Host`` header and the request target (path and query) sent."""
+
+    scheme: str
+    address: str
+    port: int
+    host: str
+    path: str
+
+
+class WebhookRefused(RuntimeError):
+    """The app answered a delivery with a status a redelivery cannot change (a 4xx such as ``400
+    bad_signature``, or a redirect, which the emulator does not follow): the ring stops at once."""
+
+    def __init__(self, record: CallRecord, status: int, reason: str | None) -> None:
+        self.record = record
+        self.status = status
+        self.reason = reason
+        why = f"{status} {reason}" if reason else str(status)
+        hint = " (the app's webhook secret is not the one the emulator signs with)" if reason == "bad_signature" else ""
+        super().__init__(f"the app refused the webhook for good: {why}{hint}; not delivered again")
 
 
 def new_webhook_secret() -> str:
@@ -65,32 +97,48 @@ def default_sip_headers(caller: str, callee: str) -> tuple[tuple[str, str], ...]
     )
 
 
-def check_loopback(url: str) -> None:
-    """Refuse any URL whose host is not loopback: the emulator never sends traffic anywhere else."""
+def check_loopback(url: str) -> Target:
+    """The :class:`Target` of ``url``, refused (``ValueError``) unless it is plainly loopback.
+
+    The URL is parsed once and the address it names is the one connected to: an IP literal in 127.0.0.0/8 or
+    ``::1`` as Python's :mod:`ipaddress` reads it (no decimal, octal, hex or short forms), or ``localhost``
+    (connected to as 127.0.0.1, never looked up). No user info (``@``), no ``%`` in the host, no backslash,
+    white space or non-ASCII anywhere: forms that parsers disagree on are refused, not interpreted.
+    """
+    if _UNSAFE.search(url):
+        raise ValueError("the webhook URL holds white space, a backslash or non-ASCII: write it plainly")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("the webhook URL must be an http(s) URL with a host")
-    host = parts.hostname
-    if host == "localhost":
-        return
+    if "@" in parts.netloc or "%" in parts.netloc:
+        raise ValueError("the webhook URL's host must be a plain loopback address, without user info or escapes")
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        port = parts.port
     except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError("the emulator rings loopback URLs only (127.0.0.0/8, ::1, localhost)")
+        raise ValueError("the webhook URL's port is not a number from 0 to 65535") from None
+    host = parts.hostname or ""
+    if host == "localhost":
+        address = "127.0.0.1"
+    else:
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is None or not ip.is_loopback:
+            raise ValueError("the emulator rings loopback URLs only (127.0.0.0/8, ::1, localhost)")
+        address = str(ip)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    default = 443 if parts.scheme == "https" else 80
+    return Target(parts.scheme, address, port or default, parts.netloc, path)
 
 
-def _signer(secret: str) -> Callable[[str, datetime, str], str]:
+def _keys(secret: str) -> tuple[bytes, ...]:
+    """The HMAC keys to sign with: the verifier's reading of ``secret`` (a secret without ``whsec_`` has two,
+    its base64 and its UTF-8 bytes, so Standard Webhooks' libraries and the official SDK both verify)."""
     try:
-        from standardwebhooks import Webhook
-    except ImportError as error:  # pragma: no cover - the extra is part of the test install
-        raise RuntimeError(
-            "ringing needs the standardwebhooks package: pip install 'realtime-service[webhooks]'"
-        ) from error
-    # OpenAI's SDK base64-decodes a whsec_ secret and uses any other string as raw UTF-8 bytes: do the same.
-    webhook = Webhook(secret if secret.startswith("whsec_") else secret.encode("utf-8"))
-    return webhook.sign
+        return secret_keys(secret)
+    except WebhookVerificationError as error:
+        raise ValueError(str(error).replace("webhook refused (bad_secret): ", "")) from None
 
 
 def _event(
@@ -115,17 +163,40 @@ def _event(
     return json.dumps(event).encode()
 
 
-def _deliver(url: str, body: bytes, headers: dict[str, str]) -> int | None:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - loopback, checked
+def _deliver(target: Target, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    """POST to exactly ``target`` (no proxy, no redirect followed): the status and, for a refusal, its reason
+    code (``error.param`` of our endpoint's ``invalid_webhook``, else ``error.code``), or ``(None, None)``
+    when nothing answered."""
+    connection_class = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(target.address, target.port, timeout=_POST_TIMEOUT)
     try:
-        with urllib.request.urlopen(request, timeout=_POST_TIMEOUT) as response:  # noqa: S310
-            response.read()
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        error.read()
-        return int(error.code)
-    except (urllib.error.URLError, OSError, TimeoutError):
+        connection.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {"host": target.host, **headers, "content-length": str(len(body))}.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        answer = response.read(_MAX_ANSWER)
+        status = int(response.status)
+    except (OSError, http.client.HTTPException):
+        return None, None
+    finally:
+        connection.close()
+    return status, (_reason(answer) if status >= 300 else None)
+
+
+def _reason(answer: bytes) -> str | None:
+    """The reason code of an OpenAI-shaped error body, when it has a plain one."""
+    try:
+        error = json.loads(answer).get("error")
+        code = error.get("param") if error.get("code") == "invalid_webhook" else error.get("code")
+    except (ValueError, AttributeError):
         return None
+    return code if isinstance(code, str) and _REASON.fullmatch(code) else None
+
+
+def retryable(status: int | None) -> bool:
+    """Whether a redelivery could get a better answer than ``status`` (``None``: nothing answered)."""
+    return status is None or status >= 500 or status in _RETRYABLE
 
 
 def ring(
@@ -141,9 +212,11 @@ def ring(
     sip_media_security: str | None = "srtp",
     sleep: Callable[[float], None] = time.sleep,
 ) -> CallRecord:
-    """Ring ``webhook_url`` and return the call's record once it is decided, hung up or timed out.
+    """Ring ``webhook_url`` and return the call's record once it is decided, hung up or timed out; raise
+    :class:`WebhookRefused` (the record in it, ended) when the app answers with a status no redelivery changes.
 
-    ``secret``: the endpoint's signing secret (``whsec_...``), else ``OPENAI_WEBHOOK_SECRET``. ``sip_headers``:
+    ``secret``: the endpoint's signing secret (``whsec_...``, or without the prefix as Standard Webhooks allows),
+    else ``OPENAI_WEBHOOK_SECRET``. ``sip_headers``:
     pairs in order (duplicates kept) or a mapping; default From/To/Call-ID of a made-up call. The emulator must
     be running: the app decides by calling its ``/realtime/calls/{id}/...`` (or ``/live/sessions/...``) routes.
     """
@@ -153,11 +226,11 @@ def ring(
         raise ValueError("api must be 'realtime' or 'live'")
     if max_deliveries < 1:
         raise ValueError("max_deliveries must be >= 1")
-    check_loopback(webhook_url)
+    target = check_loopback(webhook_url)
     secret = secret or os.environ.get("OPENAI_WEBHOOK_SECRET")
     if not secret:
         raise ValueError("a webhook secret is needed: pass secret= or set OPENAI_WEBHOOK_SECRET")
-    sign = _signer(secret)
+    keys = _keys(secret)
     if sip_headers is None:
         headers = default_sip_headers("+14155550100", "+14155550199")
     elif isinstance(sip_headers, Mapping):
@@ -170,25 +243,27 @@ def ring(
         CallRecord(id=call_id, api=api, transport="sip", state="pending", created_at=time.time(), sip_headers=headers)
     )
     body = _event(api, call_id, headers, sip_media_security)
-    payload = body.decode()
     webhook_id = "wh_" + secrets.token_hex(16)
     caller = next((value for name, value in headers if name.lower() == "from"), "")
-    logger.info("ringing %s: %s from %s", call_id, _EVENT_TYPES[api], mask_numbers(caller))
+    logger.info("ringing %s: %s from %s", call_id, _EVENT_TYPES[api], mask_text(caller))
     wait = first_retry_after
     for attempt in range(1, max_deliveries + 1):
-        now = datetime.now(tz=UTC)
+        stamp = str(int(time.time()))  # signed exactly as sent
         signed = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": webhook_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": sign(webhook_id, now, payload),
+            "webhook-timestamp": stamp,
+            "webhook-signature": " ".join("v1," + signature_of(key, webhook_id, stamp, body) for key in keys),
         }
-        status = _deliver(webhook_url, body, signed)
-        emulator.calls.update(call_id, functools.partial(_delivered, status=status))
+        status, reason = _deliver(target, body, signed)
+        record = emulator.calls.update(call_id, functools.partial(_delivered, status=status))
         logger.info("webhook %s delivery %d: %s", call_id, attempt, status if status is not None else "no answer")
         if status is not None and 200 <= status < 300:
             break
+        if status is not None and not retryable(status):
+            record = emulator.calls.update(call_id, _timed_out)  # nobody will decide it: the call ends now
+            raise WebhookRefused(record, status, reason)
         if attempt < max_deliveries:
             sleep(wait)
             wait = min(wait * 2, _MAX_BACKOFF)
@@ -196,7 +271,7 @@ def ring(
     record = emulator.calls.wait_for(call_id, _FINAL, remaining)
     if record.state == "pending":
         record = emulator.calls.update(call_id, _timed_out)
-    logger.info("call %s from %s: %s", call_id, mask_numbers(caller), record.state)
+    logger.info("call %s from %s: %s", call_id, mask_text(caller), record.state)
     return record
 
 

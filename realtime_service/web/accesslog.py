@@ -3,7 +3,8 @@
 A request controls its method, path and (through a hook) even its identity: logged raw, a percent-decoded
 ``%0a`` would start a forged line of its own. :func:`escape` turns control characters (newlines included),
 backslashes and non-ASCII into ``\\xNN``/``\\uNNNN`` escapes, and cuts long values, so one request is one line.
-Headers, bodies and query strings are never logged: keys and tokens live there.
+Headers, bodies and query strings are never logged: keys and tokens live there; a phone number in a path is
+masked (:func:`~realtime_service.webhooks.masking.mask_text`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ..webhooks.masking import mask_text
 from .messages import TokenRequest, TokenResponse
 
 access_logger = logging.getLogger("realtime_service.web.access")
@@ -60,7 +62,7 @@ def log_line(
     """The access line itself, for the routes and for the answers the servers give on their own."""
     if not access_logger.isEnabledFor(logging.INFO):
         return
-    method_, path_ = escape(method, 16), escape(path)
+    method_, path_ = escape(method, 16), escape(mask_text(path) if path else path)  # a number in a path: masked
     identity_, request_id_ = escape(identity), escape(request_id)
     suffix = f", {escape(note)}" if note else ""
     access_logger.info(

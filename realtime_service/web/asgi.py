@@ -10,9 +10,10 @@ own 404/405 answers) goes to the FastAPI app as before. Host applications keep t
 app the same way (see docs/host-applications.md).
 
 The request the endpoint sees is the one :func:`~realtime_service.web.fastapi_router.token_request` builds from
-Starlette's: lower-case headers (a repeated header keeps its last value), the path as received, the body read
-only up to ``max_body_bytes + 1`` (a declared ``Content-Length`` over the cap is not read at all) and a client
-that goes away mid-body marked ``disconnected`` (one 499 access line).
+Starlette's: lower-case headers (a repeated header keeps its last value; a repeated webhook header has its values
+joined by ``", "`` as WSGI servers join them, see :mod:`realtime_service.webhooks.headers`), the path as received,
+the body read only up to ``max_body_bytes + 1`` (a declared ``Content-Length`` over the cap is not read at all)
+and a client that goes away mid-body marked ``disconnected`` (one 499 access line).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..webhooks.headers import request_headers
 from .messages import TokenRequest, TokenResponse
 
 Scope = MutableMapping[str, Any]
@@ -69,7 +71,7 @@ class FastRoutes:
 
 async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> TokenRequest:
     """The ASGI request as a :class:`TokenRequest`, its body read only up to ``max_body_bytes + 1``."""
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    headers = request_headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
     length = headers.get("content-length")
     too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
     disconnected = False

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ..webhooks.headers import request_headers
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
@@ -69,7 +70,7 @@ async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
     return TokenRequest(
         method=request.method,
         path=request.scope.get("path") or request.url.path,  # as received: url.path drops control characters
-        headers=dict(request.headers.items()),  # already lower-case
+        headers=request_headers(request.headers.items()),  # a repeated webhook header: its values joined
         body=b"".join(chunks),
         client=request.client.host if request.client else None,
         query=request.url.query,

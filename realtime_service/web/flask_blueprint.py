@@ -15,6 +15,7 @@ from dependency_injector.wiring import Provide, inject
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from ..webhooks.headers import request_headers
 from .demo import DemoAssets
 from .endpoint import TokenEndpoint
 from .messages import TokenRequest, TokenResponse
@@ -37,7 +38,7 @@ def token_request(max_body_bytes: int) -> TokenRequest:
     return TokenRequest(
         method=request.method,
         path=request.path,
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers=request_headers(request.headers.items()),  # a repeated webhook header: its values joined
         body=body,
         client=request.remote_addr,
         query=request.query_string.decode("latin-1"),

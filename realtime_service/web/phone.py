@@ -3,7 +3,8 @@
 OpenAI calls it, server to server, for every incoming SIP call. The pipeline: Host allow-list (421) -> method
 (405) -> body size (413), from the shared :mod:`.admission` pieces (no CORS, no bearer auth, no browser budget:
 the signature is the authentication) -> the Standard Webhooks signature, checked on the raw bytes before any of
-them is parsed (400 ``invalid_webhook`` naming the reason; no secret configured: 500
+them is parsed (400 ``invalid_webhook`` whose ``param`` is the reason code, ``bad_signature``, ``stale``...,
+also the access line's note ``refused:<reason>``; no secret configured: 500
 ``webhook_secret_missing``) -> the :class:`~realtime_service.webhooks.desk.CallDesk`: dedupe by ``webhook-id``
 and by call in the ``server.rate_limit_storage``, the call router (a container provider a host app overrides),
 the decision carried out through the service (``accept_call``...), each upstream attempt bounded by
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import WebhookVerificationError
@@ -38,6 +40,15 @@ logger = logging.getLogger("realtime_service.web")
 
 #: Seconds OpenAI is asked to wait before redelivering a 409/503 (a hint; its own backoff decides).
 REDELIVER_AFTER = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A request answered before the desk: the answer, and the note for its access line (``refused:<reason>``
+    for a refused signature, so a wrong secret shows as ``refused:bad_signature`` in the server's log)."""
+
+    response: TokenResponse
+    note: str | None = None
 
 
 def open_ledger(settings: ServerSettings) -> Iterator[DecisionLedger]:
@@ -109,8 +120,8 @@ class PhoneEndpoint:
         note: str | None = None
         try:
             checked = self._checked(request)
-            if isinstance(checked, TokenResponse):
-                response = checked
+            if isinstance(checked, Ended):
+                response, note = checked.response, checked.note
             else:
                 desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
                 outcome = desk.handle(*checked)
@@ -129,8 +140,8 @@ class PhoneEndpoint:
         note: str | None = None
         try:
             checked = self._checked(request)
-            if isinstance(checked, TokenResponse):
-                response = checked
+            if isinstance(checked, Ended):
+                response, note = checked.response, checked.note
             else:
                 desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
                 outcome = await desk.ahandle(*checked)
@@ -146,9 +157,9 @@ class PhoneEndpoint:
 
     def _checked(self, request: TokenRequest) -> Any:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
-        answer that ends the request here."""
+        answer that ends the request here (:class:`Ended`)."""
         if request.disconnected:
-            return TokenResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b"")
+            return Ended(TokenResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b""), "client disconnected")
         self.admission.precheck(request)
         if self.verifier is None:
             logger.error(
@@ -157,23 +168,21 @@ class PhoneEndpoint:
                 request.method,
                 self.phone.path,
             )
-            return error_answer(
+            answer = error_answer(
                 500,
                 "The webhook endpoint has no signing secret configured.",
                 "server_error",
                 "webhook_secret_missing",
             )
+            return Ended(answer, "webhook_secret_missing")
         try:
             delivery = self.verifier.verify(request.body, request.headers)
             event = parse_event(request.body)  # only now: the bytes are OpenAI's
-        except WebhookVerificationError as exc:
-            return error_answer(
-                400,
-                f"Webhook refused: {exc.reason.replace('_', ' ')}.",
-                "invalid_request_error",
-                "invalid_webhook",
-                param=exc.reason,
+        except WebhookVerificationError as exc:  # the reason code only: never the secret, signature or body
+            answer = error_answer(
+                400, f"Webhook refused: {exc.reason}.", "invalid_request_error", "invalid_webhook", param=exc.reason
             )
+            return Ended(answer, f"refused:{exc.reason}")
         return delivery, event
 
     @staticmethod

@@ -1,32 +1,45 @@
-"""Phone numbers are personal data: show them masked (``+1415555****``) wherever text may be logged."""
+"""Phone numbers are personal data: show them masked (``+1415*******``) wherever text may be logged or printed.
+
+This is the package's one masking function: the emulator's ``ring``, the webhook logger, the events', SIP
+headers' and decisions' ``repr`` and ``serve``'s log handlers all go through :func:`mask_text`.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 
-#: A phone-number-like run: at least 7 digits, optionally led by ``+`` (or ``%2B``), with visual separators
-#: (``-``, ``.``, space, parentheses) between digits. Not inside a longer word (``rtc_1234567`` stays). Masking
-#: twice masks more (``+1415555****`` -> ``+141********``): text for our logger is passed unmasked, it masks.
-_NUMBER = re.compile(r"(?:(?<=%2B)|(?<=%2b)|(?<![0-9A-Za-z_]))\+?\d(?:[-. ()]{0,2}\d){6,}")
-_DIGIT = re.compile(r"\d")
-#: A run of digits long enough to be a number on its own (the pattern's 7), inside a longer match.
-_WHOLE = re.compile(r"\d{7,}")
-MASKED_DIGITS = 4
+#: What may stand between two digits of one number: white space, ``-`` ``.`` ``/`` parentheses, the Unicode
+#: dashes and minus, and their %-escapes (``%20`` in a SIP URI). Up to three in a row (``) - ``).
+_SEPARATOR = r"(?:[\s\-./()\u2010-\u2015\u2212]|%2[0dDeEfF89])"
+#: A phone-number-like run: at least 7 digits (any script's), optionally led by ``+`` (or ``%2B``), separators
+#: between them. Not inside a longer word (``rtc_1234567`` stays).
+_NUMBER = re.compile(rf"(?:(?<=%2B)|(?<=%2b)|(?<![0-9A-Za-z_]))\+?\d(?:{_SEPARATOR}{{0,3}}\d){{6,}}")
+#: Inside a match: a %-escape (kept as it is) or one digit.
+_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|\d")
+#: Digits shown at most (the country and area code, say); every other digit of the number is starred.
+SHOWN_DIGITS = 4
 
 
 def mask_number(number: str) -> str:
-    """``number`` with its last four digits replaced by ``*`` (all of them when it has four or fewer).
+    """``number`` with every digit but its first four starred, and at least four starred whatever its length.
 
-    Separators are kept where they are: ``+1 (415) 555-0100`` -> ``+1 (415) 555-****``. A run of seven or more
-    digits inside it loses its own last four too, so a number followed by other digits (``4155550100 2026``) is
-    never shown whole.
+    Separators are kept where they are: ``+1 (415) 555-0100`` -> ``+1 (415) ***-****``. So no run of more than
+    four of the number's digits is ever shown, however it is written, and masking twice changes nothing.
     """
-    positions = [match.start() for match in _DIGIT.finditer(number)]
-    hidden = set(positions[-MASKED_DIGITS:])
-    for run in _WHOLE.finditer(number):
-        hidden.update(range(run.end() - MASKED_DIGITS, run.end()))
-    return "".join("*" if index in hidden else char for index, char in enumerate(number))
+    digits = sum(1 for token in _TOKEN.findall(number) if token.isdigit())
+    shown = max(0, min(SHOWN_DIGITS, digits - SHOWN_DIGITS))
+    seen = 0
+
+    def star(match: re.Match[str]) -> str:
+        nonlocal seen
+        token = match.group(0)
+        if not token.isdigit():
+            return token
+        seen += 1
+        return token if seen <= shown else "*"
+
+    return _TOKEN.sub(star, number)
 
 
 def mask_text(text: str) -> str:

@@ -72,7 +72,9 @@ def _secrets(raw: Any, environ: Mapping[str, str]) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list | tuple) or not all(isinstance(item, str) and item for item in raw):
-        raise ConfigurationError("config key 'server.phone.webhook_secret' must be a whsec_ secret or a list of them")
+        raise ConfigurationError(
+            "config key 'server.phone.webhook_secret' must be a webhook secret (whsec_...) or a list of them"
+        )
     return tuple(raw)
 
 

@@ -1,43 +1,50 @@
-"""Standard Webhooks signature checks, on top of the ``standardwebhooks`` package.
+"""Standard Webhooks signature checks: ``HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")``.
 
-``standardwebhooks.Webhook`` decodes the ``whsec_`` secret and computes the ``v1`` signature; around it this
-module adds what its ``verify`` lacks (measured in docs/phone-calls.md, "Why not Webhook.verify"): several
-secrets during a rotation, a configurable symmetric tolerance with an injectable clock, strict parsing of the
-headers (its ``verify`` raises ``ValueError``/``binascii.Error`` on a signature entry without a comma or with bad
-base64, and accepts a fractional timestamp it then floors), and one error class with a reason.
+The signed text is built from the header text exactly as received (a ``webhook-timestamp`` of ``0<now>`` is
+signed as ``0<now>``, never re-formatted from its number) and the raw body bytes, as the official SDK does;
+``standardwebhooks.Webhook.sign`` re-formats the timestamp, so it is not used here. Around the HMAC this module
+adds what ``Webhook.verify`` lacks (docs/phone-calls.md, "Why not Webhook.verify"): several secrets during a
+rotation, a configurable symmetric tolerance with an injectable clock, strict parsing of the headers (plain
+ASCII digits for the timestamp, repeated headers by one rule, see :mod:`.headers`), and one error class with a
+reason.
+
+Secrets: ``whsec_<base64>`` is decoded. Without the prefix, a secret is read both ways the reference
+implementations read it: as base64 (Standard Webhooks' libraries and test vectors) and as its UTF-8 bytes (the
+official OpenAI SDK); a signature under either key verifies.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import os
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
-
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from ..errors import ConfigurationError, WebhookVerificationError
 from .events import WebhookEvent, parse_event
+from .headers import OWS, WEBHOOK_HEADERS, elements
 
 #: Environment variable read when no secret is passed or configured (the official SDK reads the same one).
 SECRET_VARIABLE = "OPENAI_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 DEFAULT_TOLERANCE = 300
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix
-HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+HEADERS = WEBHOOK_HEADERS
 #: Bounds on what a sender may make us parse (an id is also a storage key for deduplication).
 MAX_ID_LENGTH = 256
 MAX_SIGNATURE_HEADER = 8192
 _ID = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
+#: Plain ASCII digits only: no sign, space, underscore, fraction or other script's digits (``int()`` takes those).
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
-SIGNATURE_BYTES = 32  # HMAC-SHA256
+#: Canonical base64, its padding optional: whole quanta, then 2 or 3 characters with their own padding or none.
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?")
+#: A ``v1,<base64>`` entry, separated from the next by white space or by the comma of a joined repeat.
+_V1_ENTRY = re.compile(r"(?<![^\s,])v1,([A-Za-z0-9+/]+={0,2})(?![^\s,])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,62 +73,61 @@ def secrets_from(secret: str | Sequence[str] | None, environ: Mapping[str, str] 
     return found
 
 
-def _signer(secret: object, position: int) -> Webhook:
-    where = f"webhook secret #{position + 1}"
-    if not isinstance(secret, str) or not secret.startswith(SECRET_PREFIX):
-        raise WebhookVerificationError(
-            "bad_secret", f"{where} is not a {SECRET_PREFIX}... secret (use the signing secret OpenAI shows)"
-        )
-    body = secret[len(SECRET_PREFIX) :]
-    if not _BASE64.fullmatch(body):
-        raise WebhookVerificationError("bad_secret", f"{where} is not base64 after {SECRET_PREFIX}")
+def _base64_key(text: str) -> bytes | None:
+    """``text`` as base64 (its padding optional), or ``None`` when it is not base64 or decodes to nothing."""
+    if not _BASE64.fullmatch(text):
+        return None
     try:
-        base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        return Webhook(secret)
-    except (binascii.Error, ValueError, EmptyWebhookSecretError):
-        raise WebhookVerificationError("bad_secret", f"{where} does not decode as base64") from None
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True) or None
+    except binascii.Error:
+        return None
+
+
+def secret_keys(secret: object, position: int = 0) -> tuple[bytes, ...]:
+    """The HMAC keys ``secret`` stands for: one for ``whsec_<base64>``; for a secret without the prefix its
+    base64 reading (when it is base64) and its UTF-8 bytes. A bad one is a ``bad_secret`` refusal naming its
+    position, never its text."""
+    where = f"webhook secret #{position + 1}"
+    if not isinstance(secret, str) or not secret:
+        raise WebhookVerificationError("bad_secret", f"{where} is not a non-empty string")
+    if secret.startswith(SECRET_PREFIX):
+        key = _base64_key(secret[len(SECRET_PREFIX) :])
+        if key is None:
+            raise WebhookVerificationError("bad_secret", f"{where} is not base64 after {SECRET_PREFIX}")
+        return (key,)
+    try:
+        raw = secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookVerificationError("bad_secret", f"{where} is not valid text") from None
+    decoded = _base64_key(secret)
+    return (raw,) if decoded is None or decoded == raw else (decoded, raw)
 
 
 def _header_values(headers: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The three Standard Webhooks headers, looked up case-insensitively, every value kept (repeated headers
-    arrive as several items from multi-dicts such as werkzeug's and Starlette's)."""
+    """The three Standard Webhooks headers, looked up case-insensitively, every value kept (werkzeug's and
+    Starlette's headers yield a repeated header once per line from ``items()``; adapters join them by commas)."""
     found: dict[str, list[str]] = {name: [] for name in HEADERS}
-    items = headers.items()
-    multi = getattr(headers, "multi_items", None)  # Starlette keeps repeats there
-    if callable(multi):
-        items = multi()
-    for key, value in items:
-        name = key.decode("latin-1") if isinstance(key, bytes) else str(key)
-        name = name.strip().lower()
+    for key, value in headers.items():
+        name = str(key).lower()
         if name in found:
-            text = value.decode("latin-1") if isinstance(value, bytes) else value
-            if not isinstance(text, str):
+            if not isinstance(value, str):
                 raise WebhookVerificationError("malformed", f"the {name} header is not text")
-            found[name].append(text.strip())
+            found[name].append(value.strip(OWS))
     return found
 
 
 def _single(values: dict[str, list[str]], name: str) -> str:
-    distinct = {value for value in values[name] if value}
+    """The one value of ``name``: its repeats (lines or comma-joined) must all be the same text."""
+    distinct = {part for value in values[name] for part in elements(value)}
     if len(distinct) > 1:
         raise WebhookVerificationError("malformed", f"the {name} header is repeated with different values")
     return distinct.pop()
 
 
-def _candidates(signature_header: str) -> list[bytes]:
-    """The ``v1`` signatures in the header (space-separated ``v1,<base64>`` entries); others are ignored."""
-    found = []
-    for entry in signature_header.split():
-        version, sep, encoded = entry.partition(",")
-        if version != "v1" or not sep or not _BASE64.fullmatch(encoded):
-            continue
-        try:
-            decoded = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            continue
-        if len(decoded) == SIGNATURE_BYTES:
-            found.append(decoded)
-    return found
+def signature_of(key: bytes, webhook_id: str, timestamp: str, body: bytes) -> str:
+    """The base64 ``v1`` signature of ``body`` under ``key``, over the id and timestamp texts as sent."""
+    digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
 
 
 class WebhookVerifier:
@@ -138,16 +144,18 @@ class WebhookVerifier:
         if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 10**9:
             raise ConfigurationError(f"webhook tolerance must be a number of seconds >= 0, not {tolerance!r}")
         self.tolerance = tolerance
-        self._signers = tuple(_signer(item, index) for index, item in enumerate(secrets_from(secret, environ)))
+        secrets = secrets_from(secret, environ)
+        self._keys = tuple(key for index, item in enumerate(secrets) for key in secret_keys(item, index))
+        self._count = len(secrets)
 
     def __repr__(self) -> str:
-        return f"WebhookVerifier(secrets={len(self._signers)}, tolerance={self.tolerance})"
+        return f"WebhookVerifier(secrets={self._count}, tolerance={self.tolerance})"
 
     def verify(self, payload: bytes | str, headers: Mapping[str, Any], *, now: float | None = None) -> WebhookDelivery:
         """Check the delivery's headers against the raw body; raise :class:`WebhookVerificationError` if any check
         fails, else return its id and timestamp. Nothing of the body is parsed."""
         values = _header_values(headers)
-        missing = [name for name in HEADERS if not any(values[name])]
+        missing = [name for name in HEADERS if not any(elements(value) for value in values[name])]
         if missing:
             raise WebhookVerificationError("missing_header", f"missing header(s): {', '.join(missing)}")
         webhook_id = _single(values, "webhook-id")
@@ -174,30 +182,24 @@ class WebhookVerifier:
             raise WebhookVerificationError(
                 "malformed", f"the webhook-signature header is longer than {MAX_SIGNATURE_HEADER} characters"
             )
-        if isinstance(payload, str):
-            body = payload
-        else:
-            try:
-                body = bytes(payload).decode("utf-8")
-            except UnicodeDecodeError:
-                raise WebhookVerificationError("malformed", "the body is not UTF-8") from None
-        candidates = _candidates(signature_header)
+        try:
+            body = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+            body.decode("utf-8")
+        except UnicodeError:
+            raise WebhookVerificationError("malformed", "the body is not UTF-8") from None
+        candidates = _V1_ENTRY.findall(signature_header)
         if not candidates:
             raise WebhookVerificationError("bad_signature", "the webhook-signature header holds no v1 signature")
-        try:
-            signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise WebhookVerificationError("malformed", "the webhook-timestamp header is out of range") from None
         matched = False
-        for signer in self._signers:
-            expected = base64.b64decode(signer.sign(webhook_id, signed_at, body).partition(",")[2])
+        for key in self._keys:
+            expected = signature_of(key, webhook_id, stamp, body).encode("ascii")
             for candidate in candidates:
-                matched |= hmac.compare_digest(expected, candidate)
+                matched |= hmac.compare_digest(expected, candidate.encode("ascii"))
         if not matched:
             raise WebhookVerificationError(
                 "bad_signature",
                 f"none of the {len(candidates)} v1 signature(s) matches the body under the "
-                f"{len(self._signers)} configured secret(s)",
+                f"{self._count} configured secret(s)",
             )
         return WebhookDelivery(webhook_id, timestamp)
 

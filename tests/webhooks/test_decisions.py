@@ -118,7 +118,7 @@ def test_an_accepts_session_is_a_read_only_copy() -> None:
 
 
 def test_a_refers_repr_masks_the_number() -> None:
-    assert repr(Refer("tel:+14155550123")) == "Refer(target_uri='tel:+1415555****')"
+    assert repr(Refer("tel:+14155550123")) == "Refer(target_uri='tel:+1415*******')"
 
 
 class SyncRouter:
