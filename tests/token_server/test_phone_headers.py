@@ -171,7 +171,9 @@ def test_ringing_with_the_wrong_secret_stops_at_the_first_refusal_with_its_reaso
     out = capsys.readouterr()
     assert code == EXIT_REFUSED == 3
     [line] = out.err.strip().splitlines()
-    assert line.startswith("error: the app refused the webhook for good: 400 bad_signature")
+    assert line.startswith(
+        "realtime-service emulator ring: error: the app refused the webhook for good: 400 bad_signature"
+    )
     assert "webhook deliveries" not in out.out  # it stopped there: no time-out report
     assert WRONG not in out.out + out.err
 
