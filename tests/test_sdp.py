@@ -261,3 +261,56 @@ def test_chromium_accepts_the_answer_for_its_own_offer(page: Any, with_video: bo
     assert check_offer(offer) == offer.encode()
     answer = answer_for(offer)
     assert page.execute_async_script(_APPLY_ANSWER, answer) == "stable"
+
+
+# control characters, non-ASCII, line endings and the size boundary (issue 20)
+
+
+def _padded_to(size: int) -> bytes:
+    """The browser's offer with one attribute line padding it to exactly ``size`` bytes."""
+    head = OFFER + b"a=x-pad:"
+    return head + b"p" * (size - len(head) - 2) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\u0085", "\u009b", "\u0080", "\u009f", "\u2028", "\u2029", "\u00a0", "\u00e9", "\ufeff", "\t", "\x7f", "\x1b"],
+)
+def test_an_offer_holding_a_control_non_ascii_or_tab_is_refused_naming_it(char: str) -> None:
+    offer = OFFER.decode() + f"a=x-note:one{char}two\r\n"
+    reason = _reason(offer)
+    assert f"U+{ord(char):04X}" in reason
+    assert "printable ASCII" in reason
+    assert _reason(offer.encode()) == reason  # the same whether the offer comes as text or as bytes
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (OFFER.replace(b"a=rtcp-mux\r\n", b"a=rtcp-mux\ra=x\r\n", 1), "mixes line endings"),  # a bare CR in CRLF
+        (OFFER.replace(b"\r\n", b"\n\r\n", 1), "mixes line endings"),
+        (OFFER + b"\r", "mixes line endings"),
+        (OFFER.replace(b"\r\n", b"\n") + b"a=x\r", "bare CR"),
+        (OFFER + b"a=x\x7f\r\n", "U+007F"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xc2\x85\r\n", "U+0085"),  # NEL as UTF-8 bytes
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xc2\x9b31m\r\n", "U+009B"),  # CSI as UTF-8 bytes
+    ],
+)
+def test_line_ending_and_control_tricks_are_refused(offer: bytes, reason: str) -> None:
+    assert b"a=rtcp-mux\r\n" in OFFER
+    assert reason in _reason(offer)
+
+
+def test_an_offer_of_exactly_64_kib_is_accepted_and_one_byte_more_refused() -> None:
+    exact = _padded_to(MAX_OFFER_BYTES)
+    assert MAX_OFFER_BYTES == 64 * 1024
+    assert len(exact) == MAX_OFFER_BYTES
+    assert check_offer(exact) == exact
+    over = _padded_to(MAX_OFFER_BYTES + 1)
+    assert _reason(over) == f"is {MAX_OFFER_BYTES + 1} bytes; at most {MAX_OFFER_BYTES} are accepted"
+
+
+def test_spaces_inside_lines_are_what_an_sdp_is_made_of() -> None:
+    assert b" " in OFFER
+    offer = OFFER + b"a=x-note: several  spaces \r\n"
+    assert check_offer(offer) == offer

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..config import _choice, _flag, _number
 from ..errors import ConfigurationError
 from ..webhooks.settings import PhoneSettings, load_phone_settings
+from ..wire.controls import forbidden_character
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
 SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")
@@ -304,10 +305,15 @@ def _positive(value: Any, key: str) -> float:
     return number
 
 
+def _plain_path(path: str) -> bool:
+    """A route path as it arrives, unescaped: printable ASCII without a query, fragment, escape or backslash."""
+    return forbidden_character(path, ascii_only=True) is None and not any(ch in path for ch in "?#%\\")
+
+
 def _session_path(raw: Any, token_path: str) -> str | None:
     if raw is False or (isinstance(raw, str) and raw.strip().lower() == "off"):
         return None
-    if not isinstance(raw, str) or not raw.startswith("/") or any(ch in raw for ch in "?#%\\ \t\r\n"):
+    if not isinstance(raw, str) or not raw.startswith("/") or not _plain_path(raw):
         raise ConfigurationError("config key 'server.session_path' must be a path starting with '/', or off")
     path = raw.rstrip("/") or "/"
     if path == token_path:
@@ -340,7 +346,7 @@ def _live_terms(session: SessionDefaults, browser_fields: frozenset[str]) -> Non
 
 def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettings:
     path = raw["path"]
-    if not isinstance(path, str) or not path.startswith("/"):
+    if not isinstance(path, str) or not path.startswith("/") or not _plain_path(path):
         raise ConfigurationError("config key 'server.path' must be a path starting with '/'")
     voice_api = _choice(raw["voice_api"], "server.voice_api", VOICE_APIS)
     auth = _choice(raw["auth"], "server.auth", AUTH_SCHEMES)

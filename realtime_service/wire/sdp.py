@@ -17,13 +17,16 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..errors import RequestValidationError
+from .controls import forbidden_character
 
 MAX_OFFER_BYTES = 64 * 1024
 """A browser's offer is 3-8 KB (more with many candidates); anything far larger is not an offer."""
 
 _FIELD = "sdp"
 _LINE = re.compile(r"^[a-z]=")
-_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: An SDP is printable ASCII lines (RFC 8866's text fields may be UTF-8, a browser's offer never is): fields are
+#: separated by spaces, lines end in CRLF (or LF throughout); no tab, no other whitespace, no control character.
+_SDP_ALLOWS = " \r\n"
 # Codecs the voice APIs speak, in order of preference: Opus, then G.711 (what SIP trunks use).
 _AUDIO_CODECS = ("opus", "pcmu", "pcma")
 _ICE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -36,9 +39,10 @@ def _refuse(reason: str) -> RequestValidationError:
 def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
     """The offer as the UTF-8 bytes to send, unchanged, or :class:`RequestValidationError` naming ``sdp``.
 
-    Checks: a string or bytes, not blank, at most ``max_bytes``, UTF-8 without control characters, one line
-    ending throughout (CRLF as browsers send it, or LF) and no bare CR, no empty line, every line ``x=...``,
-    ``v=0`` first, and at least one ``m=audio`` section.
+    Checks: a string or bytes, not blank, at most ``max_bytes``, printable ASCII and spaces (no control character,
+    tab or non-ASCII text: :func:`~.controls.forbidden_character`), one line ending throughout (CRLF as browsers
+    send it, or LF) and no bare CR, no empty line, every line ``x=...``, ``v=0`` first, and at least one
+    ``m=audio`` section.
     """
     if isinstance(sdp, str):
         try:
@@ -57,8 +61,9 @@ def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _refuse("must be valid UTF-8 text") from None
-    if _FORBIDDEN_CONTROL.search(text):
-        raise _refuse("must not contain control characters")
+    forbidden = forbidden_character(text, allow=_SDP_ALLOWS, ascii_only=True)
+    if forbidden is not None:
+        raise _refuse(f"must be printable ASCII lines: no control characters, tabs or non-ASCII text ({forbidden})")
     crlf = "\r\n" in text
     if crlf:
         if "\r" in text.replace("\r\n", "") or "\n" in text.replace("\r\n", ""):

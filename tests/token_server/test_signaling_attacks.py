@@ -50,6 +50,11 @@ def refused(response: requests.Response, status: int, code: str, emulator: Emula
         ({}, b"<script>alert(1)</script>", 400, "invalid_offer"),
         ({}, OFFER.replace(b"\r\n", b"\n", 3), 400, "invalid_offer"),
         ({}, OFFER + b"a=x\x00\r\n", 400, "invalid_offer"),
+        ({}, OFFER + "a=x-note:\u0085X\r\n".encode(), 400, "invalid_offer"),  # NEL
+        ({}, OFFER + "a=x-note:\u009b31m\r\n".encode(), 400, "invalid_offer"),  # CSI
+        ({}, OFFER + "a=x-note:\u2028\r\n".encode(), 400, "invalid_offer"),
+        ({}, OFFER + b"a=x-note:\x7f\r\n", 400, "invalid_offer"),
+        ({}, OFFER.replace(b"a=rtcp-mux\r\n", b"a=rtcp-mux\ra=x\r\n", 1), 400, "invalid_offer"),  # a bare CR
         ({}, b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xff\xfe\r\n", 400, "invalid_offer"),
     ],
 )
