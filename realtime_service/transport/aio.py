@@ -287,6 +287,8 @@ class _Connection(asyncio.Protocol):
                 self._timer = None
         if self._failure is not None:
             self.close()
+            if self._answered:  # the head arrived, the body was lost: keep the head (what a create created)
+                self._failure.headers = dict(self._headers)
             raise self._failure from None
         if not self._keep_alive:
             self.close()

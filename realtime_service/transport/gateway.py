@@ -86,6 +86,7 @@ class HttpGateway:
         prepared.headers = headers
         prepared.body = request.body
         started = time.perf_counter()
+        response: requests.Response | None = None
         try:
             response = self._adapter.send(
                 prepared,
@@ -97,10 +98,17 @@ class HttpGateway:
             with _closing(response):
                 ends = started + request.budget if request.budget is not None else None
                 content = self._read_body(response.raw, ends)
+        except APIConnectionError as exc:  # the size cap or the budget, while reading the body
+            _with_head(exc, response)
+            raise
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
-            raise APITimeoutError(f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)) from None
+            failure: APIConnectionError = APITimeoutError(
+                f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)
+            )
+            raise _with_head(failure, response) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc)) from None
+            failure = APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc))
+            raise _with_head(failure, response) from None
         return HttpResponse(
             status_code=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
@@ -179,6 +187,13 @@ def _close_pools(manager: urllib3.PoolManager) -> None:
         pool = pools.get(key)
         if pool is not None:
             pool.close()
+
+
+def _with_head(failure: APIConnectionError, response: requests.Response | None) -> APIConnectionError:
+    """``failure`` with the head of the answer whose body it lost (the only trace of what a create created)."""
+    if response is not None:
+        failure.headers = {key.lower(): value for key, value in response.headers.items()}
+    return failure
 
 
 def _sent(exc: BaseException) -> bool:
