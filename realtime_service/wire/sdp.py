@@ -100,9 +100,6 @@ class _Media:
         found = self.values(name)
         return found[0] if found else None
 
-    def has(self, name: str) -> bool:
-        return any(key == name for key, _ in self.attributes)
-
 
 def _attribute(value: str) -> tuple[str, str]:
     name, _, rest = value.partition(":")
