@@ -10,7 +10,10 @@ see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identi
 ``/token`` (429) -> the upstream call. Success is ``201`` ``application/sdp`` with the answer and the call's
 id (``rtc_...`` or ``live_...``) in ``X-Call-Id``, which CORS exposes to the page. Upstream failures are
 mapped as ``/token`` maps them (:mod:`.upstream`). Every answer is ``no-store``; every request one access
-line. Under ``server.max_call_seconds`` the call's hang-up is scheduled (:mod:`.hangups`).
+line. Under ``server.max_call_seconds`` the call's hang-up is scheduled (:mod:`.hangups`). A create whose
+answer is lost is never sent again (a second billable call); the call it may have started is hung up at once
+when any part of the answer named it, else a WARNING says it may be running (``docs/signaling.md``, "Lost
+answers").
 """
 
 from __future__ import annotations
