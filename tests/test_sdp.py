@@ -366,6 +366,21 @@ def test_the_answer_copies_the_chosen_codecs_fmtp_and_the_data_channel_settings(
     assert "a=sctpmap:5000 webrtc-datachannel 1024" in lines
     assert "a=max-message-size:65536" in lines
     assert not any(line.startswith("a=group:") for line in lines)  # no BUNDLE offered, none answered
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "a=mid:a", "m=application 9 UDP/DTLS/SCTP x", "a=mid:d")))
+    assert [line for line in lines if line.startswith("a=mid:")] == ["a=mid:a", "a=mid:d"]
+    assert not any(line.startswith("a=group:") for line in lines)  # mids, but no BUNDLE offered: none answered
+
+
+def test_a_section_without_a_direction_anywhere_is_sendrecv() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0")))
+    assert lines[-1] == "a=rtpmap:0 PCMU/8000"
+    assert "a=sendrecv" in lines
+
+
+def test_only_an_application_section_over_sctp_is_a_data_channel() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "m=video 9 UDP/DTLS/SCTP webrtc-datachannel")))
+    assert "m=video 0 UDP/DTLS/SCTP webrtc-datachannel" in lines
+    assert not any(line.startswith("m=application") for line in lines)
 
 
 def test_a_data_channel_without_formats_gets_the_webrtc_one_and_the_default_message_size() -> None:
@@ -425,10 +440,23 @@ def test_ice_credentials_are_ice_characters_of_the_sizes_rfc_8839_asks() -> None
     assert set(ufrag + pwd) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-def test_the_session_id_is_a_positive_number_below_2_to_the_62_plus_one() -> None:
-    ids = [int(_lines(answer_for(OFFER))[1].split()[1]) for _ in range(20)]
-    assert all(1 <= value <= 2**62 for value in ids)
-    assert max(ids) > 2**40  # drawn from the whole range (twenty draws all below 2**40: about 2**-440)
+@pytest.mark.parametrize(("drawn", "session_id"), [("lowest", 1), ("highest", 2**62)])
+def test_the_session_id_runs_from_1_to_2_to_the_62(
+    monkeypatch: pytest.MonkeyPatch, drawn: str, session_id: int
+) -> None:
+    """Positive (RFC 8866 asks for a numeric id; 0 is a value some stacks take for "unset") and well inside a
+    signed 64-bit integer, which browsers parse it into. The draw is pinned to each end of its range."""
+    import realtime_service.wire.sdp as sdp
+
+    asked: list[int] = []
+
+    def randbelow(bound: int) -> int:
+        asked.append(bound)
+        return 0 if drawn == "lowest" else bound - 1
+
+    monkeypatch.setattr(sdp.secrets, "randbelow", randbelow)
+    assert _lines(answer_for(OFFER))[1] == f"o=- {session_id} 2 IN IP4 127.0.0.1"
+    assert asked == [2**62]
 
 
 def test_a_malformed_media_line_is_refused_by_the_answer_builder() -> None:
