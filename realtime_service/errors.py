@@ -63,8 +63,9 @@ class APIConnectionError(RealtimeServiceError):
     never made), which is what decides whether a billable, non-idempotent operation may be retried.
 
     ``headers`` (lower-case names) are the head of an answer whose body was then lost (cut short, timed out,
-    too large), empty when no head arrived: a create that was carried out may name what it created there
-    (``Location``), and that is all that is left to hang it up by.
+    too large), empty when no head arrived, and ``partial_body`` the (decoded) body bytes that did arrive: a
+    create that was carried out may name what it created there (``Location``, a Live session's ``id``), and
+    that is all that is left to hang it up by. Neither is in the message.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class APIConnectionError(RealtimeServiceError):
         self.message = message
         self.request_sent = request_sent
         self.headers: dict[str, str] = dict(headers or {})
+        self.partial_body = b""
         super().__init__(message)
 
 

@@ -5,6 +5,7 @@ each operation branch by branch; Azure; and property tests for the id patterns a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -533,7 +534,39 @@ def test_the_event_loop_gateway_keeps_the_head_of_a_lost_body_too(emulator: Emul
         run(gateway, gateway.asend(HttpRequest("POST", "/realtime/sessions", b'{"voice":"marin"}')))
     assert caught.value.headers["content-type"].startswith("application/json")
     assert caught.value.headers["x-request-id"].startswith("req_")
+    assert caught.value.partial_body.startswith(b'{"id": "sess_')
     emulator.enqueue(Fault.delay(2.0))
     with pytest.raises(APITimeoutError) as timed_out:
         run(gateway, gateway.asend(HttpRequest("POST", "/realtime/sessions", b"{}", timeout=(2.0, 0.3))))
     assert timed_out.value.headers == {}
+
+
+def test_a_live_session_id_is_read_only_from_the_exact_start_of_a_cut_answer() -> None:
+    from realtime_service.live.sessions import session_id_in_partial
+
+    answer = json.dumps({"session": {"id": "live_abc123"}, "transport": {"type": "webrtc", "sdp": "v=0"}}).encode()
+    assert session_id_in_partial(answer) == "live_abc123"
+    assert session_id_in_partial(b'{"session":{"id":"live_x-_9"') == "live_x-_9"
+    for cut in range(len(b'{"session": {"id": "live_abc123"')):
+        assert session_id_in_partial(answer[:cut]) is None  # a cut id is never taken for a whole one
+    assert session_id_in_partial(b'{"transport": {"id": "live_abc123"}}') is None
+    assert session_id_in_partial(b'{"session": {"x": 1, "id": "live_abc123"}}') is None
+    assert session_id_in_partial(b'{"session": {"id": "live_../hangup"}}') is None
+    assert session_id_in_partial(b"") is None
+
+
+@given(st.binary(max_size=200))
+def test_a_live_session_id_read_from_any_bytes_is_a_whole_id_or_none(data: bytes) -> None:
+    from realtime_service.live.sessions import SESSION_ID, session_id_in_partial
+
+    found = session_id_in_partial(data)
+    assert found is None or SESSION_ID.fullmatch(found)
+
+
+def test_a_lost_body_keeps_the_bytes_that_arrived(emulator: Emulator, service: RealtimeSessionService) -> None:
+    emulator.enqueue(Fault.truncated())
+    with pytest.raises(APIConnectionError) as caught:
+        service.create_live_session(OFFER, LIVE)
+    (record,) = emulator.calls.all()
+    assert caught.value.partial_body.startswith(b'{"session": {"id": "' + record.id.encode() + b'"')
+    assert record.id not in str(caught.value)

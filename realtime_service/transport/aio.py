@@ -287,8 +287,9 @@ class _Connection(asyncio.Protocol):
                 self._timer = None
         if self._failure is not None:
             self.close()
-            if self._answered:  # the head arrived, the body was lost: keep the head (what a create created)
+            if self._answered:  # the head arrived, the body was lost: keep what came (what a create created)
                 self._failure.headers = dict(self._headers)
+                self._failure.partial_body = b"".join(self._chunks)
             raise self._failure from None
         if not self._keep_alive:
             self.close()

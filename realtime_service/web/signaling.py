@@ -27,6 +27,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
 from ..ga.calls import call_id_from_location
+from ..live.sessions import session_id_in_partial
 from ..retry import outcome_unknown
 from ..wire.sdp import check_offer
 from .accesslog import CLIENT_CLOSED, log_answer
@@ -263,8 +264,11 @@ class SignalingEndpoint:
             call_id, why = exc.call_id, "its answer was unusable"
         elif isinstance(exc, ResponseValidationError) or outcome_unknown(exc):
             headers: dict[str, str] = getattr(exc, "headers", None) or {}
-            # Only a Realtime call is named in a header; a Live session's id is in the body, which was lost.
-            call_id = call_id_from_location(headers.get("location")) if self._api == "realtime" else None
+            # A Realtime call is named in the head (Location); a Live session at the start of the body.
+            if self._api == "realtime":
+                call_id = call_id_from_location(headers.get("location"))
+            else:
+                call_id = session_id_in_partial(getattr(exc, "partial_body", b""))
             why = f"its answer was lost ({type(exc).__name__})"
         else:
             return None

@@ -110,10 +110,25 @@ def test_a_call_whose_answer_is_lost_before_its_head_cannot_be_named_and_is_logg
     assert "Lost answers" in caplog.text
 
 
-def test_a_live_session_whose_answer_is_cut_is_logged_as_possibly_running(
+def test_a_live_session_named_at_the_start_of_a_cut_body_is_hung_up(
     serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A Live session is named only in the body, which is what was lost."""
+    """A Live session is named only in the body: its start (``{"session": {"id": "live_..."``) is enough."""
+    served = serve_short_read(serve, emulator, voice_api="live")
+    emulator.enqueue(Fault.truncated())  # half of the body: the id comes first
+    with caplog.at_level(logging.WARNING):
+        bad_gateway(post(served))
+        (record,) = emulator.calls.all()
+        final = emulator.calls.wait_for(record.id, {"hung_up"}, timeout=15)
+    assert final.api == "live"
+    assert len(creates(emulator, "/live/sessions")) == 1
+    assert f"{record.id} was started but its answer was lost" in caplog.text
+
+
+def test_a_live_session_whose_answer_is_cut_before_its_id_is_logged_as_possibly_running(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cut before the id was complete: nothing names the session."""
     served = serve_short_read(serve, emulator, voice_api="live")
     emulator.enqueue(Fault.truncated(keep=10))
     with caplog.at_level(logging.WARNING):
