@@ -63,7 +63,8 @@ class APIConnectionError(RealtimeServiceError):
     never made), which is what decides whether a billable, non-idempotent operation may be retried.
 
     ``headers`` (lower-case names) are the head of an answer whose body was then lost (cut short, timed out,
-    too large), empty when no head arrived, and ``partial_body`` the (decoded) body bytes that did arrive: a
+    too large), empty when no head arrived, and ``partial_body`` the start (4 KiB at most) of the decoded body
+    bytes that did arrive: a
     create that was carried out may name what it created there (``Location``, a Live session's ``id``), and
     that is all that is left to hang it up by. Neither is in the message.
     """

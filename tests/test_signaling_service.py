@@ -570,3 +570,12 @@ def test_a_lost_body_keeps_the_bytes_that_arrived(emulator: Emulator, service: R
     (record,) = emulator.calls.all()
     assert caught.value.partial_body.startswith(b'{"session": {"id": "' + record.id.encode() + b'"')
     assert record.id not in str(caught.value)
+
+
+def test_a_lost_body_is_kept_only_up_to_4_kib() -> None:
+    from realtime_service.transport.seam import PARTIAL_BODY_BYTES, partial_body
+
+    assert PARTIAL_BODY_BYTES == 4096
+    assert partial_body([b"a" * 3000, b"b" * 3000, b"c"]) == b"a" * 3000 + b"b" * 1096
+    assert partial_body([b"ab", b"", b"cd"]) == b"abcd"
+    assert partial_body([]) == b""

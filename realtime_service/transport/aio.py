@@ -38,7 +38,7 @@ from ..errors import APIConnectionError, APITimeoutError
 from ..redaction import redact
 from ..wire.controls import forbidden_character
 from .gateway import HttpGateway, fixed_headers
-from .seam import Gateway, HttpRequest, HttpResponse
+from .seam import Gateway, HttpRequest, HttpResponse, partial_body
 
 logger = logging.getLogger("realtime_service")
 
@@ -289,7 +289,7 @@ class _Connection(asyncio.Protocol):
             self.close()
             if self._answered:  # the head arrived, the body was lost: keep what came (what a create created)
                 self._failure.headers = dict(self._headers)
-                self._failure.partial_body = b"".join(self._chunks)
+                self._failure.partial_body = partial_body(self._chunks)
             raise self._failure from None
         if not self._keep_alive:
             self.close()

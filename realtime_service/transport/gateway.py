@@ -24,7 +24,7 @@ from .._version import __version__
 from ..config import Settings
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError
 from ..redaction import redact
-from .seam import HttpRequest, HttpResponse
+from .seam import HttpRequest, HttpResponse, partial_body
 
 USER_AGENT = f"realtime-service/{__version__} (python {platform.python_version()}; requests {requests.__version__})"
 
@@ -197,7 +197,7 @@ def _with_head(
     created)."""
     if response is not None:
         failure.headers = {key.lower(): value for key, value in response.headers.items()}
-        failure.partial_body = b"".join(chunks)
+        failure.partial_body = partial_body(chunks)
     return failure
 
 
