@@ -46,7 +46,7 @@ def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
     """
     if isinstance(sdp, str):
         try:
-            raw = sdp.encode("utf-8")
+            raw = sdp.encode()
         except UnicodeEncodeError:
             raise _refuse("must be valid UTF-8 text (it holds a lone surrogate)") from None
     elif isinstance(sdp, bytes | bytearray):
@@ -58,7 +58,7 @@ def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
     if len(raw) > max_bytes:
         raise _refuse(f"is {len(raw)} bytes; at most {max_bytes} are accepted")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode()
     except UnicodeDecodeError:
         raise _refuse("must be valid UTF-8 text") from None
     forbidden = forbidden_character(text, allow=_SDP_ALLOWS, ascii_only=True)
@@ -165,14 +165,15 @@ def _audio_codec(section: _Media) -> tuple[str, str, str | None] | None:
     static = {"0": "PCMU/8000", "8": "PCMA/8000"}
     for codec in _AUDIO_CODECS:
         for payload in section.formats:
-            encoding = maps.get(payload) or static.get(payload, "")
-            if encoding and encoding.split("/")[0].lower() == codec:
-                return payload, encoding, fmtps.get(payload)
+            found = maps.get(payload) or static.get(payload)
+            if found and found.split("/")[0].lower() == codec:
+                return payload, found, fmtps.get(payload)
     return None
 
 
 def _rejected(section: _Media, mid: str | None) -> list[str]:
-    lines = [f"m={section.kind} 0 {section.proto} {' '.join(section.formats[:1]) or '0'}", "c=IN IP4 0.0.0.0"]
+    first = section.formats[0] if section.formats else "0"
+    lines = [f"m={section.kind} 0 {section.proto} {first}", "c=IN IP4 0.0.0.0"]
     if mid is not None:
         lines.append(f"a=mid:{mid}")
     lines.append("a=inactive")
@@ -183,7 +184,7 @@ def answer_for(offer: str | bytes) -> str:
     """An SDP answer (CRLF lines) for a checked offer: audio gets a codec from the offer, a data channel is
     accepted, anything else (video) is rejected with port 0. Raises :class:`RequestValidationError` for an
     offer :func:`check_offer` refuses."""
-    text = check_offer(offer).decode("utf-8")
+    text = check_offer(offer).decode()
     session, media = _parse(text)
     ufrag, pwd, fingerprint = _token(8), _token(24), _fingerprint()
     bundled_offer = any(value.split()[:1] == ["BUNDLE"] for key, value in session if key == "group")
