@@ -1,7 +1,7 @@
 """One definition of a control character for every check in the package (:mod:`realtime_service.wire.controls`),
 and each check that uses it, over all the characters it must refuse: an SDP offer, a SIP/tel transfer target, the
-event-loop gateway's header names and values and request target, the route paths in the settings, and the model
-and voice names a browser may choose."""
+event-loop gateway's header names and values and request target, the route paths and CORS origins in the
+settings, and the model and voice names a browser may choose."""
 
 from __future__ import annotations
 
@@ -117,3 +117,11 @@ def test_a_browser_chosen_name_with_a_control_is_refused(char: str, where: int, 
     with pytest.raises(PolicyError) as caught:
         policy.terms({field: inserted("cedar", char, where)})
     assert caught.value.field == field
+
+
+@given(st.one_of(controls, non_ascii, st.just(" ")), st.integers(0))
+def test_a_cors_origin_with_a_control_space_or_non_ascii_is_refused(char: str, where: int) -> None:
+    assert _server(cors_origins=["https://app.example"]).cors_origins == {"https://app.example"}
+    origin = "https://" + inserted("app.example", char, where)
+    with pytest.raises(ConfigurationError, match=r"server\.cors_origins"):
+        _server(cors_origins=[origin])

@@ -213,7 +213,12 @@ def _origins(raw: Any) -> frozenset[str]:
         raise ConfigurationError("config key 'server.cors_origins' must be a list of origins")
     origins = set()
     for origin in raw:
-        if not isinstance(origin, str) or origin.strip() in {"*", "null"} or not _ORIGIN.match(origin.strip()):
+        if (
+            not isinstance(origin, str)
+            or origin.strip() in {"*", "null"}
+            or not _ORIGIN.match(origin.strip())
+            or forbidden_character(origin.strip(), ascii_only=True) is not None  # as a browser sends it: ASCII
+        ):
             raise ConfigurationError(
                 f"config key 'server.cors_origins' holds {origin!r}: each entry must be an origin such as "
                 "'https://app.example.com' (scheme://host[:port], no path); wildcards and 'null' are refused"
