@@ -1,5 +1,6 @@
 """The package's one definition of a control character, for every value it sends or checks: an SDP offer, a SIP
-or tel transfer target, an HTTP header or request target, a route path, a model or voice name.
+or tel transfer target, an HTTP header or request target, a route path or CORS origin in the settings, a model
+or voice name.
 
 "No control characters" used to be a different character class in each of those places, all of them ASCII-only:
 U+0085 (NEL), U+009B (CSI) or U+2028 passed, and a reader that takes them for a line end or a terminal command
