@@ -36,11 +36,23 @@ class RequestValidationError(RealtimeServiceError, ValueError):
 
 
 class ResponseValidationError(RealtimeServiceError):
-    """A 2xx answer whose body is not the JSON object the operation promises."""
+    """A 2xx answer whose body is not the JSON object the operation promises.
 
-    def __init__(self, message: str, *, request_id: str | None = None, status_code: int | None = None) -> None:
+    ``headers`` (lower-case names) are the answer's, when the operation kept them: a 2xx that created something
+    may name it there (``Location``) though its body is unusable.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.request_id = request_id
         self.status_code = status_code
+        self.headers: dict[str, str] = dict(headers or {})
         super().__init__(f"{message} (request_id={request_id})" if request_id else message)
 
 
@@ -49,19 +61,39 @@ class APIConnectionError(RealtimeServiceError):
 
     ``request_sent`` is ``False`` only when the request certainly never reached the server (the connection was
     never made), which is what decides whether a billable, non-idempotent operation may be retried.
+
+    ``headers`` (lower-case names) are the head of an answer whose body was then lost (cut short, timed out,
+    too large), empty when no head arrived, and ``partial_body`` the start (4 KiB at most) of the decoded body
+    bytes that did arrive: a
+    create that was carried out may name what it created there (``Location``, a Live session's ``id``), and
+    that is all that is left to hang it up by. Neither is in the message.
     """
 
-    def __init__(self, message: str = "Connection error.", *, request_sent: bool = True) -> None:
+    def __init__(
+        self,
+        message: str = "Connection error.",
+        *,
+        request_sent: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.message = message
         self.request_sent = request_sent
+        self.headers: dict[str, str] = dict(headers or {})
+        self.partial_body = b""
         super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
     """The connect or read timeout, or the call's total timeout, ran out."""
 
-    def __init__(self, message: str = "Request timed out.", *, request_sent: bool = True) -> None:
-        super().__init__(message, request_sent=request_sent)
+    def __init__(
+        self,
+        message: str = "Request timed out.",
+        *,
+        request_sent: bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, request_sent=request_sent, headers=headers)
 
 
 class APIStatusError(RealtimeServiceError):

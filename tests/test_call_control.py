@@ -116,6 +116,16 @@ def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applie
         ("refer_call", "https://example.com", "target_uri"),
         ("refer_call", "tel:+1415\r\nX-Evil: 1", "target_uri"),
         ("refer_call", "", "target_uri"),
+        # Each of these passed the old ASCII-only check and was sent (issue 20): the characters sit in a tel or SIP
+        # parameter, which the grammar checks do not look into.
+        ("refer_call", "tel:+14155550123;ext=1\u0085X-Evil:1", "target_uri"),  # NEL: a line end to some stacks
+        ("refer_call", "sip:agent@example.com;x=\u00a0", "target_uri"),  # no-break space
+        ("refer_call", "sip:agent@example.com;x=1\u2028X-Evil:1", "target_uri"),  # line separator
+        ("refer_call", "sip:agent@example.com;x=\u009b31m", "target_uri"),  # C1 CSI: a terminal's escape
+        ("refer_call", "sip:agent@example.com;x=\u00eb", "target_uri"),  # non-ASCII: SIP percent-encodes it
+        ("refer_call", "sip:agent@example.com;x=\u3000", "target_uri"),  # ideographic space
+        ("refer_live_session", "tel:+14155550123;ext=\u0085", "target_uri"),
+        ("refer_live_session", "sip:a@example.com;x=\u2029", "target_uri"),
         ("accept_live_session", {"type": "live"}, "session.model"),
         ("accept_live_session", {"type": "realtime", "model": "gpt-live-1"}, "session.type"),
         ("accept_live_session", {**LIVE, "output_modalities": ["audio"]}, "session.output_modalities"),

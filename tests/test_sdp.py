@@ -261,3 +261,210 @@ def test_chromium_accepts_the_answer_for_its_own_offer(page: Any, with_video: bo
     assert check_offer(offer) == offer.encode()
     answer = answer_for(offer)
     assert page.execute_async_script(_APPLY_ANSWER, answer) == "stable"
+
+
+# control characters, non-ASCII, line endings and the size boundary (issue 20)
+
+
+def _padded_to(size: int) -> bytes:
+    """The browser's offer with one attribute line padding it to exactly ``size`` bytes."""
+    head = OFFER + b"a=x-pad:"
+    return head + b"p" * (size - len(head) - 2) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    "char",
+    ["\u0085", "\u009b", "\u0080", "\u009f", "\u2028", "\u2029", "\u00a0", "\u00e9", "\ufeff", "\t", "\x7f", "\x1b"],
+)
+def test_an_offer_holding_a_control_non_ascii_or_tab_is_refused_naming_it(char: str) -> None:
+    offer = OFFER.decode() + f"a=x-note:one{char}two\r\n"
+    reason = _reason(offer)
+    assert f"U+{ord(char):04X}" in reason
+    assert "printable ASCII" in reason
+    assert _reason(offer.encode()) == reason  # the same whether the offer comes as text or as bytes
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (OFFER.replace(b"a=rtcp-mux\r\n", b"a=rtcp-mux\ra=x\r\n", 1), "mixes line endings"),  # a bare CR in CRLF
+        (OFFER.replace(b"\r\n", b"\n\r\n", 1), "mixes line endings"),
+        (OFFER + b"\r", "mixes line endings"),
+        (OFFER.replace(b"\r\n", b"\n") + b"a=x\r", "bare CR"),
+        (OFFER + b"a=x\x7f\r\n", "U+007F"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xc2\x85\r\n", "U+0085"),  # NEL as UTF-8 bytes
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xc2\x9b31m\r\n", "U+009B"),  # CSI as UTF-8 bytes
+    ],
+)
+def test_line_ending_and_control_tricks_are_refused(offer: bytes, reason: str) -> None:
+    assert b"a=rtcp-mux\r\n" in OFFER
+    assert reason in _reason(offer)
+
+
+def test_an_offer_of_exactly_64_kib_is_accepted_and_one_byte_more_refused() -> None:
+    exact = _padded_to(MAX_OFFER_BYTES)
+    assert MAX_OFFER_BYTES == 64 * 1024
+    assert len(exact) == MAX_OFFER_BYTES
+    assert check_offer(exact) == exact
+    over = _padded_to(MAX_OFFER_BYTES + 1)
+    assert _reason(over) == f"is {MAX_OFFER_BYTES + 1} bytes; at most {MAX_OFFER_BYTES} are accepted"
+
+
+def test_spaces_inside_lines_are_what_an_sdp_is_made_of() -> None:
+    assert b" " in OFFER
+    offer = OFFER + b"a=x-note: several  spaces \r\n"
+    assert check_offer(offer) == offer
+
+
+# exact refusals and the answer's details (what mutation testing found unpinned)
+
+
+@pytest.mark.parametrize(
+    ("offer", "reason"),
+    [
+        (b" \r\n", "must not be empty"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xff\r\n", "must be valid UTF-8 text"),
+        ("v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\ud800\r\n", "must be valid UTF-8 text (it holds a lone surrogate)"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\na=x\r\n", "mixes line endings: use CRLF throughout"),
+        (b"v=0\rm=audio 9 RTP/AVP 0\n", "has a bare CR line ending: use CRLF"),
+        (b"s=-\r\nv=0\r\nm=audio 9 RTP/AVP 0\r\n", "must start with the line 'v=0'"),
+        (b"v=0\r\ns=-\r\n", "must have at least one audio media section ('m=audio ...')"),
+        (b"v=0\r\nm=audio 9 RTP/AVP 0\r\n\r\n", "line 3 is empty"),
+        (
+            b"v=0\r\nm=audio 9 RTP/AVP 0\r\na=\x01\r\n",
+            "must be printable ASCII lines: no control characters, tabs or non-ASCII text (U+0001)",
+        ),
+        (42, "must be a string or bytes, not int"),
+    ],
+)
+def test_each_refusal_says_exactly_why(offer: Any, reason: str) -> None:
+    assert _reason(offer) == reason
+
+
+def _offer(*lines: str) -> str:
+    return "\r\n".join(["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", *lines]) + "\r\n"
+
+
+def test_the_answer_copies_the_chosen_codecs_fmtp_and_the_data_channel_settings() -> None:
+    lines = _lines(answer_for(OFFER))
+    assert "a=fmtp:111 minptime=10;useinbandfec=1" in lines
+    assert "a=fmtp:63 111/111" not in lines  # only the chosen codec's
+    assert "a=max-message-size:262144" in lines
+    assert "a=msid-semantic: WMS *" in lines
+    assert "a=sendrecv" in lines
+    offer = _offer(
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10; useinbandfec=1",  # a space inside the parameters: they are kept whole
+        "m=application 9 DTLS/SCTP 5000 5001",
+        "a=sctpmap:5000 webrtc-datachannel 1024",
+        "a=max-message-size:65536",
+    )
+    lines = _lines(answer_for(offer))
+    assert "a=fmtp:111 minptime=10; useinbandfec=1" in lines
+    assert "m=application 9 DTLS/SCTP 5000 5001" in lines
+    assert "a=sctpmap:5000 webrtc-datachannel 1024" in lines
+    assert "a=max-message-size:65536" in lines
+    assert not any(line.startswith("a=group:") for line in lines)  # no BUNDLE offered, none answered
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "a=mid:a", "m=application 9 UDP/DTLS/SCTP x", "a=mid:d")))
+    assert [line for line in lines if line.startswith("a=mid:")] == ["a=mid:a", "a=mid:d"]
+    assert not any(line.startswith("a=group:") for line in lines)  # mids, but no BUNDLE offered: none answered
+
+
+def test_a_section_without_a_direction_anywhere_is_sendrecv() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0")))
+    assert lines[-1] == "a=rtpmap:0 PCMU/8000"
+    assert "a=sendrecv" in lines
+
+
+def test_only_an_application_section_over_sctp_is_a_data_channel() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "m=video 9 UDP/DTLS/SCTP webrtc-datachannel")))
+    assert "m=video 0 UDP/DTLS/SCTP webrtc-datachannel" in lines
+    assert not any(line.startswith("m=application") for line in lines)
+
+
+def test_a_data_channel_without_formats_gets_the_webrtc_one_and_the_default_message_size() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 UDP/TLS/RTP/SAVPF 0", "m=application 9 UDP/DTLS/SCTP", "a=mid:d")))
+    assert "m=application 9 UDP/DTLS/SCTP webrtc-datachannel" in lines
+    assert "a=max-message-size:262144" in lines
+
+
+def test_static_payload_types_are_read_without_an_rtpmap() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 8")))
+    assert "m=audio 9 RTP/AVP 8" in lines
+    assert "a=rtpmap:8 PCMA/8000" in lines
+
+
+def test_an_rtpmap_is_split_at_its_first_space() -> None:
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 111", "a=rtpmap:111 opus/48000/2 x")))
+    assert "a=rtpmap:111 opus/48000/2 x" in lines
+
+
+def test_sections_without_a_usable_codec_are_rejected_in_place_and_the_rest_answered() -> None:
+    offer = _offer(
+        "a=group:BUNDLE a v b",
+        "a=setup:active",  # session level: every section without its own takes it
+        "a=sendonly",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 9",
+        "a=rtpmap:9 G722/8000",
+        "a=mid:a",
+        "m=video 9 UDP/TLS/RTP/SAVPF 0 97",  # a video section offering payload 0 is still not audio
+        "a=mid:v",
+        "m=video 9 RTP/AVP",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0",
+        "a=mid:b",
+    )
+    text = answer_for(offer)
+    sections = text.split("\r\nm=")[1:]
+    assert [section.split("\r\n")[0] for section in sections] == [
+        "audio 0 UDP/TLS/RTP/SAVPF 9",
+        "video 0 UDP/TLS/RTP/SAVPF 0",
+        "video 0 RTP/AVP 0",
+        "audio 9 UDP/TLS/RTP/SAVPF 0",
+    ]
+    assert sections[0].split("\r\n") == ["audio 0 UDP/TLS/RTP/SAVPF 9", "c=IN IP4 0.0.0.0", "a=mid:a", "a=inactive"]
+    assert "a=mid:v" in sections[1].split("\r\n")
+    assert "a=mid:" not in sections[2]
+    last = sections[3].split("\r\n")
+    assert "a=setup:passive" in last
+    assert "a=recvonly" in last
+    assert "a=group:BUNDLE b" in _lines(text)
+
+
+def test_ice_credentials_are_ice_characters_of_the_sizes_rfc_8839_asks() -> None:
+    lines = _lines(answer_for(OFFER))
+    ufrag = next(line for line in lines if line.startswith("a=ice-ufrag:")).partition(":")[2]
+    pwd = next(line for line in lines if line.startswith("a=ice-pwd:")).partition(":")[2]
+    assert len(ufrag) == 8
+    assert len(pwd) == 24
+    assert set(ufrag + pwd) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+@pytest.mark.parametrize(("drawn", "session_id"), [("lowest", 1), ("highest", 2**62)])
+def test_the_session_id_runs_from_1_to_2_to_the_62(
+    monkeypatch: pytest.MonkeyPatch, drawn: str, session_id: int
+) -> None:
+    """Positive (RFC 8866 asks for a numeric id; 0 is a value some stacks take for "unset") and well inside a
+    signed 64-bit integer, which browsers parse it into. The draw is pinned to each end of its range."""
+    import realtime_service.wire.sdp as sdp
+
+    asked: list[int] = []
+
+    def randbelow(bound: int) -> int:
+        asked.append(bound)
+        return 0 if drawn == "lowest" else bound - 1
+
+    monkeypatch.setattr(sdp.secrets, "randbelow", randbelow)
+    assert _lines(answer_for(OFFER))[1] == f"o=- {session_id} 2 IN IP4 127.0.0.1"
+    assert asked == [2**62]
+
+
+def test_a_malformed_media_line_is_refused_by_the_answer_builder() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        answer_for(_offer("m=audio 9 RTP/AVP 0", "m="))
+    assert caught.value.messages == {"sdp": ["has a malformed media line 'm='"]}
+    with pytest.raises(RequestValidationError) as caught:
+        answer_for(_offer("m=audio 9"))
+    assert caught.value.messages == {"sdp": ["has a malformed media line 'm=audio 9'"]}
+    lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "m=video 9 RTP/AVP")))
+    assert "m=video 0 RTP/AVP 0" in lines

@@ -5,6 +5,7 @@ each operation branch by branch; Azure; and property tests for the id patterns a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -483,3 +484,98 @@ def test_a_call_session_naming_a_retiring_model_warns_as_every_json_request_does
     service.create_call(OFFER, {"type": "realtime", "model": "gpt-realtime"})
     assert any("gpt-realtime" in r.getMessage() and "2027-01-20" in r.getMessage() for r in caplog.records)
     _forget_warnings()
+
+
+# -- a create whose answer is lost (issue 20) ---------------------------------------------------------------
+
+
+def _creates(emulator: Emulator) -> list[Any]:
+    return [r for r in emulator.requests if r.method == "POST" and r.path.endswith("/realtime/calls")]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.truncated(), Fault.truncated(reset=True), Fault.trickle(5.0)],
+    ids=["cut-short", "reset-mid-body", "body-after-the-read-timeout"],
+)
+def test_a_create_whose_body_is_lost_is_not_sent_again_and_keeps_the_head(
+    emulator: Emulator, service: RealtimeSessionService, fault: Fault
+) -> None:
+    emulator.enqueue(fault)
+    with pytest.raises(APIConnectionError) as caught:
+        service.create_call(OFFER)
+    (record,) = emulator.calls.all()  # the upstream created the call; it was created once, never again
+    assert len(_creates(emulator)) == 1
+    assert call_id_from_location(caught.value.headers["location"]) == record.id
+    assert record.state == "active"
+    assert emulator.api_key not in repr(caught.value)
+    assert "location" not in str(caught.value)
+
+
+def test_a_create_whose_head_is_lost_has_no_head(emulator: Emulator, service: RealtimeSessionService) -> None:
+    emulator.enqueue(Fault.delay(2.0))
+    with pytest.raises(APITimeoutError) as caught:
+        service.create_call(OFFER)
+    assert caught.value.headers == {}
+    assert len(_creates(emulator)) == 1
+
+
+def test_the_event_loop_gateway_keeps_the_head_of_a_lost_body_too(emulator: Emulator) -> None:
+    pytest.importorskip("httptools")
+    from scripted_server import run
+
+    from realtime_service.config import load_settings
+    from realtime_service.transport.aio import EventLoopGateway
+    from realtime_service.transport.seam import HttpRequest
+
+    gateway = EventLoopGateway(load_settings({"api_key": emulator.api_key, "base_url": emulator.base_url}, {}))
+    emulator.enqueue(Fault.truncated())
+    with pytest.raises(APIConnectionError) as caught:
+        run(gateway, gateway.asend(HttpRequest("POST", "/realtime/sessions", b'{"voice":"marin"}')))
+    assert caught.value.headers["content-type"].startswith("application/json")
+    assert caught.value.headers["x-request-id"].startswith("req_")
+    assert caught.value.partial_body.startswith(b'{"id": "sess_')
+    emulator.enqueue(Fault.delay(2.0))
+    with pytest.raises(APITimeoutError) as timed_out:
+        run(gateway, gateway.asend(HttpRequest("POST", "/realtime/sessions", b"{}", timeout=(2.0, 0.3))))
+    assert timed_out.value.headers == {}
+
+
+def test_a_live_session_id_is_read_only_from_the_exact_start_of_a_cut_answer() -> None:
+    from realtime_service.live.sessions import session_id_in_partial
+
+    answer = json.dumps({"session": {"id": "live_abc123"}, "transport": {"type": "webrtc", "sdp": "v=0"}}).encode()
+    assert session_id_in_partial(answer) == "live_abc123"
+    assert session_id_in_partial(b'{"session":{"id":"live_x-_9"') == "live_x-_9"
+    for cut in range(len(b'{"session": {"id": "live_abc123"')):
+        assert session_id_in_partial(answer[:cut]) is None  # a cut id is never taken for a whole one
+    assert session_id_in_partial(b'{"transport": {"id": "live_abc123"}}') is None
+    assert session_id_in_partial(b'{"session": {"x": 1, "id": "live_abc123"}}') is None
+    assert session_id_in_partial(b'{"session": {"id": "live_../hangup"}}') is None
+    assert session_id_in_partial(b"") is None
+
+
+@given(st.binary(max_size=200))
+def test_a_live_session_id_read_from_any_bytes_is_a_whole_id_or_none(data: bytes) -> None:
+    from realtime_service.live.sessions import SESSION_ID, session_id_in_partial
+
+    found = session_id_in_partial(data)
+    assert found is None or SESSION_ID.fullmatch(found)
+
+
+def test_a_lost_body_keeps_the_bytes_that_arrived(emulator: Emulator, service: RealtimeSessionService) -> None:
+    emulator.enqueue(Fault.truncated())
+    with pytest.raises(APIConnectionError) as caught:
+        service.create_live_session(OFFER, LIVE)
+    (record,) = emulator.calls.all()
+    assert caught.value.partial_body.startswith(b'{"session": {"id": "' + record.id.encode() + b'"')
+    assert record.id not in str(caught.value)
+
+
+def test_a_lost_body_is_kept_only_up_to_4_kib() -> None:
+    from realtime_service.transport.seam import PARTIAL_BODY_BYTES, partial_body
+
+    assert PARTIAL_BODY_BYTES == 4096
+    assert partial_body([b"a" * 3000, b"b" * 3000, b"c"]) == b"a" * 3000 + b"b" * 1096
+    assert partial_body([b"ab", b"", b"cd"]) == b"abcd"
+    assert partial_body([]) == b""

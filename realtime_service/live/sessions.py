@@ -9,6 +9,16 @@ from dataclasses import dataclass
 
 #: A GPT-Live session id as used in paths (``live_...``; the pattern the API reference gives).
 SESSION_ID = re.compile(r"live_[A-Za-z0-9_-]{1,128}")
+#: The answer's ``"session": {"id": "live_..."`` as it starts, found in as much of the body as arrived.
+_SESSION_START = re.compile(rb'^\s*\{\s*"session"\s*:\s*\{\s*"id"\s*:\s*"(live_[A-Za-z0-9_-]{1,128})"')
+
+
+def session_id_in_partial(body: bytes) -> str | None:
+    """The id of a created session in the start of an answer whose rest was lost, or ``None``. Only the exact
+    start the API answers with counts (``{"session": {"id": "live_..."``, the id closed by its quote), so a cut
+    id, or an id anywhere else in the text, is never taken for the session's."""
+    found = _SESSION_START.match(body)
+    return found.group(1).decode("ascii") if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,4 +31,4 @@ class LiveSessionCreateResult:
     request_id: str | None
 
 
-__all__ = ["SESSION_ID", "LiveSessionCreateResult"]
+__all__ = ["SESSION_ID", "LiveSessionCreateResult", "session_id_in_partial"]

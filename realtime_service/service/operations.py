@@ -195,6 +195,7 @@ def sdp_answer(response: HttpResponse) -> str:
             f"of {response.headers.get('content-type', 'no content type')}",
             request_id=response.request_id,
             status_code=response.status_code,
+            headers=response.headers,
         )
     return text
 

@@ -36,17 +36,14 @@ from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from ..config import Settings
 from ..errors import APIConnectionError, APITimeoutError
 from ..redaction import redact
+from ..wire.controls import forbidden_character
 from .gateway import HttpGateway, fixed_headers
-from .seam import Gateway, HttpRequest, HttpResponse
+from .seam import Gateway, HttpRequest, HttpResponse, partial_body
 
 logger = logging.getLogger("realtime_service")
 
 #: Every live gateway, so an ASGI lifespan can close the connections of its loop (:func:`aclose_loop_sessions`).
 _GATEWAYS: weakref.WeakSet[EventLoopGateway] = weakref.WeakSet()
-#: Bytes a header name or value, or a request target, may not hold (no header or request splitting).
-_FORBIDDEN = frozenset(range(0x20)) - {0x09} | {0x7F}
-#: A request target may not hold a space or tab either (a lenient server splits the request line on them).
-_FORBIDDEN_IN_TARGET = _FORBIDDEN | {0x09, 0x20}
 #: The most bytes an answer's status line and headers may take (``http.client`` allows 100 lines of 64 KiB; the
 #: parser would buffer a header of any length, so the cap counts what arrives before the head ends).
 MAX_HEAD_BYTES = 65536
@@ -115,7 +112,8 @@ class EventLoopGateway:
         """The request's bytes: request line, ``Host``, the fixed headers (a request header of the same name,
         in any case, replaces one), ``Content-Length`` and the body."""
         target = self._prefix + request.path
-        if not target.isascii() or _FORBIDDEN_IN_TARGET.intersection(target.encode("ascii")):
+        # No control character, space or tab: a lenient server splits the request line on them.
+        if forbidden_character(target, ascii_only=True) is not None:
             raise ValueError("the request path must be printable ASCII without spaces")
         tail = self._head_tail
         if request.headers:
@@ -289,6 +287,9 @@ class _Connection(asyncio.Protocol):
                 self._timer = None
         if self._failure is not None:
             self.close()
+            if self._answered:  # the head arrived, the body was lost: keep what came (what a create created)
+                self._failure.headers = dict(self._headers)
+                self._failure.partial_body = partial_body(self._chunks)
             raise self._failure from None
         if not self._keep_alive:
             self.close()
@@ -476,9 +477,10 @@ def _header_lines(headers: Mapping[str, str]) -> bytes:
     """``Name: value\\r\\n`` lines, refusing a name or value that could split the head."""
     lines = []
     for name, value in headers.items():
-        if not name or ":" in name or " " in name or _FORBIDDEN.intersection(name.encode("latin-1")):
+        # No header or request splitting: a name is printable ASCII, a value has no control character but a tab.
+        if not name or ":" in name or forbidden_character(name, ascii_only=True) is not None:
             raise ValueError(f"invalid header name {name!r}")
-        if _FORBIDDEN.intersection(value.encode("latin-1")):
+        if forbidden_character(value, allow="\t") is not None:
             raise ValueError(f"invalid value for header {name!r}")  # the value is not echoed: it may be a key
         lines.append(f"{name}: {value}\r\n")
     return "".join(lines).encode("latin-1")

@@ -24,7 +24,7 @@ from .._version import __version__
 from ..config import Settings
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError
 from ..redaction import redact
-from .seam import HttpRequest, HttpResponse
+from .seam import HttpRequest, HttpResponse, partial_body
 
 USER_AGENT = f"realtime-service/{__version__} (python {platform.python_version()}; requests {requests.__version__})"
 
@@ -86,6 +86,8 @@ class HttpGateway:
         prepared.headers = headers
         prepared.body = request.body
         started = time.perf_counter()
+        response: requests.Response | None = None
+        chunks: list[bytes] = []
         try:
             response = self._adapter.send(
                 prepared,
@@ -96,11 +98,18 @@ class HttpGateway:
             )
             with _closing(response):
                 ends = started + request.budget if request.budget is not None else None
-                content = self._read_body(response.raw, ends)
+                content = self._read_body(response.raw, ends, chunks)
+        except APIConnectionError as exc:  # the size cap or the budget, while reading the body
+            _with_head(exc, response, chunks)
+            raise
         except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
-            raise APITimeoutError(f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)) from None
+            failure: APIConnectionError = APITimeoutError(
+                f"Request timed out: {type(exc).__name__}", request_sent=_sent(exc)
+            )
+            raise _with_head(failure, response, chunks) from None
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc)) from None
+            failure = APIConnectionError(f"Connection error: {type(exc).__name__}", request_sent=_sent(exc))
+            raise _with_head(failure, response, chunks) from None
         return HttpResponse(
             status_code=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
@@ -108,15 +117,15 @@ class HttpGateway:
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    def _read_body(self, raw: urllib3.BaseHTTPResponse, ends: float | None) -> bytes:
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, ends: float | None, chunks: list[bytes]) -> bytes:
         """Read the whole (decoded) body as it arrives, refusing one larger than ``max_response_bytes`` before
         buffering it and giving up when the attempt's budget ends (``perf_counter`` time ``ends``).
 
         An uncompressed body whose ``Content-Length`` already exceeds the cap is refused before a byte is read;
-        a compressed one (its length says nothing of the decoded size) is counted as it decodes."""
+        a compressed one (its length says nothing of the decoded size) is counted as it decodes. ``chunks``
+        collects what arrived, which is all a caller has when the rest is lost."""
         if _declared_length(raw) > self._max_bytes:
             raise APIConnectionError(f"Response body exceeds max_response_bytes ({self._max_bytes})")
-        chunks: list[bytes] = []
         size = 0
         while chunk := raw.read1(65536, decode_content=True):
             size += len(chunk)
@@ -179,6 +188,17 @@ def _close_pools(manager: urllib3.PoolManager) -> None:
         pool = pools.get(key)
         if pool is not None:
             pool.close()
+
+
+def _with_head(
+    failure: APIConnectionError, response: requests.Response | None, chunks: list[bytes]
+) -> APIConnectionError:
+    """``failure`` with the head and the body bytes of the answer it lost (the only trace of what a create
+    created)."""
+    if response is not None:
+        failure.headers = {key.lower(): value for key, value in response.headers.items()}
+        failure.partial_body = partial_body(chunks)
+    return failure
 
 
 def _sent(exc: BaseException) -> bool:

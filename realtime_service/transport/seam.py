@@ -57,3 +57,18 @@ class AsyncGateway(Protocol):
     ``request_sent`` is ``False`` only when the connection was never made."""
 
     async def asend(self, request: HttpRequest) -> HttpResponse: ...
+
+
+#: How much of a lost body a gateway keeps on its error (``APIConnectionError.partial_body``): what a create
+#: created is named at the start; the cap keeps a huge (or bomb) body from being copied once more.
+PARTIAL_BODY_BYTES = 4096
+
+
+def partial_body(chunks: list[bytes]) -> bytes:
+    """The first :data:`PARTIAL_BODY_BYTES` of the body ``chunks`` that arrived before it was lost."""
+    kept = bytearray()
+    for chunk in chunks:
+        kept += chunk[: PARTIAL_BODY_BYTES - len(kept)]
+        if len(kept) >= PARTIAL_BODY_BYTES:
+            break
+    return bytes(kept)

@@ -44,6 +44,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class NestedTooDeeply(ValueError):
+    """JSON text nested deeper than :data:`MAX_JSON_DEPTH`: refused before it is parsed."""
+
+
 def _too_deep(body: bytes, limit: int) -> bool:
     """A cheap upper bound on the nesting (brackets inside strings count too, so it may over-count, which only
     refuses bodies no session needs)."""
@@ -56,6 +60,20 @@ def _too_deep(body: bytes, limit: int) -> bool:
         elif byte in b"]}":
             depth -= 1
     return False
+
+
+def parse_json(text: bytes | str) -> Any:
+    """JSON text a client sent (``/token``'s body, ``/session``'s ``tools`` and ``turn_detection``), parsed
+    strictly: no ``NaN``/``Infinity``, nested at most :data:`MAX_JSON_DEPTH` deep. Anything else is a
+    :class:`ValueError` (:class:`NestedTooDeeply` for the depth), never a ``RecursionError``: a client's JSON must
+    not reach code that recurses over it (validation, encoding) deeper than that, where it would fail as a 500."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _too_deep(raw, MAX_JSON_DEPTH):
+        raise NestedTooDeeply(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:  # unreachable under the bound above; kept so no parser limit can become a 500
+        raise NestedTooDeeply(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
 
 
 def json_object(
@@ -79,10 +97,8 @@ def json_object(
     if not body.strip():
         return {}
     try:
-        if _too_deep(body, MAX_JSON_DEPTH):
-            raise ValueError("nested too deeply")
-        parsed = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, and nesting past the parser's
+        parsed = parse_json(body)
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, NestedTooDeeply
         raise Refused(
             error_answer(
                 400,

@@ -4,8 +4,10 @@ the session each voice API takes.
 The browser names what it may choose (``server.browser_fields``) as query parameters, since the body is the
 SDP offer: ``POST /session?voice=cedar``. Each parameter appears at most once; ``model``, ``voice`` and
 ``instructions`` are plain text, ``tools`` and ``turn_detection`` JSON text (``turn_detection=null`` turns it
-off). ``ttl`` belongs to keys, not calls, and is refused. The values then go through the same
-:class:`~.policy.SessionPolicy` as ``/token``'s JSON body, and :class:`SessionTerms` are rendered as:
+off), parsed as ``/token`` parses its body (:func:`~.bodies.parse_json`: strict, at most 64 levels deep, so no
+browser's JSON can make validation recurse into a 500). ``ttl`` belongs to keys, not calls, and is refused.
+The values then go through the same :class:`~.policy.SessionPolicy` as ``/token``'s JSON body, and
+:class:`SessionTerms` are rendered as:
 
 - ``realtime``: a GA realtime session (``{"type": "realtime", "model", "instructions", "tools", "audio": ...}``),
   the ``session`` part of ``POST /realtime/calls``;
@@ -16,10 +18,10 @@ off). ``ttl`` belongs to keys, not calls, and is refused. The values then go thr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .bodies import MAX_JSON_DEPTH, NestedTooDeeply, parse_json
 from .policy import PolicyError, SessionPolicy, SessionTerms
 
 #: Query parameters a request may carry at most (anything beyond is not a browser choosing a voice).
@@ -46,8 +48,12 @@ def query_choices(query: str) -> dict[str, Any]:
             raise PolicyError(name, "a call has no key lifetime: 'ttl' applies to /token only", "unknown_field")
         if name in _JSON_FIELDS:
             try:
-                choices[name] = json.loads(value)
-            except (ValueError, RecursionError):
+                choices[name] = parse_json(value)
+            except NestedTooDeeply:
+                raise PolicyError(
+                    name, f"the parameter {name!r} is nested more than {MAX_JSON_DEPTH} levels deep", "invalid_json"
+                ) from None
+            except ValueError:
                 raise PolicyError(name, f"the parameter {name!r} must be JSON text", "invalid_json") from None
         else:
             choices[name] = value

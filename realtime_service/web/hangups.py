@@ -61,12 +61,15 @@ class HangupScheduler:
         self._stopped = False
         self._thread: threading.Thread | None = None
 
-    def schedule(self, api: str, call_id: str) -> None:
-        """Hang ``call_id`` up ``max_seconds`` from now."""
+    def schedule(self, api: str, call_id: str, *, now: bool = False) -> None:
+        """Hang ``call_id`` up ``max_seconds`` from now, or at once (``now``: a call whose answer was lost, that no
+        browser can join), with the same retries."""
+        delay = 0.0 if now else self.max_seconds
         with self._changed:
-            heapq.heappush(self._heap, _Due(self._clock() + self.max_seconds, next(self._order), api, call_id))
+            heapq.heappush(self._heap, _Due(self._clock() + delay, next(self._order), api, call_id))
             self._changed.notify()
-        logger.info("hang-up of %s %s scheduled in %.0f s (server.max_call_seconds)", api, call_id, self.max_seconds)
+        why = "its answer was lost" if now else "server.max_call_seconds"
+        logger.info("hang-up of %s %s scheduled in %.0f s (%s)", api, call_id, delay, why)
 
     def pending(self) -> list[tuple[str, str, float]]:
         """``(api, id, seconds left)`` of every hang-up still to come, soonest first."""

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..wire.controls import forbidden_character
 from .settings import MIN_TTL, SESSION_FIELDS, SessionDefaults
 
 _MAX_NAME = 128  # a model or voice name longer than this is not a name
@@ -148,6 +149,8 @@ def _name(body: Mapping[str, Any], name: str, default: str | None) -> str | None
     value = body[name]
     if not isinstance(value, str) or not value or len(value) > _MAX_NAME:
         raise PolicyError(name, f"must be a non-empty string of at most {_MAX_NAME} characters", "invalid_type")
+    if forbidden_character(value) is not None:  # a name is one line of text, never a terminal's command
+        raise PolicyError(name, "must not contain control characters", "invalid_value")
     return value
 
 

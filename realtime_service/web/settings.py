@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ..config import _choice, _flag, _number
 from ..errors import ConfigurationError
 from ..webhooks.settings import PhoneSettings, load_phone_settings
+from ..wire.controls import forbidden_character
 from .cors import canonical_origin
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
@@ -222,6 +223,7 @@ def _origins(raw: Any) -> frozenset[str]:
             not isinstance(origin, str)
             or origin.strip() in {"*", "null"}
             or not _ORIGIN.match(origin.strip())
+            or forbidden_character(origin.strip(), ascii_only=True) is not None  # as a browser sends it: ASCII
             or canonical_origin(origin.strip()) is None  # else CorsPolicy would drop it without a word
         ):
             raise ConfigurationError(
@@ -315,10 +317,15 @@ def _positive(value: Any, key: str) -> float:
     return number
 
 
+def _plain_path(path: str) -> bool:
+    """A route path as it arrives, unescaped: printable ASCII without a query, fragment, escape or backslash."""
+    return forbidden_character(path, ascii_only=True) is None and not any(ch in path for ch in "?#%\\")
+
+
 def _session_path(raw: Any, token_path: str) -> str | None:
     if raw is False or (isinstance(raw, str) and raw.strip().lower() == "off"):
         return None
-    if not isinstance(raw, str) or not raw.startswith("/") or any(ch in raw for ch in "?#%\\ \t\r\n"):
+    if not isinstance(raw, str) or not raw.startswith("/") or not _plain_path(raw):
         raise ConfigurationError("config key 'server.session_path' must be a path starting with '/', or off")
     path = raw.rstrip("/") or "/"
     if path == token_path:
@@ -351,7 +358,7 @@ def _live_terms(session: SessionDefaults, browser_fields: frozenset[str]) -> Non
 
 def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettings:
     path = raw["path"]
-    if not isinstance(path, str) or not path.startswith("/"):
+    if not isinstance(path, str) or not path.startswith("/") or not _plain_path(path):
         raise ConfigurationError("config key 'server.path' must be a path starting with '/'")
     voice_api = _choice(raw["voice_api"], "server.voice_api", VOICE_APIS)
     auth = _choice(raw["auth"], "server.auth", AUTH_SCHEMES)

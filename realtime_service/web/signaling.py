@@ -11,18 +11,24 @@ see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identi
 ``201`` ``application/sdp`` with the answer and the call's id (``rtc_...`` or ``live_...``) in ``X-Call-Id``,
 which CORS exposes to the page. Upstream failures are mapped as ``/token`` maps them (:mod:`.upstream`).
 Every answer is ``no-store``; every request one access line. Under ``server.max_call_seconds`` the call's
-hang-up is scheduled (:mod:`.hangups`).
+hang-up is scheduled (:mod:`.hangups`). A create whose answer is lost is never sent again (a second billable
+call); the call it may have started is hung up at once when any part of the answer named it, else a WARNING
+says it may be running (``docs/signaling.md``, "Lost answers").
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..config import Settings
-from ..errors import APIStatusError, ConfigurationError, RequestValidationError
+from ..errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
+from ..ga.calls import call_id_from_location
+from ..live.sessions import session_id_in_partial
+from ..retry import outcome_unknown
 from ..wire.sdp import check_offer
 from .accesslog import CLIENT_CLOSED, log_answer
 from .admission import Admission, Admitted, ClientKeys
@@ -49,6 +55,15 @@ _METHODS = ("POST",)
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
 _OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
+
+
+class _UnusableAnswer(Exception):
+    """A 2xx create answer the browser must not get (it held a server secret): the call exists upstream."""
+
+    def __init__(self, call_id: str | None, request_id: str | None) -> None:
+        super().__init__("unusable answer")
+        self.call_id = call_id
+        self.request_id = request_id
 
 
 class SignalingEndpoint:
@@ -197,6 +212,9 @@ class SignalingEndpoint:
             call = service.create_call(offer, realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
         except Exception as exc:
+            lost = self._lost_call(exc)
+            if lost is not None:
+                self._hang_up_lost(lost)
             return self._failure(exc, terms, admitted)
 
     async def _start_async(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
@@ -208,28 +226,23 @@ class SignalingEndpoint:
             call = await service.acreate_call(offer, realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
         except Exception as exc:
+            lost = self._lost_call(exc)
+            if lost is not None:
+                await asyncio.to_thread(self._hang_up_lost, lost)  # the service's blocking hang-up, off the loop
             return self._failure(exc, terms, admitted)
 
     def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> HttpResponse:
-        api = "live" if self.voice_api == "live" else "realtime"
+        api = self._api
         leaked = [secret for secret in self._secrets() if secret in sdp]
+        if leaked:
+            logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
+            raise _UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
         if call_id is not None:
             scheduler = self._hangups()
             if scheduler is not None:
                 scheduler.schedule(api, call_id)  # before anything else can fail: the call exists upstream
         elif self.settings.max_call_seconds is not None:
             logger.error("the upstream answer named no call id (request_id=%s): it cannot be hung up", request_id)
-        if leaked:
-            logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
-            return self._error(
-                502,
-                "The upstream API answered something unusable.",
-                "upstream_error",
-                "upstream_invalid_response",
-                admitted.cors,
-                identity=admitted.identity,
-                request_id=request_id,
-            )
         headers = [
             ("Content-Type", _SDP),
             *COMMON_HEADERS[1:],
@@ -240,8 +253,71 @@ class SignalingEndpoint:
             headers.append(("Vary", "Origin"))
         return HttpResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
 
+    @property
+    def _api(self) -> str:
+        return "live" if self.voice_api == "live" else "realtime"
+
+    def _lost_call(self, exc: Exception) -> str | None:
+        """The id of a call the upstream may have started though the browser will not get its answer (lost, cut
+        short, unusable), to hang up; ``None`` when there is none, or when it cannot be known (then a WARNING:
+        the real API cannot be asked which calls exist). Never a second create: that would bill a second call."""
+        if isinstance(exc, _UnusableAnswer):
+            call_id, why = exc.call_id, "its answer was unusable"
+        elif isinstance(exc, ResponseValidationError) or outcome_unknown(exc):
+            headers: dict[str, str] = getattr(exc, "headers", None) or {}
+            # A Realtime call is named in the head (Location); a Live session at the start of the body.
+            if self._api == "realtime":
+                call_id = call_id_from_location(headers.get("location"))
+            else:
+                call_id = session_id_in_partial(getattr(exc, "partial_body", b""))
+            why = f"its answer was lost ({type(exc).__name__})"
+        else:
+            return None
+        if call_id is None:
+            logger.warning(
+                "a %s call may be running upstream that this server cannot hang up: %s before naming the call "
+                "(request_id=%s); it ends when the upstream ends it (docs/signaling.md, 'Lost answers')",
+                self._api,
+                why,
+                getattr(exc, "request_id", None),
+            )
+            return None
+        logger.warning("%s %s was started but %s: hanging it up", self._api, call_id, why)
+        return call_id
+
+    def _hang_up_lost(self, call_id: str) -> None:
+        """Hang up a call no browser can join: through the scheduler when there is one (it retries), else now."""
+        scheduler = self._hangups()
+        if scheduler is not None:
+            scheduler.schedule(self._api, call_id, now=True)
+            return
+        try:
+            service = self._service()
+            if self._api == "live":
+                service.hangup_live_session(call_id)
+            else:
+                service.hangup_call(call_id)
+        except APIStatusError as exc:
+            if exc.status_code != 404:  # 404: it has ended already
+                logger.warning("hang-up of %s %s failed (%d): hang it up by hand", self._api, call_id, exc.status_code)
+            return
+        except Exception as exc:
+            logger.warning("hang-up of %s %s failed (%s): hang it up by hand", self._api, call_id, type(exc).__name__)
+            return
+        logger.info("hung up %s %s: its answer never reached the browser", self._api, call_id)
+
     def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
         cors, identity = admitted.cors, admitted.identity
+        if isinstance(exc, _UnusableAnswer):
+            return self._error(
+                502,
+                "The upstream API answered something unusable.",
+                "upstream_error",
+                "upstream_invalid_response",
+                cors,
+                identity=identity,
+                request_id=exc.request_id,
+            )
         if isinstance(exc, RequestValidationError) and _OFFER_PARAMS & set(exc.fields):
             name = next(field for field in exc.fields if field in _OFFER_PARAMS)
             return self._bad_offer(" ".join(exc.messages[name]), cors, identity)

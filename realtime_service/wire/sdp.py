@@ -17,13 +17,16 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..errors import RequestValidationError
+from .controls import forbidden_character
 
 MAX_OFFER_BYTES = 64 * 1024
 """A browser's offer is 3-8 KB (more with many candidates); anything far larger is not an offer."""
 
 _FIELD = "sdp"
 _LINE = re.compile(r"^[a-z]=")
-_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: An SDP is printable ASCII lines (RFC 8866's text fields may be UTF-8, a browser's offer never is): fields are
+#: separated by spaces, lines end in CRLF (or LF throughout); no tab, no other whitespace, no control character.
+_SDP_ALLOWS = " \r\n"
 # Codecs the voice APIs speak, in order of preference: Opus, then G.711 (what SIP trunks use).
 _AUDIO_CODECS = ("opus", "pcmu", "pcma")
 _ICE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -36,13 +39,14 @@ def _refuse(reason: str) -> RequestValidationError:
 def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
     """The offer as the UTF-8 bytes to send, unchanged, or :class:`RequestValidationError` naming ``sdp``.
 
-    Checks: a string or bytes, not blank, at most ``max_bytes``, UTF-8 without control characters, one line
-    ending throughout (CRLF as browsers send it, or LF) and no bare CR, no empty line, every line ``x=...``,
-    ``v=0`` first, and at least one ``m=audio`` section.
+    Checks: a string or bytes, not blank, at most ``max_bytes``, printable ASCII and spaces (no control character,
+    tab or non-ASCII text: :func:`~.controls.forbidden_character`), one line ending throughout (CRLF as browsers
+    send it, or LF) and no bare CR, no empty line, every line ``x=...``, ``v=0`` first, and at least one
+    ``m=audio`` section.
     """
     if isinstance(sdp, str):
         try:
-            raw = sdp.encode("utf-8")
+            raw = sdp.encode()
         except UnicodeEncodeError:
             raise _refuse("must be valid UTF-8 text (it holds a lone surrogate)") from None
     elif isinstance(sdp, bytes | bytearray):
@@ -54,11 +58,12 @@ def check_offer(sdp: str | bytes, max_bytes: int = MAX_OFFER_BYTES) -> bytes:
     if len(raw) > max_bytes:
         raise _refuse(f"is {len(raw)} bytes; at most {max_bytes} are accepted")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode()
     except UnicodeDecodeError:
         raise _refuse("must be valid UTF-8 text") from None
-    if _FORBIDDEN_CONTROL.search(text):
-        raise _refuse("must not contain control characters")
+    forbidden = forbidden_character(text, allow=_SDP_ALLOWS, ascii_only=True)
+    if forbidden is not None:
+        raise _refuse(f"must be printable ASCII lines: no control characters, tabs or non-ASCII text ({forbidden})")
     crlf = "\r\n" in text
     if crlf:
         if "\r" in text.replace("\r\n", "") or "\n" in text.replace("\r\n", ""):
@@ -94,9 +99,6 @@ class _Media:
     def first(self, name: str) -> str | None:
         found = self.values(name)
         return found[0] if found else None
-
-    def has(self, name: str) -> bool:
-        return any(key == name for key, _ in self.attributes)
 
 
 def _attribute(value: str) -> tuple[str, str]:
@@ -163,14 +165,15 @@ def _audio_codec(section: _Media) -> tuple[str, str, str | None] | None:
     static = {"0": "PCMU/8000", "8": "PCMA/8000"}
     for codec in _AUDIO_CODECS:
         for payload in section.formats:
-            encoding = maps.get(payload) or static.get(payload, "")
-            if encoding and encoding.split("/")[0].lower() == codec:
-                return payload, encoding, fmtps.get(payload)
+            found = maps.get(payload) or static.get(payload)
+            if found and found.split("/")[0].lower() == codec:
+                return payload, found, fmtps.get(payload)
     return None
 
 
 def _rejected(section: _Media, mid: str | None) -> list[str]:
-    lines = [f"m={section.kind} 0 {section.proto} {' '.join(section.formats[:1]) or '0'}", "c=IN IP4 0.0.0.0"]
+    first = section.formats[0] if section.formats else "0"
+    lines = [f"m={section.kind} 0 {section.proto} {first}", "c=IN IP4 0.0.0.0"]
     if mid is not None:
         lines.append(f"a=mid:{mid}")
     lines.append("a=inactive")
@@ -181,7 +184,7 @@ def answer_for(offer: str | bytes) -> str:
     """An SDP answer (CRLF lines) for a checked offer: audio gets a codec from the offer, a data channel is
     accepted, anything else (video) is rejected with port 0. Raises :class:`RequestValidationError` for an
     offer :func:`check_offer` refuses."""
-    text = check_offer(offer).decode("utf-8")
+    text = check_offer(offer).decode()
     session, media = _parse(text)
     ufrag, pwd, fingerprint = _token(8), _token(24), _fingerprint()
     bundled_offer = any(value.split()[:1] == ["BUNDLE"] for key, value in session if key == "group")

@@ -4,6 +4,7 @@ in OpenAI's shape with ``no-store``, and nothing reaches the upstream (the emula
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ def refused(response: requests.Response, status: int, code: str, emulator: Emula
         ({}, b"<script>alert(1)</script>", 400, "invalid_offer"),
         ({}, OFFER.replace(b"\r\n", b"\n", 3), 400, "invalid_offer"),
         ({}, OFFER + b"a=x\x00\r\n", 400, "invalid_offer"),
+        ({}, OFFER + "a=x-note:\u0085X\r\n".encode(), 400, "invalid_offer"),  # NEL
+        ({}, OFFER + "a=x-note:\u009b31m\r\n".encode(), 400, "invalid_offer"),  # CSI
+        ({}, OFFER + "a=x-note:\u2028\r\n".encode(), 400, "invalid_offer"),
+        ({}, OFFER + b"a=x-note:\x7f\r\n", 400, "invalid_offer"),
+        ({}, OFFER.replace(b"a=rtcp-mux\r\n", b"a=rtcp-mux\ra=x\r\n", 1), 400, "invalid_offer"),  # a bare CR
         ({}, b"v=0\r\nm=audio 9 RTP/AVP 0\r\ns=\xff\xfe\r\n", 400, "invalid_offer"),
     ],
 )
@@ -116,3 +122,111 @@ def test_a_query_cannot_smuggle_server_fields(serve: Any, emulator: Emulator) ->
         response = requests.post(served.url + "/session" + query, data=OFFER, headers=GOOD, timeout=TIMEOUT)
         assert response.status_code == 400, (query, response.content)
     assert emulator.calls.all() == []
+
+
+# -- browser JSON in the query: the same depth bound as /token's body ------------------------------------------
+
+JSON_FIELDS = ["tools", "turn_detection"]
+
+
+def nested(depth: int) -> str:
+    """JSON text nested exactly ``depth`` levels deep (``[[...1...]]``)."""
+    return "[" * depth + "1" + "]" * depth
+
+
+def tools_of_depth(depth: int) -> str:
+    """A function tool whose JSON text is nested exactly ``depth`` levels (the tool list, the tool, its
+    ``parameters`` and ``properties`` objects are four of them)."""
+    head = '[{"type":"function","name":"f","parameters":{"type":"object","properties":{"a":'
+    return head + nested(depth - 4) + "}}}]"
+
+
+def turn_detection_of_depth(depth: int) -> str:
+    return '{"type":"server_vad","x":' + nested(depth - 1) + "}"
+
+
+def query_of(field: str, depth: int) -> str:
+    # Brackets go raw (requests leaves them as they are): a 5000-deep value stays under the header limit.
+    text = tools_of_depth(depth) if field == "tools" else turn_detection_of_depth(depth)
+    return f"?{field}=" + text.replace('"', "%22").replace(",", "%2C").replace(":", "%3A")
+
+
+def post_logged(served: Any, query: str, caplog: pytest.LogCaptureFixture) -> requests.Response:
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        response = requests.post(served.url + "/session" + query, data=OFFER, headers=GOOD, timeout=TIMEOUT)
+        served.settle()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], errors
+    return response
+
+
+@pytest.mark.parametrize("field", JSON_FIELDS)
+@pytest.mark.parametrize("depth", [65, 450, 600, 5000])
+def test_browser_json_nested_past_the_bound_is_the_browsers_400_and_nothing_is_sent(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture, field: str, depth: int
+) -> None:
+    served = bearer(serve, browser_fields=JSON_FIELDS)
+    emulator.clear()
+    response = post_logged(served, query_of(field, depth), caplog)
+    error = refused(response, 400, "invalid_json", emulator)
+    assert error["param"] == field
+    assert "64 levels" in error["message"]
+    assert emulator.requests == [], "a refused request reached the upstream"
+
+
+def test_browser_json_at_the_bound_goes_upstream(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = bearer(serve, browser_fields=JSON_FIELDS)
+    response = post_logged(served, query_of("tools", 64), caplog)
+    assert response.status_code == 201, response.content[:300]
+    record = emulator.calls.get(response.headers["x-call-id"])
+    assert record is not None
+    assert json.dumps(record.session["tools"][0]["parameters"]["properties"]["a"], separators=(",", ":")) == nested(60)
+
+
+def test_turn_detection_at_the_bound_is_parsed_and_judged_by_its_content(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """64 deep passes the bound; the unknown key inside is then the browser's 400 (the upstream's schema says
+    so), never the server's 500."""
+    served = bearer(serve, browser_fields=JSON_FIELDS)
+    response = post_logged(served, query_of("turn_detection", 64), caplog)
+    assert response.status_code == 400, response.content[:300]
+    assert json.loads(response.content)["error"]["param"] == "turn_detection"
+    assert emulator.calls.all() == []
+
+
+def test_wide_browser_json_within_the_bound_goes_upstream(
+    serve: Any, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bound is on nesting, not on brackets: many 50-deep siblings and many keys are one level each."""
+    served = bearer(serve, browser_fields=JSON_FIELDS)
+    properties = ",".join(f'"p{i}":{{"type":"string"}}' for i in range(300))
+    siblings = ",".join(nested(50) for _ in range(20))
+    tools = (
+        '[{"type":"function","name":"f","parameters":{"type":"object","properties":{'
+        + properties
+        + '},"x-deep":['
+        + siblings
+        + "]}}]"
+    )
+    query = "?tools=" + tools.replace('"', "%22").replace(",", "%2C").replace(":", "%3A")
+    response = post_logged(served, query, caplog)
+    assert response.status_code == 201, response.content[:300]
+    record = emulator.calls.get(response.headers["x-call-id"])
+    assert record is not None
+    assert len(record.session["tools"][0]["parameters"]["properties"]) == 300
+
+
+def test_browser_json_with_nan_is_refused_as_tokens_body_is(serve: Any, emulator: Emulator) -> None:
+    served = bearer(serve, browser_fields=JSON_FIELDS)
+    response = requests.post(
+        served.url + "/session?turn_detection=%7B%22type%22%3A%22server_vad%22%2C%22threshold%22%3ANaN%7D",
+        data=OFFER,
+        headers=GOOD,
+        timeout=TIMEOUT,
+    )
+    error = refused(response, 400, "invalid_json", emulator)
+    assert error["param"] == "turn_detection"
