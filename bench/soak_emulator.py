@@ -35,7 +35,7 @@ import requests
 
 API_KEY = "sk-soak-emulator-bounds-000000000000"
 OFFER = (Path(__file__).resolve().parents[1] / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
-MINT = {"session": {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}}
+MINT = {"session": {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "Be brief."}}
 
 
 # --- the emulator side --------------------------------------------------------------------------------------------

@@ -15,14 +15,17 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
   the page itself shows.
 - ``yaml``: parses, and loads through the package's config loaders (``realtime:``, ``server:``, ``phone:``). A
   YAML block whose first line is ``# NAME.yaml`` is that file for the page's commands.
-- ``json``: parses. ``text``: diagrams, trees, signatures and output; must not be runnable Python, nor show a
-  ``$`` prompt (that would be a ``console`` block). ``js``: the browser side, run in Debian's headless Chromium
-  (fake microphone) on a page of ``serve --emulator``, with the session endpoint at the path the block posts to.
+- ``json``: parses. ``ini``: a ``setup.cfg`` section (such as ``[mutmut]``) that ``configparser`` reads, whose
+  keys are the ones the project's own ``setup.cfg`` has in that section. ``text``: diagrams, trees, signatures
+  and output; must not be runnable Python, nor show a ``$`` prompt (that would be a ``console`` block).
+  ``js``: the browser side, run in Debian's headless Chromium (fake microphone) on a page of
+  ``serve --emulator``, with the session endpoint at the path the block posts to.
 """
 
 from __future__ import annotations
 
 import base64
+import configparser
 import json
 import os
 import queue
@@ -52,7 +55,7 @@ from realtime_service.web.settings import load_server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-LANGUAGES = {"python", "bash", "console", "yaml", "json", "text", "js"}
+LANGUAGES = {"python", "bash", "console", "yaml", "json", "ini", "text", "js"}
 # A real Standard Webhooks secret for the pages' ``whsec_...`` placeholders.
 SECRET = "whsec_" + base64.b64encode(b"doc-blocks-test-secret-00000001").decode()
 PLACEHOLDER_SECRET = re.compile(r"whsec_[A-Za-z]*\.\.\.")
@@ -203,6 +206,19 @@ def test_a_yaml_block_loads_through_the_config_loaders(block: Block) -> None:
 @pytest.mark.parametrize("block", blocks_of("json"), ids=str)
 def test_a_json_block_parses(block: Block) -> None:
     json.loads(block.source)
+
+
+@pytest.mark.parametrize("block", blocks_of("ini"), ids=str)
+def test_an_ini_block_is_a_setup_cfg_section_with_known_keys(block: Block) -> None:
+    shown = configparser.ConfigParser()
+    shown.read_string(block.source)
+    ours = configparser.ConfigParser()
+    ours.read(ROOT / "setup.cfg", encoding="utf-8")
+    assert shown.sections(), "an ini block shows at least one section"
+    for section in shown.sections():
+        assert ours.has_section(section), f"setup.cfg has no [{section}]"
+        unknown = set(shown[section]) - set(ours[section]) - {"pytest_add_cli_args_test_selection"}
+        assert unknown == set(), f"[{section}] keys setup.cfg does not use: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("block", blocks_of("text"), ids=str)
