@@ -30,7 +30,7 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
 )
-from .redaction import redact
+from .redaction import redact, scrub
 
 EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_CONNECTION, EXIT_RESPONSE = 0, 2, 3, 4, 5
 
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"realtime-service: error: {message}", file=sys.stderr)
+    print(scrub(f"realtime-service: error: {message}"), file=sys.stderr)
     return code
 
 
@@ -139,7 +139,7 @@ def _mint(args: argparse.Namespace) -> int:
     body = response.to_dict()
     if not args.show_secret:
         _redact_secrets(body)
-    print(json.dumps(body, indent=2))
+    print(scrub(json.dumps(body, indent=2)))  # --show-secret shows the minted key, never a server secret
     return EXIT_OK
 
 
@@ -173,7 +173,7 @@ def _create_call(args: argparse.Namespace) -> int:
         return _fail(str(exc), EXIT_RESPONSE)
     except RealtimeServiceError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(str(exc), EXIT_API)
-    print(json.dumps(printed, indent=2))
+    print(scrub(json.dumps(printed, indent=2)))
     return EXIT_OK
 
 

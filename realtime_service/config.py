@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
-from .redaction import redact
+from .redaction import SECRETS, redact
 
 DEFAULTS: dict[str, Any] = {
     "provider": "openai",
@@ -214,6 +214,8 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
         if value:
             merged[key] = value
     _merge(merged, explicit, path="")
+    # Registered before anything is checked: every log line, exception and CLI output of this process redacts it.
+    SECRETS.add(merged["api_key"] if isinstance(merged["api_key"], str) else None)
     return _build(merged)
 
 

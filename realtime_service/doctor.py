@@ -382,7 +382,7 @@ def doctor_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     try:
         realtime, server = load_deployment_config(args.config)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"realtime-service doctor: error: {exc}", file=sys.stderr)
+        print(scrub(f"realtime-service doctor: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     deployment = Deployment(realtime, server, os.environ if environ is None else environ, check_key=args.check_key)
     lines = run_checks(deployment)

@@ -33,6 +33,7 @@ import yaml
 
 from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
+from ..redaction import install_log_redaction, scrub
 from ..webhooks.masking import MaskingFilter
 from .asgi import FastRoutes, Route
 from .containers import ServeContainer
@@ -479,6 +480,9 @@ def check_exposure(host: str, settings: ServerSettings) -> None:
 def _configure_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every secret this process holds (API key, bearer tokens, webhook secrets, Redis password) comes out
+    # redacted, whoever logs it (uvicorn, waitress, redis, a host's own code).
+    install_log_redaction(handlers=logging.getLogger().handlers)
     # Phone numbers are personal data: whatever logs one through these handlers, it comes out masked.
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
@@ -518,7 +522,7 @@ def serve_main(argv: list[str] | None = None) -> int:
     try:
         return _serve(args, worker)
     except ServeError as exc:
-        print(f"realtime-service serve: error: {exc}", file=sys.stderr)
+        print(scrub(f"realtime-service serve: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import APIStatusError, ConfigurationError, RequestValidationError
+from ..redaction import scrub
 from ..wire.sdp import check_offer
 from .accesslog import CLIENT_CLOSED, log_answer
 from .admission import Admission, Admitted, ClientKeys
@@ -210,7 +211,7 @@ class SignalingEndpoint:
 
     def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> HttpResponse:
         api = "live" if self.voice_api == "live" else "realtime"
-        leaked = [secret for secret in self._secrets() if secret in sdp]
+        leaked = scrub(sdp, self._secrets()) != sdp  # every secret of the deployment (redaction.SECRETS) too
         if call_id is not None:
             scheduler = self._hangups()
             if scheduler is not None:
