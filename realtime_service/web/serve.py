@@ -203,6 +203,7 @@ class UvicornRunner:
         config = uvicorn.Config(
             app,
             http=guarded_protocol(settings),
+            h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 parser's bound on a head
             backlog=2048,
             log_config=None,
             access_log=False,
