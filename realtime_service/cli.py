@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
 )
-from .redaction import redact, scrub
+from .redaction import SECRETS, redact, scrub
 
 EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_CONNECTION, EXIT_RESPONSE = 0, 2, 3, 4, 5
 
@@ -88,6 +89,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    SECRETS.add_environment(os.environ)  # nothing this command prints may show one, whatever fails first
     if argv and argv[0] == "emulator":
         from .emulator import main as emulator_main
 

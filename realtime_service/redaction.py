@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -28,6 +28,8 @@ MIN_SHOWN_LENGTH = 12
 SHOWN_TAIL = 4
 MAX_PREFIX = 8
 WEBHOOK_PREFIX = "whsec_"
+#: Environment variables that hold secrets (read by :meth:`SecretRegistry.add_environment`).
+SECRET_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "OPENAI_WEBHOOK_SECRET", "REALTIME_SERVICE_TOKENS")
 
 
 def redact(secret: str | None) -> str:
@@ -111,6 +113,16 @@ class SecretRegistry:
             return
         for value in [password or "", *parse_qs(parts.query).get("password", [])]:
             self.add(unquote(value), forms={value})
+
+    def add_environment(self, environ: Mapping[str, str]) -> None:
+        """The secrets a process may hold in its environment (:data:`SECRET_VARIABLES`), before any configuration
+        is loaded: a command that fails before loading settings still prints none of them."""
+        for name in ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"):
+            self.add(environ.get(name))
+        for secret in environ.get("OPENAI_WEBHOOK_SECRET", "").replace(",", " ").split():
+            self.add_webhook_secret(secret)
+        for item in environ.get("REALTIME_SERVICE_TOKENS", "").split(","):
+            self.add(item.partition("=")[2].strip() or item.strip())
 
     def scrub(self, text: str) -> str:
         """``text`` with every registered form replaced by its secret's redacted form."""

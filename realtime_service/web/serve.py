@@ -33,7 +33,7 @@ import yaml
 
 from ..config import Settings, is_loopback
 from ..errors import ConfigurationError
-from ..redaction import install_log_redaction, scrub
+from ..redaction import SECRETS, install_log_redaction, scrub
 from ..webhooks.masking import MaskingFilter
 from .asgi import FastRoutes, Route
 from .containers import ServeContainer
@@ -518,6 +518,7 @@ def _signals(on_stop: Callable[[], None]) -> Iterator[threading.Event]:
 def serve_main(argv: list[str] | None = None) -> int:
     """Run ``serve`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
+    SECRETS.add_environment(os.environ)
     _configure_logging()
     worker = json.loads(os.environ.pop(WORKER_ENV, "null") or "null")
     try:
