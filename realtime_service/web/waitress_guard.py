@@ -82,10 +82,11 @@ class OpenAIErrorTask(ErrorTask):  # type: ignore[misc]
 
 
 class GuardedParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's request parser, also refusing a head of more than :data:`MAX_HEADER_COUNT` header lines (431)."""
+    """waitress's request parser, also refusing more than :data:`MAX_HEADER_COUNT` header lines, trailers
+    included (431)."""
 
     _lines = 0
-    _counted = False
+    _counted: bool | None = False
 
     def parse_header(self, header_plus: bytes) -> None:
         self._lines = header_plus.count(b"\n")  # the request line ends in one too: one line of slack
@@ -95,10 +96,16 @@ class GuardedParser(HTTPRequestParser):  # type: ignore[misc]
         consumed: int = super().received(data)
         if self.headers_finished and not self._counted:
             self._counted = True
-            if getattr(self, "error", None) is None and self._lines > MAX_HEADER_COUNT + 1:
-                self.error = RequestHeaderFieldsTooLarge(f"more than {MAX_HEADER_COUNT} header lines")
-                self.completed = True
+            self._refuse_past(self._lines)
+        if self.completed and self._counted is not None:
+            self._counted = None  # the trailers of a chunked body count with the head, once it is whole
+            self._refuse_past(self._lines + getattr(self.body_rcv, "trailer", b"").count(b"\n"))
         return consumed
+
+    def _refuse_past(self, lines: int) -> None:
+        if getattr(self, "error", None) is None and lines > MAX_HEADER_COUNT + 1:
+            self.error = RequestHeaderFieldsTooLarge(f"more than {MAX_HEADER_COUNT} header lines")
+            self.completed = True
 
 
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
