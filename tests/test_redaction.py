@@ -285,3 +285,42 @@ def test_a_secret_logged_on_a_package_logger_reaches_no_handler(caplog: pytest.L
         logging.getLogger("realtime_service.web").error("upstream: %s", "logged-secret-0123456789")
     assert "logged-secret-0123456789" not in caplog.text
     assert "upstream: ...6789" in caplog.text
+
+
+def test_the_environment_secrets_are_registered_before_any_config() -> None:
+    registry = SecretRegistry()
+    webhook = "whsec_" + base64.b64encode(b"environment webhook key 0123456").decode()
+    registry.add_environment(
+        {
+            "OPENAI_API_KEY": "sk-env-openai-0123456789",
+            "AZURE_OPENAI_API_KEY": "azure-env-key-0123456789",
+            "OPENAI_WEBHOOK_SECRET": f"{webhook}, whsec_second-env-webhook-secret-0123",
+            "REALTIME_SERVICE_TOKENS": "web=env-bearer-token-0123456789, env-unnamed-token-0123456789",
+            "HOME": "/home/someone-who-is-not-secret",
+        }
+    )
+    text = (
+        f"sk-env-openai-0123456789 azure-env-key-0123456789 {webhook} second-env-webhook-secret-0123 "
+        "env-bearer-token-0123456789 env-unnamed-token-0123456789 /home/someone-who-is-not-secret"
+    )
+    assert registry.scrub(text) == (
+        f"sk-...6789 ...6789 whsec_...{webhook[-4:]} whsec_...0123 env-...6789 env-...6789 "
+        "/home/someone-who-is-not-secret"
+    )
+    assert "web=" not in "".join(registry.forms())  # a token's name is not a secret
+    empty = SecretRegistry()
+    empty.add_environment({})
+    assert len(empty) == 0
+
+
+def test_loading_settings_registers_the_api_key_even_when_they_are_refused() -> None:
+    from realtime_service.config import load_settings
+    from realtime_service.errors import ConfigurationError
+
+    load_settings({"api_key": "sk-loaded-key-0123456789abcdef"}, {})
+    assert scrub("sk-loaded-key-0123456789abcdef") == "sk-...cdef"
+    with pytest.raises(ConfigurationError):
+        load_settings({"api_key": "sk-refused-key-0123456789abcd", "timeout": {"read": "soon"}}, {})
+    assert scrub("sk-refused-key-0123456789abcd") == "sk-...abcd"
+    load_settings({}, {"OPENAI_API_KEY": "sk-environment-key-0123456789ab"})
+    assert scrub("sk-environment-key-0123456789ab") == "sk-...89ab"

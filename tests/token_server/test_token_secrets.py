@@ -210,3 +210,32 @@ def test_the_cli_prints_no_webhook_secret_or_token_from_its_environment(tmp_path
     remaining = [name for name in leaks(output) if not name.startswith("redis password")]  # not in its environment
     assert not remaining, f"{remaining} in the CLI's output: {output[:400]!r}"
     assert "whsec_..." in output  # the quoted secrets are there, redacted
+
+
+def test_loading_the_server_settings_registers_every_secret_even_when_they_are_refused() -> None:
+    from realtime_service.errors import ConfigurationError
+    from realtime_service.redaction import scrub
+    from realtime_service.web.settings import load_server_settings
+
+    token, named = _token("load-a-"), _token("load-b-")
+    env_token = _token("load-env-")
+    password = "load/pass@" + secrets.token_hex(8)
+    current = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    rotated = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    env_webhook = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    load_server_settings(
+        {
+            "bearer_tokens": [token],
+            "rate_limit_storage": f"redis://:{quote(password, safe='')}@127.0.0.1:1/0",
+            "phone": {"webhook_secret": [current, rotated]},
+        },
+        {"REALTIME_SERVICE_TOKENS": f"n={env_token}"},
+    )
+    with pytest.raises(ConfigurationError):  # refused after the secrets were read: they are registered all the same
+        load_server_settings(
+            {"bearer_tokens": {"b": named}, "max_ttl": "never"}, {"OPENAI_WEBHOOK_SECRET": env_webhook}
+        )
+    for secret in (token, named, env_token, password, quote(password, safe=""), current, rotated, env_webhook):
+        assert secret not in scrub(f"[{secret}]"), secret[:6]
+    for webhook in (current, rotated, env_webhook):
+        assert scrub(webhook.removeprefix("whsec_")) == "whsec_..." + webhook[-4:]
