@@ -239,3 +239,22 @@ def test_loading_the_server_settings_registers_every_secret_even_when_they_are_r
         assert secret not in scrub(f"[{secret}]"), secret[:6]
     for webhook in (current, rotated, env_webhook):
         assert scrub(webhook.removeprefix("whsec_")) == "whsec_..." + webhook[-4:]
+
+
+def test_an_sdp_answer_quoting_a_webhook_secret_is_refused(serve: Any, emulator: Emulator) -> None:
+    """``/session`` answers SDP, which cannot be scrubbed and stay valid: an answer holding any registered secret
+    (here the rotated webhook secret without its prefix) is a 502, not passed on."""
+    quoted = ROTATED_WEBHOOK.removeprefix("whsec_")
+    answer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=x-debug:" + quoted + "\r\n"
+    location = {"location": "/v1/realtime/calls/rtc_quoting"}
+    served = serve(phone={"webhook_secret": [CURRENT_WEBHOOK, ROTATED_WEBHOOK]})
+    sdp = {"Content-Type": "application/sdp"}
+    good = requests.post(served.url + "/session", data=OFFER, headers=sdp, timeout=30)
+    assert good.status_code == 201, good.text
+    emulator.enqueue(Fault.raw(answer, status=201, content_type="application/sdp", headers=location))
+    refused = requests.post(
+        served.url + "/session", data=OFFER, headers={"Content-Type": "application/sdp"}, timeout=30
+    )
+    assert refused.status_code == 502
+    assert refused.json()["error"]["code"] == "upstream_invalid_response"
+    assert quoted not in refused.text
