@@ -42,6 +42,12 @@ LOWER = "abcdefghijklmnopqrstuvwxyz"
         # the prefix ends at the FIRST separator, whichever kind comes first
         ("sk-ab_" + LOWER, "sk-...wxyz"),
         ("ek_ab-" + LOWER, "ek_...wxyz"),
+        # ...the first of its kind too: "sk-proj-..." is "sk-", never "sk-proj-"
+        ("ek_ab_" + LOWER, "ek_...wxyz"),
+        ("sk-ab-" + LOWER, "sk-...wxyz"),
+        # a separator at index 1 makes a prefix of 2
+        ("a_" + LOWER, "a_...wxyz"),
+        ("a-" + LOWER, "a-...wxyz"),
         # the prefix may end at index 7 (8 characters shown)...
         ("abcdefg_" + LOWER + "0123", "abcdefg_...0123"),
         # ...but not at index 8: a key with a late separator never prints its start
@@ -85,6 +91,10 @@ def test_a_non_ascii_secret_is_scrubbed_when_json_escapes_it() -> None:
     registry = SecretRegistry()
     registry.add("clé-secrète-0123456789")
     assert registry.scrub('{"k": "cl\\u00e9-secr\\u00e8te-0123456789"}') == '{"k": "...6789"}'
+    # escaped quotes with the non-ASCII kept as it is (JSON written with ensure_ascii=False), or escaped too
+    registry.add('clé"secrète-9876543210')
+    assert registry.scrub('{"k": "clé\\"secrète-9876543210"}') == '{"k": "...3210"}'
+    assert registry.scrub('{"k": "cl\\u00e9\\"secr\\u00e8te-9876543210"}') == '{"k": "...3210"}'
 
 
 def test_short_empty_and_non_text_secrets_are_not_registered() -> None:
@@ -148,6 +158,19 @@ def test_a_webhook_secret_given_without_its_prefix_is_registered_with_it() -> No
     assert all("\ufffd" not in form for form in registry.forms())  # no decoded form for binary key bytes
 
 
+def test_a_webhook_secret_registers_its_forms_and_nothing_shorter() -> None:
+    """No over-redaction: a string that is only part of a form (the bare secret minus its last character) is
+    left alone, and a secret whose base64 is broken has no decoded form, even one a lax decoder would find."""
+    registry = SecretRegistry()
+    bare = base64.b64encode(b"webhook key ending in X, twenty-four bytes!"[:24]).decode()
+    bare = bare[:-1] + "X"  # no padding, a last character that a careless strip would also remove
+    registry.add_webhook_secret("whsec_" + bare)
+    assert registry.scrub(f"[{bare[:-1]}]") == f"[{bare[:-1]}]"
+    broken = base64.b64encode(b"a printable key, 24 byte").decode()
+    registry.add_webhook_secret("whsec_" + broken[:8] + "*" + broken[8:])
+    assert registry.scrub("a printable key, 24 byte") == "a printable key, 24 byte"
+
+
 def test_a_webhook_secret_that_is_not_base64_still_has_both_forms() -> None:
     registry = SecretRegistry()
     registry.add_webhook_secret("whsec_not*base64*at*all*0123")  # 28 characters: too short to show whsec_
@@ -171,6 +194,15 @@ def test_the_password_of_a_redis_url_is_scrubbed(url: str, quoted: str, plain: s
     assert quoted not in registry.scrub(url)
     assert registry.scrub(f"[{plain}]") == "[...0123]"
     assert registry.scrub(f"[{quoted}]") == "[...0123]"
+
+
+def test_a_url_password_is_scrubbed_as_the_url_spells_it() -> None:
+    """The password as written in the URL (lower-case escapes), not only as quote() would spell it."""
+    registry = SecretRegistry()
+    url = "redis://:lower%2fcase%2bescapes-0123@127.0.0.1:6379/0"
+    registry.add_url_password(url)
+    assert registry.scrub(url) == "redis://:...0123@127.0.0.1:6379/0"
+    assert registry.scrub("lower/case+escapes-0123") == "...0123"
 
 
 @pytest.mark.parametrize("url", [None, "memory://", "redis://127.0.0.1:6379/0", "redis://[::1", 42])
