@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -289,11 +290,12 @@ def test_the_filter_leaves_records_alone_while_nothing_is_registered() -> None:
 
 def test_install_adds_one_filter_per_target() -> None:
     handler = logging.NullHandler()
-    install_log_redaction(handlers=[handler], loggers=["realtime_service.test_install"])
-    install_log_redaction(handlers=[handler], loggers=["realtime_service.test_install"])
+    name = f"realtime_service.test_install.{uuid.uuid4().hex}"  # a fresh logger: no filter from an earlier run
+    install_log_redaction(handlers=[handler], loggers=[name])
+    install_log_redaction(handlers=[handler], loggers=[name])
     assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
-    logger = logging.getLogger("realtime_service.test_install")
-    assert sum(isinstance(f, RedactingFilter) for f in logger.filters) == 1
+    assert sum(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters) == 1
+    assert not any(isinstance(f, RedactingFilter) for f in logging.getLogger().filters)  # not the root logger
 
 
 def test_every_logger_of_the_package_redacts_what_is_logged_on_it() -> None:
@@ -327,16 +329,18 @@ def test_the_environment_secrets_are_registered_before_any_config() -> None:
             "OPENAI_API_KEY": "sk-env-openai-0123456789",
             "AZURE_OPENAI_API_KEY": "azure-env-key-0123456789",
             "OPENAI_WEBHOOK_SECRET": f"{webhook}, whsec_second-env-webhook-secret-0123",
-            "REALTIME_SERVICE_TOKENS": "web=env-bearer-token-0123456789, env-unnamed-token-0123456789",
+            "REALTIME_SERVICE_TOKENS": "web=env-bearer-token-0123456789, env-unnamed-token-0123456789, "
+            "b64=ZW52LXBhZGRlZC10b2tlbi0wMQ==",
             "HOME": "/home/someone-who-is-not-secret",
         }
     )
     text = (
         f"sk-env-openai-0123456789 azure-env-key-0123456789 {webhook} second-env-webhook-secret-0123 "
-        "env-bearer-token-0123456789 env-unnamed-token-0123456789 /home/someone-who-is-not-secret"
+        "env-bearer-token-0123456789 env-unnamed-token-0123456789 ZW52LXBhZGRlZC10b2tlbi0wMQ== "
+        "/home/someone-who-is-not-secret"
     )
     assert registry.scrub(text) == (
-        f"sk-...6789 ...6789 whsec_...{webhook[-4:]} whsec_...0123 env-...6789 env-...6789 "
+        f"sk-...6789 ...6789 whsec_...{webhook[-4:]} whsec_...0123 env-...6789 env-...6789 ...MQ== "
         "/home/someone-who-is-not-secret"
     )
     assert "web=" not in "".join(registry.forms())  # a token's name is not a secret
