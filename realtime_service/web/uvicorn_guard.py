@@ -194,13 +194,20 @@ class GuardedH11Protocol(_Guard, H11Protocol):
         super().__init__(*args, **kwargs)
         self._guard_init()
         self._too_many_headers = False
+        self._head_lines = self._head_bytes = 0
         next_event = self.conn.next_event
 
         def counted() -> Any:
+            # h11 bounds only a head still arriving: a whole one of any size, or trailers, are counted here.
             event = next_event()
-            if isinstance(event, h11.Request | h11.EndOfMessage) and len(event.headers) > MAX_HEADER_COUNT:
-                self._too_many_headers = True
-                raise h11.RemoteProtocolError("too many header lines")
+            if isinstance(event, h11.Request | h11.EndOfMessage):
+                if isinstance(event, h11.Request):
+                    self._head_lines, self._head_bytes = 0, len(event.target)
+                self._head_lines += len(event.headers)
+                self._head_bytes += sum(len(name) + len(value) + 4 for name, value in event.headers)
+                if self._head_lines > MAX_HEADER_COUNT or self._head_bytes > self.max_header_bytes:
+                    self._too_many_headers = True
+                    raise h11.RemoteProtocolError("headers too large")
             return event
 
         self.conn.next_event = counted  # type: ignore[method-assign]

@@ -145,6 +145,24 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]
         yield caplog
 
 
+@pytest.fixture
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server's HTTP parser: waitress's, or one of uvicorn's two (``httptools``, ``h11``)."""
+    name: str = request.param
+    if name != "waitress":
+        from realtime_service.web import uvicorn_guard
+
+        guarded = uvicorn_guard.guarded_protocol
+        monkeypatch.setattr(uvicorn_guard, "guarded_protocol", lambda settings: guarded(settings, parser=name))
+    return name
+
+
+#: Each server and parser: waitress (Flask), uvicorn with httptools and with h11 (FastAPI).
+PARSERS = pytest.mark.parametrize(
+    ("framework", "parser"), [("flask", "waitress"), ("fastapi", "httptools"), ("fastapi", "h11")], indirect=True
+)
+
+
 # -- 1. DNS rebinding: Host allow-list and a real same-origin check -------------------------------------------
 
 
@@ -276,7 +294,10 @@ def test_3_a_chunked_upload_is_cut_at_the_limit(serve: Serve, emulator: Emulator
     assert mints(emulator) == before
 
 
-def test_3_a_body_that_never_arrives_is_cut_after_request_timeout(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_3_a_body_that_never_arrives_is_cut_after_request_timeout(
+    serve: Serve, emulator: Emulator, parser: str
+) -> None:
     served = serve(request_timeout=1)
     before = mints(emulator)
     with connect(served) as sock:
@@ -363,7 +384,8 @@ def test_6_a_trailing_slash_is_a_404_not_a_redirect(serve: Serve) -> None:
     assert "location" not in answer.headers
 
 
-def test_6_headers_are_bounded(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_6_headers_are_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
     served = serve(max_header_bytes=8192)
     before = mints(emulator)
     answer = exchange(served, request_bytes("POST", "/token", host_of(served), {"X-Big": "a" * 100_000, **JSON}))
@@ -495,7 +517,8 @@ def test_9_framework_answers_are_in_openai_shape(serve: Serve, method: str, path
         b"\x16\x03\x01\x02\x00\r\n\r\n",
     ],
 )
-def test_9_malformed_requests_get_openai_shaped_400s(serve: Serve, raw: bytes) -> None:
+@PARSERS
+def test_9_malformed_requests_get_openai_shaped_400s(serve: Serve, raw: bytes, parser: str) -> None:
     served = serve()
     answer = exchange(served, raw)
     assert answer.status_code == 400
@@ -551,7 +574,8 @@ def test_held_cors_lookalikes_are_403(serve: Serve, emulator: Emulator, origin: 
     assert mints(emulator) == 0
 
 
-def test_held_pipelined_requests_each_get_their_answer(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_held_pipelined_requests_each_get_their_answer(serve: Serve, emulator: Emulator, parser: str) -> None:
     served = serve()
     one = request_bytes("POST", "/token", host_of(served), JSON, b"{}")
     bad = request_bytes("POST", "/token", host_of(served), JSON, b'{"model": "x"}')
@@ -609,24 +633,6 @@ def test_held_non_json_is_invalid_json(serve: Serve, emulator: Emulator, body: b
 
 
 # -- 10. issue 20: what a request may make the server read, whatever part of it ------------------------------
-
-
-@pytest.fixture
-def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The server's HTTP parser: waitress's, or one of uvicorn's two (``httptools``, ``h11``)."""
-    name: str = request.param
-    if name != "waitress":
-        from realtime_service.web import uvicorn_guard
-
-        guarded = uvicorn_guard.guarded_protocol
-        monkeypatch.setattr(uvicorn_guard, "guarded_protocol", lambda settings: guarded(settings, parser=name))
-    return name
-
-
-#: Each server and parser: waitress (Flask), uvicorn with httptools and with h11 (FastAPI).
-PARSERS = pytest.mark.parametrize(
-    ("framework", "parser"), [("flask", "waitress"), ("fastapi", "httptools"), ("fastapi", "h11")], indirect=True
-)
 
 
 def hostile(served: ServedApp, head: bytes, pieces: Iterable[bytes]) -> RawAnswer | None:
