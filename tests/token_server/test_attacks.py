@@ -822,3 +822,13 @@ def test_12_an_unknown_top_level_field_never_reaches_the_browser(serve: Serve, e
     else:
         assert body["client_secret"]["value"].startswith("ek_")
         assert set(body["client_secret"]) == {"value", "expires_at"}
+
+
+@PARSERS
+def test_10_the_request_line_is_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
+    served = serve(max_header_bytes=8192)
+    before = mints(emulator)
+    query = "?" + "q" * 100_000
+    answer = exchange(served, request_bytes("POST", "/token" + query, host_of(served), JSON, b"{}"))
+    assert_refused(answer, emulator, before, served)
+    assert answer.status_code in (400, 414, 431)
