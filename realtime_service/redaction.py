@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -60,7 +59,9 @@ class SecretRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._shown: dict[str, str] = {}  # form -> what replaces it
-        self._pattern: re.Pattern[str] | None = None
+        #: The forms longest first, so a secret is replaced whole rather than a registered part of it. Plain
+        #: substring search: no pattern to compile (whose memory a call would pay for) and few forms to try.
+        self._ordered: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"SecretRegistry({len(self._shown)} forms)"
@@ -86,7 +87,7 @@ class SecretRegistry:
                 if len(form) >= MIN_SECRET_LENGTH:
                     self._shown.setdefault(form, shown)
             if len(self._shown) != before:
-                self._pattern = None
+                self._ordered = tuple(sorted(self._shown, key=len, reverse=True))
 
     def add_webhook_secret(self, secret: str | None) -> None:
         """A ``whsec_`` signing secret: with and without its prefix, and its key bytes when they are text."""
@@ -126,19 +127,10 @@ class SecretRegistry:
 
     def scrub(self, text: str) -> str:
         """``text`` with every registered form replaced by its secret's redacted form."""
-        pattern = self._compiled()
-        if pattern is None:
-            return text
-        return pattern.sub(lambda match: self._shown[match.group(0)], text)
-
-    def _compiled(self) -> re.Pattern[str] | None:
-        pattern = self._pattern
-        if pattern is None and self._shown:
-            with self._lock:
-                # Longest first, so a secret is replaced whole rather than a registered part of it.
-                ordered = sorted(self._shown, key=len, reverse=True)
-                pattern = self._pattern = re.compile("|".join(map(re.escape, ordered)))
-        return pattern
+        for form in self._ordered:
+            if form in text:
+                text = text.replace(form, self._shown[form])
+        return text
 
 
 def _json_forms(secret: str) -> set[str]:

@@ -74,10 +74,14 @@ class _Guard:
         self._disarm()
         self._in_message = False
 
-    def _over_budget(self) -> bool:
-        """The request in progress made the server read more than it may: 413 and close."""
+    def _over_budget(self, head_done: bool) -> bool:
+        """The request in progress made the server read more than it may: 413 and close (431 while its head is
+        still arriving: the head is what is too large)."""
         if self._in_message and self._message_bytes > self.max_request_bytes:
-            self._refuse(413, "request too large")
+            if head_done:
+                self._refuse(413, "request too large")
+            else:
+                self._refuse(431, "headers too large")
             return True
         return False
 
@@ -165,7 +169,7 @@ class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
             return
         if self._in_message:
             self._message_bytes += len(data)
-            if self._over_budget():
+            if self._over_budget(self._head_done):
                 return
         self._reading = len(data)
         super().data_received(data)
@@ -176,7 +180,7 @@ class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
             if self._head_bytes > self.max_header_bytes:
                 self._refuse(431, "headers too large")
                 return
-        self._over_budget()
+        self._over_budget(self._head_done)
 
     def send_400_response(self, msg: str) -> None:
         if self._head_bytes > self.max_header_bytes or self._head_lines > MAX_HEADER_COUNT:
@@ -225,7 +229,7 @@ class GuardedH11Protocol(_Guard, H11Protocol):
             return
         if self._in_message:
             self._message_bytes += len(data)
-            if self._over_budget():
+            if self._over_budget(self.conn.their_state is not h11.IDLE):
                 return
         elif self.conn.their_state is h11.IDLE:
             self._begin(len(data))
@@ -235,7 +239,7 @@ class GuardedH11Protocol(_Guard, H11Protocol):
         if self._in_message and self.conn.their_state is not h11.SEND_BODY and self.conn.their_state is not h11.IDLE:
             self._complete()  # the request is whole
         else:
-            self._over_budget()
+            self._over_budget(self.conn.their_state is not h11.IDLE)
 
     def on_response_complete(self) -> None:
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
