@@ -38,7 +38,7 @@ from .config import Settings, load_config_file
 from .containers import RealtimeContainer
 from .errors import APIConnectionError
 from .lifecycle import models_in, unknown_model_note
-from .redaction import redact
+from .redaction import SECRETS, redact, scrub
 
 T = TypeVar("T")
 PROG = "realtime-service"
@@ -136,6 +136,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``realtime-service`` console script: every subcommand runs inside the one error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
+    SECRETS.add_environment(os.environ)  # nothing this command prints may show one, whatever fails first
     while args and args[0] == "--debug":
         args.pop(0)
         os.environ[DEBUG_VARIABLE] = "1"  # the delegated commands' own boundaries (and serve's workers) see it
@@ -234,7 +235,7 @@ def _mint(args: argparse.Namespace) -> int:
     body = response.to_dict()
     if not args.show_secret:
         _redact_secrets(body)
-    print(json.dumps(body, indent=2))
+    print(scrub(json.dumps(body, indent=2)))  # --show-secret shows the minted key, never a server secret
     return EXIT_OK
 
 
@@ -268,7 +269,7 @@ def _create_call(args: argparse.Namespace) -> int:
         else:
             call = _sending(settings, "calls", lambda: service.create_call(offer, session))
             printed = {"call_id": call.call_id, "request_id": call.request_id, "sdp": call.sdp}
-    print(json.dumps(printed, indent=2))
+    print(scrub(json.dumps(printed, indent=2)))
     return EXIT_OK
 
 

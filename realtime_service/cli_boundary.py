@@ -28,7 +28,7 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
 )
-from .redaction import redact
+from .redaction import redact, scrub
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -127,9 +127,10 @@ def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def safe_line(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` on one line, with every secret of the environment and anything key-shaped redacted."""
+    """``text`` on one line, with every registered secret, every secret of the environment and anything
+    key-shaped redacted."""
     environ = os.environ if environ is None else environ
-    line = " ".join(text.split())
+    line = " ".join(scrub(text).split())  # the deployment's registered secrets, in every form they are quoted
     for name in SECRET_VARIABLES:
         for value in re.split(r"[\s,=]+", environ.get(name, "")):
             if len(value) >= 8 and value in line:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigurationError
-from .redaction import redact
+from .redaction import SECRETS, redact
 
 DEFAULTS: dict[str, Any] = {
     "provider": "openai",
@@ -217,6 +217,8 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
         if value:
             merged[key] = value
     _merge(merged, explicit, path="")
+    # Registered before anything is checked: every log line, exception and CLI output of this process redacts it.
+    SECRETS.add(merged["api_key"] if isinstance(merged["api_key"], str) else None)
     return _build(merged)
 
 

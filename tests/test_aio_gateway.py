@@ -217,11 +217,10 @@ def test_a_redirect_is_returned_not_followed(emulator: Emulator) -> None:
 
 
 def test_the_repr_shows_the_base_url_and_the_redacted_key(emulator: Emulator) -> None:
-    from realtime_service.redaction import redact
-
     text = repr(gateway_for(emulator))
     assert emulator.api_key not in text
-    assert text == f"EventLoopGateway(base_url={emulator.base_url!r}, api_key={redact(emulator.api_key)!r})"
+    shown = "sk-..." + emulator.api_key[-4:]  # written out, not computed with redact(): that could not fail
+    assert text == f"EventLoopGateway(base_url={emulator.base_url!r}, api_key={shown!r})"
 
 
 def test_no_error_names_the_key(emulator: Emulator) -> None:

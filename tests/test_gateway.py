@@ -247,9 +247,8 @@ def test_the_ca_bundle_comes_from_curl_ca_bundle_too_and_defaults_to_true(
 
 
 def test_the_repr_shows_the_base_url_and_the_redacted_key(emulator: Emulator) -> None:
-    from realtime_service.redaction import redact
-
-    expected = f"HttpGateway(base_url={emulator.base_url!r}, api_key={redact(emulator.api_key)!r})"
+    shown = "sk-..." + emulator.api_key[-4:]  # written out, not computed with redact(): that could not fail
+    expected = f"HttpGateway(base_url={emulator.base_url!r}, api_key={shown!r})"
     assert repr(gateway_for(emulator)) == expected
 
 

@@ -345,7 +345,9 @@ def test_the_cli_prints_no_secret_without_show_secret(
     minted = run_cli(command, config, "--voice", "marin")
     assert minted.returncode == 0, minted.stderr
     assert len(vault.minted) == 1
-    assert printed_key(command, minted.stdout) == redact(vault.minted[0])
+    # Written out, not computed with redact() (an expected value built by the function under test cannot fail).
+    assert vault.minted[0].startswith("ek_")
+    assert printed_key(command, minted.stdout) == "ek_..." + vault.minted[0][-4:]
     outputs += [minted.stdout, minted.stderr]
     emulator.enqueue(Fault.status(401, message=f"Incorrect API key provided: {KEY}."))
     refused = run_cli(command, config)

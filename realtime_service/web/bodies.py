@@ -19,9 +19,20 @@ from .messages import TokenRequest
 
 #: Deepest nesting accepted before parsing is even tried (the session fields need a handful of levels).
 MAX_JSON_DEPTH = 64
+#: What a request may make the server read beyond its head and body: chunk-size lines, chunk extensions, the
+#: final chunk and trailers (a client sending a body in a few chunks uses tens of bytes).
+FRAMING_BYTES = 4096
+#: Header lines a request may have (trailers included); each costs a little more than its bytes.
+MAX_HEADER_COUNT = 100
+
+
+def max_request_bytes(max_header_bytes: int, max_body_bytes: int) -> int:
+    """The most bytes one request may make a server read, whatever part of it: head, body and framing."""
+    return max_header_bytes + max_body_bytes + FRAMING_BYTES
 
 
 def check_size(request: TokenRequest, max_bytes: int, headers: Iterable[tuple[str, str]] = ()) -> None:
+    """413 for a body over ``max_bytes`` (a body of exactly ``max_bytes`` is accepted: the maximum is inclusive)."""
     if request.body_too_large or len(request.body) > max_bytes:
         raise Refused(
             error_answer(

@@ -3,7 +3,8 @@
 The pipeline for ``POST <path>`` is the :mod:`.admission` steps (Host 421 -> origin 403 -> method 405 -> size
 413 -> failed-auth throttle 429 -> authentication 401), then this route's own: media type (415) -> JSON object
 (400) -> session policy (400) -> budget per identity (429) -> mint. Upstream failures are mapped, never echoed
-(see :meth:`TokenEndpoint._failure`), and a success body is scrubbed of every secret the server knows. Every
+(see :meth:`TokenEndpoint._failure`); a success body holds only the documented fields of the answer
+(:func:`~.minting.browser_body`) and is scrubbed of every secret the server knows. Every
 response carries ``Cache-Control: no-store``; every request gets one access-log line (:mod:`.accesslog`).
 """
 
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..config import Settings
 from ..errors import ConfigurationError
-from ..redaction import redact
+from ..redaction import scrub
 from .accesslog import CLIENT_CLOSED, log_access, log_answer
 from .admission import Admission, Admitted, ClientKeys
 from .answers import COMMON_HEADERS, Refused, dumps, error_answer
@@ -29,7 +30,7 @@ from .clients import client_address
 from .cors import CorsPolicy
 from .hosts import HostAllowList
 from .messages import TokenRequest, TokenResponse
-from .minting import Minter, choose_minter
+from .minting import Minter, browser_body, choose_minter
 from .policy import PolicyError, SessionPolicy, SessionTerms
 from .ratelimit import IdentityRateLimiter
 from .settings import ServerSettings
@@ -239,14 +240,15 @@ class TokenEndpoint:
     def _mint_sync(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
         try:
             minter = self.minter
-            return self._success(minter.call(self._body(terms, minter)), admitted.identity, admitted.cors)
+            return self._success(minter.call(self._body(terms, minter)), minter, admitted.identity, admitted.cors)
         except Exception as exc:
             return self._failure(exc, terms, admitted.identity, admitted.cors)
 
     async def _mint_async(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
         try:
             minter = self.minter
-            return self._success(await minter.acall(self._body(terms, minter)), admitted.identity, admitted.cors)
+            result = await minter.acall(self._body(terms, minter))
+            return self._success(result, minter, admitted.identity, admitted.cors)
         except Exception as exc:
             return self._failure(exc, terms, admitted.identity, admitted.cors)
 
@@ -254,13 +256,14 @@ class TokenEndpoint:
     def _body(terms: SessionTerms, minter: Minter) -> dict[str, Any]:
         return terms.ga_body() if minter.shape == "ga" else terms.beta_body()
 
-    def _success(self, result: Any, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
+    def _success(self, result: Any, minter: Minter, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
         request_id = getattr(result, "request_id", None)
-        body = self._scrubbed(dumps(result.to_dict()), request_id)
+        body = self._scrubbed(dumps(browser_body(result.to_dict(), minter.shape)), request_id)
         return TokenResponse(200, self._headers(cors), body, identity, request_id)
 
     def _secrets(self) -> tuple[str, ...]:
-        """Every secret this server holds: the API key and the bearer tokens (never the key just minted)."""
+        """The secrets of this endpoint's own settings (the registry holds them too, unless a host built the
+        settings by hand): the API key and the bearer tokens (never the key just minted)."""
         if self._known_secrets is None:
             known = [*self.settings.bearer_tokens.values()]
             try:
@@ -275,13 +278,12 @@ class TokenEndpoint:
     def _scrubbed(self, body: bytes, request_id: str | None) -> bytes:
         """``body`` with every known secret replaced by its redacted form: an upstream (or a proxy) that echoes
         the API key into a field of a 200 must not hand it to the browser."""
-        for secret in self._secrets():
-            for form in {secret, dumps(secret)[1:-1].decode("utf-8")}:
-                encoded = form.encode("utf-8")
-                if encoded in body:
-                    logger.error("upstream answer held a server secret: redacted (request_id=%s)", request_id)
-                    body = body.replace(encoded, redact(secret).encode("utf-8"))
-        return body
+        text = body.decode("utf-8")
+        scrubbed = scrub(text, [form for secret in self._secrets() for form in (secret, dumps(secret)[1:-1].decode())])
+        if scrubbed == text:
+            return body
+        logger.error("upstream answer held a server secret: redacted (request_id=%s)", request_id)
+        return scrubbed.encode("utf-8")
 
     # -- errors -------------------------------------------------------------------------------------------
 

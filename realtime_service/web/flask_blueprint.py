@@ -48,7 +48,10 @@ def token_request(max_body_bytes: int) -> TokenRequest:
 
 
 def to_flask(response: TokenResponse) -> Response:
-    flask_response = Response(response.body, status=response.status, headers=response.headers)
+    """``response`` for Flask. ``Connection`` is hop-by-hop, which PEP 3333 forbids an application to set: the
+    WSGI server owns the connection (waitress has read the whole, bounded, body before the app runs)."""
+    headers = [(name, value) for name, value in response.headers if name.lower() != "connection"]
+    flask_response = Response(response.body, status=response.status, headers=headers)
     if response.content_type is None:
         flask_response.headers.pop("Content-Type", None)
     return flask_response

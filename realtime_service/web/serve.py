@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from ..cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import Settings, is_loopback, load_config_file
 from ..errors import ConfigurationError
+from ..redaction import SECRETS, install_log_redaction
 from ..webhooks.masking import MaskingFilter
 from .asgi import FastRoutes, Route
 from .containers import ServeContainer
@@ -206,6 +207,7 @@ class UvicornRunner:
         config = uvicorn.Config(
             app,
             http=guarded_protocol(settings),
+            h11_max_incomplete_event_size=settings.max_header_bytes,  # the h11 parser's bound on a head
             backlog=2048,
             log_config=None,
             access_log=False,
@@ -481,6 +483,9 @@ def check_exposure(host: str, settings: ServerSettings) -> None:
 def _configure_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every secret this process holds (API key, bearer tokens, webhook secrets, Redis password) comes out
+    # redacted, whoever logs it (uvicorn, waitress, redis, a host's own code).
+    install_log_redaction(handlers=logging.getLogger().handlers)
     # Phone numbers are personal data: whatever logs one through these handlers, it comes out masked.
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
@@ -520,6 +525,7 @@ def serve_main(argv: list[str] | None = None) -> int:
 
 def _serve_main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    SECRETS.add_environment(os.environ)
     _configure_logging()
     worker = json.loads(os.environ.pop(WORKER_ENV, "null") or "null")
     try:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import _choice, _flag, _number
 from ..errors import ConfigurationError
+from ..redaction import SECRETS
 from ..webhooks.settings import PhoneSettings, load_phone_settings
+from ..webhooks.verify import SECRET_VARIABLE
 from ..wire.controls import forbidden_character
 from .cors import canonical_origin
 
@@ -158,9 +160,29 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     if phone is not None and not isinstance(phone, Mapping):
         raise ConfigurationError("config key 'server.phone' must be a mapping")
     _merge(merged, overrides, path="server.")
+    register_secrets(merged, phone, environ)
     chosen_session = overrides.get("session")
     model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
     return dataclasses.replace(_build(merged, live_model_set=model_set), phone=load_phone_settings(phone, environ))
+
+
+def register_secrets(merged: Mapping[str, Any], phone: Mapping[str, Any] | None, environ: Mapping[str, str]) -> None:
+    """Feed :data:`~realtime_service.redaction.SECRETS` every secret of the ``server:`` tree before it is checked
+    (a refusal must not print one): the bearer tokens, the rate-limit storage's password, and each webhook
+    secret, current and rotated, from ``server.phone.webhook_secret`` or ``OPENAI_WEBHOOK_SECRET``."""
+    for raw in (merged.get("bearer_tokens"), environ.get(TOKENS_VARIABLE)):
+        values: Any = raw.values() if isinstance(raw, Mapping) else raw
+        if isinstance(values, str):
+            values = [part.partition("=")[2] or part for part in values.split(",")]
+        for token in values if isinstance(values, Iterable) else ():
+            SECRETS.add(token.strip() if isinstance(token, str) else None)
+    storage = merged.get("rate_limit_storage")
+    SECRETS.add_url_password(storage if isinstance(storage, str) else None)
+    webhook = phone.get("webhook_secret") if isinstance(phone, Mapping) else None
+    if webhook is None:
+        webhook = environ.get(SECRET_VARIABLE, "").replace(",", " ").split()
+    for secret in [webhook] if isinstance(webhook, str) else webhook if isinstance(webhook, list | tuple) else ():
+        SECRETS.add_webhook_secret(secret if isinstance(secret, str) else None)
 
 
 def _merge(into: dict[str, Any], overrides: Mapping[str, Any], path: str) -> None:

@@ -28,6 +28,7 @@ from ..config import Settings
 from ..errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
 from ..ga.calls import call_id_from_location
 from ..live.sessions import session_id_in_partial
+from ..redaction import scrub
 from ..retry import outcome_unknown
 from ..wire.sdp import check_offer
 from .accesslog import CLIENT_CLOSED, log_answer
@@ -233,8 +234,7 @@ class SignalingEndpoint:
 
     def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> HttpResponse:
         api = self._api
-        leaked = [secret for secret in self._secrets() if secret in sdp]
-        if leaked:
+        if scrub(sdp, self._secrets()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
             logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
             raise _UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
         if call_id is not None:

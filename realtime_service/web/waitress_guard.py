@@ -7,6 +7,11 @@ slow client costs a socket, not a thread. What it lacks is a bound on how long a
 - :class:`GuardedChannel` gives each request ``server.request_timeout`` seconds from its first byte (or from
   the connection's opening) to arrive whole; past that it answers 408 and closes. Idle keep-alive connections
   close after ``server.idle_timeout`` (waitress's ``channel_timeout``).
+- :class:`GuardedParser` bounds what a request may make waitress read: at most ``server.max_header_bytes`` of
+  request line and headers and :data:`~.bodies.MAX_HEADER_COUNT` header lines (431), and at most
+  ``server.max_body_bytes`` + :data:`~.bodies.FRAMING_BYTES` of body *with* its chunk-size lines, extensions and
+  trailers (waitress counts them as body; 413). The body itself is held to ``server.max_body_bytes``, inclusive,
+  by the adapter, as on uvicorn.
 - :class:`OpenAIErrorTask` replaces waitress's plain-text error pages (malformed request 400, body over
   ``server.max_body_bytes`` 413, which waitress answers as soon as the headers declare it or a chunked body
   passes it, headers over ``server.max_header_bytes`` 431) with OpenAI's error shape, ``no-store``, and an
@@ -23,10 +28,13 @@ import time
 from typing import Any
 
 from waitress.channel import ClientDisconnected, HTTPChannel  # type: ignore[import-untyped]
+from waitress.parser import HTTPRequestParser  # type: ignore[import-untyped]
 from waitress.task import ErrorTask  # type: ignore[import-untyped]
+from waitress.utilities import RequestHeaderFieldsTooLarge  # type: ignore[import-untyped]
 
 from .accesslog import log_line
 from .answers import COMMON_HEADERS, SERVER_ERRORS, raw_error, server_error
+from .bodies import FRAMING_BYTES, MAX_HEADER_COUNT
 from .settings import ServerSettings
 
 #: Seconds between two checks of the arrival deadlines (waitress's loop wakes at least this often).
@@ -42,8 +50,10 @@ def adjustments(settings: ServerSettings) -> dict[str, Any]:
         "cleanup_interval": CHECK_INTERVAL,
         "asyncore_loop_timeout": CHECK_INTERVAL,
         "asyncore_use_poll": True,
-        "max_request_body_size": settings.max_body_bytes,
-        "max_request_header_size": settings.max_header_bytes,
+        # waitress refuses at ">=" and counts chunk framing as body: +1 makes each maximum inclusive, and the body
+        # check of the adapter (exactly max_body_bytes of body) stays the one that decides.
+        "max_request_body_size": settings.max_body_bytes + FRAMING_BYTES + 1,
+        "max_request_header_size": settings.max_header_bytes + 1,
         "backlog": 2048,
     }
 
@@ -71,10 +81,38 @@ class OpenAIErrorTask(ErrorTask):  # type: ignore[misc]
         )
 
 
+class GuardedParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's request parser, also refusing more than :data:`MAX_HEADER_COUNT` header lines, trailers
+    included (431)."""
+
+    _lines = 0
+    _counted: bool | None = False
+
+    def parse_header(self, header_plus: bytes) -> None:
+        self._lines = header_plus.count(b"\n")  # the request line ends in one too: one line of slack
+        super().parse_header(header_plus)
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        if self.headers_finished and not self._counted:
+            self._counted = True
+            self._refuse_past(self._lines)
+        if self.completed and self._counted is not None:
+            self._counted = None  # the trailers of a chunked body count with the head, once it is whole
+            self._refuse_past(self._lines + getattr(self.body_rcv, "trailer", b"").count(b"\n"))
+        return consumed
+
+    def _refuse_past(self, lines: int) -> None:
+        if getattr(self, "error", None) is None and lines > MAX_HEADER_COUNT + 1:
+            self.error = RequestHeaderFieldsTooLarge(f"more than {MAX_HEADER_COUNT} header lines")
+            self.completed = True
+
+
 class GuardedChannel(HTTPChannel):  # type: ignore[misc]
     """An HTTP channel whose request must arrive within ``request_timeout`` seconds of its first byte."""
 
     error_task_class = OpenAIErrorTask
+    parser_class = GuardedParser
     request_timeout: float = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ import requests
 
 from realtime_service.emulator import Emulator, Reply
 from realtime_service.emulator.server import DEFAULT_ROUTES
+from realtime_service.web.containers import ServeContainer
 from realtime_service.web.serve import ServedApp
 
 Serve = Callable[..., ServedApp]
@@ -140,6 +143,24 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
 def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
     with caplog.at_level(logging.INFO, logger="realtime_service"):
         yield caplog
+
+
+@pytest.fixture
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server's HTTP parser: waitress's, or one of uvicorn's two (``httptools``, ``h11``)."""
+    name: str = request.param
+    if name != "waitress":
+        from realtime_service.web import uvicorn_guard
+
+        guarded = uvicorn_guard.guarded_protocol
+        monkeypatch.setattr(uvicorn_guard, "guarded_protocol", lambda settings: guarded(settings, parser=name))
+    return name
+
+
+#: Each server and parser: waitress (Flask), uvicorn with httptools and with h11 (FastAPI).
+PARSERS = pytest.mark.parametrize(
+    ("framework", "parser"), [("flask", "waitress"), ("fastapi", "httptools"), ("fastapi", "h11")], indirect=True
+)
 
 
 # -- 1. DNS rebinding: Host allow-list and a real same-origin check -------------------------------------------
@@ -273,7 +294,10 @@ def test_3_a_chunked_upload_is_cut_at_the_limit(serve: Serve, emulator: Emulator
     assert mints(emulator) == before
 
 
-def test_3_a_body_that_never_arrives_is_cut_after_request_timeout(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_3_a_body_that_never_arrives_is_cut_after_request_timeout(
+    serve: Serve, emulator: Emulator, parser: str
+) -> None:
     served = serve(request_timeout=1)
     before = mints(emulator)
     with connect(served) as sock:
@@ -360,7 +384,8 @@ def test_6_a_trailing_slash_is_a_404_not_a_redirect(serve: Serve) -> None:
     assert "location" not in answer.headers
 
 
-def test_6_headers_are_bounded(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_6_headers_are_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
     served = serve(max_header_bytes=8192)
     before = mints(emulator)
     answer = exchange(served, request_bytes("POST", "/token", host_of(served), {"X-Big": "a" * 100_000, **JSON}))
@@ -492,7 +517,8 @@ def test_9_framework_answers_are_in_openai_shape(serve: Serve, method: str, path
         b"\x16\x03\x01\x02\x00\r\n\r\n",
     ],
 )
-def test_9_malformed_requests_get_openai_shaped_400s(serve: Serve, raw: bytes) -> None:
+@PARSERS
+def test_9_malformed_requests_get_openai_shaped_400s(serve: Serve, raw: bytes, parser: str) -> None:
     served = serve()
     answer = exchange(served, raw)
     assert answer.status_code == 400
@@ -548,7 +574,8 @@ def test_held_cors_lookalikes_are_403(serve: Serve, emulator: Emulator, origin: 
     assert mints(emulator) == 0
 
 
-def test_held_pipelined_requests_each_get_their_answer(serve: Serve, emulator: Emulator) -> None:
+@PARSERS
+def test_held_pipelined_requests_each_get_their_answer(serve: Serve, emulator: Emulator, parser: str) -> None:
     served = serve()
     one = request_bytes("POST", "/token", host_of(served), JSON, b"{}")
     bad = request_bytes("POST", "/token", host_of(served), JSON, b'{"model": "x"}')
@@ -603,3 +630,205 @@ def test_held_non_json_is_invalid_json(serve: Serve, emulator: Emulator, body: b
     served = serve(browser_fields=["ttl"])
     assert_openai_error(post(served, body), 400, "invalid_json")
     assert mints(emulator) == 0
+
+
+# -- 10. issue 20: what a request may make the server read, whatever part of it ------------------------------
+
+
+def hostile(served: ServedApp, head: bytes, pieces: Iterable[bytes]) -> RawAnswer | None:
+    """Send ``head`` then ``pieces`` until the server answers or closes; its answer, or ``None`` when it dropped
+    the connection without one."""
+    with connect(served) as sock:
+        sock.sendall(head)
+        for piece in pieces:
+            if select.select([sock], [], [], 0)[0]:  # the server said something (or closed): stop sending
+                break
+            try:
+                sock.sendall(piece)
+            except OSError:  # closed on us: read what it said
+                break
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+    return RawAnswer(data) if data else None
+
+
+def chunked_head(served: ServedApp, *extra: str) -> bytes:
+    lines = ["POST /token HTTP/1.1", f"Host: {host_of(served)}", "Content-Type: application/json", *extra]
+    return ("\r\n".join([*lines, "Transfer-Encoding: chunked"]) + "\r\n\r\n").encode()
+
+
+def repeat(piece: bytes, times: int) -> Iterator[bytes]:
+    for _ in range(times):
+        yield piece
+
+
+def assert_refused(answer: RawAnswer | None, emulator: Emulator, before: int, served: ServedApp) -> None:
+    """A 4xx in OpenAI's shape that closes, or a dropped connection; and nothing minted. (Each hostile request
+    ends in a whole, valid request: a server that read it all would mint.)"""
+    if answer is not None:
+        assert 400 <= answer.status_code < 500, (answer.status_code, answer.content[:200])
+        assert json.loads(answer.content)["error"]["code"]
+    served.settle()
+    assert mints(emulator) == before
+
+
+@PARSERS
+def test_10_a_chunk_extension_cannot_make_the_server_read_megabytes(
+    serve: Serve, emulator: Emulator, parser: str
+) -> None:
+    served = serve()
+    before = mints(emulator)
+    head = chunked_head(served) + b"2;ext="
+    # 2 MiB of one chunk-size line, then a whole 2-byte body: read to the end, this mints.
+    answer = hostile(served, head, chain(repeat(b"a" * 65536, 32), [b"\r\n{}\r\n0\r\n\r\n"]))
+    assert_refused(answer, emulator, before, served)
+    assert answer is not None, "dropped without an answer"
+    assert post(served).status_code == 200  # the server still serves
+
+
+@PARSERS
+def test_10_a_chunk_size_line_of_leading_zeros_is_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
+    served = serve()
+    before = mints(emulator)
+    answer = hostile(served, chunked_head(served), chain(repeat(b"0" * 65536, 32), [b"2\r\n{}\r\n0\r\n\r\n"]))
+    assert_refused(answer, emulator, before, served)
+
+
+@PARSERS
+def test_10_trailers_are_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
+    served = serve()
+    before = mints(emulator)
+    trailers = (b"X-T: " + b"t" * 1000 + b"\r\n" for _ in range(4096))
+    answer = hostile(served, chunked_head(served) + b"2\r\n{}\r\n0\r\n", chain(trailers, [b"\r\n"]))
+    assert_refused(answer, emulator, before, served)
+    many = (b"X-T%d: t\r\n" % index for index in range(200))
+    answer = hostile(served, chunked_head(served) + b"2\r\n{}\r\n0\r\n", chain(many, [b"\r\n"]))
+    assert_refused(answer, emulator, before, served)
+
+
+@PARSERS
+def test_10_framing_counts_towards_what_a_request_may_make_the_server_read(
+    serve: Serve, emulator: Emulator, parser: str
+) -> None:
+    """A body well under the limit, sent one byte per chunk with 60-byte extensions: 130 KB to read for 2 KB."""
+    served = serve()
+    before = mints(emulator)
+    body = b"{" + b" " * 2046 + b"}"
+    pieces = (b"1;e=" + b"v" * 60 + b"\r\n" + bytes([byte]) + b"\r\n" for byte in body)
+    answer = hostile(served, chunked_head(served), chain(pieces, [b"0\r\n\r\n"]))
+    assert_refused(answer, emulator, before, served)
+
+
+@PARSERS
+def test_10_header_lines_are_counted(serve: Serve, emulator: Emulator, parser: str) -> None:
+    served = serve()
+    before = mints(emulator)
+    few = {f"X-H{i}": "v" for i in range(90)}
+    assert exchange(served, request_bytes("POST", "/token", host_of(served), {**JSON, **few}, b"{}")).status_code == 200
+    many = {f"X-H{i}": "v" for i in range(150)}  # 1.5 KB: far under max_header_bytes, over the line count
+    answer = exchange(served, request_bytes("POST", "/token", host_of(served), {**JSON, **many}, b"{}"))
+    assert_openai_error(answer, 431, "headers_too_large")
+    assert mints(emulator) == before + 1
+
+
+# -- 11. issue 20: a maximum is inclusive, the same on both frameworks, on every route with a body cap --------
+
+MAX = 16384
+
+
+def padded_json(size: int) -> bytes:
+    body = b'{"voice": "marin"}'
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def chunked(path: str, served: ServedApp, content_type: str, body: bytes, extra: dict[str, str]) -> bytes:
+    head = [f"POST {path} HTTP/1.1", f"Host: {host_of(served)}", f"Content-Type: {content_type}"]
+    head += [f"{name}: {value}" for name, value in extra.items()] + ["Transfer-Encoding: chunked"]
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096]) for i in range(0, len(body), 4096)
+    )
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + chunks + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("encoding", ["content-length", "chunked"])
+def test_11_a_body_of_exactly_max_body_bytes_is_accepted_one_more_is_413(
+    serve: Serve, emulator: Emulator, encoding: str
+) -> None:
+    import base64
+
+    secret = "whsec_" + base64.b64encode(b"inclusive-maximum-test-key-0001").decode()
+    served = serve(phone={"webhook_secret": secret})
+    assert served.container.token_server.server_settings().max_body_bytes == MAX
+    routes = [
+        ("/token", "application/json", padded_json, {200}),
+        ("/session", "application/sdp", lambda size: b"v=0\r\n" + b"a" * (size - 5), {400}),
+        ("/webhooks/openai", "application/json", padded_json, {400, 401}),
+    ]
+    for path, content_type, make, accepted in routes:
+        for size, expected in ((MAX, accepted), (MAX + 1, {413})):
+            body = make(size)
+            assert len(body) == size
+            if encoding == "chunked":
+                answer = exchange(served, chunked(path, served, content_type, body, {}))
+            else:
+                answer = exchange(
+                    served, request_bytes("POST", path, host_of(served), {"Content-Type": content_type}, body)
+                )
+            assert answer.status_code in expected, (path, size, encoding, answer.status_code, answer.content[:200])
+            if 413 in expected:
+                assert json.loads(answer.content)["error"]["code"] == "body_too_large"
+
+
+# -- 12. issue 20: the browser receives only the documented fields of a mint answer ---------------------------
+
+
+@pytest.mark.parametrize("shape", ["ga", "beta"])
+def test_12_an_unknown_top_level_field_never_reaches_the_browser(serve: Serve, emulator: Emulator, shape: str) -> None:
+    from realtime_service.web.minting import BROWSER_FIELDS
+
+    from .conftest import realtime_config
+
+    path = "/realtime/client_secrets" if shape == "ga" else "/realtime/sessions"
+    route = DEFAULT_ROUTES[path]["POST"]
+
+    def adding(call: Any) -> Reply:
+        reply: Reply = route.handler(call)
+        payload = json.loads(reply.body)
+        payload["zz_api_key"] = emulator.api_key  # verbatim, and JSON-escaped below
+        payload["zz_escaped"] = "".join(f"\\u{ord(char):04x}" for char in emulator.api_key)
+        payload.setdefault("client_secret", {})["zz_extra"] = "nested extra"
+        if "session" in payload:
+            payload["session"]["zz_extra"] = "session extra"
+        return Reply(reply.status, json.dumps(payload).encode(), reply.headers, reply.content_type)
+
+    emulator.add_route("POST", path, adding, beta=route.beta, auth=route.auth)
+    container = ServeContainer(environ={})
+    container.config.from_dict({"realtime": {**realtime_config(emulator), "api_shape": shape}, "server": {}})
+    served = serve(container=container)
+    response = post(served)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) <= BROWSER_FIELDS[shape]
+    assert not [name for name in body if name.startswith("zz_")]
+    assert "zz_extra" not in json.dumps(body)
+    assert emulator.api_key[8:] not in response.text
+    if shape == "ga":
+        assert body["value"].startswith("ek_")
+        assert set(body) == {"value", "expires_at", "session"}
+    else:
+        assert body["client_secret"]["value"].startswith("ek_")
+        assert set(body["client_secret"]) == {"value", "expires_at"}
+
+
+@PARSERS
+def test_10_the_request_line_is_bounded(serve: Serve, emulator: Emulator, parser: str) -> None:
+    served = serve(max_header_bytes=8192)
+    before = mints(emulator)
+    query = "?" + "q" * 100_000
+    answer = exchange(served, request_bytes("POST", "/token" + query, host_of(served), JSON, b"{}"))
+    assert_refused(answer, emulator, before, served)
+    assert answer.status_code in (400, 414, 431)
