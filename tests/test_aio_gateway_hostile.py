@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
+from waiting import await_until
 
 pytest.importorskip("httptools")
 
@@ -309,7 +310,7 @@ def test_an_attempt_whose_budget_runs_out_waiting_for_the_slot_was_never_sent(se
 
     async def both() -> list[HttpResponse | BaseException]:
         slow = asyncio.ensure_future(gateway.asend(request(timeout=(1.0, 1.0))))
-        await asyncio.sleep(0.05)  # the slow one holds the slot
+        await await_until(lambda: server.requests, what="the slow one to hold the slot (its request sent)")
         waiting = gateway.asend(request(budget=0.1))
         return list(await asyncio.gather(slow, waiting, return_exceptions=True))
 

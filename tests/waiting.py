@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,7 +27,7 @@ def wait_until(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, *, 
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(f"still waiting after {timeout} s for {what or _name(predicate)}")
+            raise AssertionError(f"still waiting after {timeout} s for {what or _name(predicate)} (last: {result!r})")
         time.sleep(_POLL)
 
 
@@ -39,14 +39,8 @@ async def await_until(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEO
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise AssertionError(f"still waiting after {timeout} s for {what or _name(predicate)}")
+            raise AssertionError(f"still waiting after {timeout} s for {what or _name(predicate)} (last: {result!r})")
         await asyncio.sleep(_POLL)
-
-
-async def settled(awaitable: Awaitable[T], timeout: float = DEFAULT_TIMEOUT) -> T:
-    """``awaitable``'s result, failing the test (not hanging it) if it never comes."""
-    async with asyncio.timeout(timeout):
-        return await awaitable
 
 
 def _name(predicate: Callable[..., object]) -> str:

@@ -18,13 +18,13 @@ import json
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from .conftest import Served
 from .test_token_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM
@@ -70,14 +70,7 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _until(check: Any, what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} never happened (last: {value!r})")
+    return wait_until(check, timeout, what=what)
 
 
 def _text(driver: Any, element_id: str) -> str:
