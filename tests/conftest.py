@@ -20,6 +20,13 @@ pytest_plugins = ["skip_gate", "redis_server"]  # --only-system-skips (tests/ski
 REQUEST = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 
 
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The order's seed at the end too: ``-q`` (and a long log) hides the header pytest-randomly prints it in."""
+    if config.pluginmanager.hasplugin("randomly") and config.getoption("randomly_reorganize", False):
+        seed = config.getoption("randomly_seed")
+        terminalreporter.write_line(f"random order: reproduce with --randomly-seed={seed} (file order: -p no:randomly)")
+
+
 @dataclass
 class _LoggerState:
     level: int
