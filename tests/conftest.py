@@ -11,7 +11,8 @@ from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
 from realtime_service.service import RealtimeSessionService
 
-pytest_plugins = ["skip_gate", "redis_server"]  # --only-system-skips (tests/skip_gate.py); a real redis-server
+# --only-system-skips (skip_gate.py); a real redis-server; each test starts from the same process-wide state
+pytest_plugins = ["skip_gate", "redis_server", "isolation"]
 
 REQUEST = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 

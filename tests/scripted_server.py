@@ -27,10 +27,10 @@ def answer(data: bytes, *, close: bool = False, delay: float = 0.0, then: bytes 
 
     def reply(conn: socket.socket) -> bool:
         if delay:
-            time.sleep(delay)
+            time.sleep(delay)  # the behaviour: a slow server
         conn.sendall(data)
         if then:
-            time.sleep(0.02)
+            time.sleep(0.02)  # the behaviour: ``then`` comes as a later segment, not with ``data``
             conn.sendall(then)
         return not close
 
@@ -59,7 +59,7 @@ def trickle(head: bytes, piece: bytes, every: float) -> Reply:
         conn.sendall(head)
         stop = time.monotonic() + 5
         while time.monotonic() < stop:
-            time.sleep(every)
+            time.sleep(every)  # the behaviour: a trickle
             conn.sendall(piece)
         return False
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
+from waiting import await_until
 
 pytest.importorskip("httptools")
 
@@ -52,14 +53,20 @@ def asend(gateway: EventLoopGateway, attempt: HttpRequest | None = None) -> Http
     return run(gateway, gateway.asend(attempt or request()))
 
 
-async def twice(gateway: EventLoopGateway, pause: float = 0.0) -> tuple[HttpResponse | Exception, HttpResponse]:
-    """Two attempts in a row on one loop (the first may fail): whether the second reuses the connection."""
+async def twice(gateway: EventLoopGateway, settle: bool = False) -> tuple[HttpResponse | Exception, HttpResponse]:
+    """Two attempts in a row on one loop (the first may fail): whether the second reuses the connection.
+    ``settle``: between them, wait until the gateway has seen its first connection closed (by the server, or by
+    itself on bytes nobody asked for)."""
     first: HttpResponse | Exception
     try:
         first = await gateway.asend(request())
     except APIConnectionError as exc:
         first = exc
-    await asyncio.sleep(pause)
+    if settle:
+        await await_until(
+            lambda: not any(pool.open_connections for pool in gateway._pools.values()),
+            what="the gateway to see the first connection closed",
+        )
     return first, await gateway.asend(request())
 
 
@@ -199,7 +206,7 @@ def test_an_idle_connection_the_server_closed_is_not_handed_out(server: Scripted
     """A keep-alive server may close an idle connection at any time; the next attempt takes a new one instead of
     failing with a "sent" disconnect."""
     server.script(answer(OK, close=True))
-    first, second = run(gateway := gateway_for(server), twice(gateway, pause=0.05))
+    first, second = run(gateway := gateway_for(server), twice(gateway, settle=True))
     assert isinstance(first, HttpResponse)
     assert second.status_code == 200
     assert server.accepted == 2
@@ -214,7 +221,7 @@ def test_bytes_after_a_complete_answer_are_not_taken_as_part_of_it_or_of_the_nex
     extra = b"HTTP/1.1 201 Created\r\nX-Evil: 1\r\nContent-Length: 4\r\n\r\nevil"
     first_answer = b"HTTP/1.1 200 OK\r\nX-Good: 1\r\nContent-Length: 5\r\n\r\nfirst"
     server.script(answer(first_answer + extra) if together else answer(first_answer, then=extra))
-    first, second = run(gateway := gateway_for(server), twice(gateway, pause=0.1))
+    first, second = run(gateway := gateway_for(server), twice(gateway, settle=True))
     assert isinstance(first, HttpResponse)
     assert first.status_code == 200
     assert first.content == b"first"
@@ -309,7 +316,7 @@ def test_an_attempt_whose_budget_runs_out_waiting_for_the_slot_was_never_sent(se
 
     async def both() -> list[HttpResponse | BaseException]:
         slow = asyncio.ensure_future(gateway.asend(request(timeout=(1.0, 1.0))))
-        await asyncio.sleep(0.05)  # the slow one holds the slot
+        await await_until(lambda: server.requests, what="the slow one to hold the slot (its request sent)")
         waiting = gateway.asend(request(budget=0.1))
         return list(await asyncio.gather(slow, waiting, return_exceptions=True))
 

@@ -89,3 +89,13 @@ def test_every_error_is_a_realtime_service_error() -> None:
         RateLimitError("x", status_code=429),
     ):
         assert isinstance(error, RealtimeServiceError)
+
+
+@pytest.mark.parametrize("error_class", [APIConnectionError, APITimeoutError])
+def test_an_outcome_nobody_knows_counts_as_sent(error_class: type[APIConnectionError]) -> None:
+    """Unless the raiser knows the request never left, it may have been processed: a billable operation must not
+    be repeated on it (``RetryRule.UNSENT_ONLY``). Only an explicit ``request_sent=False`` says otherwise."""
+    assert error_class().request_sent is True
+    assert error_class("cut off").request_sent is True
+    assert error_class(request_sent=False).request_sent is False
+    assert error_class(request_sent=True).request_sent is True

@@ -7,7 +7,6 @@ import asyncio
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +38,7 @@ class Script:
 
     steps: list[Any] = field(default_factory=list)
     received: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    over: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -53,8 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if step == "stall":
-            time.sleep(1.0)
+        if step == "stall":  # slower than any client timeout here: answers only once the test is over
+            self.script.over.wait(30)
             step = (200, {}, b"{}")
         status, headers, content = step
         self.send_response(status)
@@ -75,6 +75,7 @@ def server() -> Iterator[tuple[str, Script]]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+    script.over.set()
     httpd.shutdown()
     httpd.server_close()
 

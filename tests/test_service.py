@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import REQUEST, FakeClock
+from waiting import await_until
 
 from realtime_service import (
     APIConnectionError,
@@ -368,7 +369,7 @@ def test_the_async_twin_mints_and_retries_without_blocking_the_loop(
             nonlocal ticks
             while True:
                 ticks += 1
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # the ticker yields like any other task: it only counts when the loop runs
 
         ticking = asyncio.create_task(ticker())
         session = await service.acreate_realtime_session(REQUEST)
@@ -397,10 +398,12 @@ def test_cancelling_the_async_twin_starts_no_further_attempt(
 
     async def scenario() -> None:
         task = asyncio.create_task(service.acreate_realtime_session(REQUEST))
-        await asyncio.sleep(0.1)
+        await await_until(lambda: emulator.received == 1, what="the first attempt to reach the emulator")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # Not a wait for something: the window in which a retry left running would show up (the delayed 503
+        # goes out 0.5 s after the request, and the test's retry waits are recorded, not slept).
         await asyncio.sleep(0.8)
 
     asyncio.run(scenario())

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from waiting import wait_until
 
 from realtime_service.emulator import Emulator, Fault
 
@@ -64,10 +65,7 @@ def test_sigterm_lets_an_in_flight_mint_finish(start: Any, emulator: Emulator, t
         target=lambda: answers.append(requests.post(served.url + "/token", json={}, timeout=20)), daemon=True
     )
     client.start()
-    deadline = time.monotonic() + 10
-    while not emulator.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert emulator.requests, "the mint never reached the upstream"
+    wait_until(lambda: emulator.requests, what="the mint to reach the upstream")
     signalled = time.monotonic()
     served.process.send_signal(signal.SIGTERM)
     client.join(20)
@@ -94,8 +92,7 @@ def test_two_workers_share_one_redis_budget(start: Any, emulator: Emulator, tmp_
 
 
 def _children(pid: int) -> list[int]:
-    deadline = time.monotonic() + 10
-    while True:
+    def found() -> list[int]:
         children = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -104,6 +101,6 @@ def _children(pid: int) -> list[int]:
                 continue
             if int(fields[1]) == pid:
                 children.append(int(stat.parent.name))
-        if len(children) >= 2 or time.monotonic() > deadline:
-            return children
-        time.sleep(0.05)
+        return children if len(children) >= 2 else []
+
+    return wait_until(found, what=f"two workers under {pid}")

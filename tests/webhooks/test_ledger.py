@@ -8,12 +8,12 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from realtime_service.errors import APITimeoutError, BadRequestError, ConfigurationError, InternalServerError
 from realtime_service.webhooks import (
@@ -87,7 +87,7 @@ def test_a_released_claim_may_be_claimed_again(make_ledger: Callable[..., Decisi
 def test_only_the_holder_can_record_or_release(make_ledger: Callable[..., DecisionLedger]) -> None:
     slow = make_ledger(claim_ttl=0.05)
     stale = slow.claim("k")
-    time.sleep(0.1)  # the slow decider's claim lapses; another deliverer (a long claim) takes over
+    wait_until(lambda: slow.state("k") is None, what="the slow decider's claim to lapse")  # another takes over
     other = DecisionLedger(slow.store, claim_ttl=60)
     fresh = other.claim("k")
     assert fresh.won

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -16,11 +17,14 @@ from realtime_service.webhooks import (
     ConfigRouter,
     Ignore,
     Reject,
+    WebhookVerificationError,
     load_phone_settings,
     parse_event,
 )
 
-from .conftest import NOW, OTHER_SECRET, SECRET, body_of, incoming_call, live_incoming
+from .conftest import NOW, OTHER_SECRET, SECRET, body_of, incoming_call, live_incoming, sign
+
+THIRD_SECRET = "whsec_" + base64.b64encode(b"c" * 24 + b"rotation-secret-three").decode()
 
 SESSION = {"model": "gpt-realtime-2", "instructions": "You answer the phone for Example Inc."}
 
@@ -117,7 +121,12 @@ def test_phone_settings_defaults_and_secret_from_the_environment() -> None:
     assert (phone.path, phone.tolerance, phone.session, phone.rate_limit) == ("/webhooks/openai", 300, None, None)
     assert phone.webhook_secrets == (SECRET, OTHER_SECRET)
     assert SECRET not in repr(phone)
-    assert phone.verifier().verify  # builds
+    verifier = phone.verifier()
+    body = body_of(incoming_call())
+    for secret in (SECRET, OTHER_SECRET):  # both secrets of the rotation check out; a third does not
+        assert verifier.verify(body, sign(body, secret), now=NOW).timestamp == NOW
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(body, sign(body, THIRD_SECRET), now=NOW)
 
 
 def test_an_explicit_secret_list_wins_over_the_environment() -> None:
@@ -160,10 +169,8 @@ def test_no_secret_anywhere_fails_when_the_verifier_is_built() -> None:
 
 
 def test_the_verifier_from_settings_checks_with_their_tolerance() -> None:
-    from .conftest import sign
-
     body = body_of(incoming_call())
     verifier = settings(tolerance=10).verifier()
-    assert verifier.verify(body, sign(body), now=NOW + 10)
+    assert verifier.verify(body, sign(body), now=NOW + 10).webhook_id == sign(body)["webhook-id"]
     with pytest.raises(ValueError, match="stale"):
         verifier.verify(body, sign(body), now=NOW + 11)
