@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError, WebhookVerificationError
+from ..redaction import SECRETS
 from .events import WebhookEvent, parse_event
 from .headers import OWS, WEBHOOK_HEADERS, elements
 
@@ -145,6 +146,8 @@ class WebhookVerifier:
             raise ConfigurationError(f"webhook tolerance must be a number of seconds >= 0, not {tolerance!r}")
         self.tolerance = tolerance
         secrets = secrets_from(secret, environ)
+        for item in secrets:  # a host app that builds its own verifier gets its secrets redacted too
+            SECRETS.add_webhook_secret(item)
         self._keys = tuple(key for index, item in enumerate(secrets) for key in secret_keys(item, index))
         self._count = len(secrets)
 

@@ -529,3 +529,18 @@ def test_a_non_canonical_base64_signature_is_not_the_signature(call_body: bytes)
     assert refusal(call_body, {**sign(call_body), "webhook-signature": good[:-2] + sibling + "="}).reason == (
         "bad_signature"
     )
+
+
+def test_a_verifier_a_host_app_builds_itself_registers_its_secrets_for_redaction() -> None:
+    """Not only ``server.phone``: every secret a verifier holds is redacted wherever the package scrubs."""
+    from realtime_service.redaction import scrub
+
+    key = base64.b64encode(b"host-app-own-verifier-secret-0042").decode()
+    rotated = "whsec_" + base64.b64encode(b"host-app-rotated-verifier-secret-7").decode()
+    line = f"upstream said: bad secret {key} (rotated {rotated})"
+    assert scrub(line) == line  # not known before the verifier is built
+    WebhookVerifier([key, rotated])
+    scrubbed = scrub(line)
+    assert key not in scrubbed
+    assert rotated not in scrubbed
+    assert rotated.removeprefix("whsec_") not in scrubbed
