@@ -10,8 +10,8 @@ own 404/405 answers) goes to the FastAPI app as before. Host applications keep t
 app the same way (see docs/host-applications.md).
 
 The request the endpoint sees is the one :func:`~realtime_service.web.fastapi_router.token_request` builds from
-Starlette's: lower-case headers (a repeated header keeps its last value; a repeated webhook header has its values
-joined by ``", "`` as WSGI servers join them, see :mod:`realtime_service.webhooks.headers`), the path as received,
+Starlette's: lower-case headers (a repeated header has its values joined by ``", "`` as WSGI servers join them,
+see :mod:`realtime_service.webhooks.headers`), the path as received,
 the body read only up to ``max_body_bytes + 1`` (a declared ``Content-Length`` over the cap is not read at all)
 and a client that goes away mid-body marked ``disconnected`` (one 499 access line).
 """

@@ -828,3 +828,52 @@ def test_10_the_request_line_is_bounded(serve: Serve, emulator: Emulator, parser
     answer = exchange(served, request_bytes("POST", "/token" + query, host_of(served), JSON, b"{}"))
     assert_refused(answer, emulator, before, served)
     assert answer.status_code in (400, 414, 431)
+
+
+# -- 13. repeated headers: one meaning on every server ---------------------------------------------------------
+# WSGI servers join a repeated header's lines with ", " (waitress does); ASGI servers pass every line, and a mapping
+# built from them kept the last. So two Host, Origin or Authorization lines meant one thing on waitress and another
+# on uvicorn: whichever came last won there. Every adapter now joins repeats as WSGI does
+# (realtime_service.webhooks.headers.request_headers), so a repeat is refused alike, in either order.
+
+
+def repeated(name: str, first: str, second: str, host: str, extra: dict[str, str] | None = None) -> bytes:
+    lines = ["POST /token HTTP/1.1"]
+    lines += [f"Host: {host}"] if name != "Host" else []
+    lines += [f"{name}: {first}", f"{name}: {second}", "Content-Type: application/json", "Content-Length: 2"]
+    lines += [f"{key}: {value}" for key, value in (extra or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n{}").encode("latin-1")
+
+
+@pytest.mark.parametrize("valid_first", [True, False], ids=["valid-first", "valid-last"])
+def test_13_two_host_lines_are_refused_in_either_order(serve: Serve, emulator: Emulator, valid_first: bool) -> None:
+    served = serve(allowed_hosts=["tokens.example"])
+    pair = ("tokens.example", "evil.example") if valid_first else ("evil.example", "tokens.example")
+    before = mints(emulator)
+    answer = exchange(served, repeated("Host", *pair, host=""))
+    assert answer.status_code in {400, 421}, answer.status_code  # the HTTP server's 400 or our 421
+    assert mints(emulator) == before
+
+
+@pytest.mark.parametrize("valid_first", [True, False], ids=["valid-first", "valid-last"])
+def test_13_two_authorization_lines_are_refused_in_either_order(
+    serve: Serve, emulator: Emulator, valid_first: bool
+) -> None:
+    served = serve(auth="bearer", bearer_tokens={"web": TOKEN}, rate_limit="off")
+    valid, other = f"Bearer {TOKEN}", "Bearer someone-elses-token-000"
+    pair = (valid, other) if valid_first else (other, valid)
+    before = mints(emulator)
+    assert_openai_error(exchange(served, repeated("Authorization", *pair, host=host_of(served))), 401, "unauthorized")
+    assert mints(emulator) == before
+    one = exchange(served, repeated("Authorization", pair[0], pair[0], host=host_of(served)))
+    assert one.status_code == 401  # even an identical repeat: a token is one value, not a list
+
+
+@pytest.mark.parametrize("allowed_first", [True, False], ids=["allowed-first", "allowed-last"])
+def test_13_two_origin_lines_are_refused_in_either_order(serve: Serve, emulator: Emulator, allowed_first: bool) -> None:
+    served = serve(cors_origins=["https://app.example.com"])
+    allowed, other = "https://app.example.com", "https://evil.example"
+    pair = (allowed, other) if allowed_first else (other, allowed)
+    before = mints(emulator)
+    assert_openai_error(exchange(served, repeated("Origin", *pair, host=host_of(served))), 403, "origin_not_allowed")
+    assert mints(emulator) == before
