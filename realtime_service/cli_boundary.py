@@ -28,7 +28,7 @@ from .errors import (
     RequestValidationError,
     ResponseValidationError,
 )
-from .redaction import redact, scrub
+from .redaction import SECRET_VARIABLES, redact, scrub
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -62,13 +62,6 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
 )
 
 DEBUG_VARIABLE = "REALTIME_SERVICE_DEBUG"
-#: Environment variables whose values never appear in an error line, whatever put them there.
-SECRET_VARIABLES = (
-    "OPENAI_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "OPENAI_WEBHOOK_SECRET",
-    "REALTIME_SERVICE_TOKENS",
-)
 #: Anything shaped like an OpenAI key, a minted key or a webhook secret, in case one reached a message anyway.
 _KEY_SHAPED = re.compile(r"\b(?:sk-|ek_|whsec_)[A-Za-z0-9_+/=-]{6,}")
 

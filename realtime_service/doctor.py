@@ -26,7 +26,7 @@ from .cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epi
 from .config import Settings, load_config_file, load_settings
 from .errors import APIConnectionError, APIStatusError, ConfigurationError, RealtimeServiceError
 from .lifecycle import shutdown_of, unknown_model_note
-from .redaction import scrub
+from .redaction import SECRET_VARIABLES, scrub
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -35,8 +35,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WEBHOOK_SECRET_VARIABLE = "OPENAI_WEBHOOK_SECRET"  # noqa: S105 - a variable name
 #: ``server:`` keys that, when set, mean the deployment receives OpenAI webhooks (SIP calls and the like).
 WEBHOOK_ROUTE_KEYS = ("webhook_path", "phone")
-#: Environment variables that may hold secrets, scrubbed from every line.
-SECRET_VARIABLES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", WEBHOOK_SECRET_VARIABLE, "REALTIME_SERVICE_TOKENS")
 
 
 @dataclass(frozen=True, slots=True)
