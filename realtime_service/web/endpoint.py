@@ -261,9 +261,10 @@ class TokenEndpoint:
         body = self._scrubbed(dumps(browser_body(result.to_dict(), minter.shape)), request_id)
         return TokenResponse(200, self._headers(cors), body, identity, request_id)
 
-    def _secrets(self) -> tuple[str, ...]:
+    def _secret_forms(self) -> tuple[str, ...]:
         """The secrets of this endpoint's own settings (the registry holds them too, unless a host built the
-        settings by hand): the API key and the bearer tokens (never the key just minted)."""
+        settings by hand): the API key and the bearer tokens (never the key just minted), each as written and as
+        a JSON string spells it; worked out once, not per mint."""
         if self._known_secrets is None:
             known = [*self.settings.bearer_tokens.values()]
             try:
@@ -272,14 +273,16 @@ class TokenEndpoint:
                 api_key = None
             if api_key:
                 known.append(api_key)
-            self._known_secrets = tuple(secret for secret in known if len(secret) >= 8)
+            self._known_secrets = tuple(
+                form for secret in known if len(secret) >= 8 for form in (secret, dumps(secret)[1:-1].decode())
+            )
         return self._known_secrets
 
     def _scrubbed(self, body: bytes, request_id: str | None) -> bytes:
         """``body`` with every known secret replaced by its redacted form: an upstream (or a proxy) that echoes
         the API key into a field of a 200 must not hand it to the browser."""
         text = body.decode("utf-8")
-        scrubbed = scrub(text, [form for secret in self._secrets() for form in (secret, dumps(secret)[1:-1].decode())])
+        scrubbed = scrub(text, self._secret_forms())
         if scrubbed == text:
             return body
         logger.error("upstream answer held a server secret: redacted (request_id=%s)", request_id)
