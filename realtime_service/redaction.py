@@ -169,6 +169,10 @@ def scrub_json(value: Any, secrets: Iterable[str] = ()) -> Any:
 _PLAIN_ATTRIBUTES = frozenset({"args", "msg", "exc_info", "levelname", "levelno", "name", "pathname", "filename"})
 
 
+#: The record attribute that says which registry, at how many forms, already scrubbed it.
+_SCRUBBED = "_realtime_service_scrubbed"
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that scrubs every registered secret from a record: message and arguments, traceback,
     stack, and string ``extra`` fields. Attach it to a handler (everything it writes) or to a logger (what is
@@ -179,7 +183,10 @@ class RedactingFilter(logging.Filter):
         self.registry = registry if registry is not None else SECRETS
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not len(self.registry):
+        forms = len(self.registry)
+        # Under ``serve`` a record of the package passes a logger's filter and then a handler's: scrubbed once
+        # by this registry, it is scrubbed again only if secrets were registered since.
+        if not forms or getattr(record, _SCRUBBED, None) == (id(self.registry), forms):
             return True
         try:
             message = record.getMessage()
@@ -195,6 +202,7 @@ class RedactingFilter(logging.Filter):
         for name, value in list(vars(record).items()):
             if isinstance(value, str) and name not in _PLAIN_ATTRIBUTES:
                 setattr(record, name, self.registry.scrub(value))
+        setattr(record, _SCRUBBED, (id(self.registry), forms))
         return True
 
 

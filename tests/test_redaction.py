@@ -281,6 +281,34 @@ def test_the_filter_scrubs_an_existing_exception_text_and_a_broken_format() -> N
     assert broken.getMessage() == "%d items ('...6789',)"
 
 
+class _CountingRegistry(SecretRegistry):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scrubs = 0
+
+    def scrub(self, text: str) -> str:
+        self.scrubs += 1
+        return super().scrub(text)
+
+
+def test_a_record_is_scrubbed_again_only_when_secrets_were_registered_since() -> None:
+    """A logger's filter and then a handler's (as under ``serve``): the second pass does no work, unless the
+    registry grew in between; then it scrubs the new secret too."""
+    registry = _CountingRegistry()
+    registry.add("filter-secret-0123456789")
+    record = _record("a %s and a %s", "filter-secret-0123456789", "later-secret-9876543210")
+    on_logger, on_handler = RedactingFilter(registry), RedactingFilter(registry)
+    assert on_logger.filter(record) is True
+    done = registry.scrubs
+    assert done > 0
+    assert on_handler.filter(record) is True
+    assert registry.scrubs == done
+    registry.add("later-secret-9876543210")
+    assert on_handler.filter(record) is True
+    assert registry.scrubs > done
+    assert record.getMessage() == "a ...6789 and a ...3210"
+
+
 def test_the_filter_leaves_records_alone_while_nothing_is_registered() -> None:
     record = _record("value %s", "anything-0123456789")
     assert RedactingFilter(SecretRegistry()).filter(record) is True
