@@ -551,7 +551,7 @@ SCAFFOLD = (
     "(asyncio/base_events.py)",
     "(uvicorn/server.py)",
     "(uvicorn/_compat.py)",
-    "(realtime_service/web/serve.py)",
+    "(realtime_service/web/servers/serve.py)",
     "(realtime_service/web/__main__.py)",
     "(concurrent/futures/thread.py)",
     "(waitress/server.py)",

@@ -171,8 +171,8 @@ def direct_mint(container: Any) -> tuple[str, Callable[[], object]]:
     """The endpoint's own mint under the default policy, called directly: the operation it picks for the
     configured ``api_shape`` (``create_client_secret`` under ``ga``) with the body it sends for an empty request.
     Returns the operation's name and the call."""
-    from realtime_service.web.minting import choose_minter
-    from realtime_service.web.policy import SessionPolicy
+    from realtime_service.web.routes.policy import SessionPolicy
+    from realtime_service.web.routes.token.minting import choose_minter
     from realtime_service.web.settings import load_server_settings
 
     server = load_server_settings({}, {})
@@ -226,7 +226,7 @@ def added_latency(calls: int, rounds: int) -> dict[str, list[float]]:
 
 def limiter_costs(hits: int = 2000) -> dict[str, float]:
     """Median µs per ``hit`` of the default budget, per strategy, over many identities (memory storage)."""
-    from realtime_service.web.ratelimit import IdentityRateLimiter
+    from realtime_service.web.admission.ratelimit import IdentityRateLimiter
 
     costs: dict[str, float] = {}
     for strategy in ("moving-window", "fixed-window", "sliding-window-counter"):
@@ -245,7 +245,7 @@ def limiter_costs(hits: int = 2000) -> dict[str, float]:
 def run_emulator(delay: float) -> None:
     """Hidden mode: a fake upstream in this process until SIGTERM (``--run-emulator DELAY``)."""
     from realtime_service.emulator import Emulator
-    from realtime_service.web.serve import delayed_emulator_routes
+    from realtime_service.web.servers.serve import delayed_emulator_routes
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

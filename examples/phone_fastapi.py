@@ -7,8 +7,8 @@ it offline: ``realtime-service emulator ring http://127.0.0.1:8000/webhooks/open
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.fastapi_router import phone_webhook
+from realtime_service.web.adapters.fastapi_router import phone_webhook
+from realtime_service.web.servers.containers import TokenServerContainer
 from realtime_service.webhooks import (
     Accept,
     Decision,
@@ -44,6 +44,6 @@ class Application(containers.DeclarativeContainer):
 
 application = Application()
 application.token_server.call_router.override(providers.Singleton(FrontDesk))
-application.wire(modules=["realtime_service.web.fastapi_router"])
+application.wire(modules=["realtime_service.web.adapters.fastapi_router"])
 app = FastAPI()
 app.add_api_route("/webhooks/openai", phone_webhook, methods=["POST"])

@@ -7,8 +7,8 @@ it offline: ``realtime-service emulator ring http://127.0.0.1:5000/webhooks/open
 from dependency_injector import containers, providers
 from flask import Flask
 
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.flask_blueprint import phone_webhook
+from realtime_service.web.adapters.flask_blueprint import phone_webhook
+from realtime_service.web.servers.containers import TokenServerContainer
 from realtime_service.webhooks import (
     Accept,
     Decision,
@@ -42,6 +42,6 @@ class Application(containers.DeclarativeContainer):
 
 application = Application()
 application.token_server.call_router.override(providers.Singleton(FrontDesk))
-application.wire(modules=["realtime_service.web.flask_blueprint"])
+application.wire(modules=["realtime_service.web.adapters.flask_blueprint"])
 app = Flask(__name__)
 app.add_url_rule("/webhooks/openai", view_func=phone_webhook, methods=["POST"])

@@ -7,8 +7,8 @@ Run it: ``OPENAI_API_KEY=sk-... uvicorn examples.signaling_fastapi:app``.
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.fastapi_router import router
+from realtime_service.web.adapters.fastapi_router import router
+from realtime_service.web.servers.containers import TokenServerContainer
 
 
 class Application(containers.DeclarativeContainer):
@@ -18,6 +18,6 @@ class Application(containers.DeclarativeContainer):
 
 application = Application()
 application.config.from_dict({"server": {"voice_api": "live", "max_call_seconds": 600}})
-application.wire(modules=["realtime_service.web.fastapi_router"])
+application.wire(modules=["realtime_service.web.adapters.fastapi_router"])
 app = FastAPI()
 app.include_router(router, prefix="/voice")  # POST /voice/session (and /voice/token)

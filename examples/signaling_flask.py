@@ -8,8 +8,8 @@ Run it: ``OPENAI_API_KEY=sk-... flask --app examples.signaling_flask run`` (or s
 from dependency_injector import containers, providers
 from flask import Flask
 
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.flask_blueprint import blueprint
+from realtime_service.web.adapters.flask_blueprint import blueprint
+from realtime_service.web.servers.containers import TokenServerContainer
 
 
 class Application(containers.DeclarativeContainer):
@@ -20,6 +20,6 @@ class Application(containers.DeclarativeContainer):
 application = Application()
 # The Realtime API ("live" for GPT-Live), calls hung up after ten minutes: keys of the server: sub-tree.
 application.config.from_dict({"server": {"voice_api": "realtime", "max_call_seconds": 600}})
-application.wire(modules=["realtime_service.web.flask_blueprint"])
+application.wire(modules=["realtime_service.web.adapters.flask_blueprint"])
 app = Flask(__name__)
 app.register_blueprint(blueprint, url_prefix="/voice")  # POST /voice/session (and /voice/token)

@@ -6,8 +6,8 @@ Run it: ``OPENAI_API_KEY=sk-... flask --app examples.token_flask run`` (or serve
 from dependency_injector import containers, providers
 from flask import Flask
 
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.flask_blueprint import blueprint
+from realtime_service.web.adapters.flask_blueprint import blueprint
+from realtime_service.web.servers.containers import TokenServerContainer
 
 
 class Application(containers.DeclarativeContainer):
@@ -16,6 +16,6 @@ class Application(containers.DeclarativeContainer):
 
 
 application = Application()
-application.wire(modules=["realtime_service.web.flask_blueprint"])
+application.wire(modules=["realtime_service.web.adapters.flask_blueprint"])
 app = Flask(__name__)
 app.register_blueprint(blueprint, url_prefix="/realtime")  # POST /realtime/token, GET /realtime/healthz

@@ -151,7 +151,7 @@ def _dispatch(argv: list[str]) -> int:
 
         return emulator_main(argv[1:])
     if argv and argv[0] == "serve":
-        from .web.serve import serve_main
+        from .web.servers.serve import serve_main
 
         return serve_main(argv[1:])
     if argv and argv[0] == "doctor":

@@ -255,7 +255,7 @@ def check_rate_limit_storage(deployment: Deployment) -> list[Check]:
         return [Check("rate-limit storage", WARN, "server.rate_limit is off: anyone who can mint, mints unlimited")]
     where = _safe_url(settings.rate_limit_storage)
     try:
-        from .web.ratelimit import IdentityRateLimiter
+        from .web.admission.ratelimit import IdentityRateLimiter
     except ImportError as exc:
         return [
             Check(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from realtime_service.errors import ConfigurationError, RequestValidationError
 from realtime_service.transport.aio import _header_lines
-from realtime_service.web.policy import PolicyError, SessionPolicy
+from realtime_service.web.routes.policy import PolicyError, SessionPolicy
 from realtime_service.web.settings import SessionDefaults, load_server_settings
 from realtime_service.wire.controls import forbidden_character, is_control
 from realtime_service.wire.sdp import check_offer

@@ -200,3 +200,6 @@ def test_the_layout_tree_is_the_same_in_the_readme_and_the_reference() -> None:
     packages = [path.name for path in (ROOT / "realtime_service").iterdir() if (path / "__init__.py").is_file()]
     for folder in sorted(packages):
         assert f"── {folder}/ " in readme, f"realtime_service/{folder} is missing from the layout tree"
+    web = [path.name for path in (ROOT / "realtime_service" / "web").iterdir() if (path / "__init__.py").is_file()]
+    for folder in sorted(web):
+        assert f"│   ├── {folder}/ " in readme or f"│   └── {folder}/ " in readme, f"web/{folder} is not in the tree"

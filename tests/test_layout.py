@@ -133,3 +133,67 @@ def test_the_gateway_gets_its_version_without_importing_the_package() -> None:
 def test_the_package_root_holds_only_cross_cutting_modules() -> None:
     root_modules = sorted(path.stem for path in PACKAGE.glob("*.py"))
     assert len(root_modules) <= 14, root_modules
+
+
+#: The folders of ``realtime_service/web``, bottom-up: each may import the ones before it, never one after.
+#: The modules directly in ``web/`` (messages, settings, authority) are below all of them; the package's own
+#: ``__init__`` (the public names) and ``__main__`` stand above and are not checked.
+WEB_LAYERS = ("admission", "routes", "adapters", "servers")
+WEB = "realtime_service.web"
+
+
+def web_layer(module: str) -> int | None:
+    """The rank of a ``web`` module (-1 for the base modules), ``None`` for the facade or a module outside."""
+    if module in (WEB, f"{WEB}.__main__") or not module.startswith(f"{WEB}."):
+        return None
+    parts = module.split(".")
+    return -1 if len(parts) == 3 and parts[2] not in WEB_LAYERS else WEB_LAYERS.index(parts[2])
+
+
+def web_layering_violations(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, str]]:
+    """The (importer, imported) pairs where a ``web`` module imports a layer above its own, or the facade."""
+    found = []
+    for module, targets in graph.items():
+        rank = web_layer(module)
+        if rank is None:
+            continue
+        for target in targets:
+            target_rank = web_layer(target)
+            if target == WEB or (target_rank is not None and target_rank > rank):
+                found.append((module, target))
+    return sorted(found)
+
+
+def test_the_layering_checker_finds_an_upward_import() -> None:
+    graph = {
+        f"{WEB}.admission.hosts": {f"{WEB}.messages"},
+        f"{WEB}.routes.token.endpoint": {f"{WEB}.admission.hosts", f"{WEB}.adapters.asgi"},
+        f"{WEB}.settings": {f"{WEB}.admission.cors"},
+        f"{WEB}.servers.serve": {f"{WEB}.adapters.asgi", f"{WEB}.routes.policy", WEB},
+    }
+    assert web_layering_violations(graph) == [
+        (f"{WEB}.routes.token.endpoint", f"{WEB}.adapters.asgi"),
+        (f"{WEB}.servers.serve", WEB),
+        (f"{WEB}.settings", f"{WEB}.admission.cors"),
+    ]
+
+
+def test_web_folders_are_the_known_layers() -> None:
+    folders = sorted(p.name for p in (PACKAGE / "web").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert folders == sorted(WEB_LAYERS)
+
+
+def test_each_web_layer_imports_only_downward_even_for_type_checking() -> None:
+    """Routes use admission, adapters use routes, servers use adapters; the base modules use none of them.
+    Imports under ``TYPE_CHECKING`` count here: a type-only import upward is still a dependency upward."""
+    paths = {module_name(path, PACKAGE): path for path in PACKAGE.rglob("*.py")}
+    known = set(paths)
+    graph = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):  # count the type-only imports: unwrap `if TYPE_CHECKING:` into plain code
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                node.test = ast.Constant(value=True)
+        graph[name] = imported_modules(tree, name, path.name == "__init__.py", known)
+    assert any(web_layer(name) == 3 for name in graph)  # the graph holds the real web package
+    assert web_layering_violations(graph) == []

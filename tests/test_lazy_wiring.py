@@ -30,7 +30,7 @@ def test_importing_the_package_and_building_the_service_and_endpoint_import_no_f
         "from realtime_service import RealtimeContainer\n"
         "c = RealtimeContainer(environ={}); c.config.from_dict({'api_key': 'sk-test-000000000000'})\n"
         "c.realtime_session_service()\n"
-        "from realtime_service.web.containers import ServeContainer\n"
+        "from realtime_service.web.servers.containers import ServeContainer\n"
         "s = ServeContainer(environ={}); s.config.from_dict({'realtime': {'api_key': 'sk-test-000000000000'}})\n"
         "s.token_server.token_endpoint()\n"
         "import dependency_injector.wiring\n"

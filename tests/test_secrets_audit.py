@@ -379,8 +379,8 @@ HAS_WEB = importlib.util.find_spec("realtime_service.web") is not None
 def test_the_token_endpoint_leaks_no_secret_in_error_bodies_or_logs(
     emulator: Emulator, vault: Vault, records: Records
 ) -> None:
-    from realtime_service.web.containers import TokenServerContainer
-    from realtime_service.web.messages import TokenRequest
+    from realtime_service.web.messages import WebRequest
+    from realtime_service.web.servers.containers import TokenServerContainer
 
     container = TokenServerContainer(environ={})
     container.config.from_dict(
@@ -393,7 +393,7 @@ def test_the_token_endpoint_leaks_no_secret_in_error_bodies_or_logs(
 
     def post(body: bytes = b"{}", token: str = BEARER) -> Any:
         headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
-        return endpoint.handle(TokenRequest("POST", "/token", headers, body, client="127.0.0.1"))
+        return endpoint.handle(WebRequest("POST", "/token", headers, body, client="127.0.0.1"))
 
     minted = post()
     assert minted.status == 200, minted.body
@@ -489,8 +489,8 @@ def test_no_call_control_operation_leaks_a_secret(
 def test_the_phone_endpoint_leaks_no_webhook_secret_or_key(emulator: Emulator, vault: Vault, records: Records) -> None:
     import base64
 
-    from realtime_service.web.containers import TokenServerContainer
-    from realtime_service.web.messages import TokenRequest
+    from realtime_service.web.messages import WebRequest
+    from realtime_service.web.servers.containers import TokenServerContainer
 
     webhook_secret = "whsec_" + base64.b64encode(b"audit-webhook-secret-0123456789").decode()
     container = TokenServerContainer(environ={})
@@ -523,7 +523,7 @@ def test_the_phone_endpoint_leaks_no_webhook_secret_or_key(emulator: Emulator, v
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signature,
         }
-        return endpoint.handle(TokenRequest("POST", "/webhooks/openai", headers, body, client="127.0.0.1"))
+        return endpoint.handle(WebRequest("POST", "/webhooks/openai", headers, body, client="127.0.0.1"))
 
     good = Webhook(webhook_secret).sign("wh_audit", now, body.decode())
     responses = [post(good.replace("v1,", "v1,AAAA")), post(f"v1,{webhook_secret}")]

@@ -1,35 +1,51 @@
-"""The token endpoint: hand browsers ephemeral keys under a server-side policy.
+"""The HTTP side: the routes browsers and OpenAI call, framework-neutral, and what serves them.
 
-Framework-neutral core (:class:`TokenEndpoint`, no web framework imported here), the container that nests the
-service's own (:class:`TokenServerContainer`), adapters in :mod:`.flask_blueprint` and :mod:`.fastapi_router`
-(optional extras), and ``serve`` in :mod:`.serve`.
+The folders read bottom-up, each importing only the ones before it (``tests/test_layout.py`` checks):
 
-The admission seam: every route takes the framework-neutral :class:`TokenRequest` (an alias,
-:data:`~.messages.HttpRequest`, for routes that mint nothing) and runs the steps it needs through
-:class:`~.admission.Admission`, one module per concern, each raising :class:`~.answers.Refused` with an answer in
-OpenAI's error shape and ``no-store``: :mod:`.hosts` (the ``Host`` allow-list), :mod:`.cors`, :mod:`.auth`,
-:mod:`.throttle` (failed authentication) and :mod:`.budget` (per-identity rate limit), :mod:`.bodies` (size, and
-the JSON object of JSON routes; a route with a raw SDP or signed webhook body reads ``request.body`` itself),
-then :mod:`.accesslog` writes the one escaped access line. The servers' own limits (connections, header and body
-sizes, arrival deadlines) are in :mod:`.waitress_guard` and :mod:`.uvicorn_guard`, so they hold for every route.
+- :mod:`.messages`, :mod:`.settings`, :mod:`.authority`: the request and response every route takes and gives
+  (:class:`WebRequest`, :class:`WebResponse`), the ``server`` settings, the one ``Host``/``Origin`` parser;
+- :mod:`.admission`: the steps every route composes (hosts, CORS, auth, throttle, budget, bodies, access log);
+- :mod:`.routes`: ``/token`` (:class:`TokenEndpoint`), ``/session``, ``/webhooks/openai``, the demo page;
+- :mod:`.adapters`: Flask, FastAPI and the plain ASGI fast routes;
+- :mod:`.servers`: ``serve``, the containers that build the routes (:class:`TokenServerContainer`), the
+  waitress and uvicorn guards.
 """
 
-from .admission import Admission, Admitted, ClientKeys
-from .answers import Refused, error_answer
-from .containers import ServeContainer, TokenServerContainer
-from .endpoint import TokenEndpoint
-from .messages import HttpRequest, HttpResponse, TokenRequest, TokenResponse
-from .minting import Minter, choose_minter
-from .policy import PolicyError, SessionPolicy, SessionTerms
-from .ratelimit import IdentityRateLimiter, LimiterUnavailable
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .admission.answers import Refused, error_answer
+from .admission.pipeline import Admission, Admitted, ClientKeys
+from .admission.ratelimit import IdentityRateLimiter, LimiterUnavailable
+from .messages import WebRequest, WebResponse
+from .routes.policy import PolicyError, SessionPolicy, SessionTerms
+from .routes.token.endpoint import TokenEndpoint
+from .routes.token.minting import Minter, choose_minter
+from .servers.containers import ServeContainer, TokenServerContainer
 from .settings import ServerSettings, load_server_settings
+
+#: The names these types had in 0.1 (they are not only ``/token``'s, and not the gateway's ``Http*``).
+_RENAMED = {
+    "TokenRequest": "WebRequest",
+    "TokenResponse": "WebResponse",
+    "HttpRequest": "WebRequest",
+    "HttpResponse": "WebResponse",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        warnings.warn(f"realtime_service.web.{name} is now {_RENAMED[name]}", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Admission",
     "Admitted",
     "ClientKeys",
-    "HttpRequest",
-    "HttpResponse",
     "IdentityRateLimiter",
     "LimiterUnavailable",
     "Minter",
@@ -40,9 +56,9 @@ __all__ = [
     "SessionPolicy",
     "SessionTerms",
     "TokenEndpoint",
-    "TokenRequest",
-    "TokenResponse",
     "TokenServerContainer",
+    "WebRequest",
+    "WebResponse",
     "choose_minter",
     "error_answer",
     "load_server_settings",

@@ -1,5 +1,5 @@
 """``python -m realtime_service.web``: the same as ``realtime-service serve``."""
 
-from .serve import serve_main
+from .servers.serve import serve_main
 
 raise SystemExit(serve_main())

@@ -1,9 +1,10 @@
-"""What the framework-neutral endpoint takes and gives: plain request and response values.
+"""What every route takes and gives, whatever the framework: plain request and response values.
 
-Adapters build a :class:`TokenRequest` from their framework's request (header names lower-cased, the body
-already read up to the size limit) and turn the :class:`TokenResponse` back into theirs, nothing more. They are
-the framework-neutral request description every route and every admission step (:mod:`.admission`) takes,
-whatever the body type; :data:`HttpRequest` and :data:`HttpResponse` name them so for routes that mint nothing.
+Adapters (:mod:`.adapters`) build a :class:`WebRequest` from their framework's request (header names
+lower-cased, repeated lines joined, the body already read up to the size limit) and turn the
+:class:`WebResponse` back into theirs, nothing more. Every route and every admission step (:mod:`.admission`)
+takes the same request, whatever its body. (The upstream side has its own pair,
+:class:`realtime_service.transport.seam.HttpRequest` / ``HttpResponse``: what the gateway sends to the API.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
-class TokenRequest:
+class WebRequest:
     """One HTTP request. ``headers`` has lower-case names; ``client`` is the peer address (``None`` if unknown);
     ``body_too_large`` tells that the adapter stopped reading past the limit; ``disconnected`` that the client
     went away before its body arrived; ``scheme`` is how the request reached this server (``http``)."""
@@ -33,7 +34,7 @@ class TokenRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenResponse:
+class WebResponse:
     """One HTTP response, body already encoded. ``identity`` and ``request_id`` are for the access log."""
 
     status: int
@@ -56,6 +57,3 @@ class TokenResponse:
                 return value
         return None
 
-
-HttpRequest = TokenRequest
-HttpResponse = TokenResponse

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import _choice, _flag, _number
-from ..errors import ConfigurationError
-from ..redaction import SECRETS
+from realtime_service.config import _choice, _flag, _number
+from realtime_service.errors import ConfigurationError
+from realtime_service.redaction import SECRETS
+from realtime_service.wire.controls import forbidden_character
+
 from ..webhooks.settings import PhoneSettings, load_phone_settings
 from ..webhooks.verify import SECRET_VARIABLE
-from ..wire.controls import forbidden_character
-from .cors import canonical_origin
+from .authority import canonical_origin
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
 SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")

@@ -1,6 +1,6 @@
 """Per-caller budgets (``server.phone.rate_limit: "5/hour"``), in the same storage as the token endpoint's limits.
 
-Built with the ``limits`` library like :mod:`realtime_service.web.ratelimit` (same storage URL, same options:
+Built with the ``limits`` library like :mod:`realtime_service.web.admission.ratelimit` (same storage URL, same options:
 errors wrapped, short Redis timeouts), in a namespace of its own so a calling number never shares a budget with
 a token identity. Callers without a readable number share one budget, ``anonymous``: hiding the number does not
 buy a fresh budget.

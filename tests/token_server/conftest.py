@@ -1,6 +1,6 @@
 """Fixtures for the token endpoint: the real servers (waitress and uvicorn) on loopback, a real redis-server.
 
-Servers run in a thread of the test process on port 0 (:class:`~realtime_service.web.serve.ServedApp`) so tests
+Servers run in a thread of the test process on port 0 (:class:`~realtime_service.web.servers.serve.ServedApp`) so tests
 can read their logs and script the emulator; ``serve`` itself runs as a subprocess in ``test_token_serve.py``.
 """
 
@@ -26,8 +26,8 @@ from redis_server import free_port  # noqa: F401 - re-exported for the tests her
 from realtime_service.emulator import Emulator
 
 try:
-    from realtime_service.web.containers import ServeContainer
-    from realtime_service.web.serve import REQUIREMENTS, ServedApp
+    from realtime_service.web.servers.containers import ServeContainer
+    from realtime_service.web.servers.serve import REQUIREMENTS, ServedApp
 except ImportError as missing:  # the server extra (limits) is not installed: say so, do not error
     collect_ignore_glob = ["test_*.py"]
     warnings.warn(

@@ -11,22 +11,23 @@ import json
 import pytest
 
 from realtime_service.errors import ConfigurationError
-from realtime_service.web.accesslog import escape
-from realtime_service.web.admission import Admission, ClientKeys
-from realtime_service.web.answers import Refused
-from realtime_service.web.auth import Authenticator
-from realtime_service.web.bodies import json_object, media_type
-from realtime_service.web.clients import client_key
-from realtime_service.web.cors import CorsPolicy, canonical_origin
-from realtime_service.web.hosts import HostAllowList, host_name
-from realtime_service.web.messages import HttpRequest
-from realtime_service.web.ratelimit import IdentityRateLimiter
+from realtime_service.web.admission.accesslog import escape
+from realtime_service.web.admission.answers import Refused
+from realtime_service.web.admission.auth import Authenticator
+from realtime_service.web.admission.bodies import json_object, media_type
+from realtime_service.web.admission.clients import client_key
+from realtime_service.web.admission.cors import CorsPolicy
+from realtime_service.web.admission.hosts import HostAllowList
+from realtime_service.web.admission.pipeline import Admission, ClientKeys
+from realtime_service.web.admission.ratelimit import IdentityRateLimiter
+from realtime_service.web.admission.throttle import AuthThrottle
+from realtime_service.web.authority import canonical_origin, host_name
+from realtime_service.web.messages import WebRequest
 from realtime_service.web.settings import load_server_settings
-from realtime_service.web.throttle import AuthThrottle
 
 
-def request(method: str = "POST", body: bytes = b"", **headers: str) -> HttpRequest:
-    return HttpRequest(method, "/x", {k.replace("_", "-"): v for k, v in headers.items()}, body, client="203.0.113.5")
+def request(method: str = "POST", body: bytes = b"", **headers: str) -> WebRequest:
+    return WebRequest(method, "/x", {k.replace("_", "-"): v for k, v in headers.items()}, body, client="203.0.113.5")
 
 
 def refusal(call: object, *args: object) -> tuple[int, dict[str, object]]:

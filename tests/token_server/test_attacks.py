@@ -23,8 +23,8 @@ from waiting import wait_until
 
 from realtime_service.emulator import Emulator, Reply
 from realtime_service.emulator.server import DEFAULT_ROUTES
-from realtime_service.web.containers import ServeContainer
-from realtime_service.web.serve import ServedApp
+from realtime_service.web.servers.containers import ServeContainer
+from realtime_service.web.servers.serve import ServedApp
 
 Serve = Callable[..., ServedApp]
 TOKEN = "attack-test-token-0123456789abcdef"
@@ -146,7 +146,7 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """The server's HTTP parser: waitress's, or one of uvicorn's two (``httptools``, ``h11``)."""
     name: str = request.param
     if name != "waitress":
-        from realtime_service.web import uvicorn_guard
+        from realtime_service.web.servers import uvicorn_guard
 
         guarded = uvicorn_guard.guarded_protocol
         monkeypatch.setattr(uvicorn_guard, "guarded_protocol", lambda settings: guarded(settings, parser=name))
@@ -784,7 +784,7 @@ def test_11_a_body_of_exactly_max_body_bytes_is_accepted_one_more_is_413(
 
 @pytest.mark.parametrize("shape", ["ga", "beta"])
 def test_12_an_unknown_top_level_field_never_reaches_the_browser(serve: Serve, emulator: Emulator, shape: str) -> None:
-    from realtime_service.web.minting import BROWSER_FIELDS
+    from realtime_service.web.routes.token.minting import BROWSER_FIELDS
 
     from .conftest import realtime_config
 

@@ -1,4 +1,4 @@
-"""``FastRoutes`` (realtime_service/web/asgi.py), the plain ASGI callable ``serve`` puts in front of FastAPI.
+"""``FastRoutes`` (realtime_service/web/adapters/asgi.py), the plain ASGI callable ``serve`` puts in front of FastAPI.
 
 Two kinds of checks, both on a real uvicorn over loopback sockets:
 - the same hostile and ordinary requests, sent byte for byte to the served app with and without the fast path,
@@ -22,10 +22,10 @@ import pytest
 from waiting import wait_until
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.asgi import FastRoutes, Route
-from realtime_service.web.messages import TokenRequest, TokenResponse
-from realtime_service.web.serve import ServedApp, UvicornRunner, bind
-from realtime_service.web.uvicorn_guard import HeadHeld
+from realtime_service.web.adapters.asgi import FastRoutes, Route
+from realtime_service.web.messages import WebRequest, WebResponse
+from realtime_service.web.servers.serve import ServedApp, UvicornRunner, bind
+from realtime_service.web.servers.uvicorn_guard import HeadHeld
 
 from .conftest import make_container
 
@@ -109,7 +109,7 @@ def two_servers(emulator: Emulator) -> Iterator[tuple[int, int]]:
     """One container served twice by uvicorn: as ``serve`` runs it (the fast path) and as the bare FastAPI app."""
     container = make_container(emulator, rate_limit="1000/minute", max_body_bytes=4096)
     served = ServedApp(container, "fastapi").start()
-    from realtime_service.web.fastapi_router import create_fastapi_app
+    from realtime_service.web.adapters.fastapi_router import create_fastapi_app
 
     endpoint = container.token_server.token_endpoint()
     settings = container.token_server.server_settings()
@@ -157,11 +157,11 @@ class Recorder:
     """A hot route's handler that keeps what it got and answers 200 ``ok``."""
 
     def __init__(self) -> None:
-        self.requests: list[TokenRequest] = []
+        self.requests: list[WebRequest] = []
 
-    async def handle(self, received: TokenRequest) -> TokenResponse:
+    async def handle(self, received: WebRequest) -> WebResponse:
         self.requests.append(received)
-        return TokenResponse(200, [("Content-Type", "text/plain"), ("X-Seen", str(len(self.requests)))], b"ok")
+        return WebResponse(200, [("Content-Type", "text/plain"), ("X-Seen", str(len(self.requests)))], b"ok")
 
 
 class StubApp:

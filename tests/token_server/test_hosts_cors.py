@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 
 from realtime_service.emulator import Emulator
 from realtime_service.errors import ConfigurationError
-from realtime_service.web.answers import Refused
-from realtime_service.web.cors import ALLOWED_HEADERS, CorsPolicy, canonical_origin, forbidden
-from realtime_service.web.hosts import HostAllowList, host_name, split_host
-from realtime_service.web.messages import TokenRequest, TokenResponse
+from realtime_service.web.admission.answers import Refused
+from realtime_service.web.admission.cors import ALLOWED_HEADERS, CorsPolicy, forbidden
+from realtime_service.web.admission.hosts import HostAllowList
+from realtime_service.web.authority import canonical_origin, host_name, split_host
+from realtime_service.web.messages import WebRequest, WebResponse
 from realtime_service.web.settings import load_server_settings
 
 from .test_attacks import JSON, READ_TIMEOUT, Serve, exchange, host_of, request_bytes
@@ -31,8 +32,8 @@ APP = "https://app.example.com"
 TOKEN = "hosts-cors-test-token-0123456789abcdef"
 
 
-def request(method: str = "POST", scheme: str = "http", **headers: str) -> TokenRequest:
-    return TokenRequest(method, "/token", {k.replace("_", "-"): v for k, v in headers.items()}, scheme=scheme)
+def request(method: str = "POST", scheme: str = "http", **headers: str) -> WebRequest:
+    return WebRequest(method, "/token", {k.replace("_", "-"): v for k, v in headers.items()}, scheme=scheme)
 
 
 def error_of(refusal: Refused) -> tuple[int, dict[str, str | None], list[tuple[str, str]]]:
@@ -387,7 +388,7 @@ def test_same_origin_is_scheme_host_and_port(
         headers["host"] = host
     if forwarded is not None:
         headers["x-forwarded-proto"] = forwarded
-    sent = TokenRequest("POST", "/token", headers, scheme=scheme)
+    sent = WebRequest("POST", "/token", headers, scheme=scheme)
     policy = CorsPolicy([], credentials=False, trusted_hops=hops)
     assert policy.same_origin(sent, origin) is same
     if same:
@@ -398,7 +399,7 @@ def test_same_origin_is_scheme_host_and_port(
 
 
 def test_vary_follows_whether_any_origin_is_listed() -> None:
-    response = TokenResponse(401, [("Cache-Control", "no-store")], b"{}", "id-1", "req-1")
+    response = WebResponse(401, [("Cache-Control", "no-store")], b"{}", "id-1", "req-1")
     plain = CorsPolicy([], credentials=False, trusted_hops=0)
     assert plain.vary is False
     assert plain.with_vary(response) is response
@@ -407,7 +408,7 @@ def test_vary_follows_whether_any_origin_is_listed() -> None:
     varied = policy.with_vary(response)
     assert varied.headers == [("Cache-Control", "no-store"), ("Vary", "Origin")]
     assert (varied.status, varied.body, varied.identity, varied.request_id) == (401, b"{}", "id-1", "req-1")
-    already = TokenResponse(204, [("vary", "Origin, Access-Control-Request-Method")], b"")
+    already = WebResponse(204, [("vary", "Origin, Access-Control-Request-Method")], b"")
     assert policy.with_vary(already) is already
 
 

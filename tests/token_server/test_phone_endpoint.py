@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.emulator.faults import Fault
-from realtime_service.web.serve import ServedApp
+from realtime_service.web.servers.serve import ServedApp
 from realtime_service.webhooks import Accept, Ignore, Refer, Reject, WebhookEvent
 
 from .conftest import make_container
@@ -204,13 +204,13 @@ def test_without_a_secret_serve_does_not_serve_the_webhook(serve: Callable[..., 
 
 
 def test_a_host_app_mounting_the_view_without_a_secret_gets_a_clear_500(emulator: Emulator) -> None:
-    from realtime_service.web.messages import TokenRequest
+    from realtime_service.web.messages import WebRequest
 
     container = make_container(emulator, phone={"session": SESSION})
     endpoint = container.token_server.phone_endpoint()
     ident = pending(emulator)
     body = event_for(ident)
-    response = endpoint.handle(TokenRequest("POST", PATH, signed(body), body, client="127.0.0.1"))
+    response = endpoint.handle(WebRequest("POST", PATH, signed(body), body, client="127.0.0.1"))
     assert response.status == 500
     assert json.loads(response.body)["error"]["code"] == "webhook_secret_missing"
     assert emulator.requests == []

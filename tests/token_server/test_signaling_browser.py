@@ -100,7 +100,7 @@ def test_a_page_on_a_foreign_origin_is_refused_and_shows_it(browser: Any, tmp_pa
     served: Served = start("--emulator", "--emulator-record", str(record))
     static = tmp_path / "site"
     (static / "static").mkdir(parents=True)
-    folder = resources.files("realtime_service.web").joinpath("static")
+    folder = resources.files("realtime_service.web.routes.demo").joinpath("static")
     for name in ("demo.js", "demo.css", "favicon.svg"):
         (static / "static" / name).write_bytes(folder.joinpath(name).read_bytes())
     (static / "index.html").write_bytes(folder.joinpath("index.html").read_bytes())

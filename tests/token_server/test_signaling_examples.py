@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.serve import UvicornRunner, WaitressRunner, bind
+from realtime_service.web.servers.serve import UvicornRunner, WaitressRunner, bind
 
 from .conftest import realtime_config, require
 
@@ -31,7 +31,7 @@ def host_app(framework: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
     application = module.application
     application.config.from_dict({"realtime": realtime_config(emulator)})
     application.token_server.environ.override({})
-    adapter = "realtime_service.web.flask_blueprint" if framework == "flask" else "realtime_service.web.fastapi_router"
+    adapter = f"realtime_service.web.adapters.{'flask_blueprint' if framework == 'flask' else 'fastapi_router'}"
     application.wire(modules=[adapter])
     sock = bind("127.0.0.1", 0)
     runner: Any

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator, Fault
-from realtime_service.web.hangups import HangupScheduler
-from realtime_service.web.serve import ServedApp
+from realtime_service.web.routes.session.hangups import HangupScheduler
+from realtime_service.web.servers.serve import ServedApp
 
 OFFER = (Path(__file__).resolve().parents[1] / "sdp" / "chromium_offer.sdp").read_bytes()
 SDP = {"Content-Type": "application/sdp"}

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator, Fault
-from realtime_service.web.containers import ServeContainer
-from realtime_service.web.serve import ServedApp
+from realtime_service.web.servers.containers import ServeContainer
+from realtime_service.web.servers.serve import ServedApp
 
 from .conftest import realtime_config
 

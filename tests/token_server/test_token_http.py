@@ -14,9 +14,9 @@ import requests
 from dependency_injector import containers, providers
 
 from realtime_service.emulator import Emulator, Fault
-from realtime_service.web.containers import TokenServerContainer
-from realtime_service.web.messages import TokenRequest
-from realtime_service.web.serve import ServedApp
+from realtime_service.web.messages import WebRequest
+from realtime_service.web.servers.containers import TokenServerContainer
+from realtime_service.web.servers.serve import ServedApp
 
 from .conftest import realtime_config
 
@@ -219,12 +219,12 @@ class HostApplication(containers.DeclarativeContainer):
     token_server = providers.Container(TokenServerContainer, config=config)
 
 
-def check_session(request: TokenRequest, sessions: dict[str, str]) -> str | None:
+def check_session(request: WebRequest, sessions: dict[str, str]) -> str | None:
     cookie = request.header("cookie") or ""
     return sessions.get(cookie.removeprefix("sid="))
 
 
-async def acheck_session(request: TokenRequest, sessions: dict[str, str]) -> str | None:
+async def acheck_session(request: WebRequest, sessions: dict[str, str]) -> str | None:
     return check_session(request, sessions)
 
 
@@ -597,7 +597,7 @@ def test_readyz_reports_a_missing_api_key(serve: Serve, emulator: Emulator) -> N
 
 
 def _container(emulator: Emulator, **realtime: Any) -> Any:
-    from realtime_service.web.containers import ServeContainer
+    from realtime_service.web.servers.containers import ServeContainer
 
     container = ServeContainer(environ={})
     container.config.from_dict({"realtime": {**realtime_config(emulator), **realtime}, "server": {}})

@@ -1,6 +1,6 @@
 """The demo page served by ``serve`` at ``/``: plain HTML, one small script, one stylesheet, no build step.
 
-The files ship as package data under ``realtime_service/web/static/`` (the favicon too: ``<link rel="icon">``
+The files ship as package data in ``static/`` beside this module (the favicon too: ``<link rel="icon">``
 points there, so browsers do not ask for ``/favicon.ico``). ``/demo-config.json`` tells the page where the token
 endpoint is, what the browser may choose, the two budgets, and what the upstream is: a real one (only then does
 the page offer the WebRTC call to ``<base_url>/realtime/calls`` with the key) or the loopback emulator, which
@@ -15,12 +15,13 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import urlsplit
 
-from ..config import Settings, is_loopback
-from ..errors import ConfigurationError
-from .accesslog import log_access
-from .answers import error_answer
-from .messages import TokenRequest, TokenResponse
-from .settings import ServerSettings
+from realtime_service.config import Settings, is_loopback
+from realtime_service.errors import ConfigurationError
+
+from ...admission.accesslog import log_access
+from ...admission.answers import error_answer
+from ...messages import WebRequest, WebResponse
+from ...settings import ServerSettings
 
 ASSETS: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
@@ -37,7 +38,7 @@ class DemoAssets:
     def __init__(self, settings: ServerSettings, realtime_settings: Callable[[], Settings]) -> None:
         self._settings = settings
         self._realtime_settings = realtime_settings
-        folder = resources.files(__package__ or "realtime_service.web").joinpath("static")
+        folder = resources.files(__package__ or "realtime_service.web.routes.demo").joinpath("static")
         self._files = {name: folder.joinpath(name).read_bytes() for name in ASSETS}
 
     def _calls_url(self) -> str | None:
@@ -74,18 +75,18 @@ class DemoAssets:
             ("Content-Security-Policy", policy),
         ]
 
-    def asset(self, request: TokenRequest, name: str) -> TokenResponse:
+    def asset(self, request: WebRequest, name: str) -> WebResponse:
         """``/`` (``index.html``) or ``/static/<name>``; 404 for anything else."""
         started = time.perf_counter()
         body = self._files.get(name)
         if body is None or name not in ASSETS:
             response = error_answer(404, "Not found.", "invalid_request_error", "not_found")
         else:
-            response = TokenResponse(200, self._headers(ASSETS[name]), body)
+            response = WebResponse(200, self._headers(ASSETS[name]), body)
         log_access(request, response, started)
         return response
 
-    def config(self, request: TokenRequest) -> TokenResponse:
+    def config(self, request: WebRequest) -> WebResponse:
         """``/demo-config.json``: what the page needs to know; nothing secret."""
         started = time.perf_counter()
         settings = self._settings
@@ -104,6 +105,6 @@ class DemoAssets:
             "voice_api": settings.voice_api,
         }
         body = json.dumps(payload).encode()
-        response = TokenResponse(200, self._headers("application/json"), body)
+        response = WebResponse(200, self._headers("application/json"), body)
         log_access(request, response, started)
         return response

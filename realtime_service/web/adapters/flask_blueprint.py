@@ -1,9 +1,9 @@
 """The Flask adapter: a blueprint whose views get the endpoint injected (``pip install realtime-service[flask]``).
 
-Nest :class:`~realtime_service.web.containers.TokenServerContainer` as ``token_server`` in your container, wire
+Nest :class:`~realtime_service.web.servers.containers.TokenServerContainer` as ``token_server`` in your container, wire
 this module, register the blueprint::
 
-    application.wire(modules=["realtime_service.web.flask_blueprint"])
+    application.wire(modules=["realtime_service.web.adapters.flask_blueprint"])
     app.register_blueprint(blueprint, url_prefix="/realtime")     # POST /realtime/token, /realtime/session
 
 Or write the view yourself with your own provider names: it is ``to_flask(endpoint.handle(token_request(...)))``.
@@ -15,12 +15,12 @@ from dependency_injector.wiring import Provide, inject
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..webhooks.headers import request_headers
-from .demo import DemoAssets
-from .endpoint import TokenEndpoint
-from .messages import TokenRequest, TokenResponse
-from .phone import PhoneEndpoint
-from .signaling import SignalingEndpoint
+from ...webhooks.headers import request_headers
+from ..messages import WebRequest, WebResponse
+from ..routes.demo.page import DemoAssets
+from ..routes.phone import PhoneEndpoint
+from ..routes.session.endpoint import SignalingEndpoint
+from ..routes.token.endpoint import TokenEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 SIGNALING = "token_server.signaling_endpoint"
@@ -30,12 +30,12 @@ PHONE = "token_server.phone_endpoint"
 blueprint = Blueprint("realtime_token", __name__)
 
 
-def token_request(max_body_bytes: int) -> TokenRequest:
-    """Flask's current request as a :class:`TokenRequest`, reading at most ``max_body_bytes + 1`` body bytes."""
+def token_request(max_body_bytes: int) -> WebRequest:
+    """Flask's current request as a :class:`WebRequest`, reading at most ``max_body_bytes + 1`` body bytes."""
     length = request.content_length
     too_large = length is not None and length > max_body_bytes
     body = b"" if too_large else request.stream.read(max_body_bytes + 1)
-    return TokenRequest(
+    return WebRequest(
         method=request.method,
         path=request.path,
         headers=request_headers(request.headers.items()),  # a repeated webhook header: its values joined
@@ -47,7 +47,7 @@ def token_request(max_body_bytes: int) -> TokenRequest:
     )
 
 
-def to_flask(response: TokenResponse) -> Response:
+def to_flask(response: WebResponse) -> Response:
     """``response`` for Flask. ``Connection`` is hop-by-hop, which PEP 3333 forbids an application to set: the
     WSGI server owns the connection (waitress has read the whole, bounded, body before the app runs)."""
     headers = [(name, value) for name, value in response.headers if name.lower() != "connection"]

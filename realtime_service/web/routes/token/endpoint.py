@@ -17,25 +17,26 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..config import Settings
-from ..errors import ConfigurationError
-from ..redaction import scrub
-from .accesslog import CLIENT_CLOSED, log_access, log_answer
-from .admission import Admission, Admitted, ClientKeys
-from .answers import COMMON_HEADERS, Refused, dumps, error_answer
-from .auth import Authenticator
-from .bodies import json_object
-from .budget import Budget
-from .clients import client_address
-from .cors import CorsPolicy
-from .hosts import HostAllowList
-from .messages import TokenRequest, TokenResponse
+from realtime_service.config import Settings
+from realtime_service.errors import ConfigurationError
+from realtime_service.redaction import scrub
+
+from ...admission.accesslog import CLIENT_CLOSED, log_access, log_answer
+from ...admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
+from ...admission.auth import Authenticator
+from ...admission.bodies import json_object
+from ...admission.budget import Budget
+from ...admission.clients import client_address
+from ...admission.cors import CorsPolicy
+from ...admission.hosts import HostAllowList
+from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.ratelimit import IdentityRateLimiter
+from ...admission.throttle import AuthThrottle
+from ...messages import WebRequest, WebResponse
+from ...settings import ServerSettings
+from ..policy import PolicyError, SessionPolicy, SessionTerms
+from ..upstream import upstream_failure
 from .minting import Minter, browser_body, choose_minter
-from .policy import PolicyError, SessionPolicy, SessionTerms
-from .ratelimit import IdentityRateLimiter
-from .settings import ServerSettings
-from .throttle import AuthThrottle
-from .upstream import upstream_failure
 
 __all__ = ["TokenEndpoint", "client_address", "log_access"]
 
@@ -58,7 +59,7 @@ class TokenEndpoint:
         settings: ServerSettings,
         *,
         limiter: IdentityRateLimiter,
-        authenticate: Callable[[TokenRequest], Any],
+        authenticate: Callable[[WebRequest], Any],
         realtime_settings: Callable[[], Settings],
         throttle: IdentityRateLimiter | None = None,
     ) -> None:
@@ -90,12 +91,12 @@ class TokenEndpoint:
 
     @property
     def minter(self) -> Minter:
-        """The minting operation (see :func:`~realtime_service.web.minting.choose_minter`), chosen on first use."""
+        """The minting operation (see :func:`~.minting.choose_minter`), chosen on first use."""
         if self._minter is None:
             self._minter = choose_minter(self._service(), self._realtime_settings().api_shape)
         return self._minter
 
-    def handle(self, request: TokenRequest) -> TokenResponse:
+    def handle(self, request: WebRequest) -> WebResponse:
         """Serve one request to the token path (``POST`` mints, ``OPTIONS`` is the CORS preflight)."""
         started = time.perf_counter()
         try:
@@ -114,7 +115,7 @@ class TokenEndpoint:
             response = self._internal(exc)
         return self._finish(request, response, started)
 
-    async def ahandle(self, request: TokenRequest) -> TokenResponse:
+    async def ahandle(self, request: WebRequest) -> WebResponse:
         """The awaitable twin of :meth:`handle`: an ``async`` auth hook is awaited, Redis is asked from a worker
         thread, and the mint awaits the service's async facade, so the event loop never blocks."""
         started = time.perf_counter()
@@ -122,7 +123,7 @@ class TokenEndpoint:
         self.log(request, response, started)
         return response
 
-    async def aanswer(self, request: TokenRequest) -> TokenResponse:
+    async def aanswer(self, request: WebRequest) -> WebResponse:
         """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
         :meth:`log` (``serve``'s fast routes: the client does not wait for the line to be formatted)."""
         try:
@@ -141,7 +142,7 @@ class TokenEndpoint:
             response = self._internal(exc)
         return self.cors.with_vary(response)
 
-    def preflight(self, request: TokenRequest) -> TokenResponse:
+    def preflight(self, request: WebRequest) -> WebResponse:
         """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""
         try:
             self.hosts.check(request)
@@ -149,30 +150,30 @@ class TokenEndpoint:
         except Refused as refusal:
             return refusal.response
 
-    def _finish(self, request: TokenRequest, response: TokenResponse, started: float) -> TokenResponse:
+    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
         response = self.cors.with_vary(response)
         self.log(request, response, started)
         return response
 
     @staticmethod
-    def log(request: TokenRequest, response: TokenResponse, started: float) -> None:
+    def log(request: WebRequest, response: WebResponse, started: float) -> None:
         """The request's access line (``started``: its ``time.perf_counter()``)."""
         log_answer(request, response, started)
 
     @staticmethod
-    def _gone() -> TokenResponse:
+    def _gone() -> WebResponse:
         return error_answer(
             CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
         )
 
-    def healthz(self, request: TokenRequest) -> TokenResponse:
+    def healthz(self, request: WebRequest) -> WebResponse:
         """Process alive."""
         started = time.perf_counter()
         response = self._answer(200, dumps({"status": "ok"}))
         log_access(request, response, started)
         return response
 
-    def readyz(self, request: TokenRequest) -> TokenResponse:
+    def readyz(self, request: WebRequest) -> WebResponse:
         """Configured (service settings, key present, rate-limit storage answering); with ``?upstream=1`` also a
         TCP connection to the upstream host. Blocking: async adapters run it in a worker thread."""
         started = time.perf_counter()
@@ -194,7 +195,7 @@ class TokenEndpoint:
         log_access(request, response, started)
         return response
 
-    def refuse(self, request: TokenRequest, status: int) -> TokenResponse:
+    def refuse(self, request: WebRequest, status: int) -> WebResponse:
         """The adapters' fallback for what no route serves, in OpenAI's shape and logged like the rest: 404 or
         405, 421 for a host name not allowed, and any other framework answer (a malformed request) as itself."""
         started = time.perf_counter()
@@ -212,7 +213,7 @@ class TokenEndpoint:
         log_access(request, response, started)
         return response
 
-    def host_refusal(self, request: TokenRequest) -> TokenResponse | None:
+    def host_refusal(self, request: WebRequest) -> WebResponse | None:
         """For routes outside the admission pipeline (the demo page): the 421 if the host is not allowed."""
         if self.hosts.allowed(request.header("host")):
             return None
@@ -220,7 +221,7 @@ class TokenEndpoint:
 
     # -- the route's own steps ---------------------------------------------------------------------------
 
-    def _terms(self, request: TokenRequest, admitted: Admitted) -> SessionTerms:
+    def _terms(self, request: WebRequest, admitted: Admitted) -> SessionTerms:
         parsed = json_object(request, admitted.cors, admitted.identity)
         try:
             return self._policy.terms(parsed)
@@ -237,14 +238,14 @@ class TokenEndpoint:
                 )
             ) from None
 
-    def _mint_sync(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
+    def _mint_sync(self, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         try:
             minter = self.minter
             return self._success(minter.call(self._body(terms, minter)), minter, admitted.identity, admitted.cors)
         except Exception as exc:
             return self._failure(exc, terms, admitted.identity, admitted.cors)
 
-    async def _mint_async(self, terms: SessionTerms, admitted: Admitted) -> TokenResponse:
+    async def _mint_async(self, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         try:
             minter = self.minter
             result = await minter.acall(self._body(terms, minter))
@@ -256,10 +257,10 @@ class TokenEndpoint:
     def _body(terms: SessionTerms, minter: Minter) -> dict[str, Any]:
         return terms.ga_body() if minter.shape == "ga" else terms.beta_body()
 
-    def _success(self, result: Any, minter: Minter, identity: str, cors: list[tuple[str, str]]) -> TokenResponse:
+    def _success(self, result: Any, minter: Minter, identity: str, cors: list[tuple[str, str]]) -> WebResponse:
         request_id = getattr(result, "request_id", None)
         body = self._scrubbed(dumps(browser_body(result.to_dict(), minter.shape)), request_id)
-        return TokenResponse(200, self._headers(cors), body, identity, request_id)
+        return WebResponse(200, self._headers(cors), body, identity, request_id)
 
     def _secret_forms(self) -> tuple[str, ...]:
         """The secrets of this endpoint's own settings (the registry holds them too, unless a host built the
@@ -292,14 +293,14 @@ class TokenEndpoint:
 
     def _failure(
         self, exc: Exception, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]
-    ) -> TokenResponse:
+    ) -> WebResponse:
         """Map what went wrong upstream (or in validation) to this endpoint's own answer; never echo it."""
         answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="mint")
         return answer if answer is not None else self._internal(exc, cors, identity)
 
     def _internal(
         self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
-    ) -> TokenResponse:
+    ) -> WebResponse:
         if isinstance(exc, ConfigurationError):
             logger.error("configuration error: %s", exc)
             return self._error(
@@ -318,8 +319,8 @@ class TokenEndpoint:
             headers.append(("Vary", "Origin"))
         return headers
 
-    def _answer(self, status: int, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> TokenResponse:
-        return TokenResponse(status, self._headers((), extra), body)
+    def _answer(self, status: int, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> WebResponse:
+        return WebResponse(status, self._headers((), extra), body)
 
     def _error(
         self,
@@ -334,7 +335,7 @@ class TokenEndpoint:
         identity: str | None = None,
         request_id: str | None = None,
         retry_after: int | None = None,
-    ) -> TokenResponse:
+    ) -> WebResponse:
         return error_answer(
             status,
             message,

@@ -21,20 +21,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import WebhookVerificationError
-from ..webhooks.actions import aservice_act, service_act
-from ..webhooks.decisions import RouterLike
-from ..webhooks.desk import IN_PROGRESS, RETRY, CallDesk, Outcome
-from ..webhooks.events import parse_event
-from ..webhooks.ledger import DecisionLedger
-from ..webhooks.router import ConfigRouter
-from ..webhooks.verify import WebhookVerifier
-from .accesslog import CLIENT_CLOSED, log_access
-from .admission import Admission, ClientKeys
-from .answers import COMMON_HEADERS, Refused, dumps, error_answer
-from .hosts import HostAllowList
-from .messages import TokenRequest, TokenResponse
-from .settings import ServerSettings
+from realtime_service.errors import WebhookVerificationError
+
+from ...webhooks.actions import aservice_act, service_act
+from ...webhooks.decisions import RouterLike
+from ...webhooks.desk import IN_PROGRESS, RETRY, CallDesk, Outcome
+from ...webhooks.events import parse_event
+from ...webhooks.ledger import DecisionLedger
+from ...webhooks.router import ConfigRouter
+from ...webhooks.verify import WebhookVerifier
+from ..admission.accesslog import CLIENT_CLOSED, log_access
+from ..admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
+from ..admission.hosts import HostAllowList
+from ..admission.pipeline import Admission, ClientKeys
+from ..messages import WebRequest, WebResponse
+from ..settings import ServerSettings
 
 logger = logging.getLogger("realtime_service.web")
 
@@ -47,7 +48,7 @@ class Ended:
     """A request answered before the desk: the answer, and the note for its access line (``refused:<reason>``
     for a refused signature, so a wrong secret shows as ``refused:bad_signature`` in the server's log)."""
 
-    response: TokenResponse
+    response: WebResponse
     note: str | None = None
 
 
@@ -114,7 +115,7 @@ class PhoneEndpoint:
 
     # -- the two paths ------------------------------------------------------------------------------------------
 
-    def handle(self, request: TokenRequest) -> TokenResponse:
+    def handle(self, request: WebRequest) -> WebResponse:
         """Serve one delivery from sync code (a WSGI worker)."""
         started = time.perf_counter()
         note: str | None = None
@@ -133,7 +134,7 @@ class PhoneEndpoint:
         log_access(request, response, started, note)
         return response
 
-    async def ahandle(self, request: TokenRequest) -> TokenResponse:
+    async def ahandle(self, request: WebRequest) -> WebResponse:
         """Serve one delivery on an event loop: the router may be async, decisions await the service's
         ``a``-twins (their attempts run in worker threads)."""
         started = time.perf_counter()
@@ -155,11 +156,11 @@ class PhoneEndpoint:
 
     # -- the steps ----------------------------------------------------------------------------------------------
 
-    def _checked(self, request: TokenRequest) -> Any:
+    def _checked(self, request: WebRequest) -> Any:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
         answer that ends the request here (:class:`Ended`)."""
         if request.disconnected:
-            return Ended(TokenResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b""), "client disconnected")
+            return Ended(WebResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b""), "client disconnected")
         self.admission.precheck(request)
         if self.verifier is None:
             logger.error(
@@ -186,7 +187,7 @@ class PhoneEndpoint:
         return delivery, event
 
     @staticmethod
-    def _answer(outcome: Outcome) -> TokenResponse:
+    def _answer(outcome: Outcome) -> WebResponse:
         if outcome.status == IN_PROGRESS:
             return error_answer(
                 409,
@@ -203,9 +204,9 @@ class PhoneEndpoint:
                 "retry",
                 [("Retry-After", str(REDELIVER_AFTER))],
             )
-        return TokenResponse(outcome.status, [*COMMON_HEADERS], dumps({"result": outcome.result}))
+        return WebResponse(outcome.status, [*COMMON_HEADERS], dumps({"result": outcome.result}))
 
     @staticmethod
-    def _internal(exc: Exception) -> TokenResponse:
+    def _internal(exc: Exception) -> WebResponse:
         logger.error("webhook delivery failed: %s", type(exc).__name__, exc_info=exc)
         return error_answer(500, "The server failed to handle this delivery.", "server_error", "internal_error")

@@ -7,58 +7,19 @@ by ``serve``) and the hosts of ``server.cors_origins``. Any other ``Host`` gets 
 request with no ``Host`` header at all (HTTP/1.0, or a host app calling the endpoint directly) names no host to
 misdirect and passes: browsers, whose pages are what DNS rebinding turns, always send one. Names compare
 case-insensitively and without the port; an entry ``.example.com`` allows that domain and its subdomains. A
-malformed ``Host`` (:func:`split_host`) is refused like a foreign one.
+malformed ``Host`` (:func:`~realtime_service.web.authority.split_host`) is refused like a foreign one.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterable
 
+from ..authority import host_name
+from ..messages import WebRequest
 from .answers import Refused, error_answer
-from .messages import TokenRequest
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")  # noqa: S104 - names, not a bind
-
-
-_HOST = re.compile(
-    r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?))(?::(?P<port>[0-9]{1,5}))?"
-)
-"""A ``Host`` value (RFC 9110 ``uri-host [":" port]``), lower-cased: a bracketed IPv6 address, or dot-separated
-labels of letters, digits, ``-`` and ``_`` (one trailing dot allowed), and an optional port of ASCII digits."""
-
-
-def split_host(host: str) -> tuple[str, int | None] | None:
-    """``[::1]:8000`` -> ``("::1", 8000)``, lower-case, a trailing dot kept; ``None`` for any malformed form.
-
-    One parser for the ``Host`` header and the authority of an ``Origin``, strict because a lenient one lets a
-    malformed value pass as an allowed name (``[::1]junk`` as ``::1``, ``::1:80`` unbracketed, digits that are
-    not ASCII in the port): nothing but the grammar, ASCII only, nothing around it."""
-    if not host.isascii():
-        return None
-    match = _HOST.fullmatch(host.lower())
-    if match is None:
-        return None
-    port = None if match["port"] is None else int(match["port"])
-    if port is not None and not 0 < port < 65536:
-        return None
-    ipv6 = match["ipv6"]
-    if ipv6 is None:
-        return match["name"], port
-    try:
-        ipaddress.IPv6Address(ipv6)
-    except ValueError:
-        return None
-    return ipv6, port
-
-
-def host_name(host: str) -> str | None:
-    """The name in a ``Host`` value (``[::1]:8000`` -> ``::1``), lower-case, no trailing dot; ``None`` if it
-    is not one (:func:`split_host`; spaces or tabs around it are ignored, as around any header value)."""
-    split = split_host(host.strip(" \t"))
-    return None if split is None else split[0].removesuffix(".")
 
 
 def _authority(origin: str) -> str:
@@ -100,7 +61,7 @@ class HostAllowList:
             return False
         return name in self._names or any(name.endswith(suffix) or name == suffix[1:] for suffix in self._suffixes)
 
-    def check(self, request: TokenRequest) -> None:
+    def check(self, request: WebRequest) -> None:
         """Raise :class:`Refused` (421) unless the request's ``Host`` is allowed."""
         if not self.allowed(request.header("host")):
             raise Refused(

@@ -8,7 +8,7 @@ It takes the whole configuration tree (``realtime:`` for the service, ``server:`
 
 The adapters' views inject ``token_server.token_endpoint``. Host apps replace the ``authenticate`` provider
 (``server.auth: hook``) with their own session or JWT check; it is called with the
-:class:`~realtime_service.web.messages.TokenRequest` and returns an identity or ``None``::
+:class:`~realtime_service.web.messages.WebRequest` and returns an identity or ``None``::
 
     application.token_server.authenticate.override(providers.Callable(check_session, db=application.db))
 """
@@ -20,15 +20,16 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from ..containers import LockedResource, RealtimeContainer
-from .auth import configured_hook
-from .demo import DemoAssets
-from .endpoint import TokenEndpoint
-from .hangups import open_hangups
-from .phone import PhoneEndpoint, open_config_router, open_ledger
-from .ratelimit import open_auth_throttle, open_call_rate_limiter, open_rate_limiter
-from .settings import load_server_settings
-from .signaling import SignalingEndpoint
+from realtime_service.containers import LockedResource, RealtimeContainer
+
+from ..admission.auth import configured_hook
+from ..admission.ratelimit import open_auth_throttle, open_call_rate_limiter, open_rate_limiter
+from ..routes.demo.page import DemoAssets
+from ..routes.phone import PhoneEndpoint, open_config_router, open_ledger
+from ..routes.session.endpoint import SignalingEndpoint
+from ..routes.session.hangups import open_hangups
+from ..routes.token.endpoint import TokenEndpoint
+from ..settings import load_server_settings
 
 
 class TokenServerContainer(containers.DeclarativeContainer):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ..webhooks.masking import mask_text
-from .messages import TokenRequest, TokenResponse
+from ...webhooks.masking import mask_text
+from ..messages import WebRequest, WebResponse
 
 access_logger = logging.getLogger("realtime_service.web.access")
 
@@ -37,7 +37,7 @@ def escape(value: str | None, limit: int = MAX_LOGGED) -> str:
     return escaped + ("...(cut)" if cut else "")
 
 
-def log_access(request: TokenRequest, response: TokenResponse, started: float, note: str | None = None) -> None:
+def log_access(request: WebRequest, response: WebResponse, started: float, note: str | None = None) -> None:
     """Log ``request`` answered by ``response``, ``started`` being its ``time.perf_counter()``."""
     if not access_logger.isEnabledFor(logging.INFO):
         return
@@ -45,7 +45,7 @@ def log_access(request: TokenRequest, response: TokenResponse, started: float, n
     log_line(request.method, request.path, response.status, elapsed_ms, response.identity, response.request_id, note)
 
 
-def log_answer(request: TokenRequest, response: TokenResponse, started: float) -> None:
+def log_answer(request: WebRequest, response: WebResponse, started: float) -> None:
     """:func:`log_access` for a route's answer: a :data:`CLIENT_CLOSED` one says the client disconnected."""
     log_access(request, response, started, "client disconnected" if response.status == CLIENT_CLOSED else None)
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..wire.controls import forbidden_character
-from .settings import MIN_TTL, SESSION_FIELDS, SessionDefaults
+from realtime_service.wire.controls import forbidden_character
+
+from ..settings import MIN_TTL, SESSION_FIELDS, SessionDefaults
 
 _MAX_NAME = 128  # a model or voice name longer than this is not a name
 

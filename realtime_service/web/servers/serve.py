@@ -30,17 +30,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from ..cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
-from ..config import Settings, is_loopback, load_config_file
-from ..errors import ConfigurationError
-from ..redaction import SECRETS, install_log_redaction
-from ..webhooks.masking import MaskingFilter
-from .asgi import FastRoutes, Route
+from realtime_service.cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
+from realtime_service.config import Settings, is_loopback, load_config_file
+from realtime_service.errors import ConfigurationError
+from realtime_service.redaction import SECRETS, install_log_redaction
+
+from ...webhooks.masking import MaskingFilter
+from ..adapters.asgi import FastRoutes, Route
+from ..settings import FRAMEWORKS, ServerSettings, load_server_settings
 from .containers import ServeContainer
-from .settings import FRAMEWORKS, ServerSettings, load_server_settings
 
 EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
-ADAPTERS = {"flask": "realtime_service.web.flask_blueprint", "fastapi": "realtime_service.web.fastapi_router"}
+ADAPTERS = {
+    "flask": "realtime_service.web.adapters.flask_blueprint",
+    "fastapi": "realtime_service.web.adapters.fastapi_router",
+}
 REQUIREMENTS = {"flask": ("flask", "waitress"), "fastapi": ("fastapi", "uvicorn")}
 #: The default of ``server.idle_timeout``: seconds an idle keep-alive connection stays open, on either server
 #: (waitress ``channel_timeout``, uvicorn ``timeout_keep_alive``, whose own 5 s closed connections a client was
@@ -290,7 +294,7 @@ def use_event_loop_gateway(realtime: Any) -> tuple[Callable[[], Awaitable[None]]
     if not realtime.event_loop_gateway():
         realtime.event_loop_gateway.override(True)
         realtime.gateway.shutdown()  # one built already (a readiness check) is threaded: the next call builds anew
-    from ..transport.aio import aclose_loop_sessions
+    from realtime_service.transport.aio import aclose_loop_sessions
 
     return (aclose_loop_sessions,)
 
@@ -426,7 +430,7 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 def delayed_emulator_routes(emulator: Any, delay: float) -> None:
     """Make ``emulator`` answer every mint after ``delay`` seconds (each in its own connection thread)."""
-    from ..emulator.server import DEFAULT_ROUTES
+    from realtime_service.emulator.server import DEFAULT_ROUTES
 
     for path in ("/realtime/client_secrets", "/realtime/sessions"):
         route = DEFAULT_ROUTES[path]["POST"]
@@ -549,7 +553,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             config["realtime"] = {**config.get("realtime", {}), **worker["realtime"]}
             config["server"] = {**config.get("server", {}), **worker.get("server", {})}
         elif args.emulator:
-            from ..emulator import Emulator
+            from realtime_service.emulator import Emulator
 
             emulator = stack.enter_context(Emulator())
             if args.emulator_delay > 0:

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..beta.models import ClientSecret, RealtimeSessionCreateResponse
-from ..ga.models import ClientSecretCreateResponse, RealtimeSessionResponse, TranscriptionSessionResponse
+from realtime_service.beta.models import ClientSecret, RealtimeSessionCreateResponse
+from realtime_service.ga.models import ClientSecretCreateResponse, RealtimeSessionResponse, TranscriptionSessionResponse
 
 
 @dataclass(frozen=True, slots=True)

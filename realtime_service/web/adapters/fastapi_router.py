@@ -1,10 +1,10 @@
 """The FastAPI adapter: a router whose handlers get the endpoint injected (``pip install realtime-service[fastapi]``).
 
 The token handler awaits the endpoint's async path, which awaits the service's async facade, so no request
-blocks the event loop. Nest :class:`~realtime_service.web.containers.TokenServerContainer` as ``token_server``,
+blocks the event loop. Nest :class:`~realtime_service.web.servers.containers.TokenServerContainer` as ``token_server``,
 wire this module, include the router::
 
-    application.wire(modules=["realtime_service.web.fastapi_router"])
+    application.wire(modules=["realtime_service.web.adapters.fastapi_router"])
     app.include_router(router, prefix="/realtime")                 # POST /realtime/token, /realtime/session
 """
 
@@ -23,12 +23,12 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ..webhooks.headers import request_headers
-from .demo import DemoAssets
-from .endpoint import TokenEndpoint
-from .messages import TokenRequest, TokenResponse
-from .phone import PhoneEndpoint
-from .signaling import SignalingEndpoint
+from ...webhooks.headers import request_headers
+from ..messages import WebRequest, WebResponse
+from ..routes.demo.page import DemoAssets
+from ..routes.phone import PhoneEndpoint
+from ..routes.session.endpoint import SignalingEndpoint
+from ..routes.token.endpoint import TokenEndpoint
 
 ENDPOINT = "token_server.token_endpoint"
 SIGNALING = "token_server.signaling_endpoint"
@@ -50,8 +50,8 @@ else:
             return self
 
 
-async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
-    """Starlette's request as a :class:`TokenRequest`, reading the body only up to ``max_body_bytes + 1``."""
+async def token_request(request: Request, max_body_bytes: int) -> WebRequest:
+    """Starlette's request as a :class:`WebRequest`, reading the body only up to ``max_body_bytes + 1``."""
     length = request.headers.get("content-length")
     too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
     chunks: list[bytes] = []
@@ -67,7 +67,7 @@ async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
                     break
         except ClientDisconnect:  # gone mid-body: one access line (499), not an ASGI traceback
             disconnected = True
-    return TokenRequest(
+    return WebRequest(
         method=request.method,
         path=request.scope.get("path") or request.url.path,  # as received: url.path drops control characters
         headers=request_headers(request.headers.items()),  # a repeated webhook header: its values joined
@@ -80,7 +80,7 @@ async def token_request(request: Request, max_body_bytes: int) -> TokenRequest:
     )
 
 
-def to_starlette(response: TokenResponse) -> Response:
+def to_starlette(response: WebResponse) -> Response:
     starlette_response = Response(content=response.body, status_code=response.status)
     starlette_response.raw_headers.extend(
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers

@@ -23,10 +23,10 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .accesslog import log_line
-from .answers import SERVER_ERRORS, raw_error
-from .bodies import MAX_HEADER_COUNT, max_request_bytes
-from .settings import ServerSettings
+from ..admission.accesslog import log_line
+from ..admission.answers import SERVER_ERRORS, raw_error
+from ..admission.bodies import MAX_HEADER_COUNT, max_request_bytes
+from ..settings import ServerSettings
 
 if importlib.util.find_spec("httptools") is not None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol

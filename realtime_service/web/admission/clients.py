@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from .messages import TokenRequest
+from ..messages import WebRequest
 
 
-def client_address(request: TokenRequest, trusted_hops: int) -> str:
+def client_address(request: WebRequest, trusted_hops: int) -> str:
     """The caller's address (see the module docstring); ``unknown`` when the server could not tell."""
     if trusted_hops > 0:
         forwarded = request.header("x-forwarded-for")

@@ -24,29 +24,30 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..config import Settings
-from ..errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
-from ..ga.calls import call_id_from_location
-from ..live.sessions import session_id_in_partial
-from ..redaction import scrub
-from ..retry import outcome_unknown
-from ..wire.sdp import check_offer
-from .accesslog import CLIENT_CLOSED, log_answer
-from .admission import Admission, Admitted, ClientKeys
-from .answers import COMMON_HEADERS, Refused, error_answer
-from .auth import Authenticator
-from .bodies import media_type
-from .budget import Budget
-from .call_sessions import call_terms, live_session, realtime_session
-from .cors import CorsPolicy
+from realtime_service.config import Settings
+from realtime_service.errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
+from realtime_service.ga.calls import call_id_from_location
+from realtime_service.live.sessions import session_id_in_partial
+from realtime_service.redaction import scrub
+from realtime_service.retry import outcome_unknown
+from realtime_service.wire.sdp import check_offer
+
+from ...admission.accesslog import CLIENT_CLOSED, log_answer
+from ...admission.answers import COMMON_HEADERS, Refused, error_answer
+from ...admission.auth import Authenticator
+from ...admission.bodies import media_type
+from ...admission.budget import Budget
+from ...admission.cors import CorsPolicy
+from ...admission.hosts import HostAllowList
+from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.ratelimit import IdentityRateLimiter
+from ...admission.throttle import AuthThrottle
+from ...messages import WebRequest, WebResponse
+from ...settings import ServerSettings
+from ..policy import PolicyError, SessionPolicy, SessionTerms
+from ..upstream import upstream_failure
 from .hangups import HangupScheduler
-from .hosts import HostAllowList
-from .messages import HttpRequest, HttpResponse
-from .policy import PolicyError, SessionPolicy, SessionTerms
-from .ratelimit import IdentityRateLimiter
-from .settings import ServerSettings
-from .throttle import AuthThrottle
-from .upstream import upstream_failure
+from .terms import call_terms, live_session, realtime_session
 
 logger = logging.getLogger("realtime_service.web")
 
@@ -83,7 +84,7 @@ class SignalingEndpoint:
         settings: ServerSettings,
         *,
         limiter: IdentityRateLimiter,
-        authenticate: Callable[[HttpRequest], Any],
+        authenticate: Callable[[WebRequest], Any],
         realtime_settings: Callable[[], Settings],
         hosts: HostAllowList,
         throttle: IdentityRateLimiter | None = None,
@@ -119,7 +120,7 @@ class SignalingEndpoint:
 
     # -- entry points -------------------------------------------------------------------------------------
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
+    def handle(self, request: WebRequest) -> WebResponse:
         """Serve one request to the session path (``POST`` starts a call, ``OPTIONS`` is the CORS preflight)."""
         started = time.perf_counter()
         try:
@@ -138,7 +139,7 @@ class SignalingEndpoint:
             response = self._internal(exc)
         return self._finish(request, response, started)
 
-    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: WebRequest) -> WebResponse:
         """The awaitable twin of :meth:`handle` (async auth hook awaited, Redis from a worker thread, the
         service's async facade), so the event loop never blocks."""
         started = time.perf_counter()
@@ -146,7 +147,7 @@ class SignalingEndpoint:
         self.log(request, response, started)
         return response
 
-    async def aanswer(self, request: HttpRequest) -> HttpResponse:
+    async def aanswer(self, request: WebRequest) -> WebResponse:
         """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
         :meth:`log` (``serve``'s fast routes)."""
         try:
@@ -165,7 +166,7 @@ class SignalingEndpoint:
             response = self._internal(exc)
         return self.cors.with_vary(response)
 
-    def preflight(self, request: HttpRequest) -> HttpResponse:
+    def preflight(self, request: WebRequest) -> WebResponse:
         try:
             self.hosts.check(request)
             return self.cors.preflight(request, _METHODS)
@@ -174,7 +175,7 @@ class SignalingEndpoint:
 
     # -- the route's own steps ------------------------------------------------------------------------------
 
-    def _checked(self, request: HttpRequest, admitted: Admitted) -> tuple[bytes, SessionTerms]:
+    def _checked(self, request: WebRequest, admitted: Admitted) -> tuple[bytes, SessionTerms]:
         """Media type, session choices, offer: everything refused before the budget is spent."""
         cors, identity = admitted.cors, admitted.identity
         if media_type(request) != _SDP:
@@ -204,7 +205,7 @@ class SignalingEndpoint:
             ) from None
         return offer, terms
 
-    def _start_sync(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+    def _start_sync(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         try:
             service = self._service()
             if self.voice_api == "live":
@@ -218,7 +219,7 @@ class SignalingEndpoint:
                 self._hang_up_lost(lost)
             return self._failure(exc, terms, admitted)
 
-    async def _start_async(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+    async def _start_async(self, offer: bytes, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         try:
             service = self._service()
             if self.voice_api == "live":
@@ -232,7 +233,7 @@ class SignalingEndpoint:
                 await asyncio.to_thread(self._hang_up_lost, lost)  # the service's blocking hang-up, off the loop
             return self._failure(exc, terms, admitted)
 
-    def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> HttpResponse:
+    def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> WebResponse:
         api = self._api
         if scrub(sdp, self._secrets()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
             logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
@@ -251,7 +252,7 @@ class SignalingEndpoint:
         ]
         if self.cors.vary:
             headers.append(("Vary", "Origin"))
-        return HttpResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
+        return WebResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
 
     @property
     def _api(self) -> str:
@@ -306,7 +307,7 @@ class SignalingEndpoint:
             return
         logger.info("hung up %s %s: its answer never reached the browser", self._api, call_id)
 
-    def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> HttpResponse:
+    def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         cors, identity = admitted.cors, admitted.identity
         if isinstance(exc, _UnusableAnswer):
             return self._error(
@@ -329,7 +330,7 @@ class SignalingEndpoint:
 
     def _bad_offer(
         self, reason: str, cors: list[tuple[str, str]], identity: str, request_id: str | None = None
-    ) -> HttpResponse:
+    ) -> WebResponse:
         return self._error(
             400,
             f"sdp: the SDP offer {reason}",
@@ -355,25 +356,25 @@ class SignalingEndpoint:
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
-    def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
         response = self.cors.with_vary(response)
         self.log(request, response, started)
         return response
 
     @staticmethod
-    def log(request: HttpRequest, response: HttpResponse, started: float) -> None:
+    def log(request: WebRequest, response: WebResponse, started: float) -> None:
         """The request's access line (``started``: its ``time.perf_counter()``)."""
         log_answer(request, response, started)
 
     @staticmethod
-    def _gone() -> HttpResponse:
+    def _gone() -> WebResponse:
         return error_answer(
             CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
         )
 
     def _internal(
         self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
-    ) -> HttpResponse:
+    ) -> WebResponse:
         if isinstance(exc, ConfigurationError):
             logger.error("configuration error: %s", exc)
             return self._error(
@@ -395,7 +396,7 @@ class SignalingEndpoint:
         identity: str | None = None,
         request_id: str | None = None,
         retry_after: int | None = None,
-    ) -> HttpResponse:
+    ) -> WebResponse:
         return error_answer(
             status,
             message,

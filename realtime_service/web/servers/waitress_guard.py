@@ -32,10 +32,10 @@ from waitress.parser import HTTPRequestParser  # type: ignore[import-untyped]
 from waitress.task import ErrorTask  # type: ignore[import-untyped]
 from waitress.utilities import RequestHeaderFieldsTooLarge  # type: ignore[import-untyped]
 
-from .accesslog import log_line
-from .answers import COMMON_HEADERS, SERVER_ERRORS, raw_error, server_error
-from .bodies import FRAMING_BYTES, MAX_HEADER_COUNT
-from .settings import ServerSettings
+from ..admission.accesslog import log_line
+from ..admission.answers import COMMON_HEADERS, SERVER_ERRORS, raw_error, server_error
+from ..admission.bodies import FRAMING_BYTES, MAX_HEADER_COUNT
+from ..settings import ServerSettings
 
 #: Seconds between two checks of the arrival deadlines (waitress's loop wakes at least this often).
 CHECK_INTERVAL = 1

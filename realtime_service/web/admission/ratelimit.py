@@ -26,8 +26,9 @@ from limits.strategies import (
     SlidingWindowCounterRateLimiter,
 )
 
-from ..errors import ConfigurationError
-from .settings import ServerSettings
+from realtime_service.errors import ConfigurationError
+
+from ..settings import ServerSettings
 
 NAMESPACE = "realtime-token"
 logger = logging.getLogger("realtime_service.web")

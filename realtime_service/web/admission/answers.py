@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from .messages import TokenResponse
+from ..messages import WebResponse
 
 COMMON_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Type", "application/json"),
@@ -44,9 +44,9 @@ def error_answer(
     identity: str | None = None,
     request_id: str | None = None,
     retry_after: int | None = None,
-) -> TokenResponse:
-    """An error :class:`TokenResponse`: the common headers, then ``headers`` (CORS, Retry-After, Vary...)."""
-    return TokenResponse(
+) -> WebResponse:
+    """An error :class:`WebResponse`: the common headers, then ``headers`` (CORS, Retry-After, Vary...)."""
+    return WebResponse(
         status,
         [*COMMON_HEADERS, *headers],
         error_body(message, type_, code, param, retry_after),
@@ -88,6 +88,6 @@ def server_error(status: int) -> tuple[str, bytes]:
 class Refused(Exception):
     """An admission step answers instead of letting the request go on."""
 
-    def __init__(self, response: TokenResponse) -> None:
+    def __init__(self, response: WebResponse) -> None:
         super().__init__(response.status)
         self.response = response

@@ -14,14 +14,15 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import (
+from realtime_service.errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     RequestValidationError,
     ResponseValidationError,
 )
-from .messages import TokenResponse
+
+from ..messages import WebResponse
 from .policy import endpoint_field
 
 logger = logging.getLogger("realtime_service.web")
@@ -32,8 +33,8 @@ MAX_RETRY_AFTER = 86400
 _RETRIED_UPSTREAM = frozenset({408, 409, 429})
 
 #: A route's error builder: ``(status, message, type, code, cors, extra, *, param, identity, request_id,
-#: retry_after) -> TokenResponse`` (the route adds its own common headers).
-ErrorBuilder = Callable[..., TokenResponse]
+#: retry_after) -> WebResponse`` (the route adds its own common headers).
+ErrorBuilder = Callable[..., WebResponse]
 
 #: What the 502 says the upstream refused to do, per action.
 _REFUSED = {"mint": "The upstream API refused to mint a key.", "call": "The upstream API refused to start the call."}
@@ -47,7 +48,7 @@ def upstream_failure(
     error: ErrorBuilder,
     *,
     action: str = "mint",
-) -> TokenResponse | None:
+) -> WebResponse | None:
     """The answer for ``exc`` raised by the upstream call (``None``: not an upstream failure, a bug for the
     route's 500). ``chosen`` names the fields the browser set: only those are the browser's fault."""
     chosen = frozenset(chosen)
@@ -109,7 +110,7 @@ def _upstream_status(
     cors: list[tuple[str, str]],
     error: ErrorBuilder,
     action: str,
-) -> TokenResponse:
+) -> WebResponse:
     status, request_id = exc.status_code, exc.request_id
     if status in (400, 422) and exc.param:
         name = endpoint_field(exc.param)

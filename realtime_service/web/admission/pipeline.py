@@ -1,6 +1,6 @@
 """Admission: the steps a request passes before a route does its own work, composed per route.
 
-Each step is one module, takes the framework-neutral :class:`~.messages.TokenRequest` and either returns or
+Each step is one module, takes the framework-neutral :class:`~.messages.WebRequest` and either returns or
 raises :class:`~.answers.Refused` with an answer in OpenAI's error shape (``no-store``):
 
 ====================  ==========================  ====================================================
@@ -28,14 +28,15 @@ import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from realtime_service.errors import ConfigurationError
+
+from ..messages import WebRequest
 from .answers import Refused, error_answer
 from .auth import Authenticator
 from .bodies import check_size
 from .clients import client_address, client_key
 from .cors import CorsPolicy
 from .hosts import HostAllowList
-from .messages import TokenRequest
 from .throttle import AuthThrottle
 
 
@@ -57,7 +58,7 @@ class ClientKeys:
     ipv4_prefix: int = 32
     ipv6_prefix: int = 64
 
-    def of(self, request: TokenRequest) -> str:
+    def of(self, request: WebRequest) -> str:
         return client_key(client_address(request, self.trusted_hops), self.ipv4_prefix, self.ipv6_prefix)
 
 
@@ -83,7 +84,7 @@ class Admission:
         self.authenticator = authenticator
         self.throttle = throttle
 
-    def precheck(self, request: TokenRequest) -> tuple[list[tuple[str, str]], str]:
+    def precheck(self, request: WebRequest) -> tuple[list[tuple[str, str]], str]:
         """Host, origin, method, size: checked before anyone is authenticated. Returns (CORS headers, client)."""
         if self.hosts is not None:
             self.hosts.check(request)
@@ -105,7 +106,7 @@ class Admission:
             self.throttle.check(client, cors)
         return cors, client
 
-    def admit(self, request: TokenRequest) -> Admitted:
+    def admit(self, request: WebRequest) -> Admitted:
         """Every step, for a synchronous server (an ``async`` auth hook is a configuration error here)."""
         cors, client = self.precheck(request)
         if self.authenticator is None:
@@ -118,7 +119,7 @@ class Admission:
             raise ConfigurationError("an async authenticate hook needs the async adapter")
         return self._identified(self.authenticator.finish(result), client, cors)
 
-    async def aadmit(self, request: TokenRequest) -> Admitted:
+    async def aadmit(self, request: WebRequest) -> Admitted:
         """Every step; an ``async`` auth hook is awaited."""
         cors, client = self.precheck(request)
         if self.authenticator is None:

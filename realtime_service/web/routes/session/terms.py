@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .bodies import MAX_JSON_DEPTH, NestedTooDeeply, parse_json
-from .policy import PolicyError, SessionPolicy, SessionTerms
+from ...admission.bodies import MAX_JSON_DEPTH, NestedTooDeeply, parse_json
+from ..policy import PolicyError, SessionPolicy, SessionTerms
 
 #: Query parameters a request may carry at most (anything beyond is not a browser choosing a voice).
 MAX_QUERY_FIELDS = 8

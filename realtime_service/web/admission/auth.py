@@ -6,7 +6,7 @@ An identity is a short string used in the access log and as the rate-limit key; 
   non-loopback address with it unless ``server.allow_anonymous: true``.
 - ``bearer``: ``Authorization: Bearer <token>`` compared in constant time against every configured token; the
   identity is the token's configured name (``bearer:mobile-app``).
-- ``hook``: the container's ``authenticate`` provider is called with the :class:`TokenRequest` and returns an
+- ``hook``: the container's ``authenticate`` provider is called with the :class:`WebRequest` and returns an
   identity or ``None`` (it may be ``async``). Host apps override it with their session or JWT check.
 """
 
@@ -20,15 +20,16 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..errors import ConfigurationError
-from .messages import TokenRequest
-from .settings import ServerSettings
+from realtime_service.errors import ConfigurationError
+
+from ..messages import WebRequest
+from ..settings import ServerSettings
 
 logger = logging.getLogger("realtime_service.web")
 
 Identity = str
 #: ``authenticate(request) -> identity | None``, or an awaitable of it.
-AuthHook = Callable[[TokenRequest], "Identity | Awaitable[Identity | None] | None"]
+AuthHook = Callable[[WebRequest], "Identity | Awaitable[Identity | None] | None"]
 
 _hooks: dict[str, Callable[..., Any]] = {}
 _hooks_lock = threading.Lock()
@@ -50,7 +51,7 @@ def import_hook(dotted: str) -> Callable[..., Any]:
         return _hooks[dotted]
 
 
-def configured_hook(request: TokenRequest, settings: ServerSettings) -> Identity | Awaitable[Identity | None] | None:
+def configured_hook(request: WebRequest, settings: ServerSettings) -> Identity | Awaitable[Identity | None] | None:
     """The default ``authenticate`` provider: ``server.auth_hook`` if set, else deny everyone (and say so once).
 
     Host apps replace it: ``container.authenticate.override(providers.Callable(check_session, db=db))``.
@@ -98,12 +99,12 @@ class Authenticator:
     """One route's authentication under ``server.auth``: :meth:`start` gives an identity, ``None`` (refused),
     or, from a hook, an awaitable of one; :meth:`finish` checks what a hook returned."""
 
-    def __init__(self, scheme: str, tokens: Mapping[str, str], hook: Callable[[TokenRequest], Any]) -> None:
+    def __init__(self, scheme: str, tokens: Mapping[str, str], hook: Callable[[WebRequest], Any]) -> None:
         self.scheme = scheme
         self._bearer = BearerTokens(tokens)
         self._hook = hook
 
-    def start(self, request: TokenRequest, client: str) -> Any:
+    def start(self, request: WebRequest, client: str) -> Any:
         if self.scheme == "none":
             return "anon:" + client
         if self.scheme == "bearer":

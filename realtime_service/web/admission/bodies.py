@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from ..messages import WebRequest
 from .answers import Refused, error_answer
-from .messages import TokenRequest
 
 #: Deepest nesting accepted before parsing is even tried (the session fields need a handful of levels).
 MAX_JSON_DEPTH = 64
@@ -31,7 +31,7 @@ def max_request_bytes(max_header_bytes: int, max_body_bytes: int) -> int:
     return max_header_bytes + max_body_bytes + FRAMING_BYTES
 
 
-def check_size(request: TokenRequest, max_bytes: int, headers: Iterable[tuple[str, str]] = ()) -> None:
+def check_size(request: WebRequest, max_bytes: int, headers: Iterable[tuple[str, str]] = ()) -> None:
     """413 for a body over ``max_bytes`` (a body of exactly ``max_bytes`` is accepted: the maximum is inclusive)."""
     if request.body_too_large or len(request.body) > max_bytes:
         raise Refused(
@@ -46,7 +46,7 @@ def check_size(request: TokenRequest, max_bytes: int, headers: Iterable[tuple[st
         )
 
 
-def media_type(request: TokenRequest) -> str:
+def media_type(request: WebRequest) -> str:
     """The request's media type, lower-case, parameters dropped (``""`` when none was sent)."""
     return (request.header("content-type") or "").split(";", 1)[0].strip().lower()
 
@@ -88,7 +88,7 @@ def parse_json(text: bytes | str) -> Any:
 
 
 def json_object(
-    request: TokenRequest, headers: Iterable[tuple[str, str]] = (), identity: str | None = None
+    request: WebRequest, headers: Iterable[tuple[str, str]] = (), identity: str | None = None
 ) -> dict[str, Any]:
     """The body as a JSON object (``{}`` for an empty body), or :class:`Refused` 415/400."""
     body = request.body

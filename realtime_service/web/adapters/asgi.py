@@ -9,7 +9,7 @@ other request (other methods and paths, the lifespan, health checks, the demo, t
 own 404/405 answers) goes to the FastAPI app as before. Host applications keep the router; they can wrap their
 app the same way (see docs/host-applications.md).
 
-The request the endpoint sees is the one :func:`~realtime_service.web.fastapi_router.token_request` builds from
+The request the endpoint sees is the one :func:`~realtime_service.web.adapters.fastapi_router.token_request` builds from
 Starlette's: lower-case headers (a repeated header has its values joined by ``", "`` as WSGI servers join them,
 see :mod:`realtime_service.webhooks.headers`), the path as received,
 the body read only up to ``max_body_bytes + 1`` (a declared ``Content-Length`` over the cap is not read at all)
@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..webhooks.headers import request_headers
-from .messages import TokenRequest, TokenResponse
+from ...webhooks.headers import request_headers
+from ..messages import WebRequest, WebResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,9 +41,9 @@ class Route:
     """One hot path: the endpoint's ``ahandle`` and the body cap it enforces; or its ``aanswer`` and ``log``,
     so the access line is written after the answer (the client does not wait for it)."""
 
-    handle: Callable[[TokenRequest], Awaitable[TokenResponse]]
+    handle: Callable[[WebRequest], Awaitable[WebResponse]]
     max_body_bytes: int
-    log: Callable[[TokenRequest, TokenResponse, float], None] | None = None
+    log: Callable[[WebRequest, WebResponse, float], None] | None = None
 
 
 class FastRoutes:
@@ -69,8 +69,8 @@ class FastRoutes:
         await self.app(scope, receive, send)
 
 
-async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> TokenRequest:
-    """The ASGI request as a :class:`TokenRequest`, its body read only up to ``max_body_bytes + 1``."""
+async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> WebRequest:
+    """The ASGI request as a :class:`WebRequest`, its body read only up to ``max_body_bytes + 1``."""
     headers = request_headers((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
     length = headers.get("content-length")
     too_large = length is not None and length.isdigit() and int(length) > max_body_bytes
@@ -93,7 +93,7 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> T
             if not message.get("more_body", False):
                 break
     client = scope.get("client")
-    return TokenRequest(
+    return WebRequest(
         method=scope["method"],
         path=scope["path"],
         headers=headers,
@@ -106,7 +106,7 @@ async def read_request(scope: Scope, receive: Receive, max_body_bytes: int) -> T
     )
 
 
-async def send_response(send: Send, response: TokenResponse) -> None:
+async def send_response(send: Send, response: WebResponse) -> None:
     """``response`` as ``http.response.start`` + one ``http.response.body``, with its ``Content-Length``."""
     headers = [(b"content-length", str(len(response.body)).encode("latin-1"))]
     headers += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]

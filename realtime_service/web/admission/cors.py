@@ -12,31 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..authority import canonical_origin
+from ..messages import WebRequest, WebResponse
 from .answers import Refused, error_answer
-from .hosts import split_host
-from .messages import TokenRequest, TokenResponse
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 ALLOWED_HEADERS = "authorization, content-type"
-
-
-def canonical_origin(origin: str) -> str | None:
-    """``HTTPS://App.Example.com:443`` -> ``https://app.example.com``; ``None`` if it is not an origin.
-
-    An origin is ``scheme://host[:port]`` (one trailing ``/`` tolerated), its host and port parsed as strictly as
-    a ``Host`` header (:func:`.hosts.split_host`): a lenient parser read ``http://[::1]junk`` as ``http://[::1]``."""
-    scheme, sep, authority = origin.strip(" \t").partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORTS:
-        return None
-    split = split_host(authority.removesuffix("/"))
-    if split is None:
-        return None
-    name, port = split
-    host = f"[{name}]" if ":" in name else name
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}:{port}"
-    return f"{scheme}://{host}"
 
 
 def forbidden() -> Refused:
@@ -65,11 +45,11 @@ class CorsPolicy:
         """Whether answers depend on ``Origin`` (then every answer says ``Vary: Origin``)."""
         return bool(self._origins)
 
-    def with_vary(self, response: TokenResponse) -> TokenResponse:
+    def with_vary(self, response: WebResponse) -> WebResponse:
         """``response``, with ``Vary: Origin`` added when answers depend on ``Origin`` and it has no ``Vary``."""
         if not self.vary or response.header("vary") is not None:
             return response
-        return TokenResponse(
+        return WebResponse(
             response.status,
             [*response.headers, ("Vary", "Origin")],
             response.body,
@@ -82,7 +62,7 @@ class CorsPolicy:
         canonical = canonical_origin(origin)
         return canonical if canonical in self._origins else None
 
-    def same_origin(self, request: TokenRequest, origin: str) -> bool:
+    def same_origin(self, request: WebRequest, origin: str) -> bool:
         canonical = canonical_origin(origin)
         host = request.header("host")
         if canonical is None or not host:
@@ -93,7 +73,7 @@ class CorsPolicy:
             scheme = forwarded or scheme
         return canonical == canonical_origin(f"{scheme}://{host}")
 
-    def headers(self, request: TokenRequest) -> list[tuple[str, str]]:
+    def headers(self, request: WebRequest) -> list[tuple[str, str]]:
         """The CORS headers for the request's origin; raises :class:`Refused` (403) for a foreign origin."""
         origin = request.header("origin")
         if origin is None:
@@ -108,13 +88,13 @@ class CorsPolicy:
             return []
         raise forbidden()
 
-    def preflight(self, request: TokenRequest, methods: tuple[str, ...]) -> TokenResponse:
+    def preflight(self, request: WebRequest, methods: tuple[str, ...]) -> WebResponse:
         """``OPTIONS``: without ``Origin`` a plain ``Allow``; for a listed origin asking for one of ``methods``
         (exactly: ``post`` is not ``POST``) the grant; anything else 403 without any grant."""
         allow = ", ".join((*methods, "OPTIONS"))
         origin = request.header("origin")
         if origin is None:
-            return TokenResponse(204, [("Cache-Control", "no-store"), ("Allow", allow)], b"")
+            return WebResponse(204, [("Cache-Control", "no-store"), ("Allow", allow)], b"")
         canonical = self.allowed(origin)
         method = request.header("access-control-request-method")
         if canonical is None or method not in methods:
@@ -129,4 +109,4 @@ class CorsPolicy:
         ]
         if self._credentials:
             headers.append(("Access-Control-Allow-Credentials", "true"))
-        return TokenResponse(204, headers, b"")
+        return WebResponse(204, headers, b"")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import APIStatusError, RequestValidationError
+from realtime_service.errors import APIStatusError, RequestValidationError
 
 logger = logging.getLogger("realtime_service.web.hangups")
 
