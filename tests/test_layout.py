@@ -133,3 +133,46 @@ def test_the_gateway_gets_its_version_without_importing_the_package() -> None:
 def test_the_package_root_holds_only_cross_cutting_modules() -> None:
     root_modules = sorted(path.stem for path in PACKAGE.glob("*.py"))
     assert len(root_modules) <= 14, root_modules
+
+
+def _every_import_counts(tree: ast.AST) -> ast.AST:
+    """``tree`` with each ``if TYPE_CHECKING:`` made ``if True:``, so :func:`imported_modules` counts the imports
+    type checkers read too (a circle there is still a circle for mypy, and for whoever reads the code)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.test = ast.Constant(True)
+    return tree
+
+
+def test_the_emulator_has_no_circle_even_for_type_checkers_and_only_its_entry_points_import_its_server() -> None:
+    paths = {module_name(path, PACKAGE): path for path in PACKAGE.rglob("*.py")}
+    known = set(paths)
+    graph = {
+        name: imported_modules(
+            _every_import_counts(ast.parse(path.read_text("utf-8"))), name, path.name == "__init__.py", known
+        )
+        for name, path in paths.items()
+    }
+    package, server = "realtime_service.emulator", "realtime_service.emulator.server"
+    emulator = sorted(name for name in graph if name == package or name.startswith(package + "."))
+    assert server in emulator  # the graph is the real emulator
+    assert f"{package}.calls" in emulator
+
+    def reachable(starts: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(starts)
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph.get(node, ()))
+        return seen
+
+    inside = {name: {target for target in graph[name] if target in emulator} for name in emulator}
+    assert find_cycle(inside) is None
+    # a circle may also leave the emulator and come back through another package
+    assert [name for name in emulator if name in reachable(graph[name])] == []
+    # route families (and everything else below the server) depend on the core, never on the server, not even
+    # through the package's __init__ or another module
+    entry_points = {package, server, f"{package}.cli", f"{package}.__main__"}
+    assert [name for name in emulator if name not in entry_points and server in reachable(graph[name])] == []
