@@ -56,13 +56,26 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool, known: set[st
     return found
 
 
-def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
+def _every_import_counts(tree: ast.AST) -> ast.AST:
+    """``tree`` with each ``if TYPE_CHECKING:`` made ``if True:``, so :func:`imported_modules` counts the imports
+    type checkers read too (a circle there is still a circle for mypy, and for whoever reads the code)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.test = ast.Constant(True)
+    return tree
+
+
+def import_graph(root: Path = PACKAGE, *, type_checking: bool = False) -> dict[str, set[str]]:
+    """Who imports whom when the code runs, or (``type_checking``) also when a type checker reads it."""
     paths = {module_name(path, root): path for path in root.rglob("*.py")}
     known = set(paths)
-    return {
-        name: imported_modules(ast.parse(path.read_text("utf-8")), name, path.name == "__init__.py", known)
-        for name, path in paths.items()
-    }
+    graph = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text("utf-8"))
+        if type_checking:
+            tree = _every_import_counts(tree)
+        graph[name] = imported_modules(tree, name, path.name == "__init__.py", known)
+    return graph
 
 
 def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -115,6 +128,7 @@ def test_the_package_has_no_import_circle() -> None:
     graph = import_graph()
     assert "realtime_service.service.service" in graph  # the graph is the real package
     assert find_cycle(graph) is None
+    assert find_cycle(import_graph(type_checking=True)) is None  # nor for a type checker
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -186,14 +200,33 @@ def test_web_folders_are_the_known_layers() -> None:
 def test_each_web_layer_imports_only_downward_even_for_type_checking() -> None:
     """Routes use admission, adapters use routes, servers use adapters; the base modules use none of them.
     Imports under ``TYPE_CHECKING`` count here: a type-only import upward is still a dependency upward."""
-    paths = {module_name(path, PACKAGE): path for path in PACKAGE.rglob("*.py")}
-    known = set(paths)
-    graph = {}
-    for name, path in paths.items():
-        tree = ast.parse(path.read_text("utf-8"))
-        for node in ast.walk(tree):  # count the type-only imports: unwrap `if TYPE_CHECKING:` into plain code
-            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-                node.test = ast.Constant(value=True)
-        graph[name] = imported_modules(tree, name, path.name == "__init__.py", known)
+    graph = import_graph(type_checking=True)
     assert any(web_layer(name) == 3 for name in graph)  # the graph holds the real web package
     assert web_layering_violations(graph) == []
+
+
+def test_the_emulator_has_no_circle_even_for_type_checkers_and_only_its_entry_points_import_its_server() -> None:
+    graph = import_graph(type_checking=True)
+    package, server = "realtime_service.emulator", "realtime_service.emulator.server"
+    emulator = sorted(name for name in graph if name == package or name.startswith(package + "."))
+    assert server in emulator  # the graph is the real emulator
+    assert f"{package}.calls" in emulator
+
+    def reachable(starts: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(starts)
+        while todo:
+            node = todo.pop()
+            if node not in seen:
+                seen.add(node)
+                todo.extend(graph.get(node, ()))
+        return seen
+
+    inside = {name: {target for target in graph[name] if target in emulator} for name in emulator}
+    assert find_cycle(inside) is None
+    # a circle may also leave the emulator and come back through another package
+    assert [name for name in emulator if name in reachable(graph[name])] == []
+    # route families (and everything else below the server) depend on the core, never on the server, not even
+    # through the package's __init__ or another module
+    entry_points = {package, server, f"{package}.cli", f"{package}.__main__"}
+    assert [name for name in emulator if name not in entry_points and server in reachable(graph[name])] == []

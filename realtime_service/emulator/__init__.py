@@ -7,9 +7,10 @@ SDP answers come from :func:`realtime_service.wire.sdp.answer_for`; its offer ch
 
 from .call_registry import CallRecord, CallRegistry, Decision
 from .cli import main
+from .core import Call, RecordedRequest, Route
 from .faults import Fault, http_date
 from .replies import Reply
-from .server import Call, Emulator, RecordedRequest, Route
+from .server import Emulator
 
 __all__ = [
     "Call",

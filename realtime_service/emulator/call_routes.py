@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import RequestValidationError
 from ..wire.sdp import answer_for
 from .call_registry import ENDED, Api, CallRegistry, CallState, UnknownCall
+from .core import Call
 from .replies import Reply
 from .validation import Integer, Object, Spec, String, validate
-
-if TYPE_CHECKING:
-    from .server import Call
 
 NOT_FOUND_CODES: dict[str, str] = {"realtime": "call_id_not_found", "live": "session_id_not_found"}
 _NOUN = {"realtime": "call", "live": "Live session"}

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..redaction import redact
 from .call_registry import CallRecord
 from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
 from .client_secrets import REALTIME_SESSION
+from .core import Call, Core
 from .multipart import MultipartError, boundary_of, parse
 from .replies import Reply
 from .validation import Object, Tagged
-
-if TYPE_CHECKING:
-    from .server import Call, Emulator
 
 SESSION = Tagged("type", {"realtime": REALTIME_SESSION})
 """A GA realtime session, ``type`` required (``CallAcceptParams``, ``RealtimeSessionCreateRequest``)."""
@@ -39,7 +37,7 @@ def _call_id() -> str:
 class _Creator:
     """The ``POST /realtime/calls`` handler of one emulator (it needs the emulator's keys and registry)."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Core) -> None:
         self._emulator = emulator
 
     def _authorize(self, call: Call) -> tuple[str, Any] | Reply:
@@ -148,7 +146,8 @@ class _Creator:
         return found["sdp"], session
 
 
-def install(emulator: Emulator) -> None:
+def install(emulator: Core) -> None:
+    """The Realtime call family: create a call (WebRTC), decide and end one."""
     registry = emulator.calls
     emulator.add_route("POST", "/realtime/calls", _Creator(emulator), auth=False, json_body=False)
     base = "/realtime/calls/{call_id}"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .call_registry import CallRecord
 from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
+from .core import Call, Core
 from .replies import Reply
 from .validation import (
     AnyOf,
@@ -33,9 +33,6 @@ from .validation import (
     Tagged,
     variant,
 )
-
-if TYPE_CHECKING:
-    from .server import Call, Emulator
 
 _VOICE = AnyOf((String(), Object({"id": String()}, required=frozenset({"id"}))), expected="a string or an object")
 _AUDIO = Object({"output": Object({"voice": _VOICE})})
@@ -147,7 +144,7 @@ def _session_id() -> str:
     return "live_" + secrets.token_hex(16)
 
 
-def _creator(emulator: Emulator) -> Callable[[Call], Reply]:
+def _creator(emulator: Core) -> Callable[[Call], Reply]:
     def handle(call: Call) -> Reply:
         problem = validation_error(CREATE_REQUEST, call.body)
         if problem is not None:
@@ -175,7 +172,8 @@ def _creator(emulator: Emulator) -> Callable[[Call], Reply]:
     return handle
 
 
-def install(emulator: Emulator) -> None:
+def install(emulator: Core) -> None:
+    """The GPT-Live session family: create a session (WebRTC), decide and end one."""
     registry = emulator.calls
     emulator.add_route("POST", "/live/sessions", _creator(emulator))
     base = "/live/sessions/{session_id}"

@@ -30,16 +30,14 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from ..errors import WebhookVerificationError
 from ..webhooks.masking import mask_text
 from ..webhooks.verify import secret_keys, signature_of
 from .call_registry import DECIDED, CallRecord
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .core import Core
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +198,7 @@ def retryable(status: int | None) -> bool:
 
 
 def ring(
-    emulator: Emulator,
+    emulator: Core,
     webhook_url: str,
     sip_headers: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     *,

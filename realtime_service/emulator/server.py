@@ -2,7 +2,9 @@
 
 Used by tests, benchmarks and the CLI's offline mode, so it aims to be faithful where clients can tell
 (status codes, error bodies, headers, keep-alive) and cheap per request (a benchmark drives thousands of
-sequential calls through it). Endpoints live in a route table: see :meth:`Emulator.add_route`.
+sequential calls through it). Endpoints live in a route table: see :meth:`Emulator.add_route`. The calls and
+Live sessions are route families over :mod:`.core` (:mod:`.families` lists them), installed on each emulator;
+this module is the HTTP server and the route table they plug into, and nothing below it imports it.
 
 ``Emulator(azure=True)`` speaks Azure OpenAI's dialect instead, for the same route table:
 
@@ -36,16 +38,16 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
-from .call_install import install_call_routes
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry
 from .client_secrets import create_client_secret
+from .core import Call, Handler, RecordedRequest, Route
+from .families import install_route_families
 from .faults import Fault, FaultQueue
 from .replies import Reply
 from .sessions import create_session
@@ -82,46 +84,6 @@ _STREAM_CHUNK = b"x" * 65536
 _JOIN_TIMEOUT = 5.0
 #: Requests an :class:`Emulator` keeps for inspection unless told otherwise (about 4 KB each).
 DEFAULT_HISTORY = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request as received. ``headers`` has lower-case names; ``json`` is ``None`` unless the body parsed."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any
-    body: bytes
-    query: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """What an endpoint handler gets: the request, its JSON object body (do not mutate), and the time."""
-
-    request: RecordedRequest
-    body: dict[str, Any]
-    now: float
-
-
-Handler = Callable[[Call], Reply]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One endpoint. ``beta`` endpoints answer ``beta_api_shape_disabled`` when the emulator is beta-retired.
-
-    ``json_body=False``: the handler takes any body (multipart, ``application/sdp``) and parses it itself
-    (``Call.body`` is then the JSON object if there is one, else ``{}``). ``azure=False``: not served in
-    Azure mode (the path does not exist there). A path may hold ``{name}`` segments (one segment each).
-    """
-
-    handler: Handler
-    beta: bool = False
-    auth: bool = True
-    json_body: bool = True
-    azure: bool = True
 
 
 def _create(endpoint: Callable[[dict[str, Any], float], Reply]) -> Handler:
@@ -493,7 +455,7 @@ class Emulator:
         self._templates: list[tuple[re.Pattern[str], str]] = []
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
-        install_call_routes(self)
+        install_route_families(self)
         self._faults = FaultQueue()
         self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
         self._received = 0
