@@ -104,7 +104,8 @@ class ServerSettings:
     """The resolved ``server:`` configuration. ``repr`` never shows a bearer token."""
 
     path: str
-    #: ``POST`` here takes a browser's SDP offer (``None``: the signaling route is off). See :mod:`.signaling`.
+    #: ``POST`` here takes a browser's SDP offer (``None``: the signaling route is off). See
+    #: :mod:`~realtime_service.web.routes.session.endpoint`.
     session_path: str | None
     voice_api: str
     #: Hang up a call or Live session the server started once it has lasted this long (``None``: never).
@@ -128,7 +129,8 @@ class ServerSettings:
     browser_fields: frozenset[str]
     max_ttl: int
     max_body_bytes: int
-    #: ``None``: the loopback names, the bound address and the hosts of ``cors_origins`` (see :mod:`.hosts`).
+    #: ``None``: the loopback names, the bound address and the hosts of ``cors_origins`` (see
+    #: :mod:`~realtime_service.web.admission.hosts`).
     allowed_hosts: tuple[str, ...] | None
     auth_failure_limit: str | None
     ipv4_prefix: int

@@ -1,8 +1,8 @@
 """Request bodies: the size limit, and the JSON object a JSON route takes.
 
 The adapters read at most ``server.max_body_bytes + 1`` bytes (waitress itself refuses a declared or streamed
-body over the limit earlier, see :mod:`.waitress_guard`); :func:`check_size` turns the overflow into 413.
-:func:`json_object` parses strictly: no ``NaN``/``Infinity``, and a body nested deeper than
+body over the limit earlier, see :mod:`~realtime_service.web.servers.waitress_guard`); :func:`check_size` turns the
+overflow into 413. :func:`json_object` parses strictly: no ``NaN``/``Infinity``, and a body nested deeper than
 :data:`MAX_JSON_DEPTH` (or than Python's parser goes, ``RecursionError``) is one more invalid body, a cheap 400,
 never a 500 with a traceback. Routes with other bodies (raw SDP, signed webhook bytes) use :func:`check_size`
 and :func:`media_type` and parse their own.

@@ -1,7 +1,7 @@
 """Admission: the steps a request passes before a route does its own work, composed per route.
 
-Each step is one module, takes the framework-neutral :class:`~.messages.WebRequest` and either returns or
-raises :class:`~.answers.Refused` with an answer in OpenAI's error shape (``no-store``):
+Each step is one module, takes the framework-neutral :class:`~realtime_service.web.messages.WebRequest` and either
+returns or raises :class:`~.answers.Refused` with an answer in OpenAI's error shape (``no-store``):
 
 ====================  ==========================  ====================================================
 step                  module                      answer
@@ -15,11 +15,11 @@ authentication        :mod:`.auth`                401 ``unauthorized``
 budget                :mod:`.budget`              429 ``rate_limited`` / 503 storage down
 ====================  ==========================  ====================================================
 
-The body type is the route's own business: the token route parses a JSON object (:func:`.bodies.json_object`);
-a route taking raw SDP or signed webhook bytes reads ``request.body`` after :meth:`Admission.admit`. A route
-that needs fewer steps passes ``None`` for the ones it skips (a webhook route: no CORS, no bearer auth, its own
-signature check). Access lines (:mod:`.accesslog`) and the servers' own limits (:mod:`.waitress_guard`,
-:mod:`.uvicorn_guard`) wrap every route alike.
+The body type is the route's own business: the token route parses a JSON object (:func:`.bodies.json_object`); a route
+taking raw SDP or signed webhook bytes reads ``request.body`` after :meth:`Admission.admit`. A route that needs fewer
+steps passes ``None`` for the ones it skips (a webhook route: no CORS, no bearer auth, its own signature check).
+Access lines (:mod:`.accesslog`) and the servers' own limits (:mod:`~realtime_service.web.servers.waitress_guard`,
+:mod:`~realtime_service.web.servers.uvicorn_guard`) wrap every route alike.
 """
 
 from __future__ import annotations

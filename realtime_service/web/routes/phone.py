@@ -1,16 +1,15 @@
 """``PhoneEndpoint``: ``POST /webhooks/openai`` (``server.phone.path``), framework-neutral like the token endpoint.
 
-OpenAI calls it, server to server, for every incoming SIP call. The pipeline: Host allow-list (421) -> method
-(405) -> body size (413), from the shared :mod:`.admission` pieces (no CORS, no bearer auth, no browser budget:
-the signature is the authentication) -> the Standard Webhooks signature, checked on the raw bytes before any of
-them is parsed (400 ``invalid_webhook`` whose ``param`` is the reason code, ``bad_signature``, ``stale``...,
-also the access line's note ``refused:<reason>``; no secret configured: 500
-``webhook_secret_missing``) -> the :class:`~realtime_service.webhooks.desk.CallDesk`: dedupe by ``webhook-id``
-and by call in the ``server.rate_limit_storage``, the call router (a container provider a host app overrides),
-the decision carried out through the service (``accept_call``...), each upstream attempt bounded by
-``server.phone.upstream_timeout``. The desk's answer is sent as is: 200 (decided, duplicate, ignored, failed
-for good), 409 (another worker is deciding it) or 503 (retryable: OpenAI redelivers). One access line per
-request, its note the outcome.
+OpenAI calls it, server to server, for every incoming SIP call. The pipeline: Host allow-list (421) -> method (405) ->
+body size (413), from the shared :mod:`~realtime_service.web.admission` pieces (no CORS, no bearer auth, no browser
+budget: the signature is the authentication) -> the Standard Webhooks signature, checked on the raw bytes before any
+of them is parsed (400 ``invalid_webhook`` whose ``param`` is the reason code, ``bad_signature``, ``stale``..., also
+the access line's note ``refused:<reason>``; no secret configured: 500 ``webhook_secret_missing``) -> the
+:class:`~realtime_service.webhooks.desk.CallDesk`: dedupe by ``webhook-id`` and by call in the
+``server.rate_limit_storage``, the call router (a container provider a host app overrides), the decision carried out
+through the service (``accept_call``...), each upstream attempt bounded by ``server.phone.upstream_timeout``. The
+desk's answer is sent as is: 200 (decided, duplicate, ignored, failed for good), 409 (another worker is deciding it)
+or 503 (retryable: OpenAI redelivers). One access line per request, its note the outcome.
 """
 
 from __future__ import annotations

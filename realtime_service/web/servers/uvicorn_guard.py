@@ -1,17 +1,17 @@
 """uvicorn, held to the token server's limits: bounded headers, a bounded request, a deadline for each request to
 arrive, and its own answers in OpenAI's shape; with either of uvicorn's parsers (httptools, else h11).
 
-uvicorn's httptools protocol accepts headers of any size (a 32 MiB header was taken), chunk-size lines of any
-length (a 2 MiB chunk extension for a 2-byte body was read and minted), and gives a request that trickles in byte
-by byte all the time it wants (``timeout_keep_alive`` only runs between requests).
-:class:`GuardedHttpToolsProtocol` counts the bytes of a request's head and answers 431 past
-``server.max_header_bytes`` or past :data:`~.bodies.MAX_HEADER_COUNT` header lines (trailers included); counts
-every byte a request makes it read (request line, headers, chunk-size lines and extensions, body, trailers) and
-answers 413 and closes past :func:`~.bodies.max_request_bytes`; gives each request ``server.request_timeout``
-seconds from its first byte (or from the connection's opening) to arrive whole, then answers 408 and closes; and
-its malformed-request 400 is in OpenAI's shape with ``no-store`` instead of uvicorn's plain text.
-:class:`GuardedH11Protocol` does the same on h11 (whose own bound on an incomplete head or chunk line is set to
-``server.max_header_bytes``). Each of these answers is one access line.
+uvicorn's httptools protocol accepts headers of any size (a 32 MiB header was taken), chunk-size lines of any length
+(a 2 MiB chunk extension for a 2-byte body was read and minted), and gives a request that trickles in byte by byte all
+the time it wants (``timeout_keep_alive`` only runs between requests). :class:`GuardedHttpToolsProtocol` counts the
+bytes of a request's head and answers 431 past ``server.max_header_bytes`` or past
+:data:`~realtime_service.web.admission.bodies.MAX_HEADER_COUNT` header lines (trailers included); counts every byte a
+request makes it read (request line, headers, chunk-size lines and extensions, body, trailers) and answers 413 and
+closes past :func:`~realtime_service.web.admission.bodies.max_request_bytes`; gives each request
+``server.request_timeout`` seconds from its first byte (or from the connection's opening) to arrive whole, then
+answers 408 and closes; and its malformed-request 400 is in OpenAI's shape with ``no-store`` instead of uvicorn's
+plain text. :class:`GuardedH11Protocol` does the same on h11 (whose own bound on an incomplete head or chunk line is
+set to ``server.max_header_bytes``). Each of these answers is one access line.
 """
 
 from __future__ import annotations

@@ -4,18 +4,17 @@ waitress reads each request (headers and body) in its event loop before a worker
 slow client costs a socket, not a thread. What it lacks is a bound on how long a request may take to arrive:
 ``channel_timeout`` counts *inactivity*, and a client that sends one byte a second is never inactive. Here:
 
-- :class:`GuardedChannel` gives each request ``server.request_timeout`` seconds from its first byte (or from
-  the connection's opening) to arrive whole; past that it answers 408 and closes. Idle keep-alive connections
-  close after ``server.idle_timeout`` (waitress's ``channel_timeout``).
-- :class:`GuardedParser` bounds what a request may make waitress read: at most ``server.max_header_bytes`` of
-  request line and headers and :data:`~.bodies.MAX_HEADER_COUNT` header lines (431), and at most
-  ``server.max_body_bytes`` + :data:`~.bodies.FRAMING_BYTES` of body *with* its chunk-size lines, extensions and
-  trailers (waitress counts them as body; 413). The body itself is held to ``server.max_body_bytes``, inclusive,
-  by the adapter, as on uvicorn.
+- :class:`GuardedChannel` gives each request ``server.request_timeout`` seconds from its first byte (or from the
+  connection's opening) to arrive whole; past that it answers 408 and closes. Idle keep-alive connections close after
+  ``server.idle_timeout`` (waitress's ``channel_timeout``).
+- :class:`GuardedParser` bounds what a request may make waitress read: at most ``server.max_header_bytes`` of request
+  line and headers and :data:`~realtime_service.web.admission.bodies.MAX_HEADER_COUNT` header lines (431), and at most
+  ``server.max_body_bytes`` + :data:`~realtime_service.web.admission.bodies.FRAMING_BYTES` of body *with* its
+  chunk-size lines, extensions and trailers (waitress counts them as body; 413). The body itself is held to
+  ``server.max_body_bytes``, inclusive, by the adapter, as on uvicorn.
 - :class:`OpenAIErrorTask` replaces waitress's plain-text error pages (malformed request 400, body over
-  ``server.max_body_bytes`` 413, which waitress answers as soon as the headers declare it or a chunked body
-  passes it, headers over ``server.max_header_bytes`` 431) with OpenAI's error shape, ``no-store``, and an
-  access line.
+  ``server.max_body_bytes`` 413, which waitress answers as soon as the headers declare it or a chunked body passes it,
+  headers over ``server.max_header_bytes`` 431) with OpenAI's error shape, ``no-store``, and an access line.
 
 :func:`adjustments` turns the settings into waitress's own: ``connection_limit`` (waitress's default of 100
 is what ~100 slow sockets exhausted) and the ``poll()`` loop (``select()`` stops at file descriptor 1024).

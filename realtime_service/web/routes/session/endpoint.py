@@ -3,13 +3,14 @@
 The browser never holds a key: this server posts the offer with its own API key and the session its policy
 allows, to ``POST /realtime/calls`` (``server.voice_api: realtime``) or ``POST /live/sessions`` (``live``).
 
-The pipeline is ``/token``'s admission, the same pieces with the same settings (:mod:`.admission`: Host 421 ->
-origin 403 -> method 405 -> size 413 -> failed-auth throttle 429 -> authentication 401), then this route's
+The pipeline is ``/token``'s admission, the same pieces with the same settings (:mod:`~realtime_service.web.admission`:
+Host 421 -> origin 403 -> method 405 -> size 413 -> failed-auth throttle 429 -> authentication 401), then this route's
 own: media type ``application/sdp`` (415) -> the query's session choices through ``/token``'s policy (400,
-see :mod:`.call_sessions`) -> the offer check (400 naming ``sdp``) -> the identity's calls budget
-(``server.call_rate_limit``, counted apart from ``/token``'s keys; 429) -> the upstream call. Success is
+see :mod:`~realtime_service.web.routes.session.terms`) -> the offer check (400 naming ``sdp``) -> the identity's calls
+budget (``server.call_rate_limit``, counted apart from ``/token``'s keys; 429) -> the upstream call. Success is
 ``201`` ``application/sdp`` with the answer and the call's id (``rtc_...`` or ``live_...``) in ``X-Call-Id``,
-which CORS exposes to the page. Upstream failures are mapped as ``/token`` maps them (:mod:`.upstream`).
+which CORS exposes to the page. Upstream failures are mapped as ``/token`` maps them
+(:mod:`~realtime_service.web.routes.upstream`).
 Every answer is ``no-store``; every request one access line. Under ``server.max_call_seconds`` the call's
 hang-up is scheduled (:mod:`.hangups`). A create whose answer is lost is never sent again (a second billable
 call); the call it may have started is hung up at once when any part of the answer named it, else a WARNING

@@ -4,10 +4,11 @@ the session each voice API takes.
 The browser names what it may choose (``server.browser_fields``) as query parameters, since the body is the
 SDP offer: ``POST /session?voice=cedar``. Each parameter appears at most once; ``model``, ``voice`` and
 ``instructions`` are plain text, ``tools`` and ``turn_detection`` JSON text (``turn_detection=null`` turns it
-off), parsed as ``/token`` parses its body (:func:`~.bodies.parse_json`: strict, at most 64 levels deep, so no
+off), parsed as ``/token`` parses its body (:func:`~realtime_service.web.admission.bodies.parse_json`: strict, at most
+64 levels deep, so no
 browser's JSON can make validation recurse into a 500). ``ttl`` belongs to keys, not calls, and is refused.
-The values then go through the same :class:`~.policy.SessionPolicy` as ``/token``'s JSON body, and
-:class:`SessionTerms` are rendered as:
+The values then go through the same :class:`~realtime_service.web.routes.policy.SessionPolicy` as ``/token``'s JSON
+body, and :class:`SessionTerms` are rendered as:
 
 - ``realtime``: a GA realtime session (``{"type": "realtime", "model", "instructions", "tools", "audio": ...}``),
   the ``session`` part of ``POST /realtime/calls``;

@@ -1,11 +1,12 @@
 """``TokenEndpoint``: the framework-neutral token endpoint. Adapters hand it a request and send back its response.
 
-The pipeline for ``POST <path>`` is the :mod:`.admission` steps (Host 421 -> origin 403 -> method 405 -> size
-413 -> failed-auth throttle 429 -> authentication 401), then this route's own: media type (415) -> JSON object
-(400) -> session policy (400) -> budget per identity (429) -> mint. Upstream failures are mapped, never echoed
+The pipeline for ``POST <path>`` is the :mod:`~realtime_service.web.admission` steps (Host 421 -> origin 403 -> method
+405 -> size 413 -> failed-auth throttle 429 -> authentication 401), then this route's own: media type (415) -> JSON
+object (400) -> session policy (400) -> budget per identity (429) -> mint. Upstream failures are mapped, never echoed
 (see :meth:`TokenEndpoint._failure`); a success body holds only the documented fields of the answer
-(:func:`~.minting.browser_body`) and is scrubbed of every secret the server knows. Every
-response carries ``Cache-Control: no-store``; every request gets one access-log line (:mod:`.accesslog`).
+(:func:`~.minting.browser_body`) and is scrubbed of every secret the server knows. Every response carries
+``Cache-Control: no-store``; every request gets one access-log line
+(:mod:`~realtime_service.web.admission.accesslog`).
 """
 
 from __future__ import annotations
