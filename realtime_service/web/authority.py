@@ -20,7 +20,8 @@ labels of letters, digits, ``-`` and ``_`` (one trailing dot allowed), and an op
 
 
 def split_host(host: str) -> tuple[str, int | None] | None:
-    """``[::1]:8000`` -> ``("::1", 8000)``, lower-case, a trailing dot kept; ``None`` for any malformed form.
+    """``[::1]:8000`` -> ``("::1", 8000)``, lower-case (an IPv6 address in its one compressed form), a trailing dot
+    kept; ``None`` for any malformed form.
 
     One parser for the ``Host`` header and the authority of an ``Origin``, strict because a lenient one lets a
     malformed value pass as an allowed name (``[::1]junk`` as ``::1``, ``::1:80`` unbracketed, digits that are
@@ -37,10 +38,10 @@ def split_host(host: str) -> tuple[str, int | None] | None:
     if ipv6 is None:
         return match["name"], port
     try:
-        ipaddress.IPv6Address(ipv6)
+        address = ipaddress.IPv6Address(ipv6)
     except ValueError:
         return None
-    return ipv6, port
+    return address.compressed, port  # one spelling per address: [0:0::1] is ::1
 
 
 def host_name(host: str) -> str | None:

@@ -22,7 +22,7 @@ from realtime_service.wire.controls import forbidden_character
 
 from ..webhooks.settings import PhoneSettings, load_phone_settings
 from ..webhooks.verify import SECRET_VARIABLE
-from .authority import canonical_origin
+from .authority import canonical_origin, split_host
 
 #: The session fields the policy knows, in the endpoint's own (shape-neutral) names.
 SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "ttl")
@@ -260,7 +260,20 @@ def _origins(raw: Any) -> frozenset[str]:
     return frozenset(origins)
 
 
-_HOST = re.compile(r"^\.?[a-z0-9_.:\-\[\]]+$")
+def _allowed_host(entry: Any) -> str | None:
+    """An ``allowed_hosts`` entry as :class:`~.admission.hosts.HostAllowList` compares it, or ``None`` if it is not
+    a host name or address: read by the same parser as a request's ``Host`` (:func:`.authority.split_host`), so
+    ``a..b`` or ``example.com:443`` is refused here rather than never matching; an IPv6 address in its one form."""
+    if not isinstance(entry, str):
+        return None
+    text = entry.strip()  # not lower-cased here: split_host refuses what is not ASCII before it lowers
+    domain = text.startswith(".")  # ".example.com": that domain and its subdomains
+    name = text.removeprefix(".")
+    bare = name.strip("[]")
+    split = split_host(f"[{bare}]" if ":" in bare and not domain else name)
+    if split is None or split[1] is not None or not split[0].removesuffix("."):
+        return None
+    return ("." if domain else "") + split[0].removesuffix(".")
 
 
 def _hosts(raw: Any) -> tuple[str, ...] | None:
@@ -272,8 +285,8 @@ def _hosts(raw: Any) -> tuple[str, ...] | None:
         raise ConfigurationError("config key 'server.allowed_hosts' must be a list of host names")
     hosts = []
     for host in raw:
-        name = host.strip().lower().strip("[]").rstrip(".") if isinstance(host, str) else ""
-        if not name or name == "*" or not _HOST.match(name):
+        name = _allowed_host(host)
+        if name is None:
             raise ConfigurationError(
                 f"config key 'server.allowed_hosts' holds {host!r}: each entry must be a host name or address "
                 "such as 'app.example.com' or '.example.com' (that domain and its subdomains), without port; "

@@ -195,6 +195,12 @@ def test_a_route_with_a_raw_body_composes_a_subset_of_the_steps() -> None:
     [
         ("allowed_hosts", ["*"], "allowed_hosts"),
         ("allowed_hosts", ["a b"], "allowed_hosts"),
+        ("allowed_hosts", ["a..b"], "allowed_hosts"),
+        ("allowed_hosts", ["example.com:443"], "allowed_hosts"),
+        ("allowed_hosts", ["[::1]:80"], "allowed_hosts"),
+        ("allowed_hosts", ["::1::2"], "allowed_hosts"),
+        ("allowed_hosts", [".", ".."], "allowed_hosts"),
+        ("allowed_hosts", ["exa\u212ample.com"], "allowed_hosts"),
         ("ipv6_prefix", 129, "ipv6_prefix"),
         ("ipv4_prefix", 0, "ipv4_prefix"),
         ("request_timeout", 0, "request_timeout"),
@@ -215,3 +221,14 @@ def test_new_settings_defaults() -> None:
     defaults = load_server_settings({}, {})
     assert (defaults.ipv6_prefix, defaults.ipv4_prefix, defaults.connection_limit) == (64, 32, 2048)
     assert defaults.allowed_hosts is None
+
+
+def test_allowed_hosts_are_read_as_a_host_header_is_and_an_ipv6_address_has_one_spelling() -> None:
+    configured = ["Tokens.Example.", ".Corp.Example", "[0:0:0:0:0:0:0:1]", "FE80::0:1", "10.0.0.7"]
+    settings = load_server_settings({"allowed_hosts": configured}, {})
+    assert settings.allowed_hosts == ("tokens.example", ".corp.example", "::1", "fe80::1", "10.0.0.7")
+    hosts = HostAllowList(settings.allowed_hosts)
+    for allowed in ("[::1]:8000", "[0::1]", "[fe80:0::1]:443", "a.corp.example", "corp.example", "TOKENS.example."):
+        assert hosts.allowed(allowed), allowed
+    for refused in ("[::2]", "[fe80::1%25eth0]", "corp.example.evil", "xcorp.example", "10.0.0.70"):
+        assert not hosts.allowed(refused), refused
