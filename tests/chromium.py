@@ -15,10 +15,12 @@ accepts. All traffic is loopback: the pages under test and Chromium's own DevToo
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +65,32 @@ def binaries() -> tuple[str, str]:
             "in a browser are UNTESTED in this run"
         )
     return CHROMIUM, CHROMEDRIVER
+
+
+class _EmptyPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>empty</title>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@contextmanager
+def empty_page() -> Iterator[str]:
+    """The URL of an empty page on loopback, for scripts that need an origin: ``getUserMedia`` wants a secure
+    context, which ``http://127.0.0.1`` is, and storage is kept per origin."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EmptyPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _BrowserTarget:

@@ -4,13 +4,10 @@ next, whatever the order."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from chromium import SCRIPT_TIMEOUT, Chromium
+from chromium import SCRIPT_TIMEOUT, Chromium, empty_page
 
 _LEAVE_TRACES = """
 document.cookie = 'left=behind; max-age=3600';
@@ -21,27 +18,11 @@ console.log('left behind');
 _TRACES = "return [document.cookie, localStorage.length, sessionStorage.length]"
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>isolation</title>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture
 def page_url() -> Iterator[str]:
-    """One loopback origin for both contexts: storage is kept per origin, so the same one must come back empty."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    """One origin for both contexts: storage is kept per origin, so the same one must come back empty."""
+    with empty_page() as url:
+        yield url
 
 
 def test_a_new_context_starts_without_what_the_last_one_left(chromium: Chromium, page_url: str) -> None:

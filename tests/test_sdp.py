@@ -7,13 +7,12 @@ the browser's ``setRemoteDescription`` must accept the answer (``signalingState`
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import empty_page
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -165,33 +164,12 @@ def test_answer_for_refuses_what_check_offer_refuses() -> None:
 # the browser
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    """An empty page on loopback: getUserMedia needs a secure context, which http://127.0.0.1 is."""
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>sdp</title>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """The run's one Chromium (``tests/chromium.py``) on an empty loopback page, in a browser context of its own."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+    with empty_page() as url:
+        browser.get(url)
         yield browser
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 _MAKE_OFFER = """
