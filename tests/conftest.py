@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from chromium import Chromium
 
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
@@ -65,3 +67,20 @@ def make_container(emulator: Emulator) -> Iterator[object]:
     yield make
     for container in built:
         container.shutdown_resources()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    """One headless Chromium for the run, started by the first test that wants a browser (skipped, saying so,
+    without Debian's chromium and chromium-driver) and quit when the run ends."""
+    browser = Chromium()
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> Iterator[Any]:
+    """The shared Chromium's driver on a new tab in a browser context of its own (cookies, storage, permissions
+    and console log start empty), the fake microphone allowed."""
+    with chromium.context() as driver:
+        yield driver

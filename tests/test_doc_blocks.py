@@ -47,7 +47,6 @@ from dependency_injector import containers
 from markdown_it import MarkdownIt
 from pytest_examples import CodeExample, EvalExample, find_examples
 from token_server.conftest import Served
-from token_server.test_signaling_browser import browser  # noqa: F401 - the fixture: Debian's headless Chromium
 
 from realtime_service.config import load_settings
 from realtime_service.emulator import Emulator
@@ -233,7 +232,7 @@ def test_a_text_block_is_not_code_that_could_run(block: Block) -> None:
 
 
 @pytest.mark.parametrize("block", blocks_of("js"), ids=str)
-def test_a_js_block_runs_in_chromium_against_serve(block: Block, browser: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_a_js_block_runs_in_chromium_against_serve(block: Block, browser: Any, tmp_path: Path) -> None:
     """The browser side as a page would run it: Chromium's fake microphone, a real RTCPeerConnection, its offer
     posted (same origin) to ``serve --emulator`` at the path the block names, the answer applied."""
     paths = set(re.findall(r'fetch\("(/[^"?]*)', block.source))

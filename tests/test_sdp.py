@@ -7,16 +7,12 @@ the browser's ``setRemoteDescription`` must accept the answer (``signalingState`
 
 from __future__ import annotations
 
-import http.server
-import importlib.util
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import empty_page
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,10 +21,6 @@ from realtime_service.wire.sdp import MAX_OFFER_BYTES, answer_for, check_offer
 
 # Recorded from headless Chromium 156 (fake audio device, an oai-events data channel).
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
-)
 
 
 def _reason(offer: Any, **kwargs: Any) -> str:
@@ -172,62 +164,12 @@ def test_answer_for_refuses_what_check_offer_refuses() -> None:
 # the browser
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    """An empty page on loopback: getUserMedia needs a secure context, which http://127.0.0.1 is."""
-
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>sdp</title>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture
-def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if importlib.util.find_spec("selenium") is None:
-        pytest.skip("BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); answer_for UNTESTED")
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip(
-            "BROWSER TEST SKIPPED: Debian's chromium and chromium-driver are not installed "
-            "(apt-get install chromium chromium-driver); answer_for is UNTESTED in a browser in this run"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        driver.get(f"http://127.0.0.1:{server.server_address[1]}/")
-        yield driver
-    finally:
-        driver.quit()
-        server.shutdown()
-        server.server_close()
-        shutil.rmtree(profile, ignore_errors=True)
+def page(browser: Any) -> Iterator[Any]:
+    """The run's one Chromium (``tests/chromium.py``) on an empty loopback page, in a browser context of its own."""
+    with empty_page() as url:
+        browser.get(url)
+        yield browser
 
 
 _MAKE_OFFER = """

@@ -4,53 +4,23 @@ servers, rung by the emulator: a caller is accepted with the example's session, 
 from __future__ import annotations
 
 import base64
-import importlib
-import sys
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.servers.serve import UvicornRunner, WaitressRunner, bind
 
-from .conftest import realtime_config, require
+from .conftest import realtime_config
+from .example_apps import served_example
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"phone-example-test-secret-00001").decode()
 
 
 @pytest.fixture
 def phone_app(framework: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
-    require(framework)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module(f"examples.phone_{framework}")
-    application = module.application
-    application.config.from_dict(
-        {"realtime": realtime_config(emulator), "server": {"phone": {"webhook_secret": SECRET}}}
-    )
-    application.token_server.environ.override({})
-    adapter = f"realtime_service.web.adapters.{'flask_blueprint' if framework == 'flask' else 'fastapi_router'}"
-    application.wire(modules=[adapter])
-    sock = bind("127.0.0.1", 0)
-    runner: Any
-    if framework == "flask":
-        runner = WaitressRunner(module.app, sock, threads=4, shutdown_timeout=5)
-    else:
-        runner = UvicornRunner(module.app, sock, shutdown_timeout=5)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    yield module, f"http://127.0.0.1:{sock.getsockname()[1]}/webhooks/openai"
-    runner.stop()
-    thread.join(10)
-    sock.close()
-    application.unwire()
-    application.shutdown_resources()
-    application.token_server.environ.reset_override()
-    sys.modules.pop(f"examples.phone_{framework}", None)
+    config = {"realtime": realtime_config(emulator), "server": {"phone": {"webhook_secret": SECRET}}}
+    yield from served_example("phone", framework, config, monkeypatch, path="/webhooks/openai")
 
 
 def test_the_example_router_accepts_a_caller(phone_app: tuple[Any, str], emulator: Emulator) -> None:

@@ -6,8 +6,8 @@ answer must be applied (``signalingState`` stable, the page saying "no media" si
 and the emulator (its records written by ``--emulator-record`` when serve stops) must have received the offer
 byte for byte with the server's session. Refused requests (over the calls budget; a page on a foreign origin)
 show a readable error on the page and reach nothing upstream. Screenshots land in ``$PYTEST_ARTIFACTS``
-(default ``artifacts/``, git-ignored). Skipped, saying so, without the binaries (the fixture is
-``test_token_browser``'s).
+(default ``artifacts/``, git-ignored). Skipped, saying so, without the binaries (``browser``: the run's one
+Chromium, a fresh browser context per test, from ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -17,20 +17,12 @@ import functools
 import http.server
 import json
 import threading
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .conftest import Served
-from .test_token_browser import NO_MEDIA, chromium, one_retry_hint, screenshot, text, until, wait_text
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    yield from chromium(monkeypatch)
+from .test_token_browser import NO_MEDIA, one_retry_hint, screenshot, text, until, wait_text
 
 
 def test_start_a_call_applies_the_answer_and_the_emulator_got_the_offer_byte_for_byte(

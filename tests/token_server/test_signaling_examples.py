@@ -3,9 +3,6 @@ on their production servers, against the emulator: an offer in, an answer and a 
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +11,9 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.servers.serve import UvicornRunner, WaitressRunner, bind
 
-from .conftest import realtime_config, require
+from .conftest import realtime_config
+from .example_apps import served_example
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
@@ -24,31 +21,7 @@ OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
 
 @pytest.fixture
 def host_app(framework: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
-    require(framework)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module(f"examples.signaling_{framework}")
-    application = module.application
-    application.config.from_dict({"realtime": realtime_config(emulator)})
-    application.token_server.environ.override({})
-    adapter = f"realtime_service.web.adapters.{'flask_blueprint' if framework == 'flask' else 'fastapi_router'}"
-    application.wire(modules=[adapter])
-    sock = bind("127.0.0.1", 0)
-    runner: Any
-    if framework == "flask":
-        runner = WaitressRunner(module.app, sock, threads=4, shutdown_timeout=5)
-    else:
-        runner = UvicornRunner(module.app, sock, shutdown_timeout=5)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    yield module, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    runner.stop()
-    thread.join(10)
-    sock.close()
-    application.unwire()
-    application.shutdown_resources()
-    application.token_server.environ.reset_override()
-    sys.modules.pop(f"examples.signaling_{framework}", None)
+    yield from served_example("signaling", framework, {"realtime": realtime_config(emulator)}, monkeypatch)
 
 
 def test_the_example_starts_a_call_for_an_offer(host_app: tuple[Any, str], emulator: Emulator, framework: str) -> None:

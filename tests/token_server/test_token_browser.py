@@ -1,6 +1,7 @@
 """The demo page in a real browser: Debian's headless Chromium, driven by selenium through Debian's chromedriver.
 
-Nothing here downloads a browser or a driver: both binaries must be installed (``apt-get install chromium
+The browser is the run's one Chromium (``tests/chromium.py``), a fresh browser context for each test. Nothing
+here downloads a browser or a driver: both binaries must be installed (``apt-get install chromium
 chromium-driver``; ``.ci/run`` does). Without them the test is skipped with a reason that says so. Each state of
 the page is asserted on its visible text and saved as a screenshot in ``$PYTEST_ARTIFACTS`` (default
 ``artifacts/`` at the checkout's root, git-ignored): ``demo-1-initial.png`` to ``demo-7-bearer-401.png``.
@@ -9,79 +10,20 @@ Waits are selenium's ``WebDriverWait`` on a condition, never a sleep.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from chromium import Chromium
 
 from realtime_service.emulator import Emulator, Fault
 
 from .conftest import Served, config_file
 
 ARTIFACTS = Path(os.environ.get("PYTEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "artifacts")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/lib/chromium/chromedriver" if Path("/usr/lib/chromium/chromedriver").exists() else None
-)
 NO_MEDIA = "no media: the emulator answers signaling but sends no audio"
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    yield from chromium(monkeypatch)
-
-
-def chromium(monkeypatch: pytest.MonkeyPatch, *, microphone: bool = True) -> Iterator[Any]:
-    """Headless Chromium with the fake microphone (``microphone=False``: every permission prompt denied), its
-    console log kept (CSP violations land there); both browser test modules' ``browser`` fixture."""
-    if importlib.util.find_spec("selenium") is None:
-        pytest.skip(
-            "BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); the demo page is UNTESTED"
-        )
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip(
-            "BROWSER TEST SKIPPED: Debian's chromium and chromium-driver are not installed "
-            "(apt-get install chromium chromium-driver); the demo page is UNTESTED in this run"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never fetch anything
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        *(
-            ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
-            if microphone
-            else ("--use-fake-device-for-media-stream", "--deny-permission-prompts")
-        ),
-        "--window-size=1100,1300",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def until(driver: Any, check: Callable[[Any], Any], what: str, timeout: float = 15.0) -> Any:
@@ -252,12 +194,8 @@ def test_every_refusal_with_a_wait_reads_as_one_sentence_with_one_hint(
     assert served.stop() == 0
 
 
-def test_a_blocked_microphone_fails_the_call_saying_why_before_anything_is_sent(
-    monkeypatch: pytest.MonkeyPatch, start: Any
-) -> None:
-    driver = chromium(monkeypatch, microphone=False)
-    browser = next(driver)
-    try:
+def test_a_blocked_microphone_fails_the_call_saying_why_before_anything_is_sent(chromium: Chromium, start: Any) -> None:
+    with chromium.context(microphone=False) as browser:
         served: Served = start("--emulator")
         browser.get(served.url + "/")
         until(browser, lambda d: d.find_element("id", "start-call").is_displayed(), "the call button")
@@ -268,5 +206,3 @@ def test_a_blocked_microphone_fails_the_call_saying_why_before_anything_is_sent(
         screenshot(browser, "demo-9-microphone-blocked.png")
         assert served.stop() == 0
         assert "/session" not in served.stderr  # no offer was posted: no call was started
-    finally:
-        driver.close()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,41 +10,18 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.servers.serve import UvicornRunner, WaitressRunner, bind, load_config
+from realtime_service.web.servers.serve import load_config
 
-from .conftest import realtime_config, require
+from .conftest import realtime_config
+from .example_apps import served_example
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def host_app(framework: str, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
-    """The example module for ``framework``, pointed at the emulator, served on loopback."""
-    require(framework)
-    monkeypatch.chdir(ROOT)
-    monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module(f"examples.token_{framework}")
-    application = module.application
-    application.config.from_dict({"realtime": realtime_config(emulator)})
-    application.token_server.environ.override({})
-    adapter = f"realtime_service.web.adapters.{'flask_blueprint' if framework == 'flask' else 'fastapi_router'}"
-    application.wire(modules=[adapter])  # other tests may have wired the adapter to their own container since
-    sock = bind("127.0.0.1", 0)
-    runner: Any
-    if framework == "flask":
-        runner = WaitressRunner(module.app, sock, threads=4, shutdown_timeout=5)
-    else:
-        runner = UvicornRunner(module.app, sock, shutdown_timeout=5)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    yield module, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    runner.stop()
-    thread.join(10)
-    sock.close()
-    application.unwire()
-    application.shutdown_resources()
-    application.token_server.environ.reset_override()
-    sys.modules.pop(f"examples.token_{framework}", None)
+    """The example for ``framework``, pointed at the emulator, served on loopback (``example_apps.py``)."""
+    yield from served_example("token", framework, {"realtime": realtime_config(emulator)}, monkeypatch)
 
 
 def test_a_host_app_mounts_the_endpoint_under_its_prefix(host_app: tuple[Any, str], emulator: Emulator) -> None:

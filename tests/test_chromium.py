@@ -1,0 +1,40 @@
+"""The shared browser's per-test isolation (``tests/chromium.py``): one Chromium serves every browser test, so
+what one test's pages leave behind (cookies, storage, console messages, a changed timeout) must not reach the
+next, whatever the order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from chromium import SCRIPT_TIMEOUT, Chromium, empty_page
+
+_LEAVE_TRACES = """
+document.cookie = 'left=behind; max-age=3600';
+localStorage.setItem('left', 'behind');
+sessionStorage.setItem('left', 'behind');
+console.log('left behind');
+"""
+_TRACES = "return [document.cookie, localStorage.length, sessionStorage.length]"
+
+
+@pytest.fixture
+def page_url() -> Iterator[str]:
+    """One origin for both contexts: storage is kept per origin, so the same one must come back empty."""
+    with empty_page() as url:
+        yield url
+
+
+def test_a_new_context_starts_without_what_the_last_one_left(chromium: Chromium, page_url: str) -> None:
+    with chromium.context() as driver:
+        driver.get(page_url)
+        driver.execute_script(_LEAVE_TRACES)
+        assert driver.execute_script(_TRACES) == ["left=behind", 1, 1]  # the traces are there to be left
+        assert any("left behind" in entry["message"] for entry in driver.get_log("browser"))
+        driver.execute_script("console.log('still in the log')")
+        driver.set_script_timeout(1)
+    with chromium.context() as driver:
+        driver.get(page_url)
+        assert driver.execute_script(_TRACES) == ["", 0, 0]
+        assert not any("still in the log" in entry["message"] for entry in driver.get_log("browser"))
+        assert driver.timeouts.script == SCRIPT_TIMEOUT
