@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 
 from realtime_service.beta.models import NOT_GIVEN, ExpiresAfter, FunctionTool, NoiseReduction
 from realtime_service.errors import RequestValidationError, ResponseValidationError
-from realtime_service.ga import plans
+from realtime_service.ga._generated import plans
 from realtime_service.ga.codecs import _GACodec
 from realtime_service.ga.models import (
     CONNECTORS,
