@@ -233,7 +233,6 @@ def test_doctor_names_the_url_it_could_not_reach(closed_port: int) -> None:
     assert KEY not in result.stdout + result.stderr
 
 
-
 # --- a secret pasted as a key (issue 22) ---------------------------------------------------------------------------
 
 #: Not the API key the CLI knows (that one it scrubs anyway): a secret it has never seen, pasted as a key.
@@ -256,6 +255,7 @@ def test_a_secret_pasted_as_a_key_is_named_by_its_length_only(args: tuple[str, .
     assert_one_line(result, 2, "Unknown field", f"<name of {len(PASTED)} characters>")
     output = result.stdout + result.stderr
     assert [PASTED[i : i + 10] for i in range(len(PASTED) - 9) if PASTED[i : i + 10] in output] == []
+
 
 # --- files and arguments --------------------------------------------------------------------------------------
 
