@@ -4,6 +4,7 @@ machinery imports no API family."""
 from __future__ import annotations
 
 import ast
+import configparser
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -133,3 +134,13 @@ def test_the_gateway_gets_its_version_without_importing_the_package() -> None:
 def test_the_package_root_holds_only_cross_cutting_modules() -> None:
     root_modules = sorted(path.stem for path in PACKAGE.glob("*.py"))
     assert len(root_modules) <= 14, root_modules
+
+
+def test_every_package_folder_is_in_setup_cfgs_package_list() -> None:
+    """``setup.cfg`` lists packages by hand: one missing (``ga._generated``) would be missing from the wheel."""
+    parser = configparser.ConfigParser()
+    parser.read(PACKAGE.parent / "setup.cfg", encoding="utf-8")
+    listed = set(parser["options"]["packages"].split())
+    folders = {module_name(init, PACKAGE) for init in PACKAGE.rglob("__init__.py")}
+    assert "realtime_service.ga._generated" in folders
+    assert folders == listed
