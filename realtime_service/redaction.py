@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -47,6 +48,25 @@ def redact(secret: str | None) -> str:
     shown = cut + 1 + SHOWN_TAIL
     prefix = secret[: cut + 1] if 0 < cut < MAX_PREFIX and shown * 3 <= len(secret) else ""
     return f"{prefix}...{secret[-SHOWN_TAIL:]}"
+
+
+#: The shape of every field name the APIs use: lower-case ASCII letters and underscores, at most 32 characters.
+_FIELD_NAME = re.compile(r"[a-z][a-z_]{0,31}")
+
+
+def shown_name(name: object) -> str:
+    """``name``, a key of a caller's JSON (an unknown field, a map key), as an error or a log line may show it.
+
+    A key is chosen by whoever sent the JSON and can be anything, a pasted API key included, while error paths
+    reach exception messages, the CLI, logs and ``/token`` answers. So a key is shown as itself only when it has
+    the shape of an API field name (:data:`_FIELD_NAME`), is empty, or is a list index; any other is shown by its
+    length alone (``<name of 45 characters>``), never by any of its characters.
+    """
+    if isinstance(name, int) and not isinstance(name, bool):
+        return str(name)
+    if isinstance(name, str):
+        return name if not name or _FIELD_NAME.fullmatch(name) else f"<name of {len(name)} characters>"
+    return f"<{type(name).__name__} name>"
 
 
 class SecretRegistry:

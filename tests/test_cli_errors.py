@@ -4,6 +4,7 @@ on stderr with its documented exit code, no traceback, no secret (issue 21). The
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,6 +231,30 @@ def test_doctor_names_the_url_it_could_not_reach(closed_port: int) -> None:
     (line,) = [line for line in result.stdout.splitlines() if "api key" in line]
     assert f"http://127.0.0.1:{closed_port}/v1/realtime/client_secrets" in line
     assert KEY not in result.stdout + result.stderr
+
+
+# --- a secret pasted as a key (issue 22) ---------------------------------------------------------------------------
+
+#: Not the API key the CLI knows (that one it scrubs anyway): a secret it has never seen, pasted as a key.
+PASTED = "sk-proj-Q3vX9mT2kL7pR4wZ8yN1bC6dF0gH5jK"
+
+
+@pytest.mark.parametrize(
+    ("args", "body"),
+    [
+        (("create-secret", "--request", "-"), {PASTED: 1}),
+        (("create-secret", "--request", "-"), {"session": {"type": "realtime", "audio": {"output": {PASTED: 1}}}}),
+        (("create-session", "--request", "-"), {PASTED: 1}),
+        (("create-session", "--api-shape", "beta", "--request", "-"), {"turn_detection": {PASTED: 1}}),
+        (("create-call", "--sdp", str(OFFER), "--session", "-"), {"type": "realtime", PASTED: 1}),
+        (("create-call", "--live", "--model", "gpt-live-1", "--sdp", str(OFFER), "--session", "-"), {PASTED: 1}),
+    ],
+)
+def test_a_secret_pasted_as_a_key_is_named_by_its_length_only(args: tuple[str, ...], body: dict[str, Any]) -> None:
+    result = cli(*args, "--emulator", stdin=json.dumps(body))
+    assert_one_line(result, 2, "Unknown field", f"<name of {len(PASTED)} characters>")
+    output = result.stdout + result.stderr
+    assert [PASTED[i : i + 10] for i in range(len(PASTED) - 9) if PASTED[i : i + 10] in output] == []
 
 
 # --- files and arguments --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ machinery imports no API family."""
 from __future__ import annotations
 
 import ast
+import configparser
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -230,3 +231,13 @@ def test_the_emulator_has_no_circle_even_for_type_checkers_and_only_its_entry_po
     # through the package's __init__ or another module
     entry_points = {package, server, f"{package}.cli", f"{package}.__main__"}
     assert [name for name in emulator if name not in entry_points and server in reachable(graph[name])] == []
+
+
+def test_every_package_folder_is_in_setup_cfgs_package_list() -> None:
+    """``setup.cfg`` lists packages by hand: one missing (``ga._generated``) would be missing from the wheel."""
+    parser = configparser.ConfigParser()
+    parser.read(PACKAGE.parent / "setup.cfg", encoding="utf-8")
+    listed = set(parser["options"]["packages"].split())
+    folders = {module_name(init, PACKAGE) for init in PACKAGE.rglob("__init__.py")}
+    assert "realtime_service.ga._generated" in folders
+    assert folders == listed

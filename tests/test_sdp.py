@@ -404,9 +404,9 @@ def test_the_session_id_runs_from_1_to_2_to_the_62(
 def test_a_malformed_media_line_is_refused_by_the_answer_builder() -> None:
     with pytest.raises(RequestValidationError) as caught:
         answer_for(_offer("m=audio 9 RTP/AVP 0", "m="))
-    assert caught.value.messages == {"sdp": ["has a malformed media line 'm='"]}
+    assert caught.value.messages == {"sdp": ["has a malformed media line (m= line 2: media, port and protocol needed)"]}
     with pytest.raises(RequestValidationError) as caught:
         answer_for(_offer("m=audio 9"))
-    assert caught.value.messages == {"sdp": ["has a malformed media line 'm=audio 9'"]}
+    assert caught.value.messages == {"sdp": ["has a malformed media line (m= line 1: media, port and protocol needed)"]}
     lines = _lines(answer_for(_offer("m=audio 9 RTP/AVP 0", "m=video 9 RTP/AVP")))
     assert "m=video 0 RTP/AVP 0" in lines

@@ -1,8 +1,8 @@
 """The GA mint codecs that a first call needs, defined without marshmallow: :class:`ClientSecretCodec` validates,
-encodes and reads a mint from the generated plans (:mod:`realtime_service.ga.plans`) and builds its marshmallow
-schemas only when one must have its say: an input the plans are not sure of, an error message to write, an
-answer to read leniently. Its public home is :mod:`realtime_service.ga.schemas`, which re-exports it and hands it
-the schema classes (this module cannot import them: the schemas module imports it).
+encodes and reads a mint from the generated plans (:mod:`realtime_service.ga._generated.plans`) and builds its
+marshmallow schemas only when one must have its say: an input the plans are not sure of, an error message to
+write, an answer to read leniently. Its public home is :mod:`realtime_service.ga.schemas`, which re-exports it
+and hands it the schema classes (this module cannot import them: the schemas module imports it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from realtime_service.ga import plans
 from realtime_service.ga.models import (
     ClientSecretCreateRequest,
     ClientSecretCreateResponse,
@@ -83,12 +82,16 @@ class ClientSecretCodec(_GACodec[ClientSecretCreateRequest, ClientSecretCreateRe
     its tuple, and a session of an unknown ``type`` or without its ``id``/``object`` is kept as a
     :class:`~realtime_service.ga.models.ReadOnlyJson`. ``to_dict()`` always has the whole body.
 
-    It validates and reads from the plans of its schemas (:mod:`realtime_service.ga.plans`), with the same
+    It validates and reads from the plans of its schemas (:mod:`realtime_service.ga._generated.plans`), with the same
     results, and builds the schemas themselves only when one must have its say. ``schemas`` says where they come
     from (:data:`SchemaSource`); by default, from :mod:`realtime_service.ga.schemas`.
     """
 
     def __init__(self, schemas: SchemaSource | None = None) -> None:
+        # Imported here, not at the top: the schemas module imports this one, and the generator imports the
+        # schemas, so a stale generated module must not stop the generator that replaces it.
+        from realtime_service.ga._generated import plans
+
         source = schemas or _registered_source
         super().__init__(
             Planned(plans.CLIENT_SECRET_REQUEST, lambda: source()[0]()),

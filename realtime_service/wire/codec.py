@@ -20,6 +20,7 @@ from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from realtime_service.errors import RequestValidationError, ResponseValidationError
+from realtime_service.redaction import shown_name
 from realtime_service.wire.plans import (
     FALLBACK,
     Planned,
@@ -45,14 +46,16 @@ def flatten_messages(messages: Any) -> dict[str, list[str]]:
     """marshmallow's nested error messages as ``{dotted.path: [messages]}`` (``tools.0.name``).
 
     A ``_schema`` level names the object itself (``turn_detection: Invalid input type.``); at the top it stays
-    ``_schema`` (the body as a whole is wrong). A key that is the empty string is named as itself (``""``).
+    ``_schema`` (the body as a whole is wrong). A key that is the empty string is named as itself (``""``). Each
+    key is shown through :func:`~realtime_service.redaction.shown_name`: an unknown field is the caller's own
+    string (a pasted secret, say), so one not shaped like a field name is named by its length only.
     """
     out: dict[str, list[str]] = {}
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
         if isinstance(node, Mapping):
             for key, sub in node.items():
-                walk(sub, path if key == "_schema" else (*path, str(key)))
+                walk(sub, path if key == "_schema" else (*path, shown_name(key)))
         elif isinstance(node, list | tuple):
             for item in node:
                 walk(item, path)
@@ -194,7 +197,7 @@ def _merge_extra(body: dict[str, Any], obj: Any, prefix: str, errors: dict[str, 
             errors[f"{prefix}extra.{key}"] = [f"Collides with the field {key!r}: set the field instead."]
         elif (problem := json_problem(value)) is not None:
             where, why = problem
-            errors[f"{prefix}extra.{key}"] = [f"Not JSON at {where or 'the top level'}: {why}"]
+            errors[f"{prefix}extra.{shown_name(key)}"] = [f"Not JSON at {where or 'the top level'}: {why}"]
         else:
             body[key] = json_copy(value)
 

@@ -116,7 +116,8 @@ def _parse(text: str) -> tuple[list[tuple[str, str]], list[_Media]]:
         if kind == "m":
             parts = value.split()
             if len(parts) < 3:
-                raise _refuse(f"has a malformed media line 'm={value}'")
+                # Which line, not what it says: an offer is the caller's text, quoted nowhere.
+                raise _refuse(f"has a malformed media line (m= line {len(media) + 1}: media, port and protocol needed)")
             media.append(_Media(parts[0], parts[2], parts[3:]))
         elif kind == "a":
             (media[-1].attributes if media else session).append(_attribute(value))

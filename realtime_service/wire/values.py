@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import is_dataclass
 from typing import Any, ClassVar, Final, Literal, final
 
+from realtime_service.redaction import shown_name
+
 
 @final
 class NotGiven:
@@ -82,35 +84,46 @@ def utf8_encodable(text: str) -> bool:
 
 
 def json_problem(value: Any, path: str = "") -> tuple[str, str] | None:
-    """Where (dotted path) and why ``value`` is not JSON data, or ``None`` if it is. Too deep is a problem too."""
+    """Where (dotted path, under ``path``) and why ``value`` is not JSON data, or ``None`` if it is. Too deep is a
+    problem too. The keys on the way are shown by :func:`~realtime_service.redaction.shown_name` (a caller's key
+    may be a secret), and only once a problem is found: checking a good value builds no path."""
     try:
-        return _json_problem(value, path)
+        found = _json_problem(value)
     except RecursionError:
         return path, "nested too deeply."
+    if found is None:
+        return None
+    where, why = found
+    return (f"{path}.{where}" if path and where else path or where), why
 
 
-def _json_problem(value: Any, path: str) -> tuple[str, str] | None:
+def _json_problem(value: Any) -> tuple[str, str] | None:
     if isinstance(value, str):
-        return None if utf8_encodable(value) else (path, "a lone surrogate is not UTF-8.")
+        return None if utf8_encodable(value) else ("", "a lone surrogate is not UTF-8.")
     if value is None or isinstance(value, bool | int):
         return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else (path, "NaN and infinities are not JSON.")
+        return None if math.isfinite(value) else ("", "NaN and infinities are not JSON.")
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str) or not utf8_encodable(key):
-                return path, "object keys must be strings (of valid Unicode)."
-            found = _json_problem(item, f"{path}.{key}" if path else key)
+                return "", "object keys must be strings (of valid Unicode)."
+            found = _json_problem(item)
             if found is not None:
-                return found
+                return _under(shown_name(key), found)
         return None
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _json_problem(item, f"{path}.{index}" if path else str(index))
+            found = _json_problem(item)
             if found is not None:
-                return found
+                return _under(str(index), found)
         return None
-    return path, f"a {type(value).__name__} is not a JSON value."
+    return "", f"a {type(value).__name__} is not a JSON value."
+
+
+def _under(step: str, found: tuple[str, str]) -> tuple[str, str]:
+    where, why = found
+    return (f"{step}.{where}" if where else step), why
 
 
 def json_kind(value: Any) -> str | None:
