@@ -5,9 +5,10 @@ siblings run them. Everything that can be wrong is found before sending (CALLS-L
 
 - the id must match ``rtc_...`` / ``live_...`` exactly and is percent-escaped into the path;
 - an accept's session is validated in full: Realtime by the GA session schema (:mod:`realtime_service.ga.schemas`,
-  the same one that checks a client secret's session, ``type: "realtime"`` required), Live by the strict schema
-  of :mod:`.live_accept` (``type: "live"`` and ``model`` required). An unknown field is refused, never dropped,
-  because ``/accept`` answers 200 to a payload it cannot use and the call fails later;
+  the same one that checks a client secret's session, ``type: "realtime"`` required), Live by the Live session
+  schema of :mod:`realtime_service.live.schemas` (the one a WebRTC create uses; the accept adds ``type: "live"``
+  and refuses the create-only fields). An unknown field is refused, never dropped, because ``/accept`` answers
+  200 to a payload it cannot use and the call fails later;
 - a reject's status is a SIP status 300-699 (Realtime: omitted means the API's 603; Live: required);
 - a refer's ``target_uri`` is a ``tel:``/``sip:``/``sips:`` URI that cannot break out of ``Refer-To``.
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RequestValidationError
+from ..live.models import LiveSessionConfig
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
 from ..wire.sip import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS, check_target_uri
@@ -85,12 +87,11 @@ def _encode_realtime_accept(kit: Toolkit, session: Any) -> Body:
     return encode_json(encoded["session"])
 
 
-def _encode_live_accept(_kit: Toolkit, session: Any) -> Body:
-    from .live_accept import check_live_session  # marshmallow is imported by the first call that needs it
-
-    body = _as_mapping(session)
-    check_live_session(body)
-    return encode_json({"session": dict(body)})
+def _encode_live_accept(kit: Toolkit, session: Any) -> Body:
+    """The Live codec's accept body (:meth:`~realtime_service.live.schemas.LiveSessionCodec.encode_accept`); the
+    codec, and marshmallow with it, is built by the first call that needs it."""
+    config = session if isinstance(session, LiveSessionConfig) else _as_mapping(session)
+    return encode_json(kit.codec("live").encode_accept(config))
 
 
 # -- reject and refer ------------------------------------------------------------------------------------------
