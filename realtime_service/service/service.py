@@ -154,7 +154,7 @@ class RealtimeSessionService:
         :class:`~realtime_service.errors.APIStatusError` subclasses, ``APIConnectionError``/``APITimeoutError``,
         or ``ResponseValidationError``.
         """
-        return self._call(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
+        return self.run(self._sessions_operation(), request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_realtime_session(
         self,
@@ -172,7 +172,7 @@ class RealtimeSessionService:
         there and its answer is discarded (a key minted by it is simply never handed out and expires on its
         own); one on the loop is cancelled with the task.
         """
-        return await self._acall(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
+        return await self.arun(self._sessions_operation(), request, timeout=timeout, extra_headers=extra_headers)
 
     def create_client_secret(
         self,
@@ -188,7 +188,7 @@ class RealtimeSessionService:
         ``value`` is the key; ``session`` is parsed by its ``type``. Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
+        return self.run(ops.CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_client_secret(
         self,
@@ -198,7 +198,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> ClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_client_secret` (see :meth:`acreate_realtime_session`)."""
-        return await self._acall(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
+        return await self.arun(ops.CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     def create_translation_client_secret(
         self,
@@ -208,7 +208,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """``POST /realtime/translations/client_secrets``: mint a key for a speech translation session."""
-        return self._call(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
+        return self.run(ops.TRANSLATION_CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_translation_client_secret(
         self,
@@ -218,7 +218,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_translation_client_secret`."""
-        return await self._acall(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
+        return await self.arun(ops.TRANSLATION_CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     def create_transcription_session(
         self,
@@ -232,7 +232,7 @@ class RealtimeSessionService:
         Its key's lifetime is ``client_secret.expires_at`` (not ``expires_after``). The retired API answers
         ``beta_api_shape_disabled``; the GA way is :meth:`create_client_secret` with a ``transcription`` session.
         """
-        return self._call(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
+        return self.run(ops.TRANSCRIPTION_SESSIONS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_transcription_session(
         self,
@@ -242,7 +242,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> RealtimeTranscriptionSessionCreateResponse:
         """The awaitable twin of :meth:`create_transcription_session`."""
-        return await self._acall(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
+        return await self.arun(ops.TRANSCRIPTION_SESSIONS, request, timeout=timeout, extra_headers=extra_headers)
 
     # -- SIP call control (issue 13; declared in call_control.py) ----------------------------------------------
 
@@ -257,8 +257,13 @@ class RealtimeSessionService:
         """``POST /realtime/calls/{call_id}/accept``: answer an incoming SIP call with a GA session config
         (``type: "realtime"``), validated in full first (an unknown or malformed field raises
         :class:`~realtime_service.errors.RequestValidationError`, nothing sent). Retried only while unsent."""
-        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.ACCEPT_CALL,
+            session,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def aaccept_call(
         self,
@@ -269,8 +274,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_call`."""
-        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.ACCEPT_CALL,
+            session,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def reject_call(
         self,
@@ -282,8 +292,13 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/reject``: refuse the call with a SIP status (300-699); omitted, the API
         applies its default 603 Decline. Retried only while unsent."""
-        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.REJECT_CALL,
+            status_code,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def areject_call(
         self,
@@ -294,8 +309,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_call`."""
-        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.REJECT_CALL,
+            status_code,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def refer_call(
         self,
@@ -307,8 +327,13 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/refer``: transfer the call to a ``tel:``/``sip:``/``sips:`` URI (checked
         before sending). Retried only while unsent."""
-        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.REFER_CALL,
+            target_uri,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def arefer_call(
         self,
@@ -319,8 +344,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_call`."""
-        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.REFER_CALL,
+            target_uri,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def accept_live_session(
         self,
@@ -332,8 +362,13 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session
         (``type: "live"``, ``model`` required), validated in full first. Retried only while unsent."""
-        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.ACCEPT_LIVE_SESSION,
+            session,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def aaccept_live_session(
         self,
@@ -344,8 +379,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_live_session`."""
-        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.ACCEPT_LIVE_SESSION,
+            session,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def reject_live_session(
         self,
@@ -357,8 +397,13 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/reject``: refuse with a SIP status, required (300-699). Retried only
         while unsent."""
-        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.REJECT_LIVE_SESSION,
+            status_code,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def areject_live_session(
         self,
@@ -369,8 +414,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_live_session`."""
-        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.REJECT_LIVE_SESSION,
+            status_code,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def refer_live_session(
         self,
@@ -382,8 +432,13 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/refer``: transfer to a ``tel:``/``sip:``/``sips:`` URI. Retried only
         while unsent."""
-        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self.run(
+            call_control.REFER_LIVE_SESSION,
+            target_uri,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def arefer_live_session(
         self,
@@ -394,8 +449,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_live_session`."""
-        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self.arun(
+            call_control.REFER_LIVE_SESSION,
+            target_uri,
+            path_params={"session_id": session_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     # -- WebRTC signaling: Realtime calls and GPT-Live sessions ---------------------------------------------
 
@@ -416,7 +476,7 @@ class RealtimeSessionService:
         cannot have been processed (refused connection, 429, 503, ``x-should-retry: true``). Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+        return self.run(ops.CALLS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_call(
         self,
@@ -427,7 +487,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallCreateResult:
         """The awaitable twin of :meth:`create_call` (see :meth:`acreate_realtime_session`)."""
-        return await self._acall(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+        return await self.arun(ops.CALLS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     def create_live_session(
         self,
@@ -444,7 +504,7 @@ class RealtimeSessionService:
         bills 15 s, so it is retried like :meth:`create_call`. The answer must hold ``session.id`` and
         ``transport.sdp`` (else ``ResponseValidationError``).
         """
-        return self._call(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+        return self.run(ops.LIVE_SESSIONS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_live_session(
         self,
@@ -455,35 +515,62 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> LiveSessionCreateResult:
         """The awaitable twin of :meth:`create_live_session`."""
-        return await self._acall(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+        return await self.arun(ops.LIVE_SESSIONS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     def hangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/hangup``. ``call_id`` must match ``rtc_[A-Za-z0-9_-]{1,128}``
-        (else ``RequestValidationError``, nothing sent). Always retryable; a "not found" answering a retry after
-        an attempt of unknown outcome means the first one hung up, and counts as done."""
-        self._call(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+        (else ``RequestValidationError``, nothing sent). Unlike the other call-control operations it is retried
+        after any retryable failure (hanging up twice is harmless; see :mod:`.call_control`); a "not found"
+        answering a retry after an attempt of unknown outcome means the first one hung up, and counts as done
+        (``status_code`` 404 in the result)."""
+        return self.run(
+            call_control.CALL_HANGUP,
+            None,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def ahangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_call`."""
-        await self._acall(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+        return await self.arun(
+            call_control.CALL_HANGUP,
+            None,
+            path_params={"call_id": call_id},
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     def hangup_live_session(
         self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/hangup``, checked (``live_[A-Za-z0-9_-]{1,128}``) and retried like
         :meth:`hangup_call`."""
-        self._call(self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id}), timeout, extra_headers)
+        path_params = {"session_id": session_id}
+        return self.run(
+            call_control.LIVE_SESSION_HANGUP,
+            None,
+            path_params=path_params,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def ahangup_live_session(
         self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_live_session`."""
-        prepared = self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id})
-        await self._acall(prepared, timeout, extra_headers)
+        path_params = {"session_id": session_id}
+        return await self.arun(
+            call_control.LIVE_SESSION_HANGUP,
+            None,
+            path_params=path_params,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     # -- any declared operation --------------------------------------------------------------------------
 
