@@ -45,6 +45,7 @@ from ..lifecycle import shutdown_hint
 from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
+from ..transport.headers import GATEWAY_OWNED, request_header_problems
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
 from . import call_control
 from . import operations as ops
@@ -584,7 +585,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """Run one declared :class:`~realtime_service.service.operations.Operation` on the shared path: what
-        every public operation does. ``path_params`` fill the path's placeholders (checked and escaped)."""
+        every public operation does. ``path_params`` fill the path's placeholders (checked and escaped).
+
+        ``extra_headers`` are added to each attempt as :mod:`realtime_service.transport.headers` defines (the
+        same on both gateways); they may not set the gateway's headers nor ``Content-Type``/``Accept`` (the
+        operation's encoder chose the body's, its decoder reads the answer by the other): a
+        ``RequestValidationError`` naming ``extra_headers``, nothing sent."""
+        _check_extra_headers(extra_headers)
         return self._call(self._prepare(operation, request, path_params), timeout, extra_headers)
 
     async def arun(
@@ -597,6 +604,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """The awaitable twin of :meth:`run`."""
+        _check_extra_headers(extra_headers)
         return await self._acall(self._prepare(operation, request, path_params), timeout, extra_headers)
 
     # -- what an operation's encoder and decoder may use (operations.Toolkit) -------------------------------
@@ -818,6 +826,18 @@ class RealtimeSessionService:
             retry_after=retry_after_seconds(response.headers),
             headers=response.headers,
         )
+
+
+#: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
+EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "accept"}
+
+
+def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:
+    """Refuse, before anything is sent, ``extra_headers`` a gateway would refuse or the operation owns."""
+    if extra_headers:
+        problems = request_header_problems(extra_headers, EXTRA_HEADERS_OWNED)
+        if problems:
+            raise RequestValidationError({"extra_headers": problems})
 
 
 def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Callable[[], T]:
