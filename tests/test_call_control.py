@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -294,6 +294,12 @@ EVERY = [
 ]
 
 
+def each_operation_both_ways(test: Callable[..., None]) -> Callable[..., None]:
+    """``test`` for every call-control method (:data:`EVERY`), sync and awaitable."""
+    both_ways = pytest.mark.parametrize("asynchronous", [False, True])(test)
+    return pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)(both_ways)
+
+
 def invoke(service: RealtimeSessionService, name: str, ident: str, argument: Any, asynchronous: bool) -> Any:
     arguments = (ident,) if argument is None else (ident, argument)
     if asynchronous:
@@ -308,8 +314,7 @@ def answered(request_id: str, status: int | None = None) -> Fault:
     return Fault.status(status, headers={"x-request-id": request_id})
 
 
-@pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)
-@pytest.mark.parametrize("asynchronous", [False, True])
+@each_operation_both_ways
 def test_a_500_is_retried_only_where_the_rule_allows_and_the_request_id_survives(
     emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
 ) -> None:
@@ -332,8 +337,7 @@ def test_a_500_is_retried_only_where_the_rule_allows_and_the_request_id_survives
         assert emu.calls.get(ident).state == "pending"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)
-@pytest.mark.parametrize("asynchronous", [False, True])
+@each_operation_both_ways
 def test_an_unprocessed_request_is_sent_again_by_every_operation_keeping_the_last_request_id(
     emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
 ) -> None:
@@ -377,8 +381,7 @@ class _Observed(RealtimeSessionService):
         return await super().arun(operation, request, **options)
 
 
-@pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)
-@pytest.mark.parametrize("asynchronous", [False, True])
+@each_operation_both_ways
 def test_every_call_control_method_goes_through_run_with_its_declared_rule(
     emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
 ) -> None:

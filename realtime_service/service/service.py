@@ -258,13 +258,7 @@ class RealtimeSessionService:
         """``POST /realtime/calls/{call_id}/accept``: answer an incoming SIP call with a GA session config
         (``type: "realtime"``), validated in full first (an unknown or malformed field raises
         :class:`~realtime_service.errors.RequestValidationError`, nothing sent). Retried only while unsent."""
-        return self.run(
-            call_control.ACCEPT_CALL,
-            session,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
+        return self._control(call_control.ACCEPT_CALL, call_id, session, timeout=timeout, extra_headers=extra_headers)
 
     async def aaccept_call(
         self,
@@ -275,12 +269,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_call`."""
-        return await self.arun(
-            call_control.ACCEPT_CALL,
-            session,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.ACCEPT_CALL, call_id, session, timeout=timeout, extra_headers=extra_headers
         )
 
     def reject_call(
@@ -293,12 +283,8 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/reject``: refuse the call with a SIP status (300-699); omitted, the API
         applies its default 603 Decline. Retried only while unsent."""
-        return self.run(
-            call_control.REJECT_CALL,
-            status_code,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return self._control(
+            call_control.REJECT_CALL, call_id, status_code, timeout=timeout, extra_headers=extra_headers
         )
 
     async def areject_call(
@@ -310,12 +296,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_call`."""
-        return await self.arun(
-            call_control.REJECT_CALL,
-            status_code,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.REJECT_CALL, call_id, status_code, timeout=timeout, extra_headers=extra_headers
         )
 
     def refer_call(
@@ -328,13 +310,7 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/refer``: transfer the call to a ``tel:``/``sip:``/``sips:`` URI (checked
         before sending). Retried only while unsent."""
-        return self.run(
-            call_control.REFER_CALL,
-            target_uri,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
+        return self._control(call_control.REFER_CALL, call_id, target_uri, timeout=timeout, extra_headers=extra_headers)
 
     async def arefer_call(
         self,
@@ -345,12 +321,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_call`."""
-        return await self.arun(
-            call_control.REFER_CALL,
-            target_uri,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.REFER_CALL, call_id, target_uri, timeout=timeout, extra_headers=extra_headers
         )
 
     def accept_live_session(
@@ -363,12 +335,8 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session
         (``type: "live"``, ``model`` required), validated in full first. Retried only while unsent."""
-        return self.run(
-            call_control.ACCEPT_LIVE_SESSION,
-            session,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return self._control(
+            call_control.ACCEPT_LIVE_SESSION, session_id, session, timeout=timeout, extra_headers=extra_headers
         )
 
     async def aaccept_live_session(
@@ -380,12 +348,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_live_session`."""
-        return await self.arun(
-            call_control.ACCEPT_LIVE_SESSION,
-            session,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.ACCEPT_LIVE_SESSION, session_id, session, timeout=timeout, extra_headers=extra_headers
         )
 
     def reject_live_session(
@@ -398,12 +362,8 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/reject``: refuse with a SIP status, required (300-699). Retried only
         while unsent."""
-        return self.run(
-            call_control.REJECT_LIVE_SESSION,
-            status_code,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return self._control(
+            call_control.REJECT_LIVE_SESSION, session_id, status_code, timeout=timeout, extra_headers=extra_headers
         )
 
     async def areject_live_session(
@@ -415,12 +375,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_live_session`."""
-        return await self.arun(
-            call_control.REJECT_LIVE_SESSION,
-            status_code,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.REJECT_LIVE_SESSION, session_id, status_code, timeout=timeout, extra_headers=extra_headers
         )
 
     def refer_live_session(
@@ -433,12 +389,8 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/refer``: transfer to a ``tel:``/``sip:``/``sips:`` URI. Retried only
         while unsent."""
-        return self.run(
-            call_control.REFER_LIVE_SESSION,
-            target_uri,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return self._control(
+            call_control.REFER_LIVE_SESSION, session_id, target_uri, timeout=timeout, extra_headers=extra_headers
         )
 
     async def arefer_live_session(
@@ -450,12 +402,8 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_live_session`."""
-        return await self.arun(
-            call_control.REFER_LIVE_SESSION,
-            target_uri,
-            path_params={"session_id": session_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.REFER_LIVE_SESSION, session_id, target_uri, timeout=timeout, extra_headers=extra_headers
         )
 
     # -- WebRTC signaling: Realtime calls and GPT-Live sessions ---------------------------------------------
@@ -526,24 +474,14 @@ class RealtimeSessionService:
         after any retryable failure (hanging up twice is harmless; see :mod:`.call_control`); a "not found"
         answering a retry after an attempt of unknown outcome means the first one hung up, and counts as done
         (``status_code`` 404 in the result)."""
-        return self.run(
-            call_control.CALL_HANGUP,
-            None,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
-        )
+        return self._control(call_control.CALL_HANGUP, call_id, None, timeout=timeout, extra_headers=extra_headers)
 
     async def ahangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
     ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_call`."""
-        return await self.arun(
-            call_control.CALL_HANGUP,
-            None,
-            path_params={"call_id": call_id},
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.CALL_HANGUP, call_id, None, timeout=timeout, extra_headers=extra_headers
         )
 
     def hangup_live_session(
@@ -551,26 +489,16 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/hangup``, checked (``live_[A-Za-z0-9_-]{1,128}``) and retried like
         :meth:`hangup_call`."""
-        path_params = {"session_id": session_id}
-        return self.run(
-            call_control.LIVE_SESSION_HANGUP,
-            None,
-            path_params=path_params,
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return self._control(
+            call_control.LIVE_SESSION_HANGUP, session_id, None, timeout=timeout, extra_headers=extra_headers
         )
 
     async def ahangup_live_session(
         self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
     ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_live_session`."""
-        path_params = {"session_id": session_id}
-        return await self.arun(
-            call_control.LIVE_SESSION_HANGUP,
-            None,
-            path_params=path_params,
-            timeout=timeout,
-            extra_headers=extra_headers,
+        return await self._acontrol(
+            call_control.LIVE_SESSION_HANGUP, session_id, None, timeout=timeout, extra_headers=extra_headers
         )
 
     # -- any declared operation --------------------------------------------------------------------------
@@ -606,6 +534,18 @@ class RealtimeSessionService:
         """The awaitable twin of :meth:`run`."""
         _check_extra_headers(extra_headers)
         return await self._acall(self._prepare(operation, request, path_params), timeout, extra_headers)
+
+    def _control(
+        self, operation: Operation[CallControlResult], ident: str, argument: Any, **options: Any
+    ) -> CallControlResult:
+        """A call-control operation: :meth:`run` with ``ident`` as its one path parameter."""
+        return self.run(operation, argument, path_params=_id_param(operation, ident), **options)
+
+    async def _acontrol(
+        self, operation: Operation[CallControlResult], ident: str, argument: Any, **options: Any
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`_control`, through :meth:`arun`."""
+        return await self.arun(operation, argument, path_params=_id_param(operation, ident), **options)
 
     # -- what an operation's encoder and decoder may use (operations.Toolkit) -------------------------------
 
@@ -829,7 +769,7 @@ class RealtimeSessionService:
 
 
 #: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
-EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "accept"}
+EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "content-encoding", "accept"}
 
 
 def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:
@@ -838,6 +778,12 @@ def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:
         problems = request_header_problems(extra_headers, EXTRA_HEADERS_OWNED)
         if problems:
             raise RequestValidationError({"extra_headers": problems})
+
+
+def _id_param(operation: Operation[Any], ident: str) -> dict[str, str]:
+    """``{name: ident}`` for an operation with one path parameter (a call's or a Live session's id)."""
+    (name,) = operation.path_params
+    return {name: ident}
 
 
 def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Callable[[], T]:
