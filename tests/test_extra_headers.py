@@ -172,10 +172,11 @@ def test_what_could_split_reframe_or_reroute_the_request_is_refused_by_both_befo
     [
         {"Content-Type": "text/plain"},
         {"accept": "text/html"},
+        {"Content-Encoding": "gzip"},
         {"Authorization": f"Bearer {HIDDEN}"},
         {"X-Trace": f"{HIDDEN}\u0085"},
     ],
-    ids=["content-type", "accept", "authorization", "nel"],
+    ids=["content-type", "accept", "content-encoding", "authorization", "nel"],
 )
 def test_the_service_refuses_bad_extra_headers_naming_them_before_sending(
     emulator: Emulator, service: RealtimeSessionService, extra: dict[str, str]
