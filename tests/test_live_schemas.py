@@ -127,6 +127,7 @@ def test_the_create_body_wraps_session_and_transport() -> None:
         ({"model": "m", "bogus": 1}, "session.bogus"),
         ({"model": "m", "extra": {}}, "session.extra"),
         ({"model": "m", "audio": {"output": {"voice": 7}}}, "session.audio.output.voice"),
+        ({"model": "m", "audio": {"output": {"voice": ""}}}, "session.audio.output.voice"),
         ({"model": "m", "audio": {"output": {"format": "pcm"}}}, "session.audio.output.format"),
         ({"model": "m", "store": "yes"}, "session.store"),
         ({"model": "m", "idle_timeout_s": True}, "session.idle_timeout_s"),
@@ -274,7 +275,7 @@ VALID = st.fixed_dictionaries(
     {"model": st.text(min_size=1, max_size=20)},
     optional={
         "audio": st.fixed_dictionaries(
-            {"output": st.fixed_dictionaries({"voice": st.sampled_from(BUILT_IN_VOICES) | _text})}
+            {"output": st.fixed_dictionaries({"voice": st.sampled_from(BUILT_IN_VOICES) | _text.filter(bool)})}
         ),
         "instructions": st.none() | _text,
         "safety_identifier": st.none() | _text,

@@ -80,7 +80,8 @@ class CustomVoiceSchema(RequestSchema):
 class AudioOutputSchema(RequestSchema):
     __model__ = AudioOutput
 
-    voice = JsonUnion(string=JsonString(), object=ModelNested(CustomVoiceSchema))
+    # a blank name is no voice: the API refuses it, and a SIP accept would answer 200 and fail the call later
+    voice = JsonUnion(string=JsonString(validate=validate.Length(min=1)), object=ModelNested(CustomVoiceSchema))
 
 
 class AudioConfigSchema(RequestSchema):
