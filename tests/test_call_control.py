@@ -25,6 +25,7 @@ from realtime_service.errors import (
     NotFoundError,
     RequestValidationError,
 )
+from realtime_service.live.models import AudioConfig, AudioOutput, LiveSessionConfig
 from realtime_service.retry import RetryPolicy, RetryRule
 from realtime_service.service import RealtimeSessionService, call_control
 from realtime_service.service.call_control import CALL_ID, SESSION_ID, CallControlResult
@@ -99,6 +100,16 @@ def test_each_operation_reaches_the_emulator_with_its_body(
     assert [r.path for r in emu.requests] == [f"/v1/{family}/{ident}/{action}"]
 
 
+def test_a_live_accept_takes_the_dataclass_a_create_takes(emu: Emulator) -> None:
+    ident = pending(emu, "live")
+    config = LiveSessionConfig(
+        model="gpt-live-1", instructions="Hi.", audio=AudioConfig(output=AudioOutput(voice="marin"))
+    )
+    assert service_for(emu).accept_live_session(ident, config).status_code == 200
+    assert emu.requests[-1].json == {"session": LIVE}
+    assert emu.calls.get(ident).state == "accepted"  # type: ignore[union-attr]
+
+
 def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applies(emu: Emulator) -> None:
     ident = pending(emu)
     service_for(emu).reject_call(ident)
@@ -137,6 +148,15 @@ def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applie
         ("accept_live_session", {**LIVE, "audio": {"format": {"type": "audio/pcmu"}}}, "session.audio.format"),
         ("accept_live_session", {**LIVE, "store": 1}, "session.store"),
         ("accept_live_session", {**LIVE, "delegation": {"type": "robots"}}, "session.delegation.type"),
+        # the create's schema, to the innermost field, and the accept's own rules (issue 22: one Live schema)
+        ("accept_live_session", {**LIVE, "idle_timeout_s": 30}, "session.idle_timeout_s"),
+        ("accept_live_session", {**LIVE, "client": {"data_channel": {}}}, "session.client"),
+        ("accept_live_session", {**LIVE, "audio": {"output": {"voice": ""}}}, "session.audio.output.voice"),
+        (
+            "accept_live_session",
+            {**LIVE, "delegation": {"type": "decisions", "decisions": {"questions": []}}},
+            "session.delegation.decisions.model",
+        ),
         ("reject_live_session", None, "status_code"),
         ("reject_live_session", 299, "status_code"),
         ("refer_live_session", "mailto:a@example.com", "target_uri"),

@@ -328,13 +328,14 @@ class RealtimeSessionService:
     def accept_live_session(
         self,
         session_id: str,
-        session: Mapping[str, Any],
+        session: LiveSessionConfig | Mapping[str, Any],
         *,
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
-        """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session
-        (``type: "live"``, ``model`` required), validated in full first. Retried only while unsent."""
+        """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session,
+        validated in full first by the schema :meth:`create_live_session` uses (a mapping says ``type: "live"``;
+        a :class:`~realtime_service.live.models.LiveSessionConfig` gets it). Retried only while unsent."""
         return self._control(
             call_control.ACCEPT_LIVE_SESSION, session_id, session, timeout=timeout, extra_headers=extra_headers
         )
@@ -342,7 +343,7 @@ class RealtimeSessionService:
     async def aaccept_live_session(
         self,
         session_id: str,
-        session: Mapping[str, Any],
+        session: LiveSessionConfig | Mapping[str, Any],
         *,
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
