@@ -8,9 +8,10 @@ event loop, while its blocking calls (``send``) still go through the threaded
 It speaks HTTP/1.1 to the one origin of ``base_url`` over keep-alive connections of its own (``asyncio``
 protocols; responses parsed by ``httptools``, the llhttp parser uvicorn and Node use), because a general client
 spent a third of the served process's CPU per mint. It sends what the threaded gateway sends: the same fixed
-headers, no redirect followed, no environment consulted per call, the same TLS settings, at most
-``pool.maxsize`` connections, per-attempt ``(connect, read)`` timeouts, the attempt's whole ``budget``, and
-``max_response_bytes`` counted as the (decoded) body arrives. The request is written once and never resent; a
+headers with a request's own merged over them by the same code (:mod:`.headers`), no redirect followed, no
+environment consulted per call, the same TLS settings, at most ``pool.maxsize`` connections, per-attempt
+``(connect, read)`` timeouts, the attempt's whole ``budget``, and ``max_response_bytes`` counted as the
+(decoded) body arrives. The request is written once and never resent; a
 failure says ``request_sent=False`` only when no connection was made.
 
 With proxies (configured, or from the environment) or a host-owned ``requests.Session``, the threaded gateway
