@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from realtime_service.config import load_settings
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.emulator.faults import Fault
@@ -24,8 +25,12 @@ from realtime_service.errors import (
     NotFoundError,
     RequestValidationError,
 )
-from realtime_service.service import RealtimeSessionService
+from realtime_service.live.models import AudioConfig, AudioOutput, LiveSessionConfig
+from realtime_service.retry import RetryPolicy, RetryRule
+from realtime_service.service import RealtimeSessionService, call_control
 from realtime_service.service.call_control import CALL_ID, SESSION_ID, CallControlResult
+from realtime_service.service.operations import Operation
+from realtime_service.transport.gateway import HttpGateway
 
 SESSION = {
     "type": "realtime",
@@ -34,6 +39,7 @@ SESSION = {
     "audio": {"output": {"voice": "marin"}, "input": {"turn_detection": {"type": "server_vad"}}},
 }
 LIVE = {"type": "live", "model": "gpt-live-1", "instructions": "Hi.", "audio": {"output": {"voice": "marin"}}}
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -94,6 +100,16 @@ def test_each_operation_reaches_the_emulator_with_its_body(
     assert [r.path for r in emu.requests] == [f"/v1/{family}/{ident}/{action}"]
 
 
+def test_a_live_accept_takes_the_dataclass_a_create_takes(emu: Emulator) -> None:
+    ident = pending(emu, "live")
+    config = LiveSessionConfig(
+        model="gpt-live-1", instructions="Hi.", audio=AudioConfig(output=AudioOutput(voice="marin"))
+    )
+    assert service_for(emu).accept_live_session(ident, config).status_code == 200
+    assert emu.requests[-1].json == {"session": LIVE}
+    assert emu.calls.get(ident).state == "accepted"  # type: ignore[union-attr]
+
+
 def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applies(emu: Emulator) -> None:
     ident = pending(emu)
     service_for(emu).reject_call(ident)
@@ -132,6 +148,15 @@ def test_reject_without_a_status_sends_an_empty_object_so_the_api_default_applie
         ("accept_live_session", {**LIVE, "audio": {"format": {"type": "audio/pcmu"}}}, "session.audio.format"),
         ("accept_live_session", {**LIVE, "store": 1}, "session.store"),
         ("accept_live_session", {**LIVE, "delegation": {"type": "robots"}}, "session.delegation.type"),
+        # the create's schema, to the innermost field, and the accept's own rules (issue 22: one Live schema)
+        ("accept_live_session", {**LIVE, "idle_timeout_s": 30}, "session.idle_timeout_s"),
+        ("accept_live_session", {**LIVE, "client": {"data_channel": {}}}, "session.client"),
+        ("accept_live_session", {**LIVE, "audio": {"output": {"voice": ""}}}, "session.audio.output.voice"),
+        (
+            "accept_live_session",
+            {**LIVE, "delegation": {"type": "decisions", "decisions": {"questions": []}}},
+            "session.delegation.decisions.model",
+        ),
         ("reject_live_session", None, "status_code"),
         ("reject_live_session", 299, "status_code"),
         ("refer_live_session", "mailto:a@example.com", "target_uri"),
@@ -272,3 +297,127 @@ def test_azure_rejects_on_its_path_and_refuses_the_rest_before_sending() -> None
             with pytest.raises(ConfigurationError, match="no path"):
                 getattr(service, name)("live_x" if "live" in name else "rtc_x", argument)
         assert len(emulator.requests) == 1
+
+
+# -- one path for every call-control operation (issue 22) -------------------------------------------------------
+
+#: (method, api, argument, rule): every call-control method the service has, and the retry rule it must follow.
+EVERY = [
+    ("accept_call", "realtime", SESSION, RetryRule.UNSENT_ONLY),
+    ("reject_call", "realtime", 486, RetryRule.UNSENT_ONLY),
+    ("refer_call", "realtime", "tel:+14155550123", RetryRule.UNSENT_ONLY),
+    ("hangup_call", "realtime", None, RetryRule.IDEMPOTENT),
+    ("accept_live_session", "live", LIVE, RetryRule.UNSENT_ONLY),
+    ("reject_live_session", "live", 603, RetryRule.UNSENT_ONLY),
+    ("refer_live_session", "live", "sip:a@example.com", RetryRule.UNSENT_ONLY),
+    ("hangup_live_session", "live", None, RetryRule.IDEMPOTENT),
+]
+
+
+def each_operation_both_ways(test: Callable[..., None]) -> Callable[..., None]:
+    """``test`` for every call-control method (:data:`EVERY`), sync and awaitable."""
+    both_ways = pytest.mark.parametrize("asynchronous", [False, True])(test)
+    return pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)(both_ways)
+
+
+def invoke(service: RealtimeSessionService, name: str, ident: str, argument: Any, asynchronous: bool) -> Any:
+    arguments = (ident,) if argument is None else (ident, argument)
+    if asynchronous:
+        return asyncio.run(getattr(service, "a" + name)(*arguments))
+    return getattr(service, name)(*arguments)
+
+
+def answered(request_id: str, status: int | None = None) -> Fault:
+    """The endpoint's own answer (or ``status``) carrying a request id the test knows."""
+    if status is None:
+        return Fault(headers=(("x-request-id", request_id),))
+    return Fault.status(status, headers={"x-request-id": request_id})
+
+
+@each_operation_both_ways
+def test_a_500_is_retried_only_where_the_rule_allows_and_the_request_id_survives(
+    emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
+) -> None:
+    """A hang-up is sent again after a 500 and answers with the id of the attempt that worked; an accept, reject
+    or refer (it starts, ends or moves the call) is never sent twice, and its error names the id of the 500."""
+    ident = pending(emu, api)
+    emu.enqueue(answered("req_first", 500))
+    emu.enqueue(answered("req_second"))
+    service = service_for(emu)
+    if rule is RetryRule.IDEMPOTENT:
+        result = invoke(service, name, ident, argument, asynchronous)
+        assert result == CallControlResult(200, "req_second")
+        assert len(emu.requests) == 2
+        assert emu.calls.get(ident).state == "hung_up"  # type: ignore[union-attr]
+    else:
+        with pytest.raises(InternalServerError) as caught:
+            invoke(service, name, ident, argument, asynchronous)
+        assert caught.value.request_id == "req_first"
+        assert len(emu.requests) == 1
+        assert emu.calls.get(ident).state == "pending"  # type: ignore[union-attr]
+
+
+@each_operation_both_ways
+def test_an_unprocessed_request_is_sent_again_by_every_operation_keeping_the_last_request_id(
+    emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
+) -> None:
+    ident = pending(emu, api)
+    emu.enqueue(answered("req_busy", 503))
+    emu.enqueue(answered("req_done"))
+    result = invoke(service_for(emu), name, ident, argument, asynchronous)
+    assert result == CallControlResult(200, "req_done")
+    assert len(emu.requests) == 2
+
+
+@pytest.mark.parametrize(("name", "api", "argument", "rule"), EVERY)
+def test_a_dropped_answer_repeats_a_hangup_only(
+    emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule
+) -> None:
+    """The answer lost after the request was sent: the outcome is unknown."""
+    ident = pending(emu, api)
+    emu.enqueue(Fault.drop())
+    service = service_for(emu)
+    if rule is RetryRule.IDEMPOTENT:
+        assert invoke(service, name, ident, argument, False).status_code == 200
+        assert len(emu.requests) == 2
+    else:
+        with pytest.raises(APIConnectionError) as caught:
+            invoke(service, name, ident, argument, False)
+        assert caught.value.request_sent
+        assert len(emu.requests) == 1
+
+
+class _Observed(RealtimeSessionService):
+    """The service, noting each operation that reaches ``run``/``arun`` (the one way to send)."""
+
+    ran: list[tuple[Operation[Any], Any, dict[str, str]]]
+
+    def run(self, operation: Operation[T], request: Any = None, **options: Any) -> T:
+        self.ran.append((operation, request, dict(options.get("path_params") or {})))
+        return super().run(operation, request, **options)
+
+    async def arun(self, operation: Operation[T], request: Any = None, **options: Any) -> T:
+        self.ran.append((operation, request, dict(options.get("path_params") or {})))
+        return await super().arun(operation, request, **options)
+
+
+@each_operation_both_ways
+def test_every_call_control_method_goes_through_run_with_its_declared_rule(
+    emu: Emulator, name: str, api: str, argument: Any, rule: RetryRule, asynchronous: bool
+) -> None:
+    ident = pending(emu, api)
+    settings = load_settings({"api_key": emu.api_key, "base_url": emu.base_url}, {})
+    gateway = HttpGateway(settings)
+    service = _Observed(gateway, None, RetryPolicy(sleep=lambda _s: None))
+    service.ran = []
+    try:
+        result = invoke(service, name, ident, argument, asynchronous)
+    finally:
+        gateway.close()
+    ((operation, request, path_params),) = service.ran
+    assert operation.retry is rule
+    assert operation in vars(call_control).values()
+    assert request == argument
+    assert path_params == {("session_id" if api == "live" else "call_id"): ident}
+    assert isinstance(result, CallControlResult)
+    assert result.request_id

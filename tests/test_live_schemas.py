@@ -127,6 +127,7 @@ def test_the_create_body_wraps_session_and_transport() -> None:
         ({"model": "m", "bogus": 1}, "session.bogus"),
         ({"model": "m", "extra": {}}, "session.extra"),
         ({"model": "m", "audio": {"output": {"voice": 7}}}, "session.audio.output.voice"),
+        ({"model": "m", "audio": {"output": {"voice": ""}}}, "session.audio.output.voice"),
         ({"model": "m", "audio": {"output": {"format": "pcm"}}}, "session.audio.output.format"),
         ({"model": "m", "store": "yes"}, "session.store"),
         ({"model": "m", "idle_timeout_s": True}, "session.idle_timeout_s"),
@@ -188,6 +189,72 @@ def test_a_session_that_is_not_an_object_is_named() -> None:
     assert caught.value.fields == ["session"]
 
 
+TRIGGER = {"type": "decisions", "event_type": "session.input_transcript.delta", "decisions": {"questions": []}}
+
+
+def test_two_triggers_for_one_event_type_are_refused_for_a_create_and_an_accept() -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        CODEC.encode_session({"model": "m", "triggers": [TRIGGER, TRIGGER]})
+    assert caught.value.fields == ["session.triggers"]
+    with pytest.raises(RequestValidationError) as caught:
+        CODEC.encode_accept({"type": "live", "model": "m", "triggers": [TRIGGER, TRIGGER]})
+    assert caught.value.fields == ["session.triggers"]
+    other = {**TRIGGER, "event_type": "session.output_transcript.delta"}
+    assert CODEC.encode_session({"model": "m", "triggers": [TRIGGER, other]})["triggers"] == [TRIGGER, other]
+
+
+# --- the SIP accept's session: the same schema, plus the accept's own rules -----------------------------------
+
+ACCEPTABLE = {key: value for key, value in FULL.items() if key not in ("client", "idle_timeout_s", "wake_policy")}
+
+
+def test_an_accept_takes_every_field_a_create_takes_but_the_create_only_ones() -> None:
+    assert CODEC.encode_accept({"type": "live", **ACCEPTABLE}) == {"session": {"type": "live", **ACCEPTABLE}}
+
+
+def test_an_accept_of_a_dataclass_gets_its_type() -> None:
+    config = LiveSessionConfig(model="gpt-live-1", store=True, audio=AudioConfig(output=AudioOutput(voice="marin")))
+    assert CODEC.encode_accept(config) == {
+        "session": {"type": "live", "model": "gpt-live-1", "store": True, "audio": {"output": {"voice": "marin"}}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("session", "fields"),
+    [
+        ({"model": "m"}, ["session.type"]),
+        ({"type": "realtime", "model": "m"}, ["session.type"]),
+        ({"type": "live"}, ["session.model"]),
+        ({"type": "live", "model": "m", "client": FULL["client"]}, ["session.client"]),
+        ({"type": "live", "model": "m", "client": {}}, ["session.client"]),  # refused as unknown, not as invalid
+        ({"type": "live", "model": "m", "idle_timeout_s": 5}, ["session.idle_timeout_s"]),
+        ({"type": "live", "model": "m", "wake_policy": FULL["wake_policy"]}, ["session.wake_policy"]),
+        # checked as a create checks it, to the innermost field: the accept has no looser copy of the schema
+        ({"type": "live", "model": "m", "delegation": {"type": "responses", "responses": {}}},
+         ["session.delegation.responses.model"]),
+        ({"model": "m", "store": 1}, ["session.store", "session.type"]),
+    ],
+)  # fmt: skip
+def test_an_accept_refuses_what_the_accept_does_not_take(session: dict[str, Any], fields: list[str]) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        CODEC.encode_accept(session)
+    assert caught.value.fields == fields
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (LiveSessionConfig(model="m", idle_timeout_s=5), "session.idle_timeout_s"),
+        (LiveSessionConfig(model="m", wake_policy=SpeechWakePolicy()), "session.wake_policy"),
+        (LiveSessionConfig(model="m", extra={"type": "realtime"}), "session.extra.type"),
+    ],
+)
+def test_an_accept_of_a_dataclass_refuses_the_same(config: LiveSessionConfig, field: str) -> None:
+    with pytest.raises(RequestValidationError) as caught:
+        CODEC.encode_accept(config)
+    assert caught.value.fields == [field]
+
+
 def test_the_answer_must_hold_the_id_and_the_sdp() -> None:
     body = {"session": {"id": "live_123"}, "transport": {"type": "webrtc", "sdp": "v=0\r\n"}}
     assert CODEC.decode(body, request_id="req_1") == ("live_123", "v=0\r\n")
@@ -208,7 +275,7 @@ VALID = st.fixed_dictionaries(
     {"model": st.text(min_size=1, max_size=20)},
     optional={
         "audio": st.fixed_dictionaries(
-            {"output": st.fixed_dictionaries({"voice": st.sampled_from(BUILT_IN_VOICES) | _text})}
+            {"output": st.fixed_dictionaries({"voice": st.sampled_from(BUILT_IN_VOICES) | _text.filter(bool)})}
         ),
         "instructions": st.none() | _text,
         "safety_identifier": st.none() | _text,

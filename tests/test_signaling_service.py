@@ -225,8 +225,12 @@ def test_a_live_answer_without_a_usable_id_or_sdp_is_a_response_validation_error
 def test_hangups_end_the_call_and_the_session(emulator: Emulator, service: RealtimeSessionService) -> None:
     call = service.create_call(OFFER)
     live = service.create_live_session(OFFER, LIVE)
-    assert service.hangup_call(call.call_id or "") is None
-    assert asyncio.run(service.ahangup_live_session(live.session_id)) is None
+    hung_up = service.hangup_call(call.call_id or "")
+    closed = asyncio.run(service.ahangup_live_session(live.session_id))
+    assert (hung_up.status_code, closed.status_code) == (200, 200)
+    assert hung_up.request_id is not None
+    assert closed.request_id is not None
+    assert hung_up.request_id != closed.request_id
     assert [emulator.calls.get(i).state for i in (call.call_id or "", live.session_id)] == ["hung_up", "hung_up"]  # type: ignore[union-attr]
 
 
@@ -245,7 +249,7 @@ def test_a_hangup_retried_after_an_unknown_outcome_that_then_gets_not_found_coun
     call_id = service.create_call(OFFER).call_id or ""
     service.hangup_call(call_id)  # the call is gone: any later hang-up is a 404
     emulator.enqueue(Fault.status(502))  # outcome unknown: the server may have hung up
-    assert service.hangup_call(call_id) is None  # the retry's 404 means done
+    assert service.hangup_call(call_id).status_code == 404  # the retry's 404 means done, and says so
     assert posts(emulator, f"/{call_id}/hangup") == 3
 
 

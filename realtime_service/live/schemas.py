@@ -3,9 +3,14 @@
 
 Rules as in :mod:`realtime_service.ga.schemas`: ``unknown = RAISE`` on every nested object, strict JSON types,
 closed enums closed and open strings open, limits the SDK's own (``input`` at most 128 messages of one text part
-each, ``vad_threshold`` 0..1, delays and timeouts not negative). The tag ``type`` of a delegation and of a
-trigger is required (it picks the variant); a dataclass always carries it. The SDK's free objects (delegated
-``tools``, decision ``questions``) are checked to be JSON only.
+each, ``vad_threshold`` 0..1, delays and timeouts not negative, at most one trigger per event type). The tag
+``type`` of a delegation and of a trigger is required (it picks the variant); a dataclass always carries it. The
+SDK's free objects (delegated ``tools``, decision ``questions``) are checked to be JSON only.
+
+The same schema checks the ``session`` of a SIP accept (``POST /live/sessions/{id}/accept``,
+:meth:`LiveSessionCodec.encode_accept`): one definition of a Live session for both routes, the accept adding
+only what CALLS-LIVE-NOTES 3.2 says differs (``type: "live"`` required; no ``client``, ``idle_timeout_s`` or
+``wake_policy``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import validate
+from marshmallow import ValidationError, validate
 
 from realtime_service.errors import RequestValidationError, ResponseValidationError
 from realtime_service.live.models import (
@@ -55,6 +60,11 @@ from realtime_service.wire.fields import (
 )
 
 _NOT_NEGATIVE = validate.Range(min=0)
+#: Fields of a WebRTC create that a SIP accept's session does not take (CALLS-LIVE-NOTES 3.2): there is no browser
+#: data channel to restrict and no wake policy to set on a phone call. Refused as unknown, never dropped, because
+#: ``/accept`` answers 200 to a payload it cannot use and the call fails later.
+CREATE_ONLY_FIELDS = ("client", "idle_timeout_s", "wake_policy")
+_NOT_CHECKED_BY_CREATE = frozenset({"type", *CREATE_ONLY_FIELDS})
 
 
 def _tag(value: str) -> JsonString:
@@ -70,7 +80,8 @@ class CustomVoiceSchema(RequestSchema):
 class AudioOutputSchema(RequestSchema):
     __model__ = AudioOutput
 
-    voice = JsonUnion(string=JsonString(), object=ModelNested(CustomVoiceSchema))
+    # a blank name is no voice: the API refuses it, and a SIP accept would answer 200 and fail the call later
+    voice = JsonUnion(string=JsonString(validate=validate.Length(min=1)), object=ModelNested(CustomVoiceSchema))
 
 
 class AudioConfigSchema(RequestSchema):
@@ -198,6 +209,16 @@ class SpeechWakePolicySchema(RequestSchema):
     vad_threshold = JsonNumber(validate=between(0, 1))
 
 
+def _one_trigger_per_event_type(triggers: Any) -> None:
+    """The API takes at most one trigger per event type (CALLS-LIVE-NOTES 3.1)."""
+    seen: set[Any] = set()
+    for trigger in triggers:
+        event_type = trigger.get("event_type") if isinstance(trigger, Mapping) else getattr(trigger, "event_type", None)
+        if event_type in seen:
+            raise ValidationError(f"At most one trigger per event type ({event_type} is given twice).")
+        seen.add(event_type)
+
+
 class LiveSessionConfigSchema(RequestSchema):
     """``MediaSessionConfig``: every field of SDK 3.57's, two levels deep and more."""
 
@@ -219,7 +240,7 @@ class LiveSessionConfigSchema(RequestSchema):
     instructions = JsonString(allow_none=True)
     safety_identifier = JsonString(allow_none=True)
     store = JsonBoolean()
-    triggers = JsonList(TaggedNested({"decisions": DecisionsTriggerSchema}))
+    triggers = JsonList(TaggedNested({"decisions": DecisionsTriggerSchema}), validate=_one_trigger_per_event_type)
     wake_policy = TaggedNested({"speech": SpeechWakePolicySchema})
 
 
@@ -243,6 +264,30 @@ class LiveSessionCodec:
             raise RequestValidationError(
                 {("session" if name == "_schema" else f"session.{name}"): msgs for name, msgs in exc.messages.items()}
             ) from None
+
+    def encode_accept(self, session: LiveSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
+        """The body of a SIP accept, ``{"session": {"type": "live", ...}}``: ``session`` validated by the same
+        schema as a create's, plus the accept's own rules. A mapping must say ``type: "live"`` (the API requires
+        it, and it tells a Live accept from a Realtime one); a :class:`LiveSessionConfig` has no ``type`` and gets
+        it. :data:`CREATE_ONLY_FIELDS` are refused as unknown."""
+        problems: dict[str, list[str]] = {}
+        if isinstance(session, Mapping):
+            if session.get("type") != "live":
+                problems["session.type"] = ['Must be "live" (a Realtime call uses accept_call).']
+            problems.update({f"session.{name}": ["Unknown field."] for name in CREATE_ONLY_FIELDS if name in session})
+            session = {name: value for name, value in session.items() if name not in _NOT_CHECKED_BY_CREATE}
+        try:
+            encoded = self.encode_session(session)
+        except RequestValidationError as exc:
+            problems.update(exc.messages)
+            encoded = {}
+        # a dataclass may hold one (its extra may also say type: anything but "live" is a contradiction)
+        problems.update({f"session.{name}": ["Unknown field."] for name in CREATE_ONLY_FIELDS if name in encoded})
+        if encoded.get("type", "live") != "live":
+            problems["session.extra.type"] = ['Must be "live" if given.']
+        if problems:
+            raise RequestValidationError(problems)
+        return {"session": {"type": "live", **encoded}}
 
     def encode(self, sdp: str, session: LiveSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
         """``{"session": ..., "transport": {"type": "webrtc", "sdp": sdp}}``; ``sdp`` is the checked offer."""
@@ -268,6 +313,7 @@ class LiveSessionCodec:
 
 
 __all__ = [
+    "CREATE_ONLY_FIELDS",
     "AudioConfigSchema",
     "AudioOutputSchema",
     "ClientConfigSchema",

@@ -3,9 +3,11 @@ read, what to say when the API is retired and whether a retry may repeat it.
 
 :class:`~realtime_service.service.service.RealtimeSessionService` runs any :class:`Operation` through one
 shared path (validation, retries, gateway, error mapping, logging), so adding an operation means adding its
-declaration (and its codec), not another pair of methods. Path parameters (``/realtime/calls/{call_id}/hangup``)
-are checked against a strict pattern and percent-escaped; bodies may be JSON, multipart or raw SDP; answers may
-be JSON, SDP text or empty, and a decoder sees the whole response (headers such as ``Location`` included).
+declaration (and its codec), not another pair of methods. The call-control operations (accept, reject, refer
+and hang up a call or a Live session) are declared in :mod:`.call_control`, on the same :class:`Operation`. Path
+parameters (``/realtime/calls/{call_id}/hangup``) are checked against a strict pattern and percent-escaped;
+bodies may be JSON, multipart or raw SDP; answers may be JSON, SDP text or empty, and a decoder sees the whole
+response (headers such as ``Location`` included).
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from ..beta.models import (
     RealtimeTranscriptionSessionCreateResponse,
 )
 from ..errors import ResponseValidationError
-from ..ga.calls import CALL_ID, CallCreateResult, call_id_from_location
+from ..ga.calls import CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
 from ..lifecycle import warn_if_retiring
-from ..live.sessions import SESSION_ID, LiveSessionCreateResult
+from ..live.sessions import LiveSessionCreateResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
 
@@ -237,37 +239,9 @@ def _decode_live(kit: Toolkit, response: HttpResponse) -> LiveSessionCreateResul
     return LiveSessionCreateResult(session_id, sdp, response.request_id)
 
 
-def _no_body(_kit: Toolkit, _request: Any) -> Body:
-    return Body(b"")
-
-
-def _nothing(_kit: Toolkit, _response: HttpResponse) -> None:
-    return None
-
-
 #: ``POST /realtime/calls``: billable and not idempotent, so retried only when it cannot have been processed.
 CALLS = Operation(
     "calls", _encode_call, _decode_call, retired_hint="", retry=RetryRule.UNSENT_ONLY, accept="application/sdp"
 )
 #: ``POST /live/sessions``: bills 15 s at creation, retried like :data:`CALLS`.
 LIVE_SESSIONS = Operation("live_sessions", _encode_live, _decode_live, retired_hint="", retry=RetryRule.UNSENT_ONLY)
-#: ``POST /realtime/calls/{call_id}/hangup``: always retryable; a 404 after an attempt of unknown outcome is done.
-CALL_HANGUP = Operation(
-    "call_hangup",
-    _no_body,
-    _nothing,
-    path_params={"call_id": CALL_ID},
-    retired_hint="",
-    done_after_unknown=frozenset({404}),
-    accept="*/*",
-)
-#: ``POST /live/sessions/{session_id}/hangup``, retried like :data:`CALL_HANGUP`.
-LIVE_SESSION_HANGUP = Operation(
-    "live_session_hangup",
-    _no_body,
-    _nothing,
-    path_params={"session_id": SESSION_ID},
-    retired_hint="",
-    done_after_unknown=frozenset({404}),
-    accept="*/*",
-)

@@ -45,6 +45,7 @@ from ..lifecycle import shutdown_hint
 from ..live.sessions import LiveSessionCreateResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
+from ..transport.headers import GATEWAY_OWNED, request_header_problems
 from ..transport.seam import Gateway, HttpRequest, HttpResponse
 from . import call_control
 from . import operations as ops
@@ -154,7 +155,7 @@ class RealtimeSessionService:
         :class:`~realtime_service.errors.APIStatusError` subclasses, ``APIConnectionError``/``APITimeoutError``,
         or ``ResponseValidationError``.
         """
-        return self._call(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
+        return self.run(self._sessions_operation(), request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_realtime_session(
         self,
@@ -172,7 +173,7 @@ class RealtimeSessionService:
         there and its answer is discarded (a key minted by it is simply never handed out and expires on its
         own); one on the loop is cancelled with the task.
         """
-        return await self._acall(self._prepare(self._sessions_operation(), request), timeout, extra_headers)
+        return await self.arun(self._sessions_operation(), request, timeout=timeout, extra_headers=extra_headers)
 
     def create_client_secret(
         self,
@@ -188,7 +189,7 @@ class RealtimeSessionService:
         ``value`` is the key; ``session`` is parsed by its ``type``. Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
+        return self.run(ops.CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_client_secret(
         self,
@@ -198,7 +199,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> ClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_client_secret` (see :meth:`acreate_realtime_session`)."""
-        return await self._acall(self._prepare(ops.CLIENT_SECRETS, request), timeout, extra_headers)
+        return await self.arun(ops.CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     def create_translation_client_secret(
         self,
@@ -208,7 +209,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """``POST /realtime/translations/client_secrets``: mint a key for a speech translation session."""
-        return self._call(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
+        return self.run(ops.TRANSLATION_CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_translation_client_secret(
         self,
@@ -218,7 +219,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> TranslationClientSecretCreateResponse:
         """The awaitable twin of :meth:`create_translation_client_secret`."""
-        return await self._acall(self._prepare(ops.TRANSLATION_CLIENT_SECRETS, request), timeout, extra_headers)
+        return await self.arun(ops.TRANSLATION_CLIENT_SECRETS, request, timeout=timeout, extra_headers=extra_headers)
 
     def create_transcription_session(
         self,
@@ -232,7 +233,7 @@ class RealtimeSessionService:
         Its key's lifetime is ``client_secret.expires_at`` (not ``expires_after``). The retired API answers
         ``beta_api_shape_disabled``; the GA way is :meth:`create_client_secret` with a ``transcription`` session.
         """
-        return self._call(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
+        return self.run(ops.TRANSCRIPTION_SESSIONS, request, timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_transcription_session(
         self,
@@ -242,7 +243,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> RealtimeTranscriptionSessionCreateResponse:
         """The awaitable twin of :meth:`create_transcription_session`."""
-        return await self._acall(self._prepare(ops.TRANSCRIPTION_SESSIONS, request), timeout, extra_headers)
+        return await self.arun(ops.TRANSCRIPTION_SESSIONS, request, timeout=timeout, extra_headers=extra_headers)
 
     # -- SIP call control (issue 13; declared in call_control.py) ----------------------------------------------
 
@@ -257,8 +258,7 @@ class RealtimeSessionService:
         """``POST /realtime/calls/{call_id}/accept``: answer an incoming SIP call with a GA session config
         (``type: "realtime"``), validated in full first (an unknown or malformed field raises
         :class:`~realtime_service.errors.RequestValidationError`, nothing sent). Retried only while unsent."""
-        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self._control(call_control.ACCEPT_CALL, call_id, session, timeout=timeout, extra_headers=extra_headers)
 
     async def aaccept_call(
         self,
@@ -269,8 +269,9 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_call`."""
-        prepared = self._prepare(call_control.ACCEPT_CALL, session, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.ACCEPT_CALL, call_id, session, timeout=timeout, extra_headers=extra_headers
+        )
 
     def reject_call(
         self,
@@ -282,8 +283,9 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/reject``: refuse the call with a SIP status (300-699); omitted, the API
         applies its default 603 Decline. Retried only while unsent."""
-        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self._control(
+            call_control.REJECT_CALL, call_id, status_code, timeout=timeout, extra_headers=extra_headers
+        )
 
     async def areject_call(
         self,
@@ -294,8 +296,9 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_call`."""
-        prepared = self._prepare(call_control.REJECT_CALL, status_code, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.REJECT_CALL, call_id, status_code, timeout=timeout, extra_headers=extra_headers
+        )
 
     def refer_call(
         self,
@@ -307,8 +310,7 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/refer``: transfer the call to a ``tel:``/``sip:``/``sips:`` URI (checked
         before sending). Retried only while unsent."""
-        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self._control(call_control.REFER_CALL, call_id, target_uri, timeout=timeout, extra_headers=extra_headers)
 
     async def arefer_call(
         self,
@@ -319,33 +321,37 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_call`."""
-        prepared = self._prepare(call_control.REFER_CALL, target_uri, {"call_id": call_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.REFER_CALL, call_id, target_uri, timeout=timeout, extra_headers=extra_headers
+        )
 
     def accept_live_session(
         self,
         session_id: str,
-        session: Mapping[str, Any],
+        session: LiveSessionConfig | Mapping[str, Any],
         *,
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
-        """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session
-        (``type: "live"``, ``model`` required), validated in full first. Retried only while unsent."""
-        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        """``POST /live/sessions/{session_id}/accept``: answer an incoming SIP call on GPT-Live with a session,
+        validated in full first by the schema :meth:`create_live_session` uses (a mapping says ``type: "live"``;
+        a :class:`~realtime_service.live.models.LiveSessionConfig` gets it). Retried only while unsent."""
+        return self._control(
+            call_control.ACCEPT_LIVE_SESSION, session_id, session, timeout=timeout, extra_headers=extra_headers
+        )
 
     async def aaccept_live_session(
         self,
         session_id: str,
-        session: Mapping[str, Any],
+        session: LiveSessionConfig | Mapping[str, Any],
         *,
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`accept_live_session`."""
-        prepared = self._prepare(call_control.ACCEPT_LIVE_SESSION, session, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.ACCEPT_LIVE_SESSION, session_id, session, timeout=timeout, extra_headers=extra_headers
+        )
 
     def reject_live_session(
         self,
@@ -357,8 +363,9 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/reject``: refuse with a SIP status, required (300-699). Retried only
         while unsent."""
-        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self._control(
+            call_control.REJECT_LIVE_SESSION, session_id, status_code, timeout=timeout, extra_headers=extra_headers
+        )
 
     async def areject_live_session(
         self,
@@ -369,8 +376,9 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`reject_live_session`."""
-        prepared = self._prepare(call_control.REJECT_LIVE_SESSION, status_code, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.REJECT_LIVE_SESSION, session_id, status_code, timeout=timeout, extra_headers=extra_headers
+        )
 
     def refer_live_session(
         self,
@@ -382,8 +390,9 @@ class RealtimeSessionService:
     ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/refer``: transfer to a ``tel:``/``sip:``/``sips:`` URI. Retried only
         while unsent."""
-        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
-        return self._call(prepared, timeout, extra_headers)
+        return self._control(
+            call_control.REFER_LIVE_SESSION, session_id, target_uri, timeout=timeout, extra_headers=extra_headers
+        )
 
     async def arefer_live_session(
         self,
@@ -394,8 +403,9 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallControlResult:
         """The awaitable twin of :meth:`refer_live_session`."""
-        prepared = self._prepare(call_control.REFER_LIVE_SESSION, target_uri, {"session_id": session_id})
-        return await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.REFER_LIVE_SESSION, session_id, target_uri, timeout=timeout, extra_headers=extra_headers
+        )
 
     # -- WebRTC signaling: Realtime calls and GPT-Live sessions ---------------------------------------------
 
@@ -416,7 +426,7 @@ class RealtimeSessionService:
         cannot have been processed (refused connection, 429, 503, ``x-should-retry: true``). Raises what
         :meth:`create_realtime_session` raises.
         """
-        return self._call(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+        return self.run(ops.CALLS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_call(
         self,
@@ -427,7 +437,7 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> CallCreateResult:
         """The awaitable twin of :meth:`create_call` (see :meth:`acreate_realtime_session`)."""
-        return await self._acall(self._prepare(ops.CALLS, Offer(sdp, session)), timeout, extra_headers)
+        return await self.arun(ops.CALLS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     def create_live_session(
         self,
@@ -444,7 +454,7 @@ class RealtimeSessionService:
         bills 15 s, so it is retried like :meth:`create_call`. The answer must hold ``session.id`` and
         ``transport.sdp`` (else ``ResponseValidationError``).
         """
-        return self._call(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+        return self.run(ops.LIVE_SESSIONS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     async def acreate_live_session(
         self,
@@ -455,35 +465,42 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> LiveSessionCreateResult:
         """The awaitable twin of :meth:`create_live_session`."""
-        return await self._acall(self._prepare(ops.LIVE_SESSIONS, Offer(sdp, session)), timeout, extra_headers)
+        return await self.arun(ops.LIVE_SESSIONS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
     def hangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """``POST /realtime/calls/{call_id}/hangup``. ``call_id`` must match ``rtc_[A-Za-z0-9_-]{1,128}``
-        (else ``RequestValidationError``, nothing sent). Always retryable; a "not found" answering a retry after
-        an attempt of unknown outcome means the first one hung up, and counts as done."""
-        self._call(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+        (else ``RequestValidationError``, nothing sent). Unlike the other call-control operations it is retried
+        after any retryable failure (hanging up twice is harmless; see :mod:`.call_control`); a "not found"
+        answering a retry after an attempt of unknown outcome means the first one hung up, and counts as done
+        (``status_code`` 404 in the result)."""
+        return self._control(call_control.CALL_HANGUP, call_id, None, timeout=timeout, extra_headers=extra_headers)
 
     async def ahangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_call`."""
-        await self._acall(self._prepare(ops.CALL_HANGUP, None, {"call_id": call_id}), timeout, extra_headers)
+        return await self._acontrol(
+            call_control.CALL_HANGUP, call_id, None, timeout=timeout, extra_headers=extra_headers
+        )
 
     def hangup_live_session(
         self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """``POST /live/sessions/{session_id}/hangup``, checked (``live_[A-Za-z0-9_-]{1,128}``) and retried like
         :meth:`hangup_call`."""
-        self._call(self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id}), timeout, extra_headers)
+        return self._control(
+            call_control.LIVE_SESSION_HANGUP, session_id, None, timeout=timeout, extra_headers=extra_headers
+        )
 
     async def ahangup_live_session(
         self, session_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
-    ) -> None:
+    ) -> CallControlResult:
         """The awaitable twin of :meth:`hangup_live_session`."""
-        prepared = self._prepare(ops.LIVE_SESSION_HANGUP, None, {"session_id": session_id})
-        await self._acall(prepared, timeout, extra_headers)
+        return await self._acontrol(
+            call_control.LIVE_SESSION_HANGUP, session_id, None, timeout=timeout, extra_headers=extra_headers
+        )
 
     # -- any declared operation --------------------------------------------------------------------------
 
@@ -497,7 +514,13 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """Run one declared :class:`~realtime_service.service.operations.Operation` on the shared path: what
-        every public operation does. ``path_params`` fill the path's placeholders (checked and escaped)."""
+        every public operation does. ``path_params`` fill the path's placeholders (checked and escaped).
+
+        ``extra_headers`` are added to each attempt as :mod:`realtime_service.transport.headers` defines (the
+        same on both gateways); they may not set the gateway's headers nor ``Content-Type``/``Accept`` (the
+        operation's encoder chose the body's, its decoder reads the answer by the other): a
+        ``RequestValidationError`` naming ``extra_headers``, nothing sent."""
+        _check_extra_headers(extra_headers)
         return self._call(self._prepare(operation, request, path_params), timeout, extra_headers)
 
     async def arun(
@@ -510,7 +533,20 @@ class RealtimeSessionService:
         extra_headers: Mapping[str, str] | None = None,
     ) -> T:
         """The awaitable twin of :meth:`run`."""
+        _check_extra_headers(extra_headers)
         return await self._acall(self._prepare(operation, request, path_params), timeout, extra_headers)
+
+    def _control(
+        self, operation: Operation[CallControlResult], ident: str, argument: Any, **options: Any
+    ) -> CallControlResult:
+        """A call-control operation: :meth:`run` with ``ident`` as its one path parameter."""
+        return self.run(operation, argument, path_params=_id_param(operation, ident), **options)
+
+    async def _acontrol(
+        self, operation: Operation[CallControlResult], ident: str, argument: Any, **options: Any
+    ) -> CallControlResult:
+        """The awaitable twin of :meth:`_control`, through :meth:`arun`."""
+        return await self.arun(operation, argument, path_params=_id_param(operation, ident), **options)
 
     # -- what an operation's encoder and decoder may use (operations.Toolkit) -------------------------------
 
@@ -731,6 +767,24 @@ class RealtimeSessionService:
             retry_after=retry_after_seconds(response.headers),
             headers=response.headers,
         )
+
+
+#: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
+EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "content-encoding", "accept"}
+
+
+def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:
+    """Refuse, before anything is sent, ``extra_headers`` a gateway would refuse or the operation owns."""
+    if extra_headers:
+        problems = request_header_problems(extra_headers, EXTRA_HEADERS_OWNED)
+        if problems:
+            raise RequestValidationError({"extra_headers": problems})
+
+
+def _id_param(operation: Operation[Any], ident: str) -> dict[str, str]:
+    """``{name: ident}`` for an operation with one path parameter (a call's or a Live session's id)."""
+    (name,) = operation.path_params
+    return {name: ident}
 
 
 def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Callable[[], T]:

@@ -8,9 +8,10 @@ event loop, while its blocking calls (``send``) still go through the threaded
 It speaks HTTP/1.1 to the one origin of ``base_url`` over keep-alive connections of its own (``asyncio``
 protocols; responses parsed by ``httptools``, the llhttp parser uvicorn and Node use), because a general client
 spent a third of the served process's CPU per mint. It sends what the threaded gateway sends: the same fixed
-headers, no redirect followed, no environment consulted per call, the same TLS settings, at most
-``pool.maxsize`` connections, per-attempt ``(connect, read)`` timeouts, the attempt's whole ``budget``, and
-``max_response_bytes`` counted as the (decoded) body arrives. The request is written once and never resent; a
+headers with a request's own merged over them by the same code (:mod:`.headers`), no redirect followed, no
+environment consulted per call, the same TLS settings, at most ``pool.maxsize`` connections, per-attempt
+``(connect, read)`` timeouts, the attempt's whole ``budget``, and ``max_response_bytes`` counted as the
+(decoded) body arrives. The request is written once and never resent; a
 failure says ``request_sent=False`` only when no connection was made.
 
 With proxies (configured, or from the environment) or a host-owned ``requests.Session``, the threaded gateway
@@ -38,6 +39,7 @@ from ..errors import APIConnectionError, APITimeoutError
 from ..redaction import redact
 from ..wire.controls import forbidden_character
 from .gateway import HttpGateway, fixed_headers
+from .headers import check_fixed_headers, merge_headers
 from .seam import Gateway, HttpRequest, HttpResponse, partial_body
 
 logger = logging.getLogger("realtime_service")
@@ -47,8 +49,6 @@ _GATEWAYS: weakref.WeakSet[EventLoopGateway] = weakref.WeakSet()
 #: The most bytes an answer's status line and headers may take (``http.client`` allows 100 lines of 64 KiB; the
 #: parser would buffer a header of any length, so the cap counts what arrives before the head ends).
 MAX_HEAD_BYTES = 65536
-#: Headers the gateway writes itself and a request may not add: they say where the request goes and where it ends.
-_FRAMING = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 class EventLoopGateway:
@@ -70,7 +70,7 @@ class EventLoopGateway:
         self._ssl = _ssl_for(self._threaded.verify) if self._tls else None
         self._fixed = fixed_headers(settings, api_key)
         self._host_header = origin.netloc.rpartition("@")[2]
-        self._head_tail = _header_lines({"Host": self._host_header, **self._fixed})
+        self._head_tail = _header_lines(check_fixed_headers({"Host": self._host_header, **self._fixed}))
         self._timeout = (settings.timeout.connect, settings.timeout.read)
         self._max_bytes = settings.max_response_bytes
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
@@ -109,19 +109,16 @@ class EventLoopGateway:
         )
 
     def _encode(self, request: HttpRequest) -> bytes:
-        """The request's bytes: request line, ``Host``, the fixed headers (a request header of the same name,
-        in any case, replaces one), ``Content-Length`` and the body."""
+        """The request's bytes: request line, ``Host``, the fixed headers with the request's merged over them
+        (:func:`~realtime_service.transport.headers.merge_headers`, as the threaded gateway merges them),
+        ``Content-Length`` and the body."""
         target = self._prefix + request.path
         # No control character, space or tab: a lenient server splits the request line on them.
         if forbidden_character(target, ascii_only=True) is not None:
             raise ValueError("the request path must be printable ASCII without spaces")
         tail = self._head_tail
         if request.headers:
-            names = {name.lower() for name in request.headers}
-            if names & _FRAMING:  # a second Host or length would let the next hop read another request
-                raise ValueError(f"a request may not set {', '.join(sorted(names & _FRAMING))}: the gateway does")
-            kept = {name: value for name, value in self._fixed.items() if name.lower() not in names}
-            tail = _header_lines({"Host": self._host_header, **kept, **request.headers})
+            tail = _header_lines({"Host": self._host_header, **merge_headers(self._fixed, request.headers)})
         head = f"{request.method} {target} HTTP/1.1\r\n".encode("ascii") + tail
         return head + b"Content-Length: %d\r\n\r\n" % len(request.body) + request.body
 
@@ -474,16 +471,9 @@ class _Unsolicited(Exception):
 
 
 def _header_lines(headers: Mapping[str, str]) -> bytes:
-    """``Name: value\\r\\n`` lines, refusing a name or value that could split the head."""
-    lines = []
-    for name, value in headers.items():
-        # No header or request splitting: a name is printable ASCII, a value has no control character but a tab.
-        if not name or ":" in name or forbidden_character(name, ascii_only=True) is not None:
-            raise ValueError(f"invalid header name {name!r}")
-        if forbidden_character(value, allow="\t") is not None:
-            raise ValueError(f"invalid value for header {name!r}")  # the value is not echoed: it may be a key
-        lines.append(f"{name}: {value}\r\n")
-    return "".join(lines).encode("latin-1")
+    """``Name: value\\r\\n`` lines of headers already checked (:mod:`.headers`: tokens, Latin-1 values without a
+    control character), so none can split the head."""
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
 
 
 def _ssl_for(verify: bool | str) -> ssl.SSLContext:

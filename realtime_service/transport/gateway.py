@@ -24,6 +24,7 @@ from .._version import __version__
 from ..config import Settings
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError
 from ..redaction import redact
+from .headers import check_fixed_headers, merge_headers
 from .seam import HttpRequest, HttpResponse, partial_body
 
 USER_AGENT = f"realtime-service/{__version__} (python {platform.python_version()}; requests {requests.__version__})"
@@ -79,9 +80,10 @@ class HttpGateway:
         prepared = requests.PreparedRequest()
         prepared.method = request.method
         prepared.url = self.url_for(request.path)
-        headers = CaseInsensitiveDict(self._headers)
-        if request.headers:
-            headers.update(request.headers)
+        # merged and checked as the event-loop gateway does (:mod:`.headers`), before anything is sent
+        headers = CaseInsensitiveDict(
+            merge_headers(self._headers, request.headers) if request.headers else self._headers
+        )
         headers["Content-Length"] = str(len(request.body))
         prepared.headers = headers
         prepared.body = request.body
@@ -153,7 +155,8 @@ class HttpGateway:
 
 
 def fixed_headers(settings: Settings, api_key: str) -> dict[str, str]:
-    """The headers every attempt sends (auth, media types, encodings, user agent, organization, project)."""
+    """The headers every attempt sends (auth, media types, encodings, user agent, organization, project), each
+    checked as a request's own are (:mod:`.headers`), so a bad setting fails when the gateway is built."""
     headers = {
         **({"api-key": api_key} if settings.auth_scheme == "api-key" else {"Authorization": f"Bearer {api_key}"}),
         "Content-Type": "application/json",
@@ -166,7 +169,7 @@ def fixed_headers(settings: Settings, api_key: str) -> dict[str, str]:
         headers["OpenAI-Organization"] = settings.organization
     if settings.project:
         headers["OpenAI-Project"] = settings.project
-    return headers
+    return check_fixed_headers(headers)
 
 
 @contextmanager
