@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import requests
-from realtime_service.web.serve import ServedApp
 
 from realtime_service.emulator import Emulator
+from realtime_service.web.servers.serve import ServedApp
 
 Serve = Callable[..., ServedApp]
 PASTED = "sk-proj-Q3vX9mT2kL7pR4wZ8yN1bC6dF0gH5jK"
@@ -33,7 +33,8 @@ def post(served: ServedApp, body: Any) -> requests.Response:
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
-    return "\n".join(record.getMessage() for record in caplog.records)
+    """What the server logged (not the test's own HTTP client, which logs the URL it was given)."""
+    return "\n".join(record.getMessage() for record in caplog.records if not record.name.startswith("urllib3"))
 
 
 @pytest.mark.parametrize(
@@ -71,4 +72,35 @@ def test_a_secret_key_in_the_servers_own_session_is_logged_by_its_length(
     assert response.json()["error"]["code"] == "server_misconfigured"
     assert SHOWN in logged(caplog)
     assert runs_in(response.text + logged(caplog)) == []
+    assert emulator.requests == []
+
+
+def test_a_secret_pasted_as_a_top_level_key_is_named_by_its_length_on_token(
+    serve: Serve, emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = post(serve(), {"voice": "marin", PASTED: "x"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"]) == ("unknown_field", SHOWN)
+    assert runs_in(response.text) == []
+    assert runs_in(logged(caplog)) == []
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("query", [f"{PASTED}=1", f"{PASTED}=1&{PASTED}=2"], ids=["unknown", "repeated"])
+def test_a_secret_pasted_as_a_query_name_is_named_by_its_length_on_session(
+    serve: Serve, emulator: Emulator, caplog: pytest.LogCaptureFixture, query: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    served = serve()
+    response = requests.post(
+        f"{served.url}/session?{query}", data=b"v=0\r\n", headers={"Content-Type": "application/sdp"}, timeout=10
+    )
+    served.settle()
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == SHOWN
+    assert runs_in(response.text) == []
+    assert runs_in(logged(caplog)) == []
     assert emulator.requests == []

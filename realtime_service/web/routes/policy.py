@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from realtime_service.redaction import shown_name
 from realtime_service.wire.controls import forbidden_character
 
 from ..settings import MIN_TTL, SESSION_FIELDS, SessionDefaults
@@ -102,8 +103,9 @@ class SessionPolicy:
     def terms(self, body: Mapping[str, Any]) -> SessionTerms:
         d = self._defaults
         for name in body:
-            if name not in SESSION_FIELDS:
-                raise PolicyError(name, f"unknown field {name!r}", "unknown_field")
+            if name not in SESSION_FIELDS:  # a key the browser chose: named only if it looks like a field name
+                shown = shown_name(name)
+                raise PolicyError(shown, f"unknown field {shown!r}", "unknown_field")
             if name not in self._browser_fields:
                 raise PolicyError(
                     name, f"the field {name!r} is set by the server, not the browser", "field_not_allowed"

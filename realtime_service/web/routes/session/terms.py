@@ -22,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+from realtime_service.redaction import shown_name
+
 from ...admission.bodies import MAX_JSON_DEPTH, NestedTooDeeply, parse_json
 from ..policy import PolicyError, SessionPolicy, SessionTerms
 
@@ -43,8 +45,9 @@ def query_choices(query: str) -> dict[str, Any]:
         raise PolicyError("query", f"the query string {reason}", "invalid_query") from None
     choices: dict[str, Any] = {}
     for name, value in pairs:
-        if name in choices:
-            raise PolicyError(name, f"the parameter {name!r} is given more than once", "duplicate_field")
+        if name in choices:  # a name the browser chose: shown only if it looks like a field name
+            shown = shown_name(name)
+            raise PolicyError(shown, f"the parameter {shown!r} is given more than once", "duplicate_field")
         if name == "ttl":
             raise PolicyError(name, "a call has no key lifetime: 'ttl' applies to /token only", "unknown_field")
         if name in _JSON_FIELDS:
