@@ -27,7 +27,6 @@ from realtime_service.errors import RequestValidationError
 from realtime_service.ga.schemas import CallSessionCodec, ClientSecretCodec, TranslationCodec
 from realtime_service.live.schemas import LiveSessionCodec
 from realtime_service.redaction import shown_name
-from realtime_service.service.live_accept import check_live_session
 from realtime_service.wire.values import json_problem
 
 #: The kinds of secret a developer might paste: API keys, minted keys, webhook secrets, bare tokens.
@@ -124,7 +123,7 @@ OTHER_CODECS: list[tuple[str, Callable[[str], object]]] = [
     ("calls nested", lambda key: CALLS.encode({"type": "realtime", "audio": {"output": {key: 1}}})),
     ("live", lambda key: LIVE.encode_session({**LIVE_SESSION, key: 1})),
     ("live nested", lambda key: LIVE.encode_session({**LIVE_SESSION, "audio": {"output": {key: 1}}})),
-    ("live accept", lambda key: check_live_session({**LIVE_SESSION, key: 1})),
+    ("live accept", lambda key: LIVE.encode_accept({**LIVE_SESSION, key: 1})),
 ]
 
 
