@@ -21,19 +21,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from realtime_service.config import Settings
-from realtime_service.errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
+from realtime_service.errors import APIStatusError, RequestValidationError, ResponseValidationError
 from realtime_service.ga.calls import call_id_from_location
 from realtime_service.live.sessions import session_id_in_partial
 from realtime_service.redaction import scrub
 from realtime_service.retry import outcome_unknown
 from realtime_service.wire.sdp import check_offer
 
-from ...admission.accesslog import CLIENT_CLOSED, log_answer
-from ...admission.answers import COMMON_HEADERS, Refused, error_answer
+from ...admission.accesslog import log_answer
+from ...admission.answers import COMMON_HEADERS, Refused, client_gone, error_answer
 from ...admission.auth import Authenticator
 from ...admission.bodies import media_type
 from ...admission.budget import Budget
@@ -45,7 +45,8 @@ from ...admission.throttle import AuthThrottle
 from ...messages import WebRequest, WebResponse
 from ...settings import ServerSettings
 from ..policy import PolicyError, SessionPolicy, SessionTerms
-from ..upstream import upstream_failure
+from ..secrets import KnownSecrets
+from ..upstream import UnusableAnswer, internal_failure, upstream_failure
 from .hangups import HangupScheduler
 from .terms import call_terms, live_session, realtime_session
 
@@ -57,15 +58,6 @@ _METHODS = ("POST",)
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
 _OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
-
-
-class _UnusableAnswer(Exception):
-    """A 2xx create answer the browser must not get (it held a server secret): the call exists upstream."""
-
-    def __init__(self, call_id: str | None, request_id: str | None) -> None:
-        super().__init__("unusable answer")
-        self.call_id = call_id
-        self.request_id = request_id
 
 
 class SignalingEndpoint:
@@ -112,7 +104,7 @@ class SignalingEndpoint:
             authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
             throttle=AuthThrottle(throttle) if throttle is not None else None,
         )
-        self._known_secrets: tuple[str, ...] | None = None
+        self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     @property
     def voice_api(self) -> str:
@@ -125,7 +117,7 @@ class SignalingEndpoint:
         started = time.perf_counter()
         try:
             if request.disconnected:
-                response = self._gone()
+                response = client_gone()
             elif request.method == "OPTIONS":
                 response = self.preflight(request)
             else:
@@ -136,7 +128,7 @@ class SignalingEndpoint:
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
-            response = self._internal(exc)
+            response = internal_failure(exc, action="call")
         return self._finish(request, response, started)
 
     async def ahandle(self, request: WebRequest) -> WebResponse:
@@ -152,7 +144,7 @@ class SignalingEndpoint:
         :meth:`log` (``serve``'s fast routes)."""
         try:
             if request.disconnected:
-                response = self._gone()
+                response = client_gone()
             elif request.method == "OPTIONS":
                 response = self.preflight(request)
             else:
@@ -163,7 +155,7 @@ class SignalingEndpoint:
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:
-            response = self._internal(exc)
+            response = internal_failure(exc, action="call")
         return self.cors.with_vary(response)
 
     def preflight(self, request: WebRequest) -> WebResponse:
@@ -180,7 +172,7 @@ class SignalingEndpoint:
         cors, identity = admitted.cors, admitted.identity
         if media_type(request) != _SDP:
             raise Refused(
-                self._error(
+                error_answer(
                     415,
                     "Send the SDP offer as the request body with Content-Type: application/sdp.",
                     "invalid_request_error",
@@ -193,7 +185,7 @@ class SignalingEndpoint:
             terms = call_terms(self._policy, request.query)
         except PolicyError as exc:
             raise Refused(
-                self._error(
+                error_answer(
                     400, exc.message, "invalid_request_error", exc.code, cors, param=exc.field, identity=identity
                 )
             ) from None
@@ -235,9 +227,9 @@ class SignalingEndpoint:
 
     def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> WebResponse:
         api = self._api
-        if scrub(sdp, self._secrets()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
+        if scrub(sdp, self._secrets.forms()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
             logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
-            raise _UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
+            raise UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
         if call_id is not None:
             scheduler = self._hangups()
             if scheduler is not None:
@@ -250,8 +242,6 @@ class SignalingEndpoint:
             *admitted.cors,
             *([(CALL_ID_HEADER, call_id)] if call_id is not None else []),
         ]
-        if self.cors.vary:
-            headers.append(("Vary", "Origin"))
         return WebResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
 
     @property
@@ -262,7 +252,7 @@ class SignalingEndpoint:
         """The id of a call the upstream may have started though the browser will not get its answer (lost, cut
         short, unusable), to hang up; ``None`` when there is none, or when it cannot be known (then a WARNING:
         the real API cannot be asked which calls exist). Never a second create: that would bill a second call."""
-        if isinstance(exc, _UnusableAnswer):
+        if isinstance(exc, UnusableAnswer):
             call_id, why = exc.call_id, "its answer was unusable"
         elif isinstance(exc, ResponseValidationError) or outcome_unknown(exc):
             headers: dict[str, str] = getattr(exc, "headers", None) or {}
@@ -309,29 +299,18 @@ class SignalingEndpoint:
 
     def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         cors, identity = admitted.cors, admitted.identity
-        if isinstance(exc, _UnusableAnswer):
-            return self._error(
-                502,
-                "The upstream API answered something unusable.",
-                "upstream_error",
-                "upstream_invalid_response",
-                cors,
-                identity=identity,
-                request_id=exc.request_id,
-            )
         if isinstance(exc, RequestValidationError) and _OFFER_PARAMS & set(exc.fields):
             name = next(field for field in exc.fields if field in _OFFER_PARAMS)
             return self._bad_offer(" ".join(exc.messages[name]), cors, identity)
         if isinstance(exc, APIStatusError) and exc.status_code in (400, 422) and exc.param in _OFFER_PARAMS:
             logger.info("upstream refused the browser's offer (request_id=%s, code=%s)", exc.request_id, exc.code)
             return self._bad_offer("was refused by the upstream API", cors, identity, exc.request_id)
-        answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="call")
-        return answer if answer is not None else self._internal(exc, cors, identity)
+        return upstream_failure(exc, terms.chosen, identity, cors, action="call")
 
     def _bad_offer(
         self, reason: str, cors: list[tuple[str, str]], identity: str, request_id: str | None = None
     ) -> WebResponse:
-        return self._error(
+        return error_answer(
             400,
             f"sdp: the SDP offer {reason}",
             "invalid_request_error",
@@ -341,18 +320,6 @@ class SignalingEndpoint:
             identity=identity,
             request_id=request_id,
         )
-
-    def _secrets(self) -> tuple[str, ...]:
-        if self._known_secrets is None:
-            known = [*self.settings.bearer_tokens.values()]
-            try:
-                api_key = self._realtime_settings().api_key
-            except ConfigurationError:
-                api_key = None
-            if api_key:
-                known.append(api_key)
-            self._known_secrets = tuple(secret for secret in known if len(secret) >= 8)
-        return self._known_secrets
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -365,46 +332,3 @@ class SignalingEndpoint:
     def log(request: WebRequest, response: WebResponse, started: float) -> None:
         """The request's access line (``started``: its ``time.perf_counter()``)."""
         log_answer(request, response, started)
-
-    @staticmethod
-    def _gone() -> WebResponse:
-        return error_answer(
-            CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
-        )
-
-    def _internal(
-        self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
-    ) -> WebResponse:
-        if isinstance(exc, ConfigurationError):
-            logger.error("configuration error: %s", exc)
-            return self._error(
-                500, "The server is misconfigured.", "server_error", "server_misconfigured", cors, identity=identity
-            )
-        logger.error("unexpected error while starting a call", exc_info=exc)
-        return self._error(500, "Internal error.", "server_error", "internal_error", cors, identity=identity)
-
-    def _error(
-        self,
-        status: int,
-        message: str,
-        type_: str,
-        code: str,
-        cors: Iterable[tuple[str, str]] = (),
-        extra: Iterable[tuple[str, str]] = (),
-        *,
-        param: str | None = None,
-        identity: str | None = None,
-        request_id: str | None = None,
-        retry_after: int | None = None,
-    ) -> WebResponse:
-        return error_answer(
-            status,
-            message,
-            type_,
-            code,
-            [*cors, *extra],
-            param=param,
-            identity=identity,
-            request_id=request_id,
-            retry_after=retry_after,
-        )
