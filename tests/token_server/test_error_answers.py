@@ -191,7 +191,7 @@ def exchange(served: ServedApp, method: str, path: str, headers: dict[str, str],
 
 
 def record(served: ServedApp, emulator: Emulator, caplog: pytest.LogCaptureFixture, case: Case) -> dict[str, Any]:
-    name, method, path, headers, body, faults = case
+    _, method, path, headers, body, faults = case
     emulator.clear()
     faults(emulator)
     caplog.clear()
