@@ -99,14 +99,17 @@ BAD_CONFIGS: dict[str, tuple[bytes | None, str]] = {
 }
 
 
-def write_bad_config(tmp_path: Path, case: str) -> Path:
-    content, _ = BAD_CONFIGS[case]
-    path = tmp_path / "config.yaml"
+def write_bad_file(path: Path, case: str, content: bytes | None) -> Path:
+    """``path`` holding ``content`` (``None``: no file at all), or a directory for the case ``a directory``."""
     if case == "a directory":
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
     return path
+
+
+def write_bad_config(tmp_path: Path, case: str) -> Path:
+    return write_bad_file(tmp_path / "config.yaml", case, BAD_CONFIGS[case][0])
 
 
 @pytest.mark.parametrize("command", sorted(CONFIG_COMMANDS))
@@ -141,11 +144,7 @@ def test_a_request_or_session_file_that_cannot_be_used_is_one_line_and_exit_2(
     tmp_path: Path, option: str, case: str
 ) -> None:
     content, says = BAD_JSON_FILES[case]
-    path = tmp_path / "body.json"
-    if case == "a directory":
-        path.mkdir()
-    elif content is not None:
-        path.write_bytes(content)
+    path = write_bad_file(tmp_path / "body.json", case, content)
     result = cli(*JSON_OPTIONS[option], option, str(path))
     line = assert_one_line(result, 2, option, says.format(path=path))
     assert result.stdout == ""
