@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,21 +31,19 @@ from realtime_service.redaction import scrub
 from realtime_service.retry import outcome_unknown
 from realtime_service.wire.sdp import check_offer
 
-from ...admission.accesslog import log_answer
-from ...admission.answers import COMMON_HEADERS, Refused, client_gone, error_answer
-from ...admission.auth import Authenticator
+from ...admission.answers import COMMON_HEADERS, Refused, error_answer
 from ...admission.bodies import media_type
 from ...admission.budget import Budget
 from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
-from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
-from ...admission.throttle import AuthThrottle
 from ...messages import WebRequest, WebResponse
 from ...settings import ServerSettings
+from ..browser import BrowserRoute
 from ..policy import PolicyError, SessionPolicy, SessionTerms
 from ..secrets import KnownSecrets
-from ..upstream import UnusableAnswer, internal_failure, upstream_failure
+from ..upstream import UnusableAnswer, upstream_failure
 from .hangups import HangupScheduler
 from .terms import call_terms, live_session, realtime_session
 
@@ -54,13 +51,12 @@ logger = logging.getLogger("realtime_service.web")
 
 #: The response header carrying the id of the call or Live session (``rtc_...`` / ``live_...``).
 CALL_ID_HEADER = "X-Call-Id"
-_METHODS = ("POST",)
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
 _OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
 
 
-class SignalingEndpoint:
+class SignalingEndpoint(BrowserRoute):
     """Starts one call per accepted ``POST``, under the server's policy. Thread-safe; one per process.
 
     ``hosts`` is ``/token``'s allow-list (``serve`` adds the address it is bound to, for both routes);
@@ -69,6 +65,8 @@ class SignalingEndpoint:
     zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
     ``server.max_call_seconds``).
     """
+
+    action = "call"
 
     def __init__(
         self,
@@ -82,90 +80,39 @@ class SignalingEndpoint:
         throttle: IdentityRateLimiter | None = None,
         hangups: Callable[[], HangupScheduler | None] | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            hosts=hosts,
+            cors=CorsPolicy(
+                settings.cors_origins,
+                credentials=settings.cors_credentials,
+                trusted_hops=settings.trust_forwarded,
+                expose=("Retry-After", CALL_ID_HEADER),
+            ),
+            authenticate=authenticate,
+            throttle=throttle,
+        )
         self._service = service
-        self._realtime_settings = realtime_settings
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
         self._budget = Budget(limiter, what="calls")
         self._hangups = hangups or (lambda: None)
-        self.hosts = hosts
-        self.cors = CorsPolicy(
-            settings.cors_origins,
-            credentials=settings.cors_credentials,
-            trusted_hops=settings.trust_forwarded,
-            expose=("Retry-After", CALL_ID_HEADER),
-        )
-        self.admission = Admission(
-            methods=_METHODS,
-            max_body_bytes=settings.max_body_bytes,
-            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
-            hosts=hosts,
-            cors=self.cors,
-            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
-            throttle=AuthThrottle(throttle) if throttle is not None else None,
-        )
         self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     @property
     def voice_api(self) -> str:
         return self.settings.voice_api
 
-    # -- entry points -------------------------------------------------------------------------------------
-
-    def handle(self, request: WebRequest) -> WebResponse:
-        """Serve one request to the session path (``POST`` starts a call, ``OPTIONS`` is the CORS preflight)."""
-        started = time.perf_counter()
-        try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = self.admission.admit(request)
-                offer, terms = self._checked(request, admitted)
-                self._budget.spend(admitted.identity, admitted.cors)
-                response = self._start_sync(offer, terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
-            response = internal_failure(exc, action="call")
-        return self._finish(request, response, started)
-
-    async def ahandle(self, request: WebRequest) -> WebResponse:
-        """The awaitable twin of :meth:`handle` (async auth hook awaited, Redis from a worker thread, the
-        service's async facade), so the event loop never blocks."""
-        started = time.perf_counter()
-        response = await self.aanswer(request)
-        self.log(request, response, started)
-        return response
-
-    async def aanswer(self, request: WebRequest) -> WebResponse:
-        """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
-        :meth:`log` (``serve``'s fast routes)."""
-        try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = await self.admission.aadmit(request)
-                offer, terms = self._checked(request, admitted)
-                await self._budget.aspend(admitted.identity, admitted.cors)
-                response = await self._start_async(offer, terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:
-            response = internal_failure(exc, action="call")
-        return self.cors.with_vary(response)
-
-    def preflight(self, request: WebRequest) -> WebResponse:
-        try:
-            self.hosts.check(request)
-            return self.cors.preflight(request, _METHODS)
-        except Refused as refusal:
-            return refusal.response
-
     # -- the route's own steps ------------------------------------------------------------------------------
+
+    def _serve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        offer, terms = self._checked(request, admitted)
+        self._budget.spend(admitted.identity, admitted.cors)
+        return self._start_sync(offer, terms, admitted)
+
+    async def _aserve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        offer, terms = self._checked(request, admitted)
+        await self._budget.aspend(admitted.identity, admitted.cors)
+        return await self._start_async(offer, terms, admitted)
 
     def _checked(self, request: WebRequest, admitted: Admitted) -> tuple[bytes, SessionTerms]:
         """Media type, session choices, offer: everything refused before the budget is spent."""
@@ -320,15 +267,3 @@ class SignalingEndpoint:
             identity=identity,
             request_id=request_id,
         )
-
-    # -- plumbing -----------------------------------------------------------------------------------------
-
-    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
-        response = self.cors.with_vary(response)
-        self.log(request, response, started)
-        return response
-
-    @staticmethod
-    def log(request: WebRequest, response: WebResponse, started: float) -> None:
-        """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_answer(request, response, started)

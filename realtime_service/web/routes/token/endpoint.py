@@ -21,38 +21,37 @@ from realtime_service.config import Settings
 from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import scrub
 
-from ...admission.accesslog import log_access, log_answer
-from ...admission.answers import COMMON_HEADERS, Refused, client_gone, dumps, error_answer
-from ...admission.auth import Authenticator
+from ...admission.accesslog import log_access
+from ...admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
 from ...admission.bodies import json_object
 from ...admission.budget import Budget
 from ...admission.clients import client_address
 from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
-from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
-from ...admission.throttle import AuthThrottle
 from ...messages import WebRequest, WebResponse
 from ...settings import ServerSettings
+from ..browser import BrowserRoute
 from ..policy import PolicyError, SessionPolicy, SessionTerms
 from ..secrets import KnownSecrets
-from ..upstream import internal_failure, upstream_failure
+from ..upstream import upstream_failure
 from .minting import Minter, browser_body, choose_minter
 
 __all__ = ["TokenEndpoint", "client_address", "log_access"]
 
 logger = logging.getLogger("realtime_service.web")
 
-_METHODS = ("POST",)
 
-
-class TokenEndpoint:
+class TokenEndpoint(BrowserRoute):
     """Mints one ephemeral key per accepted ``POST``, under the server's policy. Thread-safe; one per process.
 
     ``service`` and ``realtime_settings`` are zero-argument callables (the container's providers), resolved on
     first use so that ``/readyz`` can report a configuration error instead of the app failing to import.
     ``authenticate`` is called with the request under ``server.auth: hook``.
     """
+
+    action = "mint"
 
     def __init__(
         self,
@@ -64,27 +63,21 @@ class TokenEndpoint:
         realtime_settings: Callable[[], Settings],
         throttle: IdentityRateLimiter | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            hosts=HostAllowList(settings.allowed_hosts, settings.cors_origins),
+            cors=CorsPolicy(
+                settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
+            ),
+            authenticate=authenticate,
+            throttle=throttle,
+        )
         self._service = service
         self._realtime_settings = realtime_settings
         self._limiter = limiter
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
         self._minter: tuple[Any, str, Minter] | None = None
         self._budget = Budget(limiter)
-        #: The Host allow-list (``serve`` adds the address it is bound to).
-        self.hosts = HostAllowList(settings.allowed_hosts, settings.cors_origins)
-        self.cors = CorsPolicy(
-            settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
-        )
-        self.admission = Admission(
-            methods=_METHODS,
-            max_body_bytes=settings.max_body_bytes,
-            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
-            hosts=self.hosts,
-            cors=self.cors,
-            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
-            throttle=AuthThrottle(throttle) if throttle is not None else None,
-        )
         self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     # -- public entry points ------------------------------------------------------------------------------
@@ -99,70 +92,6 @@ class TokenEndpoint:
         if chosen is None or chosen[0] is not service or chosen[1] != shape:
             chosen = self._minter = (service, shape, choose_minter(service, shape))
         return chosen[2]
-
-    def handle(self, request: WebRequest) -> WebResponse:
-        """Serve one request to the token path (``POST`` mints, ``OPTIONS`` is the CORS preflight)."""
-        started = time.perf_counter()
-        try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = self.admission.admit(request)
-                terms = self._terms(request, admitted)
-                self._budget.spend(admitted.identity, admitted.cors)
-                response = self._mint_sync(terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
-            response = internal_failure(exc)
-        return self._finish(request, response, started)
-
-    async def ahandle(self, request: WebRequest) -> WebResponse:
-        """The awaitable twin of :meth:`handle`: an ``async`` auth hook is awaited, Redis is asked from a worker
-        thread, and the mint awaits the service's async facade, so the event loop never blocks."""
-        started = time.perf_counter()
-        response = await self.aanswer(request)
-        self.log(request, response, started)
-        return response
-
-    async def aanswer(self, request: WebRequest) -> WebResponse:
-        """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
-        :meth:`log` (``serve``'s fast routes: the client does not wait for the line to be formatted)."""
-        try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = await self.admission.aadmit(request)
-                terms = self._terms(request, admitted)
-                await self._budget.aspend(admitted.identity, admitted.cors)
-                response = await self._mint_async(terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
-            response = internal_failure(exc)
-        return self.cors.with_vary(response)
-
-    def preflight(self, request: WebRequest) -> WebResponse:
-        """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""
-        try:
-            self.hosts.check(request)
-            return self.cors.preflight(request, _METHODS)
-        except Refused as refusal:
-            return refusal.response
-
-    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
-        response = self.cors.with_vary(response)
-        self.log(request, response, started)
-        return response
-
-    @staticmethod
-    def log(request: WebRequest, response: WebResponse, started: float) -> None:
-        """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_answer(request, response, started)
 
     def healthz(self, request: WebRequest) -> WebResponse:
         """Process alive."""
@@ -219,6 +148,16 @@ class TokenEndpoint:
         return self.refuse(request, 421)
 
     # -- the route's own steps ---------------------------------------------------------------------------
+
+    def _serve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        terms = self._terms(request, admitted)
+        self._budget.spend(admitted.identity, admitted.cors)
+        return self._mint_sync(terms, admitted)
+
+    async def _aserve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        terms = self._terms(request, admitted)
+        await self._budget.aspend(admitted.identity, admitted.cors)
+        return await self._mint_async(terms, admitted)
 
     def _terms(self, request: WebRequest, admitted: Admitted) -> SessionTerms:
         parsed = json_object(request, admitted.cors, admitted.identity)
