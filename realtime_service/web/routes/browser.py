@@ -31,7 +31,8 @@ METHODS = ("POST",)
 
 class BrowserRoute:
     """The skeleton of a browser's route. ``hosts`` is the Host allow-list (``serve`` adds the address it is bound
-    to), ``cors`` the route's origin policy; ``throttle`` counts failed authentications (shared by both routes)."""
+    to); ``throttle`` counts failed authentications (shared by both routes); ``expose`` names the response headers
+    a page may read (CORS, ``server.cors_origins``)."""
 
     #: What the route does, for its error answers and log lines (``"mint"`` or ``"call"``, see :mod:`.upstream`).
     action: ClassVar[str]
@@ -41,13 +42,18 @@ class BrowserRoute:
         settings: ServerSettings,
         *,
         hosts: HostAllowList,
-        cors: CorsPolicy,
         authenticate: Callable[[WebRequest], Any],
         throttle: IdentityRateLimiter | None,
+        expose: tuple[str, ...] = ("Retry-After",),
     ) -> None:
         self.settings = settings
         self.hosts = hosts
-        self.cors = cors
+        cors = self.cors = CorsPolicy(
+            settings.cors_origins,
+            credentials=settings.cors_credentials,
+            trusted_hops=settings.trust_forwarded,
+            expose=expose,
+        )
         self.admission = Admission(
             methods=METHODS,
             max_body_bytes=settings.max_body_bytes,
@@ -63,12 +69,8 @@ class BrowserRoute:
         CORS preflight; one access line."""
         started = time.perf_counter()
         try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                response = self._serve(request, self.admission.admit(request))
+            early = self._before_admission(request)
+            response = early if early is not None else self._serve(request, self.admission.admit(request))
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
@@ -89,17 +91,21 @@ class BrowserRoute:
         """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
         :meth:`log` (``serve``'s fast routes: the client does not wait for the line to be formatted)."""
         try:
-            if request.disconnected:
-                response = client_gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                response = await self._aserve(request, await self.admission.aadmit(request))
+            early = self._before_admission(request)
+            response = early if early is not None else await self._aserve(request, await self.admission.aadmit(request))
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
             response = internal_failure(exc, action=self.action)
         return self.cors.with_vary(response)
+
+    def _before_admission(self, request: WebRequest) -> WebResponse | None:
+        """The answer of a request that never reaches admission: a client gone (499), a preflight."""
+        if request.disconnected:
+            return client_gone()
+        if request.method == "OPTIONS":
+            return self.preflight(request)
+        return None
 
     def preflight(self, request: WebRequest) -> WebResponse:
         """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""

@@ -34,7 +34,6 @@ from realtime_service.wire.sdp import check_offer
 from ...admission.answers import COMMON_HEADERS, Refused, error_answer
 from ...admission.bodies import media_type
 from ...admission.budget import Budget
-from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
 from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
@@ -83,14 +82,9 @@ class SignalingEndpoint(BrowserRoute):
         super().__init__(
             settings,
             hosts=hosts,
-            cors=CorsPolicy(
-                settings.cors_origins,
-                credentials=settings.cors_credentials,
-                trusted_hops=settings.trust_forwarded,
-                expose=("Retry-After", CALL_ID_HEADER),
-            ),
             authenticate=authenticate,
             throttle=throttle,
+            expose=("Retry-After", CALL_ID_HEADER),
         )
         self._service = service
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)

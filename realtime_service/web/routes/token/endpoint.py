@@ -26,7 +26,6 @@ from ...admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
 from ...admission.bodies import json_object
 from ...admission.budget import Budget
 from ...admission.clients import client_address
-from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
 from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
@@ -66,9 +65,6 @@ class TokenEndpoint(BrowserRoute):
         super().__init__(
             settings,
             hosts=HostAllowList(settings.allowed_hosts, settings.cors_origins),
-            cors=CorsPolicy(
-                settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
-            ),
             authenticate=authenticate,
             throttle=throttle,
         )
