@@ -34,7 +34,7 @@ from .cli_boundary import (
     exit_codes_epilog,
     run,
 )
-from .config import Settings, load_config_file
+from .config import Settings, load_config_file, load_mapping
 from .containers import RealtimeContainer
 from .errors import APIConnectionError
 from .lifecycle import models_in, unknown_model_note
@@ -192,26 +192,8 @@ def _warn_unknown_models(body: Any) -> None:
             _warn(f"{note} (sending it anyway: the API decides)")
 
 
-def _read_json(option: str, source: str, *, stdin_used: bool = False) -> dict[str, Any]:
-    """A JSON object from ``source`` (a file, or ``-`` for stdin), or a one-line :class:`CLIError`."""
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CLIError(f"{option} {source}: not UTF-8 text") from None
-    except OSError as exc:
-        raise CLIError(f"{option}: cannot read {source}: {exc.strerror or type(exc).__name__}") from None
-    try:
-        loaded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise CLIError(f"{option} {source} is not valid JSON: {exc.msg} at {where}") from None
-    if not isinstance(loaded, dict):
-        raise CLIError(f"{option} must hold a JSON object, not {type(loaded).__name__}")
-    return loaded
-
-
 def _mint(args: argparse.Namespace) -> int:
-    request = _read_json("--request", args.request) if args.request else {}
+    request = load_mapping(args.request, syntax="JSON", option="--request") if args.request else {}
     config = _realtime_config(args.config)
     if getattr(args, "api_shape", None):
         config["api_shape"] = args.api_shape
@@ -276,7 +258,7 @@ def _create_call(args: argparse.Namespace) -> int:
 def _session_from(args: argparse.Namespace) -> dict[str, Any]:
     """The session from ``--session`` with the flags placed over it (``voice`` at ``audio.output.voice``); a
     Realtime session gets ``type: "realtime"`` unless it says otherwise."""
-    session = _read_json("--session", args.session) if args.session else {}
+    session = load_mapping(args.session, syntax="JSON", option="--session") if args.session else {}
     if not args.live:
         session.setdefault("type", "realtime")
     for name in ("model", "instructions"):

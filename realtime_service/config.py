@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,22 +348,10 @@ def load_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
     One reader for every command, so every shipped file works with every command: a file with ``realtime:``
     and/or ``server:`` sections (config/*.yaml, ``serve``'s layout) or a file of bare ``realtime`` keys
     (``api_key: ...``). Anything unreadable is a one-line :class:`ConfigurationError` naming the file (and the
-    line, for YAML syntax); the keys themselves are checked where they are used (:func:`load_settings`).
+    line, for YAML syntax, see :func:`load_mapping`); the keys themselves are checked where they are used
+    (:func:`load_settings`).
     """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"cannot read {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from None
-    if loaded is None:
-        return {"realtime": {}, "server": {}}
-    if not isinstance(loaded, dict):
-        raise ConfigurationError(f"{path} must hold a mapping of config keys, not a {type(loaded).__name__}")
+    loaded = load_mapping(path, syntax="YAML")
     if not set(loaded) & set(SECTIONS):
         return {"realtime": dict(loaded), "server": {}}
     unknown = sorted(str(key) for key in set(loaded) - set(SECTIONS))
@@ -376,6 +366,37 @@ def load_config_file(path: str | Path) -> dict[str, dict[str, Any]]:
             raise ConfigurationError(f"{path}: {name}: must be a mapping of config keys")
         sections[name] = dict(value or {})
     return sections
+
+
+def load_mapping(source: str | Path, *, syntax: str, option: str | None = None) -> dict[str, Any]:
+    """The mapping a command reads from ``source``: a ``--config`` file (``syntax="YAML"``; empty: ``{}``) or a
+    ``--request``/``--session`` file (``"JSON"``; ``-`` reads stdin). The one reader of the files commands are
+    given, so each mistake is the same one-line :class:`ConfigurationError` (exit 2 at the CLI boundary), naming
+    ``option`` when given, the file, and for a syntax error the line and column."""
+    label, unreadable = (f"{option} ", f"{option}: cannot read") if option else ("", "cannot read")
+    try:
+        text = sys.stdin.read() if str(source) == "-" and option else Path(source).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{unreadable} {source}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigurationError(f"{unreadable} {source}: {exc.strerror or type(exc).__name__}") from None
+    if syntax == "JSON":
+        try:
+            loaded = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problem = f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+            raise ConfigurationError(f"{label}{source} is not valid JSON: {problem}") from None
+        what = "a JSON object"
+    else:
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{label}{source} is not valid YAML: {_yaml_problem(exc)}") from None
+        loaded = {} if loaded is None else loaded
+        what = "a mapping of config keys"
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"{option or source} must hold {what}, not a {type(loaded).__name__}")
+    return loaded
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

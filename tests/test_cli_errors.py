@@ -101,14 +101,17 @@ BAD_CONFIGS: dict[str, tuple[bytes | None, str]] = {
 }
 
 
-def write_bad_config(tmp_path: Path, case: str) -> Path:
-    content, _ = BAD_CONFIGS[case]
-    path = tmp_path / "config.yaml"
+def write_bad_file(path: Path, case: str, content: bytes | None) -> Path:
+    """``path`` holding ``content`` (``None``: no file at all), or a directory for the case ``a directory``."""
     if case == "a directory":
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
     return path
+
+
+def write_bad_config(tmp_path: Path, case: str) -> Path:
+    return write_bad_file(tmp_path / "config.yaml", case, BAD_CONFIGS[case][0])
 
 
 @pytest.mark.parametrize("command", sorted(CONFIG_COMMANDS))
@@ -124,6 +127,30 @@ def test_a_config_file_that_cannot_be_used_is_one_line_and_exit_2(tmp_path: Path
         return
     assert_one_line(result, 2, BAD_CONFIGS[case][1])
     assert result.stdout == ""
+
+
+#: The JSON files of --request and --session, read by the same loader as --config: (content, what stderr says).
+BAD_JSON_FILES: dict[str, tuple[bytes | None, str]] = {
+    "missing": (None, "cannot read {path}: No such file"),
+    "a directory": (b"", "cannot read {path}: Is a directory"),
+    "not UTF-8": (b'{"voice": "\xff"}', "cannot read {path}: not UTF-8 text"),
+    "malformed": (b'{"voice": ', "{path} is not valid JSON: Expecting value at line 1, column 11"),
+    "not an object": (b"[1, 2]", "must hold a JSON object, not a list"),
+}
+JSON_OPTIONS = {"--request": ("create-secret",), "--session": ("create-call", "--sdp", str(OFFER))}
+
+
+@pytest.mark.parametrize("option", sorted(JSON_OPTIONS))
+@pytest.mark.parametrize("case", sorted(BAD_JSON_FILES))
+def test_a_request_or_session_file_that_cannot_be_used_is_one_line_and_exit_2(
+    tmp_path: Path, option: str, case: str
+) -> None:
+    content, says = BAD_JSON_FILES[case]
+    path = write_bad_file(tmp_path / "body.json", case, content)
+    result = cli(*JSON_OPTIONS[option], option, str(path))
+    line = assert_one_line(result, 2, option, says.format(path=path))
+    assert result.stdout == ""
+    assert "Traceback" not in line
 
 
 @pytest.mark.parametrize("command", ["create-session", "create-secret", "create-call", "serve"])

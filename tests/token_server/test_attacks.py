@@ -306,6 +306,21 @@ def test_3_a_body_that_never_arrives_is_cut_after_request_timeout(
     assert mints(emulator) == before
 
 
+@PARSERS
+def test_3_a_connection_that_never_sends_a_byte_is_closed_after_request_timeout(serve: Serve, parser: str) -> None:
+    """The deadline starts when the connection opens (one ``connection_made`` for both uvicorn protocols): a
+    socket that sends nothing is answered 408 (or closed) instead of holding a connection for ever."""
+    served = serve(request_timeout=1)
+    with connect(served) as sock:
+        sock.settimeout(READ_TIMEOUT)  # not armed: the read times out and the test fails
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    if data:
+        assert_openai_error(RawAnswer(data), 408, "request_timeout")
+    assert post(served).status_code == 200
+
+
 # -- 4. forged access-log lines -------------------------------------------------------------------------------
 
 

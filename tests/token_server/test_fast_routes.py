@@ -19,11 +19,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dependency_injector import providers
 from waiting import wait_until
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.adapters.asgi import FastRoutes, Route
+from realtime_service.web.adapters.asgi import FastRoutes, ProvidedRoute, Route
 from realtime_service.web.messages import WebRequest, WebResponse
+from realtime_service.web.servers.containers import ServeContainer
 from realtime_service.web.servers.serve import ServedApp, UvicornRunner, bind
 from realtime_service.web.servers.uvicorn_guard import HeadHeld
 
@@ -74,6 +76,7 @@ def request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
 
 
 JSON_TYPE = {"content_type": "application/json"}
+SDP_TYPE = "application/sdp"
 SDP = b"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n"
 #: (name, raw request, whether it mints: its body then differs by the fresh key)
 CASES: list[tuple[str, bytes, bool]] = [
@@ -105,8 +108,9 @@ CASES: list[tuple[str, bytes, bool]] = [
 
 
 @pytest.fixture
-def two_servers(emulator: Emulator) -> Iterator[tuple[int, int]]:
-    """One container served twice by uvicorn: as ``serve`` runs it (the fast path) and as the bare FastAPI app."""
+def served_twice(emulator: Emulator) -> Iterator[tuple[ServeContainer, int, int]]:
+    """One container served twice by uvicorn: as ``serve`` runs it (the fast path) and as the bare FastAPI app;
+    the container and the two ports."""
     container = make_container(emulator, rate_limit="1000/minute", max_body_bytes=4096)
     served = ServedApp(container, "fastapi").start()
     from realtime_service.web.adapters.fastapi_router import create_fastapi_app
@@ -122,11 +126,16 @@ def two_servers(emulator: Emulator) -> Iterator[tuple[int, int]]:
     port = sock.getsockname()[1]
     wait_until(lambda: exchange(port, request("GET", "/healthz")), what="the plain app to answer")
     try:
-        yield served.port, port
+        yield container, served.port, port
     finally:
         plain.stop()
         thread.join(10)
         served.stop()
+
+
+@pytest.fixture
+def two_servers(served_twice: tuple[ServeContainer, int, int]) -> tuple[int, int]:
+    return served_twice[1], served_twice[2]
 
 
 def shape(body: bytes) -> object:
@@ -148,6 +157,73 @@ def test_the_fast_path_answers_as_the_fastapi_app_does(two_servers: tuple[int, i
         assert shape(fast[2]) == shape(plain[2])
     else:
         assert fast == plain
+
+
+# -- providers overridden after start ---------------------------------------------------------------------------
+
+TOKEN = "web-token-0123456789abcdef"
+
+
+def status_of(port: int, raw: bytes) -> int:
+    return parse(exchange(port, raw))[0]
+
+
+def test_an_endpoint_overridden_after_start_answers_on_the_fast_and_the_fastapi_route(
+    served_twice: tuple[ServeContainer, int, int], emulator: Emulator
+) -> None:
+    """A host app (or a test) overrides the endpoints once the server runs: both paths ask the provider at each
+    request, so both answer from the override (here one that wants a bearer token), never the one built at start."""
+    container, fast, plain = served_twice
+    mint, call = request("POST", "/token", b"{}", **JSON_TYPE), request("POST", "/session", SDP, content_type=SDP_TYPE)
+    assert [status_of(port, raw) for port in (fast, plain) for raw in (mint, call)] == [200, 201, 200, 201]
+    strict = make_container(emulator, auth="bearer", bearer_tokens={"web": TOKEN}, rate_limit="1000/minute")
+    server = container.token_server
+    server.token_endpoint.override(providers.Object(strict.token_server.token_endpoint()))
+    server.signaling_endpoint.override(providers.Object(strict.token_server.signaling_endpoint()))
+    try:
+        for port in (fast, plain):
+            for raw in (mint, call):
+                status, headers, body = parse(exchange(port, raw))
+                assert status == 401, (port, raw[:20], body)
+                assert json.loads(body)["error"]["code"] == "unauthorized"
+                assert any(name == "www-authenticate" for name, _ in headers)
+            authorized = {"authorization": f"Bearer {TOKEN}"}
+            assert status_of(port, request("POST", "/token", b"{}", **JSON_TYPE, **authorized)) == 200
+            assert status_of(port, request("POST", "/session", SDP, content_type=SDP_TYPE, **authorized)) == 201
+    finally:
+        server.token_endpoint.reset_override()
+        server.signaling_endpoint.reset_override()
+        strict.shutdown_resources()
+    assert [status_of(port, raw) for port in (fast, plain) for raw in (mint, call)] == [200, 201, 200, 201]
+
+
+def test_a_service_overridden_after_start_mints_and_calls_on_both_routes(
+    served_twice: tuple[ServeContainer, int, int], emulator: Emulator
+) -> None:
+    """The service behind the endpoints overridden after the first mint: the next mint and call on either path
+    go to the override's upstream (a second loopback emulator), none to the first."""
+    container, fast, plain = served_twice
+    mint, call = request("POST", "/token", b"{}", **JSON_TYPE), request("POST", "/session", SDP, content_type=SDP_TYPE)
+    assert status_of(fast, mint) == 200  # the minter is chosen for the first service
+    with Emulator() as other:
+        elsewhere = make_container(other)
+        realtime = container.token_server.realtime
+        service = elsewhere.token_server.realtime.realtime_session_service()
+        realtime.realtime_session_service.override(providers.Object(service))
+        emulator.clear()
+        try:
+            answers = [status_of(port, raw) for port in (fast, plain) for raw in (mint, call)]
+        finally:
+            realtime.realtime_session_service.reset_override()
+            elsewhere.shutdown_resources()
+        assert answers == [200, 201, 200, 201]
+        assert emulator.requests == []
+        assert [(r.method, r.path) for r in other.requests] == [
+            ("POST", "/v1/realtime/client_secrets"),
+            ("POST", "/v1/realtime/calls"),
+        ] * 2
+    assert status_of(plain, mint) == 200
+    assert len(emulator.requests) == 1
 
 
 # -- the callable itself ---------------------------------------------------------------------------------------
@@ -280,6 +356,7 @@ def test_serve_on_fastapi_runs_the_fast_path(emulator: Emulator, caplog: pytest.
         app = served._runner.server.config.app  # type: ignore[attr-defined]
         assert isinstance(app, FastRoutes)
         assert set(app.routes) == {"/token", "/session"}
+        assert all(isinstance(route, ProvidedRoute) for route in app.routes.values())  # asked at each request
         served.start()
         answer = parse(exchange(served.port, request("POST", "/token", b"{}", **JSON_TYPE)))
         assert answer[0] == 200

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..messages import WebResponse
+from .accesslog import CLIENT_CLOSED
 
 COMMON_HEADERS: tuple[tuple[str, str], ...] = (
     ("Content-Type", "application/json"),
@@ -52,6 +53,14 @@ def error_answer(
         error_body(message, type_, code, param, retry_after),
         identity,
         request_id,
+    )
+
+
+def client_gone() -> WebResponse:
+    """What a route "answers" a client that went away before its answer: nothing is sent, the access line says
+    :data:`~.accesslog.CLIENT_CLOSED`."""
+    return error_answer(
+        CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
     )
 
 

@@ -8,6 +8,8 @@ admission steps it needs (:mod:`realtime_service.web.admission`) and gives a
 - :mod:`.phone`: ``/webhooks/openai``, incoming phone calls from signed webhooks;
 - :mod:`.demo`: the demo page and its files.
 
-:mod:`.policy` (the server's rules for session fields) and :mod:`.upstream` (what an upstream failure becomes)
-are shared by ``/token`` and ``/session``. A route never imports a framework, an adapter or a server.
+:mod:`.browser` (the skeleton of a browser's route: admission, preflight, one access line, a JSON 500 for a bug),
+:mod:`.policy` (the server's rules for session fields), :mod:`.upstream` (what a failure of the call behind a
+route becomes) and :mod:`.secrets` (the server's secrets, kept out of answers) are shared by ``/token`` and
+``/session``. A route never imports a framework, an adapter or a server.
 """

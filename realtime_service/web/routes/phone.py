@@ -29,8 +29,8 @@ from ...webhooks.events import parse_event
 from ...webhooks.ledger import DecisionLedger
 from ...webhooks.router import ConfigRouter
 from ...webhooks.verify import WebhookVerifier
-from ..admission.accesslog import CLIENT_CLOSED, log_access
-from ..admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
+from ..admission.accesslog import log_access
+from ..admission.answers import COMMON_HEADERS, Refused, client_gone, dumps, error_answer
 from ..admission.hosts import HostAllowList
 from ..admission.pipeline import Admission, ClientKeys
 from ..messages import WebRequest, WebResponse
@@ -159,7 +159,7 @@ class PhoneEndpoint:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
         answer that ends the request here (:class:`Ended`)."""
         if request.disconnected:
-            return Ended(WebResponse(CLIENT_CLOSED, [*COMMON_HEADERS], b""), "client disconnected")
+            return Ended(client_gone(), "client disconnected")
         self.admission.precheck(request)
         if self.verifier is None:
             logger.error(

@@ -36,7 +36,7 @@ from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import SECRETS, install_log_redaction
 
 from ...webhooks.masking import MaskingFilter
-from ..adapters.asgi import FastRoutes, Route
+from ..adapters.asgi import FastRoutes, ProvidedRoute
 from ..settings import FRAMEWORKS, ServerSettings, load_server_settings
 from .containers import ServeContainer
 
@@ -274,11 +274,11 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         phone_path=phone_path,
         on_shutdown=closers,
     )
-    # The hot routes skip FastAPI's layers (see .asgi); everything else is the app above.
-    routes = {settings.path: Route(endpoint.aanswer, endpoint.settings.max_body_bytes, endpoint.log)}
+    # The hot routes skip FastAPI's layers (see .asgi), their endpoints asked of the providers at each request as
+    # the app's routes ask them (an override after start reaches both); everything else is the app above.
+    routes = {settings.path: ProvidedRoute(container.token_server.token_endpoint)}
     if settings.session_path is not None:
-        signaling = container.token_server.signaling_endpoint()
-        routes[settings.session_path] = Route(signaling.aanswer, signaling.settings.max_body_bytes, signaling.log)
+        routes[settings.session_path] = ProvidedRoute(container.token_server.signaling_endpoint)
     return UvicornRunner(FastRoutes(app, routes), sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
 
 

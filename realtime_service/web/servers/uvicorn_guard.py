@@ -34,8 +34,10 @@ else:  # pragma: no cover - the fastapi extra installs httptools; without it ser
     HttpToolsProtocol = H11Protocol  # type: ignore[misc, assignment]
 
 
-class _Guard:
-    """What both guarded protocols share: the arrival deadline, the per-request byte budget, the refusals.
+class _Guard(asyncio.Protocol):
+    """What both guarded protocols share: the arrival deadline (armed when the connection opens, for its first
+    request), the per-request byte budget, the refusals. Listed before uvicorn's protocol in each class's bases,
+    so ``super()`` here is uvicorn's.
 
     ``_message_bytes`` counts what the request in progress made the server read; a read that starts a request
     counts whole (it may hold the end of the previous one: a pipelining client is over-counted by at most one
@@ -47,6 +49,14 @@ class _Guard:
     request_timeout: float = 10.0
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
     def _guard_init(self) -> None:
         self._answered = False
@@ -113,14 +123,6 @@ class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
         self._head_done = False
         self._message_done = False
         self._reading = 0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -215,14 +217,6 @@ class GuardedH11Protocol(_Guard, H11Protocol):
             return event
 
         self.conn.next_event = counted  # type: ignore[method-assign]
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._answered:

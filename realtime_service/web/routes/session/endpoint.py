@@ -21,32 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from realtime_service.config import Settings
-from realtime_service.errors import APIStatusError, ConfigurationError, RequestValidationError, ResponseValidationError
+from realtime_service.errors import APIStatusError, RequestValidationError, ResponseValidationError
 from realtime_service.ga.calls import call_id_from_location
 from realtime_service.live.sessions import session_id_in_partial
 from realtime_service.redaction import scrub
 from realtime_service.retry import outcome_unknown
 from realtime_service.wire.sdp import check_offer
 
-from ...admission.accesslog import CLIENT_CLOSED, log_answer
 from ...admission.answers import COMMON_HEADERS, Refused, error_answer
-from ...admission.auth import Authenticator
 from ...admission.bodies import media_type
 from ...admission.budget import Budget
-from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
-from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
-from ...admission.throttle import AuthThrottle
 from ...messages import WebRequest, WebResponse
 from ...settings import ServerSettings
+from ..browser import BrowserRoute
 from ..policy import PolicyError, SessionPolicy, SessionTerms
-from ..upstream import upstream_failure
+from ..secrets import KnownSecrets
+from ..upstream import UnusableAnswer, upstream_failure
 from .hangups import HangupScheduler
 from .terms import call_terms, live_session, realtime_session
 
@@ -54,22 +51,12 @@ logger = logging.getLogger("realtime_service.web")
 
 #: The response header carrying the id of the call or Live session (``rtc_...`` / ``live_...``).
 CALL_ID_HEADER = "X-Call-Id"
-_METHODS = ("POST",)
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
 _OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
 
 
-class _UnusableAnswer(Exception):
-    """A 2xx create answer the browser must not get (it held a server secret): the call exists upstream."""
-
-    def __init__(self, call_id: str | None, request_id: str | None) -> None:
-        super().__init__("unusable answer")
-        self.call_id = call_id
-        self.request_id = request_id
-
-
-class SignalingEndpoint:
+class SignalingEndpoint(BrowserRoute):
     """Starts one call per accepted ``POST``, under the server's policy. Thread-safe; one per process.
 
     ``hosts`` is ``/token``'s allow-list (``serve`` adds the address it is bound to, for both routes);
@@ -78,6 +65,8 @@ class SignalingEndpoint:
     zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
     ``server.max_call_seconds``).
     """
+
+    action = "call"
 
     def __init__(
         self,
@@ -91,97 +80,41 @@ class SignalingEndpoint:
         throttle: IdentityRateLimiter | None = None,
         hangups: Callable[[], HangupScheduler | None] | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            hosts=hosts,
+            authenticate=authenticate,
+            throttle=throttle,
+            expose=("Retry-After", CALL_ID_HEADER),
+        )
         self._service = service
-        self._realtime_settings = realtime_settings
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
         self._budget = Budget(limiter, what="calls")
         self._hangups = hangups or (lambda: None)
-        self.hosts = hosts
-        self.cors = CorsPolicy(
-            settings.cors_origins,
-            credentials=settings.cors_credentials,
-            trusted_hops=settings.trust_forwarded,
-            expose=("Retry-After", CALL_ID_HEADER),
-        )
-        self.admission = Admission(
-            methods=_METHODS,
-            max_body_bytes=settings.max_body_bytes,
-            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
-            hosts=hosts,
-            cors=self.cors,
-            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
-            throttle=AuthThrottle(throttle) if throttle is not None else None,
-        )
-        self._known_secrets: tuple[str, ...] | None = None
+        self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     @property
     def voice_api(self) -> str:
         return self.settings.voice_api
 
-    # -- entry points -------------------------------------------------------------------------------------
-
-    def handle(self, request: WebRequest) -> WebResponse:
-        """Serve one request to the session path (``POST`` starts a call, ``OPTIONS`` is the CORS preflight)."""
-        started = time.perf_counter()
-        try:
-            if request.disconnected:
-                response = self._gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = self.admission.admit(request)
-                offer, terms = self._checked(request, admitted)
-                self._budget.spend(admitted.identity, admitted.cors)
-                response = self._start_sync(offer, terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
-            response = self._internal(exc)
-        return self._finish(request, response, started)
-
-    async def ahandle(self, request: WebRequest) -> WebResponse:
-        """The awaitable twin of :meth:`handle` (async auth hook awaited, Redis from a worker thread, the
-        service's async facade), so the event loop never blocks."""
-        started = time.perf_counter()
-        response = await self.aanswer(request)
-        self.log(request, response, started)
-        return response
-
-    async def aanswer(self, request: WebRequest) -> WebResponse:
-        """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
-        :meth:`log` (``serve``'s fast routes)."""
-        try:
-            if request.disconnected:
-                response = self._gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = await self.admission.aadmit(request)
-                offer, terms = self._checked(request, admitted)
-                await self._budget.aspend(admitted.identity, admitted.cors)
-                response = await self._start_async(offer, terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:
-            response = self._internal(exc)
-        return self.cors.with_vary(response)
-
-    def preflight(self, request: WebRequest) -> WebResponse:
-        try:
-            self.hosts.check(request)
-            return self.cors.preflight(request, _METHODS)
-        except Refused as refusal:
-            return refusal.response
-
     # -- the route's own steps ------------------------------------------------------------------------------
+
+    def _serve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        offer, terms = self._checked(request, admitted)
+        self._budget.spend(admitted.identity, admitted.cors)
+        return self._start_sync(offer, terms, admitted)
+
+    async def _aserve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        offer, terms = self._checked(request, admitted)
+        await self._budget.aspend(admitted.identity, admitted.cors)
+        return await self._start_async(offer, terms, admitted)
 
     def _checked(self, request: WebRequest, admitted: Admitted) -> tuple[bytes, SessionTerms]:
         """Media type, session choices, offer: everything refused before the budget is spent."""
         cors, identity = admitted.cors, admitted.identity
         if media_type(request) != _SDP:
             raise Refused(
-                self._error(
+                error_answer(
                     415,
                     "Send the SDP offer as the request body with Content-Type: application/sdp.",
                     "invalid_request_error",
@@ -194,7 +127,7 @@ class SignalingEndpoint:
             terms = call_terms(self._policy, request.query)
         except PolicyError as exc:
             raise Refused(
-                self._error(
+                error_answer(
                     400, exc.message, "invalid_request_error", exc.code, cors, param=exc.field, identity=identity
                 )
             ) from None
@@ -236,9 +169,9 @@ class SignalingEndpoint:
 
     def _success(self, call_id: str | None, sdp: str, request_id: str | None, admitted: Admitted) -> WebResponse:
         api = self._api
-        if scrub(sdp, self._secrets()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
+        if scrub(sdp, self._secrets.forms()) != sdp:  # every secret of the deployment (redaction.SECRETS) too
             logger.error("upstream SDP answer held a server secret: refused (request_id=%s)", request_id)
-            raise _UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
+            raise UnusableAnswer(call_id, request_id)  # the call exists, but no browser will join it
         if call_id is not None:
             scheduler = self._hangups()
             if scheduler is not None:
@@ -251,8 +184,6 @@ class SignalingEndpoint:
             *admitted.cors,
             *([(CALL_ID_HEADER, call_id)] if call_id is not None else []),
         ]
-        if self.cors.vary:
-            headers.append(("Vary", "Origin"))
         return WebResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
 
     @property
@@ -263,7 +194,7 @@ class SignalingEndpoint:
         """The id of a call the upstream may have started though the browser will not get its answer (lost, cut
         short, unusable), to hang up; ``None`` when there is none, or when it cannot be known (then a WARNING:
         the real API cannot be asked which calls exist). Never a second create: that would bill a second call."""
-        if isinstance(exc, _UnusableAnswer):
+        if isinstance(exc, UnusableAnswer):
             call_id, why = exc.call_id, "its answer was unusable"
         elif isinstance(exc, ResponseValidationError) or outcome_unknown(exc):
             headers: dict[str, str] = getattr(exc, "headers", None) or {}
@@ -310,29 +241,18 @@ class SignalingEndpoint:
 
     def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         cors, identity = admitted.cors, admitted.identity
-        if isinstance(exc, _UnusableAnswer):
-            return self._error(
-                502,
-                "The upstream API answered something unusable.",
-                "upstream_error",
-                "upstream_invalid_response",
-                cors,
-                identity=identity,
-                request_id=exc.request_id,
-            )
         if isinstance(exc, RequestValidationError) and _OFFER_PARAMS & set(exc.fields):
             name = next(field for field in exc.fields if field in _OFFER_PARAMS)
             return self._bad_offer(" ".join(exc.messages[name]), cors, identity)
         if isinstance(exc, APIStatusError) and exc.status_code in (400, 422) and exc.param in _OFFER_PARAMS:
             logger.info("upstream refused the browser's offer (request_id=%s, code=%s)", exc.request_id, exc.code)
             return self._bad_offer("was refused by the upstream API", cors, identity, exc.request_id)
-        answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="call")
-        return answer if answer is not None else self._internal(exc, cors, identity)
+        return upstream_failure(exc, terms.chosen, identity, cors, action="call")
 
     def _bad_offer(
         self, reason: str, cors: list[tuple[str, str]], identity: str, request_id: str | None = None
     ) -> WebResponse:
-        return self._error(
+        return error_answer(
             400,
             f"sdp: the SDP offer {reason}",
             "invalid_request_error",
@@ -341,71 +261,4 @@ class SignalingEndpoint:
             param="sdp",
             identity=identity,
             request_id=request_id,
-        )
-
-    def _secrets(self) -> tuple[str, ...]:
-        if self._known_secrets is None:
-            known = [*self.settings.bearer_tokens.values()]
-            try:
-                api_key = self._realtime_settings().api_key
-            except ConfigurationError:
-                api_key = None
-            if api_key:
-                known.append(api_key)
-            self._known_secrets = tuple(secret for secret in known if len(secret) >= 8)
-        return self._known_secrets
-
-    # -- plumbing -----------------------------------------------------------------------------------------
-
-    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
-        response = self.cors.with_vary(response)
-        self.log(request, response, started)
-        return response
-
-    @staticmethod
-    def log(request: WebRequest, response: WebResponse, started: float) -> None:
-        """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_answer(request, response, started)
-
-    @staticmethod
-    def _gone() -> WebResponse:
-        return error_answer(
-            CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
-        )
-
-    def _internal(
-        self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
-    ) -> WebResponse:
-        if isinstance(exc, ConfigurationError):
-            logger.error("configuration error: %s", exc)
-            return self._error(
-                500, "The server is misconfigured.", "server_error", "server_misconfigured", cors, identity=identity
-            )
-        logger.error("unexpected error while starting a call", exc_info=exc)
-        return self._error(500, "Internal error.", "server_error", "internal_error", cors, identity=identity)
-
-    def _error(
-        self,
-        status: int,
-        message: str,
-        type_: str,
-        code: str,
-        cors: Iterable[tuple[str, str]] = (),
-        extra: Iterable[tuple[str, str]] = (),
-        *,
-        param: str | None = None,
-        identity: str | None = None,
-        request_id: str | None = None,
-        retry_after: int | None = None,
-    ) -> WebResponse:
-        return error_answer(
-            status,
-            message,
-            type_,
-            code,
-            [*cors, *extra],
-            param=param,
-            identity=identity,
-            request_id=request_id,
-            retry_after=retry_after,
         )

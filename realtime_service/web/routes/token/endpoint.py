@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,20 +22,19 @@ from realtime_service.config import Settings
 from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import scrub
 
-from ...admission.accesslog import CLIENT_CLOSED, log_access, log_answer
+from ...admission.accesslog import log_access
 from ...admission.answers import COMMON_HEADERS, Refused, dumps, error_answer
-from ...admission.auth import Authenticator
 from ...admission.bodies import json_object
 from ...admission.budget import Budget
 from ...admission.clients import client_address
-from ...admission.cors import CorsPolicy
 from ...admission.hosts import HostAllowList
-from ...admission.pipeline import Admission, Admitted, ClientKeys
+from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
-from ...admission.throttle import AuthThrottle
 from ...messages import WebRequest, WebResponse
 from ...settings import ServerSettings
+from ..browser import BrowserRoute
 from ..policy import PolicyError, SessionPolicy, SessionTerms
+from ..secrets import KnownSecrets
 from ..upstream import upstream_failure
 from .minting import Minter, browser_body, choose_minter
 
@@ -43,16 +42,16 @@ __all__ = ["TokenEndpoint", "client_address", "log_access"]
 
 logger = logging.getLogger("realtime_service.web")
 
-_METHODS = ("POST",)
 
-
-class TokenEndpoint:
+class TokenEndpoint(BrowserRoute):
     """Mints one ephemeral key per accepted ``POST``, under the server's policy. Thread-safe; one per process.
 
     ``service`` and ``realtime_settings`` are zero-argument callables (the container's providers), resolved on
     first use so that ``/readyz`` can report a configuration error instead of the app failing to import.
     ``authenticate`` is called with the request under ``server.auth: hook``.
     """
+
+    action = "mint"
 
     def __init__(
         self,
@@ -64,108 +63,32 @@ class TokenEndpoint:
         realtime_settings: Callable[[], Settings],
         throttle: IdentityRateLimiter | None = None,
     ) -> None:
-        self.settings = settings
+        super().__init__(
+            settings,
+            hosts=HostAllowList(settings.allowed_hosts, settings.cors_origins),
+            authenticate=authenticate,
+            throttle=throttle,
+        )
         self._service = service
         self._realtime_settings = realtime_settings
         self._limiter = limiter
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
-        self._minter: Minter | None = None
+        self._minter: tuple[Any, str, Minter] | None = None
         self._budget = Budget(limiter)
-        #: The Host allow-list (``serve`` adds the address it is bound to).
-        self.hosts = HostAllowList(settings.allowed_hosts, settings.cors_origins)
-        self.cors = CorsPolicy(
-            settings.cors_origins, credentials=settings.cors_credentials, trusted_hops=settings.trust_forwarded
-        )
-        self._vary = self.cors.vary
-        self.admission = Admission(
-            methods=_METHODS,
-            max_body_bytes=settings.max_body_bytes,
-            clients=ClientKeys(settings.trust_forwarded, settings.ipv4_prefix, settings.ipv6_prefix),
-            hosts=self.hosts,
-            cors=self.cors,
-            authenticator=Authenticator(settings.auth, settings.bearer_tokens, authenticate),
-            throttle=AuthThrottle(throttle) if throttle is not None else None,
-        )
-        self._known_secrets: tuple[str, ...] | None = None
+        self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     # -- public entry points ------------------------------------------------------------------------------
 
     @property
     def minter(self) -> Minter:
-        """The minting operation (see :func:`~.minting.choose_minter`), chosen on first use."""
-        if self._minter is None:
-            self._minter = choose_minter(self._service(), self._realtime_settings().api_shape)
-        return self._minter
-
-    def handle(self, request: WebRequest) -> WebResponse:
-        """Serve one request to the token path (``POST`` mints, ``OPTIONS`` is the CORS preflight)."""
-        started = time.perf_counter()
-        try:
-            if request.disconnected:
-                response = self._gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = self.admission.admit(request)
-                terms = self._terms(request, admitted)
-                self._budget.spend(admitted.identity, admitted.cors)
-                response = self._mint_sync(terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
-            response = self._internal(exc)
-        return self._finish(request, response, started)
-
-    async def ahandle(self, request: WebRequest) -> WebResponse:
-        """The awaitable twin of :meth:`handle`: an ``async`` auth hook is awaited, Redis is asked from a worker
-        thread, and the mint awaits the service's async facade, so the event loop never blocks."""
-        started = time.perf_counter()
-        response = await self.aanswer(request)
-        self.log(request, response, started)
-        return response
-
-    async def aanswer(self, request: WebRequest) -> WebResponse:
-        """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
-        :meth:`log` (``serve``'s fast routes: the client does not wait for the line to be formatted)."""
-        try:
-            if request.disconnected:
-                response = self._gone()
-            elif request.method == "OPTIONS":
-                response = self.preflight(request)
-            else:
-                admitted = await self.admission.aadmit(request)
-                terms = self._terms(request, admitted)
-                await self._budget.aspend(admitted.identity, admitted.cors)
-                response = await self._mint_async(terms, admitted)
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access-log line, never a framework error page
-            response = self._internal(exc)
-        return self.cors.with_vary(response)
-
-    def preflight(self, request: WebRequest) -> WebResponse:
-        """The CORS preflight: a grant for an allowed origin asking exactly for ``POST``, else 403, no grant."""
-        try:
-            self.hosts.check(request)
-            return self.cors.preflight(request, _METHODS)
-        except Refused as refusal:
-            return refusal.response
-
-    def _finish(self, request: WebRequest, response: WebResponse, started: float) -> WebResponse:
-        response = self.cors.with_vary(response)
-        self.log(request, response, started)
-        return response
-
-    @staticmethod
-    def log(request: WebRequest, response: WebResponse, started: float) -> None:
-        """The request's access line (``started``: its ``time.perf_counter()``)."""
-        log_answer(request, response, started)
-
-    @staticmethod
-    def _gone() -> WebResponse:
-        return error_answer(
-            CLIENT_CLOSED, "The client closed the connection.", "invalid_request_error", "client_disconnected"
-        )
+        """The minting operation (see :func:`~.minting.choose_minter`) of the service the container provides now:
+        chosen again only when the provider gives another service or shape (an override made after the server
+        started reaches the next mint, on every adapter and on ``serve``'s fast routes alike)."""
+        service, shape = self._service(), self._realtime_settings().api_shape
+        chosen = self._minter
+        if chosen is None or chosen[0] is not service or chosen[1] != shape:
+            chosen = self._minter = (service, shape, choose_minter(service, shape))
+        return chosen[2]
 
     def healthz(self, request: WebRequest) -> WebResponse:
         """Process alive."""
@@ -201,16 +124,17 @@ class TokenEndpoint:
         405, 421 for a host name not allowed, and any other framework answer (a malformed request) as itself."""
         started = time.perf_counter()
         if not self.hosts.allowed(request.header("host")):
-            response = self._error(
+            response = error_answer(
                 421, "This server does not answer for that host name.", "invalid_request_error", "host_not_allowed"
             )
         elif status == 405:
-            response = self._error(405, "Method not allowed.", "invalid_request_error", "method_not_allowed")
+            response = error_answer(405, "Method not allowed.", "invalid_request_error", "method_not_allowed")
         elif status == 404:
-            response = self._error(404, "Not found.", "invalid_request_error", "not_found")
+            response = error_answer(404, "Not found.", "invalid_request_error", "not_found")
         else:
             status = status if 400 <= status < 500 else 400
-            response = self._error(status, "The request is not valid.", "invalid_request_error", "malformed_request")
+            response = error_answer(status, "The request is not valid.", "invalid_request_error", "malformed_request")
+        response = self.cors.with_vary(response)
         log_access(request, response, started)
         return response
 
@@ -222,13 +146,23 @@ class TokenEndpoint:
 
     # -- the route's own steps ---------------------------------------------------------------------------
 
+    def _serve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        terms = self._terms(request, admitted)
+        self._budget.spend(admitted.identity, admitted.cors)
+        return self._mint_sync(terms, admitted)
+
+    async def _aserve(self, request: WebRequest, admitted: Admitted) -> WebResponse:
+        terms = self._terms(request, admitted)
+        await self._budget.aspend(admitted.identity, admitted.cors)
+        return await self._mint_async(terms, admitted)
+
     def _terms(self, request: WebRequest, admitted: Admitted) -> SessionTerms:
         parsed = json_object(request, admitted.cors, admitted.identity)
         try:
             return self._policy.terms(parsed)
         except PolicyError as exc:
             raise Refused(
-                self._error(
+                error_answer(
                     400,
                     exc.message,
                     "invalid_request_error",
@@ -261,30 +195,13 @@ class TokenEndpoint:
     def _success(self, result: Any, minter: Minter, identity: str, cors: list[tuple[str, str]]) -> WebResponse:
         request_id = getattr(result, "request_id", None)
         body = self._scrubbed(dumps(browser_body(result.to_dict(), minter.shape)), request_id)
-        return WebResponse(200, self._headers(cors), body, identity, request_id)
-
-    def _secret_forms(self) -> tuple[str, ...]:
-        """The secrets of this endpoint's own settings (the registry holds them too, unless a host built the
-        settings by hand): the API key and the bearer tokens (never the key just minted), each as written and as
-        a JSON string spells it; worked out once, not per mint."""
-        if self._known_secrets is None:
-            known = [*self.settings.bearer_tokens.values()]
-            try:
-                api_key = self._realtime_settings().api_key
-            except ConfigurationError:
-                api_key = None
-            if api_key:
-                known.append(api_key)
-            self._known_secrets = tuple(
-                form for secret in known if len(secret) >= 8 for form in (secret, dumps(secret)[1:-1].decode())
-            )
-        return self._known_secrets
+        return WebResponse(200, [*COMMON_HEADERS, *cors], body, identity, request_id)
 
     def _scrubbed(self, body: bytes, request_id: str | None) -> bytes:
         """``body`` with every known secret replaced by its redacted form: an upstream (or a proxy) that echoes
         the API key into a field of a 200 must not hand it to the browser."""
         text = body.decode("utf-8")
-        scrubbed = scrub(text, self._secret_forms())
+        scrubbed = scrub(text, self._secrets.forms())
         if scrubbed == text:
             return body
         logger.error("upstream answer held a server secret: redacted (request_id=%s)", request_id)
@@ -292,62 +209,15 @@ class TokenEndpoint:
 
     # -- errors -------------------------------------------------------------------------------------------
 
-    def _failure(
-        self, exc: Exception, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]
-    ) -> WebResponse:
+    @staticmethod
+    def _failure(exc: Exception, terms: SessionTerms, identity: str, cors: list[tuple[str, str]]) -> WebResponse:
         """Map what went wrong upstream (or in validation) to this endpoint's own answer; never echo it."""
-        answer = upstream_failure(exc, terms.chosen, identity, cors, self._error, action="mint")
-        return answer if answer is not None else self._internal(exc, cors, identity)
+        return upstream_failure(exc, terms.chosen, identity, cors, action="mint")
 
-    def _internal(
-        self, exc: BaseException, cors: Iterable[tuple[str, str]] = (), identity: str | None = None
-    ) -> WebResponse:
-        if isinstance(exc, ConfigurationError):
-            logger.error("configuration error: %s", exc)
-            return self._error(
-                500, "The server is misconfigured.", "server_error", "server_misconfigured", cors, identity=identity
-            )
-        logger.error("unexpected error while minting", exc_info=exc)
-        return self._error(500, "Internal error.", "server_error", "internal_error", cors, identity=identity)
+    # -- plumbing -----------------------------------------------------------------------------------------
 
-    # -- CORS and plumbing --------------------------------------------------------------------------------
-
-    def _headers(
-        self, cors: Iterable[tuple[str, str]] = (), extra: Iterable[tuple[str, str]] = ()
-    ) -> list[tuple[str, str]]:
-        headers = [*COMMON_HEADERS, *cors, *extra]
-        if self._vary:
-            headers.append(("Vary", "Origin"))
-        return headers
-
-    def _answer(self, status: int, body: bytes, extra: Iterable[tuple[str, str]] = ()) -> WebResponse:
-        return WebResponse(status, self._headers((), extra), body)
-
-    def _error(
-        self,
-        status: int,
-        message: str,
-        type_: str,
-        code: str,
-        cors: Iterable[tuple[str, str]] = (),
-        extra: Iterable[tuple[str, str]] = (),
-        *,
-        param: str | None = None,
-        identity: str | None = None,
-        request_id: str | None = None,
-        retry_after: int | None = None,
-    ) -> WebResponse:
-        return error_answer(
-            status,
-            message,
-            type_,
-            code,
-            [*self._headers(cors, extra)][len(COMMON_HEADERS) :],
-            param=param,
-            identity=identity,
-            request_id=request_id,
-            retry_after=retry_after,
-        )
+    def _answer(self, status: int, body: bytes) -> WebResponse:
+        return self.cors.with_vary(WebResponse(status, [*COMMON_HEADERS], body))
 
 
 def _reachable(base_url: str, timeout: float = 2.0) -> str:
