@@ -115,9 +115,8 @@ def served_twice(emulator: Emulator) -> Iterator[tuple[ServeContainer, int, int]
     served = ServedApp(container, "fastapi").start()
     from realtime_service.web.adapters.fastapi_router import create_fastapi_app
 
-    endpoint = container.token_server.token_endpoint()
     settings = container.token_server.server_settings()
-    app = create_fastapi_app(endpoint, settings.path, session_path=settings.session_path)
+    app = create_fastapi_app(container.token_server.token_endpoint, settings.path, session_path=settings.session_path)
     assert not isinstance(app, FastRoutes)
     sock = bind("127.0.0.1", 0)
     plain = UvicornRunner(app, sock, shutdown_timeout=1, settings=settings)
@@ -195,6 +194,27 @@ def test_an_endpoint_overridden_after_start_answers_on_the_fast_and_the_fastapi_
         server.signaling_endpoint.reset_override()
         strict.shutdown_resources()
     assert [status_of(port, raw) for port in (fast, plain) for raw in (mint, call)] == [200, 201, 200, 201]
+
+
+def test_an_endpoint_overridden_after_start_also_answers_what_no_route_serves(
+    served_twice: tuple[ServeContainer, int, int], emulator: Emulator
+) -> None:
+    """The 404/405/421 fallback asks the provider too: an override that answers only for another host name
+    refuses this one with 421 where the endpoint built at start said 404."""
+    container, fast, plain = served_twice
+    missing = request("GET", "/missing")
+    assert [status_of(port, missing) for port in (fast, plain)] == [404, 404]
+    elsewhere = make_container(emulator, allowed_hosts=["voice.example"])
+    server = container.token_server
+    server.token_endpoint.override(providers.Object(elsewhere.token_server.token_endpoint()))
+    try:
+        for port in (fast, plain):
+            status, _, body = parse(exchange(port, missing))
+            assert (status, json.loads(body)["error"]["code"]) == (421, "host_not_allowed")
+    finally:
+        server.token_endpoint.reset_override()
+        elsewhere.shutdown_resources()
+    assert [status_of(port, missing) for port in (fast, plain)] == [404, 404]
 
 
 def test_a_service_overridden_after_start_mints_and_calls_on_both_routes(

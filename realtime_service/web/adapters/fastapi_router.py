@@ -23,7 +23,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ...webhooks.headers import request_headers
+from realtime_service.webhooks.headers import request_headers
+
 from ..messages import WebRequest, WebResponse
 from ..routes.demo.page import DemoAssets
 from ..routes.phone import PhoneEndpoint
@@ -153,7 +154,7 @@ def _start_every_worker(executor: ThreadPoolExecutor, threads: int) -> None:
 
 
 def create_fastapi_app(
-    endpoint: TokenEndpoint,
+    endpoint: TokenEndpoint | Callable[[], TokenEndpoint],
     path: str = "/token",
     *,
     demo: bool = True,
@@ -167,7 +168,9 @@ def create_fastapi_app(
     (``server.phone.path``) when given. ``on_shutdown`` runs on the loop at the lifespan's end (``serve`` closes
     the event-loop gateway's sessions there).
 
-    Wire this module to a container with ``token_server`` first (``serve`` does). The event loop's default
+    ``endpoint`` answers what no route serves (404, 405, a foreign ``Host``); ``serve`` passes its provider, asked
+    at each such request, so an endpoint overridden after start answers those too. Wire this module to a container
+    with ``token_server`` first (``serve`` does). The event loop's default
     executor gets ``threads`` workers: the service's attempts run there when the gateway has no ``asend`` (a sync
     fake, a host's own, or the threaded gateway kept for proxies), so that many mints can wait upstream at once.
     """
@@ -200,7 +203,8 @@ def create_fastapi_app(
     async def refuse(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", None)
         described = await token_request(request, 0)
-        return to_starlette(endpoint.refuse(described, status if isinstance(status, int) else 400))
+        current = endpoint if isinstance(endpoint, TokenEndpoint) else endpoint()
+        return to_starlette(current.refuse(described, status if isinstance(status, int) else 400))
 
     app.add_exception_handler(StarletteHTTPException, refuse)
     return app

@@ -264,9 +264,8 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         )
         return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
     closers = use_event_loop_gateway(container.token_server.realtime)
-    endpoint = container.token_server.token_endpoint()
     app = module.create_fastapi_app(
-        endpoint,
+        container.token_server.token_endpoint,  # the provider: an override after start answers 404/405/421 too
         settings.path,
         demo=settings.demo,
         threads=settings.threads,
