@@ -436,3 +436,54 @@ def test_a_bodiless_answer_writes_its_head_only() -> None:
     (head,) = sends.writes
     assert head.startswith(b"HTTP/1.1 204 No Content\r\n")
     assert head.endswith(b"\r\n\r\n")
+
+
+# -- the waitress guard: the loop keeps off a socket its task is sending on -----------------------------------
+
+
+class TriggerCounter:
+    """The server a channel needs: its channels by file descriptor, and the trigger pulls counted."""
+
+    def __init__(self) -> None:
+        self.active_channels: dict[int, Any] = {}
+        self.pulls = 0
+
+    def pull_trigger(self) -> None:
+        self.pulls += 1
+
+
+@pytest.fixture
+def channel() -> Iterator[Any]:
+    """A :class:`GuardedChannel` on one end of a real socket pair, outside any loop."""
+    from waitress.adjustments import Adjustments  # type: ignore[import-untyped]
+
+    from realtime_service.web.servers.waitress_guard import GuardedChannel
+
+    ours, theirs = socket.socketpair()
+    made = GuardedChannel(TriggerCounter(), ours, ("127.0.0.1", 1), Adjustments(), map={})
+    yield made
+    made.close()
+    theirs.close()
+
+
+def test_the_loop_does_not_poll_a_socket_while_its_task_sends(channel: Any) -> None:
+    seen: list[bool] = []
+    send = channel.send
+
+    def watched(data: bytes, do_close: bool = True) -> int:
+        seen.append(bool(channel.writable()))  # what the loop would be told at this moment
+        sent: int = send(data, do_close)
+        return sent
+
+    channel.send = watched
+    channel.write_soon(b"answer")
+    assert seen == [False]
+    assert not channel.writable()  # all sent: nothing left for the loop
+
+
+def test_what_a_task_could_not_send_is_the_loops_again(channel: Any) -> None:
+    channel.send = lambda data, do_close=True: 0  # a full socket buffer: nothing goes
+    pulls = channel.server.pulls
+    channel.write_soon(b"answer")
+    assert channel.writable()
+    assert channel.server.pulls > pulls  # the loop is woken to send it
