@@ -10,7 +10,10 @@ One fake upstream process (``realtime-service emulator``) serves every server un
   ``GET /token``; ours mints on POST, so the peer does too), fetching ``/v1/realtime/client_secrets``;
 - Express + ``fetch`` + ``FormData``, OpenAI's unified-interface signaling sample, ``POST /session`` with raw SDP
   posted on as ``sdp`` + ``session`` to ``/v1/realtime/calls``: compared only when our server has a ``/session``
-  route (else "skipped: no /session route yet").
+  route (else "skipped: no /session route yet");
+- for ``/session``, the emulator alone: the clients post it the call create a server sends (multipart, the API
+  key), no server in front, so the bench can say whether the upstream or the servers limited the answers/s
+  ("upstream-bound" / "server-bound", with the cores the emulator used while each server was measured).
 
 Node's ``express`` is installed from the npm registry into a temporary folder by this script. Servers run in
 rounds with a rotating start; per server and round: sequential calls with one keep-alive client (p50/p99), then
@@ -475,7 +478,8 @@ def upstream_bound(results: dict[str, Measured], servers: list[str]) -> None:
     else:
         print(
             f"  server-bound: the emulator answered {ceiling:.0f}/s alone; {words}: no server came within"
-            f" {UPSTREAM_BOUND:.0%} of it, so the servers set the answers/s."
+            f" {UPSTREAM_BOUND:.0%} of it: the emulator had room to spare, so the servers (on this shared machine) set"
+            " the answers/s."
         )
 
 

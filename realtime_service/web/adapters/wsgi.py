@@ -7,7 +7,7 @@ token or signaling path, since the framework-neutral endpoint already does every
 :mod:`.asgi` does for uvicorn: a ``POST`` or ``OPTIONS`` whose ``PATH_INFO`` is exactly one of its paths goes
 straight to the endpoint (resolved once, at start-up); every other request (other methods and paths, health
 checks, the demo, the phone webhook, Flask's own 404/405 answers) goes to the Flask app as before. Host
-applications keep the blueprint; they can wrap their app the same way (docs/host-applications.md).
+applications keep the blueprint unchanged.
 
 The answers are the blueprint's, byte for byte (``tests/token_server/test_wsgi_fast_routes.py``): the request is
 built as :func:`~.flask_blueprint.token_request` builds it from Werkzeug's request (Werkzeug's own header view,
