@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -263,14 +264,31 @@ def test_serve_on_flask_runs_the_fast_path(emulator: Emulator) -> None:
         served.stop()
 
 
+def test_an_override_of_the_endpoint_applies_to_the_fast_path_at_once(emulator: Emulator) -> None:
+    """The providers are asked per request, as the blueprint's ``@inject`` asks them."""
+    from dependency_injector import providers
+
+    container = make_container(emulator)
+    with ServedApp(container, "flask") as served:
+        recorder = Recorder()
+        with container.token_server.token_endpoint.override(providers.Object(recorder)):
+            answer = exchange(served.port, request("POST", "/token", b"{}", auth=False, **JSON_TYPE))
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        assert answer.endswith(b"\r\n\r\nok")
+        assert [seen.path for seen in recorder.requests] == ["/token"]
+        after = exchange(served.port, request("POST", "/token", b"{}", auth=False, **JSON_TYPE))
+        assert json.loads(after.partition(b"\r\n\r\n")[2])["value"].startswith("ek_")  # the container's again
+
+
 # -- the callable itself ---------------------------------------------------------------------------------------
 
 
 class Recorder:
-    """A hot route's handler that keeps what it got and answers 200 ``ok``."""
+    """A hot route's endpoint that keeps what it got and answers 200 ``ok`` (its body cap: 16 bytes)."""
 
     def __init__(self) -> None:
         self.requests: list[WebRequest] = []
+        self.settings = SimpleNamespace(max_body_bytes=16)
 
     def handle(self, received: WebRequest) -> WebResponse:
         self.requests.append(received)
@@ -290,7 +308,7 @@ def wrapped() -> Iterator[tuple[int, Recorder]]:
 
     recorder = Recorder()
     sock = bind("127.0.0.1", 0)
-    runner = WaitressRunner(FastRoutes(stub_app, {"/token": Route(recorder.handle, 16)}), sock, shutdown_timeout=1)
+    runner = WaitressRunner(FastRoutes(stub_app, {"/token": Route(lambda: recorder)}), sock, shutdown_timeout=1)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     port = sock.getsockname()[1]

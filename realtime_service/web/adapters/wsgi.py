@@ -5,7 +5,8 @@ per-request ``@inject`` and a Werkzeug response object: none of it does anything
 token or signaling path, since the framework-neutral endpoint already does every check
 (docs/performance-profile.md). So ``serve`` puts this callable in front of the Flask app, as
 :mod:`.asgi` does for uvicorn: a ``POST`` or ``OPTIONS`` whose ``PATH_INFO`` is exactly one of its paths goes
-straight to the endpoint (resolved once, at start-up); every other request (other methods and paths, health
+straight to the endpoint (asked of the container's provider per request, as the blueprint's ``@inject`` asks
+it, so an override takes effect at once); every other request (other methods and paths, health
 checks, the demo, the phone webhook, Flask's own 404/405 answers) goes to the Flask app as before. Host
 applications keep the blueprint unchanged.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
@@ -29,6 +30,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from ...webhooks.headers import request_headers
 from ..messages import WebRequest, WebResponse
+from ..settings import ServerSettings
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -40,12 +42,20 @@ METHODS = frozenset({"POST", "OPTIONS"})
 _URI_HEADERS = frozenset({"location", "content-location"})
 
 
+class Endpoint(Protocol):
+    """What a hot route serves: the token or signaling endpoint (its ``handle`` writes the access line)."""
+
+    @property
+    def settings(self) -> ServerSettings: ...
+
+    def handle(self, request: WebRequest) -> WebResponse: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One hot path: the endpoint's ``handle`` (which writes the access line) and the body cap it enforces."""
+    """One hot path: a zero-argument callable giving its endpoint (the container's provider), asked per request."""
 
-    handle: Callable[[WebRequest], WebResponse]
-    max_body_bytes: int
+    endpoint: Callable[[], Endpoint]
 
 
 class FastRoutes:
@@ -59,7 +69,8 @@ class FastRoutes:
         if environ.get("REQUEST_METHOD") in METHODS:
             route = self.routes.get(environ.get("PATH_INFO", ""))
             if route is not None:
-                response = route.handle(read_request(environ, route.max_body_bytes))
+                endpoint = route.endpoint()
+                response = endpoint.handle(read_request(environ, endpoint.settings.max_body_bytes))
                 start_response(status_line(response.status), response_headers(response))
                 return [response.body] if response.body and not _bodiless(response.status) else []
         return self.app(environ, start_response)

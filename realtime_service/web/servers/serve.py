@@ -289,11 +289,10 @@ def flask_fast_routes(container: Any, settings: ServerSettings, app: Callable[..
     from ..adapters.wsgi import FastRoutes as WsgiFastRoutes
     from ..adapters.wsgi import Route as WsgiRoute
 
-    endpoint = container.token_server.token_endpoint()
-    routes = {settings.path: WsgiRoute(endpoint.handle, endpoint.settings.max_body_bytes)}
+    # The providers themselves, asked per request as the blueprint's @inject asks them: an override applies at once.
+    routes = {settings.path: WsgiRoute(container.token_server.token_endpoint)}
     if settings.session_path is not None:
-        signaling = container.token_server.signaling_endpoint()
-        routes[settings.session_path] = WsgiRoute(signaling.handle, signaling.settings.max_body_bytes)
+        routes[settings.session_path] = WsgiRoute(container.token_server.signaling_endpoint)
     return WsgiFastRoutes(app, routes)
 
 
