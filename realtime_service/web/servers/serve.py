@@ -134,7 +134,7 @@ class WaitressRunner:
     ) -> None:
         from waitress.server import create_server  # type: ignore[import-untyped]
 
-        from .waitress_guard import adjustments, guarded_channel
+        from .waitress_guard import adjustments, guard_server
 
         if settings is None:  # a host app's own Flask app: the package's default limits
             settings = load_server_settings({"threads": threads} if threads else {}, {})
@@ -147,7 +147,7 @@ class WaitressRunner:
             clear_untrusted_proxy_headers=False,  # X-Forwarded-For is the endpoint's call (server.trust_forwarded)
             **adjustments(settings),
         )
-        self.server.channel_class = guarded_channel(settings)
+        guard_server(self.server, settings)
         self._timeout = shutdown_timeout
         self._stopping = threading.Event()
 
@@ -262,7 +262,8 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
         app = module.create_flask_app(
             settings.path, demo=settings.demo, session_path=settings.session_path, phone_path=phone_path
         )
-        return WaitressRunner(app, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
+        served = flask_fast_routes(container, settings, app)  # the hot routes skip Flask's layers (see .wsgi)
+        return WaitressRunner(served, sock, settings=settings, shutdown_timeout=settings.shutdown_timeout)
     closers = use_event_loop_gateway(container.token_server.realtime)
     app = module.create_fastapi_app(
         container.token_server.token_endpoint,  # the provider: an override after start answers 404/405/421 too
@@ -279,6 +280,19 @@ def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
     if settings.session_path is not None:
         routes[settings.session_path] = ProvidedRoute(container.token_server.signaling_endpoint)
     return UvicornRunner(FastRoutes(app, routes), sock, shutdown_timeout=settings.shutdown_timeout, settings=settings)
+
+
+def flask_fast_routes(container: Any, settings: ServerSettings, app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app`` behind the WSGI fast path (:mod:`..adapters.wsgi`): ``POST``/``OPTIONS`` to the token and signaling
+    paths go straight to their endpoints, with the answers the blueprint gives; everything else to Flask."""
+    from ..adapters.wsgi import FastRoutes as WsgiFastRoutes
+    from ..adapters.wsgi import Route as WsgiRoute
+
+    # The providers themselves, asked per request as the blueprint's @inject asks them: an override applies at once.
+    routes = {settings.path: WsgiRoute(container.token_server.token_endpoint)}
+    if settings.session_path is not None:
+        routes[settings.session_path] = WsgiRoute(container.token_server.signaling_endpoint)
+    return WsgiFastRoutes(app, routes)
 
 
 def use_event_loop_gateway(realtime: Any) -> tuple[Callable[[], Awaitable[None]], ...]:
