@@ -623,9 +623,21 @@ def test_any_valid_script_streams_well_formed_events(api: str, data: st.DataObje
     # every response.created is closed by its response.done (response.completed on the Responses stream)
     open_responses: list[str] = []
     arguments: dict[str, str] = {}
+    open_items: dict[str, tuple[int, str | None]] = {}  # item id -> (output_index, response_id)
+    spoken_until = 0  # the GPT-Live speech timeline only moves forward
     for event in stream:
         if api == "live" and "sequence_number" in event:
             RESPONSES_EVENT.validate_python(event)
+        if event["type"] in ("response.output_item.added", "response.output_item.done"):
+            assert open_responses, "an output item outside a response"
+            place = (event["output_index"], event.get("response_id"))
+            if event["type"].endswith("added"):
+                open_items[event["item"]["id"]] = place
+            else:
+                assert open_items.pop(event["item"]["id"]) == place
+        if event["type"] in ("session.input_transcript.delta", "session.output_transcript.delta"):
+            assert spoken_until <= event["start_ms"] < event["end_ms"]
+            spoken_until = event["end_ms"]
         if event["type"] == "response.created":
             assert not open_responses, "a response started while another was active"
             open_responses.append(event["response"]["id"])
@@ -639,6 +651,7 @@ def test_any_valid_script_streams_well_formed_events(api: str, data: st.DataObje
             json.loads(event["arguments"])
     assert open_responses == []
     assert arguments == {}
+    assert open_items == {}
     calls = [step for step in load_script(script) if isinstance(step, ModelCalls)]
     call_ids = [
         e["item"]["call_id"]
