@@ -12,12 +12,15 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai.types.live import ConnectServerEvent
@@ -25,6 +28,8 @@ from openai.types.realtime import RealtimeServerEvent
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from realtime_service.emulator import Emulator
+from realtime_service.emulator.call_registry import UnknownCall
 from realtime_service.emulator.script_runner import ChannelClosed, ScriptRunner
 from realtime_service.emulator.scripts import (
     STEP_NAMES,
@@ -668,3 +673,71 @@ def test_any_valid_script_streams_well_formed_events(api: str, data: st.DataObje
             e["transcript"] for e in stream if e["type"] == "conversation.item.input_audio_transcription.completed"
         ] == said
     assert channel.closes == [step == "drop" for step in script if step in ("drop", "hangup")]
+
+
+# -- the emulator keeps each call's script for its sockets ------------------------------------------------------
+
+OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
+
+
+def create_call(emulator: Emulator) -> str:
+    """A Realtime WebRTC call created over HTTP, as a browser's offer relayed by a server creates one."""
+    response = requests.post(
+        emulator.base_url + "/realtime/calls",
+        files=[("sdp", (None, OFFER, "application/sdp"))],
+        headers={"authorization": f"Bearer {emulator.api_key}"},
+        timeout=WAIT,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.headers["location"].rsplit("/", 1)[1])
+
+
+def create_live_session(emulator: Emulator) -> str:
+    body = {"session": {"model": "gpt-live-1"}, "transport": {"type": "webrtc", "sdp": OFFER.decode()}}
+    headers = {"authorization": f"Bearer {emulator.api_key}"}
+    response = requests.post(emulator.base_url + "/live/sessions", json=body, headers=headers, timeout=WAIT)
+    assert response.status_code == 200, response.text
+    return str(response.json()["session"]["id"])
+
+
+def test_every_new_call_gets_the_emulators_script_and_script_call_sets_one_calls() -> None:
+    with Emulator(script=ORDER_SCRIPT_YAML) as emulator:
+        first, second = create_call(emulator), create_call(emulator)
+        assert emulator.calls.get(first).script == load_script(ORDER_SCRIPT_YAML)  # type: ignore[union-attr]
+        record = emulator.script_call(second, [{"caller": "Hello?"}, "hangup"])
+        assert record.script == (Caller("Hello?"), Hangup())
+        assert emulator.calls.get(second).script == (Caller("Hello?"), Hangup())  # type: ignore[union-attr]
+        assert emulator.calls.get(first).script == load_script(ORDER_SCRIPT_YAML)  # type: ignore[union-attr]
+    with Emulator() as quiet:
+        assert quiet.calls.get(create_call(quiet)).script == ()  # type: ignore[union-attr]
+
+
+def test_script_call_checks_the_script_for_the_calls_api_and_changes_nothing_when_refused() -> None:
+    with Emulator() as emulator:
+        call_id, live_id = create_call(emulator), create_live_session(emulator)
+        with pytest.raises(ScriptError, match=r"step 0 \(delegate\): GPT-Live only"):
+            emulator.script_call(call_id, ["delegate"])
+        assert emulator.calls.get(call_id).script == ()  # type: ignore[union-attr]
+        assert emulator.script_call(live_id, ["delegate", "expect_commentary"]).script is not None
+        with pytest.raises(UnknownCall):
+            emulator.script_call("rtc_" + "0" * 32, [])
+    with pytest.raises(ScriptError, match="script step 1: unknown step 'shout'"):
+        Emulator(script=[{"caller": "hi"}, {"shout": "HEY"}])
+
+
+@pytest.mark.parametrize("command", [[], ["ring", "http://127.0.0.1:9/webhooks/openai", "--secret", "whsec_AAAA"]])
+def test_the_cli_refuses_a_bad_script_file_in_one_line_with_exit_2(command: list[str], tmp_path: Path) -> None:
+    bad = tmp_path / "call.yaml"
+    bad.write_text("- caller: hi\n- model_calls: {name: lookup_order, arguments: [1]}\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "realtime_service.emulator", *command, "--script", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # nothing started: no emulator address printed
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1
+    assert f"error: {bad}: script step 1 (model_calls): arguments: must be a mapping" in lines[0]
