@@ -244,6 +244,17 @@ def test_a_client_delegation_waits_for_commentary_naming_it() -> None:
     assert "response_id" not in delegation
 
 
+def test_one_commentary_answers_one_expect_commentary() -> None:
+    def app(event: Event) -> list[Event]:
+        if event["type"] == "session.delegation.created":
+            return [{"type": "session.commentary.append", "content": "Working on it.", "delegation_id": "d1"}]
+        return []
+
+    script = [{"delegate": {"id": "d1"}}, "expect_commentary", {"expect_commentary": {"timeout": 0.01}}]
+    state = play(script, QueueChannel(app), api="live")
+    assert (state.status, state.step) == ("failed", 2)
+
+
 def test_expect_commentary_times_out_when_the_app_leaves_the_delegation_silent() -> None:
     channel = QueueChannel()
     state = play(["delegate", {"expect_commentary": {"timeout": 0.01}}], channel, api="live")
@@ -326,6 +337,34 @@ def test_an_earlier_calls_own_response_create_does_not_fail_the_wait_for_a_later
 
     script = [{"model_calls": {"name": "a", "call_id": "call_A"}}, {"model_calls": {"name": "b"}}, "expect_output"]
     assert play(script, QueueChannel(app)) == ScriptState("done")
+
+
+def test_forwarded_events_that_are_not_json_objects_are_skipped() -> None:
+    channel = QueueChannel()
+    for junk in (["a", "list"], "text", 7):
+        channel.from_app.put(junk)  # type: ignore[arg-type]
+    channel.app_sends(output("call_A"))
+    channel.app_sends({"type": "response.create"})
+    assert play([*CALL, "expect_output"], channel) == ScriptState("done")
+
+
+def test_stop_ends_a_playing_script_at_its_step_without_waiting_out_the_wait() -> None:
+    channel = QueueChannel()
+    playing = threading.Event()
+    runner = ScriptRunner(
+        load_script([{"caller": "hi"}, {"wait": 3600}, {"model_says": "never"}]),
+        channel,
+        on_state=lambda state: playing.set() if state.step_name == "wait" else None,
+    )
+    result: list[ScriptState] = []
+    thread = threading.Thread(target=lambda: result.append(runner.run()))
+    thread.start()
+    assert playing.wait(WAIT)
+    runner.stop()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert result == [ScriptState("failed", 2, "model_says", "the call ended before this step")]
+    assert not any(e["type"] == "response.created" for e in channel.sent)
 
 
 def test_the_app_closing_its_socket_fails_the_waiting_step() -> None:

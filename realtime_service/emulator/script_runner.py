@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -62,6 +63,8 @@ MS_PER_WORD = 300
 """The emulated speech timeline (GPT-Live's ``start_ms``/``end_ms``, Realtime's ``audio_*_ms``): one word."""
 REPLAY_HISTORY = 1_000
 """Sent events kept for ``replay`` (the newest)."""
+COMMENTARY_KEPT = 100
+"""Commentary appends kept per scripted delegation (the newest): a flood of appends costs bounded memory."""
 DEFAULT_LIVE_MODEL = "gpt-live-1"
 DEFAULT_RESPONSES_MODEL = "gpt-5.4-mini"
 
@@ -107,8 +110,9 @@ def chunks(text: str, size: int = ARGUMENT_CHUNK) -> list[str]:
 class ScriptRunner:
     """Plays one script on one call. ``api`` picks the protocol; ``session_id`` and ``session`` (the Live session
     resource, for ``session.closed``) name the call. ``ids(prefix)`` makes ids (random by default); ``clock``
-    (seconds, monotonic) and ``sleep`` serve ``wait`` and ``replay``; ``on_state`` sees every state change and
-    ``on_hangup`` runs when the script hangs up (the route ends the call's record there)."""
+    (seconds, monotonic) and ``sleep`` serve ``wait`` and ``replay`` (the default sleep wakes early on
+    :meth:`stop`); ``on_state`` sees every state change and ``on_hangup`` runs when the script hangs up (the route
+    ends the call's record there)."""
 
     def __init__(
         self,
@@ -120,7 +124,7 @@ class ScriptRunner:
         session: dict[str, Any] | None = None,
         ids: Callable[[str], str] = random_id,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         on_state: Callable[[ScriptState], None] | None = None,
         on_hangup: Callable[[], None] | None = None,
         responses_model: str = DEFAULT_RESPONSES_MODEL,
@@ -128,7 +132,9 @@ class ScriptRunner:
         self.script, self.channel, self.api = script, channel, api
         self.session_id = session_id
         self.session = session
-        self._ids, self._clock, self._sleep = ids, clock, sleep
+        self._stop = threading.Event()
+        self._ids, self._clock = ids, clock
+        self._sleep = self._stop.wait if sleep is None else sleep
         self._on_state, self._on_hangup = on_state, on_hangup
         self._responses_model = responses_model
         self.state = ScriptState("pending")
@@ -145,7 +151,7 @@ class ScriptRunner:
         self._outputs_since_create = 0
         self._bare_create = False  # the latest response.create followed no output: it answered no call
         self._delegations: list[str] = []
-        self._commentary: list[tuple[str | None, str]] = []  # (delegation_id, content), in order
+        self._commentary: dict[str, collections.deque[str]] = {}  # scripted delegation id -> its appends
 
     # -- playing ---------------------------------------------------------------------------------------------
 
@@ -161,6 +167,8 @@ class ScriptRunner:
             )
         for index, step in enumerate(self.script):
             name = step_name(step)
+            if self._stop.is_set():
+                return self._set(ScriptState("failed", index, name, "the call ended before this step"))
             self._set(ScriptState("playing", index, name))
             try:
                 self._play(step)
@@ -169,6 +177,12 @@ class ScriptRunner:
             except ChannelClosed:
                 return self._set(ScriptState("failed", index, name, "the app's connection closed"))
         return self._set(ScriptState("done"))
+
+    def stop(self) -> None:
+        """End the script from outside (the call was hung up over REST, its socket closed): a ``wait`` wakes,
+        no further step plays, and the state says at which step. Thread-safe. The channel's ``receive`` should
+        raise :class:`ChannelClosed` too, so a step waiting on it ends at once."""
+        self._stop.set()
 
     def _set(self, state: ScriptState) -> ScriptState:
         self.state = state
@@ -191,6 +205,7 @@ class ScriptRunner:
         elif isinstance(step, Delegate):
             delegation = step.id or self._ids("deleg_")
             self._delegations.append(delegation)
+            self._commentary[delegation] = collections.deque(maxlen=COMMENTARY_KEPT)
             self._send(
                 {
                     "type": "session.delegation.created",
@@ -463,12 +478,17 @@ class ScriptRunner:
     # -- expecting -------------------------------------------------------------------------------------------
 
     def _next(self, deadline: float, waiting_for: str) -> Event:
-        remaining = deadline - self._clock()
-        event = self.channel.receive(max(remaining, 0.0)) if remaining > 0 else None
-        if event is None:
-            raise _Failed(f"no {waiting_for} within the step's timeout")
-        self._received += 1
-        return event
+        """The next client event (a JSON object; anything else forwarded is skipped), or the step's failure."""
+        while True:
+            if self._stop.is_set():
+                raise _Failed(f"the call ended while waiting for the {waiting_for}")
+            remaining = deadline - self._clock()
+            event = self.channel.receive(remaining) if remaining > 0 else None
+            if event is None:
+                raise _Failed(f"no {waiting_for} within the step's timeout")
+            if isinstance(event, dict):
+                self._received += 1
+                return event
 
     def _take(self, event: Event) -> None:
         """Note what a forwarded client event means for the ``expect_*`` steps; refuse a duplicated result."""
@@ -489,10 +509,10 @@ class ScriptRunner:
             self._bare_create = self._outputs_since_create == 0
             self._outputs_since_create = 0
         elif kind == "session.commentary.append":
-            delegation = event.get("delegation_id")
-            self._commentary.append(
-                (delegation if isinstance(delegation, str) else None, str(event.get("content", "")))
-            )
+            appends = self._commentary.get(str(event.get("delegation_id")))
+            content = event.get("content")
+            if appends is not None and isinstance(content, str):  # other delegations' and general ones: not ours
+                appends.append(content)
 
     def _expect_output(self, call_id: str, step: ExpectOutput) -> None:
         deadline = self._clock() + step.timeout
@@ -515,13 +535,15 @@ class ScriptRunner:
                 raise _Failed(f"response.create before the function_call_output for {call_id}")
 
     def _expect_commentary(self, delegation: str, step: ExpectCommentary) -> None:
+        """Passes on an append for ``delegation`` (holding ``contains``), which it uses up: a second
+        ``expect_commentary`` for the same delegation waits for another append."""
         deadline = self._clock() + step.timeout
-        seen = 0
+        appends = self._commentary[delegation]
         while True:
-            for owner, content in self._commentary[seen:]:
-                if owner == delegation and (step.contains is None or step.contains in content):
+            for content in appends:
+                if step.contains is None or step.contains in content:
+                    appends.remove(content)
                     return
-            seen = len(self._commentary)
             self._take(self._next(deadline, f"session.commentary.append for {delegation}"))
 
 
