@@ -518,6 +518,10 @@ def test_every_step_name_has_a_validation_case() -> None:
         ("caller: hi", "script: must be a list of steps, not a mapping"),
         ("- caller: [unclosed", "not valid YAML (line 1, column"),
         ([{"caller": "x"}] * 10_001, "more than 10000 steps"),
+        (
+            "- model_calls: {name: f, arguments: {a: &a [1, 1, 1], b: &b [*a, *a, *a], c: [*b, *b, *b]}}",
+            "not valid YAML (line 1, column 62): aliases (*name) are not allowed in a script",
+        ),
     ],
 )
 def test_the_script_as_a_whole_is_checked(source: Any, message: str) -> None:

@@ -395,9 +395,20 @@ def check_api(steps: Script, api: Api) -> None:
                 )
 
 
+class _ScriptLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, refusing aliases: ``*name`` repeats a subtree by reference, so a small file
+    of nested aliases would expand exponentially when a step's ``arguments`` are dumped to JSON."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a script", mark)
+        return super().compose_node(parent, index)
+
+
 def _parse_yaml(text: str, where: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_ScriptLoader)  # noqa: S506 - a SafeLoader that also refuses aliases
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
