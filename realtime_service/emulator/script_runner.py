@@ -13,7 +13,10 @@ What a route forwards and what the runner makes of it:
   ``session.commentary.append``. Anything else forwarded is ignored.
 
 While a script plays, its ``model_*`` steps are the model's responses: the route must not start a response of
-its own for a forwarded ``response.create``.
+its own for a forwarded ``response.create``. No audio is sent (transcripts only): a sideband carries none
+reliably (SIDEBAND-NOTES 2.2); a primary socket's audio deltas are the route's to add. On GPT-Live a
+``model_calls`` step is played as Responses delegation (``session.delegation.created`` with ``target:
+responses``, then the backend's stream in ``response.event`` envelopes), whatever mode the session was made with.
 
 ``expect_output`` passes when the function_call_output of its call arrived, then a ``response.create`` (one
 ``response.create`` after several outputs answers them all, as with parallel tool calls). It fails, naming the
