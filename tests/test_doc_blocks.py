@@ -13,8 +13,9 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
   loopback emulator. A ``console`` block's output lines (``...`` matches anything) must appear in the
   command's output, in order. ``NOT_OFFLINE`` lists the commands that cannot run offline, each with the reason
   the page itself shows.
-- ``yaml``: parses, and loads through the package's config loaders (``realtime:``, ``server:``, ``phone:``). A
-  YAML block whose first line is ``# NAME.yaml`` is that file for the page's commands.
+- ``yaml``: parses, and loads through the package's config loaders (``realtime:``, ``server:``, ``phone:``), or,
+  when it is a list, through the emulator's script loader (a scripted conversation). A YAML block whose first
+  line is ``# NAME.yaml`` is that file for the page's commands.
 - ``json``: parses. ``ini``: a ``setup.cfg`` section (such as ``[mutmut]``) that ``configparser`` reads, whose
   keys are the ones the project's own ``setup.cfg`` has in that section. ``text``: diagrams, trees, signatures
   and output; must not be runnable Python, nor show a ``$`` prompt (that would be a ``console`` block).
@@ -50,6 +51,7 @@ from token_server.conftest import Served
 
 from realtime_service.config import load_settings
 from realtime_service.emulator import Emulator
+from realtime_service.emulator.scripts import load_script
 from realtime_service.web.settings import load_server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,6 +194,10 @@ def with_real_secrets(text: str) -> str:
 @pytest.mark.parametrize("block", blocks_of("yaml"), ids=str)
 def test_a_yaml_block_loads_through_the_config_loaders(block: Block) -> None:
     loaded = yaml.safe_load(with_real_secrets(block.source))
+    if isinstance(loaded, list):  # a scripted conversation (docs/emulator-calls.md)
+        assert loaded, "an empty script shows nothing"
+        assert load_script(loaded) == load_script(block.source)
+        return
     assert isinstance(loaded, dict)
     assert loaded
     assert set(loaded) <= {"realtime", "server"}, "a config file has realtime: and server: keys"

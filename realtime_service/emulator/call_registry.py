@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from .scripts import Script
+
 CallState = Literal["pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out"]
 Api = Literal["realtime", "live"]
 
@@ -71,6 +73,9 @@ class CallRecord:
     states: tuple[CallState, ...] = ()
     webhook_deliveries: int = 0
     webhook_statuses: tuple[int | None, ...] = ()
+    script: Script | None = None
+    """The checked script the call's sockets play (:mod:`.scripts`): the registry's ``default_script`` unless
+    :meth:`Emulator.script_call` set one; ``()`` is a quiet caller."""
 
 
 @dataclass(slots=True)
@@ -118,6 +123,8 @@ class CallRegistry:
         self._minted: OrderedDict[str, tuple[int, Any]] = OrderedDict()  # oldest minted first
         self._expiries: list[tuple[int, str]] = []  # a heap of (expires_at, key), stale entries included
         self.max_keys, self.max_calls, self.max_ended_calls = max_keys, max_calls, max_ended_calls
+        self.default_script: Script = ()
+        """The script every call added gets unless it carries its own (``Emulator(script=...)``)."""
         self.refuse_raw_sdp_with_api_key = False
         """Set to answer raw ``application/sdp`` from a standard key with a 400 (the SDK sends it when
         ``session`` is omitted; whether the real API allows it is UNCONFIRMED)."""
@@ -168,7 +175,8 @@ class CallRegistry:
 
     def add(self, record: CallRecord) -> CallRecord:
         """Record a new call; the oldest live one is forgotten beyond ``max_calls``."""
-        record = replace(record, states=(record.state,))
+        script = self.default_script if record.script is None else record.script
+        record = replace(record, states=(record.state,), script=script)
         with self._lock:
             self._forget(record.id)
             self._entries[record.id] = _Entry(record)

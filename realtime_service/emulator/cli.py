@@ -8,6 +8,9 @@ plainly loopback), 3 when the app refused the webhook with an answer no redelive
 bad_signature``: the secrets differ; one line says so at once). Numbers are printed masked; the webhook secret
 (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
 
+Both take ``--script FILE``: a YAML conversation script (:mod:`.scripts`) every call plays once its socket
+attaches; a bad file is one line naming the file, the step and the field, and exit 2, before anything binds.
+
 Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundary`): a port that cannot be bound
 (in use, not 0..65535, a non-loopback address) is one line and exit 2, like every other usage error.
 """
@@ -20,10 +23,12 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Literal
 
 from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import is_loopback
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS
+from .scripts import Script, load_script_file
 from .server import DEFAULT_HISTORY, Emulator
 
 #: ``emulator ring``'s exit code when the app refused the webhook for good (a 4xx such as ``400 bad_signature``).
@@ -70,7 +75,22 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"remember at most N {what}; oldest forgotten first (default: {default})",
         )
+    _script_flag(parser)
     return parser
+
+
+def _script_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--script",
+        metavar="FILE",
+        default=None,
+        help="a YAML conversation script every call plays once its socket attaches (docs/emulator-calls.md)",
+    )
+
+
+def _script(path: str | None, api: Literal["realtime", "live"] | None = None) -> Script | None:
+    """The checked script of ``--script`` (a bad file is one line and exit 2, before anything binds)."""
+    return None if path is None else load_script_file(path, api=api)
 
 
 def _ring_parser() -> argparse.ArgumentParser:
@@ -92,6 +112,7 @@ def _ring_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
     parser.add_argument("--port", type=port, default=0, help="port the emulator binds; 0 picks a free one")
     parser.add_argument("--api-key", default=None, help="key the app must send (default: a random sk-emulator-...)")
+    _script_flag(parser)
     return parser
 
 
@@ -130,7 +151,8 @@ def _ring(argv: list[str]) -> int:
         check_loopback(args.url)  # before binding anything: a bad URL starts nothing (ring parses it the same way)
     except ValueError as error:
         raise CLIError(f"{args.url}: {error}") from None
-    with started(Emulator(args.api_key, args.host, args.port)) as emulator:
+    script = _script(args.script, "live" if args.live else "realtime")
+    with started(Emulator(args.api_key, args.host, args.port, script=script)) as emulator:
         print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
         print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
         print(f"ringing {mask_text(args.url)} from {mask_text(args.caller)} to {mask_text(args.callee)}", flush=True)
@@ -203,6 +225,7 @@ def _serve(argv: list[str]) -> int:
         max_keys=args.max_keys,
         max_calls=args.max_calls,
         max_ended_calls=args.max_ended_calls,
+        script=_script(args.script),
     )
     with started(emulator):
         if args.azure:

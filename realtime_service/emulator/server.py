@@ -38,18 +38,20 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
-from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry
+from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
 from .client_secrets import create_client_secret
 from .core import Call, Handler, RecordedRequest, Route
 from .families import install_route_families
 from .faults import Fault, FaultQueue
 from .replies import Reply
+from .scripts import load_script
 from .sessions import create_session
 from .transcription_sessions import create_transcription_session
 from .translations import create_translation_client_secret
@@ -423,6 +425,9 @@ class Emulator:
     :attr:`received` counts every request ever recorded. For the same reason ``max_keys`` bounds the minted
     ``ek_`` keys it remembers (expired ones are dropped anyway), ``max_calls`` the live calls and Live sessions
     and ``max_ended_calls`` the ended ones it keeps (see :class:`CallRegistry`); the oldest go first.
+
+    ``script`` (steps or YAML text, :mod:`.scripts`) is what every new call's caller and model do once its socket
+    attaches; :meth:`script_call` sets one call's. Without either a call is a quiet caller.
     """
 
     def __init__(
@@ -439,6 +444,7 @@ class Emulator:
         max_keys: int = DEFAULT_MAX_KEYS,
         max_calls: int = DEFAULT_MAX_CALLS,
         max_ended_calls: int = DEFAULT_MAX_ENDED,
+        script: Sequence[Any] | str | None = None,
     ) -> None:
         if history is None:
             history = DEFAULT_HISTORY
@@ -455,6 +461,7 @@ class Emulator:
         self._templates: list[tuple[re.Pattern[str], str]] = []
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
+        self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
         install_route_families(self)
         self._faults = FaultQueue()
         self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
@@ -606,6 +613,15 @@ class Emulator:
             first_retry_after=first_retry_after,
             sip_media_security=sip_media_security,
         )
+
+    def script_call(self, call_id: str, script: Sequence[Any] | str) -> CallRecord:
+        """Set one call's script (steps or YAML text, checked for the call's API) before its socket attaches;
+        :class:`~.scripts.ScriptError` for a bad script, :class:`~.call_registry.UnknownCall` for an unknown id."""
+        record = self.calls.get(call_id)
+        if record is None:
+            raise UnknownCall(call_id)
+        steps = load_script(script, api=record.api)
+        return self.calls.update(call_id, lambda current: replace(current, script=steps))
 
     @property
     def routes(self) -> list[tuple[str, str]]:
