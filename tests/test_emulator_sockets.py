@@ -17,9 +17,10 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator
+from realtime_service.emulator import Emulator, call_registry
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.core import Channel
+from realtime_service.emulator.sidebands import RealtimeSideband
 
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
@@ -484,3 +485,75 @@ def test_stopping_the_emulator_closes_attached_sidebands() -> None:
                 ws.recv(timeout=WAIT)
     finally:
         emu.stop()
+
+
+def test_a_bug_in_an_event_handler_is_an_error_event_not_a_dead_socket(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handle = RealtimeSideband.handle
+
+    def broken(self: RealtimeSideband, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
+        if kind == "response.cancel":
+            raise KeyError("a bug")
+        return handle(self, kind, event, client_event_id)
+
+    monkeypatch.setattr(RealtimeSideband, "handle", broken)
+    with _attach(emu, f"/realtime?call_id={_webrtc_call(emu)}") as ws:
+        assert _next(ws)["type"] == "session.created"
+        event = _send_and_receive(ws, json.dumps({"type": "response.cancel", "event_id": "evt_bug"}))
+        assert (event["error"]["type"], event["error"]["event_id"]) == ("server_error", "evt_bug")
+        event = _send_and_receive(ws, json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        assert event["type"] == "session.updated"
+    assert "KeyError: 'a bug'" in capfd.readouterr().err  # printed for the developer, not swallowed
+
+
+def test_the_record_bound_closes_the_socket_that_exceeds_it_with_1008(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_registry, "MAX_CLIENT_EVENTS", 3)
+    call_id = _webrtc_call(emu)
+    with _attach(emu, f"/realtime?call_id={call_id}") as ws:
+        assert _next(ws)["type"] == "session.created"
+        for index in range(3):
+            ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": f"e{index}"}))
+        ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": "one_too_many"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+    record = emu.calls.get(call_id)
+    assert record is not None
+    assert [event.event["event_id"] for event in record.client_events] == ["e0", "e1", "e2"]
+
+
+def test_the_async_live_sideband_sees_session_closed_when_the_session_is_hung_up(emu: Emulator) -> None:
+    session_id = _live_session(emu)
+
+    async def run() -> list[str]:
+        client = openai.AsyncOpenAI(api_key=emu.api_key, base_url=emu.base_url)
+        seen: list[str] = []
+        async with client.live.sideband.connect(session_id=session_id, graceful_close=True) as conn:
+            await conn.session.input_audio.mute(event_id="evt_m")
+            async for event in conn:
+                seen.append(event.type)
+                if event.type == "session.input_audio.muted":
+                    await client.live.sessions.hangup(session_id)
+        return seen
+
+    assert asyncio.run(asyncio.wait_for(run(), WAIT * 3)) == ["session.input_audio.muted", "session.closed"]
+
+
+def test_pending_and_unknown_live_sessions_are_refused_and_an_accepted_one_attaches(emu: Emulator) -> None:
+    pending = "live_" + "2" * 32
+    emu.calls.add(CallRecord(id=pending, api="live", transport="sip", state="pending", created_at=0.0))
+    for session_id in (pending, "live_" + "3" * 32, _webrtc_call(emu)):
+        status, body = _refused(emu, f"/live/sessions/{session_id}/attach")
+        assert (status, body["error"]["code"]) == (404, "session_id_not_found")
+    accept = {"session": {"type": "live", "model": "gpt-live-1"}}
+    response = requests.post(
+        f"{emu.base_url}/live/sessions/{pending}/accept", json=accept, headers=_auth(emu), timeout=WAIT
+    )
+    assert response.status_code == 200, response.text
+    with _attach(emu, f"/live/sessions/{pending}/attach") as ws:
+        event = _send_and_receive(ws, json.dumps({"type": "transport.dtmf.send", "event": "5", "event_id": "d"}))
+        assert (event["type"], event["event"], event["client_event_id"]) == ("transport.dtmf.sent", "5", "d")

@@ -182,6 +182,12 @@ class Sideband:
         except Problem as problem:
             self.send(self.error(problem, client_event_id))
             return
+        except SocketClosed:
+            raise
+        except Exception:  # a bug of ours: say so on this socket, keep serving it and every other one
+            traceback.print_exc()
+            self.send(self.error(_SERVER_ERROR, client_event_id))
+            return
         if forward and self._driver is not None:
             with self._inbox_changed:
                 self._inbox.append(event)
@@ -205,3 +211,6 @@ class Sideband:
 
 
 SessionFactory = Callable[[Transport], Sideband]
+_SERVER_ERROR = Problem(
+    "The server had an error while processing your request. Sorry about that!", code="server_error", type="server_error"
+)
