@@ -62,6 +62,7 @@ class _Connection:
         self._id = "ws_" + secrets.token_hex(12)
         self._closing = threading.Lock()
         self._close_started = False
+        self._closer: threading.Thread | None = None
 
     @property
     def id(self) -> str:
@@ -102,9 +103,13 @@ class _Connection:
             if self._close_started:
                 return
             self._close_started = True
-        threading.Thread(target=self._finish_close, args=(code, reason), name="emulator-ws-close", daemon=True).start()
+            self._closer = threading.Thread(
+                target=self._finish_close, args=(code, reason), name="emulator-ws-close", daemon=True
+            )
+        self._closer.start()
 
     def _finish_close(self, code: int, reason: str) -> None:
+        """The closing handshake: returns once the connection is closed (at most about ``CLOSE_TIMEOUT``)."""
         try:
             self._connection.close(code, reason)
         except OSError:
@@ -114,12 +119,16 @@ class _Connection:
         with contextlib.suppress(OSError):
             self._connection.socket.shutdown(socket.SHUT_RDWR)
 
-    def wait_closed(self, timeout: float) -> None:
-        """Close (1000 unless closed already) and wait up to ``timeout`` for the connection to end."""
-        self.close()
-        if not self._connection.wait_closed(timeout):
-            self._abort()
-            self._connection.wait_closed(timeout)
+    def finish(self) -> None:
+        """Close (1000 unless a close was started already) and return once the connection is closed."""
+        with self._closing:
+            started, self._close_started = self._close_started, True
+            closer = self._closer
+        if not started:
+            self._finish_close(1000, "")
+        elif closer is not None:
+            closer.join()
+        self._connection.close()  # idempotent: returns at once when closed, else ends a close the peer began
 
 
 def _pending_bytes(sock: socket.socket, rfile: io.BufferedIOBase) -> bytes:
@@ -183,7 +192,7 @@ def serve_websocket(
     try:
         session(connection)
     finally:
-        connection.wait_closed(CLOSE_TIMEOUT)
+        connection.finish()
 
 
 def raw_headers(items: Any) -> list[tuple[str, str]]:
