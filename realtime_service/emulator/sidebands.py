@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -250,6 +251,16 @@ class _Replay:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: collections.deque[tuple[float, str]] = collections.deque()
+        self.close_event_id: str | None = None
+        """The ``event_id`` of the ``session.close`` that ended the session, if one did."""
+        self._closed: dict[str, Any] | None = None
+
+    def closed_event(self, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The session's one ``session.closed`` (built once): every sideband gets the same event and id."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = build()
+            return self._closed
 
     def add(self, at: float, text: str) -> None:
         with self._lock:
@@ -263,7 +274,8 @@ class _Replay:
 
 
 class _Replays:
-    """The replay buffer of each Live session, for as many sessions as the registry keeps live."""
+    """The replay buffer of each Live session, for as many sessions as the registry keeps (live and ended: a
+    sideband attaching as the session ends must find the same ``session.closed``)."""
 
     def __init__(self, calls: CallRegistry) -> None:
         self._calls = calls
@@ -275,13 +287,9 @@ class _Replays:
             buffer = self._buffers.get(session_id)
             if buffer is None:
                 buffer = self._buffers[session_id] = _Replay()
-                while len(self._buffers) > self._calls.max_calls:
+                while len(self._buffers) > self._calls.max_calls + self._calls.max_ended_calls:
                     self._buffers.popitem(last=False)
             return buffer
-
-    def drop(self, session_id: str) -> None:
-        with self._lock:
-            self._buffers.pop(session_id, None)
 
 
 class LiveSideband(Sideband):
@@ -291,9 +299,7 @@ class LiveSideband(Sideband):
 
     def __init__(self, *args: Any, replays: _Replays, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._replays = replays
         self._replay = replays.of(self.call_id)
-        self._close_event_id: str | None = None
 
     def send(self, event: Any) -> None:
         payload = dict(event)
@@ -338,16 +344,19 @@ class LiveSideband(Sideband):
         }
 
     def ended(self, record: CallRecord) -> None:
-        closed: dict[str, Any] = {
-            "type": "session.closed",
-            "reason": "close_requested",
-            "session": self._resource(record),
-            "usage": {"seconds": max(0.0, self.calls.now() - record.created_at)},
-        }
-        if self._close_event_id is not None:
-            closed["client_event_id"] = self._close_event_id
-        self.send(closed)
-        self._replays.drop(self.call_id)
+        def build() -> dict[str, Any]:
+            closed: dict[str, Any] = {
+                "type": "session.closed",
+                "event_id": server_event_id(),
+                "reason": "close_requested",
+                "session": self._resource(record),
+                "usage": {"seconds": max(0.0, self.calls.now() - record.created_at)},
+            }
+            if self._replay.close_event_id is not None:
+                closed["client_event_id"] = self._replay.close_event_id
+            return closed
+
+        self.send(self._replay.closed_event(build))
 
     def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
         if kind in _LIVE_NOT_ON_SIDEBAND:
@@ -359,7 +368,7 @@ class LiveSideband(Sideband):
         if kind == "session.update":
             self._update(event, client_event_id)
         elif kind == "session.close":
-            self._close_event_id = client_event_id
+            self._replay.close_event_id = client_event_id
             self.calls.decide(self.call_id, "close", None, allowed=ATTACHABLE, to="hung_up")
         elif kind in _APPENDS:
             self._append(kind, event, client_event_id)
