@@ -14,10 +14,10 @@ from typing import Any
 import openai
 import pytest
 import requests
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator, call_registry
+from realtime_service.emulator import Emulator, Fault, call_registry
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.core import Channel
 from realtime_service.emulator.sidebands import RealtimeSideband
@@ -565,3 +565,15 @@ def test_pending_and_unknown_live_sessions_are_refused_and_an_accepted_one_attac
     with _attach(emu, f"/live/sessions/{pending}/attach") as ws:
         event = _send_and_receive(ws, json.dumps({"type": "transport.dtmf.send", "event": "5", "event_id": "d"}))
         assert (event["type"], event["event"], event["client_event_id"]) == ("transport.dtmf.sent", "5", "d")
+
+
+def test_faults_apply_to_a_sockets_handshake_as_to_any_request(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    emu.enqueue(Fault.status(503), Fault.drop(), Fault.delay(0.01))
+    status, body = _refused(emu, f"/realtime?call_id={call_id}")
+    assert (status, body["error"]["type"]) == (503, "server_error")
+    with pytest.raises((ConnectionClosed, OSError, InvalidHandshake)):  # dropped before any answer
+        _attach(emu, f"/realtime?call_id={call_id}").close()
+    with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # delayed, then served
+        assert _next(ws)["type"] == "session.created"
+    assert emu.pending_faults == 0

@@ -286,12 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
             query=target.query,
         )
         emulator._record(request)
-        if wants_upgrade(request.method, request.headers):
-            self._upgrade(request, started)
-            return
+        upgrade = wants_upgrade(request.method, request.headers)
         fault = emulator._next_fault(request)
         if fault is None:
-            self._send(emulator._dispatch(request), None, started)
+            if upgrade:
+                self._upgrade(request, started)
+            else:
+                self._send(emulator._dispatch(request), None, started)
             return
         if fault.delay_s > 0 and self.server.stopping.wait(fault.delay_s):
             self.close_connection = True
@@ -302,6 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.mark_reset(self.connection)
             return
         if fault.status_code is None:
+            if upgrade:  # a socket's handshake: only the delay applies (there is no body to deliver oddly)
+                self._upgrade(request, started)
+                return
             reply = emulator._dispatch(request)
         else:
             reply = Reply(fault.status_code, fault.body or b"", content_type=fault.content_type)
