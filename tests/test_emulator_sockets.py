@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -577,3 +578,33 @@ def test_faults_apply_to_a_sockets_handshake_as_to_any_request(emu: Emulator) ->
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # delayed, then served
         assert _next(ws)["type"] == "session.created"
     assert emu.pending_faults == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "X-Big: " + "a" * 10_000,  # within http.server's limits, beyond the websockets parser's
+        "X-Fold: a\r\n b",  # an obsolete folded header line
+        "Sec-WebSocket-Version: 8",
+    ],
+)
+def test_handshakes_the_library_refuses_get_a_400_and_no_handler_fails(
+    emu: Emulator, capfd: pytest.CaptureFixture[str], extra: str
+) -> None:
+    call_id = _webrtc_call(emu)
+    head = (
+        f"GET /v1/realtime?call_id={call_id} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        f"Authorization: Bearer {emu.api_key}\r\n"
+    )
+    if "Version" not in extra:
+        head += "Sec-WebSocket-Version: 13\r\n"
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=WAIT) as raw:
+        raw.sendall((head + extra + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
+    assert "Traceback" not in capfd.readouterr().err
+    with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # the emulator serves on
+        assert _next(ws)["type"] == "session.created"

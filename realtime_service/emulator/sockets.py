@@ -172,7 +172,8 @@ def serve_websocket(
     requests = [event for event in protocol.events_received() if isinstance(event, Request)]
     if requests:
         response = protocol.accept(requests[0])
-    else:
+    else:  # the library's parser refused it (a header line beyond its limits...) and gave up on that protocol
+        protocol = ServerProtocol(max_size=max_message_bytes)
         response = protocol.reject(400, "Failed to open a WebSocket connection: the request is not valid HTTP.\n")
     if _pending_bytes(sock, rfile):
         response = protocol.reject(400, "Data was sent before the WebSocket handshake completed.\n")
