@@ -409,6 +409,8 @@ def test_a_live_reattach_replays_the_last_three_seconds_with_the_original_event_
         session_id = _live_session(emu)
         path = f"/live/sessions/{session_id}/attach"
         with _attach(emu, path) as first:
+            first.send(json.dumps({"type": "session.start", "event_id": "not_replayed"}))
+            assert _next(first)["type"] == "error"
             first.send(json.dumps({"type": "session.input_audio.mute", "event_id": "m1"}))
             muted = _next(first)
         now[0] += 2.0

@@ -35,6 +35,8 @@ from .validation import Object, validate
 
 REPLAY_SECONDS = 3.0
 """A Live sideband that attaches gets the session's events of the preceding 3 s again (SIDEBAND-NOTES 3.4)."""
+REPLAY_MAX_EVENTS = 1000
+"""At most this many of them (the newest): a flood cannot make a session's replay buffer grow without bound."""
 ATTACHABLE = frozenset({"active", "accepted"})
 """States in which a call's sideband can attach: a WebRTC call (active) or an accepted SIP call."""
 DEFAULT_REALTIME_MODEL = "gpt-realtime"
@@ -250,7 +252,7 @@ class _Replay:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: collections.deque[tuple[float, str]] = collections.deque()
+        self._events: collections.deque[tuple[float, str]] = collections.deque(maxlen=REPLAY_MAX_EVENTS)
         self.close_event_id: str | None = None
         """The ``event_id`` of the ``session.close`` that ended the session, if one did."""
         self._closed: dict[str, Any] | None = None
@@ -305,7 +307,8 @@ class LiveSideband(Sideband):
         payload = dict(event)
         payload.setdefault("event_id", server_event_id())
         text = json.dumps(payload)
-        self._replay.add(self.calls.now(), text)
+        if payload.get("type") != "error":  # an error answers one connection's event: not the session's to replay
+            self._replay.add(self.calls.now(), text)
         self.transport.send_text(text)
 
     def attached(self) -> None:
