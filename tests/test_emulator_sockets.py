@@ -18,7 +18,7 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator, Fault, call_registry
+from realtime_service.emulator import Emulator, Fault, call_registry, sidebands
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.core import Channel
 from realtime_service.emulator.sidebands import RealtimeSideband
@@ -219,8 +219,9 @@ def test_keys_a_minted_ek_key_gets_the_reported_404_and_a_wrong_key_401(emu: Emu
 def test_paths_without_a_socket_route_and_primary_sockets_are_refused_clearly(emu: Emulator) -> None:
     status, body = _refused(emu, "/realtime/nowhere")
     assert status == 404
-    status, body = _refused(emu, "/realtime?model=gpt-realtime")
-    assert (status, body["error"]["code"]) == (501, "not_implemented")
+    for path in ("/realtime?model=gpt-realtime", "/live/sessions"):
+        status, body = _refused(emu, path)
+        assert (status, body["error"]["code"]) == (501, "not_implemented")
     status, body = _refused(emu, f"/live/sessions/{_live_session(emu)}/attach?graceful_close=maybe")
     assert (status, body["error"]["param"]) == (400, None)
     assert "graceful_close" in body["error"]["message"]
@@ -610,3 +611,19 @@ def test_handshakes_the_library_refuses_get_a_400_and_no_handler_fails(
     assert "Traceback" not in capfd.readouterr().err
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # the emulator serves on
         assert _next(ws)["type"] == "session.created"
+
+
+def test_the_live_replay_keeps_only_the_newest_events_of_a_flood() -> None:
+    now = [1_000_000.0]
+    with Emulator(clock=lambda: now[0]) as emu:
+        path = f"/live/sessions/{_live_session(emu)}/attach"
+        with _attach(emu, path, max_queue=None) as first:
+            for index in range(sidebands.REPLAY_MAX_EVENTS + 50):
+                first.send(json.dumps({"type": "session.input_audio.mute", "event_id": f"m{index}"}))
+            acks = [_next(first) for _ in range(sidebands.REPLAY_MAX_EVENTS + 50)]
+        with _attach(emu, path, max_queue=None) as second:
+            second.send(json.dumps({"type": "session.input_audio.unmute", "event_id": "last"}))
+            replayed = []
+            while (event := _next(second)).get("client_event_id") != "last":
+                replayed.append(event)
+        assert replayed == acks[-sidebands.REPLAY_MAX_EVENTS :]

@@ -500,5 +500,15 @@ def install(core: Core) -> None:
 
         return session
 
+    def live_primary(call: Call) -> Reply:
+        return Reply.error(
+            501,
+            "The emulator serves the GPT-Live sideband only (GET /v1/live/sessions/{id}/attach); the primary "
+            "socket (GET /v1/live/sessions with session.start) is not emulated yet.",
+            type="server_error",
+            code="not_implemented",
+        )
+
     core.add_socket_route("/realtime", SocketRoute(realtime, auth=False))
+    core.add_socket_route("/live/sessions", SocketRoute(live_primary))
     core.add_socket_route("/live/sessions/{session_id}/attach", SocketRoute(live))
