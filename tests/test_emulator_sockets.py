@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import socket
 import sys
@@ -627,3 +628,20 @@ def test_the_live_replay_keeps_only_the_newest_events_of_a_flood() -> None:
             while (event := _next(second)).get("client_event_id") != "last":
                 replayed.append(event)
         assert replayed == acks[-sidebands.REPLAY_MAX_EVENTS :]
+
+
+def test_the_socket_bench_runs_and_reports_both_servers(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bench_sockets", Path(__file__).parents[1] / "bench" / "bench_sockets.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--events", "300", "--round-trips", "30"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("BENCH-SOCKETS-RESULT ")
+    result = json.loads(line.split(" ", 1)[1])
+    for server in ("emulator", "bare_websockets"):
+        assert result[server]["push"]["events_per_s"] > 0
+        assert result[server]["round_trip"]["round_trips_per_s"] > 0
