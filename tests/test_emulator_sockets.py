@@ -7,8 +7,10 @@ import asyncio
 import importlib.util
 import json
 import socket
+import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -645,3 +647,26 @@ def test_the_socket_bench_runs_and_reports_both_servers(capsys: pytest.CaptureFi
     for server in ("emulator", "bare_websockets"):
         assert result[server]["push"]["events_per_s"] > 0
         assert result[server]["round_trip"]["round_trips_per_s"] > 0
+
+
+def test_sidebands_that_come_and_go_leave_no_thread_behind(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+
+    def idle(channel: Channel) -> None:
+        """A driver thread per sideband, waiting for an event that never comes."""
+        channel.receive(WAIT)
+
+    emu.on_sideband = idle
+    before = threading.active_count()
+    for index in range(30):
+        with _attach(emu, f"/realtime?call_id={call_id}") as ws:
+            assert _next(ws)["type"] == "session.created"
+            if index % 2 == 0:  # an abort: RST, no close frame (odd ones close cleanly)
+                ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                ws.socket.close()
+    deadline = time.monotonic() + WAIT
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling a count with a deadline: no event to wait on across threads we do not own
+    assert threading.active_count() <= before
+    with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # and the call still attaches
+        assert _next(ws)["type"] == "session.created"
