@@ -12,7 +12,7 @@ import collections
 import json
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .call_registry import Api, CallRecord, CallRegistry, TooManyClientEvents, UnknownCall
@@ -210,7 +210,6 @@ class Sideband:
         return None
 
 
-SessionFactory = Callable[[Transport], Sideband]
 _SERVER_ERROR = Problem(
     "The server had an error while processing your request. Sorry about that!", code="server_error", type="server_error"
 )
