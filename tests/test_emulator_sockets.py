@@ -670,3 +670,25 @@ def test_sidebands_that_come_and_go_leave_no_thread_behind(emu: Emulator) -> Non
     assert threading.active_count() <= before
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # and the call still attaches
         assert _next(ws)["type"] == "session.created"
+
+
+def test_a_driver_can_drop_the_socket_abnormally(emu: Emulator) -> None:
+    def dropper(channel: Channel) -> None:
+        """Drops the socket at the first response.create, as a script's drop step does."""
+        if channel.receive(WAIT) is not None:
+            channel.drop()
+
+    emu.on_sideband = dropper
+    call_id = _webrtc_call(emu)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        assert conn.recv().type == "session.created"
+        conn.response.create()
+        with pytest.raises(ConnectionClosed) as dropped:
+            conn.recv()
+    assert dropped.value.rcvd is None  # no close frame: an abnormal closure (1006)
+    record = emu.calls.get(call_id)
+    assert record is not None
+    assert record.state == "active"  # the network dropped, the call did not end
+    with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # so it can be attached again
+        assert _next(ws)["type"] == "session.created"

@@ -72,6 +72,10 @@ class Transport(Protocol):
         """Start the closing handshake (idempotent); returns without waiting for the peer."""
         ...
 
+    def abort(self) -> None:
+        """End the connection abnormally: no close frame (the client sees 1006), as a dropped network would."""
+        ...
+
 
 SocketSession = Callable[[Transport], None]
 """Runs one accepted connection on its handler thread until it ends; the plumbing closes it afterwards."""
@@ -119,6 +123,10 @@ class Channel(Protocol):
     def receive(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next client event, ``None`` after ``timeout`` seconds; :class:`SocketClosed` once the socket is
         closed and every event received before was taken."""
+        ...
+
+    def drop(self) -> None:
+        """Drop the socket abnormally (no close frame, the client sees 1006): a script's ``drop`` step."""
         ...
 
 

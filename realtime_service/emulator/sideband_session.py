@@ -89,6 +89,9 @@ class Sideband:
                 return self._inbox.popleft()
         raise SocketClosed(f"the sideband {self.connection_id} is closed")
 
+    def drop(self) -> None:
+        self.transport.abort()
+
     # for subclasses
 
     def sent(self, event: dict[str, Any]) -> None:

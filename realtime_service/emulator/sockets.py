@@ -119,6 +119,12 @@ class _Connection:
         with contextlib.suppress(OSError):
             self._connection.socket.shutdown(socket.SHUT_RDWR)
 
+    def abort(self) -> None:
+        """No close frame: shut the TCP connection down; the reader sees the end and the connection closes."""
+        with self._closing:
+            self._close_started = True
+        self._abort()
+
     def finish(self) -> None:
         """Close (1000 unless a close was started already) and return once the connection is closed."""
         with self._closing:
