@@ -9,6 +9,7 @@ call's end or the record's bound (:data:`~.call_registry.MAX_CLIENT_EVENTS`, clo
 from __future__ import annotations
 
 import collections
+import copy
 import json
 import threading
 import traceback
@@ -192,8 +193,9 @@ class Sideband:
             self.send(self.error(_SERVER_ERROR, client_event_id))
             return
         if forward and self._driver is not None:
+            passed = copy.deepcopy(event)  # the driver's own: changing it cannot rewrite the call's record
             with self._inbox_changed:
-                self._inbox.append(event)
+                self._inbox.append(passed)
                 self._inbox_changed.notify_all()
 
     def _parse(self, message: str | bytes) -> dict[str, Any] | None:
