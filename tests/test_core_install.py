@@ -7,7 +7,18 @@ import subprocess
 import sys
 import textwrap
 
-EXTRAS = ("standardwebhooks", "limits", "redis", "flask", "werkzeug", "waitress", "fastapi", "starlette", "uvicorn")
+EXTRAS = (
+    "standardwebhooks",
+    "limits",
+    "redis",
+    "flask",
+    "werkzeug",
+    "waitress",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "websockets",
+)
 
 SCRIPT = textwrap.dedent(
     f"""

@@ -36,6 +36,8 @@ DEFAULT_MAX_CALLS = 1_000
 """Live (not ended) calls and Live sessions kept at most (each with its offer and answer, a few KB)."""
 DEFAULT_MAX_ENDED = 1_000
 """Ended calls and Live sessions kept at most, so recent ones still answer "already ended"."""
+MAX_CLIENT_EVENTS = 10_000
+"""Client socket events a call's record keeps at most; the socket that sends one more is closed (1008)."""
 DECIDED: frozenset[str] = frozenset({"accepted", "rejected", "referred", "timed_out"})
 """The final states of a ring (``hung_up`` too, when a pending call is hung up)."""
 
@@ -50,12 +52,26 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientEvent:
+    """One client event received on a socket of the call (a JSON object as parsed), with its connection's id."""
+
+    connection: str
+    event: dict[str, Any]
+    at: float
+
+
+class TooManyClientEvents(Exception):
+    """The call's record already holds :data:`MAX_CLIENT_EVENTS` client events."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     """A snapshot of one call or Live session.
 
     ``offer`` is the SDP offer exactly as received (bytes, CRLFs kept); ``session`` the session it was created
     or accepted with; ``encoding`` how the offer came (``multipart``, ``raw`` ``application/sdp``, ``json``);
-    ``auth`` which key created it (``api_key`` or ``ephemeral``); ``states`` every state it went through.
+    ``auth`` which key created it (``api_key`` or ``ephemeral``); ``states`` every state it went through;
+    ``client_events`` every event a client sent on the call's sockets, in the order received.
     """
 
     id: str
@@ -76,12 +92,15 @@ class CallRecord:
     script: Script | None = None
     """The checked script the call's sockets play (:mod:`.scripts`): the registry's ``default_script`` unless
     :meth:`Emulator.script_call` set one; ``()`` is a quiet caller."""
+    client_events: tuple[ClientEvent, ...] = ()
 
 
 @dataclass(slots=True)
 class _Entry:
     record: CallRecord
     changed: threading.Condition = field(default_factory=threading.Condition)
+    on_end: list[Callable[[CallRecord], None]] = field(default_factory=list)
+    events: list[ClientEvent] = field(default_factory=list)
 
 
 class UnknownCall(KeyError):
@@ -154,6 +173,22 @@ class CallRegistry:
                 entry.changed.wait(remaining)
             return entry.record
 
+    def wait_until(self, call_id: str, predicate: Callable[[CallRecord], bool], timeout: float) -> CallRecord:
+        """Block until ``predicate(record)`` holds or ``timeout`` seconds pass; the record either way."""
+        entry = self._entry(call_id)
+        deadline = time.monotonic() + timeout
+        with entry.changed:
+            while not predicate(entry.record):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                entry.changed.wait(remaining)
+            return entry.record
+
+    def now(self) -> float:
+        """The registry's clock (the emulator's: tests may pin it)."""
+        return self._clock()
+
     def _entry(self, call_id: str) -> _Entry:
         with self._lock:
             entry = self._entries.get(call_id)
@@ -205,11 +240,48 @@ class CallRegistry:
 
     def _changed(self, call_id: str, entry: _Entry, old: CallRecord, new: CallRecord) -> None:
         """Book-keeping after a state change (``entry.changed`` held): a call that just ended moves to the
-        ended ones, unless it was forgotten meanwhile."""
+        ended ones, unless it was forgotten meanwhile, and its end listeners run (once each)."""
         if new.state in ENDED and old.state not in ENDED:
             with self._lock:
                 if self._entries.get(call_id) is entry:
                     self._note_ended(call_id)
+            listeners, entry.on_end = entry.on_end, []
+            for listener in listeners:
+                listener(new)
+
+    def on_end(self, call_id: str, listener: Callable[[CallRecord], None]) -> Callable[[], None]:
+        """Call ``listener(record)`` once when the call ends (at once if it has ended); returns the function that
+        removes it. It runs on the thread that ended the call, under the call's lock: it must not block."""
+        entry = self._entry(call_id)
+        with entry.changed:
+            if entry.record.state in ENDED:
+                ended: CallRecord | None = entry.record
+            else:
+                ended = None
+                entry.on_end.append(listener)
+        if ended is not None:
+            listener(ended)
+
+        def remove() -> None:
+            with entry.changed:
+                if listener in entry.on_end:
+                    entry.on_end.remove(listener)
+
+        return remove
+
+    def record_client_event(self, call_id: str, connection: str, event: dict[str, Any]) -> ClientEvent:
+        """Append a client event to the call's record (and wake :meth:`wait_until`).
+
+        :class:`TooManyClientEvents` beyond :data:`MAX_CLIENT_EVENTS`; :class:`UnknownCall` if it was forgotten."""
+        entry = self._entry(call_id)
+        with entry.changed:
+            if len(entry.events) >= MAX_CLIENT_EVENTS:
+                raise TooManyClientEvents(call_id)
+            recorded = ClientEvent(connection, event, self._clock())
+            entry.events.append(recorded)
+            entry.record = replace(entry.record, client_events=tuple(entry.events))
+            entry.changed.notify_all()
+            return recorded
 
     def update(self, call_id: str, change: Callable[[CallRecord], CallRecord]) -> CallRecord:
         """Apply ``change`` to the current record atomically and wake :meth:`wait_for`."""

@@ -2,19 +2,19 @@
 
 The request as received (:class:`RecordedRequest`), what a handler gets (:class:`Call`), an endpoint
 (:class:`Route`) and :class:`Core`, the part of an emulator a route family may use. Each route family is one
-module with an ``install(core)`` function (:data:`RouteFamily`; ``calls``, ``live_sessions``, and the WebSocket
-families to come), listed in :mod:`.families`. A family imports this module and never :mod:`.server`, not even
+module with an ``install(core)`` function (:data:`RouteFamily`; ``calls``, ``live_sessions``, ``sidebands``),
+listed in :mod:`.families`. A family imports this module and never :mod:`.server`, not even
 for type checking: the server imports the families, so that would be an import circle
 (``tests/test_layout.py`` fails on one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .call_registry import CallRegistry
+from .call_registry import Api, CallRegistry
 from .replies import Reply
 
 
@@ -40,6 +40,98 @@ class Call:
 
 
 Handler = Callable[[Call], Reply]
+
+
+class SocketClosed(Exception):
+    """The WebSocket connection is closed (by either side): nothing more can be sent or received on it."""
+
+
+class Transport(Protocol):
+    """One accepted WebSocket connection, as a socket route's session sees it (JSON text frames)."""
+
+    @property
+    def id(self) -> str:
+        """This connection's id (``ws_...``), as recorded with each client event."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Closed by either side, or failed."""
+        ...
+
+    def send_text(self, text: str) -> None:
+        """Send one text frame; :class:`SocketClosed` once the connection is closed."""
+        ...
+
+    def receive(self, timeout: float | None) -> str | bytes | None:
+        """The next message (``str`` text, ``bytes`` binary), ``None`` after ``timeout`` seconds;
+        :class:`SocketClosed` once the connection is closed."""
+        ...
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (idempotent); returns without waiting for the peer."""
+        ...
+
+    def abort(self) -> None:
+        """End the connection abnormally: no close frame (the client sees 1006), as a dropped network would."""
+        ...
+
+
+SocketSession = Callable[[Transport], None]
+"""Runs one accepted connection on its handler thread until it ends; the plumbing closes it afterwards."""
+SocketHandler = Callable[[Call], "Reply | SocketSession"]
+"""Decides a handshake: a :class:`Reply` refuses it (404, 401...), a :data:`SocketSession` accepts it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SocketRoute:
+    """One WebSocket endpoint (a ``GET`` with ``Upgrade: websocket``). ``auth``/``azure`` as in :class:`Route`;
+    ``max_message_bytes``: a bigger frame or message closes the connection with 1009."""
+
+    handler: SocketHandler
+    auth: bool = True
+    azure: bool = False
+    max_message_bytes: int = 1 << 20
+
+
+class Channel(Protocol):
+    """A call's socket connection as a conversation driver (the script runner) sees it.
+
+    ``receive`` gives the client events the socket's protocol layer accepted (JSON objects with a ``type``;
+    malformed ones were answered with the API's ``error`` and are not passed on), each already in the call's
+    record; ``send`` sends one server event (an ``event_id`` is added when missing).
+    """
+
+    @property
+    def connection_id(self) -> str: ...
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def api(self) -> Api: ...
+
+    @property
+    def closed(self) -> bool:
+        """The socket is closed; :meth:`receive` still returns the events received before, then raises."""
+        ...
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        """Send one server event; :class:`SocketClosed` once the socket is closed."""
+        ...
+
+    def receive(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next client event, ``None`` after ``timeout`` seconds; :class:`SocketClosed` once the socket is
+        closed and every event received before was taken."""
+        ...
+
+    def drop(self) -> None:
+        """Drop the socket abnormally (no close frame, the client sees 1006): a script's ``drop`` step."""
+        ...
+
+
+Driver = Callable[[Channel], None]
+"""Drives one attached connection (run on a thread of its own); see ``Emulator.on_sideband``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +184,15 @@ class Core(Protocol):
         azure: bool = True,
     ) -> None:
         """Serve ``method path`` (under ``/v1``) with ``handler``; see :class:`Route` for the flags."""
+        ...
+
+    def add_socket_route(self, path: str, route: SocketRoute) -> None:
+        """Serve WebSocket upgrades of ``GET path`` (under ``/v1``) with ``route``."""
+        ...
+
+    @property
+    def on_sideband(self) -> Driver | None:
+        """Drives every newly attached sideband when set (the script runner plugs in here)."""
         ...
 
     def route(self, method: str, path: str) -> Route | None:

@@ -6,7 +6,7 @@ helpers the families share (:mod:`.call_routes`), so the families can import tho
 
 from __future__ import annotations
 
-from . import calls, live_sessions
+from . import calls, live_sessions, sidebands
 from .call_routes import remembering_minted
 from .core import Core, RouteFamily
 
@@ -27,7 +27,12 @@ def remember_minted_keys(core: Core) -> None:
         )
 
 
-ROUTE_FAMILIES: tuple[RouteFamily, ...] = (remember_minted_keys, calls.install, live_sessions.install)
+ROUTE_FAMILIES: tuple[RouteFamily, ...] = (
+    remember_minted_keys,
+    calls.install,
+    live_sessions.install,
+    sidebands.install,
+)
 """Installed in this order on every emulator, after the minting routes of ``DEFAULT_ROUTES``."""
 
 

@@ -47,12 +47,13 @@ from urllib.parse import parse_qs, urlsplit
 from ..redaction import redact
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
 from .client_secrets import create_client_secret
-from .core import Call, Handler, RecordedRequest, Route
+from .core import Call, Driver, Handler, RecordedRequest, Route, SocketRoute, SocketSession
 from .families import install_route_families
 from .faults import Fault, FaultQueue
 from .replies import Reply
 from .scripts import load_script
 from .sessions import create_session
+from .sockets import missing_extra, raw_headers, serve_websocket, wants_upgrade
 from .transcription_sessions import create_transcription_session
 from .translations import create_translation_client_secret
 from .validation import json_type_name
@@ -287,9 +288,13 @@ class _Handler(BaseHTTPRequestHandler):
             query=target.query,
         )
         emulator._record(request)
+        upgrade = wants_upgrade(request.method, request.headers)
         fault = emulator._next_fault(request)
         if fault is None:
-            self._send(emulator._dispatch(request), None, started)
+            if upgrade:
+                self._upgrade(request, started)
+            else:
+                self._send(emulator._dispatch(request), None, started)
             return
         if fault.delay_s > 0 and self.server.stopping.wait(fault.delay_s):
             self.close_connection = True
@@ -300,10 +305,31 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.mark_reset(self.connection)
             return
         if fault.status_code is None:
+            if upgrade:  # a socket's handshake: only the delay applies (there is no body to deliver oddly)
+                self._upgrade(request, started)
+                return
             reply = emulator._dispatch(request)
         else:
             reply = Reply(fault.status_code, fault.body or b"", content_type=fault.content_type)
         self._send(reply, fault, started)
+
+    def _upgrade(self, request: RecordedRequest, started: float) -> None:
+        """A WebSocket request: the route refuses it (an HTTP answer) or the socket is a WebSocket from now on."""
+        self.close_connection = True
+        accepted = self.server.emulator._dispatch_socket(request)
+        if isinstance(accepted, Reply):
+            self._send(accepted, None, started)
+            return
+        route, session = accepted
+        serve_websocket(
+            self.connection,
+            self.rfile,
+            self.path,
+            raw_headers(self.headers.items()),
+            session,
+            max_message_bytes=route.max_message_bytes,
+            stopping=self.server.stopping,
+        )
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -459,6 +485,11 @@ class Emulator:
         self._clock = clock
         self._routes: dict[str, dict[str, Route]] = {path: dict(methods) for path, methods in DEFAULT_ROUTES.items()}
         self._templates: list[tuple[re.Pattern[str], str]] = []
+        self._socket_routes: dict[str, SocketRoute] = {}
+        self._socket_templates: list[tuple[re.Pattern[str], str]] = []
+        self.on_sideband: Driver | None = None
+        """When set, drives every sideband that attaches from then on, on a thread of its own (the script
+        runner's hook); unset, a sideband is a quiet conversation (docs/emulator-calls.md, "Sockets")."""
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
@@ -582,6 +613,16 @@ class Emulator:
             handler, beta=beta, auth=auth, json_body=json_body, azure=azure
         )
 
+    def add_socket_route(self, path: str, route: SocketRoute) -> None:
+        """Serve WebSocket upgrades of ``GET path`` (under ``/v1``; may hold ``{name}`` segments) with ``route``.
+
+        The emulator does routing (404), the ``sideband`` extra's presence (501) and auth (401) before the
+        route's handler decides the handshake."""
+        if path not in self._socket_routes and "{" in path:
+            pattern = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(path))
+            self._socket_templates.append((re.compile(pattern + r"\Z"), path))
+        self._socket_routes[path] = route
+
     def route(self, method: str, path: str) -> Route | None:
         """The route serving ``method path`` (a path as given to :meth:`add_route`), if any."""
         return self._routes.get(path, {}).get(method.upper())
@@ -663,6 +704,39 @@ class Emulator:
         if not methods:
             return _AZURE_NOT_FOUND
         return self._serve(request, methods)
+
+    def _dispatch_socket(self, request: RecordedRequest) -> Reply | tuple[SocketRoute, SocketSession]:
+        """The refusal of a WebSocket request, or its route and the session that will run on it."""
+        prefix = AZURE_V1_PREFIX if self.azure else "/v1"
+        path = request.path[len(prefix) :] if request.path.startswith(prefix + "/") else None
+        route = self._socket_route(path) if path is not None else None
+        if route is None or (self.azure and not route.azure):
+            return _AZURE_NOT_FOUND if self.azure else Reply.error(404, f"Invalid URL (GET {request.path})")
+        missing = missing_extra()
+        if missing is not None:
+            return missing
+        if route.auth:
+            refusal = self.authorize(request)
+            if refusal is not None:
+                return refusal
+        try:
+            answer = route.handler(Call(request, {}, self._clock()))
+        except Exception:
+            traceback.print_exc()
+            return Reply.error(
+                500,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            )
+        return answer if isinstance(answer, Reply) else (route, answer)
+
+    def _socket_route(self, path: str) -> SocketRoute | None:
+        route = self._socket_routes.get(path)
+        if route is None:
+            for pattern, template in self._socket_templates:
+                if pattern.match(path):
+                    return self._socket_routes[template]
+        return route
 
     def _lookup(self, path: str) -> dict[str, Route] | None:
         methods = self._routes.get(path)

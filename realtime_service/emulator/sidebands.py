@@ -1,0 +1,514 @@
+"""The sideband WebSocket routes: ``GET /v1/realtime?call_id=`` (Realtime) and ``/v1/live/sessions/{id}/attach``.
+
+Contracts: SIDEBAND-NOTES 1-3; shapes: the ``openai`` SDK's ``types/realtime`` and ``types/live``. What the
+notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says so:
+
+- the handshake of an unknown, ended or not yet accepted call is refused with ``404`` and the body the notes
+  quote (``call_id_not_found``; ``session_id_not_found`` for Live, UNCONFIRMED); an ``ek_`` key this emulator
+  minted gets that same 404 on the Realtime sideband (the reported 2026-09 behaviour, UNCONFIRMED), any other
+  key that is not the emulator's a 401;
+- a Realtime sideband gets ``session.created`` on attach (clients tolerate it either way); a Live one gets
+  nothing but the replay of the session's events of the last :data:`REPLAY_SECONDS`, ``event_id``\\ s kept;
+- with no driver (``Emulator.on_sideband``) the conversation is quiet: ``response.create`` is answered with an
+  empty completed response; with one, the driver answers what it is passed;
+- a call's end (REST hang-up, reject, refer; Live ``session.close``) closes its sidebands with 1000, Live ones
+  after ``session.closed`` (reason ``close_requested``), with or without ``graceful_close``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qs
+
+from .call_registry import Api, CallRecord, CallRegistry
+from .call_routes import NOT_FOUND_CODES
+from .calls import SESSION
+from .core import Call, Core, SocketRoute, SocketSession, Transport
+from .replies import Reply, random_id
+from .sideband_session import Problem, Sideband, server_event_id
+from .validation import Object, validate
+
+REPLAY_SECONDS = 3.0
+"""A Live sideband that attaches gets the session's events of the preceding 3 s again (SIDEBAND-NOTES 3.4)."""
+REPLAY_MAX_EVENTS = 1000
+"""At most this many of them (the newest): a flood cannot make a session's replay buffer grow without bound."""
+ATTACHABLE = frozenset({"active", "accepted"})
+"""States in which a call's sideband can attach: a WebRTC call (active) or an accepted SIP call."""
+DEFAULT_REALTIME_MODEL = "gpt-realtime"
+_SESSION_UPDATE = Object({"session": SESSION})
+_REALTIME_CLIENT_EVENTS = frozenset(
+    {
+        "session.update",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "input_audio_buffer.clear",
+        "conversation.item.create",
+        "conversation.item.retrieve",
+        "conversation.item.truncate",
+        "conversation.item.delete",
+        "response.create",
+        "response.cancel",
+        "output_audio_buffer.clear",
+    }
+)
+_ITEM_TYPES = ("message", "function_call", "function_call_output")
+_LIVE_FORWARDED = frozenset(
+    {"decision.create", "decision.item.create", "decision.item.delete", "session.output_audio.fixture.play"}
+)
+_LIVE_NOT_ON_SIDEBAND = frozenset({"session.start", "session.input_audio.append"})
+_APPENDS = {
+    "session.instructions.append": "session.instructions.appended",
+    "session.thinking.append": "session.thinking.appended",
+    "session.commentary.append": "session.commentary.appended",
+}
+_DTMF_KEYS = frozenset("0123456789ABCD*#")
+_LIVE_UPDATABLE = ("delegation", "triggers")
+
+
+def _not_found(api: Api) -> Reply:
+    """The refused handshake (SIDEBAND-NOTES 2.6 quotes the Realtime body)."""
+    noun = "call_id" if api == "realtime" else "session_id"
+    return Reply.error(404, f"No session found for the provided {noun}", param="", code=NOT_FOUND_CODES[api])
+
+
+def _attachable(calls: CallRegistry, call_id: str, api: Api) -> bool:
+    record = calls.get(call_id)
+    return record is not None and record.api == api and record.state in ATTACHABLE
+
+
+# Realtime
+
+
+class RealtimeSideband(Sideband):
+    """``?call_id=``: the Realtime protocol; the session lives on the call's record (``session.update`` too)."""
+
+    api: Api = "realtime"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._active_response: str | None = None
+        self._last_item: str | None = None
+        self._lock = threading.Lock()
+
+    def _session(self) -> dict[str, Any]:
+        record = self.calls.get(self.call_id)
+        session = dict(record.session) if record is not None and isinstance(record.session, dict) else {}
+        session["type"] = "realtime"
+        session.setdefault("model", DEFAULT_REALTIME_MODEL)
+        session.setdefault("object", "realtime.session")
+        return session
+
+    def attached(self) -> None:
+        self.send({"type": "session.created", "session": self._session()})
+
+    def sent(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind in ("response.created", "response.done"):
+            response = event.get("response")
+            response_id = response.get("id") if isinstance(response, dict) else None
+            with self._lock:
+                if kind == "response.created":
+                    self._active_response = str(response_id) if response_id else "resp_pending"
+                else:
+                    self._active_response = None
+
+    def error(self, problem: Problem, client_event_id: str | None) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "event_id": server_event_id(),
+            "error": {
+                "type": problem.type,
+                "code": problem.code,
+                "message": problem.message,
+                "param": problem.param,
+                "event_id": client_event_id,
+            },
+        }
+
+    def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
+        if kind not in _REALTIME_CLIENT_EVENTS:
+            raise Problem(
+                f"Invalid value: '{kind[:80]}'. Supported values are: "
+                + ", ".join(f"'{name}'" for name in sorted(_REALTIME_CLIENT_EVENTS))
+                + ".",
+                code="invalid_value",
+                param="type",
+            )
+        if kind == "session.update":
+            self._update(event)
+            return True
+        if kind == "conversation.item.create":
+            self._create_item(event)
+            return True
+        if kind == "response.create":
+            return self._create_response()
+        if kind == "response.cancel":
+            with self._lock:
+                active = self._active_response
+            if active is None:
+                raise Problem("Cancellation failed: no active response found", code="response_cancel_not_active")
+        return True
+
+    def _update(self, event: dict[str, Any]) -> None:
+        session = event.get("session")
+        if "session" not in event:
+            raise Problem("Missing required parameter: 'session'.", code="missing_required_parameter", param="session")
+        if isinstance(session, dict) and "type" not in session:
+            raise Problem(
+                "Missing required parameter: 'session.type'.",
+                code="missing_required_parameter",
+                param="session.type",
+            )
+        issue = validate(_SESSION_UPDATE, {"session": session})
+        if issue is not None:
+            raise Problem(issue.message, code=issue.code or "invalid_value", param=issue.param)
+        assert isinstance(session, dict)
+        current = self._session()
+        if "model" in session and session["model"] != current["model"]:
+            raise Problem(
+                "The session's model cannot be changed once the session exists.",
+                code="immutable_field_update",
+                param="session.model",
+            )
+        merged = {**current, **session}
+        self.calls.update(self.call_id, lambda record: replace(record, session=merged))
+        self.send({"type": "session.updated", "session": merged})
+
+    def _create_item(self, event: dict[str, Any]) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            code, message = (
+                ("missing_required_parameter", "Missing required parameter: 'item'.")
+                if item is None
+                else ("invalid_type", "Invalid type for 'item': expected an object.")
+            )
+            raise Problem(message, code=code, param="item")
+        item_type = item.get("type")
+        if item_type not in _ITEM_TYPES:
+            raise Problem(
+                f"Invalid value: '{str(item_type)[:80]}'. Supported values are: "
+                + ", ".join(f"'{name}'" for name in _ITEM_TYPES)
+                + ".",
+                code="invalid_value",
+                param="item.type",
+            )
+        required = {"function_call_output": ("call_id", "output"), "function_call": ("name", "arguments")}
+        for name in required.get(str(item_type), ("role", "content")):
+            if name not in item:
+                raise Problem(
+                    f"Missing required parameter: 'item.{name}'.",
+                    code="missing_required_parameter",
+                    param=f"item.{name}",
+                )
+        created = {**item, "id": item.get("id") or random_id("item_"), "object": "realtime.item", "status": "completed"}
+        with self._lock:
+            previous, self._last_item = self._last_item, created["id"]
+        self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": created})
+        self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": created})
+
+    def _create_response(self) -> bool:
+        with self._lock:
+            active = self._active_response
+            if active is None and self.driven:
+                self._active_response = "resp_pending"  # until the driver's response.created names it
+        if active is not None:
+            raise Problem(
+                f"Conversation already has an active response in progress: {active}. Wait until the response is "
+                "finished before creating a new one.",
+                code="conversation_already_has_active_response",
+            )
+        if self.driven:
+            return True
+        response = {
+            "id": random_id("resp_"),
+            "object": "realtime.response",
+            "status": "in_progress",
+            "status_details": None,
+            "output": [],
+            "conversation_id": "conv_" + self.call_id,
+            "output_modalities": ["audio"],
+            "usage": None,
+        }
+        self.send({"type": "response.created", "response": response})
+        done = {
+            **response,
+            "status": "completed",
+            "usage": {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0},
+        }
+        self.send({"type": "response.done", "response": done})
+        return False
+
+
+# GPT-Live
+
+
+class _Replay:
+    """A Live session's recent server events, for the replay on attach (bounded by time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: collections.deque[tuple[float, str]] = collections.deque(maxlen=REPLAY_MAX_EVENTS)
+        self.close_event_id: str | None = None
+        """The ``event_id`` of the ``session.close`` that ended the session, if one did."""
+        self._closed: dict[str, Any] | None = None
+
+    def closed_event(self, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The session's one ``session.closed`` (built once): every sideband gets the same event and id."""
+        with self._lock:
+            if self._closed is None:
+                self._closed = build()
+            return self._closed
+
+    def add(self, at: float, text: str) -> None:
+        with self._lock:
+            self._events.append((at, text))
+            while self._events and self._events[0][0] < at - REPLAY_SECONDS:
+                self._events.popleft()
+
+    def since(self, at: float) -> list[str]:
+        with self._lock:
+            return [text for when, text in self._events if when >= at - REPLAY_SECONDS]
+
+
+class _Replays:
+    """The replay buffer of each Live session, for as many sessions as the registry keeps (live and ended: a
+    sideband attaching as the session ends must find the same ``session.closed``)."""
+
+    def __init__(self, calls: CallRegistry) -> None:
+        self._calls = calls
+        self._lock = threading.Lock()
+        self._buffers: collections.OrderedDict[str, _Replay] = collections.OrderedDict()
+
+    def of(self, session_id: str) -> _Replay:
+        with self._lock:
+            buffer = self._buffers.get(session_id)
+            if buffer is None:
+                buffer = self._buffers[session_id] = _Replay()
+                while len(self._buffers) > self._calls.max_calls + self._calls.max_ended_calls:
+                    self._buffers.popitem(last=False)
+            return buffer
+
+
+class LiveSideband(Sideband):
+    """``/live/sessions/{id}/attach``: the Live sideband subset (SIDEBAND-NOTES 3.2-3.5)."""
+
+    api: Api = "live"
+
+    def __init__(self, *args: Any, replays: _Replays, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._replay = replays.of(self.call_id)
+
+    def send(self, event: Any) -> None:
+        payload = dict(event)
+        payload.setdefault("event_id", server_event_id())
+        text = json.dumps(payload)
+        if payload.get("type") != "error":  # an error answers one connection's event: not the session's to replay
+            self._replay.add(self.calls.now(), text)
+        self.transport.send_text(text)
+
+    def attached(self) -> None:
+        for text in self._replay.since(self.calls.now()):
+            self.transport.send_text(text)
+
+    def _resource(self, record: CallRecord | None = None) -> dict[str, Any]:
+        record = record or self.calls.get(self.call_id)
+        session = dict(record.session) if record is not None and isinstance(record.session, dict) else {}
+        session.pop("type", None)
+        created = record.created_at if record is not None else self.calls.now()
+        return {
+            **session,
+            "id": self.call_id,
+            "model": session.get("model", "gpt-live-1"),
+            "status": "active",
+            "expires_at": int(created) + 3600,
+        }
+
+    def _ms(self) -> int:
+        record = self.calls.get(self.call_id)
+        return max(0, int((self.calls.now() - (record.created_at if record is not None else 0.0)) * 1000))
+
+    def error(self, problem: Problem, client_event_id: str | None) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "event_id": server_event_id(),
+            "client_event_id": client_event_id,
+            "error": {
+                "type": problem.type,
+                "code": problem.code,
+                "message": problem.message,
+                "param": problem.param,
+                "client_event_id": client_event_id,
+            },
+        }
+
+    def ended(self, record: CallRecord) -> None:
+        def build() -> dict[str, Any]:
+            closed: dict[str, Any] = {
+                "type": "session.closed",
+                "event_id": server_event_id(),
+                "reason": "close_requested",
+                "session": self._resource(record),
+                "usage": {"seconds": max(0.0, self.calls.now() - record.created_at)},
+            }
+            if self._replay.close_event_id is not None:
+                closed["client_event_id"] = self._replay.close_event_id
+            return closed
+
+        self.send(self._replay.closed_event(build))
+
+    def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
+        if kind in _LIVE_NOT_ON_SIDEBAND:
+            raise Problem(
+                f"'{kind}' is not allowed on a sideband connection: it belongs to the session's primary connection.",
+                code="invalid_sideband_event",
+                param="type",
+            )
+        if kind == "session.update":
+            self._update(event, client_event_id)
+        elif kind == "session.close":
+            self._replay.close_event_id = client_event_id
+            self.calls.decide(self.call_id, "close", None, allowed=ATTACHABLE, to="hung_up")
+        elif kind in _APPENDS:
+            self._append(kind, event, client_event_id)
+        elif kind in ("session.input_audio.mute", "session.input_audio.unmute"):
+            acked = "session.input_audio.muted" if kind.endswith(".mute") else "session.input_audio.unmuted"
+            self.send({"type": acked, "client_event_id": client_event_id})
+        elif kind in ("response.create", "response.item.create"):
+            record = self.calls.get(self.call_id)
+            session = record.session if record is not None and isinstance(record.session, dict) else {}
+            delegation = session.get("delegation")
+            if not (isinstance(delegation, dict) and delegation.get("type") == "responses"):
+                raise Problem(f"{kind} requires Responses delegation.", code="responses_delegation_required")
+        elif kind == "transport.dtmf.send":
+            key = event.get("event")
+            if not (isinstance(key, str) and key in _DTMF_KEYS):
+                raise Problem(
+                    "Invalid value for 'event': one of 0-9, A-D, * or #.", code="invalid_value", param="event"
+                )
+            self.send(
+                {
+                    "type": "transport.dtmf.sent",
+                    "event": key,
+                    "client_event_id": client_event_id,
+                    "session_id": self.call_id,
+                }
+            )
+        elif kind not in _LIVE_FORWARDED:
+            raise Problem(
+                f"Invalid value: '{kind[:80]}': not a Live sideband event.", code="invalid_value", param="type"
+            )
+        return True
+
+    def _update(self, event: dict[str, Any], client_event_id: str | None) -> None:
+        session = event.get("session")
+        if not isinstance(session, dict):
+            raise Problem(
+                "Missing required parameter: 'session'." if session is None else "Invalid type for 'session'.",
+                code="missing_required_parameter" if session is None else "invalid_type",
+                param="session",
+            )
+        for name in session:
+            if name not in _LIVE_UPDATABLE:
+                raise Problem(
+                    f"'session.{name[:80]}' cannot be updated: only delegation and triggers can change.",
+                    code="immutable_field_update",
+                    param=f"session.{name[:80]}",
+                )
+        record = self.calls.get(self.call_id)
+        current = dict(record.session) if record is not None and isinstance(record.session, dict) else {}
+        if "delegation" in session:
+            old, new = current.get("delegation"), session["delegation"]
+            old_type = old.get("type") if isinstance(old, dict) else "client"
+            new_type = new.get("type") if isinstance(new, dict) else None
+            if new_type != old_type:
+                raise Problem(
+                    "The delegation type cannot change after the session starts.",
+                    code="immutable_field_update",
+                    param="session.delegation.type",
+                )
+            session = {**session, "delegation": {**(old if isinstance(old, dict) else {}), **new}}
+        merged = {**current, **session}
+        updated = self.calls.update(self.call_id, lambda record: replace(record, session=merged))
+        self.send({"type": "session.updated", "session": self._resource(updated), "client_event_id": client_event_id})
+
+    def _append(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> None:
+        if not isinstance(event.get("content"), str):
+            raise Problem("Missing required parameter: 'content'.", code="missing_required_parameter", param="content")
+        if "delegation_id" not in event:
+            raise Problem(
+                "Missing required parameter: 'delegation_id' (null when not answering a delegation).",
+                code="missing_required_parameter",
+                param="delegation_id",
+            )
+        now = self._ms()
+        self.send({"type": _APPENDS[kind], "start_ms": now, "end_ms": now, "client_event_id": client_event_id})
+
+
+# the routes
+
+
+def _bearer(call: Call) -> str:
+    scheme, _, key = call.request.headers.get("authorization", "").strip().partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def install(core: Core) -> None:
+    """The sideband family: attach to a Realtime call or a GPT-Live session over a WebSocket."""
+    calls = core.calls
+    replays = _Replays(calls)
+
+    def realtime(call: Call) -> Reply | SocketSession:
+        query = parse_qs(call.request.query)
+        call_id = (query.get("call_id") or [""])[0]
+        if not call_id:
+            return Reply.error(
+                501,
+                "The emulator serves the Realtime sideband only (GET /v1/realtime?call_id=...); primary "
+                "sockets (?model=) are not emulated yet.",
+                type="server_error",
+                code="not_implemented",
+            )
+        key = _bearer(call)
+        minted = calls.minted(key) if key.startswith("ek_") else None
+        if minted is None:
+            refusal = core.authorize(call.request)
+            if refusal is not None:
+                return refusal
+        if minted is not None or not _attachable(calls, call_id, "realtime"):
+            return _not_found("realtime")
+
+        def session(transport: Transport) -> None:
+            RealtimeSideband(transport, calls, call_id, core.on_sideband).run()
+
+        return session
+
+    def live(call: Call) -> Reply | SocketSession:
+        session_id = call.request.path.rstrip("/").split("/")[-2]
+        graceful = parse_qs(call.request.query).get("graceful_close")
+        if graceful is not None and graceful[-1] not in ("true", "false"):
+            return Reply.error(400, "Invalid value for 'graceful_close': true or false.", code="invalid_value")
+        if not _attachable(calls, session_id, "live"):
+            return _not_found("live")
+
+        def session(transport: Transport) -> None:
+            LiveSideband(transport, calls, session_id, core.on_sideband, replays=replays).run()
+
+        return session
+
+    def live_primary(call: Call) -> Reply:
+        return Reply.error(
+            501,
+            "The emulator serves the GPT-Live sideband only (GET /v1/live/sessions/{id}/attach); the primary "
+            "socket (GET /v1/live/sessions with session.start) is not emulated yet.",
+            type="server_error",
+            code="not_implemented",
+        )
+
+    core.add_socket_route("/realtime", SocketRoute(realtime, auth=False))
+    core.add_socket_route("/live/sessions", SocketRoute(live_primary))
+    core.add_socket_route("/live/sessions/{session_id}/attach", SocketRoute(live))
