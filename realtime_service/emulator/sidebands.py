@@ -39,7 +39,7 @@ REPLAY_MAX_EVENTS = 1000
 """At most this many of them (the newest): a flood cannot make a session's replay buffer grow without bound."""
 ATTACHABLE = frozenset({"active", "accepted"})
 """States in which a call's sideband can attach: a WebRTC call (active) or an accepted SIP call."""
-DEFAULT_REALTIME_MODEL = "gpt-realtime"
+DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1"
 _SESSION_UPDATE = Object({"session": SESSION})
 _REALTIME_CLIENT_EVENTS = frozenset(
     {
