@@ -32,7 +32,7 @@ from standardwebhooks import Webhook
 
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.web.servers.containers import ServeContainer
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789").decode()
 SESSION = {"type": "realtime", "model": "gpt-realtime-2.1", "instructions": "Bench."}

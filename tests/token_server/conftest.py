@@ -1,7 +1,7 @@
 """Fixtures for the token endpoint: the real servers (waitress and uvicorn) on loopback, a real redis-server.
 
-Servers run in a thread of the test process on port 0 (:class:`~realtime_service.web.servers.serve.ServedApp`) so tests
-can read their logs and script the emulator; ``serve`` itself runs as a subprocess in ``test_token_serve.py``.
+Servers run in a thread of the test process on port 0 (:class:`~realtime_service.web.servers.runners.ServedApp`)
+so tests can read their logs and script the emulator; ``serve`` itself runs as a subprocess in ``test_token_serve.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from realtime_service.emulator import Emulator
 
 try:
     from realtime_service.web.servers.containers import ServeContainer
-    from realtime_service.web.servers.serve import REQUIREMENTS, ServedApp
+    from realtime_service.web.servers.runners import REQUIREMENTS, ServedApp
 except ImportError as missing:  # the server extra (limits) is not installed: say so, do not error
     collect_ignore_glob = ["test_*.py"]
     warnings.warn(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from realtime_service.web.servers.serve import ADAPTERS, UvicornRunner, WaitressRunner, bind
+from realtime_service.web.servers.runners import ADAPTERS, UvicornRunner, WaitressRunner, bind
 
 from .conftest import require
 

@@ -24,7 +24,7 @@ from waiting import wait_until
 from realtime_service.emulator import Emulator, Reply
 from realtime_service.emulator.server import DEFAULT_ROUTES
 from realtime_service.web.servers.containers import ServeContainer
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 Serve = Callable[..., ServedApp]
 TOKEN = "attack-test-token-0123456789abcdef"

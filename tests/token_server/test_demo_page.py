@@ -12,7 +12,8 @@ import requests
 
 from realtime_service.emulator import Emulator
 from realtime_service.errors import ConfigurationError
-from realtime_service.web.servers.serve import EMULATOR_RATE_LIMIT, ServedApp
+from realtime_service.web.servers.runners import ServedApp
+from realtime_service.web.servers.serve import EMULATOR_RATE_LIMIT
 from realtime_service.web.settings import DEFAULTS, load_server_settings
 
 from .conftest import config_file, make_container

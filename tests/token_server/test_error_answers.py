@@ -22,7 +22,7 @@ import pytest
 
 from realtime_service.emulator import Emulator, Fault
 from realtime_service.web.servers.containers import ServeContainer
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 from .conftest import make_container
 

@@ -11,7 +11,7 @@ import requests
 
 from realtime_service.emulator import Emulator
 from realtime_service.testing import FakeGateway
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 from .conftest import make_container, require
 

@@ -26,7 +26,7 @@ from realtime_service.emulator import Emulator
 from realtime_service.web.adapters.asgi import FastRoutes, ProvidedRoute, Route
 from realtime_service.web.messages import WebRequest, WebResponse
 from realtime_service.web.servers.containers import ServeContainer
-from realtime_service.web.servers.serve import ServedApp, UvicornRunner, bind
+from realtime_service.web.servers.runners import ServedApp, UvicornRunner, bind
 from realtime_service.web.servers.uvicorn_guard import HeadHeld
 
 from .conftest import make_container

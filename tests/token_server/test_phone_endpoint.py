@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.emulator.faults import Fault
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 from realtime_service.webhooks import Accept, Ignore, Refer, Reject, WebhookEvent
 
 from .conftest import make_container

@@ -21,7 +21,7 @@ from realtime_service.emulator import Emulator
 from realtime_service.emulator.cli import EXIT_REFUSED
 from realtime_service.emulator.ring import WebhookRefused
 from realtime_service.web.adapters.asgi import FastRoutes, Route
-from realtime_service.web.servers.serve import ServedApp, UvicornRunner, bind
+from realtime_service.web.servers.runners import ServedApp, UvicornRunner, bind
 
 from .conftest import make_container, require
 from .test_phone_endpoint import OLD_SECRET, PATH, SECRET, SESSION, decisions, event_for, pending, signed

@@ -15,7 +15,7 @@ import requests
 
 from realtime_service.emulator import Emulator, Fault
 from realtime_service.web.routes.session.hangups import HangupScheduler
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 OFFER = (Path(__file__).resolve().parents[1] / "sdp" / "chromium_offer.sdp").read_bytes()
 SDP = {"Content-Type": "application/sdp"}

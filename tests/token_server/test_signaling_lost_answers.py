@@ -15,7 +15,7 @@ import requests
 
 from realtime_service.emulator import Emulator, Fault
 from realtime_service.web.servers.containers import ServeContainer
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 from .conftest import realtime_config
 

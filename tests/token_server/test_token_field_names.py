@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from realtime_service.emulator import Emulator
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 Serve = Callable[..., ServedApp]
 PASTED = "sk-proj-Q3vX9mT2kL7pR4wZ8yN1bC6dF0gH5jK"

@@ -16,7 +16,7 @@ from dependency_injector import containers, providers
 from realtime_service.emulator import Emulator, Fault
 from realtime_service.web.messages import WebRequest
 from realtime_service.web.servers.containers import TokenServerContainer
-from realtime_service.web.servers.serve import ServedApp
+from realtime_service.web.servers.runners import ServedApp
 
 from .conftest import realtime_config
 

@@ -15,7 +15,8 @@ from realtime_service import ConfigurationError
 from realtime_service.web.admission.ratelimit import IdentityRateLimiter, SweptMemoryStorage
 from realtime_service.web.routes.policy import PolicyError, SessionPolicy, endpoint_field
 from realtime_service.web.routes.token.minting import choose_minter
-from realtime_service.web.servers.serve import ServeError, bind, check_exposure
+from realtime_service.web.servers.runners import ServeError, bind
+from realtime_service.web.servers.serve import check_exposure
 from realtime_service.web.settings import load_server_settings
 
 TOKEN = "a-long-random-bearer-token-0001"

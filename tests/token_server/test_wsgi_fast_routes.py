@@ -27,7 +27,7 @@ from waiting import wait_until
 
 from realtime_service.emulator import Emulator
 from realtime_service.web.messages import WebRequest, WebResponse
-from realtime_service.web.servers.serve import ServedApp, WaitressRunner, bind
+from realtime_service.web.servers.runners import ServedApp, WaitressRunner, bind
 
 from .conftest import make_container
 
