@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_calls import GA_BODY  # noqa: E402
-from bench_peers import API_KEY, emulator  # noqa: E402
+from bench_calls import GA_BODY
+from bench_peers import API_KEY, emulator
 
-from realtime_service.config import load_settings  # noqa: E402
-from realtime_service.transport.gateway import HttpGateway  # noqa: E402
-from realtime_service.transport.seam import HttpRequest  # noqa: E402
+from realtime_service.config import load_settings
+from realtime_service.transport.gateway import HttpGateway
+from realtime_service.transport.seam import HttpRequest
 
 BODY = json.dumps(GA_BODY).encode()
 SHAPES = {
@@ -49,7 +49,8 @@ def gateways(base_url: str) -> dict[str, HttpGateway]:
     settings = load_settings({"api_key": API_KEY, "base_url": base_url}, {})
     direct, adapter = HttpGateway(settings), HttpGateway(settings)
     adapter._pool_key = None  # the path a proxy or a host's adapter subclass takes
-    assert direct.direct and not adapter.direct
+    assert direct.direct
+    assert not adapter.direct
     return {DIRECT: direct, ADAPTER: adapter}
 
 
