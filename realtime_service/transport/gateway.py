@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from urllib.parse import urlencode
 
@@ -103,21 +103,14 @@ class HttpGateway:
 
     def send(self, request: HttpRequest) -> HttpResponse:
         url, target = self._url_and_target(request.path)
-        headers: dict[str, str] | CaseInsensitiveDict[str]
-        if request.headers:
-            headers = CaseInsensitiveDict(self._headers)
-            headers.update(request.headers)
-            headers["Content-Length"] = str(len(request.body))
-        else:
-            headers = {**self._headers, "Content-Length": str(len(request.body))}
         started = time.perf_counter()
         raw: urllib3.BaseHTTPResponse | None = None
         chunks: list[bytes] = []
         try:
             if self._pool_key is not None:
-                raw = self._open_direct(request, url, target, headers, self._pool_key)
+                raw = self._open_direct(request, url, target, self._pool_key)
             else:
-                raw = self._open_via_adapter(request, url, headers)
+                raw = self._open_via_adapter(request, url)
             with _closing(raw):
                 ends = started + request.budget if request.budget is not None else None
                 content = self._read_body(raw, ends, chunks)
@@ -139,14 +132,20 @@ class HttpGateway:
             elapsed_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    def _open_via_adapter(
-        self, request: HttpRequest, url: str, headers: dict[str, str] | CaseInsensitiveDict[str]
-    ) -> urllib3.BaseHTTPResponse:
+    def _case_insensitive_headers(self, request: HttpRequest) -> CaseInsensitiveDict[str]:
+        """The fixed headers, the request's over them whatever their case, and the body's exact length."""
+        headers = CaseInsensitiveDict(self._headers)
+        if request.headers:
+            headers.update(request.headers)
+        headers["Content-Length"] = str(len(request.body))
+        return headers
+
+    def _open_via_adapter(self, request: HttpRequest, url: str) -> urllib3.BaseHTTPResponse:
         """Send through ``HTTPAdapter.send`` (proxies, a host's adapter subclass or retries); the body unread."""
         prepared = requests.PreparedRequest()
         prepared.method = request.method
         prepared.url = url
-        prepared.headers = CaseInsensitiveDict(headers)
+        prepared.headers = self._case_insensitive_headers(request)
         prepared.body = request.body
         response = self._adapter.send(
             prepared,
@@ -158,17 +157,15 @@ class HttpGateway:
         raw: urllib3.BaseHTTPResponse = response.raw
         return raw
 
-    def _open_direct(
-        self,
-        request: HttpRequest,
-        url: str,
-        target: str,
-        headers: dict[str, str] | CaseInsensitiveDict[str],
-        key: _PoolKey,
-    ) -> urllib3.BaseHTTPResponse:
+    def _open_direct(self, request: HttpRequest, url: str, target: str, key: _PoolKey) -> urllib3.BaseHTTPResponse:
         """Send on the adapter's urllib3 pool as ``HTTPAdapter.send`` would (same pool, TLS settings, target,
         headers, timeouts; no redirect, no retry, body unread), raising the exceptions it would raise."""
         host, pool_kwargs = key
+        headers: Mapping[str, str]
+        if request.headers:
+            headers = self._case_insensitive_headers(request)
+        else:  # the fixed headers hold no Content-Length: a plain dict is the same mapping, cheaper
+            headers = {**self._headers, "Content-Length": str(len(request.body))}
         timeout = self._default_timeout if request.timeout is None else _timeout(request.timeout)
         adapter = self._adapter
         assert isinstance(adapter, HTTPAdapter)  # _direct_pool_key gave a key only for one
