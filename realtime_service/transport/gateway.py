@@ -7,8 +7,8 @@ entry replace our ``Authorization`` header) and never follows a redirect.
 Each call then goes one of two ways. Through a plain :class:`~requests.adapters.HTTPAdapter` that retries nothing
 and with no proxy for the base URL (the default), it goes straight to the adapter's urllib3 pool, whose key and TLS
 settings ``requests`` computed once (``build_connection_pool_key_attributes``; ``cert_verify`` still runs per
-call): no ``PreparedRequest``, no ``requests.Response``, no per-call URL parsing or proxy selection, about a third
-of the CPU the upstream call costs in ``requests`` (``bench/bench_gateway.py``). Through a proxy, a host's adapter
+call): no ``PreparedRequest``, no ``requests.Response``, no per-call URL parsing or proxy selection, about 15-20 %
+of the gateway's CPU per send (``bench/bench_gateway.py``). Through a proxy, a host's adapter
 subclass or a host's adapter that retries, it goes through ``HTTPAdapter.send`` as it always did. Both ways send
 the same request and raise the same errors (urllib3's are renamed as ``requests`` names them).
 """
