@@ -30,29 +30,12 @@ from realtime_service.web.servers.runners import ServedApp, UvicornRunner, bind
 from realtime_service.web.servers.uvicorn_guard import HeadHeld
 
 from .conftest import make_container
+from .raw_http import exchange, shape
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("uvicorn") is None or importlib.util.find_spec("fastapi") is None,
     reason="the fastapi extra is not installed (pip install -e '.[test]')",
 )
-
-
-def exchange(port: int, raw: bytes) -> bytes:
-    """Send ``raw`` (ending with ``Connection: close``) and read until the server closes (or 5 s pass). No
-    half-close: uvicorn takes one for a client gone."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(raw)
-        chunks = []
-        with_deadline = time.monotonic() + 5
-        while time.monotonic() < with_deadline:
-            try:
-                chunk = sock.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def parse(answer: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -135,14 +118,6 @@ def served_twice(emulator: Emulator) -> Iterator[tuple[ServeContainer, int, int]
 @pytest.fixture
 def two_servers(served_twice: tuple[ServeContainer, int, int]) -> tuple[int, int]:
     return served_twice[1], served_twice[2]
-
-
-def shape(body: bytes) -> object:
-    """A JSON body's keys, two levels deep, or an SDP body's line types."""
-    if body.startswith(b"v=0"):
-        return sorted({line[:2] for line in body.split(b"\r\n") if line})
-    decoded = json.loads(body)
-    return sorted((key, sorted(value) if isinstance(value, dict) else None) for key, value in decoded.items())
 
 
 @pytest.mark.parametrize("name", [case[0] for case in CASES])

@@ -17,7 +17,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -30,6 +29,7 @@ from realtime_service.web.messages import WebRequest, WebResponse
 from realtime_service.web.servers.runners import ServedApp, WaitressRunner, bind
 
 from .conftest import make_container
+from .raw_http import exchange, shape
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("waitress") is None or importlib.util.find_spec("flask") is None,
@@ -38,23 +38,6 @@ pytestmark = pytest.mark.skipif(
 
 TOKEN = "tok-wsgi-fast-routes-0123456789"
 ORIGIN = "https://app.example.com"
-
-
-def exchange(port: int, raw: bytes) -> bytes:
-    """Send ``raw`` and read until the server closes (or 5 s pass)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(raw)
-        chunks = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def without_date(answer: bytes) -> bytes:
@@ -204,14 +187,6 @@ def two_servers(emulator: Emulator) -> Iterator[tuple[ServedApp, WaitressRunner,
         plain.stop()
         thread.join(10)
         served.stop()
-
-
-def shape(body: bytes) -> object:
-    """A JSON body's keys, two levels deep, or an SDP body's line types."""
-    if body.startswith(b"v=0"):
-        return sorted({line[:2] for line in body.split(b"\r\n") if line})
-    decoded = json.loads(body)
-    return sorted((key, sorted(value) if isinstance(value, dict) else None) for key, value in decoded.items())
 
 
 def settled(runner: Callable[[], bool]) -> None:
