@@ -1,0 +1,219 @@
+"""A call's script played on its sideband, over real loopback sockets, with the official ``openai`` SDK as the app:
+the issue's order call (a tool answered through the SDK), an app that never answers, a re-attach after a
+``drop``, and GPT-Live."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import requests
+from openai.types.realtime import RealtimeServerEvent
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+
+from realtime_service.emulator import Emulator
+from realtime_service.emulator.call_registry import CallRecord
+from realtime_service.emulator.scripts import ScriptState
+
+OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
+SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
+LIVE_SESSION = {"model": "gpt-live-1", "instructions": "Be brief."}
+WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
+ARGUMENTS = {"order_id": "1234"}
+ORDER_CALL: list[Any] = [
+    {"caller": "Hi, where is my order 1234?"},
+    {"model_calls": {"name": "lookup_order", "arguments": ARGUMENTS, "call_id": "call_order"}},
+    {"expect_output": {"timeout": 10, "output": {"status": "shipped"}}},
+    {"model_says": "Your order 1234 ships tomorrow."},
+    "hangup",
+]
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+def _webrtc_call(emu: Emulator) -> str:
+    files = [("sdp", (None, OFFER, "application/sdp")), ("session", (None, json.dumps(SESSION), "application/json"))]
+    headers = {"Authorization": f"Bearer {emu.api_key}"}
+    response = requests.post(emu.base_url + "/realtime/calls", files=files, headers=headers, timeout=WAIT)
+    assert response.status_code == 201, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+def _live_session(emu: Emulator) -> str:
+    body = {"session": LIVE_SESSION, "transport": {"type": "webrtc", "sdp": OFFER.decode()}}
+    headers = {"Authorization": f"Bearer {emu.api_key}"}
+    response = requests.post(emu.base_url + "/live/sessions", json=body, headers=headers, timeout=WAIT)
+    assert response.status_code == 200, response.text
+    return str(response.json()["session"]["id"])
+
+
+def _until(conn: Any, kind: str) -> list[RealtimeServerEvent]:
+    """Every event up to and including the first of type ``kind`` (the SDK's recv blocks; the emulator sends)."""
+    events = []
+    while True:
+        event = conn.recv()
+        events.append(event)
+        if event.type == kind:
+            return events
+
+
+def _until_closed(conn: Any) -> tuple[list[RealtimeServerEvent], ConnectionClosed]:
+    """Every event until the socket closes, and how it closed."""
+    events = []
+    while True:
+        try:
+            events.append(conn.recv())
+        except ConnectionClosed as closed:
+            return events, closed
+
+
+def _outputs(record: CallRecord) -> list[dict[str, Any]]:
+    return [
+        e.event["item"]
+        for e in record.client_events
+        if e.event.get("type") == "conversation.item.create" and e.event["item"]["type"] == "function_call_output"
+    ]
+
+
+def test_the_order_call_plays_on_the_sdk_and_the_record_says_done(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    emu.script_call(call_id, ORDER_CALL)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        heard = _until(conn, "conversation.item.input_audio_transcription.completed")
+        assert heard[0].type == "session.created"
+        assert heard[-1].transcript == "Hi, where is my order 1234?"  # type: ignore[union-attr]
+        called = _until(conn, "response.done")
+        arguments = [e for e in called if e.type == "response.function_call_arguments.done"]
+        assert len(arguments) == 1
+        assert (arguments[0].name, arguments[0].call_id) == ("lookup_order", "call_order")  # type: ignore[union-attr]
+        assert json.loads(arguments[0].arguments) == ARGUMENTS  # type: ignore[union-attr]
+        deltas = "".join(e.delta for e in called if e.type == "response.function_call_arguments.delta")  # type: ignore[union-attr]
+        assert json.loads(deltas) == ARGUMENTS
+        # the app runs its tool and answers, as an app would through the SDK
+        conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
+        )
+        conn.response.create()
+        said = _until(conn, "response.done")
+        transcripts = [e for e in said if e.type == "response.output_audio_transcript.done"]
+        assert [e.transcript for e in transcripts] == ["Your order 1234 ships tomorrow."]  # type: ignore[union-attr]
+        assert [e.type for e in said].count("response.created") == 1  # the script's response, not the emulator's
+        rest, closed = _until_closed(conn)  # the script hung up: the socket closes normally
+        assert isinstance(closed, ConnectionClosedOK)
+        assert [e.type for e in rest] == ["conversation.item.done"] or rest == []
+    record = emu.calls.wait_until(
+        call_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
+    )
+    assert record.state == "hung_up"
+    assert record.script_state is not None
+    assert (record.script_state.status, record.script_state.reason) == ("done", None)
+    outputs = _outputs(record)
+    assert [(o["call_id"], o["output"]) for o in outputs] == [("call_order", '{"status": "shipped"}')]
+
+
+def test_an_app_that_never_answers_fails_the_script_at_expect_output(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    script = [*ORDER_CALL[:2], {"expect_output": {"timeout": 0.2}}, *ORDER_CALL[3:]]
+    emu.script_call(call_id, script)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        called = _until(conn, "response.function_call_arguments.done")
+        assert called[-1].call_id == "call_order"  # type: ignore[union-attr]
+        record = emu.calls.wait_until(
+            call_id, lambda r: r.script_state is not None and r.script_state.status == "failed", timeout=WAIT
+        )
+        # the call goes on, a quiet caller from now on: a response.create is answered, not held
+        conn.response.create()
+        assert _until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
+    assert record.state == "active"
+    assert record.script_state is not None
+    assert (record.script_state.step, record.script_state.step_name) == (2, "expect_output")
+    assert record.script_state.reason == "no function_call_output for call_order within the step's timeout"
+    assert _outputs(emu.calls.get(call_id)) == []  # type: ignore[arg-type]
+
+
+def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    emu.script_call(call_id, [{"caller": "first"}, "drop", {"caller": "second"}, "hangup"])
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        first = _until(conn, "conversation.item.input_audio_transcription.completed")
+        assert first[-1].transcript == "first"  # type: ignore[union-attr]
+        rest, closed = _until_closed(conn)
+        assert isinstance(closed, ConnectionClosedError)  # dropped: no close frame (1006)
+        assert closed.rcvd is None
+        assert "response.done" not in [e.type for e in rest]
+    with client.realtime.connect(call_id=call_id) as conn:
+        again = _until(conn, "conversation.item.input_audio_transcription.completed")
+        transcripts = [e.transcript for e in again if e.type.endswith("transcription.completed")]  # type: ignore[union-attr]
+        assert transcripts == ["second"]
+    record = emu.calls.wait_until(
+        call_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
+    )
+    assert record.state == "hung_up"
+    assert record.script_state == ScriptState("done")
+
+
+def test_a_call_without_a_script_stays_a_quiet_caller(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        assert conn.recv().type == "session.created"
+        conn.response.create()
+        assert _until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
+    record = emu.calls.get(call_id)
+    assert record is not None
+    assert (record.state, record.script_state) == ("active", None)
+
+
+def test_a_user_driver_wins_over_the_script(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    emu.script_call(call_id, ORDER_CALL)
+    emu.on_sideband = lambda channel: channel.send({"type": "session.updated", "session": {"type": "realtime"}})
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as conn:
+        assert [conn.recv().type, conn.recv().type] == ["session.created", "session.updated"]
+    record = emu.calls.get(call_id)
+    assert record is not None
+    assert record.script_state is None
+
+
+def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emulator) -> None:
+    session_id = _live_session(emu)  # client delegation: the script plays its call as Responses delegation
+    emu.script_call(session_id, ORDER_CALL)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.live.sideband.connect(session_id=session_id) as conn:
+        backend: list[dict[str, Any]] = []  # the Responses stream, in its response.event envelopes
+        while not (backend and backend[-1]["type"] == "response.completed"):
+            event = conn.recv()
+            if event.type == "response.event":
+                backend.append(event.event)  # type: ignore[union-attr]
+        done = [e for e in backend if e["type"] == "response.function_call_arguments.done"]
+        assert len(done) == 1
+        assert (done[0]["name"], json.loads(done[0]["arguments"])) == ("lookup_order", ARGUMENTS)
+        conn.response.item.create(  # type: ignore[call-arg]
+            item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
+        )
+        conn.response.create()
+        closed = []
+        while not closed:
+            event = conn.recv()
+            if event.type == "session.closed":
+                closed.append(event)
+        assert closed[0].reason == "remote_hangup"
+    record = emu.calls.wait_until(
+        session_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
+    )
+    assert record.state == "hung_up"
+    assert record.script_state == ScriptState("done")
+    outputs = [e.event["item"] for e in record.client_events if e.event.get("type") == "response.item.create"]
+    assert [o["call_id"] for o in outputs] == ["call_order"]
