@@ -4,7 +4,9 @@ the issue's order call (a tool answered through the SDK), an app that never answ
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,18 @@ def _live_session(emu: Emulator) -> str:
     return str(response.json()["session"]["id"])
 
 
+@contextlib.contextmanager
+def _deadline(conn: Any) -> Iterator[Any]:
+    """The SDK's ``recv`` has no timeout: a watchdog closes the socket after ``3 * WAIT`` s, so a broken
+    emulator fails the test (ConnectionClosed) instead of hanging it."""
+    watchdog = threading.Timer(3 * WAIT, conn.close)
+    watchdog.start()
+    try:
+        yield conn
+    finally:
+        watchdog.cancel()
+
+
 def _until(conn: Any, kind: str) -> list[RealtimeServerEvent]:
     """Every event up to and including the first of type ``kind`` (the SDK's recv blocks; the emulator sends)."""
     events = []
@@ -87,7 +101,7 @@ def test_the_order_call_plays_on_the_sdk_and_the_record_says_done(emu: Emulator)
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, ORDER_CALL)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         heard = _until(conn, "conversation.item.input_audio_transcription.completed")
         assert heard[0].type == "session.created"
         assert heard[-1].transcript == "Hi, where is my order 1234?"  # type: ignore[union-attr]
@@ -125,7 +139,7 @@ def test_an_app_that_never_answers_fails_the_script_at_expect_output(emu: Emulat
     script = [*ORDER_CALL[:2], {"expect_output": {"timeout": 0.2}}, *ORDER_CALL[3:]]
     emu.script_call(call_id, script)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         called = _until(conn, "response.function_call_arguments.done")
         assert called[-1].call_id == "call_order"  # type: ignore[union-attr]
         record = emu.calls.wait_until(
@@ -145,14 +159,14 @@ def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(em
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, [{"caller": "first"}, "drop", {"caller": "second"}, "hangup"])
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         first = _until(conn, "conversation.item.input_audio_transcription.completed")
         assert first[-1].transcript == "first"  # type: ignore[union-attr]
         rest, closed = _until_closed(conn)
         assert isinstance(closed, ConnectionClosedError)  # dropped: no close frame (1006)
         assert closed.rcvd is None
         assert "response.done" not in [e.type for e in rest]
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         again = _until(conn, "conversation.item.input_audio_transcription.completed")
         transcripts = [e.transcript for e in again if e.type.endswith("transcription.completed")]  # type: ignore[union-attr]
         assert transcripts == ["second"]
@@ -166,7 +180,7 @@ def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(em
 def test_a_call_without_a_script_stays_a_quiet_caller(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         assert conn.recv().type == "session.created"
         conn.response.create()
         assert _until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
@@ -180,7 +194,7 @@ def test_a_user_driver_wins_over_the_script(emu: Emulator) -> None:
     emu.script_call(call_id, ORDER_CALL)
     emu.on_sideband = lambda channel: channel.send({"type": "session.updated", "session": {"type": "realtime"}})
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
         assert [conn.recv().type, conn.recv().type] == ["session.created", "session.updated"]
     record = emu.calls.get(call_id)
     assert record is not None
@@ -191,7 +205,7 @@ def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emu
     session_id = _live_session(emu)  # client delegation: the script plays its call as Responses delegation
     emu.script_call(session_id, ORDER_CALL)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.live.sideband.connect(session_id=session_id) as conn:
+    with client.live.sideband.connect(session_id=session_id) as raw, _deadline(raw) as conn:
         backend: list[dict[str, Any]] = []  # the Responses stream, in its response.event envelopes
         while not (backend and backend[-1]["type"] == "response.completed"):
             event = conn.recv()
