@@ -4,8 +4,11 @@ the issue's order call (a tool answered through the SDK), an app that never answ
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +18,10 @@ import openai
 import pytest
 import requests
 from openai.types.realtime import RealtimeServerEvent
+from standardwebhooks import Webhook
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 
+from realtime_service.cli import main as cli_main
 from realtime_service.emulator import Emulator
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.scripts import ScriptState
@@ -231,3 +236,117 @@ def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emu
     assert record.script_state == ScriptState("done")
     outputs = [e.event["item"] for e in record.client_events if e.event.get("type") == "response.item.create"]
     assert [o["call_id"] for o in outputs] == ["call_order"]
+
+
+# realtime-service emulator ring URL --script call.yaml, with an app that attaches and answers its tool
+
+CALL_YAML = """\
+- caller: "Hi, where is my order 1234?"
+- model_calls: {name: lookup_order, arguments: {order_id: "1234"}, call_id: call_order}
+- expect_output: {timeout: 10}
+- model_says: "Your order 1234 ships tomorrow."
+- hangup
+"""
+SECRET = "whsec_" + base64.b64encode(b"scripted-call-test-secret-32byte").decode()
+
+
+class _PhoneApp:
+    """A webhook app on loopback, as issue 24's controller will be: accept, attach the sideband with the SDK,
+    answer ``lookup_order`` (``answers`` says how many times: 0 is an app that never answers)."""
+
+    def __init__(self, emulator_url: str, api_key: str, *, answers: int = 1) -> None:
+        self.client = openai.OpenAI(api_key=api_key, base_url=emulator_url)
+        self.answers = answers
+        self.heard: list[str] = []
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def incoming(self, event: dict[str, Any]) -> None:
+        call_id = str(event["data"]["call_id"])
+        self.client.realtime.calls.accept(call_id, type="realtime", model="gpt-realtime")
+        thread = threading.Thread(target=self._talk, args=(call_id,), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _talk(self, call_id: str) -> None:
+        try:
+            with self.client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+                answered = 0
+                while True:
+                    try:
+                        event = conn.recv()
+                    except ConnectionClosed:
+                        return
+                    if event.type == "response.output_audio_transcript.done":
+                        self.heard.append(event.transcript)
+                    if event.type == "response.function_call_arguments.done" and answered < self.answers:
+                        answered += 1
+                        assert json.loads(event.arguments) == ARGUMENTS
+                        output = json.dumps({"status": "shipped"})
+                        item = {"type": "function_call_output", "call_id": event.call_id, "output": output}
+                        conn.conversation.item.create(item=item)  # type: ignore[arg-type]
+                        conn.response.create()
+        except BaseException as error:  # handed to the test, which fails on it
+            self.errors.append(error)
+
+
+def _serve_app(app: _PhoneApp) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            app.incoming(Webhook(SECRET).verify(body, headers))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("answers", "code", "outcome"),
+    [
+        (1, 0, "script: done"),
+        (0, 1, "script: failed at step 2 (expect_output): no function_call_output for call_order within"),
+    ],
+)
+def test_ring_with_a_script_plays_the_whole_phone_call_end_to_end(
+    answers: int,
+    code: int,
+    outcome: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script = tmp_path / "call.yaml"
+    script.write_text(CALL_YAML if answers else CALL_YAML.replace("timeout: 10", "timeout: 0.2"))
+    port, key = _free_port(), "sk-emulator-scripted-test"
+    app = _PhoneApp(f"http://127.0.0.1:{port}/v1", key, answers=answers)
+    server = _serve_app(app)
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
+        argv = ["emulator", "ring", url, "--port", str(port), "--api-key", key, "--script", str(script)]
+        assert cli_main(argv) == code
+    finally:
+        server.shutdown()
+        server.server_close()
+    for thread in app.threads:
+        thread.join(3 * WAIT)
+    out = capsys.readouterr().out
+    assert app.errors == []
+    assert outcome in out
+    if answers:
+        assert app.heard == ["Your order 1234 ships tomorrow."]
+        assert ": hung_up" in out
