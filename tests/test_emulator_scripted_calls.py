@@ -182,6 +182,28 @@ def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(em
     assert record.script_state == ScriptState("done")
 
 
+def test_a_rest_hang_up_stops_the_script_and_closes_its_sideband(emu: Emulator) -> None:
+    call_id = _webrtc_call(emu)
+    emu.script_call(call_id, [{"caller": "Hello?"}, {"wait": 600}, {"model_says": "never said"}, "hangup"])
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+        _until(conn, "conversation.item.input_audio_transcription.completed")
+        emu.calls.wait_until(call_id, lambda r: r.script_state is not None and r.script_state.step == 1, timeout=WAIT)
+        response = requests.post(
+            f"{emu.base_url}/realtime/calls/{call_id}/hangup",
+            headers={"Authorization": f"Bearer {emu.api_key}"},
+            timeout=WAIT,
+        )
+        assert response.status_code == 200
+        rest, closed = _until_closed(conn)
+        assert isinstance(closed, ConnectionClosedOK)
+        assert "response.created" not in [e.type for e in rest]
+    record = emu.calls.wait_until(
+        call_id, lambda r: r.script_state is not None and r.script_state.status == "failed", timeout=WAIT
+    )
+    assert record.script_state == ScriptState("failed", 2, "model_says", "the call ended before this step")
+
+
 def test_a_call_without_a_script_stays_a_quiet_caller(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)

@@ -86,9 +86,7 @@ class ScriptedCall:
             with self._changed:
                 attached, self._attached = self._attached, []
             for connection in attached:
-                release = getattr(connection, "release", None)
-                if callable(release):
-                    release()
+                connection.release()
 
     def _call_ended(self, record: CallRecord) -> None:
         """The call ended (any way): no further step plays. Under the call's lock: only flags."""
