@@ -251,6 +251,9 @@ def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emu
             if event.type == "session.closed":
                 closed.append(event)
         assert closed[0].reason == "remote_hangup"
+        rest, end = _until_closed(conn)  # the call's end adds no second session.closed (close_requested)
+        assert isinstance(end, ConnectionClosedOK)
+        assert [e.type for e in rest if e.type == "session.closed"] == []
     record = emu.calls.wait_until(
         session_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
     )
