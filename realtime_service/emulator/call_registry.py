@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .scripts import Script
+from .scripts import Script, ScriptState
 
 CallState = Literal["pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out"]
 Api = Literal["realtime", "live"]
@@ -93,6 +93,9 @@ class CallRecord:
     """The checked script the call's sockets play (:mod:`.scripts`): the registry's ``default_script`` unless
     :meth:`Emulator.script_call` set one; ``()`` is a quiet caller."""
     client_events: tuple[ClientEvent, ...] = ()
+    script_state: ScriptState | None = None
+    """Where the call's script is (:class:`~.scripts.ScriptState`): ``None`` until a sideband attaches and the
+    script starts playing (:mod:`.scripted_calls`), then ``playing``, ``done`` or ``failed`` (step and why)."""
 
 
 @dataclass(slots=True)

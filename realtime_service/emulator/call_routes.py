@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import RequestValidationError
 from ..wire.sdp import answer_for
-from .call_registry import ENDED, Api, CallRegistry, CallState, UnknownCall
+from .call_registry import ENDED, Api, CallRecord, CallRegistry, CallState, UnknownCall
 from .core import Call
 from .replies import Reply
 from .validation import Integer, Object, Spec, String, validate
@@ -103,6 +103,13 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], CallState]] = {
 }
 assert not _TRANSITIONS["hangup"][0] & ENDED
 _VERB = {"accept": "accepted", "reject": "rejected", "refer": "referred", "hangup": "hung up"}
+
+
+def hang_up(registry: CallRegistry, call_id: str) -> CallRecord | None:
+    """End the call as ``POST .../hangup`` does (its end listeners close its sockets): the record after, or
+    ``None`` when it had ended already. :class:`~.call_registry.UnknownCall` when it is forgotten."""
+    allowed, target = _TRANSITIONS["hangup"]
+    return registry.decide(call_id, "hangup", None, allowed=allowed, to=target)[1]
 
 
 def decision_handler(registry: CallRegistry, api: Api, action: str, schema: Spec | None) -> Callable[[Call], Reply]:

@@ -1,15 +1,17 @@
 """``python -m realtime_service.emulator`` / ``realtime-service emulator``: serve in the foreground.
 
-``realtime-service emulator ring URL --from +14155550100 --to +14155550199`` rings a local webhook endpoint
-instead (see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so the app can be pointed at it),
-posts one signed incoming-call event, prints the call's final state and exits 0 when the call was decided
-(accepted, rejected, referred or hung up), 1 when it timed out, 2 on a usage error (no secret, a URL that is not
-plainly loopback), 3 when the app refused the webhook with an answer no redelivery changes (``400
-bad_signature``: the secrets differ; one line says so at once). Numbers are printed masked; the webhook secret
-(``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
+``realtime-service emulator ring URL --from +14155550100 --to +14155550199`` rings a local webhook endpoint instead
+(see :mod:`.ring`): it serves the emulator (``--port``/``--api-key`` so the app can be pointed at it), posts one
+signed incoming-call event, prints the call's final state and exits 0 when the call was decided (accepted, rejected,
+referred or hung up), 1 when it timed out or its ``--script`` failed, 2 on a usage error (no
+secret, a URL that is not plainly loopback), 3 when the app refused the webhook with an answer no redelivery changes
+(``400 bad_signature``: the secrets differ; one line says so at once). Numbers are printed masked; the webhook
+secret (``--secret``, better ``OPENAI_WEBHOOK_SECRET``: a command line is visible to other users) never.
 
-Both take ``--script FILE``: a YAML conversation script (:mod:`.scripts`) every call plays once its socket
-attaches; a bad file is one line naming the file, the step and the field, and exit 2, before anything binds.
+Both take ``--script FILE``: a YAML conversation script (:mod:`.scripts`) every call plays once its socket attaches
+(``ring`` then waits ``--timeout`` s after the accept for the app's sideband, follows the script to its end and
+prints its outcome); a bad file is one line naming the file, the step and the field, and exit 2, before anything
+binds.
 
 Both run inside the CLI's one error boundary (:mod:`realtime_service.cli_boundary`): a port that cannot be bound
 (in use, not 0..65535, a non-loopback address) is one line and exit 2, like every other usage error.
@@ -27,7 +29,7 @@ from typing import Literal
 
 from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import is_loopback
-from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS
+from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, ENDED, CallRecord
 from .scripts import Script, load_script_file
 from .server import DEFAULT_HISTORY, Emulator
 
@@ -106,7 +108,10 @@ def _ring_parser() -> argparse.ArgumentParser:
     parser.add_argument("--secret", default=None, help="the webhook signing secret (default: $OPENAI_WEBHOOK_SECRET)")
     parser.add_argument("--live", action="store_true", help="ring as GPT-Live (live.transport.incoming)")
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for a decision (default: %(default)s)"
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a decision, and with --script for the app's sideband (default: %(default)s)",
     )
     parser.add_argument("--deliveries", type=int, default=5, help="delivery attempts at most (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)")
@@ -169,6 +174,9 @@ def _ring(argv: list[str]) -> int:
             raise CLIError(mask_text(str(refused)), EXIT_REFUSED) from None
         except ValueError as error:
             raise CLIError(mask_text(str(error)), EXIT_USAGE) from None
+        played = _play(emulator, record, args.timeout) if script else None
+        if played is not None:
+            record = played
     statuses = ", ".join("no answer" if status is None else str(status) for status in record.webhook_statuses)
     print(f"webhook deliveries: {record.webhook_deliveries} ({statuses})")
     detail = ""
@@ -179,7 +187,45 @@ def _ring(argv: list[str]) -> int:
         elif last.action == "refer" and isinstance(last.body, dict):
             detail = f" (to {mask_text(str(last.body.get('target_uri', '')))})"
     print(f"call {record.id}: {record.state}{detail}")
+    if script and record.state not in ("timed_out", "rejected", "referred"):
+        print(f"script: {_script_outcome(record)}")
+        if record.script_state is not None and record.script_state.status != "done":
+            return 1
     return 1 if record.state == "timed_out" else 0
+
+
+PLAY_LIMIT = 24 * 3600.0
+"""Seconds ``ring --script`` follows a script that started: every step of the runner is bounded by its own
+timeout, so this is only a backstop (Ctrl-C stops sooner)."""
+
+
+def _play(emulator: Emulator, record: CallRecord, attach_within: float) -> CallRecord | None:
+    """After an accept: wait ``attach_within`` s for the app's sideband to start the script, then for its end."""
+    if record.state != "accepted":
+        return None
+    print("accepted: the script plays once the app attaches its sideband (GET /v1/realtime?call_id=...)", flush=True)
+    calls = emulator.calls
+    started_or_ended = calls.wait_until(
+        record.id, lambda r: r.script_state is not None or r.state in ENDED, timeout=attach_within
+    )
+    if started_or_ended.script_state is None:
+        return started_or_ended
+    return calls.wait_until(
+        record.id,
+        lambda r: r.script_state is not None and r.script_state.status in ("done", "failed"),
+        timeout=PLAY_LIMIT,
+    )
+
+
+def _script_outcome(record: CallRecord) -> str:
+    state = record.script_state
+    if state is None:
+        return "never played: no sideband attached to the call within --timeout"
+    if state.status == "failed":
+        from ..webhooks.masking import mask_text
+
+        return mask_text(f"failed at step {state.step} ({state.step_name}): {state.reason}")
+    return state.status
 
 
 def main(argv: list[str] | None = None) -> int:

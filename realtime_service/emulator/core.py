@@ -129,6 +129,11 @@ class Channel(Protocol):
         """Drop the socket abnormally (no close frame, the client sees 1006): a script's ``drop`` step."""
         ...
 
+    def release(self) -> None:
+        """The driver is done with this socket: from now on it answers as a quiet caller (``response.create``
+        gets an empty response) and passes nothing on."""
+        ...
+
 
 Driver = Callable[[Channel], None]
 """Drives one attached connection (run on a thread of its own); see ``Emulator.on_sideband``."""

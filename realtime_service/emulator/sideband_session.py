@@ -49,11 +49,15 @@ class Sideband:
 
     api: Api = "realtime"
 
-    def __init__(self, transport: Transport, calls: CallRegistry, call_id: str, driver: Driver | None) -> None:
+    def __init__(
+        self, transport: Transport, calls: CallRegistry, call_id: str, driver: Driver | None, *, scripted: bool = False
+    ) -> None:
         self.transport = transport
         self.calls = calls
         self._call_id = call_id
         self._driver = driver
+        self.scripted = scripted
+        """Driven by the call's script (:mod:`.scripted_calls`), not by a user's ``on_sideband`` driver."""
         self._inbox: collections.deque[dict[str, Any]] = collections.deque()
         self._inbox_changed = threading.Condition()
         self._ended = False
@@ -93,10 +97,21 @@ class Sideband:
     def drop(self) -> None:
         self.transport.abort()
 
+    def release(self) -> None:
+        """The driver is done (a script that played to its end): from now on the call is a quiet caller here."""
+        with self._inbox_changed:
+            self._driver = None
+            self.scripted = False
+            self._inbox.clear()
+        self.released()
+
     # for subclasses
 
     def sent(self, event: dict[str, Any]) -> None:
         """Hook: an event about to be sent (book-keeping such as the active response)."""
+
+    def released(self) -> None:
+        """Hook: the driver let go (:meth:`release`); forget what was waiting on it."""
 
     def attached(self) -> None:
         """Hook: the first thing on a new connection (``session.created``, a replay)."""

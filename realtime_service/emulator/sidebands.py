@@ -9,8 +9,9 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
   key that is not the emulator's a 401;
 - a Realtime sideband gets ``session.created`` on attach (clients tolerate it either way); a Live one gets
   nothing but the replay of the session's events of the last :data:`REPLAY_SECONDS`, ``event_id``\\ s kept;
-- with no driver (``Emulator.on_sideband``) the conversation is quiet: ``response.create`` is answered with an
-  empty completed response; with one, the driver answers what it is passed;
+- with no driver (``Emulator.on_sideband``) a call with a script plays it (:mod:`.scripted_calls`), and one
+  without is quiet: ``response.create`` is answered with an empty completed response; with a driver, the driver
+  answers what it is passed;
 - a call's end (REST hang-up, reject, refer; Live ``session.close``) closes its sidebands with 1000, Live ones
   after ``session.closed`` (reason ``close_requested``), with or without ``graceful_close``.
 """
@@ -28,8 +29,9 @@ from urllib.parse import parse_qs
 from .call_registry import Api, CallRecord, CallRegistry
 from .call_routes import NOT_FOUND_CODES
 from .calls import SESSION
-from .core import Call, Core, SocketRoute, SocketSession, Transport
+from .core import Call, Core, Driver, SocketRoute, SocketSession, Transport
 from .replies import Reply, random_id
+from .scripted_calls import ScriptedCalls
 from .sideband_session import Problem, Sideband, server_event_id
 from .validation import Object, validate
 
@@ -105,6 +107,11 @@ class RealtimeSideband(Sideband):
 
     def attached(self) -> None:
         self.send({"type": "session.created", "session": self._session()})
+
+    def released(self) -> None:
+        with self._lock:
+            if self._active_response == "resp_pending":  # a response.create the driver never answered
+                self._active_response = None
 
     def sent(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -302,10 +309,14 @@ class LiveSideband(Sideband):
     def __init__(self, *args: Any, replays: _Replays, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._replay = replays.of(self.call_id)
+        self._sent_closed = False
 
     def send(self, event: Any) -> None:
         payload = dict(event)
         payload.setdefault("event_id", server_event_id())
+        if payload.get("type") == "session.closed":  # a script's hang-up: the session's one session.closed
+            payload = self._replay.closed_event(lambda: payload)
+            self._sent_closed = True
         text = json.dumps(payload)
         if payload.get("type") != "error":  # an error answers one connection's event: not the session's to replay
             self._replay.add(self.calls.now(), text)
@@ -359,7 +370,8 @@ class LiveSideband(Sideband):
                 closed["client_event_id"] = self._replay.close_event_id
             return closed
 
-        self.send(self._replay.closed_event(build))
+        if not self._sent_closed:  # a script that hung up sent it already
+            self.send(self._replay.closed_event(build))
 
     def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
         if kind in _LIVE_NOT_ON_SIDEBAND:
@@ -382,7 +394,8 @@ class LiveSideband(Sideband):
             record = self.calls.get(self.call_id)
             session = record.session if record is not None and isinstance(record.session, dict) else {}
             delegation = session.get("delegation")
-            if not (isinstance(delegation, dict) and delegation.get("type") == "responses"):
+            # a script plays its tool calls as Responses delegation whatever the session's mode (script_runner)
+            if not self.scripted and not (isinstance(delegation, dict) and delegation.get("type") == "responses"):
                 raise Problem(f"{kind} requires Responses delegation.", code="responses_delegation_required")
         elif kind == "transport.dtmf.send":
             key = event.get("event")
@@ -461,6 +474,14 @@ def install(core: Core) -> None:
     """The sideband family: attach to a Realtime call or a GPT-Live session over a WebSocket."""
     calls = core.calls
     replays = _Replays(calls)
+    scripts = ScriptedCalls(calls)
+
+    def _driver(call_id: str) -> tuple[Driver | None, bool]:
+        """A user's ``on_sideband`` driver wins; else the call's script plays (if it has one still to play)."""
+        if core.on_sideband is not None:
+            return core.on_sideband, False
+        driver = scripts.driver(call_id)
+        return driver, driver is not None
 
     def realtime(call: Call) -> Reply | SocketSession:
         query = parse_qs(call.request.query)
@@ -483,7 +504,8 @@ def install(core: Core) -> None:
             return _not_found("realtime")
 
         def session(transport: Transport) -> None:
-            RealtimeSideband(transport, calls, call_id, core.on_sideband).run()
+            driver, scripted = _driver(call_id)
+            RealtimeSideband(transport, calls, call_id, driver, scripted=scripted).run()
 
         return session
 
@@ -496,7 +518,8 @@ def install(core: Core) -> None:
             return _not_found("live")
 
         def session(transport: Transport) -> None:
-            LiveSideband(transport, calls, session_id, core.on_sideband, replays=replays).run()
+            driver, scripted = _driver(session_id)
+            LiveSideband(transport, calls, session_id, driver, scripted=scripted, replays=replays).run()
 
         return session
 

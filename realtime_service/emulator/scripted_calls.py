@@ -1,0 +1,194 @@
+"""A call's script played on its sidebands: one :class:`~.script_runner.ScriptRunner` per call, across reconnects.
+
+The runner's :class:`~.script_runner.Channel` is the *call* (it outlives a dropped socket); a sideband's
+:class:`~.core.Channel` is one *connection*. :class:`ScriptedCall` is the only bridge between the two, which is
+why there are two protocols and two "closed" exceptions (:class:`~.core.SocketClosed`: this connection is
+gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
+
+- the first sideband that attaches to a call whose record has a non-empty script (and no ``on_sideband``
+  driver is set) starts the runner; a sideband attaching while it plays becomes the one the runner talks to
+  (the newest wins), so a re-attach after a ``drop`` *continues* the script, never restarts it;
+- ``send`` waits (up to :data:`REATTACH_TIMEOUT`) for an open connection when none is attached; an event
+  whose connection closes under it is lost, as on a dropped network (GPT-Live's replay re-sends the last 3 s);
+- ``close(abnormal=True)`` drops the connection; ``close(abnormal=False)`` and the script's ``on_hangup`` end
+  the call exactly as a REST hang-up does (:func:`~.call_routes.hang_up`: its sidebands close);
+- each state goes on the record (``CallRecord.script_state``); once the script is over, the call's sidebands
+  (and any that attach later) are a quiet caller again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .call_registry import CallRecord, CallRegistry, UnknownCall
+from .call_routes import hang_up
+from .core import Channel as Connection
+from .core import Driver, SocketClosed
+from .script_runner import ChannelClosed, ScriptRunner
+from .scripts import Script, ScriptState
+
+REATTACH_TIMEOUT = 30.0
+"""Seconds a scripted event waits for the app to attach a sideband again after its connection closed; then the
+script fails (``the app's connection closed``)."""
+_RECEIVE_SLICE = 0.1
+"""A receive waits on one connection at most this long before looking for a newer one."""
+
+
+class ScriptedCall:
+    """One call's script and the sideband it currently plays on: the runner's :class:`~.script_runner.Channel`."""
+
+    def __init__(
+        self, calls: CallRegistry, record: CallRecord, script: Script, *, finished: Callable[[], None]
+    ) -> None:
+        self.call_id, self.api = record.id, record.api
+        self._calls = calls
+        self._finished = finished
+        self._changed = threading.Condition()
+        self._current: Connection | None = None
+        self._attached: list[Connection] = []
+        self._started = False
+        self._ended = False
+        self._clock = time.monotonic
+        self.runner = ScriptRunner(
+            script,
+            self,
+            api=record.api,
+            session_id=record.id,
+            session=_live_resource(record) if record.api == "live" else None,
+            on_state=self._record,
+            on_hangup=self._hang_up,
+        )
+
+    # the sideband side
+
+    def attach(self, connection: Connection) -> None:
+        """A sideband attached (the driver hook, on its own thread): the first plays the script to its end."""
+        with self._changed:
+            self._current = connection
+            self._attached = [*(c for c in self._attached if not c.closed), connection]
+            first, self._started = not self._started, True
+            self._changed.notify_all()
+        if first:
+            self._play()
+
+    def _play(self) -> None:
+        remove = self._calls.on_end(self.call_id, self._call_ended)
+        try:
+            self.runner.run()
+        finally:
+            remove()
+            self._finished()
+            with self._changed:
+                attached, self._attached = self._attached, []
+            for connection in attached:
+                connection.release()
+
+    def _call_ended(self, record: CallRecord) -> None:
+        """The call ended (any way): no further step plays. Under the call's lock: only flags."""
+        self.runner.stop()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    # the runner's Channel
+
+    def _connection(self, deadline: float) -> Connection | None:
+        """The open connection to talk on; ``None`` at ``deadline``; :class:`ChannelClosed` once the call ended."""
+        with self._changed:
+            while True:
+                if self._ended:
+                    raise ChannelClosed(f"the call {self.call_id} has ended")
+                current = self._current
+                if current is not None and not current.closed:
+                    return current
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+
+    def send(self, event: dict[str, Any]) -> None:
+        connection = self._connection(self._clock() + REATTACH_TIMEOUT)
+        if connection is None:
+            raise ChannelClosed(f"no sideband attached to {self.call_id} for {REATTACH_TIMEOUT:g} s")
+        with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
+            connection.send(event)
+
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        deadline = self._clock() + timeout
+        while True:
+            connection = self._connection(deadline)
+            if connection is None:
+                return None
+            remaining = deadline - self._clock()
+            try:
+                event = connection.receive(min(max(remaining, 0.0), _RECEIVE_SLICE))
+            except SocketClosed:
+                continue  # closed and drained: wait for the next connection (or the deadline)
+            if event is not None:
+                return event
+            if self._clock() >= deadline:
+                return None
+
+    def close(self, *, abnormal: bool) -> None:
+        if not abnormal:
+            self._hang_up()
+            return
+        with self._changed:
+            current = self._current
+        if current is not None:
+            current.drop()
+
+    # the record
+
+    def _record(self, state: ScriptState) -> None:
+        with contextlib.suppress(UnknownCall):  # forgotten (the registry's bounds): no record left to write on
+            self._calls.update(self.call_id, lambda record: replace(record, script_state=state))
+
+    def _hang_up(self) -> None:
+        with contextlib.suppress(UnknownCall):  # forgotten: it has ended already
+            hang_up(self._calls, self.call_id)
+
+
+def _live_resource(record: CallRecord) -> dict[str, Any]:
+    """The Live session resource for the script's ``session.closed`` (as the sideband shows it)."""
+    session = dict(record.session) if isinstance(record.session, dict) else {}
+    session.pop("type", None)
+    return {
+        **session,
+        "id": record.id,
+        "model": session.get("model", "gpt-live-1"),
+        "status": "active",
+        "expires_at": int(record.created_at) + 3600,
+    }
+
+
+class ScriptedCalls:
+    """The emulator's scripted calls in play (at most one runner per call)."""
+
+    def __init__(self, calls: CallRegistry) -> None:
+        self._calls = calls
+        self._lock = threading.Lock()
+        self._playing: dict[str, ScriptedCall] = {}
+
+    def driver(self, call_id: str) -> Driver | None:
+        """The driver for a sideband attaching to ``call_id``: its script's, or ``None`` (a quiet caller: no
+        script, or its script has already played)."""
+        with self._lock:
+            scripted = self._playing.get(call_id)
+            if scripted is None:
+                record = self._calls.get(call_id)
+                if record is None or not record.script or record.script_state is not None:
+                    return None
+                scripted = ScriptedCall(self._calls, record, record.script, finished=lambda: self._finished(call_id))
+                self._playing[call_id] = scripted
+                scripted._record(ScriptState("pending"))
+        return scripted.attach
+
+    def _finished(self, call_id: str) -> None:
+        with self._lock:
+            self._playing.pop(call_id, None)
