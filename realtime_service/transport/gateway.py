@@ -264,14 +264,18 @@ _PoolKey = tuple[dict[str, object], dict[str, object]]
 
 def _direct_pool_key(adapter: object, base_url: str, proxies: dict[str, str], verify: bool | str) -> _PoolKey | None:
     """The pool key ``requests`` would compute for the base URL, or ``None`` when attempts must go through
-    ``HTTPAdapter.send``: a proxy applies, the adapter is a subclass (it may override any step) or it retries."""
+    ``HTTPAdapter.send``: a proxy applies, the adapter is a subclass (it may override any step) or it retries, or
+    ``requests`` is older than 2.32.3, which made the pool key public (``build_connection_pool_key_attributes``)."""
     if type(adapter) is not HTTPAdapter or adapter.max_retries.total != 0:
         return None
     if select_proxy(base_url, proxies):
         return None
+    pool_key_of = getattr(adapter, "build_connection_pool_key_attributes", None)
+    if pool_key_of is None:
+        return None
     prepared = requests.PreparedRequest()
     prepared.url = base_url
-    host, pool_kwargs = adapter.build_connection_pool_key_attributes(prepared, verify, None)
+    host, pool_kwargs = pool_key_of(prepared, verify, None)
     return dict(host), dict(pool_kwargs)
 
 
