@@ -7,6 +7,7 @@ import ast
 import configparser
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 
@@ -21,11 +22,16 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def _is_type_checking_block(node: ast.AST) -> TypeGuard[ast.If]:
+    """``if TYPE_CHECKING:``: its imports are read by type checkers and never run."""
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
 def _type_checking_only(tree: ast.AST) -> set[int]:
     """The ids of the import nodes under ``if TYPE_CHECKING:``: read by type checkers, never run."""
     skipped: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if _is_type_checking_block(node):
             skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
     return skipped
 
@@ -61,7 +67,7 @@ def _every_import_counts(tree: ast.AST) -> ast.AST:
     """``tree`` with each ``if TYPE_CHECKING:`` made ``if True:``, so :func:`imported_modules` counts the imports
     type checkers read too (a circle there is still a circle for mypy, and for whoever reads the code)."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if _is_type_checking_block(node):
             node.test = ast.Constant(True)
     return tree
 
