@@ -28,6 +28,7 @@ from realtime_service.emulator.scripts import ScriptState
 agents = pytest.importorskip("agents", reason="openai-agents is not installed (the dev extra brings it)")
 from agents import function_tool  # noqa: E402
 from agents.realtime import RealtimeAgent, RealtimeRunner  # noqa: E402
+from agents.realtime.model_inputs import RealtimeModelSendRawMessage  # noqa: E402
 from agents.realtime.openai_realtime import OpenAIRealtimeSIPModel  # noqa: E402
 
 # The SDK's own trace export goes to api.openai.com: nothing here may leave loopback (its realtime path makes no
@@ -60,8 +61,8 @@ class _AgentsPhoneApp:
     accept the call with the agent's session, then run the agent on the call's sideband until the call ends. The
     SDK is async: its calls run on an event loop of the app's own (the webhook handler waits only for the accept)."""
 
-    def __init__(self, emu: Emulator, agent: RealtimeAgent[Any]) -> None:
-        self.emu, self.agent = emu, agent
+    def __init__(self, emu: Emulator, agent: RealtimeAgent[Any], *, greeting: bool) -> None:
+        self.emu, self.agent, self.greeting = emu, agent, greeting
         self.client = openai.AsyncOpenAI(api_key=emu.api_key, base_url=emu.base_url, webhook_secret=SECRET)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="agents-app", daemon=True)
@@ -90,6 +91,9 @@ class _AgentsPhoneApp:
             "api_key": self.emu.api_key,
         }
         async with await runner.run(model_config=model_config) as session:  # type: ignore[arg-type]
+            if self.greeting:  # as the SDK's SIP example does: the model speaks first, asked right after attaching
+                create = {"type": "response.create", "other_data": {"response": {"instructions": "Greet the caller."}}}
+                await session.model.send_event(RealtimeModelSendRawMessage(message=create))  # type: ignore[arg-type]
             async for event in session:  # ends when the call's sideband closes
                 heard.kinds.append(event.type)
                 if event.type == "error":
@@ -137,8 +141,9 @@ def webhook_app() -> Iterator[tuple[list[_AgentsPhoneApp], str]]:
             app.close()
 
 
+@pytest.mark.parametrize("greeting", [False, True], ids=["no-greeting", "greeting"])
 def test_the_agents_sip_model_attaches_to_a_rung_call_and_its_tool_answers_the_script(
-    webhook_app: tuple[list[_AgentsPhoneApp], str],
+    greeting: bool, webhook_app: tuple[list[_AgentsPhoneApp], str]
 ) -> None:
     apps, url = webhook_app
     ran: list[str] = []
@@ -151,7 +156,7 @@ def test_the_agents_sip_model_attaches_to_a_rung_call_and_its_tool_answers_the_s
 
     agent = RealtimeAgent(name="Orders", instructions="Answer questions about orders.", tools=[lookup_order])
     with Emulator(script=ORDER_CALL) as emu:
-        apps.append(_AgentsPhoneApp(emu, agent))
+        apps.append(_AgentsPhoneApp(emu, agent, greeting=greeting))
         rung = emu.ring(url, secret=SECRET, decide_within=WAIT)
         assert rung.state == "accepted"
         [session] = apps[0].sessions
@@ -175,8 +180,11 @@ def test_the_agents_sip_model_attaches_to_a_rung_call_and_its_tool_answers_the_s
     ]
     assert [(item["call_id"], json.loads(item["output"])) for _, item in outputs] == [("call_A1", TOOL_OUTPUT)]
     creates = [index for index, event in enumerate(events) if event["type"] == "response.create"]
-    assert len(creates) == 1
-    assert creates[0] > outputs[0][0]
+    after = [index for index in creates if index > outputs[0][0]]
+    assert len(after) == 1  # the tool's output was answered once
+    assert len(creates) == 1 + greeting
+    if greeting:
+        assert events[creates[0]]["response"] == {"instructions": "Greet the caller."}
 
     # the call was accepted with the agent's session, and the SDK's own session.update (no codec, as on SIP)
     # kept the formats it was accepted with

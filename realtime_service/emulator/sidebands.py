@@ -240,6 +240,11 @@ class RealtimeSideband(Sideband):
     def _create_response(self) -> bool:
         with self._lock:
             active = self._active_response
+            if active == "resp_pending" and self.scripted:
+                # a script's responses come at its pace, not on request: until its next one starts, every
+                # response.create waits for it (an app's greeting racing the script's call must not lock the
+                # call's answer out); one under way still refuses them, as the API does
+                active = None
             if active is None and self.driven:
                 self._active_response = "resp_pending"  # until the driver's response.created names it
         if active is not None:
