@@ -69,6 +69,8 @@ class _AgentsPhoneApp:
         self._thread.start()
         self.accepted_with: dict[str, Any] = {}
         self.sessions: list[concurrent.futures.Future[_Heard]] = []
+        self.failures: list[BaseException] = []
+        """What the webhook handler raised (it answered 400): shown by the test instead of the emulator's refusal."""
 
     def incoming(self, body: bytes, headers: dict[str, str]) -> None:
         event = self.client.webhooks.unwrap(body, headers)  # raises on a bad signature: the handler answers 400
@@ -121,7 +123,8 @@ def webhook_app() -> Iterator[tuple[list[_AgentsPhoneApp], str]]:
             try:
                 apps[0].incoming(body, {name.lower(): value for name, value in self.headers.items()})
                 status = 200
-            except Exception:  # the emulator sees the refusal; the test sees no session
+            except Exception as failure:  # the emulator sees a refusal; the test shows the failure itself
+                apps[0].failures.append(failure)
                 status = 400
             self.send_response(status)
             self.send_header("content-length", "0")
@@ -157,7 +160,10 @@ def test_the_agents_sip_model_attaches_to_a_rung_call_and_its_tool_answers_the_s
     agent = RealtimeAgent(name="Orders", instructions="Answer questions about orders.", tools=[lookup_order])
     with Emulator(script=ORDER_CALL) as emu:
         apps.append(_AgentsPhoneApp(emu, agent, greeting=greeting))
-        rung = emu.ring(url, secret=SECRET, decide_within=WAIT)
+        try:
+            rung = emu.ring(url, secret=SECRET, decide_within=WAIT)
+        finally:
+            assert apps[0].failures == []
         assert rung.state == "accepted"
         [session] = apps[0].sessions
         heard = session.result(timeout=3 * WAIT)  # the agent's session ended by itself: the script hung up
