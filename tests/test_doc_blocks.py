@@ -5,7 +5,9 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
 - ``python``: a page's blocks run in order in one namespace (pytest-examples runs each; the names a block defines
   are there for the next, as when a reader pastes the page into one file), from the repository root, with
   ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` pointing at a loopback emulator. ``test_*`` functions a page
-  defines are then called, with ``client`` a test client of the page's Flask ``app``.
+  defines are then called, with ``client`` a test client of the page's Flask ``app``. A block importing a module
+  the ``test`` extra does not bring (:data:`EXTRA_MODULES`: the Agents SDK, from ``dev``) skips the page's test
+  from there when it is not installed.
 - ``bash`` / ``console``: the page's ``realtime-service ...`` commands run as real subprocesses, in order, in a
   scratch folder that looks like the repository root (``config/``, ``examples/``, ``tests/``) and holds the
   page's YAML files; ``serve`` and ``emulator`` (not ``ring``) keep running until the page ends. The ports a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import importlib.util
 import json
 import os
 import queue
@@ -65,6 +68,9 @@ NOT_OFFLINE: dict[str, str] = {}
 SERVER_START_SECONDS = 60
 COMMAND_SECONDS = 120
 CONSOLE_SCRIPT = Path(sys.executable).parent / "realtime-service"  # the installed command, as a reader runs it
+# Modules a Python block may import that the `test` extra does not bring, and the skip's reason when one is
+# missing: the page's test stops at that block (CI installs `dev` and its --only-system-skips refuses the skip).
+EXTRA_MODULES = {"agents": "openai-agents is not installed (the dev extra brings it)"}
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,15 @@ def docs_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         yield emulator
 
 
+def missing_extra(source: str) -> str | None:
+    """Why a block cannot run here (it imports a module of :data:`EXTRA_MODULES` that is not installed), or None."""
+    for module, reason in EXTRA_MODULES.items():
+        imported = re.search(rf"^\s*(?:from|import)\s+{module}\b", source, re.MULTILINE)
+        if imported and importlib.util.find_spec(module) is None:
+            return reason
+    return None
+
+
 def run_block(eval_example: EvalExample, example: CodeExample, namespace: dict[str, Any]) -> dict[str, Any]:
     """Run one block; a failure names the block's page and lines (the runner's own traceback, rewritten to the
     Markdown's line numbers, cannot be formatted by pytest on Python 3.11)."""
@@ -169,6 +184,9 @@ def test_a_pages_python_blocks_run_in_order(
     modules_before = set(sys.modules)
     try:
         for example in find_examples(page):
+            missing = missing_extra(example.source)
+            if missing is not None:
+                pytest.skip(f"{page_id(page)}:{example.start_line}: {missing}")
             namespace = run_block(eval_example, example, namespace)
         tests = {name: value for name, value in namespace.items() if name.startswith("test_") and callable(value)}
         for test in tests.values():

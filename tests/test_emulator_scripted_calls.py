@@ -160,6 +160,35 @@ def test_an_app_that_never_answers_fails_the_script_at_expect_output(emu: Emulat
     assert _outputs(emu.calls.get(call_id)) == []  # type: ignore[arg-type]
 
 
+def test_an_app_turn_of_its_own_before_the_output_neither_fails_the_script_nor_locks_out_the_answer(
+    emu: Emulator,
+) -> None:
+    """A greeting's response.create reaching the emulator after the scripted call (the Agents SDK's SIP example
+    sends one as it attaches, racing the script): it waits for the script's next response with the answer's
+    create, instead of being refused as an active response or failing expect_output."""
+    call_id = _webrtc_call(emu)
+    emu.script_call(call_id, ORDER_CALL)
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+        _until(conn, "response.done")  # the call's response, over
+        conn.response.create(response={"instructions": "Greet the caller."})  # the app's own turn, late
+        conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
+        )
+        conn.response.create()
+        rest, closed = _until_closed(conn)
+        assert isinstance(closed, ConnectionClosedOK)
+    assert [e.type for e in rest if e.type == "error"] == []
+    assert [e.transcript for e in rest if e.type == "response.output_audio_transcript.done"] == [  # type: ignore[union-attr]
+        "Your order 1234 ships tomorrow."
+    ]
+    record = emu.calls.wait_until(
+        call_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
+    )
+    assert record.script_state == ScriptState("done")
+    assert [(o["call_id"], o["output"]) for o in _outputs(record)] == [("call_order", '{"status": "shipped"}')]
+
+
 def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, [{"caller": "first"}, "drop", {"caller": "second"}, "hangup"])

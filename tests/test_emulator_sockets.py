@@ -305,6 +305,43 @@ def test_session_update_rules_answer_errors_that_echo_the_event_id_and_the_socke
         assert _next(ws)["type"] == "session.updated"  # the same model is no change
 
 
+def test_session_update_changes_audio_field_by_field_and_keeps_what_a_sip_call_was_accepted_with(
+    emu: Emulator,
+) -> None:
+    """A SIP sideband's update leaves out the codec (SIDEBAND-NOTES 2.4; the Agents SDK's first update does): the
+    accepted formats must survive it, while an object such as ``turn_detection`` is replaced whole."""
+    emu.calls.add(CallRecord(id="rtc_merge", api="realtime", transport="sip", state="pending", created_at=0.0))
+    pcmu, near = {"type": "audio/pcmu"}, {"type": "near_field"}
+    accepted = {
+        "input": {
+            "format": pcmu,
+            "noise_reduction": near,
+            "turn_detection": {"type": "server_vad", "threshold": 0.7},
+        },
+        "output": {"format": pcmu, "voice": "ash"},
+    }
+    client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+    client.realtime.calls.accept("rtc_merge", type="realtime", model="gpt-realtime", audio=accepted)  # type: ignore[arg-type]
+    with client.realtime.connect(call_id="rtc_merge") as conn:
+        assert conn.recv().type == "session.created"
+        update = {"input": {"turn_detection": {"type": "semantic_vad"}}, "output": {"voice": "marin"}}
+        conn.session.update(session={"type": "realtime", "audio": update, "tracing": "auto"})  # type: ignore[typeddict-item]
+        updated = conn.recv()
+        assert updated.type == "session.updated"
+        assert updated.session.model_dump(exclude_none=True)["audio"] == {  # type: ignore[union-attr]
+            "input": {"format": pcmu, "noise_reduction": near, "turn_detection": {"type": "semantic_vad"}},
+            "output": {"format": pcmu, "voice": "marin"},
+        }
+        conn.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": None}}})
+        cleared = conn.recv()
+        assert cleared.type == "session.updated"
+    record = emu.calls.get("rtc_merge")
+    assert record is not None
+    assert record.session["audio"]["input"] == {"format": pcmu, "noise_reduction": near, "turn_detection": None}
+    assert record.session["audio"]["output"] == {"format": pcmu, "voice": "marin"}
+    assert record.session["tracing"] == "auto"
+
+
 def test_a_second_response_create_while_one_is_active_is_refused(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     passed: list[dict[str, Any]] = []

@@ -21,11 +21,14 @@ responses``, then the backend's stream in ``response.event`` envelopes), whateve
 ``expect_output`` passes when the function_call_output of its call arrived, then a ``response.create`` (one
 ``response.create`` after several outputs answers them all, as with parallel tool calls). It fails, naming the
 step, on: no output before its timeout; an output for a ``call_id`` the script never called; a second output for
-the same call (the tool ran twice); a ``response.create`` answering no output, before the awaited one (one after
-the outputs of other calls is theirs, and the wait goes on); an output other than the scripted
-``output``. Time comes from the injected ``clock`` and waits from the channel's ``receive(timeout)`` and the
-injected ``sleep``, so tests need no real sleeps. The outcome is a :class:`~.scripts.ScriptState`, also handed
-to ``on_state`` at each step so the route can put it on the call's record.
+the same call (the tool ran twice); an output other than the scripted ``output``. A ``response.create`` that
+answers no output, before the awaited one, is no failure by itself: an app may ask for a turn of its own (the
+Agents SDK's SIP example sends a greeting's ``response.create`` as it attaches, racing the script's first
+steps), and the real API answers it; the output still needs a ``response.create`` after it, and when none comes
+the reason says that the only one came first. Time comes from the injected ``clock`` and waits from the channel's
+``receive(timeout)`` and the injected ``sleep``, so tests need no real sleeps. The outcome is a
+:class:`~.scripts.ScriptState`, also handed to ``on_state`` at each step so the route can put it on the call's
+record.
 """
 
 from __future__ import annotations
@@ -519,6 +522,7 @@ class ScriptRunner:
 
     def _expect_output(self, call_id: str, step: ExpectOutput) -> None:
         deadline = self._clock() + step.timeout
+        early_create = False  # a response.create that answered no output came before this call's output
         while True:
             got = self._outputs.get(call_id)
             if got is not None and self._last_create > got[0]:
@@ -527,15 +531,16 @@ class ScriptRunner:
                         f"the function_call_output for {call_id} is {_shown(got[1])}, not {_shown(step.output)}"
                     )
                 return
-            waiting = (
-                f"function_call_output for {call_id}"
-                if got is None
-                else f"response.create after the output of {call_id}"
-            )
+            if got is None:
+                waiting = f"function_call_output for {call_id}"
+            elif early_create:
+                waiting = f"response.create after the output of {call_id} (one came before it, answering no output)"
+            else:
+                waiting = f"response.create after the output of {call_id}"
             event = self._next(deadline, waiting)
             self._take(event)
             if event.get("type") == "response.create" and self._bare_create and call_id not in self._outputs:
-                raise _Failed(f"response.create before the function_call_output for {call_id}")
+                early_create = True
 
     def _expect_commentary(self, delegation: str, step: ExpectCommentary) -> None:
         """Passes on an append for ``delegation`` (holding ``contains``), which it uses up: a second

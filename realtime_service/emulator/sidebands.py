@@ -59,6 +59,8 @@ _REALTIME_CLIENT_EVENTS = frozenset(
     }
 )
 _ITEM_TYPES = ("message", "function_call", "function_call_output")
+_MERGED_OBJECTS = frozenset({("audio",), ("audio", "input"), ("audio", "output")})
+"""The session objects a ``session.update`` changes field by field (every other field is replaced whole)."""
 _LIVE_FORWARDED = frozenset(
     {"decision.create", "decision.item.create", "decision.item.delete", "session.output_audio.fixture.play"}
 )
@@ -84,6 +86,23 @@ def _attachable(calls: CallRegistry, call_id: str, api: Api) -> bool:
 
 
 # Realtime
+
+
+def _merged(current: dict[str, Any], update: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``current`` with ``update``'s fields: only present fields change, and inside ``audio``, ``audio.input`` and
+    ``audio.output`` field by field (the SDK's ``SessionUpdateEvent``: omitting ``audio.input.noise_reduction``
+    leaves it unchanged), so a SIP sideband's update without ``format`` keeps the codec the call was accepted
+    with. Any other object (``turn_detection``, ``transcription``, a format, ``tracing``...) is replaced whole:
+    its fields depend on its ``type``."""
+    merged = dict(current)
+    for name, value in update.items():
+        here = (*path, name)
+        old = merged.get(name)
+        if here in _MERGED_OBJECTS and isinstance(value, dict) and isinstance(old, dict):
+            merged[name] = _merged(old, value, here)
+        else:
+            merged[name] = value
+    return merged
 
 
 class RealtimeSideband(Sideband):
@@ -182,7 +201,7 @@ class RealtimeSideband(Sideband):
                 code="immutable_field_update",
                 param="session.model",
             )
-        merged = {**current, **session}
+        merged = _merged(current, session)
         self.calls.update(self.call_id, lambda record: replace(record, session=merged))
         self.send({"type": "session.updated", "session": merged})
 
@@ -221,6 +240,11 @@ class RealtimeSideband(Sideband):
     def _create_response(self) -> bool:
         with self._lock:
             active = self._active_response
+            if active == "resp_pending" and self.scripted:
+                # a script's responses come at its pace, not on request: until its next one starts, every
+                # response.create waits for it (an app's greeting racing the script's call must not lock the
+                # call's answer out); one under way still refuses them, as the API does
+                active = None
             if active is None and self.driven:
                 self._active_response = "resp_pending"  # until the driver's response.created names it
         if active is not None:
