@@ -203,7 +203,8 @@ def _play(emulator: Emulator, record: CallRecord, attach_within: float) -> CallR
     """After an accept: wait ``attach_within`` s for the app's sideband to start the script, then for its end."""
     if record.state != "accepted":
         return None
-    print("accepted: the script plays once the app attaches its sideband (GET /v1/realtime?call_id=...)", flush=True)
+    where = "/v1/live/sessions/{id}/attach" if record.api == "live" else "/v1/realtime?call_id=..."
+    print(f"accepted: the script plays once the app attaches its sideband (GET {where})", flush=True)
     calls = emulator.calls
     started_or_ended = calls.wait_until(
         record.id, lambda r: r.script_state is not None or r.state in ENDED, timeout=attach_within

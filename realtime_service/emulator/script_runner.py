@@ -43,6 +43,7 @@ from .scripts import (
     Api,
     Caller,
     Delegate,
+    Dial,
     Drop,
     Dtmf,
     ExpectCommentary,
@@ -235,6 +236,8 @@ class ScriptRunner:
             self._sleep(step.seconds)
         elif isinstance(step, Drop):
             self.channel.close(abnormal=True)
+        elif isinstance(step, Dial):
+            pass  # played before the script starts: the dialer's transport.* events (outbound.py)
         elif isinstance(step, Replay):
             since = self._clock() - step.seconds
             for at, event in list(self._sent):
