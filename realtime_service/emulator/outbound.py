@@ -97,7 +97,7 @@ def _number_problem(param: str, value: str) -> Reply | None:
         return None
     if value.lower().startswith(("sip:", "sips:")):
         return _invalid(param, "SIP URI destinations are not supported; give a phone number in E.164 format.")
-    return _invalid(param, "expected a phone number in E.164 format, such as +14155550123.")
+    return _invalid(param, "expected a phone number in E.164 format (+, a country code, at most 15 digits).")
 
 
 def _host_problem(host: str) -> str | None:
@@ -142,6 +142,9 @@ def _provider_problem(url: str) -> Reply | None:
         return _invalid(param, "do not include userinfo (credentials go in transport.trunk.auth).")
     if any(mark in url for mark in "/?#") or any(c.isspace() for c in url):
         return _invalid(param, "do not include a path, URI headers or white space.")
+    address = url[len("sips:") :].split(";", 1)[0]
+    if address.count(":") > 1 and not address.startswith("["):
+        return _invalid(param, "IPv6 addresses must be bracketed.")
     match = _PROVIDER.fullmatch(url)
     if match is None:
         return _invalid(param, "expected sips:host[:port][;transport=tcp].")
