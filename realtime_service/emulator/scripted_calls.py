@@ -14,6 +14,8 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
   the call exactly as a REST hang-up does (:func:`~.call_routes.hang_up`: its sidebands close);
 - each state goes on the record (``CallRecord.script_state``); once the script is over, the call's sidebands
   (and any that attach later) are a quiet caller again.
+- an outbound call's script (:mod:`.outbound`) starts only once its callee answered (``dial: failed`` is
+  ``done`` when the call failed); a ``dial`` step on a call that came in fails the script at that step.
 """
 
 from __future__ import annotations
