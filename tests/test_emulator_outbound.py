@@ -403,3 +403,19 @@ def test_a_dial_step_on_a_call_that_came_in_fails_the_script_at_that_step(emu: E
             session_id, lambda r: r.script_state is not None and r.script_state.status == "failed", WAIT
         )
     assert record.script_state == ScriptState("failed", 0, "dial", "only an outbound call dials; this call came in")
+
+
+def test_a_flood_of_outbound_calls_stays_within_the_registrys_bounds(clock: Clock) -> None:
+    with Emulator(clock=clock, max_calls=3, max_ended_calls=2) as emu:
+        ids = [_dial(emu) for _ in range(20)]
+        for session_id in ids[-3:]:  # hung up while ringing: ended, bounded by max_ended_calls
+            hangup = requests.post(
+                f"{emu.base_url}/live/sessions/{session_id}/hangup", headers=_auth(emu), timeout=WAIT
+            )
+            assert hangup.status_code == 200
+        assert len(emu.live_events) <= 3 + 2
+        sizes = emu.calls.sizes()
+        assert (sizes.live_calls, sizes.ended_calls) == (0, 2)
+        fresh = _dial(emu)
+        clock.advance(0.5)
+        assert emu.calls.wait_for(fresh, {"accepted"}, WAIT).states == ("dialing", "accepted")

@@ -99,6 +99,11 @@ class LiveEvents:
         self._lock = threading.Lock()
         self._sessions: collections.OrderedDict[str, SessionEvents] = collections.OrderedDict()
 
+    def __len__(self) -> int:
+        """Sessions whose events are held (at most ``max_calls + max_ended_calls``)."""
+        with self._lock:
+            return len(self._sessions)
+
     def of(self, session_id: str) -> SessionEvents:
         with self._lock:
             events = self._sessions.get(session_id)
