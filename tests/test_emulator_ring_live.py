@@ -199,3 +199,18 @@ def test_ring_live_with_an_app_that_never_answers_fails_in_one_line_with_exit_1(
         "script: failed at step 2 (expect_output): no function_call_output for call_order within the step's timeout"
     ]
     assert err == ""
+
+
+def test_ring_refuses_a_dial_script_in_one_line_with_exit_2(tmp_path: Path) -> None:
+    script = tmp_path / "outbound.yaml"
+    script.write_text("- dial: answered\n- caller: hello?\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env["OPENAI_WEBHOOK_SECRET"] = SECRET
+    command = [sys.executable, "-m", "realtime_service", "emulator", "ring", "http://127.0.0.1:9/webhooks/openai"]
+    done = subprocess.run(
+        [*command, "--live", "--script", str(script)], capture_output=True, text=True, env=env, timeout=6 * WAIT
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert "script step 0 (dial): ring places an incoming call" in done.stderr
