@@ -14,8 +14,9 @@ answered ``200`` (the guide; the API reference says ``201``: UNCONFIRMED, client
 emulator checks, as the guide states it: ``destination`` and ``caller_number`` are E.164 (a SIP URI destination
 is refused), ``provider_url`` is ``sips:host[:port][;transport=tcp]`` with no userinfo, path, URI headers or
 other parameters and no local host name or private, loopback, link-local, unspecified, multicast or broadcast
-address literal, the digest username and password are bounded and hold no CR, LF or NUL; a body over 1 MiB is a
-``413`` (status and code UNCONFIRMED). Each 400 names its ``param`` and never quotes a number or a credential.
+address literal (no address that is not public), the digest username and password are bounded and hold no CR,
+LF or NUL; a body over 1 MiB is a ``413`` (status and code UNCONFIRMED). Each 400 names its ``param`` and never
+quotes a number or a credential.
 The trunk configuration is not kept anywhere (nor is the number dialled): only the session.
 
 The dial: the session is recorded ``dialing`` (a sideband can attach at once) and ``transport.ringing`` is
@@ -121,15 +122,9 @@ def _host_problem(host: str) -> str | None:
         return None
     if literal is None and address.version == 6:
         return "IPv6 addresses must be bracketed"
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_unspecified
-        or address.is_multicast
-        or address.is_reserved
-        or address == ipaddress.ip_address("255.255.255.255")
-    ):
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    judged = mapped if mapped is not None else address  # ::ffff:127.0.0.1 is 127.0.0.1
+    if not judged.is_global or judged.is_multicast:  # the guide's list, and every other non-public range too
         return "private, loopback, link-local, unspecified, multicast and broadcast addresses are not allowed"
     return None
 
