@@ -32,8 +32,11 @@ from realtime_service.emulator import Emulator
 from realtime_service.emulator.call_registry import UnknownCall
 from realtime_service.emulator.script_runner import ChannelClosed, ScriptRunner
 from realtime_service.emulator.scripts import (
+    DEFAULT_FAILURE,
+    DEFAULT_RINGING,
     STEP_NAMES,
     Caller,
+    Dial,
     ExpectOutput,
     Hangup,
     ModelCalls,
@@ -444,6 +447,8 @@ def test_a_realtime_call_refuses_live_only_steps_before_sending_anything() -> No
     assert channel.sent == []
     with pytest.raises(ScriptError, match=r"step 1 \(delegate\): GPT-Live only"):
         load_script([{"caller": "hi"}, "delegate"], api="realtime")
+    with pytest.raises(ScriptError, match=r"step 0 \(dial\): GPT-Live only \(outbound SIP calls\)"):
+        load_script(["dial", {"caller": "hi"}], api="realtime")
 
 
 # -- the format: one form in Python and YAML, a clear error per mistake ------------------------------------------
@@ -462,6 +467,11 @@ def test_yaml_and_python_forms_are_equal() -> None:
     assert load_script(python)[2] == ExpectOutput(timeout=10.0)
     assert load_script(load_script(python)) == load_script(python)  # a checked script passes as it is
     assert load_script(["hangup"]) == load_script([{"hangup": None}]) == load_script("- hangup:\n") == (Hangup(),)
+    assert load_script(["dial"]) == load_script([{"dial": "answered"}]) == load_script("- dial: answered\n")
+    assert load_script(["dial"]) == (Dial("answered", DEFAULT_RINGING),)
+    failed = "- dial: {outcome: failed, ringing: 2, code: no_answer, message: Nobody picked up.}\n"
+    assert load_script(failed) == (Dial("failed", 2.0, "no_answer", "Nobody picked up."),)
+    assert load_script([{"dial": "failed"}]) == (Dial("failed", DEFAULT_RINGING, *DEFAULT_FAILURE),)
 
 
 MISTAKES: list[tuple[list[Any], int, str | None, str]] = [
@@ -510,6 +520,18 @@ MISTAKES: list[tuple[list[Any], int, str | None, str]] = [
     ([{"replay": {"count": 3}}], 0, "count", "unknown field (allowed: seconds)"),
     ([{"hangup": "now"}], 0, None, "(hangup): takes no value"),
     (["hangup", {"caller": "hello?"}], 1, None, "step 1 (caller): comes after hangup"),
+    ([{"dial": "hung"}], 0, "outcome", "(dial): outcome: must be answered or failed, not 'hung'"),
+    ([{"dial": 3}], 0, None, "(dial): must be a mapping with outcome, ringing, code, message, not int"),
+    ([{"dial": {"ringing": 181}}], 0, "ringing", "(dial): ringing: must be 0 to 180 seconds (the API's ringing"),
+    ([{"dial": {"ringing": -1}}], 0, "ringing", "(dial): ringing: must be 0 to 3600 seconds"),
+    ([{"dial": {"ringing": "2s"}}], 0, "ringing", "must be a number of seconds, not a string"),
+    ([{"dial": {"code": "busy"}}], 0, "code", "(dial): code: only a failed dial has one"),
+    ([{"dial": {"message": "Nobody home."}}], 0, "message", "(dial): message: only a failed dial has one"),
+    ([{"dial": {"outcome": "failed", "code": "Busy!"}}], 0, "code", "lower-case letters, digits and _"),
+    ([{"dial": {"outcome": "failed", "message": ""}}], 0, "message", "must not be empty"),
+    ([{"dial": {"outcome": "failed", "tone": 1}}], 0, "tone", "unknown field (allowed: outcome, ringing, code"),
+    ([{"caller": "hi"}, "dial"], 1, None, "step 1 (dial): only the first step can dial"),
+    ([{"dial": "failed"}, {"caller": "hi"}], 1, None, "step 1 (caller): comes after a failed dial"),
 ]
 
 
@@ -589,6 +611,8 @@ _arguments = st.dictionaries(
 @st.composite
 def valid_scripts(draw: st.DrawFn, api: str) -> list[Any]:
     steps: list[Any] = []
+    if api == "live" and draw(st.booleans()):  # an outbound call's dial: played before the runner, sends nothing
+        steps.append(draw(st.sampled_from(["dial", {"dial": "answered"}, {"dial": {"ringing": 0}}])))
     for _ in range(draw(st.integers(0, 12))):
         kind = draw(
             st.sampled_from(

@@ -1,8 +1,9 @@
 """The emulator's record of calls (Realtime, ``rtc_...``) and Live sessions (``live_...``) and their states.
 
 A WebRTC call or Live session starts ``active``; one the emulator rang (SIP) starts ``pending`` and is decided
-once: ``accepted``, ``rejected``, ``referred``, or ``timed_out`` when nobody decides in time. ``hung_up`` ends
-an active, pending or accepted one. Tests read what was received (the offer bytes, the session, every
+once: ``accepted``, ``rejected``, ``referred``, or ``timed_out`` when nobody decides in time. An outbound SIP
+Live session (:mod:`.outbound`) starts ``dialing`` and is answered (``accepted``) or ``failed``. ``hung_up`` ends
+an active, pending, dialing or accepted one. Tests read what was received (the offer bytes, the session, every
 decision's body) from :class:`CallRecord` snapshots.
 
 An emulator left running must not grow with every key it mints or call it creates, so everything here is
@@ -25,10 +26,12 @@ from typing import Any, Literal
 
 from .scripts import Script, ScriptState
 
-CallState = Literal["pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out"]
+CallState = Literal[
+    "pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out", "dialing", "failed"
+]
 Api = Literal["realtime", "live"]
 
-ENDED: frozenset[str] = frozenset({"rejected", "referred", "hung_up", "timed_out"})
+ENDED: frozenset[str] = frozenset({"rejected", "referred", "hung_up", "timed_out", "failed"})
 """States after which the call is gone upstream: a hang-up answers 404."""
 DEFAULT_MAX_KEYS = 10_000
 """Minted ``ek_`` keys remembered at most (each with its session, a few KB)."""
@@ -93,6 +96,8 @@ class CallRecord:
     """The checked script the call's sockets play (:mod:`.scripts`): the registry's ``default_script`` unless
     :meth:`Emulator.script_call` set one; ``()`` is a quiet caller."""
     client_events: tuple[ClientEvent, ...] = ()
+    outbound: bool = False
+    """An outbound SIP Live session (``POST /v1/live/sessions`` with a ``sip`` transport): the emulator dials."""
     script_state: ScriptState | None = None
     """Where the call's script is (:class:`~.scripts.ScriptState`): ``None`` until a sideband attaches and the
     script starts playing (:mod:`.scripted_calls`), then ``playing``, ``done`` or ``failed`` (step and why)."""

@@ -99,7 +99,7 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], CallState]] = {
     "accept": (frozenset({"pending"}), "accepted"),
     "reject": (frozenset({"pending"}), "rejected"),
     "refer": (frozenset({"pending", "accepted"}), "referred"),
-    "hangup": (frozenset({"pending", "active", "accepted"}), "hung_up"),
+    "hangup": (frozenset({"pending", "active", "accepted", "dialing"}), "hung_up"),
 }
 assert not _TRANSITIONS["hangup"][0] & ENDED
 _VERB = {"accept": "accepted", "reject": "rejected", "refer": "referred", "hangup": "hung up"}

@@ -30,7 +30,7 @@ from typing import Literal
 from ..cli_boundary import EXIT_USAGE, CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from ..config import is_loopback
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, ENDED, CallRecord
-from .scripts import Script, load_script_file
+from .scripts import Dial, Script, load_script_file
 from .server import DEFAULT_HISTORY, Emulator
 
 #: ``emulator ring``'s exit code when the app refused the webhook for good (a 4xx such as ``400 bad_signature``).
@@ -157,6 +157,11 @@ def _ring(argv: list[str]) -> int:
     except ValueError as error:
         raise CLIError(f"{args.url}: {error}") from None
     script = _script(args.script, "live" if args.live else "realtime")
+    if script and isinstance(script[0], Dial):
+        raise CLIError(
+            f"{args.script}: script step 0 (dial): ring places an incoming call; dial is for outbound calls "
+            "(POST /v1/live/sessions with a sip transport)"
+        )
     with started(Emulator(args.api_key, args.host, args.port, script=script)) as emulator:
         print(f"emulator on {emulator.base_url}: the app must send its accept/reject/refer/hangup there", flush=True)
         print(f"export OPENAI_BASE_URL={emulator.base_url} OPENAI_API_KEY={emulator.api_key}", flush=True)
@@ -203,7 +208,8 @@ def _play(emulator: Emulator, record: CallRecord, attach_within: float) -> CallR
     """After an accept: wait ``attach_within`` s for the app's sideband to start the script, then for its end."""
     if record.state != "accepted":
         return None
-    print("accepted: the script plays once the app attaches its sideband (GET /v1/realtime?call_id=...)", flush=True)
+    where = "/v1/live/sessions/{id}/attach" if record.api == "live" else "/v1/realtime?call_id=..."
+    print(f"accepted: the script plays once the app attaches its sideband (GET {where})", flush=True)
     calls = emulator.calls
     started_or_ended = calls.wait_until(
         record.id, lambda r: r.script_state is not None or r.state in ENDED, timeout=attach_within

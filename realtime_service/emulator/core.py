@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .call_registry import Api, CallRegistry
+from .live_events import LiveEvents
 from .replies import Reply
 
 
@@ -193,6 +194,11 @@ class Core(Protocol):
 
     def add_socket_route(self, path: str, route: SocketRoute) -> None:
         """Serve WebSocket upgrades of ``GET path`` (under ``/v1``) with ``route``."""
+        ...
+
+    @property
+    def live_events(self) -> LiveEvents:
+        """Each Live session's replay buffer and attached sidebands: what an outbound call rings on."""
         ...
 
     @property

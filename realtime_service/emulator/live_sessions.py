@@ -1,8 +1,10 @@
-"""``POST /v1/live/sessions`` (GPT-Live over WebRTC) and ``/v1/live/sessions/{session_id}/accept|reject|refer|hangup``.
+"""``POST /v1/live/sessions`` (GPT-Live over WebRTC, or an outbound SIP call) and
+``/v1/live/sessions/{session_id}/accept|reject|refer|hangup``.
 
 The request is JSON ``{"session": MediaSessionConfig, "transport": {"type": "webrtc", "sdp": offer}}`` and the
 answer ``{"session": {"id": "live_..."}, "transport": {"type": "webrtc", "sdp": answer}}`` (CALLS-LIVE-NOTES
-3.1). Its status code is UNCONFIRMED: the emulator answers ``200``, clients should take any 2xx. No
+3.1); with ``transport.type: "sip"`` the emulator places an outbound call instead (:mod:`.outbound`). Its
+status code is UNCONFIRMED: the emulator answers ``200``, clients should take any 2xx. No
 ``Location`` header is sent (whether the real API sends one is UNCONFIRMED too). The tables follow the SDK's
 ``MediaSessionConfigParam`` and ``session_accept_params.Session`` two levels deep; deeper objects (delegated
 tools, decision questions) are checked for their type only. Reject needs ``status_code`` (300-699), unlike
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from .call_registry import CallRecord
 from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
 from .core import Call, Core
+from .outbound import SIP_TRANSPORT, Dialer, too_large, transport_problem
 from .replies import Reply
 from .validation import (
     AnyOf,
@@ -133,7 +136,9 @@ ACCEPT_SESSION = variant("live", _COMMON, required=("type", "model"))
 CREATE_REQUEST = Object(
     {
         "session": MEDIA_SESSION,
-        "transport": variant("webrtc", {"sdp": String()}, required=("type", "sdp")),
+        "transport": Tagged(
+            "type", {"webrtc": variant("webrtc", {"sdp": String()}, required=("type", "sdp")), "sip": SIP_TRANSPORT}
+        ),
     },
     required=frozenset({"session", "transport"}),
 )
@@ -144,11 +149,17 @@ def _session_id() -> str:
     return "live_" + secrets.token_hex(16)
 
 
-def _creator(emulator: Core) -> Callable[[Call], Reply]:
+def _creator(emulator: Core, dialer: Dialer) -> Callable[[Call], Reply]:
     def handle(call: Call) -> Reply:
-        problem = validation_error(CREATE_REQUEST, call.body)
+        transport = call.body.get("transport")
+        outbound = isinstance(transport, dict) and transport.get("type") == "sip"
+        problem = (too_large(call.request.body) if outbound else None) or validation_error(CREATE_REQUEST, call.body)
+        if problem is None and outbound:
+            problem = transport_problem(call.body["transport"])
         if problem is not None:
             return problem
+        if outbound:
+            return _dial(emulator, dialer, call)
         offer = call.body["transport"]["sdp"].encode("utf-8", "surrogatepass")
         sdp_answer = answer_or_problem(offer, "transport.sdp")
         if isinstance(sdp_answer, Reply):
@@ -172,10 +183,30 @@ def _creator(emulator: Core) -> Callable[[Call], Reply]:
     return handle
 
 
+def _dial(emulator: Core, dialer: Dialer, call: Call) -> Reply:
+    """An outbound SIP call: record the session (without the trunk or the number) and start ringing."""
+    record = emulator.calls.add(
+        CallRecord(
+            id=_session_id(),
+            api="live",
+            transport="sip",
+            state="dialing",
+            created_at=call.now,
+            session=call.body["session"],
+            encoding="json",
+            auth="api_key",
+            outbound=True,
+        )
+    )
+    dialer.dial(record)
+    return Reply.json(200, {"session": {"id": record.id}, "transport": {"type": "sip"}})
+
+
 def install(emulator: Core) -> None:
-    """The GPT-Live session family: create a session (WebRTC), decide and end one."""
+    """The GPT-Live session family: create a session (WebRTC, or an outbound SIP call), decide and end one."""
     registry = emulator.calls
-    emulator.add_route("POST", "/live/sessions", _creator(emulator))
+    dialer = Dialer(registry, emulator.live_events, lambda: emulator.running)
+    emulator.add_route("POST", "/live/sessions", _creator(emulator, dialer))
     base = "/live/sessions/{session_id}"
     for action, schema in (("accept", ACCEPT_REQUEST), ("reject", status_code(True)), ("refer", REFER)):
         emulator.add_route("POST", f"{base}/{action}", decision_handler(registry, "live", action, schema), azure=False)

@@ -46,6 +46,7 @@ from .scripts import (
     Api,
     Caller,
     Delegate,
+    Dial,
     Drop,
     Dtmf,
     ExpectCommentary,
@@ -238,6 +239,8 @@ class ScriptRunner:
             self._sleep(step.seconds)
         elif isinstance(step, Drop):
             self.channel.close(abnormal=True)
+        elif isinstance(step, Dial):
+            pass  # played before the script starts: the dialer's transport.* events (outbound.py)
         elif isinstance(step, Replay):
             since = self._clock() - step.seconds
             for at, event in list(self._sent):

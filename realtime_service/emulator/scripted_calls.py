@@ -14,6 +14,8 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
   the call exactly as a REST hang-up does (:func:`~.call_routes.hang_up`: its sidebands close);
 - each state goes on the record (``CallRecord.script_state``); once the script is over, the call's sidebands
   (and any that attach later) are a quiet caller again.
+- an outbound call's script (:mod:`.outbound`) starts only once its callee answered (``dial: failed`` is
+  ``done`` when the call failed); a ``dial`` step on a call that came in fails the script at that step.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from .call_routes import hang_up
 from .core import Channel as Connection
 from .core import Driver, SocketClosed
 from .script_runner import ChannelClosed, ScriptRunner
-from .scripts import Script, ScriptState
+from .scripts import MAX_RINGING, Dial, Script, ScriptState
 
 REATTACH_TIMEOUT = 30.0
 """Seconds a scripted event waits for the app to attach a sideband again after its connection closed; then the
 script fails (``the app's connection closed``)."""
+DIAL_TIMEOUT = MAX_RINGING + REATTACH_TIMEOUT
+"""Seconds a script waits for its outbound call's outcome (the dialer decides within the ringing limit)."""
 _RECEIVE_SLICE = 0.1
 """A receive waits on one connection at most this long before looking for a newer one."""
 
@@ -79,7 +83,8 @@ class ScriptedCall:
     def _play(self) -> None:
         remove = self._calls.on_end(self.call_id, self._call_ended)
         try:
-            self.runner.run()
+            if self._dialled():
+                self.runner.run()
         finally:
             remove()
             self._finished()
@@ -87,6 +92,30 @@ class ScriptedCall:
                 attached, self._attached = self._attached, []
             for connection in attached:
                 connection.release()
+
+    def _dialled(self) -> bool:
+        """Whether the script plays on: an outbound call's only once its callee answered (a ``dial: failed``
+        script is done when the call failed); a ``dial`` step on a call that came in fails the script."""
+        script = self.runner.script
+        dials = bool(script) and isinstance(script[0], Dial)
+        record = self._calls.get(self.call_id)
+        if record is None or not record.outbound:
+            if dials:
+                self._record(ScriptState("failed", 0, "dial", "only an outbound call dials; this call came in"))
+                return False
+            return True
+        try:
+            settled = self._calls.wait_until(self.call_id, lambda r: r.state != "dialing", DIAL_TIMEOUT)
+        except UnknownCall:
+            return False  # forgotten (the registry's bounds): nothing to play on
+        if settled.state == "accepted":
+            return True
+        if settled.state == "failed" and dials and isinstance(script[0], Dial) and script[0].outcome == "failed":
+            self._record(ScriptState("done"))
+            return False
+        why = "still ringing" if settled.state == "dialing" else f"the call ended while ringing ({settled.state})"
+        self._record(ScriptState("failed", 0, "dial", why))
+        return False
 
     def _call_ended(self, record: CallRecord) -> None:
         """The call ended (any way): no further step plays. Under the call's lock: only flags."""

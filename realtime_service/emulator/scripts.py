@@ -17,6 +17,8 @@ for the steps whose value may be left out, the bare name: ``"hangup"``). The ste
 ``drop``            the socket closes abnormally (to test reconnects); the call goes on
 ``replay``          ``{seconds?}``: re-send the events of the last seconds (3 by default) with their ``event_id``\\ s
 ``hangup``          the caller hangs up (the last step)
+``dial``            GPT-Live outbound calls only, the first step: how the dialled phone answers:
+                    ``answered`` / ``failed`` or ``{outcome?, ringing?, code?, message?}`` (:mod:`.outbound`)
 =================== ============================================================================================
 
 :func:`load_script` checks a list (or YAML text) once and returns a tuple of frozen step objects, equal whichever
@@ -50,6 +52,13 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds an ``expect_*`` step waits when the script does not say."""
 DEFAULT_REPLAY_SECONDS = 3.0
 """GPT-Live's documented replay window on attach (SIDEBAND-NOTES 3.4)."""
+DEFAULT_RINGING = 0.5
+"""Seconds an outbound call rings before its outcome when the script does not say (no ``dial`` step: answered)."""
+MAX_RINGING = 180.0
+"""The longest ``ringing``: GPT-Live's outbound ringing limit (3 minutes, the voice-sip guide)."""
+DEFAULT_FAILURE = ("busy", "The callee is busy.")
+"""``transport.failed``'s ``error.code`` and ``message`` for ``dial: failed`` when the script does not say."""
+_FAILURE_CODE = re.compile(r"[a-z0-9_]{1,64}")
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,512}")
 _DTMF = re.compile(r"[0-9A-D*#]{1,64}")
@@ -132,8 +141,30 @@ class Hangup:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """How an outbound call's callee answers: after ``ringing`` seconds, ``answered`` or ``failed`` with
+    ``transport.failed``'s ``code`` and ``message``."""
+
+    outcome: Literal["answered", "failed"] = "answered"
+    ringing: float = DEFAULT_RINGING
+    code: str | None = None
+    message: str | None = None
+
+
 Step = (
-    Caller | ModelSays | ModelCalls | ExpectOutput | Delegate | ExpectCommentary | Dtmf | Wait | Drop | Replay | Hangup
+    Caller
+    | ModelSays
+    | ModelCalls
+    | ExpectOutput
+    | Delegate
+    | ExpectCommentary
+    | Dtmf
+    | Wait
+    | Drop
+    | Replay
+    | Hangup
+    | Dial
 )
 Script = tuple[Step, ...]
 
@@ -149,9 +180,10 @@ STEP_NAMES: dict[type[Any], str] = {
     Drop: "drop",
     Replay: "replay",
     Hangup: "hangup",
+    Dial: "dial",
 }
-LIVE_ONLY = frozenset({"delegate", "expect_commentary"})
-"""Steps with no Realtime counterpart (client delegation is GPT-Live's)."""
+LIVE_ONLY = frozenset({"delegate", "expect_commentary", "dial"})
+"""Steps with no Realtime counterpart (client delegation and outbound SIP calls are GPT-Live's)."""
 
 
 def step_name(step: Step) -> str:
@@ -308,8 +340,35 @@ def _step(index: int, raw: Any) -> Step:
         return ExpectCommentary(
             fields.ident("delegation_id"), fields.seconds("timeout", DEFAULT_TIMEOUT), fields.text("contains")
         )
+    if name == "dial":
+        return _dial(index, value)
     fields = _Fields(index, name, value, ("seconds",))  # replay
     return Replay(fields.seconds("seconds", DEFAULT_REPLAY_SECONDS))
+
+
+def _dial(index: int, value: Any) -> Dial:
+    """``dial``, ``dial: answered``, ``dial: failed`` or ``dial: {outcome?, ringing?, code?, message?}``."""
+    if isinstance(value, str):
+        value = {"outcome": value}
+    fields = _Fields(index, "dial", value, ("outcome", "ringing", "code", "message"))
+    outcome = fields.value.get("outcome", "answered")
+    if outcome not in ("answered", "failed"):
+        fields.fail("outcome", f"must be answered or failed, not {str(outcome)[:64]!r}")
+    ringing = fields.value.get("ringing")
+    seconds = DEFAULT_RINGING
+    if ringing is not None:
+        seconds = _seconds(ringing, lambda message: fields.fail("ringing", message), positive=False)
+        if seconds > MAX_RINGING:
+            fields.fail("ringing", f"must be 0 to {MAX_RINGING:g} seconds (the API's ringing limit), not {ringing!r}")
+    code, message = fields.value.get("code"), fields.text("message")
+    if outcome == "answered":
+        for field in ("code", "message"):
+            if fields.value.get(field) is not None:
+                fields.fail(field, "only a failed dial has one (outcome: failed)")
+        return Dial("answered", seconds)
+    if code is not None and (not isinstance(code, str) or not _FAILURE_CODE.fullmatch(code)):
+        fields.fail("code", "must be a code of 1-64 lower-case letters, digits and _ (busy, no_answer...)")
+    return Dial("failed", seconds, code or DEFAULT_FAILURE[0], message or DEFAULT_FAILURE[1])
 
 
 # -- checking the whole script ----------------------------------------------------------------------------------
@@ -356,6 +415,13 @@ def _check_sequence(steps: Script) -> None:
                 )
         elif isinstance(step, Hangup) and index != len(steps) - 1:
             raise ScriptError(f"script step {index + 1} ({step_name(steps[index + 1])}): comes after hangup", index + 1)
+        elif isinstance(step, Dial):
+            if index != 0:
+                raise ScriptError(f"script step {index} ({name}): only the first step can dial", index)
+            if step.outcome == "failed" and len(steps) > 1:
+                raise ScriptError(
+                    f"script step 1 ({step_name(steps[1])}): comes after a failed dial (the call never connects)", 1
+                )
 
 
 def _checked(raw: Any) -> Step | None:
@@ -389,10 +455,9 @@ def check_api(steps: Script, api: Api) -> None:
     if api == "realtime":
         for index, step in enumerate(steps):
             if step_name(step) in LIVE_ONLY:
-                raise ScriptError(
-                    f"script step {index} ({step_name(step)}): GPT-Live only (client delegation), not on Realtime",
-                    index,
-                )
+                why = "outbound SIP calls" if isinstance(step, Dial) else "client delegation"
+                name = step_name(step)
+                raise ScriptError(f"script step {index} ({name}): GPT-Live only ({why}), not on Realtime", index)
 
 
 class _ScriptLoader(yaml.SafeLoader):

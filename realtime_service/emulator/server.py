@@ -50,6 +50,7 @@ from .client_secrets import create_client_secret
 from .core import Call, Driver, Handler, RecordedRequest, Route, SocketRoute, SocketSession
 from .families import install_route_families
 from .faults import Fault, FaultQueue
+from .live_events import LiveEvents
 from .replies import Reply
 from .scripts import load_script
 from .sessions import create_session
@@ -493,6 +494,8 @@ class Emulator:
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
+        self.live_events = LiveEvents(self.calls)
+        """Each Live session's replay buffer and attached sidebands (:mod:`.live_events`)."""
         install_route_families(self)
         self._faults = FaultQueue()
         self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)

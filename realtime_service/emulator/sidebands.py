@@ -13,15 +13,16 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
   without is quiet: ``response.create`` is answered with an empty completed response; with a driver, the driver
   answers what it is passed;
 - a call's end (REST hang-up, reject, refer; Live ``session.close``) closes its sidebands with 1000, Live ones
-  after ``session.closed`` (reason ``close_requested``), with or without ``graceful_close``.
+  after ``session.closed`` (reason ``close_requested``; ``remote_hangup`` after an outbound call's
+  ``transport.failed``), with or without ``graceful_close``;
+- a Live sideband also gets the session's own events (``transport.ringing``... of :mod:`.outbound`) as they are
+  published, replayed or live (:mod:`.live_events`).
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,18 +30,18 @@ from urllib.parse import parse_qs
 from .call_registry import Api, CallRecord, CallRegistry
 from .call_routes import NOT_FOUND_CODES
 from .calls import SESSION
-from .core import Call, Core, Driver, SocketRoute, SocketSession, Transport
+from .core import Call, Core, Driver, SocketClosed, SocketRoute, SocketSession, Transport
+from .live_events import REPLAY_MAX_EVENTS as REPLAY_MAX_EVENTS
+from .live_events import REPLAY_SECONDS as REPLAY_SECONDS
+from .live_events import LiveEvents
 from .replies import Reply, random_id
 from .scripted_calls import ScriptedCalls
 from .sideband_session import Problem, Sideband, server_event_id
 from .validation import Object, validate
 
-REPLAY_SECONDS = 3.0
-"""A Live sideband that attaches gets the session's events of the preceding 3 s again (SIDEBAND-NOTES 3.4)."""
-REPLAY_MAX_EVENTS = 1000
-"""At most this many of them (the newest): a flood cannot make a session's replay buffer grow without bound."""
-ATTACHABLE = frozenset({"active", "accepted"})
-"""States in which a call's sideband can attach: a WebRTC call (active) or an accepted SIP call."""
+ATTACHABLE = frozenset({"active", "accepted", "dialing"})
+"""States in which a call's sideband can attach: a WebRTC call (active), an accepted SIP call, or an outbound SIP
+call from its creation on (dialing; answered, it is accepted: :mod:`.outbound`)."""
 DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1"
 _SESSION_UPDATE = Object({"session": SESSION})
 _REALTIME_CLIENT_EVENTS = frozenset(
@@ -278,59 +279,12 @@ class RealtimeSideband(Sideband):
 # GPT-Live
 
 
-class _Replay:
-    """A Live session's recent server events, for the replay on attach (bounded by time)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: collections.deque[tuple[float, str]] = collections.deque(maxlen=REPLAY_MAX_EVENTS)
-        self.close_event_id: str | None = None
-        """The ``event_id`` of the ``session.close`` that ended the session, if one did."""
-        self._closed: dict[str, Any] | None = None
-
-    def closed_event(self, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The session's one ``session.closed`` (built once): every sideband gets the same event and id."""
-        with self._lock:
-            if self._closed is None:
-                self._closed = build()
-            return self._closed
-
-    def add(self, at: float, text: str) -> None:
-        with self._lock:
-            self._events.append((at, text))
-            while self._events and self._events[0][0] < at - REPLAY_SECONDS:
-                self._events.popleft()
-
-    def since(self, at: float) -> list[str]:
-        with self._lock:
-            return [text for when, text in self._events if when >= at - REPLAY_SECONDS]
-
-
-class _Replays:
-    """The replay buffer of each Live session, for as many sessions as the registry keeps (live and ended: a
-    sideband attaching as the session ends must find the same ``session.closed``)."""
-
-    def __init__(self, calls: CallRegistry) -> None:
-        self._calls = calls
-        self._lock = threading.Lock()
-        self._buffers: collections.OrderedDict[str, _Replay] = collections.OrderedDict()
-
-    def of(self, session_id: str) -> _Replay:
-        with self._lock:
-            buffer = self._buffers.get(session_id)
-            if buffer is None:
-                buffer = self._buffers[session_id] = _Replay()
-                while len(self._buffers) > self._calls.max_calls + self._calls.max_ended_calls:
-                    self._buffers.popitem(last=False)
-            return buffer
-
-
 class LiveSideband(Sideband):
     """``/live/sessions/{id}/attach``: the Live sideband subset (SIDEBAND-NOTES 3.2-3.5)."""
 
     api: Api = "live"
 
-    def __init__(self, *args: Any, replays: _Replays, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, replays: LiveEvents, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._replay = replays.of(self.call_id)
         self._sent_closed = False
@@ -343,12 +297,24 @@ class LiveSideband(Sideband):
             self._sent_closed = True
         text = json.dumps(payload)
         if payload.get("type") != "error":  # an error answers one connection's event: not the session's to replay
-            self._replay.add(self.calls.now(), text)
+            self._replay.add(text)
         self.transport.send_text(text)
 
     def attached(self) -> None:
-        for text in self._replay.since(self.calls.now()):
+        self._replay.attach(self._listen)  # the replay, then the session's own events (transport.*) as they come
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._replay.detach(self._listen)
+
+    def _listen(self, text: str) -> bool:
+        try:
             self.transport.send_text(text)
+        except SocketClosed:
+            return False
+        return True
 
     def _resource(self, record: CallRecord | None = None) -> dict[str, Any]:
         record = record or self.calls.get(self.call_id)
@@ -386,7 +352,7 @@ class LiveSideband(Sideband):
             closed: dict[str, Any] = {
                 "type": "session.closed",
                 "event_id": server_event_id(),
-                "reason": "close_requested",
+                "reason": "remote_hangup" if record.state == "failed" else "close_requested",
                 "session": self._resource(record),
                 "usage": {"seconds": max(0.0, self.calls.now() - record.created_at)},
             }
@@ -497,7 +463,7 @@ def _bearer(call: Call) -> str:
 def install(core: Core) -> None:
     """The sideband family: attach to a Realtime call or a GPT-Live session over a WebSocket."""
     calls = core.calls
-    replays = _Replays(calls)
+    replays = core.live_events
     scripts = ScriptedCalls(calls)
 
     def _driver(call_id: str) -> tuple[Driver | None, bool]:
