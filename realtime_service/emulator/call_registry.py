@@ -64,6 +64,10 @@ class TooManyClientEvents(Exception):
     """The call's record already holds :data:`MAX_CLIENT_EVENTS` client events."""
 
 
+class NoRoomForCall(Exception):
+    """The registry already holds ``max_calls`` live calls and the new one may not push the oldest out."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """A snapshot of one call or Live session.
@@ -76,7 +80,7 @@ class CallRecord:
 
     id: str
     api: Api
-    transport: Literal["webrtc", "sip"]
+    transport: Literal["webrtc", "sip", "websocket"]
     state: CallState
     created_at: float
     offer: bytes | None = None
@@ -211,11 +215,19 @@ class CallRegistry:
 
     # what the routes and ring do
 
-    def add(self, record: CallRecord) -> CallRecord:
-        """Record a new call; the oldest live one is forgotten beyond ``max_calls``."""
+    def has_room(self) -> bool:
+        """Fewer than ``max_calls`` live calls: :meth:`add` with ``evict=False`` would succeed now."""
+        with self._lock:
+            return len(self._live) < self.max_calls
+
+    def add(self, record: CallRecord, *, evict: bool = True) -> CallRecord:
+        """Record a new call; the oldest live one is forgotten beyond ``max_calls``, or with ``evict=False``
+        (a primary socket, whose open connection holds its session) :class:`NoRoomForCall` is raised instead."""
         script = self.default_script if record.script is None else record.script
         record = replace(record, states=(record.state,), script=script)
         with self._lock:
+            if not evict and record.state not in ENDED and len(self._live) >= self.max_calls:
+                raise NoRoomForCall(record.id)
             self._forget(record.id)
             self._entries[record.id] = _Entry(record)
             if record.state in ENDED:

@@ -627,6 +627,10 @@ class Emulator:
         """The route serving ``method path`` (a path as given to :meth:`add_route`), if any."""
         return self._routes.get(path, {}).get(method.upper())
 
+    def socket_route(self, path: str) -> SocketRoute | None:
+        """The socket route registered for ``path`` (as given to :meth:`add_socket_route`), if any."""
+        return self._socket_routes.get(path)
+
     def ring(
         self,
         webhook_url: str,
@@ -710,7 +714,12 @@ class Emulator:
         prefix = AZURE_V1_PREFIX if self.azure else "/v1"
         path = request.path[len(prefix) :] if request.path.startswith(prefix + "/") else None
         route = self._socket_route(path) if path is not None else None
-        if route is None or (self.azure and not route.azure):
+        if route is not None and self.azure and not route.azure:
+            route = None
+        if route is None and self.azure and parse_qs(request.query).get("api-version"):
+            classic = [r for r in self._socket_routes.values() if r.azure_path is not None]
+            route = next((r for r in classic if r.azure_path == request.path.rstrip("/")), None)
+        if route is None:
             return _AZURE_NOT_FOUND if self.azure else Reply.error(404, f"Invalid URL (GET {request.path})")
         missing = missing_extra()
         if missing is not None:

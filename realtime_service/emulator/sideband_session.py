@@ -124,6 +124,10 @@ class Sideband:
         """The API's ``error`` event for ``problem``."""
         raise NotImplementedError
 
+    def for_record(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Hook: what of a client event goes on the call's record (default: all of it)."""
+        return event
+
     def ended(self, record: CallRecord) -> None:
         """The call ended (hang-up, ``session.close``...): runs on a thread of its own; default: close."""
         self.transport.close(1000, "")
@@ -181,7 +185,7 @@ class Sideband:
         if event is None:
             return
         try:
-            self.calls.record_client_event(self._call_id, self.connection_id, event)
+            self.calls.record_client_event(self._call_id, self.connection_id, self.for_record(event))
         except TooManyClientEvents:
             self.transport.close(POLICY_VIOLATION, "too many client events for the emulator's record")
             return
