@@ -488,8 +488,9 @@ class Emulator:
         self._socket_routes: dict[str, SocketRoute] = {}
         self._socket_templates: list[tuple[re.Pattern[str], str]] = []
         self.on_sideband: Driver | None = None
-        """When set, drives every sideband that attaches from then on, on a thread of its own (the script
-        runner's hook); unset, a sideband is a quiet conversation (docs/emulator-calls.md, "Sockets")."""
+        """When set, drives every sideband that attaches (and every primary socket's new session) from then on,
+        on a thread of its own (the script runner's hook); unset, a socket plays the call's script or is a quiet
+        conversation (docs/emulator-calls.md, "Sockets")."""
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
