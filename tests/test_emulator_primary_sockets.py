@@ -17,6 +17,7 @@ from typing import Any
 import openai
 import pytest
 import requests
+from chromium import empty_page
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -508,3 +509,55 @@ def test_azure_paths_the_notes_do_not_list_are_not_served() -> None:
         with pytest.raises(InvalidStatus) as refused:
             connect(versioned, additional_headers={"api-key": "wrong"}, open_timeout=WAIT).close()
         assert refused.value.response.status_code == 401
+
+
+# a browser's primary socket: the key in a subprotocol
+
+
+def _mint(emu: Emulator) -> str:
+    minted = requests.post(
+        emu.base_url + "/realtime/client_secrets",
+        json={"session": {"type": "realtime", "model": "gpt-realtime-2.1-mini"}},
+        headers={"Authorization": f"Bearer {emu.api_key}"},
+        timeout=WAIT,
+    )
+    assert minted.status_code == 200, minted.text
+    return str(minted.json()["value"])
+
+
+def test_the_key_may_come_in_the_browsers_subprotocol_and_realtime_is_selected(emu: Emulator) -> None:
+    key = _mint(emu)
+    url = f"ws://127.0.0.1:{emu.port}/v1/realtime?model=gpt-realtime"
+    offered = ["realtime", f"openai-insecure-api-key.{key}"]
+    with connect(url, subprotocols=offered, open_timeout=WAIT) as ws:  # type: ignore[arg-type]
+        assert ws.subprotocol == "realtime"
+        created = _next(ws)
+        assert (created["type"], created["session"]["model"]) == ("session.created", "gpt-realtime-2.1-mini")
+    assert _ended(emu, created["session"]["id"]).auth == "ephemeral"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, subprotocols=["realtime", "openai-insecure-api-key.sk-wrong"], open_timeout=WAIT).close()  # type: ignore[list-item]
+    assert refused.value.response.status_code == 401
+
+
+def test_chromium_opens_a_primary_socket_with_an_ek_key(browser: Any) -> None:
+    with Emulator() as emu, empty_page() as page:
+        key = _mint(emu)
+        browser.get(page)
+        browser.set_script_timeout(WAIT)
+        first = browser.execute_async_script(
+            """
+            const [url, key, done] = arguments;
+            const ws = new WebSocket(url, ["realtime", "openai-insecure-api-key." + key]);
+            ws.onmessage = (message) => { done({protocol: ws.protocol, event: JSON.parse(message.data)}); ws.close(); };
+            ws.onerror = () => done({error: "the socket failed"});
+            """,
+            f"ws://127.0.0.1:{emu.port}/v1/realtime?model=gpt-realtime",
+            key,
+        )
+        assert first.get("error") is None, first
+        assert first["protocol"] == "realtime"
+        assert (first["event"]["type"], first["event"]["session"]["model"]) == (
+            "session.created",
+            "gpt-realtime-2.1-mini",
+        )
+        assert _ended(emu, first["event"]["session"]["id"]).auth == "ephemeral"

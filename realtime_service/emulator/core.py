@@ -88,13 +88,15 @@ class SocketRoute:
     """One WebSocket endpoint (a ``GET`` with ``Upgrade: websocket``). ``auth``/``azure`` as in :class:`Route`;
     ``max_message_bytes``: a bigger frame or message closes the connection with 1009. ``azure_path``: in Azure
     mode the route is served at this classic path (outside ``/openai/v1``, ``api-version`` required), such as
-    ``/openai/realtime`` where Azure's Realtime primary socket lives."""
+    ``/openai/realtime`` where Azure's Realtime primary socket lives. ``subprotocols``: the ones the route speaks
+    (the handshake selects one the client offers)."""
 
     handler: SocketHandler
     auth: bool = True
     azure: bool = False
     max_message_bytes: int = 1 << 20
     azure_path: str | None = None
+    subprotocols: tuple[str, ...] = ()
 
 
 class Channel(Protocol):

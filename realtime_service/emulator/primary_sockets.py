@@ -37,6 +37,7 @@ import contextlib
 import json
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -77,6 +78,7 @@ REALTIME_MODELS = frozenset(
 """The SDK 3.63 ``model`` enum of a Realtime session (``RealtimeSessionCreateRequestParam``)."""
 LIVE_MODELS = frozenset({"gpt-live-1", "gpt-live-1.1"})
 """The SDK 3.63 Live models (``types/live/session_config.py``)."""
+_KEY_PROTOCOL = "openai-insecure-api-key."
 SESSION_SECONDS = 3600
 """A primary session's ``expires_at`` is this long after it starts."""
 SILENCE = base64.b64encode(bytes(960)).decode()
@@ -299,7 +301,11 @@ class LivePrimary(LiveSideband):
             self.send(self.error(_NO_ROOM, client_event_id))
             self.transport.close(1013, "the emulator holds max_calls sessions")
             return False
-        self.calls.record_client_event(self.call_id, self.connection_id, event)
+        try:
+            self.calls.record_client_event(self.call_id, self.connection_id, event)
+        except UnknownCall:  # forgotten at once (the registry's bounds): the session is gone
+            self.transport.close(1000, "")
+            return False
         self.send({"type": "session.started", "session": self._resource(), "client_event_id": client_event_id})
         self._driver, self.scripted = self._pick_driver(self.call_id)
         return True
@@ -319,9 +325,18 @@ def _first(call: Call, name: str) -> str:
     return (parse_qs(call.request.query).get(name) or [""])[0]
 
 
-def _bearer(call: Call) -> str:
+def _key(call: Call) -> tuple[str, Call]:
+    """The key of a Realtime handshake, and the call with it as its ``Authorization``: the bearer header, else
+    the browser's ``openai-insecure-api-key.<key>`` subprotocol (a browser cannot set headers on a WebSocket)."""
     scheme, _, key = call.request.headers.get("authorization", "").strip().partition(" ")
-    return key.strip() if scheme.lower() == "bearer" else ""
+    if scheme.lower() == "bearer" and key.strip():
+        return key.strip(), call
+    offered = (token.strip() for token in call.request.headers.get("sec-websocket-protocol", "").split(","))
+    key = next((token[len(_KEY_PROTOCOL) :] for token in offered if token.startswith(_KEY_PROTOCOL)), "")
+    if not key:
+        return "", call
+    headers = {**call.request.headers, "authorization": f"Bearer {key}"}
+    return key, replace(call, request=replace(call.request, headers=headers))
 
 
 def _no_room(calls: CallRegistry) -> Reply:
@@ -346,7 +361,7 @@ def _realtime_session(core: Core, call: Call) -> tuple[dict[str, Any], str] | Re
                 400, "Missing required parameter: 'deployment'.", param="deployment", code="missing_required_parameter"
             )
         return realtime_session({"model": deployment}, expires_at), "api_key"
-    key = _bearer(call)
+    key, call = _key(call)
     if key.startswith("ek_"):
         minted = calls.minted(key)
         if minted is None or call.now >= minted[0]:
@@ -455,7 +470,10 @@ def install(core: Core) -> None:
 
         return run
 
-    core.add_socket_route("/realtime", SocketRoute(realtime, auth=False, azure=False, azure_path="/openai/realtime"))
+    core.add_socket_route(
+        "/realtime",
+        SocketRoute(realtime, auth=False, azure=False, azure_path="/openai/realtime", subprotocols=("realtime",)),
+    )
     core.add_socket_route("/live/sessions", SocketRoute(live, azure=True))
 
 

@@ -329,6 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             session,
             max_message_bytes=route.max_message_bytes,
             stopping=self.server.stopping,
+            subprotocols=route.subprotocols,
         )
 
     def _read_body(self) -> bytes | None:
