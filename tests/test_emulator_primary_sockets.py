@@ -21,7 +21,7 @@ from chromium import empty_page
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator
+from realtime_service.emulator import Emulator, call_registry
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.primary_sockets import SILENCE
 from realtime_service.emulator.scripts import ScriptState
@@ -561,3 +561,21 @@ def test_chromium_opens_a_primary_socket_with_an_ek_key(browser: Any) -> None:
             "gpt-realtime-2.1-mini",
         )
         assert _ended(emu, first["event"]["session"]["id"]).auth == "ephemeral"
+
+
+def test_a_long_run_of_audio_appends_is_one_record_entry_within_the_bound(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(call_registry, "MAX_CLIENT_EVENTS", 50)  # a long call's worth of 20 ms chunks, shrunk
+    chunk = base64.b64encode(bytes(960)).decode()
+    with _ws(emu, "/realtime?model=gpt-realtime") as ws:
+        session_id = _next(ws)["session"]["id"]
+        for _ in range(120):
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        assert _next(ws)["type"] == "input_audio_buffer.committed"  # still open: the bound was not reached
+    events = [e.event for e in _ended(emu, session_id).client_events]
+    assert events == [
+        {"type": "input_audio_buffer.append", "audio_bytes": 120 * 960, "appends": 120},
+        {"type": "input_audio_buffer.commit"},
+    ]

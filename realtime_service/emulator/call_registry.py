@@ -284,12 +284,28 @@ class CallRegistry:
 
         return remove
 
-    def record_client_event(self, call_id: str, connection: str, event: dict[str, Any]) -> ClientEvent:
-        """Append a client event to the call's record (and wake :meth:`wait_until`).
+    def record_client_event(
+        self,
+        call_id: str,
+        connection: str,
+        event: dict[str, Any],
+        *,
+        merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> ClientEvent:
+        """Append a client event to the call's record (and wake :meth:`wait_until`). ``merge(last, event)``: when
+        the record's last event came from the same connection and this returns an event, that one replaces the
+        last instead (a primary socket's run of audio appends is one entry, so audio does not use up the bound).
 
         :class:`TooManyClientEvents` beyond :data:`MAX_CLIENT_EVENTS`; :class:`UnknownCall` if it was forgotten."""
         entry = self._entry(call_id)
         with entry.changed:
+            last = entry.events[-1] if entry.events else None
+            merged = merge(last.event, event) if merge is not None and last and last.connection == connection else None
+            if last is not None and merged is not None:
+                recorded = entry.events[-1] = ClientEvent(connection, merged, last.at)
+                entry.record = replace(entry.record, client_events=tuple(entry.events))
+                entry.changed.notify_all()
+                return recorded
             if len(entry.events) >= MAX_CLIENT_EVENTS:
                 raise TooManyClientEvents(call_id)
             recorded = ClientEvent(connection, event, self._clock())

@@ -11,7 +11,8 @@ says so:
   ``model_not_found`` on the handshake; none, a 400 ``missing_required_parameter``) or from the session an
   ``ek_`` key of this emulator was minted with (the query's ``model`` is then ignored); ``session.created``
   carries the full default session. ``input_audio_buffer.append`` must hold base64 (the record keeps its
-  decoded size as ``audio_bytes``, not the audio); ``.commit`` of an empty buffer is an error
+  decoded size as ``audio_bytes``, not the audio; a run of appends is one entry, ``appends`` counting them, so
+  a long call's audio does not use up the record's bound); ``.commit`` of less than 100 ms is an error
   (``input_audio_buffer_commit_empty``), else ``.committed`` and the user item; ``.clear`` → ``.cleared``.
   While a script or driver speaks, each transcript delta is preceded by a ``response.output_audio.delta`` of
   PCM16 silence, and ``response.output_audio.done`` precedes the transcript's ``done``.
@@ -110,6 +111,15 @@ def _audio_size(event: Mapping[str, Any], name: str) -> int:
         raise Problem(f"Invalid '{name}': expected base64-encoded audio.", code="invalid_value", param=name) from None
 
 
+def _merged_appends(last: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+    """A run of valid audio appends of one type as one record entry: their total size and how many."""
+    sizes = (last.get("audio_bytes"), event.get("audio_bytes"))
+    if last.get("type") != event.get("type") or not all(isinstance(size, int) for size in sizes):
+        return None
+    total = sum(size for size in sizes if isinstance(size, int))
+    return {"type": event["type"], "audio_bytes": total, "appends": int(last.get("appends", 1)) + 1}
+
+
 def _without_audio(event: dict[str, Any], name: str) -> dict[str, Any]:
     """The event as recorded: the audio's decoded size (``None`` when not base64) instead of the audio."""
     recorded = {key: value for key, value in event.items() if key != name}
@@ -132,6 +142,9 @@ class RealtimePrimary(RealtimeSideband):
 
     def for_record(self, event: dict[str, Any]) -> dict[str, Any]:
         return _without_audio(event, "audio") if event.get("type") == "input_audio_buffer.append" else event
+
+    def merge_recorded(self, last: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+        return _merged_appends(last, event) if event.get("type") == "input_audio_buffer.append" else None
 
     def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
         if kind == "input_audio_buffer.append":
@@ -208,6 +221,9 @@ class LivePrimary(LiveSideband):
 
     def for_record(self, event: dict[str, Any]) -> dict[str, Any]:
         return _without_audio(event, "audio") if event.get("type") == "session.input_audio.append" else event
+
+    def merge_recorded(self, last: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+        return _merged_appends(last, event) if event.get("type") == "session.input_audio.append" else None
 
     def handle(self, kind: str, event: dict[str, Any], client_event_id: str | None) -> bool:
         if kind == "session.start":
