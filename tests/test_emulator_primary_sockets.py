@@ -398,7 +398,8 @@ def test_the_async_live_sdk_plays_a_scripted_turn_with_audio() -> None:
     assert [e.type for e in said] == ["session.output_audio.delta", "session.output_transcript.delta"] * 3
     assert all(e.start_ms is None for e in said if e.type == "session.output_audio.delta")  # primary: no times
     assert kinds[-1] == "session.closed"
-    assert emu.calls.get(session_id) is not None
+    record = _ended(emu, session_id)
+    assert record.script_state == ScriptState("done")
 
 
 def test_a_sideband_attaches_to_a_live_primary_session_and_sees_its_close() -> None:
@@ -495,6 +496,26 @@ def test_the_async_azure_sdk_starts_a_live_session_and_a_sideband_attaches_on_az
         assert asyncio.run(asyncio.wait_for(run(), WAIT * 3)) == ("session.started", "session.closed")
 
 
+def test_the_async_azure_sdk_opens_the_realtime_primary_socket() -> None:
+    with Emulator(azure=True) as emu:
+
+        async def run() -> tuple[str, str]:
+            client = openai.AsyncAzureOpenAI(
+                api_key=emu.api_key,
+                azure_endpoint=emu.azure_endpoint,
+                api_version="2025-04-01-preview",
+                websocket_base_url=f"ws://127.0.0.1:{emu.port}/openai",
+            )
+            async with client.realtime.connect(model="dep-async") as conn:
+                created = await conn.recv()
+                await conn.input_audio_buffer.append(audio=AUDIO_100_MS)
+                await conn.input_audio_buffer.commit()
+                committed = await conn.recv()
+                return created.session.model, committed.type  # type: ignore[union-attr,return-value]
+
+        assert asyncio.run(asyncio.wait_for(run(), WAIT * 3)) == ("dep-async", "input_audio_buffer.committed")
+
+
 def test_azure_paths_the_notes_do_not_list_are_not_served() -> None:
     with Emulator(azure=True) as emu:
         client = openai.AzureOpenAI(api_key=emu.api_key, azure_endpoint=emu.azure_endpoint, api_version="preview")
@@ -509,6 +530,12 @@ def test_azure_paths_the_notes_do_not_list_are_not_served() -> None:
         with pytest.raises(InvalidStatus) as refused:
             connect(versioned, additional_headers={"api-key": "wrong"}, open_timeout=WAIT).close()
         assert refused.value.response.status_code == 401
+        no_deployment = f"ws://127.0.0.1:{emu.port}/openai/realtime?api-version=preview"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(no_deployment, additional_headers={"api-key": emu.api_key}, open_timeout=WAIT).close()
+        assert refused.value.response.status_code == 400
+        assert json.loads(refused.value.response.body or b"{}")["error"]["param"] == "deployment"
+        assert emu.calls.all() == []
 
 
 # a browser's primary socket: the key in a subprotocol
