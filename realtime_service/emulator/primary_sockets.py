@@ -459,7 +459,11 @@ def install(core: Core) -> None:
             try:
                 calls.add(record, evict=False)
             except NoRoomForCall:  # the last room went to another call since the handshake
-                error = {"type": "error", "event_id": server_event_id(), "error": _error_body(_NO_ROOM)}
+                error = {
+                    "type": "error",
+                    "event_id": server_event_id(),
+                    "error": {**_error_body(_NO_ROOM), "event_id": None},
+                }
                 with contextlib.suppress(SocketClosed):
                     transport.send_text(json.dumps(error))
                 transport.close(1013, "the emulator holds max_calls sessions")
