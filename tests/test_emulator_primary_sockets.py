@@ -221,6 +221,9 @@ def test_bad_realtime_handshakes_are_refused_with_the_apis_errors(emu: Emulator)
     assert (status, body["error"]["code"], body["error"]["type"]) == (400, "model_not_found", "invalid_request_error")
     status, body = _refused(emu, "/realtime?model=gpt-realtime", key="sk-wrong")
     assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+    status, body = _refused(emu, "/realtime?intent=transcription")
+    assert (status, body["error"]["code"]) == (501, "not_implemented")
+    assert "transcription" in body["error"]["message"]
     assert emu.calls.all() == []  # a refused handshake starts no session
 
 

@@ -23,6 +23,7 @@ says so:
   recorded as ``audio_bytes``), minus ``transport.dtmf.send`` (SIP only); a script's output transcript deltas
   are each preceded by a ``session.output_audio.delta`` of silence (no ``start_ms``/``end_ms`` on a primary
   socket). Sidebands may attach to the session (UNCONFIRMED upstream; the emulator allows it).
+- ``?intent=transcription`` (a transcription session) is not emulated: ``501 not_implemented`` saying so.
 - ``max_calls`` live sessions already held: the handshake is refused with ``429`` (``rate_limit_exceeded``);
   an open socket's session is never pushed out to make room.
 - Azure (CALLS-LIVE-NOTES 5): the Realtime primary socket is ``/openai/realtime?api-version=...&deployment=...``
@@ -438,6 +439,14 @@ def install(core: Core) -> None:
             if sideband is None:
                 return Reply.error(404, f"Invalid URL (GET {call.request.path})")
             return sideband.handler(call)
+        if _first(call, "intent") == "transcription":
+            return Reply.error(
+                501,
+                "Realtime transcription sessions (?intent=transcription) are not emulated; the emulator's primary "
+                "socket serves conversations (?model=).",
+                type="server_error",
+                code="not_implemented",
+            )
         asked = _realtime_session(core, call)
         if isinstance(asked, Reply):
             return asked
