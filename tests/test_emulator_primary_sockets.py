@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -609,3 +610,24 @@ def test_a_long_run_of_audio_appends_is_one_record_entry_within_the_bound(
         {"type": "input_audio_buffer.append", "audio_bytes": 120 * 960, "appends": 120},
         {"type": "input_audio_buffer.commit"},
     ]
+
+
+def test_a_rest_call_beyond_max_calls_pushes_out_a_primary_session_whose_socket_then_closes() -> None:
+    """What the docs say of the registry's bound: REST creation still evicts the oldest live call, a primary
+    socket's included, and that socket closes (1000) at its next event instead of serving a forgotten session."""
+    offer = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
+    with Emulator(max_calls=1) as emu, _ws(emu, "/realtime?model=gpt-realtime") as ws:
+        session_id = _next(ws)["session"]["id"]
+        response = requests.post(
+            emu.base_url + "/realtime/calls",
+            files=[("sdp", (None, offer, "application/sdp"))],
+            headers={"Authorization": f"Bearer {emu.api_key}"},
+            timeout=WAIT,
+        )
+        assert response.status_code == 201, response.text
+        assert emu.calls.get(session_id) is None
+        ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1000

@@ -24,8 +24,9 @@ says so:
   are each preceded by a ``session.output_audio.delta`` of silence (no ``start_ms``/``end_ms`` on a primary
   socket). Sidebands may attach to the session (UNCONFIRMED upstream; the emulator allows it).
 - ``?intent=transcription`` (a transcription session) is not emulated: ``501 not_implemented`` saying so.
-- ``max_calls`` live sessions already held: the handshake is refused with ``429`` (``rate_limit_exceeded``);
-  an open socket's session is never pushed out to make room.
+- ``max_calls`` live sessions already held: the handshake is refused with ``429`` (``rate_limit_exceeded``)
+  rather than pushing the oldest out (a REST-created call still pushes the oldest out, as it always did, a
+  primary socket's session included: that socket then closes at its next event, as an attached sideband does).
 - Azure (CALLS-LIVE-NOTES 5): the Realtime primary socket is ``/openai/realtime?api-version=...&deployment=...``
   (the deployment names the model, unchecked), GPT-Live's ``/openai/v1/live/sessions``; a Realtime
   ``?call_id=`` sideband is not documented on Azure and is refused with a 400 saying so.
