@@ -177,7 +177,7 @@ def test_the_async_sdk_attaches_and_a_rest_hang_up_ends_its_iteration(emu: Emula
         return seen
 
     seen = asyncio.run(asyncio.wait_for(run(), WAIT * 3))
-    assert seen == ["session.created", "response.created", "response.done"]  # then the socket closed
+    assert seen == ["session.created", "response.created", "response.done", "rate_limits.updated"]  # then closed
     record = emu.calls.get(call_id)
     assert record is not None
     assert record.state == "hung_up"
@@ -239,12 +239,13 @@ def test_keys_a_minted_ek_key_gets_the_reported_404_and_a_wrong_key_401(emu: Emu
     assert status == 401
 
 
-def test_paths_without_a_socket_route_and_primary_sockets_are_refused_clearly(emu: Emulator) -> None:
+def test_paths_without_a_socket_route_and_bad_primary_handshakes_are_refused_clearly(emu: Emulator) -> None:
     status, body = _refused(emu, "/realtime/nowhere")
     assert status == 404
-    for path in ("/realtime?model=gpt-realtime", "/live/sessions"):
-        status, body = _refused(emu, path)
-        assert (status, body["error"]["code"]) == (501, "not_implemented")
+    status, body = _refused(emu, "/realtime")  # neither call_id (a sideband) nor model (a primary socket)
+    assert (status, body["error"]["code"], body["error"]["param"]) == (400, "missing_required_parameter", "model")
+    status, body = _refused(emu, "/live/sessions?model=gpt-live-1")  # the model goes in session.start
+    assert (status, body["error"]["code"]) == (400, "unknown_parameter")
     status, body = _refused(emu, f"/live/sessions/{_live_session(emu)}/attach?graceful_close=maybe")
     assert (status, body["error"]["param"]) == (400, None)
     assert "graceful_close" in body["error"]["message"]
@@ -274,12 +275,23 @@ def test_without_the_sideband_extra_a_socket_route_answers_501_and_rest_still_wo
     assert minted.status_code == 200
 
 
-def test_azure_mode_serves_no_sideband(emu: Emulator) -> None:
+def test_azure_mode_serves_no_realtime_sideband(emu: Emulator) -> None:
+    """Azure's Realtime socket is /openai/realtime (CALLS-LIVE-NOTES 5); a ?call_id= sideband is not documented
+    there: /openai/v1/realtime is no path at all, and ?call_id= on the classic path is refused saying so."""
     with Emulator(azure=True) as azure:
-        url = f"ws://127.0.0.1:{azure.port}/openai/v1/realtime?call_id=rtc_x"
-        with pytest.raises(InvalidStatus) as refused:
-            connect(url, additional_headers={"api-key": azure.api_key}, open_timeout=WAIT).close()
-        assert refused.value.response.status_code == 404
+        call_id = "rtc_x"
+        for target, status in (
+            (f"/openai/v1/realtime?call_id={call_id}", 404),
+            (f"/openai/realtime?api-version=2025-04-01-preview&deployment=d&call_id={call_id}", 400),
+        ):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(
+                    f"ws://127.0.0.1:{azure.port}{target}",
+                    additional_headers={"api-key": azure.api_key},
+                    open_timeout=WAIT,
+                ).close()
+            assert refused.value.response.status_code == status
+        assert b"not documented on Azure" in (refused.value.response.body or b"")
 
 
 # the Realtime protocol's rules

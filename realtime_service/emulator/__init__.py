@@ -1,9 +1,10 @@
 """An OpenAI-compatible HTTP server on loopback with scripted faults, for tests, benchmarks and offline use.
 
 Standard library only (ringing signs with the verifier's own HMAC, :mod:`realtime_service.webhooks.verify`), but
-for its WebSocket routes (:mod:`.sidebands`: ``websockets``, the ``sideband`` extra, imported only when a socket
-is asked for), and its request validation is written independently of the client's schemas so that tests can
-cross-check the two. Its SDP answers come from :func:`realtime_service.wire.sdp.answer_for`; its offer check is its own.
+for its WebSocket routes (:mod:`.sidebands`, :mod:`.primary_sockets`: ``websockets``, the ``sideband`` extra,
+imported only when a socket is asked for), and its request validation is written independently of the client's
+schemas so that tests can cross-check the two. Its SDP answers come from
+:func:`realtime_service.wire.sdp.answer_for`; its offer check is its own.
 """
 
 from .call_registry import CallRecord, CallRegistry, ClientEvent, Decision

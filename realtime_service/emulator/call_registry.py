@@ -67,6 +67,10 @@ class TooManyClientEvents(Exception):
     """The call's record already holds :data:`MAX_CLIENT_EVENTS` client events."""
 
 
+class NoRoomForCall(Exception):
+    """The registry already holds ``max_calls`` live calls and the new one may not push the oldest out."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """A snapshot of one call or Live session.
@@ -79,7 +83,7 @@ class CallRecord:
 
     id: str
     api: Api
-    transport: Literal["webrtc", "sip"]
+    transport: Literal["webrtc", "sip", "websocket"]
     state: CallState
     created_at: float
     offer: bytes | None = None
@@ -216,11 +220,19 @@ class CallRegistry:
 
     # what the routes and ring do
 
-    def add(self, record: CallRecord) -> CallRecord:
-        """Record a new call; the oldest live one is forgotten beyond ``max_calls``."""
+    def has_room(self) -> bool:
+        """Fewer than ``max_calls`` live calls: :meth:`add` with ``evict=False`` would succeed now."""
+        with self._lock:
+            return len(self._live) < self.max_calls
+
+    def add(self, record: CallRecord, *, evict: bool = True) -> CallRecord:
+        """Record a new call; the oldest live one is forgotten beyond ``max_calls``, or with ``evict=False``
+        (a primary socket, whose open connection holds its session) :class:`NoRoomForCall` is raised instead."""
         script = self.default_script if record.script is None else record.script
         record = replace(record, states=(record.state,), script=script)
         with self._lock:
+            if not evict and record.state not in ENDED and len(self._live) >= self.max_calls:
+                raise NoRoomForCall(record.id)
             self._forget(record.id)
             self._entries[record.id] = _Entry(record)
             if record.state in ENDED:
@@ -277,12 +289,28 @@ class CallRegistry:
 
         return remove
 
-    def record_client_event(self, call_id: str, connection: str, event: dict[str, Any]) -> ClientEvent:
-        """Append a client event to the call's record (and wake :meth:`wait_until`).
+    def record_client_event(
+        self,
+        call_id: str,
+        connection: str,
+        event: dict[str, Any],
+        *,
+        merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> ClientEvent:
+        """Append a client event to the call's record (and wake :meth:`wait_until`). ``merge(last, event)``: when
+        the record's last event came from the same connection and this returns an event, that one replaces the
+        last instead (a primary socket's run of audio appends is one entry, so audio does not use up the bound).
 
         :class:`TooManyClientEvents` beyond :data:`MAX_CLIENT_EVENTS`; :class:`UnknownCall` if it was forgotten."""
         entry = self._entry(call_id)
         with entry.changed:
+            last = entry.events[-1] if entry.events else None
+            merged = merge(last.event, event) if merge is not None and last and last.connection == connection else None
+            if last is not None and merged is not None:
+                recorded = entry.events[-1] = ClientEvent(connection, merged, last.at)
+                entry.record = replace(entry.record, client_events=tuple(entry.events))
+                entry.changed.notify_all()
+                return recorded
             if len(entry.events) >= MAX_CLIENT_EVENTS:
                 raise TooManyClientEvents(call_id)
             recorded = ClientEvent(connection, event, self._clock())

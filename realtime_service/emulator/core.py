@@ -87,12 +87,17 @@ SocketHandler = Callable[[Call], "Reply | SocketSession"]
 @dataclass(frozen=True, slots=True)
 class SocketRoute:
     """One WebSocket endpoint (a ``GET`` with ``Upgrade: websocket``). ``auth``/``azure`` as in :class:`Route`;
-    ``max_message_bytes``: a bigger frame or message closes the connection with 1009."""
+    ``max_message_bytes``: a bigger frame or message closes the connection with 1009. ``azure_path``: in Azure
+    mode the route is served at this classic path (outside ``/openai/v1``, ``api-version`` required), such as
+    ``/openai/realtime`` where Azure's Realtime primary socket lives. ``subprotocols``: the ones the route speaks
+    (the handshake selects one the client offers)."""
 
     handler: SocketHandler
     auth: bool = True
     azure: bool = False
     max_message_bytes: int = 1 << 20
+    azure_path: str | None = None
+    subprotocols: tuple[str, ...] = ()
 
 
 class Channel(Protocol):
@@ -194,6 +199,10 @@ class Core(Protocol):
 
     def add_socket_route(self, path: str, route: SocketRoute) -> None:
         """Serve WebSocket upgrades of ``GET path`` (under ``/v1``) with ``route``."""
+        ...
+
+    def socket_route(self, path: str) -> SocketRoute | None:
+        """The socket route registered for ``path`` (as given to :meth:`add_socket_route`), if any (to wrap it)."""
         ...
 
     @property

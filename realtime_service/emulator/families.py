@@ -6,7 +6,7 @@ helpers the families share (:mod:`.call_routes`), so the families can import tho
 
 from __future__ import annotations
 
-from . import calls, live_sessions, sidebands
+from . import calls, live_sessions, primary_sockets, sidebands
 from .call_routes import remembering_minted
 from .core import Core, RouteFamily
 
@@ -32,6 +32,7 @@ ROUTE_FAMILIES: tuple[RouteFamily, ...] = (
     calls.install,
     live_sessions.install,
     sidebands.install,
+    primary_sockets.install,
 )
 """Installed in this order on every emulator, after the minting routes of ``DEFAULT_ROUTES``."""
 

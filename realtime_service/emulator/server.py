@@ -330,6 +330,7 @@ class _Handler(BaseHTTPRequestHandler):
             session,
             max_message_bytes=route.max_message_bytes,
             stopping=self.server.stopping,
+            subprotocols=route.subprotocols,
         )
 
     def _read_body(self) -> bytes | None:
@@ -489,8 +490,9 @@ class Emulator:
         self._socket_routes: dict[str, SocketRoute] = {}
         self._socket_templates: list[tuple[re.Pattern[str], str]] = []
         self.on_sideband: Driver | None = None
-        """When set, drives every sideband that attaches from then on, on a thread of its own (the script
-        runner's hook); unset, a sideband is a quiet conversation (docs/emulator-calls.md, "Sockets")."""
+        """When set, drives every sideband that attaches (and every primary socket's new session) from then on,
+        on a thread of its own (the script runner's hook); unset, a socket plays the call's script or is a quiet
+        conversation (docs/emulator-calls.md, "Sockets")."""
         self.calls = CallRegistry(clock, max_keys=max_keys, max_calls=max_calls, max_ended_calls=max_ended_calls)
         """Calls and Live sessions this emulator created or rang, with their offers, sessions and states."""
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
@@ -630,6 +632,10 @@ class Emulator:
         """The route serving ``method path`` (a path as given to :meth:`add_route`), if any."""
         return self._routes.get(path, {}).get(method.upper())
 
+    def socket_route(self, path: str) -> SocketRoute | None:
+        """The socket route registered for ``path`` (as given to :meth:`add_socket_route`), if any."""
+        return self._socket_routes.get(path)
+
     def ring(
         self,
         webhook_url: str,
@@ -713,7 +719,12 @@ class Emulator:
         prefix = AZURE_V1_PREFIX if self.azure else "/v1"
         path = request.path[len(prefix) :] if request.path.startswith(prefix + "/") else None
         route = self._socket_route(path) if path is not None else None
-        if route is None or (self.azure and not route.azure):
+        if route is not None and self.azure and not route.azure:
+            route = None
+        if route is None and self.azure and parse_qs(request.query).get("api-version"):
+            classic = [r for r in self._socket_routes.values() if r.azure_path is not None]
+            route = next((r for r in classic if r.azure_path == request.path.rstrip("/")), None)
+        if route is None:
             return _AZURE_NOT_FOUND if self.azure else Reply.error(404, f"Invalid URL (GET {request.path})")
         missing = missing_extra()
         if missing is not None:

@@ -124,6 +124,15 @@ class Sideband:
         """The API's ``error`` event for ``problem``."""
         raise NotImplementedError
 
+    def for_record(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Hook: what of a client event goes on the call's record (default: all of it)."""
+        return event
+
+    def merge_recorded(self, last: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+        """Hook: one record entry for ``last`` (this connection's previous one) and ``event``, or ``None``
+        (default) to record ``event`` on its own."""
+        return None
+
     def ended(self, record: CallRecord) -> None:
         """The call ended (hang-up, ``session.close``...): runs on a thread of its own; default: close."""
         self.transport.close(1000, "")
@@ -181,7 +190,9 @@ class Sideband:
         if event is None:
             return
         try:
-            self.calls.record_client_event(self._call_id, self.connection_id, event)
+            self.calls.record_client_event(
+                self._call_id, self.connection_id, self.for_record(event), merge=self.merge_recorded
+            )
         except TooManyClientEvents:
             self.transport.close(POLICY_VIOLATION, "too many client events for the emulator's record")
             return

@@ -16,13 +16,17 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
   after ``session.closed`` (reason ``close_requested``; ``remote_hangup`` after an outbound call's
   ``transport.failed``), with or without ``graceful_close``;
 - a Live sideband also gets the session's own events (``transport.ringing``... of :mod:`.outbound`) as they are
-  published, replayed or live (:mod:`.live_events`).
+  published, replayed or live (:mod:`.live_events`);
+- every Realtime ``response.done`` (scripted or quiet) is followed by ``rate_limits.updated``, as the API does.
+
+The primary sockets (``?model=``, ``GET /v1/live/sessions``) are :mod:`.primary_sockets`, over these classes.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
@@ -43,6 +47,10 @@ ATTACHABLE = frozenset({"active", "accepted", "dialing"})
 """States in which a call's sideband can attach: a WebRTC call (active), an accepted SIP call, or an outbound SIP
 call from its creation on (dialing; answered, it is accepted: :mod:`.outbound`)."""
 DEFAULT_REALTIME_MODEL = "gpt-realtime-2.1"
+RATE_LIMITS = {"requests": 5_000, "tokens": 400_000}
+"""The limits ``rate_limits.updated`` reports (the emulator enforces none); ``requests`` counts down by one per
+response on the connection, ``tokens`` stays full (the emulator's responses use none)."""
+RATE_LIMIT_RESET_SECONDS = 60.0
 _SESSION_UPDATE = Object({"session": SESSION})
 _REALTIME_CLIENT_EVENTS = frozenset(
     {
@@ -116,6 +124,30 @@ class RealtimeSideband(Sideband):
         self._active_response: str | None = None
         self._last_item: str | None = None
         self._lock = threading.Lock()
+        self._turn = threading.Lock()  # a response.done and its rate_limits.updated: no close between them
+        self._responses = 0
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") != "response.done":
+            super().send(event)
+            return
+        with self._turn:
+            super().send(event)
+            self._responses += 1
+            rate_limits = [
+                {
+                    "name": name,
+                    "limit": limit,
+                    "remaining": max(0, limit - self._responses) if name == "requests" else limit,
+                    "reset_seconds": RATE_LIMIT_RESET_SECONDS,
+                }
+                for name, limit in RATE_LIMITS.items()
+            ]
+            super().send({"type": "rate_limits.updated", "rate_limits": rate_limits})
+
+    def ended(self, record: CallRecord) -> None:
+        with self._turn:
+            self.transport.close(1000, "")
 
     def _session(self) -> dict[str, Any]:
         record = self.calls.get(self.call_id)
@@ -476,14 +508,6 @@ def install(core: Core) -> None:
     def realtime(call: Call) -> Reply | SocketSession:
         query = parse_qs(call.request.query)
         call_id = (query.get("call_id") or [""])[0]
-        if not call_id:
-            return Reply.error(
-                501,
-                "The emulator serves the Realtime sideband only (GET /v1/realtime?call_id=...); primary "
-                "sockets (?model=) are not emulated yet.",
-                type="server_error",
-                code="not_implemented",
-            )
         key = _bearer(call)
         minted = calls.minted(key) if key.startswith("ek_") else None
         if minted is None:
@@ -513,15 +537,7 @@ def install(core: Core) -> None:
 
         return session
 
-    def live_primary(call: Call) -> Reply:
-        return Reply.error(
-            501,
-            "The emulator serves the GPT-Live sideband only (GET /v1/live/sessions/{id}/attach); the primary "
-            "socket (GET /v1/live/sessions with session.start) is not emulated yet.",
-            type="server_error",
-            code="not_implemented",
-        )
-
     core.add_socket_route("/realtime", SocketRoute(realtime, auth=False))
-    core.add_socket_route("/live/sessions", SocketRoute(live_primary))
-    core.add_socket_route("/live/sessions/{session_id}/attach", SocketRoute(live))
+    # Azure serves the Live sideband under /openai/v1 (CALLS-LIVE-NOTES 5); a Realtime ?call_id= sideband on
+    # Azure is not documented, so /realtime stays OpenAI's only (primary_sockets serves Azure's /openai/realtime)
+    core.add_socket_route("/live/sessions/{session_id}/attach", SocketRoute(live, azure=True))

@@ -16,7 +16,7 @@ import io
 import secrets
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .core import SocketClosed, SocketSession
@@ -163,14 +163,22 @@ def serve_websocket(
     *,
     max_message_bytes: int,
     stopping: threading.Event,
+    subprotocols: tuple[str, ...] = (),
 ) -> None:
     """Answer the opening handshake on ``sock`` (101, or the library's 400 for a malformed one), then run
-    ``session`` on the connection until it returns, and close it (1000 unless closed already)."""
+    ``session`` on the connection until it returns, and close it (1000 unless closed already). ``subprotocols``:
+    the ones the route speaks; the handshake selects one the client offers (a browser fails a connection whose
+    offered subprotocols get no answer)."""
     from websockets.http11 import Request
     from websockets.server import ServerProtocol
     from websockets.sync.connection import Connection
+    from websockets.typing import Subprotocol
 
-    protocol = ServerProtocol(max_size=max_message_bytes)
+    def select(_: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+        """The first of the route's subprotocols the client offers, else none (never a refusal)."""
+        return next((Subprotocol(name) for name in subprotocols if name in offered), None)
+
+    protocol = ServerProtocol(max_size=max_message_bytes, select_subprotocol=select)
     # The request goes through the protocol's own parser (re-serialised from what http.server parsed), so the
     # protocol moves on to frames exactly as it would on a socket it had read itself.
     head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
