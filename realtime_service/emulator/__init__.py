@@ -12,6 +12,7 @@ from .core import Call, Channel, RecordedRequest, Route, SocketClosed
 from .faults import Fault, http_date
 from .replies import Reply
 from .server import Emulator
+from .socket_faults import SocketFault, SocketFaultRecord, TooManySocketFaults
 
 __all__ = [
     "Call",
@@ -26,6 +27,9 @@ __all__ = [
     "Reply",
     "Route",
     "SocketClosed",
+    "SocketFault",
+    "SocketFaultRecord",
+    "TooManySocketFaults",
     "http_date",
     "main",
 ]

@@ -45,7 +45,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
-from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
+from .call_registry import (
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_ENDED,
+    DEFAULT_MAX_KEYS,
+    ENDED,
+    CallRecord,
+    CallRegistry,
+    UnknownCall,
+)
 from .client_secrets import create_client_secret
 from .core import Call, Driver, Handler, RecordedRequest, Route, SocketRoute, SocketSession
 from .families import install_route_families
@@ -53,6 +61,7 @@ from .faults import Fault, FaultQueue
 from .replies import Reply
 from .scripts import load_script
 from .sessions import create_session
+from .socket_faults import SocketFault
 from .sockets import missing_extra, raw_headers, serve_websocket, wants_upgrade
 from .transcription_sessions import create_transcription_session
 from .translations import create_translation_client_secret
@@ -570,6 +579,26 @@ class Emulator:
     def pending_faults(self) -> int:
         return len(self._faults)
 
+    def enqueue_socket(self, *faults: SocketFault, call_id: str | None = None) -> None:
+        """Queue socket faults (:class:`~.socket_faults.SocketFault`): for ``call_id``'s sockets, the ones
+        attached now and any that attach later, or, without ``call_id``, for the next socket that attaches to any
+        call (it takes them all). Each acts on the server events it matches, then is used up; what it did goes
+        on the call's record (``CallRecord.socket_faults``). All or none: :class:`~.call_registry.UnknownCall`
+        for an unknown call, ``ValueError`` for one that has ended and
+        :class:`~.socket_faults.TooManySocketFaults` beyond :data:`~.socket_faults.MAX_PENDING` pending."""
+        if call_id is not None:
+            record = self.calls.get(call_id)
+            if record is None:
+                raise UnknownCall(call_id)
+            if record.state in ENDED:
+                raise ValueError(f"the call {call_id} has ended ({record.state}): no socket of it can attach")
+        self.calls.socket_faults.add(faults, call_id)
+
+    @property
+    def pending_socket_faults(self) -> int:
+        """Socket faults queued and not yet used up (or claimed by a socket), all calls together."""
+        return self.calls.socket_faults.pending()
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of the requests received so far, oldest first."""
@@ -583,11 +612,13 @@ class Emulator:
             return self._received
 
     def clear(self) -> None:
-        """Forget recorded requests and drop faults not yet consumed, so each test starts clean."""
+        """Forget recorded requests and drop faults (socket faults too) not yet consumed, so each test starts
+        clean."""
         with self._requests_lock:
             self._requests.clear()
             self._received = 0
         self._faults.clear()
+        self.calls.socket_faults.clear()
 
     def add_route(
         self,

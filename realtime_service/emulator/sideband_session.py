@@ -18,6 +18,7 @@ from typing import Any
 
 from .call_registry import Api, CallRecord, CallRegistry, TooManyClientEvents, UnknownCall
 from .core import Driver, SocketClosed, Transport
+from .faulty_sockets import with_faults
 from .replies import random_id
 
 POLICY_VIOLATION = 1008
@@ -52,7 +53,8 @@ class Sideband:
     def __init__(
         self, transport: Transport, calls: CallRegistry, call_id: str, driver: Driver | None, *, scripted: bool = False
     ) -> None:
-        self.transport = transport
+        self.transport = with_faults(transport, calls, call_id)
+        """The connection, sending through the call's socket faults (:mod:`.faulty_sockets`)."""
         self.calls = calls
         self._call_id = call_id
         self._driver = driver
