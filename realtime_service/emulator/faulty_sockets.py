@@ -91,32 +91,27 @@ class FaultyTransport:
             self._apply(text, acting, types[0] if types else None, event_id)
 
     def _apply(self, text: str, acting: list[SocketFault], event_type: str | None, event_id: str | None) -> None:
+        """Record every acting fault first (a test waiting on the record knows the event is held), then act."""
         terminal = acting[-1] if acting and acting[-1].action in ("drop", "close") else None
         copies = 0 if terminal is not None else 1 + sum(fault.action == "duplicate" for fault in acting)
         for fault in acting:
+            self._note(fault, event_type, event_id, copies)
+        for fault in acting:
             if fault.action == "delay" and self._inner.wait_closed(fault.delay_s):
-                self._note(fault, event_type, event_id, 0)  # closed meanwhile: the event is lost with it
                 raise SocketClosed(f"the socket {self.id} closed while a socket fault delayed its event")
         if terminal is not None:
-            for fault in acting[:-1]:
-                self._note(fault, event_type, event_id, 0)
-            code = ABNORMAL_CLOSURE if terminal.action == "drop" else terminal.code
-            self._note(terminal, event_type, event_id, 0, code=code)
             if terminal.action == "drop":
                 self._inner.abort()
             else:
                 self._inner.close(terminal.code, terminal.reason)
-            raise SocketClosed(f"the socket {self.id} was closed ({code}) by a socket fault")
+            raise SocketClosed(f"the socket {self.id} was closed by a socket fault ({terminal.action})")
         for _ in range(copies):
             self._inner.send_text(text)
-        for fault in acting:
-            self._note(fault, event_type, event_id, copies)
 
-    def _note(
-        self, fault: SocketFault, event_type: str | None, event_id: str | None, sent: int, *, code: int | None = None
-    ) -> None:
+    def _note(self, fault: SocketFault, event_type: str | None, event_id: str | None, copies: int) -> None:
+        code = ABNORMAL_CLOSURE if fault.action == "drop" else fault.code if fault.action == "close" else None
         record = SocketFaultRecord(
-            fault.action, self.id, event_type, event_id, sent, self._calls.now(), delay_s=fault.delay_s, code=code
+            fault.action, self.id, event_type, event_id, copies, self._calls.now(), delay_s=fault.delay_s, code=code
         )
         with contextlib.suppress(UnknownCall):  # forgotten (the registry's bounds): no record left to write on
             self._calls.record_socket_fault(self._call_id, record)

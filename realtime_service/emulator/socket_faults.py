@@ -124,14 +124,16 @@ class SocketFault:
 @dataclass(frozen=True, slots=True)
 class SocketFaultRecord:
     """One socket fault as it acted: on which connection (``ws_...``) and which server event, and how many
-    copies of that event the client was sent (``sent``: 1 delayed, 2 duplicated, 0 dropped or closed: lost).
-    ``code`` is the close code the client sees (1006 for a drop), ``None`` for the others."""
+    copies of that event it sent (``copies``: 1 delayed, 2 duplicated, 0 dropped or closed: the event is lost).
+    It is recorded as the fault starts acting (a delayed event is then being held). ``code`` is the close code
+    the client sees (1006 for a drop), ``None`` for the others. A connection that closes under a fault loses
+    the event whatever ``copies`` says, as any event sent on a closing connection."""
 
     action: SocketAction
     connection: str
     event_type: str | None
     event_id: str | None
-    sent: int
+    copies: int
     at: float
     delay_s: float = 0.0
     code: int | None = None
