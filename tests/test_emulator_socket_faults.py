@@ -460,3 +460,21 @@ def test_an_answer_sent_before_a_drop_counts_for_a_later_expect_step(emu: Emulat
     creates = [e for e in record.client_events if e.event["type"] == "response.create"]
     assert [r.connection for r in record.socket_faults] == [outputs[0].connection]
     assert creates[0].connection != outputs[0].connection
+
+
+def test_a_live_event_lost_to_a_drop_comes_back_in_the_replay_of_the_next_attach(emu: Emulator) -> None:
+    session_id = _live_session(emu)
+    emu.enqueue_socket(SocketFault.drop(event_type="session.input_audio.muted"), call_id=session_id)
+    with _attach(emu, session_id) as ws:
+        ws.send(json.dumps({"type": "session.input_audio.mute", "event_id": "mute_1"}))
+        with pytest.raises(ConnectionClosedError) as dropped:
+            _next(ws)
+    assert dropped.value.rcvd is None
+    [fault] = _record(emu, session_id).socket_faults
+    with _attach(emu, session_id) as ws:  # within the replay's 3 s: the lost event, its event_id kept
+        replayed = _next(ws)
+    assert (replayed["type"], replayed["client_event_id"], replayed["event_id"]) == (
+        "session.input_audio.muted",
+        "mute_1",
+        fault.event_id,
+    )

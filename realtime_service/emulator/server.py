@@ -454,6 +454,7 @@ class Emulator:
     many threads share one emulator and each request must get *its own* fault, set ``fault_rule``: a function
     of the :class:`RecordedRequest` (a header naming the call, say) returning a :class:`Fault` or ``None``,
     consulted when the queue is empty. It runs on the emulator's handler threads, so it must be thread-safe.
+    Faults on a call's open sockets (delayed, duplicated, dropped server events) are :meth:`enqueue_socket`'s.
 
     ``history`` bounds how many requests :attr:`requests` keeps (the newest; :data:`DEFAULT_HISTORY` unless
     given, ``None`` for no bound): an emulator left running must not grow without limit.
