@@ -478,3 +478,55 @@ def test_a_live_event_lost_to_a_drop_comes_back_in_the_replay_of_the_next_attach
         "mute_1",
         fault.event_id,
     )
+
+
+def test_concurrent_calls_each_use_up_exactly_their_own_faults(emu: Emulator) -> None:
+    """Four calls at once, each with ``times=3`` duplicates: each client sees exactly its three, on its first
+    three items, however the handler threads interleave."""
+    calls = [_webrtc_call(emu) for _ in range(4)]
+    for call_id in calls:
+        emu.enqueue_socket(SocketFault.duplicate("conversation.item.done", times=3), call_id=call_id)
+    seen: dict[str, list[int]] = {}
+    failures: list[BaseException] = []
+
+    def client(call_id: str) -> None:
+        try:
+            with _attach(emu, call_id) as ws:
+                _next(ws)
+                counts = []
+                for index in range(6):
+                    _item(ws, f"item {index}")
+                    events = _until(ws, "conversation.item.done")
+                    ws.send(json.dumps({"type": "response.cancel"}))  # a marker: its error ends this item's events
+                    events += _until(ws, "error")
+                    counts.append([e["type"] for e in events].count("conversation.item.done"))
+                seen[call_id] = counts
+        except BaseException as error:  # reported by the test thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=client, args=(call_id,)) for call_id in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(3 * WAIT)
+    assert failures == []
+    assert seen == {call_id: [2, 2, 2, 1, 1, 1] for call_id in calls}
+    assert emu.pending_socket_faults == 0
+    for call_id in calls:
+        assert [(r.action, r.copies) for r in _record(emu, call_id).socket_faults] == [("duplicate", 2)] * 3
+
+
+def test_a_bug_in_the_fault_code_is_printed_and_the_event_sent_as_if_no_fault(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def broken(self: SocketFaults, call_id: str, own: list[Any], types: tuple[str, ...]) -> list[SocketFault]:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(SocketFaults, "fire", broken)
+    call_id = _webrtc_call(emu)
+    emu.enqueue_socket(SocketFault.drop(), call_id=call_id)
+    with _attach(emu, call_id) as ws:
+        assert _next(ws)["type"] == "session.created"  # sent, not dropped: the socket and its handler go on
+        _item(ws)
+        assert _next(ws)["type"] == "conversation.item.added"
+    assert "KeyError: 'a bug'" in capfd.readouterr().err  # printed for the developer, not swallowed
