@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .scripts import Script, ScriptState
-from .socket_faults import MAX_RECORDED, SocketFaultRecord, SocketFaults
+from .socket_faults import MAX_RECORDED, SocketFault, SocketFaultRecord, SocketFaults
 
 CallState = Literal["pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out"]
 Api = Literal["realtime", "live"]
@@ -296,6 +296,18 @@ class CallRegistry:
             entry.record = replace(entry.record, client_events=tuple(entry.events))
             entry.changed.notify_all()
             return recorded
+
+    def queue_socket_faults(self, call_id: str, faults: Iterable[SocketFault]) -> None:
+        """Queue ``faults`` for ``call_id``'s sockets (:meth:`SocketFaults.add`), checked and queued under the
+        lock that ends and forgets calls, so a call's faults never outlive it. :class:`UnknownCall` for an unknown
+        call, ``ValueError`` for an ended one, :class:`~.socket_faults.TooManySocketFaults` beyond the bound."""
+        with self._lock:
+            entry = self._entries.get(call_id)
+            if entry is None:
+                raise UnknownCall(call_id)
+            if call_id in self._ended:
+                raise ValueError(f"the call {call_id} has ended ({entry.record.state}): no socket of it can attach")
+            self.socket_faults.add(faults, call_id)
 
     def record_socket_fault(self, call_id: str, record: SocketFaultRecord) -> None:
         """Append what a socket fault did to the call's record (the newest :data:`~.socket_faults.MAX_RECORDED`

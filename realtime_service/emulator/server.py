@@ -45,15 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
-from .call_registry import (
-    DEFAULT_MAX_CALLS,
-    DEFAULT_MAX_ENDED,
-    DEFAULT_MAX_KEYS,
-    ENDED,
-    CallRecord,
-    CallRegistry,
-    UnknownCall,
-)
+from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
 from .client_secrets import create_client_secret
 from .core import Call, Driver, Handler, RecordedRequest, Route, SocketRoute, SocketSession
 from .families import install_route_families
@@ -587,13 +579,10 @@ class Emulator:
         on the call's record (``CallRecord.socket_faults``). All or none: :class:`~.call_registry.UnknownCall`
         for an unknown call, ``ValueError`` for one that has ended and
         :class:`~.socket_faults.TooManySocketFaults` beyond :data:`~.socket_faults.MAX_PENDING` pending."""
-        if call_id is not None:
-            record = self.calls.get(call_id)
-            if record is None:
-                raise UnknownCall(call_id)
-            if record.state in ENDED:
-                raise ValueError(f"the call {call_id} has ended ({record.state}): no socket of it can attach")
-        self.calls.socket_faults.add(faults, call_id)
+        if call_id is None:
+            self.calls.socket_faults.add(faults)
+        else:
+            self.calls.queue_socket_faults(call_id, faults)
 
     @property
     def pending_socket_faults(self) -> int:
