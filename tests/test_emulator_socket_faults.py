@@ -308,16 +308,26 @@ def test_faults_on_one_call_leave_other_calls_alone_and_next_socket_faults_go_to
     assert [r.action for r in _record(emu, other).socket_faults] == ["duplicate"]
 
 
+def _handlers() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "emulator-connection"}
+
+
 def test_a_delay_ends_with_its_socket_and_frees_the_handler(emu: Emulator) -> None:
-    """A long delay never outlives its connection: a client that goes away wakes it, and the call attaches at once."""
+    """A long delay never outlives its connection: a client that goes away wakes it and its handler ends."""
     call_id = _webrtc_call(emu)
     emu.enqueue_socket(SocketFault.delay(600, event_type="conversation.item.done"), call_id=call_id)
+    before = _handlers()
     with _attach(emu, call_id) as ws:
         _next(ws)
         _item(ws)
         assert _next(ws)["type"] == "conversation.item.added"
         emu.calls.wait_until(call_id, lambda r: bool(r.socket_faults), timeout=WAIT)
-    with _attach(emu, call_id) as ws:
+        held = _handlers() - before  # the socket's handler, holding the delayed event
+    assert held
+    for thread in held:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in held)
+    with _attach(emu, call_id) as ws:  # and the call attaches again, without the used-up delay
         assert _next(ws)["type"] == "session.created"
         _item(ws)
         assert [_next(ws)["type"] for _ in range(2)] == ["conversation.item.added", "conversation.item.done"]
@@ -530,3 +540,21 @@ def test_a_bug_in_the_fault_code_is_printed_and_the_event_sent_as_if_no_fault(
         _item(ws)
         assert _next(ws)["type"] == "conversation.item.added"
     assert "KeyError: 'a bug'" in capfd.readouterr().err  # printed for the developer, not swallowed
+
+
+def test_stopping_the_emulator_ends_a_delay_and_its_handler() -> None:
+    emu = Emulator().start()
+    try:
+        call_id = _webrtc_call(emu)
+        emu.enqueue_socket(SocketFault.delay(600), call_id=call_id)  # session.created held for 10 minutes
+        before = _handlers()
+        with _attach(emu, call_id) as ws:
+            emu.calls.wait_until(call_id, lambda r: bool(r.socket_faults), timeout=WAIT)
+            held = _handlers() - before
+            emu.stop()  # joins its handlers (at most 5 s each): a delay that ignored the stop would outlive it
+            with pytest.raises(ConnectionClosedError):
+                ws.recv(timeout=WAIT)
+    finally:
+        emu.stop()
+    assert held
+    assert not any(thread.is_alive() for thread in held)
