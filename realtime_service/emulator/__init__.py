@@ -13,6 +13,7 @@ from .core import Call, Channel, RecordedRequest, Route, SocketClosed
 from .faults import Fault, http_date
 from .replies import Reply
 from .server import Emulator
+from .socket_faults import SocketFault, SocketFaultRecord, TooManySocketFaults
 
 __all__ = [
     "Call",
@@ -27,6 +28,9 @@ __all__ = [
     "Reply",
     "Route",
     "SocketClosed",
+    "SocketFault",
+    "SocketFaultRecord",
+    "TooManySocketFaults",
     "http_date",
     "main",
 ]

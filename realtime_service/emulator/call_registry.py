@@ -19,12 +19,13 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .scripts import Script, ScriptState
+from .socket_faults import MAX_RECORDED, SocketFault, SocketFaultRecord, SocketFaults
 
 CallState = Literal[
     "pending", "active", "accepted", "rejected", "referred", "hung_up", "timed_out", "dialing", "failed"
@@ -105,6 +106,9 @@ class CallRecord:
     script_state: ScriptState | None = None
     """Where the call's script is (:class:`~.scripts.ScriptState`): ``None`` until a sideband attaches and the
     script starts playing (:mod:`.scripted_calls`), then ``playing``, ``done`` or ``failed`` (step and why)."""
+    socket_faults: tuple[SocketFaultRecord, ...] = ()
+    """Every socket fault that acted on the call's sockets, in order (:mod:`.socket_faults`; the newest
+    :data:`~.socket_faults.MAX_RECORDED`)."""
 
 
 @dataclass(slots=True)
@@ -113,6 +117,7 @@ class _Entry:
     changed: threading.Condition = field(default_factory=threading.Condition)
     on_end: list[Callable[[CallRecord], None]] = field(default_factory=list)
     events: list[ClientEvent] = field(default_factory=list)
+    faults: deque[SocketFaultRecord] = field(default_factory=lambda: deque(maxlen=MAX_RECORDED))
 
 
 class UnknownCall(KeyError):
@@ -156,6 +161,8 @@ class CallRegistry:
         self.max_keys, self.max_calls, self.max_ended_calls = max_keys, max_calls, max_ended_calls
         self.default_script: Script = ()
         """The script every call added gets unless it carries its own (``Emulator(script=...)``)."""
+        self.socket_faults = SocketFaults()
+        """Socket faults queued for calls' sockets (``Emulator.enqueue_socket``); a call's go when it ends."""
         self.refuse_raw_sdp_with_api_key = False
         """Set to answer raw ``application/sdp`` from a standard key with a 400 (the SDK sends it when
         ``session`` is omitted; whether the real API allows it is UNCONFIRMED)."""
@@ -213,6 +220,7 @@ class CallRegistry:
             self._entries.clear()
             self._live.clear()
             self._ended.clear()
+        self.socket_faults.clear()
 
     def sizes(self) -> RegistrySizes:
         with self._lock:
@@ -242,11 +250,13 @@ class CallRegistry:
                 while len(self._live) > self.max_calls:
                     oldest, _ = self._live.popitem(last=False)
                     del self._entries[oldest]
+                    self.socket_faults.discard(oldest)
         return record
 
     def _forget(self, call_id: str) -> None:
         """Drop ``call_id`` everywhere (the caller holds ``_lock``)."""
         self._entries.pop(call_id, None)
+        self.socket_faults.discard(call_id)
         self._live.pop(call_id, None)
         self._ended.pop(call_id, None)
 
@@ -254,6 +264,7 @@ class CallRegistry:
         """Move ``call_id`` to the ended calls, forgetting the oldest beyond ``max_ended_calls`` (``_lock`` held)."""
         self._live.pop(call_id, None)
         self._ended[call_id] = None
+        self.socket_faults.discard(call_id)  # no socket of it can attach any more
         while len(self._ended) > self.max_ended_calls:
             oldest, _ = self._ended.popitem(last=False)
             del self._entries[oldest]
@@ -318,6 +329,27 @@ class CallRegistry:
             entry.record = replace(entry.record, client_events=tuple(entry.events))
             entry.changed.notify_all()
             return recorded
+
+    def queue_socket_faults(self, call_id: str, faults: Iterable[SocketFault]) -> None:
+        """Queue ``faults`` for ``call_id``'s sockets (:meth:`SocketFaults.add`), checked and queued under the
+        lock that ends and forgets calls, so a call's faults never outlive it. :class:`UnknownCall` for an unknown
+        call, ``ValueError`` for an ended one, :class:`~.socket_faults.TooManySocketFaults` beyond the bound."""
+        with self._lock:
+            entry = self._entries.get(call_id)
+            if entry is None:
+                raise UnknownCall(call_id)
+            if call_id in self._ended:
+                raise ValueError(f"the call {call_id} has ended ({entry.record.state}): no socket of it can attach")
+            self.socket_faults.add(faults, call_id)
+
+    def record_socket_fault(self, call_id: str, record: SocketFaultRecord) -> None:
+        """Append what a socket fault did to the call's record (the newest :data:`~.socket_faults.MAX_RECORDED`
+        kept); :class:`UnknownCall` if it was forgotten."""
+        entry = self._entry(call_id)
+        with entry.changed:
+            entry.faults.append(record)
+            entry.record = replace(entry.record, socket_faults=tuple(entry.faults))
+            entry.changed.notify_all()
 
     def update(self, call_id: str, change: Callable[[CallRecord], CallRecord]) -> CallRecord:
         """Apply ``change`` to the current record atomically and wake :meth:`wait_for`."""

@@ -77,6 +77,11 @@ class Transport(Protocol):
         """End the connection abnormally: no close frame (the client sees 1006), as a dropped network would."""
         ...
 
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the connection to close (either side, or the emulator stopping);
+        whether it is closed. A socket fault's delay waits here, so it never outlives its connection."""
+        ...
+
 
 SocketSession = Callable[[Transport], None]
 """Runs one accepted connection on its handler thread until it ends; the plumbing closes it afterwards."""

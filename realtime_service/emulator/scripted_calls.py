@@ -10,6 +10,8 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
   (the newest wins), so a re-attach after a ``drop`` *continues* the script, never restarts it;
 - ``send`` waits (up to :data:`REATTACH_TIMEOUT`) for an open connection when none is attached; an event
   whose connection closes under it is lost, as on a dropped network (GPT-Live's replay re-sends the last 3 s);
+- ``receive`` hands over what the app sent on a connection before it closed (oldest connection first) before
+  reading the current one: an answer sent just before a drop reached the API, so it counts;
 - ``close(abnormal=True)`` drops the connection; ``close(abnormal=False)`` and the script's ``on_hangup`` end
   the call exactly as a REST hang-up does (:func:`~.call_routes.hang_up`: its sidebands close);
 - each state goes on the record (``CallRecord.script_state``); once the script is over, the call's sidebands
@@ -41,6 +43,8 @@ DIAL_TIMEOUT = MAX_RINGING + REATTACH_TIMEOUT
 """Seconds a script waits for its outbound call's outcome (the dialer decides within the ringing limit)."""
 _RECEIVE_SLICE = 0.1
 """A receive waits on one connection at most this long before looking for a newer one."""
+MAX_UNDRAINED = 16
+"""Closed connections whose last events the script has not read yet, kept at most (the oldest go first)."""
 
 
 class ScriptedCall:
@@ -74,7 +78,8 @@ class ScriptedCall:
         """A sideband attached (the driver hook, on its own thread): the first plays the script to its end."""
         with self._changed:
             self._current = connection
-            self._attached = [*(c for c in self._attached if not c.closed), connection]
+            closed = [c for c in self._attached if c.closed][-MAX_UNDRAINED:]  # still to be read (drained)
+            self._attached = [*closed, *(c for c in self._attached if not c.closed), connection]
             first, self._started = not self._started, True
             self._changed.notify_all()
         if first:
@@ -147,17 +152,31 @@ class ScriptedCall:
         with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
             connection.send(event)
 
+    def _reader(self, deadline: float) -> Connection | None:
+        """The connection to read the app's next event from: a closed one not drained yet (oldest first: what
+        the app sent before it closed comes before what it sends after re-attaching), else the open one."""
+        with self._changed:
+            closed = next((c for c in self._attached if c.closed), None)
+        return closed if closed is not None else self._connection(deadline)
+
+    def _drained(self, connection: Connection) -> None:
+        with self._changed:
+            self._attached = [c for c in self._attached if c is not connection]
+
     def receive(self, timeout: float) -> dict[str, Any] | None:
         deadline = self._clock() + timeout
         while True:
-            connection = self._connection(deadline)
+            if self._ended:
+                raise ChannelClosed(f"the call {self.call_id} has ended")
+            connection = self._reader(deadline)
             if connection is None:
                 return None
             remaining = deadline - self._clock()
             try:
                 event = connection.receive(min(max(remaining, 0.0), _RECEIVE_SLICE))
             except SocketClosed:
-                continue  # closed and drained: wait for the next connection (or the deadline)
+                self._drained(connection)
+                continue  # closed and drained: read the next connection (or wait for one, up to the deadline)
             if event is not None:
                 return event
             if self._clock() >= deadline:

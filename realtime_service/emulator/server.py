@@ -54,6 +54,7 @@ from .live_events import LiveEvents
 from .replies import Reply
 from .scripts import load_script
 from .sessions import create_session
+from .socket_faults import SocketFault
 from .sockets import missing_extra, raw_headers, serve_websocket, wants_upgrade
 from .transcription_sessions import create_transcription_session
 from .translations import create_translation_client_secret
@@ -447,6 +448,7 @@ class Emulator:
     many threads share one emulator and each request must get *its own* fault, set ``fault_rule``: a function
     of the :class:`RecordedRequest` (a header naming the call, say) returning a :class:`Fault` or ``None``,
     consulted when the queue is empty. It runs on the emulator's handler threads, so it must be thread-safe.
+    Faults on a call's open sockets (delayed, duplicated, dropped server events) are :meth:`enqueue_socket`'s.
 
     ``history`` bounds how many requests :attr:`requests` keeps (the newest; :data:`DEFAULT_HISTORY` unless
     given, ``None`` for no bound): an emulator left running must not grow without limit.
@@ -575,6 +577,23 @@ class Emulator:
     def pending_faults(self) -> int:
         return len(self._faults)
 
+    def enqueue_socket(self, *faults: SocketFault, call_id: str | None = None) -> None:
+        """Queue socket faults (:class:`~.socket_faults.SocketFault`): for ``call_id``'s sockets, the ones
+        attached now and any that attach later, or, without ``call_id``, for the next socket that attaches to any
+        call (it takes them all). Each acts on the server events it matches, then is used up; what it did goes
+        on the call's record (``CallRecord.socket_faults``). All or none: :class:`~.call_registry.UnknownCall`
+        for an unknown call, ``ValueError`` for one that has ended and
+        :class:`~.socket_faults.TooManySocketFaults` beyond :data:`~.socket_faults.MAX_PENDING` pending."""
+        if call_id is None:
+            self.calls.socket_faults.add(faults)
+        else:
+            self.calls.queue_socket_faults(call_id, faults)
+
+    @property
+    def pending_socket_faults(self) -> int:
+        """Socket faults queued and not yet used up (or claimed by a socket), all calls together."""
+        return self.calls.socket_faults.pending()
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of the requests received so far, oldest first."""
@@ -588,11 +607,13 @@ class Emulator:
             return self._received
 
     def clear(self) -> None:
-        """Forget recorded requests and drop faults not yet consumed, so each test starts clean."""
+        """Forget recorded requests and drop faults (socket faults too) not yet consumed, so each test starts
+        clean."""
         with self._requests_lock:
             self._requests.clear()
             self._received = 0
         self._faults.clear()
+        self.calls.socket_faults.clear()
 
     def add_route(
         self,

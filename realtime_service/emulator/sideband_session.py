@@ -3,12 +3,15 @@
 What both sidebands share; :mod:`.sidebands` holds what each API answers. The loop runs on the connection's
 handler thread and never lets a client's frame end it with an exception: a frame that is not a JSON object
 with a ``type`` is answered with the API's ``error`` event and the connection stays; only a closed socket, the
-call's end or the record's bound (:data:`~.call_registry.MAX_CLIENT_EVENTS`, close 1008) end it.
+call's end or the record's bound (:data:`~.call_registry.MAX_CLIENT_EVENTS`, close 1008) end it. Every frame the
+client sent before the socket closed is read, recorded and passed on to the driver, even once answers can no
+longer go out: the API received it. The transport sends through the call's socket faults (:mod:`.faulty_sockets`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import json
 import threading
@@ -18,6 +21,7 @@ from typing import Any
 
 from .call_registry import Api, CallRecord, CallRegistry, TooManyClientEvents, UnknownCall
 from .core import Driver, SocketClosed, Transport
+from .faulty_sockets import with_faults
 from .replies import random_id
 
 POLICY_VIOLATION = 1008
@@ -52,7 +56,8 @@ class Sideband:
     def __init__(
         self, transport: Transport, calls: CallRegistry, call_id: str, driver: Driver | None, *, scripted: bool = False
     ) -> None:
-        self.transport = transport
+        self.transport = with_faults(transport, calls, call_id)
+        """The connection, sending through the call's socket faults (:mod:`.faulty_sockets`)."""
         self.calls = calls
         self._call_id = call_id
         self._driver = driver
@@ -87,8 +92,11 @@ class Sideband:
         self.transport.send_text(json.dumps(payload))
 
     def receive(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event passed on; :class:`SocketClosed` only once the loop has ended, so every event the
+        client sent before the socket closed is handed over first (the transport closes before its last frames
+        are read)."""
         with self._inbox_changed:
-            if not self._inbox_changed.wait_for(lambda: self._inbox or self.closed, timeout):
+            if not self._inbox_changed.wait_for(lambda: self._inbox or self._ended, timeout):
                 return None
             if self._inbox:
                 return self._inbox.popleft()
@@ -156,7 +164,8 @@ class Sideband:
                 except SocketClosed:
                     break
                 if message is not None:
-                    self._take(message)
+                    with contextlib.suppress(SocketClosed):  # closed under our answer: what came before still counts
+                        self._take(message)
         except SocketClosed:
             pass  # the client went away while we answered
         finally:
@@ -212,8 +221,8 @@ class Sideband:
         except Problem as problem:
             self.send(self.error(problem, client_event_id))
             return
-        except SocketClosed:
-            raise
+        except SocketClosed:  # the answer could not go out; the event was received all the same: pass it on
+            forward = True
         except Exception:  # a bug of ours: say so on this socket, keep serving it and every other one
             traceback.print_exc()
             self.send(self.error(_SERVER_ERROR, client_event_id))

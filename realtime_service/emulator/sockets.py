@@ -125,6 +125,12 @@ class _Connection:
             self._close_started = True
         self._abort()
 
+    def wait_closed(self, timeout: float) -> bool:
+        """The connection's reader ends once it is closed (a close frame, EOF, the emulator's shutdown)."""
+        thread = self._connection.recv_events_thread
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def finish(self) -> None:
         """Close (1000 unless a close was started already) and return once the connection is closed."""
         with self._closing:
