@@ -59,31 +59,34 @@ def run_tool(name: str, arguments: str) -> str:
 
 
 def attend(client: openai.OpenAI, call_id: str) -> None:
-    """The call's sideband until it closes: run each completed function call once (keyed by its ``call_id``:
-    replays and duplicates do not run it again), send its output, then one ``response.create``."""
-    done: set[str] = set()
+    """The call's sideband until it closes. Each completed function call is run once (keyed by its ``call_id``:
+    replays and duplicates do not run it again); once the model's response is over, every output goes back and
+    then one ``response.create`` (one sent while the response still runs is refused by the API)."""
     try:
-        _attend(client, call_id, done)
+        _attend(client, call_id)
     except ConnectionClosed as closed:  # the network, not the call, ended it: a real app would re-attach here
         log.warning("call %s: the sideband closed abnormally (%s)", call_id, closed.rcvd.code if closed.rcvd else 1006)
 
 
-def _attend(client: openai.OpenAI, call_id: str, done: set[str]) -> None:
+def _attend(client: openai.OpenAI, call_id: str) -> None:
+    done: set[str] = set()
+    outputs: list[tuple[str, str]] = []
     with client.realtime.connect(call_id=call_id) as connection:
         for event in connection:  # ends when the call ends
             if event.type == "response.output_audio_transcript.done":
                 log.info("call %s: the model said %r", call_id, event.transcript)
-            if event.type != "response.output_item.done" or event.item.type != "function_call":
-                continue
-            item = event.item
-            if item.status != "completed" or not item.call_id or item.call_id in done:
-                continue
-            done.add(item.call_id)
-            output = run_tool(item.name or "", item.arguments or "{}")
-            connection.conversation.item.create(
-                item={"type": "function_call_output", "call_id": item.call_id, "output": output}
-            )
-            connection.response.create()
+            elif event.type == "response.output_item.done" and event.item.type == "function_call":
+                item = event.item
+                if item.status == "completed" and item.call_id and item.call_id not in done:
+                    done.add(item.call_id)
+                    outputs.append((item.call_id, run_tool(item.name or "", item.arguments or "{}")))
+            elif event.type == "response.done" and outputs:
+                for tool_call_id, output in outputs:
+                    connection.conversation.item.create(
+                        item={"type": "function_call_output", "call_id": tool_call_id, "output": output}
+                    )
+                connection.response.create()
+                outputs.clear()
 
 
 def make_server(client: openai.OpenAI, secret: str, port: int) -> http.server.ThreadingHTTPServer:

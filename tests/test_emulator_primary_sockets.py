@@ -22,7 +22,7 @@ from chromium import empty_page
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator, call_registry
+from realtime_service.emulator import Emulator, SocketFault, call_registry
 from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.primary_sockets import SILENCE
 from realtime_service.emulator.scripts import ScriptState
@@ -631,3 +631,30 @@ def test_a_rest_call_beyond_max_calls_pushes_out_a_primary_session_whose_socket_
             ws.recv(timeout=WAIT)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1000
+
+
+# socket faults act on primary sockets as on sidebands (the send path they share)
+
+
+def test_socket_faults_act_on_primary_sockets_of_both_apis(emu: Emulator) -> None:
+    emu.enqueue_socket(SocketFault.duplicate("session.created"))  # for the next socket, whichever call it starts
+    with _ws(emu, "/realtime?model=gpt-realtime-2.1") as ws:
+        first, second = _next(ws), _next(ws)
+        assert first == second
+        assert first["type"] == "session.created"
+    realtime = _only(emu, "sess_")
+    assert [(f.action, f.event_type, f.copies) for f in realtime.socket_faults] == [
+        ("duplicate", "session.created", 2)
+    ]
+    with _ws(emu, "/live/sessions") as ws:
+        ws.send(json.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}}))
+        started = _next(ws)
+        assert started["type"] == "session.started"
+        session_id = started["session"]["id"]
+        emu.enqueue_socket(SocketFault.drop(event_type="session.updated"), call_id=session_id)
+        ws.send(json.dumps({"type": "session.update", "session": {"triggers": []}}))
+        with pytest.raises(ConnectionClosed) as dropped:
+            _next(ws)
+    assert dropped.value.rcvd is None  # no close frame: a lost network, not a close
+    live = _ended(emu, session_id)  # a primary socket's session ends with its socket, however it closed
+    assert [(f.action, f.event_type, f.code) for f in live.socket_faults] == [("drop", "session.updated", 1006)]
