@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed
 
 SESSION: dict[str, Any] = {
     "type": "realtime",
-    "model": "gpt-realtime",
+    "model": "gpt-realtime-2.1",
     "instructions": "You answer the phone for Example Ltd. Look orders up with lookup_order.",
     "tools": [
         {

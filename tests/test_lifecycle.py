@@ -17,6 +17,7 @@ import pytest
 from realtime_service import lifecycle
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator, Fault
+from realtime_service.emulator.primary_sockets import REALTIME_MODELS
 from realtime_service.errors import NotFoundError
 from realtime_service.lifecycle import BY_MODEL, SHUTDOWNS, describe, models_in, shutdown_hint, warn_if_retiring
 
@@ -226,6 +227,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("realtime_service/emulator/client_secrets.py", "gpt-realtime"): (
         "the emulator mimics the API's own default for a request that names no model"
     ),
+    **{
+        ("realtime_service/emulator/primary_sockets.py", m): (
+            "the emulator accepts the SDK's Realtime model enum on ?model=, as the API does until each shutdown"
+        )
+        for m in sorted(REALTIME_MODELS)
+    },
+    ("docs/emulator-calls.md", "gpt-realtime"): "quotes the model the Agents SDK's own SIP example accepts with",
 }
 
 #: Files that document the table itself, where every listed model may appear (they are checked against it).
