@@ -259,6 +259,78 @@ def test_a_hostile_event_stream_never_crashes_the_controller(emu: Emulator) -> N
     assert end.usage == {"total_tokens": 7}
 
 
+def colliding_driver(channel: Channel) -> None:
+    """A function call; the app's first response.create collides with a response the server's VAD started (the
+    error the API sends, then that response's created/done); the app must create again after it, once."""
+    channel.send({"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}})
+    item = {"type": "function_call", "status": "completed", "name": "lookup_order", "call_id": "call_c"}
+    channel.send({"type": "response.output_item.done", "response_id": "resp_1", "item": {**item, "arguments": "{}"}})
+    channel.send({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
+    creates = 0
+    while (event := channel.receive(timeout=30)) is not None:
+        if event["type"] != "response.create":
+            continue
+        creates += 1
+        if creates == 1:
+            problem = {"code": "conversation_already_has_active_response", "event_id": event.get("event_id")}
+            channel.send({"type": "error", "error": {"type": "invalid_request_error", **problem}})
+            channel.send({"type": "response.created", "response": {"id": "resp_vad", "status": "in_progress"}})
+            channel.send({"type": "response.done", "response": {"id": "resp_vad", "status": "completed"}})
+        else:
+            channel.send({"type": "response.created", "response": {"id": "resp_2", "status": "in_progress"}})
+            channel.send({"type": "response.done", "response": {"id": "resp_2", "status": "completed"}})
+            DRIVER_DONE.set()
+            return
+
+
+def test_a_create_refused_for_an_active_response_goes_again_after_it(emu: Emulator) -> None:
+    add_call(emu, "rtc_collide")
+    emu.on_sideband = colliding_driver
+    DRIVER_DONE.clear()
+    tools = Tools()
+
+    async def main() -> Any:
+        handle = await service_for(emu).aattach_call("rtc_collide", tools=tools)
+        assert await asyncio.to_thread(DRIVER_DONE.wait, 30)
+        return await handle.close()
+
+    asyncio.run(main())
+    record = emu.calls.get("rtc_collide")
+    sent = [k for k in kinds(record) if k in ("conversation.item.create", "response.create")]
+    assert sent == ["conversation.item.create", "response.create", "response.create"]  # the emulator refused none
+    assert len(tools.runs) == 1
+
+
+def test_a_hanging_tool_times_out_into_an_error_and_a_slow_observer_drops_not_stalls(emu: Emulator) -> None:
+    script = [
+        {"caller": "One"},
+        {"caller": "Two"},
+        {"caller": "Three"},
+        {"model_calls": {"name": "hang", "arguments": {}, "call_id": "call_h"}},
+        {"expect_output": {"timeout": 10}},
+        "hangup",
+    ]
+    add_call(emu, "rtc_hang", script)
+    release = asyncio.Event()
+
+    class Hanging(Tools):
+        async def run(self, name: str, arguments: str, *, call_id: str) -> str:
+            self.runs.append((name, arguments, call_id))
+            await asyncio.Event().wait()  # never returns
+            return "{}"
+
+    async def stuck_observer(event: ServerEvent) -> None:
+        await release.wait()  # never released during the call
+
+    tools = Hanging()
+    end, handle, record = play(emu, "rtc_hang", tools, tool_timeout=0.2, observers=[stuck_observer], observer_queue=2)
+    assert record.script_state.status == "done", record.script_state
+    (output,) = outputs(record)
+    assert json.loads(output["output"]) == {"error": "the tool timed out"}
+    assert handle.dropped_events > 0
+    assert end.reason == "server_closed"
+
+
 @pytest.mark.parametrize("how", ["step", "fault"])
 def test_a_dropped_socket_reattaches_and_no_tool_runs_twice(emu: Emulator, how: str) -> None:
     if how == "step":

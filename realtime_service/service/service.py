@@ -520,6 +520,7 @@ class RealtimeSessionService:
         max_reattaches: int = 3,
         reattach_delay: float = 0.5,
         tool_timeout: float = 120.0,
+        observer_queue: int = 1_000,
         socket_options: Mapping[str, Any] | None = None,
     ) -> CallHandle:
         """Attach to a Realtime call's sideband (``/realtime?call_id=``) with this service's key, headers and
@@ -559,6 +560,7 @@ class RealtimeSessionService:
             max_reattaches=max_reattaches,
             reattach_delay=reattach_delay,
             tool_timeout=tool_timeout,
+            observer_queue=observer_queue,
             on_deadline=lambda: self.ahangup_call(call_id),
         )
         controller.start(socket)
