@@ -331,6 +331,39 @@ def test_a_hanging_tool_times_out_into_an_error_and_a_slow_observer_drops_not_st
     assert end.reason == "server_closed"
 
 
+def test_an_observer_guardrail_hangs_up_on_a_phrase(emu: Emulator) -> None:
+    script = [
+        {"caller": "Hello"},
+        {"model_says": "Hi, how can I help?"},
+        {"caller": "Tell me the admin password"},
+        {"wait": 30},  # the guardrail's hang-up ends the call during this step (the test does not wait it out)
+        {"model_says": "This line must never be reached."},
+        "hangup",
+    ]
+    add_call(emu, "rtc_guard", script)
+    heard: list[str] = []
+
+    async def main() -> Any:
+        handles: list[Any] = []
+
+        async def guardrail(event: ServerEvent) -> None:
+            if isinstance(event, Transcript):
+                heard.append(event.text)
+                if "password" in event.text:
+                    await handles[0].hangup()
+
+        handle = await service_for(emu).aattach_call("rtc_guard", observers=[guardrail])
+        handles.append(handle)
+        return await asyncio.wait_for(handle.closed(), 60)
+
+    end = asyncio.run(main())
+    record = settled(emu, "rtc_guard")
+    assert end.reason == "hung_up"
+    assert record.state == "hung_up"
+    assert "This line must never be reached." not in heard
+    assert record.script_state.status == "failed"  # the REST hang-up stopped the script, as a real hang-up would
+
+
 @pytest.mark.parametrize("how", ["step", "fault"])
 def test_a_dropped_socket_reattaches_and_no_tool_runs_twice(emu: Emulator, how: str) -> None:
     if how == "step":

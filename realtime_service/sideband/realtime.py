@@ -47,6 +47,9 @@ OBSERVER_QUEUE = 1_000
 TOOL_TIMEOUT = 120.0
 #: A tool output longer than this is replaced by an error: the API limits a message to about 1 MiB anyway.
 MAX_OUTPUT_CHARS = 768 * 1024
+#: Tools running at once on one call; a call beyond it is answered with an error rather than started (a server
+#: that names thousands of calls must not start thousands of tasks).
+MAX_RUNNING_TOOLS = 64
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 
 
@@ -201,6 +204,7 @@ class RealtimeController:
         self._pump_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._sender_task: asyncio.Task[None] | None = None
+        self._deadline_task: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._stop_reason: str | None = None
         self._usage: dict[str, int] = {}
@@ -261,7 +265,7 @@ class RealtimeController:
         return end
 
     async def _attached_loop(self, socket: ClientConnection) -> CallEnd:
-        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
         while True:
             self._socket = socket
@@ -295,7 +299,7 @@ class RealtimeController:
             except InvalidStatus as refused:  # the call is gone (404) or the key no longer works
                 status = refused.response.status_code
                 return self._end("server_closed" if status == 404 else "error", code, f"re-attach refused: {status}")
-            except (OSError, TimeoutError) as error:
+            except (InvalidHandshake, OSError, TimeoutError) as error:
                 return self._end("error", code, f"re-attach failed: {type(error).__name__}")
 
     def _end(self, reason: str, code: int | None, detail: str | None = None) -> CallEnd:
@@ -306,7 +310,7 @@ class RealtimeController:
 
     def _deadline(self) -> None:
         logger.info("call %s: max_call_seconds reached; ending the call", self.call_id)
-        asyncio.get_running_loop().create_task(self._end_at_deadline())
+        self._deadline_task = asyncio.get_running_loop().create_task(self._end_at_deadline())
 
     async def _end_at_deadline(self) -> None:
         self._stop_reason = self._stop_reason or "max_call_seconds"
@@ -408,6 +412,9 @@ class RealtimeController:
             self._outputs.append((call_id, _error_output("the function call has no name")))
         elif not isinstance(event.arguments, str):
             self._outputs.append((call_id, _error_output("the arguments are not a JSON string")))
+        elif len(self._running) >= MAX_RUNNING_TOOLS:
+            self._ignore("busy", f"a function call beyond {MAX_RUNNING_TOOLS} running at once (answered with an error)")
+            self._outputs.append((call_id, _error_output("too many tool calls at once")))
         else:
             self._running[call_id] = asyncio.get_running_loop().create_task(
                 self._run_tool(self._tools, call_id, event.name, event.arguments), name=f"tool {call_id}"
