@@ -27,14 +27,12 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..redaction import install_log_redaction
 from .events import ErrorEvent, OutputItemDone, ResponseCreated, ResponseDone, ServerEvent, parse_event
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-logger = logging.getLogger("realtime_service.sideband")
-install_log_redaction(loggers=["realtime_service.sideband"])
+logger = logging.getLogger("realtime_service.sideband")  # redacted: redaction.PACKAGE_LOGGERS
 
 #: Close codes after which a sideband re-attaches (the ``openai`` SDK's retry set; 1006 = no close frame).
 REATTACH_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
