@@ -424,6 +424,19 @@ def test_say_sends_a_response_create_with_instructions_and_hangup_ends_the_call(
     assert record.state == "hung_up"
 
 
+def test_refer_transfers_the_call_and_ends_the_sideband(emu: Emulator) -> None:
+    add_call(emu, "rtc_refer")
+
+    async def main() -> Any:
+        handle = await service_for(emu).aattach_call("rtc_refer")
+        return await handle.refer("tel:+14155550123")
+
+    end = asyncio.run(main())
+    record = emu.calls.get("rtc_refer")
+    assert end.reason == "referred"
+    assert record.state == "referred"
+
+
 def test_max_call_seconds_hangs_up(emu: Emulator) -> None:
     add_call(emu, "rtc_long")
     end, _, record = play(emu, "rtc_long", None, max_call_seconds=0.2)
