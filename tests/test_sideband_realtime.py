@@ -18,7 +18,7 @@ import pytest
 
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
-from realtime_service.errors import ConfigurationError, NotFoundError, RequestValidationError
+from realtime_service.errors import AuthenticationError, ConfigurationError, NotFoundError, RequestValidationError
 from realtime_service.service import RealtimeSessionService
 from realtime_service.sideband.connection import live_sideband_url, realtime_sideband_url
 from realtime_service.sideband.events import OutputItemDone, ServerEvent, Transcript, parse_event
@@ -382,6 +382,17 @@ def test_a_dropped_socket_reattaches_and_no_tool_runs_twice(emu: Emulator, how: 
     assert len({e.connection for e in record.client_events}) >= 1
 
 
+def test_the_reattach_budget_resets_once_a_socket_works(emu: Emulator) -> None:
+    script = [ORDER[0], "drop", {"caller": "Hello again?"}, "drop", *ORDER[1:]]
+    add_call(emu, "rtc_flaky", script)
+    tools = Tools()
+    end, handle, record = play(emu, "rtc_flaky", tools, max_reattaches=1)
+    assert record.script_state.status == "done", record.script_state
+    assert handle.reattaches == 2  # two drops, each within a budget of one
+    assert len(tools.runs) == 1
+    assert end.reason == "server_closed"
+
+
 def test_update_session_is_validated_before_sending_and_sends_no_audio_format(emu: Emulator) -> None:
     add_call(emu, "rtc_update")
 
@@ -442,6 +453,16 @@ def test_max_call_seconds_hangs_up(emu: Emulator) -> None:
     end, _, record = play(emu, "rtc_long", None, max_call_seconds=0.2)
     assert end.reason == "max_call_seconds"
     assert record.state == "hung_up"
+
+
+def test_a_wrong_key_is_an_authentication_error_that_does_not_quote_it(emu: Emulator) -> None:
+    add_call(emu, "rtc_auth")
+    wrong = "sk-wrong-key-0123456789abcdef"
+    with pytest.raises(AuthenticationError) as caught:
+        asyncio.run(service_for(emu, api_key=wrong).aattach_call("rtc_auth"))
+    assert caught.value.status_code == 401
+    assert wrong not in str(caught.value)
+    assert wrong not in repr(caught.value.body)
 
 
 def test_an_unknown_call_raises_not_found_and_an_azure_service_refuses_before_connecting(emu: Emulator) -> None:

@@ -189,6 +189,8 @@ class RealtimeController:
         self.ignored_events = 0
         self.tools_run = 0
         self.reattaches = 0
+        #: Re-attaches since a socket last delivered an event other than ``error`` (the budget, as the SDK's).
+        self._attempts = 0
         self._socket: ClientConnection | None = None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._calls: OrderedDict[str, None] = OrderedDict()
@@ -281,17 +283,18 @@ class RealtimeController:
                 return self._end(self._stop_reason, code)
             if code not in REATTACH_CODES:
                 return self._end("server_closed", code)
-            if self.reattaches >= self._max_reattaches:
-                return self._end("error", code, f"the sideband closed ({code}) and {self.reattaches} re-attaches")
+            if self._attempts >= self._max_reattaches:
+                return self._end("error", code, f"the sideband closed ({code}) after {self._attempts} re-attaches")
             self.reattaches += 1
+            self._attempts += 1
             logger.warning(
                 "call %s: the sideband closed abnormally (%s); re-attach %d of %d",
                 self.call_id,
                 code,
-                self.reattaches,
+                self._attempts,
                 self._max_reattaches,
             )
-            await asyncio.sleep(min(self._reattach_delay * 2 ** (self.reattaches - 1), 8.0))
+            await asyncio.sleep(min(self._reattach_delay * 2 ** (self._attempts - 1), 8.0))
             try:
                 socket = await self._connect()
             except InvalidStatus as refused:  # the call is gone (404) or the key no longer works
@@ -346,6 +349,8 @@ class RealtimeController:
             self._ignore("object", "a frame that is not a JSON object")
             return
         event = parse_event(payload)
+        if not isinstance(event, ErrorEvent):
+            self._attempts = 0  # this socket works: a later drop gets the whole budget again
         if event.event_id is not None:
             if event.event_id in self._seen:
                 self.duplicate_events += 1
