@@ -90,8 +90,10 @@ class RealtimeSessionService:
     Operations (each with an awaitable ``a``-twin): :meth:`create_client_secret` (GA, the live API),
     :meth:`create_translation_client_secret`, :meth:`create_realtime_session` (the seed's, bridged to GA by
     default), :meth:`create_transcription_session` (beta), and WebRTC signaling: :meth:`create_call`,
-    :meth:`create_live_session`, :meth:`hangup_call` and :meth:`hangup_live_session`. They share one retry
-    policy, one gateway and one error mapping; what differs (the retry rule included) is each one's declaration.
+    :meth:`create_live_session`, :meth:`hangup_call` and :meth:`hangup_live_session`; and
+    :meth:`aattach_call`, which attaches to a call's sideband and runs its tools (the ``sideband`` extra). They
+    share one retry policy, one gateway and one error mapping; what differs (the retry rule included) is each
+    one's declaration.
 
     ``gateway`` is a :class:`~realtime_service.transport.seam.Gateway` or a zero-argument callable returning one
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
