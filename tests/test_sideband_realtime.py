@@ -481,6 +481,8 @@ def test_an_unknown_call_raises_not_found_and_an_azure_service_refuses_before_co
     assert (
         realtime_sideband_url("https://api.openai.com/v1", "rtc_1") == "wss://api.openai.com/v1/realtime?call_id=rtc_1"
     )
+    with pytest.raises(ConfigurationError, match="socket_options"):
+        asyncio.run(service_for(emu).aattach_call("rtc_x", socket_options={"logger": None}))
     with pytest.raises(ConfigurationError):
         realtime_sideband_url("https://api.openai.com/v1", "rtc_1&x=y")
 

@@ -537,7 +537,7 @@ class RealtimeSessionService:
         try:
             import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
 
-            from ..sideband.connection import open_socket, realtime_target
+            from ..sideband.connection import TUNABLE, open_socket, realtime_target
             from ..sideband.handle import CallHandle
             from ..sideband.realtime import RealtimeController
         except ModuleNotFoundError as missing:
@@ -547,6 +547,9 @@ class RealtimeSessionService:
             ) from None
         target = realtime_target(settings, call_id)
         options = dict(socket_options or {})
+        unknown = sorted(set(options) - TUNABLE)
+        if unknown:  # before connecting, as every other configuration problem
+            raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
 
         async def connect() -> Any:
             return await open_socket(target, **options)

@@ -39,6 +39,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_QUEUE = 64
 OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
+#: The ``websockets`` options a caller may change (``socket_options``); the headers, logger and proxy are ours.
+TUNABLE = frozenset({"ping_interval", "ping_timeout", "max_size", "max_queue", "open_timeout", "close_timeout"})
 #: Header names whose value is a credential: masked in any log line that names them.
 _AUTH_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
 _AUTH_LINE = re.compile(r"(?i)\b(authorization|api-key)(\s*[:=]\s*)[^\r\n]*")
@@ -139,8 +141,12 @@ def live_target(settings: Settings, session_id: str, *, graceful_close: bool = F
 async def open_socket(target: SidebandTarget, **options: Any) -> ClientConnection:
     """Open ``target`` with keepalive pings, bounded frames and queue, no proxy lookup and :data:`SOCKET_LOGGER`.
 
-    ``options`` override the ``websockets`` defaults set here (tests). Raises what ``websockets`` raises: a
-    refused handshake is ``websockets.exceptions.InvalidStatus`` (its response carries the status)."""
+    ``options`` override the :data:`TUNABLE` settings (anything else is a ``ConfigurationError``: the auth
+    headers and the redacting logger are not negotiable). Raises what ``websockets`` raises: a refused handshake
+    is ``websockets.exceptions.InvalidStatus`` (its response carries the status)."""
+    unknown = sorted(set(options) - TUNABLE)
+    if unknown:
+        raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
     from websockets.asyncio.client import connect  # the sideband extra
 
     settings: dict[str, Any] = {
