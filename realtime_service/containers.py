@@ -130,4 +130,5 @@ class RealtimeContainer(containers.DeclarativeContainer):
         transcription_codec=transcription_codec.provider,
         call_session_codec=call_session_codec.provider,
         live_codec=live_codec.provider,
+        settings=settings,
     )

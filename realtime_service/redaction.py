@@ -235,6 +235,8 @@ PACKAGE_LOGGERS = (
     "realtime_service.web.hangups",
     "realtime_service.webhooks",
     "realtime_service.emulator.ring",
+    "realtime_service.sideband",
+    "realtime_service.sideband.socket",
 )
 
 

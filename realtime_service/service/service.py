@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -24,7 +24,7 @@ from ..beta.models import (
     RealtimeTranscriptionSessionCreateRequest,
     RealtimeTranscriptionSessionCreateResponse,
 )
-from ..config import PATHS
+from ..config import PATHS, Settings
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -66,6 +66,8 @@ if TYPE_CHECKING:  # the schema modules are imported on first use: building them
     from ..ga.schemas import CallSessionCodec, TranslationCodec
     from ..live.models import LiveSessionConfig
     from ..live.schemas import LiveSessionCodec
+    from ..sideband.handle import CallHandle
+    from ..sideband.realtime import Observer, ToolRunner
 
 logger = logging.getLogger("realtime_service")
 
@@ -88,8 +90,10 @@ class RealtimeSessionService:
     Operations (each with an awaitable ``a``-twin): :meth:`create_client_secret` (GA, the live API),
     :meth:`create_translation_client_secret`, :meth:`create_realtime_session` (the seed's, bridged to GA by
     default), :meth:`create_transcription_session` (beta), and WebRTC signaling: :meth:`create_call`,
-    :meth:`create_live_session`, :meth:`hangup_call` and :meth:`hangup_live_session`. They share one retry
-    policy, one gateway and one error mapping; what differs (the retry rule included) is each one's declaration.
+    :meth:`create_live_session`, :meth:`hangup_call` and :meth:`hangup_live_session`; and
+    :meth:`aattach_call`, which attaches to a call's sideband and runs its tools (the ``sideband`` extra). They
+    share one retry policy, one gateway and one error mapping; what differs (the retry rule included) is each
+    one's declaration.
 
     ``gateway`` is a :class:`~realtime_service.transport.seam.Gateway` or a zero-argument callable returning one
     (a dependency-injector provider). ``api_shape`` picks where :meth:`create_realtime_session` goes: ``"ga"``
@@ -118,6 +122,7 @@ class RealtimeSessionService:
         transcription_codec: TranscriptionSessionCodec | Callable[[], TranscriptionSessionCodec] | None = None,
         call_session_codec: CallSessionCodec | Callable[[], CallSessionCodec] | None = None,
         live_codec: LiveSessionCodec | Callable[[], LiveSessionCodec] | None = None,
+        settings: Settings | Callable[[], Settings] | None = None,
     ) -> None:
         self._resolve_gateway: Callable[[], Gateway] = gateway if callable(gateway) else (lambda: gateway)
         self._codecs: dict[str, Callable[[], Any]] = {
@@ -136,6 +141,9 @@ class RealtimeSessionService:
         self._unusable = dict(unusable or {})
         self._timeout = timeout
         self._secrets = tuple(s for s in secrets if s)
+        self._settings: Callable[[], Settings] | None = (
+            settings if callable(settings) else (lambda: settings) if settings is not None else None
+        )
 
     # -- the operations -------------------------------------------------------------------------------------
 
@@ -502,6 +510,75 @@ class RealtimeSessionService:
             call_control.LIVE_SESSION_HANGUP, session_id, None, timeout=timeout, extra_headers=extra_headers
         )
 
+    # -- the sideband (issue 24) ----------------------------------------------------------------------------
+
+    async def aattach_call(
+        self,
+        call_id: str,
+        *,
+        tools: ToolRunner | None = None,
+        observers: Iterable[Observer] = (),
+        max_call_seconds: float | None = None,
+        max_reattaches: int = 3,
+        reattach_delay: float = 0.5,
+        tool_timeout: float = 120.0,
+        observer_queue: int = 1_000,
+        socket_options: Mapping[str, Any] | None = None,
+    ) -> CallHandle:
+        """Attach to a Realtime call's sideband (``/realtime?call_id=``) with this service's key, headers and
+        base URL, run its function calls with ``tools`` and feed ``observers``; return its
+        :class:`~realtime_service.sideband.handle.CallHandle` once the socket is open.
+
+        Needs the ``sideband`` extra and settings (a service built by ``RealtimeContainer`` has them): otherwise a
+        ``ConfigurationError``, as on Azure (no Realtime sideband documented there). A refused attach raises the
+        API's status error (``NotFoundError`` for ``call_id_not_found``) or ``APIConnectionError``. See
+        docs/tools-and-delegation.md."""
+        settings = self._sideband_settings()
+        try:
+            import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
+
+            from ..sideband.connection import TUNABLE, open_socket, realtime_target
+            from ..sideband.handle import CallHandle
+            from ..sideband.realtime import RealtimeController
+        except ModuleNotFoundError as missing:
+            raise ConfigurationError(
+                f"attaching to a call needs the sideband extra ({missing.name} is missing): "
+                "pip install 'realtime-service[sideband]'"
+            ) from None
+        target = realtime_target(settings, call_id)
+        options = dict(socket_options or {})
+        unknown = sorted(set(options) - TUNABLE)
+        if unknown:  # before connecting, as every other configuration problem
+            raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
+
+        async def connect() -> Any:
+            return await open_socket(target, **options)
+
+        socket = await _open_sideband(connect, self._secrets)
+        codec = self.codec("call_session")
+        controller = RealtimeController(
+            call_id,
+            connect,
+            tools=tools,
+            observers=observers,
+            max_call_seconds=max_call_seconds,
+            max_reattaches=max_reattaches,
+            reattach_delay=reattach_delay,
+            tool_timeout=tool_timeout,
+            observer_queue=observer_queue,
+            on_deadline=lambda: self.ahangup_call(call_id),
+        )
+        controller.start(socket)
+        return CallHandle(self, call_id, controller, codec.encode)
+
+    def _sideband_settings(self) -> Settings:
+        if self._settings is None:
+            raise ConfigurationError(
+                "this service has no settings to open a sideband with: build it with RealtimeContainer "
+                "(or pass settings= to RealtimeSessionService)"
+            )
+        return self._settings()
+
     # -- any declared operation --------------------------------------------------------------------------
 
     def run(
@@ -771,6 +848,34 @@ class RealtimeSessionService:
 
 #: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
 EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "content-encoding", "accept"}
+
+
+async def _open_sideband(connect: Callable[[], Awaitable[Any]], secrets: tuple[str, ...]) -> Any:
+    """The first socket, or the error a refused handshake maps to (the API's status error, its body scrubbed)."""
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+    try:
+        return await connect()
+    except InvalidStatus as refused:
+        response = refused.response
+        body: Any = None
+        try:
+            body = json.loads(response.body or b"")
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        message = error.get("message") if isinstance(error.get("message"), str) else "the sideband was refused"
+        raise status_error_class(response.status_code)(
+            scrub(str(message), secrets),
+            status_code=response.status_code,
+            body=scrub_json(body, secrets),
+            type=_optional_str(error.get("type")),
+            code=_optional_str(error.get("code")),
+            param=_optional_str(error.get("param")),
+        ) from None
+    except (InvalidHandshake, OSError, TimeoutError) as failed:
+        raise APIConnectionError(f"the sideband could not be opened: {type(failed).__name__}") from None
 
 
 def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:

@@ -1,0 +1,512 @@
+"""The Realtime sideband controller: reads a call's events, runs its function calls once, answers, re-attaches.
+
+Rules it keeps (SIDEBAND-NOTES §2.3, §6, §7):
+
+- a tool runs only from ``response.output_item.done`` whose item is a ``function_call`` with ``status ==
+  "completed"``, and at most once per ``call_id``: replays, duplicated events (deduplicated by ``event_id``) and
+  re-attaches never run it again (the state lives on the controller, across sockets);
+- tools run as tasks, never awaited by the read loop, several at once when a response holds several;
+- once no response is under way and every started tool has its output, every ``function_call_output`` goes back
+  (``conversation.item.create``) and then **one** ``response.create``; a create is sent only between a
+  ``response.done`` and the next ``response.created``, and one refused with
+  ``conversation_already_has_active_response`` waits for that response's end and goes again;
+- observers get the typed events through a bounded queue and a task each: a slow one drops (counted, logged
+  once per burst), never stalls the socket;
+- an abnormal close (1006, 1011, ...) re-attaches a bounded number of times with backoff. Whether the real API
+  allows a Realtime re-attach is UNCONFIRMED (§6); events during the gap are lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .events import ErrorEvent, OutputItemDone, ResponseCreated, ResponseDone, ServerEvent, parse_event
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+logger = logging.getLogger("realtime_service.sideband")  # redacted: redaction.PACKAGE_LOGGERS
+
+#: Close codes after which a sideband re-attaches (the ``openai`` SDK's retry set; 1006 = no close frame).
+REATTACH_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+#: How many event ids are remembered to drop duplicates and replays, and how many tool call ids.
+SEEN_EVENTS = 10_000
+SEEN_CALLS = 100_000
+#: Each observer's queue: events beyond it are dropped (counted) rather than stalling the socket.
+OBSERVER_QUEUE = 1_000
+#: The controller's own bound on one tool call (a ToolRunner bounds its tools itself; this is the backstop).
+TOOL_TIMEOUT = 120.0
+#: A tool output longer than this is replaced by an error: the API limits a message to about 1 MiB anyway.
+MAX_OUTPUT_CHARS = 768 * 1024
+#: Tools running at once on one call; a call beyond it is answered with an error rather than started (a server
+#: that names thousands of calls must not start thousands of tasks).
+MAX_RUNNING_TOOLS = 64
+ACTIVE_RESPONSE = "conversation_already_has_active_response"
+
+
+@runtime_checkable
+class ToolRunner(Protocol):
+    """What the controller runs tools with (``sideband.tools.Toolbox`` implements it).
+
+    ``definitions()`` are the Realtime session's ``tools`` entries. ``run`` returns the output string (JSON) and
+    never raises for a tool's own failure, timeout or bad arguments, nor for an unknown name: it returns an
+    ``{"error": ...}`` JSON and logs once. (The controller still guards against one that raises.)"""
+
+    def definitions(self) -> list[dict[str, Any]]: ...
+
+    async def run(self, name: str, arguments: str, *, call_id: str) -> str: ...
+
+
+#: An observer: a sync or async callable taking each typed :class:`~.events.ServerEvent`.
+Observer = Callable[[ServerEvent], Any]
+#: Opens a new socket to the call's sideband (the first attach and each re-attach).
+Connect = Callable[[], Awaitable["ClientConnection"]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """Why a sideband ended. ``reason``: ``server_closed`` (the server closed the socket cleanly: on a Realtime
+    call that is the call's end, no other signal exists), ``hung_up`` (:meth:`CallHandle.hangup`), ``referred``,
+    ``closed`` (:meth:`CallHandle.close`), ``max_call_seconds``, or ``error`` (``detail`` says what: re-attach
+    failed or exhausted). ``code`` is the last socket's close code; ``usage`` the summed token usage of the
+    ``response.done`` events seen, if any."""
+
+    reason: str
+    code: int | None = None
+    usage: Mapping[str, int] | None = None
+    detail: str | None = None
+    reattaches: int = 0
+
+
+@dataclass(slots=True)
+class _Create:
+    """A ``response.create`` waiting for its turn; ``outputs`` go first (tool results)."""
+
+    response: dict[str, Any] | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _ObserverTask:
+    """One observer, its bounded queue and the task feeding it."""
+
+    def __init__(self, observer: Observer, controller: RealtimeController, size: int) -> None:
+        self.observer = observer
+        self.queue: asyncio.Queue[ServerEvent] = asyncio.Queue(maxsize=size)
+        self.in_burst = False
+        self.failures = 0
+        self.task = asyncio.get_running_loop().create_task(self._feed(controller))
+
+    def offer(self, event: ServerEvent, controller: RealtimeController) -> None:
+        try:
+            self.queue.put_nowait(event)
+            self.in_burst = False
+        except asyncio.QueueFull:
+            controller.dropped_events += 1
+            if not self.in_burst:
+                self.in_burst = True
+                logger.warning(
+                    "call %s: observer %s is behind; dropping events (%d dropped so far)",
+                    controller.call_id,
+                    _callable_name(self.observer),
+                    controller.dropped_events,
+                )
+
+    async def _feed(self, controller: RealtimeController) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                result = self.observer(event)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # an observer's bug must not end the call: counted, logged once
+                self.failures += 1
+                if self.failures == 1:
+                    logger.warning(
+                        "call %s: observer %s raised %s (further failures not logged)",
+                        controller.call_id,
+                        _callable_name(self.observer),
+                        type(error).__name__,
+                    )
+
+
+def _callable_name(function: object) -> str:
+    return str(getattr(function, "__qualname__", type(function).__name__))[:80]
+
+
+def _error_output(message: str) -> str:
+    return json.dumps({"error": message})
+
+
+class RealtimeController:
+    """The loop behind a :class:`~.handle.CallHandle`. Build it, :meth:`start` it with the first socket, and
+    await :attr:`ended`. Everything runs on one event loop; nothing here is thread-safe."""
+
+    def __init__(
+        self,
+        call_id: str,
+        connect: Connect,
+        *,
+        tools: ToolRunner | None = None,
+        observers: Iterable[Observer] = (),
+        max_call_seconds: float | None = None,
+        max_reattaches: int = 3,
+        reattach_delay: float = 0.5,
+        tool_timeout: float = TOOL_TIMEOUT,
+        observer_queue: int = OBSERVER_QUEUE,
+        on_deadline: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        if tools is not None and not isinstance(tools, ToolRunner):
+            raise TypeError("tools must provide definitions() and async run(name, arguments, *, call_id)")
+        if max_call_seconds is not None and not max_call_seconds > 0:
+            raise ValueError("max_call_seconds must be > 0")
+        if max_reattaches < 0:
+            raise ValueError("max_reattaches must be >= 0")
+        self.call_id = call_id
+        self._connect = connect
+        self._tools = tools
+        self._observer_list = list(observers)
+        for observer in self._observer_list:
+            if not callable(observer):
+                raise TypeError("each observer must be callable")
+        self._observer_queue = observer_queue
+        self._max_call_seconds = max_call_seconds
+        self._max_reattaches = max_reattaches
+        self._reattach_delay = reattach_delay
+        self._tool_timeout = tool_timeout
+        self._on_deadline = on_deadline
+        #: Counters a host may read (also on the handle).
+        self.dropped_events = 0
+        self.duplicate_events = 0
+        self.ignored_events = 0
+        self.tools_run = 0
+        self.reattaches = 0
+        #: Re-attaches since a socket last delivered an event other than ``error`` (the budget, as the SDK's).
+        self._attempts = 0
+        self._socket: ClientConnection | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._calls: OrderedDict[str, None] = OrderedDict()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._order: dict[str, int] = {}
+        self._outputs: list[tuple[str, str]] = []
+        self._creates: deque[_Create] = deque()
+        self._busy = False
+        self._own_create: str | None = None
+        self._create_number = 0
+        self._pump_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._sender_task: asyncio.Task[None] | None = None
+        self._deadline_task: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
+        self._stop_reason: str | None = None
+        self._usage: dict[str, int] = {}
+        self._warned: set[str] = set()
+        self._observers: list[_ObserverTask] = []
+        self._task: asyncio.Task[CallEnd] | None = None
+        self.ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
+
+    # -- lifetime ---------------------------------------------------------------------------------------------
+
+    def start(self, socket: ClientConnection) -> None:
+        """Run the loop on ``socket`` (already open) as a task; its end resolves :attr:`ended`."""
+        self._socket = socket  # usable by the handle at once (update_session before the first event)
+        self._observers = [_ObserverTask(each, self, self._observer_queue) for each in self._observer_list]
+        loop = asyncio.get_running_loop()
+        self._sender_task = loop.create_task(self._sender(), name=f"sideband sender {self.call_id}")
+        self._task = loop.create_task(self._run(socket), name=f"sideband {self.call_id}")
+
+    async def stop(self, reason: str) -> CallEnd:
+        """End the controller for ``reason`` (the socket closed by us), and wait for its end."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        socket = self._socket
+        if socket is not None:
+            await socket.close()
+        elif self._task is not None and not self._task.done():
+            self._task.cancel()  # between sockets (a re-attach backoff): nothing to close
+        return await asyncio.shield(self.ended)
+
+    async def wait(self) -> CallEnd:
+        """The end, once it comes (cancelling the waiter does not cancel the controller)."""
+        return await asyncio.shield(self.ended)
+
+    def mark_stopping(self, reason: str | None) -> None:
+        """Say why the socket is about to close (a REST hang-up or refer), or ``None`` to take it back."""
+        self._stop_reason = reason
+
+    async def _run(self, socket: ClientConnection) -> CallEnd:
+        deadline = (
+            asyncio.get_running_loop().call_later(self._max_call_seconds, self._deadline)
+            if self._max_call_seconds is not None
+            else None
+        )
+        end = CallEnd("error", detail="the controller stopped unexpectedly")
+        try:
+            end = await self._attached_loop(socket)
+        except asyncio.CancelledError:
+            end = CallEnd(self._stop_reason or "closed", usage=self._usage_or_none(), reattaches=self.reattaches)
+        except Exception as error:  # a bug here must still end the call cleanly and say so
+            logger.exception("call %s: the sideband controller failed", self.call_id)
+            end = CallEnd("error", detail=type(error).__name__, reattaches=self.reattaches)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+            await self._shutdown()
+            if not self.ended.done():
+                self.ended.set_result(end)
+        return end
+
+    async def _attached_loop(self, socket: ClientConnection) -> CallEnd:
+        from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+        while True:
+            self._socket = socket
+            self._busy, self._own_create = False, None  # a new socket: no response of ours is known under way
+            self._kick()
+            while True:
+                try:
+                    message = await socket.recv()
+                except ConnectionClosed:
+                    break
+                await self._on_message(message)
+            self._socket = None
+            code = socket.close_code
+            if self._stop_reason is not None:
+                return self._end(self._stop_reason, code)
+            if code not in REATTACH_CODES:
+                return self._end("server_closed", code)
+            if self._attempts >= self._max_reattaches:
+                return self._end("error", code, f"the sideband closed ({code}) after {self._attempts} re-attaches")
+            self.reattaches += 1
+            self._attempts += 1
+            logger.warning(
+                "call %s: the sideband closed abnormally (%s); re-attach %d of %d",
+                self.call_id,
+                code,
+                self._attempts,
+                self._max_reattaches,
+            )
+            await asyncio.sleep(min(self._reattach_delay * 2 ** (self._attempts - 1), 8.0))
+            try:
+                socket = await self._connect()
+            except InvalidStatus as refused:  # the call is gone (404) or the key no longer works
+                status = refused.response.status_code
+                return self._end("server_closed" if status == 404 else "error", code, f"re-attach refused: {status}")
+            except (InvalidHandshake, OSError, TimeoutError) as error:
+                return self._end("error", code, f"re-attach failed: {type(error).__name__}")
+
+    def _end(self, reason: str, code: int | None, detail: str | None = None) -> CallEnd:
+        return CallEnd(reason, code, self._usage_or_none(), detail, self.reattaches)
+
+    def _usage_or_none(self) -> Mapping[str, int] | None:
+        return dict(self._usage) if self._usage else None
+
+    def _deadline(self) -> None:
+        logger.info("call %s: max_call_seconds reached; ending the call", self.call_id)
+        self._deadline_task = asyncio.get_running_loop().create_task(self._end_at_deadline())
+
+    async def _end_at_deadline(self) -> None:
+        self._stop_reason = self._stop_reason or "max_call_seconds"
+        if self._on_deadline is not None:
+            try:
+                await self._on_deadline()
+            except Exception as error:  # the socket is closed below whatever the REST hang-up did
+                logger.warning("call %s: hanging up at max_call_seconds failed: %s", self.call_id, type(error).__name__)
+        await self.stop("max_call_seconds")
+
+    async def _shutdown(self) -> None:
+        tasks = [*self._running.values(), *(each.task for each in self._observers)]
+        if self._sender_task is not None:
+            tasks.append(self._sender_task)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.close()
+
+    # -- events -----------------------------------------------------------------------------------------------
+
+    async def _on_message(self, message: str | bytes) -> None:
+        if not isinstance(message, str):
+            self._ignore("binary", "a binary frame")
+            return
+        try:
+            payload = json.loads(message)
+        except ValueError:
+            self._ignore("json", "a frame that is not JSON")
+            return
+        if not isinstance(payload, dict):
+            self._ignore("object", "a frame that is not a JSON object")
+            return
+        event = parse_event(payload)
+        if not isinstance(event, ErrorEvent):
+            self._attempts = 0  # this socket works: a later drop gets the whole budget again
+        if event.event_id is not None:
+            if event.event_id in self._seen:
+                self.duplicate_events += 1
+                return
+            self._remember(self._seen, event.event_id, SEEN_EVENTS)
+        if isinstance(event, ResponseCreated):
+            self._busy, self._own_create = True, None
+        elif isinstance(event, ResponseDone):
+            self._busy, self._own_create = False, None
+            self._add_usage(event.usage)
+        elif isinstance(event, OutputItemDone):
+            self._on_item_done(event)
+        elif isinstance(event, ErrorEvent):
+            self._on_error(event)
+        for observer in self._observers:
+            observer.offer(event, self)
+        self._kick()
+
+    def _ignore(self, key: str, what: str) -> None:
+        self.ignored_events += 1
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning("call %s: ignored %s from the sideband (further ones not logged)", self.call_id, what)
+
+    @staticmethod
+    def _remember(seen: OrderedDict[str, None], key: str, limit: int) -> None:
+        seen[key] = None
+        if len(seen) > limit:
+            seen.popitem(last=False)
+
+    def _add_usage(self, usage: Mapping[str, Any] | None) -> None:
+        for key, value in (usage or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                self._usage[key] = self._usage.get(key, 0) + value
+
+    def _on_error(self, event: ErrorEvent) -> None:
+        if event.client_event_id is None or event.client_event_id != self._own_create:
+            logger.warning("call %s: the API reported an error: %s", self.call_id, event.code or "(no code)")
+            return
+        self._own_create = None
+        if event.code == ACTIVE_RESPONSE:  # a response we did not see start is running: go again after it
+            self._busy = True
+            self._creates.appendleft(_Create())
+        else:
+            self._busy = False
+            logger.warning("call %s: response.create refused: %s", self.call_id, event.code or "(no code)")
+
+    def _on_item_done(self, event: OutputItemDone) -> None:
+        if not event.is_completed_function_call:
+            return
+        call_id = event.call_id
+        if not call_id or len(call_id) > 512:
+            self._ignore("call_id", "a function call without a usable call_id")
+            return
+        if call_id in self._calls:
+            return
+        self._remember(self._calls, call_id, SEEN_CALLS)
+        self._order[call_id] = len(self._order)
+        if self._tools is None:
+            self._outputs.append((call_id, _error_output("no tools are available on this call")))
+        elif not event.name:
+            self._outputs.append((call_id, _error_output("the function call has no name")))
+        elif not isinstance(event.arguments, str):
+            self._outputs.append((call_id, _error_output("the arguments are not a JSON string")))
+        elif len(self._running) >= MAX_RUNNING_TOOLS:
+            self._ignore("busy", f"a function call beyond {MAX_RUNNING_TOOLS} running at once (answered with an error)")
+            self._outputs.append((call_id, _error_output("too many tool calls at once")))
+        else:
+            self._running[call_id] = asyncio.get_running_loop().create_task(
+                self._run_tool(self._tools, call_id, event.name, event.arguments), name=f"tool {call_id}"
+            )
+
+    async def _run_tool(self, tools: ToolRunner, call_id: str, name: str, arguments: str) -> None:
+        try:
+            output = await asyncio.wait_for(tools.run(name, arguments, call_id=call_id), self._tool_timeout)
+            if not isinstance(output, str):
+                output = _error_output("the tool returned no text")
+            elif len(output) > MAX_OUTPUT_CHARS:
+                output = _error_output("the tool's output was too large")
+        except TimeoutError:
+            logger.warning("call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout)
+            output = _error_output("the tool timed out")
+        except Exception as error:  # the runner broke its contract: the model hears of a failure, the call goes on
+            logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
+            output = _error_output("the tool failed")
+        self.tools_run += 1
+        self._outputs.append((call_id, output))
+        self._running.pop(call_id, None)
+        self._kick()
+
+    # -- sending ----------------------------------------------------------------------------------------------
+
+    def queue_response(self, response: dict[str, Any] | None) -> None:
+        """Queue a ``response.create`` (``response`` its body, if any), sent when no response is under way."""
+        self._creates.append(_Create(response=response))
+
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one client event now on the current socket (raises ``ConnectionError`` between sockets)."""
+        socket = self._socket
+        if socket is None:
+            raise ConnectionError("the sideband is not attached")
+        async with self._send_lock:
+            await socket.send(json.dumps(event))
+
+    def _kick(self) -> None:
+        """Wake the sender. The read loop never sends itself: a large send waiting for a peer that is itself
+        waiting for us to read would stall both (found with a 512 KiB tool output)."""
+        self._wake.set()
+
+    async def pump(self) -> None:
+        """Send what is due (:meth:`queue_response` callers use it)."""
+        self._kick()
+
+    async def _sender(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._pump()
+            except Exception as error:  # never lose the sender: log, the next event retries
+                logger.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
+
+    async def _pump(self) -> None:
+        async with self._pump_lock:
+            if self._busy or self._socket is None:
+                return
+            if self._outputs and not self._running:
+                batch = sorted(self._outputs, key=lambda pair: self._order.get(pair[0], 0))  # in call order
+                self._outputs = []
+                self._order.clear()
+                self._creates.appendleft(_Create(outputs=batch))
+            if not self._creates:
+                return
+            create = self._creates.popleft()
+            try:
+                while create.outputs:
+                    call_id, output = create.outputs[0]
+                    item = {"type": "function_call_output", "call_id": call_id, "output": output}
+                    await self.send({"type": "conversation.item.create", "item": item})
+                    create.outputs.pop(0)
+                self._create_number += 1
+                event_id = f"evt_rs_create_{self._create_number}"
+                event: dict[str, Any] = {"type": "response.create", "event_id": event_id}
+                if create.response:
+                    event["response"] = create.response
+                self._busy, self._own_create = True, event_id
+                await self.send(event)
+            except (ConnectionError, OSError, _closed_error()):
+                self._busy, self._own_create = False, None
+                self._creates.appendleft(create)  # unsent: goes on the next socket
+
+
+def _closed_error() -> type[Exception]:
+    from websockets.exceptions import ConnectionClosed
+
+    return ConnectionClosed
+
+
+__all__ = ["REATTACH_CODES", "CallEnd", "Observer", "RealtimeController", "ToolRunner"]
