@@ -18,6 +18,7 @@ EXTRAS = (
     "starlette",
     "uvicorn",
     "websockets",
+    "jsonschema",  # the sideband extra's (tool arguments): a core install imports none of realtime_service.sideband
 )
 
 SCRIPT = textwrap.dedent(

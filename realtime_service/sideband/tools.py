@@ -433,7 +433,7 @@ class Toolbox:
             if parameter.kind is inspect.Parameter.VAR_KEYWORD:
                 takes_kwargs = True
                 continue
-            if annotation is ToolContext or (parameter.name == "context" and annotation is inspect.Parameter.empty):
+            if _is_context(annotation) or (parameter.name == "context" and annotation is inspect.Parameter.empty):
                 context_parameter = parameter.name
                 continue
             plain.append(parameter)
@@ -651,6 +651,15 @@ def _is_async(function: Callable[..., Any]) -> bool:
     # A callable object whose ``__call__`` is ``async def`` is an async tool too.
     call = None if inspect.isroutine(function) else getattr(type(function), "__call__", None)  # noqa: B004
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
+def _is_context(annotation: Any) -> bool:
+    """``ToolContext``, ``ToolContext | None`` or either ``Annotated``: the parameter the toolbox fills."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return set(typing.get_args(annotation)) == {ToolContext, type(None)}
+    return annotation is ToolContext
 
 
 def _validation_problems(tool: Tool, values: dict[str, Any]) -> str:
