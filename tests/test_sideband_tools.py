@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Literal, Optional, Protocol, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Optional, Protocol, TypedDict
 
 import jsonschema
 import openai
@@ -80,6 +80,11 @@ class PartialAddress(TypedDict, total=False):
     street: str
 
 
+class Contact(TypedDict):
+    name: str
+    phone: NotRequired[str]
+
+
 @dataclasses.dataclass
 class Point:
     x: float
@@ -118,6 +123,15 @@ SCHEMAS: list[tuple[Any, dict[str, Any]]] = [
     (
         PartialAddress,
         {"type": "object", "properties": {"street": {"type": "string"}}, "required": [], "additionalProperties": False},
+    ),
+    (
+        Contact,
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "phone": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
     ),
     (
         Point,
@@ -261,6 +275,11 @@ class Opaque:
         ),
         (probe(str), {"parameters": {"type": "object", "properties": {"other": {}}, "required": ["value"]}}, ["other"]),
         (probe(str), {"parameters": {"type": "object", "properties": {"value": {}}}}, ["value", "required"]),
+        (  # a validator would download this: refused, so nothing leaves the host
+            probe(str),
+            {"parameters": {"type": "object", "properties": {"value": {"$ref": "http://127.0.0.2:9/s.json"}}}},
+            ["probe", "http://127.0.0.2:9/s.json", "local references"],
+        ),
     ],
 )
 def test_what_cannot_be_described_is_refused_at_decoration(
@@ -433,6 +452,30 @@ def test_bad_arguments_give_an_error_naming_the_field_and_never_call(
     assert len(warnings) == 1
     assert "call call_1" in warnings[0].getMessage()
     assert API_KEY not in caplog.text
+
+
+def test_given_schemas_validate_with_local_references_and_never_crash_on_a_broken_one() -> None:
+    toolbox = Toolbox()
+    schema = {
+        "type": "object",
+        "$defs": {"id": {"type": "string", "pattern": "^[0-9]+$"}},
+        "properties": {"order_id": {"$ref": "#/$defs/id"}, "note": {"type": "string"}},
+        "required": ["order_id"],
+    }
+
+    @toolbox.function(parameters=schema)
+    def lookup(order_id: str, note: str = "") -> str:
+        """Lookup."""
+        return order_id
+
+    assert run(toolbox, "lookup", {"order_id": "12"}) == "12"
+    assert run(toolbox, "lookup", {"order_id": "x"}) == {"error": "invalid arguments: order_id: fails pattern"}
+    with pytest.raises(ConfigurationError, match=r"tool lookup: parameters refers to '#/\$defs/missing', which is not"):
+        toolbox.function(name="lookup", parameters={**schema, "properties": {"order_id": {"$ref": "#/$defs/missing"}}})(
+            lookup
+        )
+    assert run(toolbox, "lookup", '{"order_id": "1", "note": 1e999}') == {"error": "invalid arguments: not JSON"}
+    assert toolbox.responses_definitions()[0]["parameters"] == schema
 
 
 def test_unknown_names_and_empty_arguments(orders: Toolbox, calls: list[Any]) -> None:

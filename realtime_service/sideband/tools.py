@@ -29,6 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast, overload
 
 import jsonschema
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 
 from ..errors import ConfigurationError
 from ..redaction import install_log_redaction, scrub, shown_name
@@ -136,7 +139,7 @@ def _nullable(shape: _Shape) -> _Shape:
 
 def _union(shapes: list[_Shape]) -> _Shape:
     """``anyOf`` the members; a value becomes the first member whose schema it matches."""
-    checks = [(jsonschema.Draft202012Validator(shape.schema), shape.convert) for shape in shapes]
+    checks = [(_validator(shape.schema), shape.convert) for shape in shapes]
 
     def convert(value: Any) -> Any:
         for validator, member in checks:
@@ -183,6 +186,8 @@ def _describe(annotation: Any, seen: tuple[Any, ...] = ()) -> _Shape:
         return _Shape({"type": _JSON_TYPES[annotation]}, _identity)
     if annotation is float:
         return _Shape({"type": "number"}, float)  # JSON's 3 is a float parameter's 3.0
+    if origin in (typing.Required, typing.NotRequired):  # a TypedDict's key markers: the value's type is inside
+        return _describe(arguments[0], seen)
     if origin is typing.Literal:
         return _Shape(_enum_schema(list(arguments), "Literal"), _identity)
     if origin in (typing.Union, types.UnionType):
@@ -218,7 +223,7 @@ def _describe(annotation: Any, seen: tuple[Any, ...] = ()) -> _Shape:
             raise _Unsupported(f"the type hints of {annotation.__name__} do not resolve ({error})") from None
         if typing.is_typeddict(annotation):
             required_keys = getattr(annotation, "__required_keys__", frozenset(hints))
-            fields = [(key, hint, key in required_keys) for key, hint in hints.items()]
+            fields = [(key, hint, _typeddict_required(key, hint, required_keys)) for key, hint in hints.items()]
             return _object_shape(fields, dict, (*seen, annotation))
         fields = [
             (item.name, hints[item.name], _no_default(item))
@@ -230,6 +235,17 @@ def _describe(annotation: Any, seen: tuple[Any, ...] = ()) -> _Shape:
     if annotation is typing.Any or annotation is object:
         raise _Unsupported("Any says nothing the model could follow")
     raise _Unsupported(f"{annotation!r} has no JSON Schema here")
+
+
+def _typeddict_required(key: str, hint: Any, required_keys: frozenset[str]) -> bool:
+    """Whether a TypedDict key is required: its ``Required``/``NotRequired`` marker, else the class's say (on
+    Python 3.11 a marker written under ``from __future__ import annotations`` is missed by the class itself)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        origin = typing.get_origin(typing.get_args(hint)[0])
+    if origin is typing.NotRequired:
+        return False
+    return origin is typing.Required or key in required_keys
 
 
 def _no_default(item: dataclasses.Field[Any]) -> bool:
@@ -481,7 +497,7 @@ class Toolbox:
             is_async=_is_async(function),
             context_parameter=context_parameter,
             converters=converters,
-            validator=jsonschema.Draft202012Validator(schema),
+            validator=_validator(schema),
         )
 
     @staticmethod
@@ -501,6 +517,10 @@ class Toolbox:
             raise ConfigurationError(f"{where}: parameters is not a valid JSON Schema: {error.message}") from None
         if schema.get("type") != "object":
             raise ConfigurationError(f"{where}: parameters must describe an object (type: object)")
+        if remote := _remote_reference(schema):
+            raise ConfigurationError(f"{where}: parameters refers to {remote!r}; only local references (#/...) work")
+        if broken := _broken_reference(schema):
+            raise ConfigurationError(f"{where}: parameters refers to {broken!r}, which is not in the schema")
         properties = set(schema.get("properties") or {})
         if context_parameter in properties:
             raise ConfigurationError(f"{where}: parameter {context_parameter} is the ToolContext, not an argument")
@@ -590,7 +610,7 @@ class Toolbox:
         if not arguments.strip():
             return {}  # a function without parameters may be called with no argument text at all
         try:
-            values = json.loads(arguments, parse_constant=_refuse_constant)
+            values = json.loads(arguments, parse_constant=_refuse_constant, parse_float=_finite_float)
         except (ValueError, RecursionError):
             raise _BadArguments("not JSON") from None
         if not isinstance(values, dict):
@@ -643,6 +663,13 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is beyond a float")
+    return value
+
+
 def _json_kind(value: Any) -> str:
     return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
@@ -651,6 +678,45 @@ def _is_async(function: Callable[..., Any]) -> bool:
     # A callable object whose ``__call__`` is ``async def`` is an async tool too.
     call = None if inspect.isroutine(function) else getattr(type(function), "__call__", None)  # noqa: B004
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    """A validator of ``schema`` that never fetches anything: an empty registry, so a ``$ref`` to a URL fails
+    instead of being downloaded (jsonschema's default retrieves remote references)."""
+    return jsonschema.Draft202012Validator(schema, registry=referencing.Registry())
+
+
+def _references(schema: Any) -> Iterable[Any]:
+    """Every ``$ref``/``$dynamicRef`` value in ``schema``."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef"):
+                yield value
+            else:
+                yield from _references(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from _references(value)
+
+
+def _broken_reference(schema: dict[str, Any]) -> str | None:
+    """The first local reference that points at nothing in ``schema``, or ``None``."""
+    resource = referencing.jsonschema.DRAFT202012.create_resource(schema)
+    resolver = referencing.Registry().with_resource("urn:tool", resource).resolver(base_uri="urn:tool")
+    for reference in _references(schema):
+        try:
+            resolver.lookup(reference)
+        except referencing.exceptions.Unresolvable:
+            return str(reference)
+    return None
+
+
+def _remote_reference(schema: Any) -> str | None:
+    """The first reference in ``schema`` that is not a local ``#...`` pointer, or ``None``."""
+    for reference in _references(schema):
+        if not (isinstance(reference, str) and reference.startswith("#")):
+            return str(reference)
+    return None
 
 
 def _is_context(annotation: Any) -> bool:
@@ -664,7 +730,11 @@ def _is_context(annotation: Any) -> bool:
 
 def _validation_problems(tool: Tool, values: dict[str, Any]) -> str:
     """The schema's objections to ``values``, each naming its field, at most five; empty when valid."""
-    errors = sorted(tool.validator.iter_errors(values), key=lambda error: [str(part) for part in error.absolute_path])
+    try:
+        errors = sorted(tool.validator.iter_errors(values), key=lambda error: [str(p) for p in error.absolute_path])
+    except Exception as error:  # a given schema that cannot be applied (a reference that does not resolve)
+        log.debug("tool %s: its schema could not be applied: %s", tool.name, type(error).__name__)
+        return "arguments: the tool's schema could not be applied"
     return "; ".join(_problem(error) for error in errors[:5])
 
 
