@@ -439,6 +439,11 @@ def orders(calls: list[Any]) -> Toolbox:
         ("[1]", "invalid arguments: expected a JSON object, not an array"),
         ('{"order_id": NaN}', "invalid arguments: not JSON"),
         ("[" * 100_000, "invalid arguments: not JSON"),
+        ('{"order_id": ' + "[" * 40 + "]" * 40 + "}", "invalid arguments: nested deeper than 32 levels"),
+        (
+            '{"order_id": "1", "address": ' + '{"a": ' * 40 + "1" + "}" * 41,
+            "invalid arguments: nested deeper than 32 levels",
+        ),
         (json.dumps({"order_id": "x" * 300_000}), "invalid arguments: more than 262144 bytes"),
     ],
 )
@@ -547,6 +552,9 @@ class Result:
         ),  # * the rest: Python's wording
         ("x" * 300_000, '{"error": "the result is too large (300002 bytes; at most 262144)"}'),
         ({"key": API_KEY}, '{"key": "sk-...CRET"}'),  # a registered secret never reaches the model
+        ("caf\u00e9", '"caf\u00e9"'),  # UTF-8 as it is
+        ("caf\u00e9 \ud800", '"caf\\u00e9 \\ud800"'),  # a lone surrogate: all escaped, so a socket can send it
+        (RawJSON('["\ud800"]'), '["\\ud800"]'),
     ],
 )
 def test_results_are_json(result: Any, output: str) -> None:

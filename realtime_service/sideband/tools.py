@@ -42,6 +42,8 @@ install_log_redaction(loggers=(LOGGER_NAME,))  # registered secrets, whatever ha
 
 #: The most argument text a call may carry (the model writes it; a hostile or runaway one is refused unread).
 MAX_ARGUMENT_BYTES = 256 * 1024
+#: The deepest nesting arguments may have (what walks them, logs and conversion included, then never recurses far).
+MAX_ARGUMENT_DEPTH = 32
 #: The most output text a tool may return (a larger one is an error result, not a frame the API may refuse).
 MAX_OUTPUT_BYTES = 256 * 1024
 #: How much of an error message reaches the model and the log, and how much of arguments/outputs DEBUG shows.
@@ -615,6 +617,8 @@ class Toolbox:
             raise _BadArguments("not JSON") from None
         if not isinstance(values, dict):
             raise _BadArguments(f"expected a JSON object, not {_json_kind(values)}")
+        if _deeper_than(values, MAX_ARGUMENT_DEPTH):
+            raise _BadArguments(f"nested deeper than {MAX_ARGUMENT_DEPTH} levels")
         return values
 
     async def _call(self, tool: Tool, values: dict[str, Any], context: ToolContext) -> Any:
@@ -661,6 +665,20 @@ class _BadResult(Exception):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether parsed JSON ``value`` nests more than ``limit`` arrays/objects deep (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _finite_float(text: str) -> float:
@@ -812,7 +830,7 @@ def _failure(tool: str, call: str, message: str, secrets: Iterable[str], error: 
     if error is not None and log.isEnabledFor(logging.DEBUG):
         trace = "".join(traceback.format_exception(error))
         log.debug("tool %s, call %s: traceback\n%s", tool, call, _without(trace, secrets)[-4000:])
-    return json.dumps({"error": message}, ensure_ascii=False)
+    return json.dumps({"error": message})  # ASCII: a lone surrogate in a message is escaped, never unsendable
 
 
 def _json_default(value: Any) -> Any:
@@ -831,11 +849,21 @@ def _serialise(result: Any) -> str:
             json.loads(result, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
             raise _BadResult("the tool's RawJSON result is not JSON") from None
-        return scrub(str(result))
+        return _sendable(scrub(str(result)))
     try:
-        return scrub(json.dumps(result, default=_json_default, allow_nan=False, ensure_ascii=False))
+        return _sendable(scrub(json.dumps(result, default=_json_default, allow_nan=False, ensure_ascii=False)))
     except (TypeError, ValueError, RecursionError) as error:
         raise _BadResult(f"the tool's result is not JSON-serialisable ({_describe_error(error, ())})") from None
+
+
+def _sendable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: JSON holding a lone surrogate (which no socket can send) re-written with
+    ``\\u`` escapes, the same JSON value."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(json.loads(text))
+    return text
 
 
 def _shown_id(value: object) -> str:
