@@ -594,6 +594,40 @@ def test_an_exception_is_an_error_result_logged_once_without_traceback_or_secret
     assert all(API_KEY not in r.getMessage() for r in caplog.records)
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@dataclasses.dataclass
+class Holds:
+    lock: Any
+
+
+def test_hostile_exceptions_and_results_are_error_results_too() -> None:
+    toolbox = Toolbox()
+
+    @toolbox.function
+    def unprintable() -> None:
+        """Raises an exception that cannot be shown."""
+        raise Unprintable
+
+    @toolbox.function
+    def uncopyable() -> Holds:
+        """A dataclass result that asdict cannot copy."""
+        return Holds(threading.Lock())
+
+    @toolbox.function
+    def exits() -> None:
+        """Calls sys.exit in its thread."""
+        raise SystemExit(3)
+
+    assert run(toolbox, "unprintable", {}) == {"error": "Unprintable: (its message could not be read)"}
+    assert run(toolbox, "uncopyable", {})["error"].startswith("the tool's result is not JSON-serialisable (TypeError")
+    assert run(toolbox, "exits", {}) == {"error": "SystemExit: 3"}
+    toolbox.close()
+
+
 def test_sensitive_arguments_are_redacted_at_every_level(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, LOGGER_NAME)
     toolbox = Toolbox()

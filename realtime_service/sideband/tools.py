@@ -818,7 +818,11 @@ def _logged(text: str, secrets: Iterable[str]) -> str:
 
 def _describe_error(error: BaseException, secrets: Iterable[str]) -> str:
     """``Type: message`` of a tool's exception, its first line, scrubbed and short: no traceback, no secret."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    try:
+        lines = str(error).strip().splitlines()
+    except Exception:  # an exception whose __str__ fails: its type is all there is to say
+        lines = ["(its message could not be read)"]
+    message = lines[0] if lines else ""
     text = _without(f"{type(error).__name__}: {message}" if message else type(error).__name__, secrets)
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
@@ -852,7 +856,7 @@ def _serialise(result: Any) -> str:
         return _sendable(scrub(str(result)))
     try:
         return _sendable(scrub(json.dumps(result, default=_json_default, allow_nan=False, ensure_ascii=False)))
-    except (TypeError, ValueError, RecursionError) as error:
+    except Exception as error:  # TypeError, ValueError (NaN), RecursionError, or whatever a result's own code raises
         raise _BadResult(f"the tool's result is not JSON-serialisable ({_describe_error(error, ())})") from None
 
 
