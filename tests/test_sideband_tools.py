@@ -223,6 +223,16 @@ def test_responses_definitions_carry_strict_when_the_schema_allows_it() -> None:
     assert toolbox.definitions()[0]["parameters"]["properties"] == {"value": {"type": "string"}}
     runner: ToolRunner = toolbox
     assert runner.definitions() == toolbox.definitions()
+    # The package's own GA session schema (what a session.update is checked by) takes the Realtime shape, and
+    # refuses the Responses one: each list is for its API.
+    from marshmallow import ValidationError
+
+    from realtime_service.ga.schemas import RealtimeSessionConfigSchema
+
+    loaded = RealtimeSessionConfigSchema().load({"type": "realtime", "tools": toolbox.definitions()})
+    assert [tool.name for tool in loaded.tools] == ["probe", "optional", "given"]
+    with pytest.raises(ValidationError, match="strict"):
+        RealtimeSessionConfigSchema().load({"type": "realtime", "tools": definitions})
 
 
 # -- refusals at decoration -----------------------------------------------------------------------------------
