@@ -449,6 +449,8 @@ def orders(calls: list[Any]) -> Toolbox:
         ("[1]", "invalid arguments: expected a JSON object, not an array"),
         ('{"order_id": NaN}', "invalid arguments: not JSON"),
         ("[" * 100_000, "invalid arguments: not JSON"),
+        ("\ud800" * 100_000, "invalid arguments: more than 262144 bytes"),  # lone surrogates: counted, not a crash
+        ('{"order_id": ["\ud800"]}', "invalid arguments: order_id: must be of type string"),
         ('{"order_id": ' + "[" * 40 + "]" * 40 + "}", "invalid arguments: nested deeper than 32 levels"),
         (
             '{"order_id": "1", "address": ' + '{"a": ' * 40 + "1" + "}" * 41,

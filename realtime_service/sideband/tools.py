@@ -607,7 +607,8 @@ class Toolbox:
     def _parse(self, arguments: object) -> dict[str, Any]:
         if not isinstance(arguments, str):
             raise _BadArguments(f"expected JSON text, not {type(arguments).__name__}")
-        if len(arguments) > self.max_argument_bytes or len(arguments.encode("utf-8")) > self.max_argument_bytes:
+        too_long = len(arguments) > self.max_argument_bytes  # before encoding: a huge text is not copied first
+        if too_long or len(arguments.encode("utf-8", "surrogatepass")) > self.max_argument_bytes:
             raise _BadArguments(f"more than {self.max_argument_bytes} bytes")
         if not arguments.strip():
             return {}  # a function without parameters may be called with no argument text at all
