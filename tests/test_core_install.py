@@ -19,6 +19,7 @@ EXTRAS = (
     "uvicorn",
     "websockets",
     "jsonschema",  # the sideband extra's (tool arguments): a core install imports none of realtime_service.sideband
+    "referencing",
 )
 
 SCRIPT = textwrap.dedent(
