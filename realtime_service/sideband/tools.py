@@ -113,6 +113,10 @@ def _identity(value: Any) -> Any:
     return value
 
 
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) else value
+
+
 _JSON_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
 
 
@@ -184,8 +188,10 @@ def _describe(annotation: Any, seen: tuple[Any, ...] = ()) -> _Shape:
         return _Shape({**shape.schema, "description": texts[0]}, shape.convert) if texts else shape
     if annotation is None or annotation is type(None):
         return _Shape({"type": "null"}, _identity)
-    if annotation in (str, bool, int):
+    if annotation in (str, bool):
         return _Shape({"type": _JSON_TYPES[annotation]}, _identity)
+    if annotation is int:  # JSON Schema's integer includes 3.0: an int parameter still gets 3
+        return _Shape({"type": "integer"}, _whole)
     if annotation is float:
         return _Shape({"type": "number"}, float)  # JSON's 3 is a float parameter's 3.0
     if origin in (typing.Required, typing.NotRequired):  # a TypedDict's key markers: the value's type is inside
