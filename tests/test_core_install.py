@@ -18,6 +18,8 @@ EXTRAS = (
     "starlette",
     "uvicorn",
     "websockets",
+    "jsonschema",  # the sideband extra's (tool arguments): a core install imports none of realtime_service.sideband
+    "referencing",
 )
 
 SCRIPT = textwrap.dedent(
