@@ -235,6 +235,7 @@ PACKAGE_LOGGERS = (
     "realtime_service.web.hangups",
     "realtime_service.webhooks",
     "realtime_service.emulator.ring",
+    "realtime_service.sideband.wire",
 )
 
 

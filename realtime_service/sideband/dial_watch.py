@@ -7,7 +7,8 @@ skips every other event (reflected audio, transcripts). Replayed events keep the
 It only listens: nothing is sent on the socket, so nothing it does can change the call.
 
 The ``websockets`` client logs each request header, ``Authorization`` included, at DEBUG on the logger it is
-given: it gets :data:`WIRE_LOGGER`, held at INFO and scrubbed by the package's redaction filter.
+given: it gets :data:`WIRE_LOGGER`, held at INFO and scrubbed by the package's redaction filter (one of
+:data:`~realtime_service.redaction.PACKAGE_LOGGERS`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, status_error_class
-from ..redaction import RedactingFilter
+from ..redaction import install_log_redaction
 
 WIRE_LOGGER = logging.getLogger("realtime_service.sideband.wire")
 WIRE_LOGGER.setLevel(logging.INFO)  # the client's DEBUG lines carry the request headers, the key among them
-WIRE_LOGGER.addFilter(RedactingFilter())
+install_log_redaction(loggers=[WIRE_LOGGER.name])  # already done by redaction (PACKAGE_LOGGERS): added once
 #: Reflected audio makes a Live sideband's frames large; a frame over this closes the socket (1009).
 MAX_FRAME_BYTES = 16 << 20
 
