@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from realtime_service import (
     APIConnectionError,
@@ -25,9 +27,11 @@ from realtime_service import (
 )
 from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator, Fault
+from realtime_service.emulator.outbound import transport_problem
 from realtime_service.live.models import LiveSessionConfig, SipDigestAuth, SipTransport, SipTrunk
 from realtime_service.live.sessions import OutboundLiveCallResult, session_id_in_partial
 from realtime_service.retry import RetryPolicy, RetryRule
+from realtime_service.wire.sip import e164_problem, provider_url_problem
 
 DESTINATION = "+14155550123"
 CALLER = "+14155550100"
@@ -358,3 +362,82 @@ def test_an_answer_without_a_session_id_is_a_response_validation_error(
     with pytest.raises(ResponseValidationError, match="may have been placed"):
         service.create_outbound_live_call(SESSION, destination=DESTINATION, trunk=TRUNK)
     assert posts(emulator) == 1
+
+
+# --- the client's rules never let through what the API-like emulator refuses (property tests) ---------------------
+
+_HOSTS = st.sampled_from(
+    [
+        "pbx.example.com",
+        "pbx.example.com.",
+        "PBX.Example.COM",
+        "localhost",
+        "pbx",
+        "a.local",
+        "x.internal",
+        "-bad.example.com",
+        "8.8.8.8",
+        "10.0.0.1",
+        "127.0.0.1",
+        "0.0.0.0",  # noqa: S104 - a host to refuse, not one to bind
+        "224.0.0.1",
+        "255.255.255.255",
+        "999.1.1.1",
+        "1.2.3",
+        "[2001:4860:4860::8888]",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:8.8.8.8]",
+        "[fe80::1]",
+        "2001:4860::8888",
+        "[zz::1]",
+    ]
+)
+_PROVIDER_URLS = st.one_of(
+    st.builds(
+        lambda scheme, host, port, params: f"{scheme}{host}{port}{params}",
+        st.sampled_from(["sips:", "SIPS:", "sip:", "sips://", "tel:"]),
+        _HOSTS,
+        st.sampled_from(["", ":5061", ":0", ":65536", ":05061", ":x", ":"]),
+        st.sampled_from(["", ";transport=tcp", ";TRANSPORT=TCP", ";lr", ";transport=tcp;lr", "?x=1", "/p", " "]),
+    ),
+    st.text(alphabet="sip:[]1.;@/ \r\nabc", max_size=30).map(lambda rest: "sips:" + rest),
+)
+_NUMBERS = st.one_of(
+    st.builds(lambda digits: "+" + digits, st.text(alphabet="0123456789", max_size=17)),
+    st.builds(
+        lambda a, b: f"+{a}{b}", st.text(alphabet="0123456789", max_size=9), st.sampled_from(["٣", " ", "\n", "0"])
+    ),
+    st.text(alphabet="+0123456789 -()sip:@٣", max_size=20),
+)
+
+
+def _emulator_refuses(destination: str, provider_url: str, caller: str) -> str | None:
+    transport = {
+        "type": "sip",
+        "destination": destination,
+        "trunk": {
+            "provider_url": provider_url,
+            "auth": {"type": "digest", "username": "acme", "password": PASSWORD},
+            "caller_number": caller,
+        },
+    }
+    reply = transport_problem(transport)
+    return None if reply is None else str(reply)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_PROVIDER_URLS)
+def test_a_provider_url_the_client_takes_the_emulator_takes(url: str) -> None:
+    if provider_url_problem(url) is None:
+        assert _emulator_refuses(DESTINATION, url, CALLER) is None, url
+
+
+@settings(max_examples=400, deadline=None)
+@given(_NUMBERS)
+def test_a_number_the_client_takes_the_emulator_takes_and_never_a_sip_uri(number: str) -> None:
+    if e164_problem(number) is None:
+        assert _emulator_refuses(number, "sips:pbx.example.com", number) is None, number
+        assert number.startswith("+")
+        assert number[1:].isascii()
+        assert number[1:].isdigit()
