@@ -348,7 +348,7 @@ def _dial(args: argparse.Namespace) -> int:
         print(f"calling: {shown}", flush=True)
         if not args.wait:
             return EXIT_OK
-        return _follow(settings, call.session_id, shown, args.timeout)
+        return _follow(settings, call.session_id, shown, args.timeout, service.hangup_live_session)
 
 
 def _sideband_or_usage_error() -> None:
@@ -379,8 +379,9 @@ def _placing_failed(exc: Exception, settings: Settings) -> CLIError:
     return CLIError(line, code)
 
 
-def _follow(settings: Settings, session_id: str, shown: str, timeout: float) -> int:
-    """``--wait``: attach and print each step; 0 once answered, 1 otherwise."""
+def _follow(settings: Settings, session_id: str, shown: str, timeout: float, hang_up: Callable[[str], object]) -> int:
+    """``--wait``: attach and print each step; 0 once answered, 1 otherwise. A call still ringing when the
+    wait ends (``--timeout``, Ctrl-C) is hung up: nobody is watching it any more."""
     import asyncio
 
     from .errors import NotFoundError
@@ -401,9 +402,26 @@ def _follow(settings: Settings, session_id: str, shown: str, timeout: float) -> 
     except NotFoundError:  # it failed (or was hung up) before the sideband attached: the session is gone
         print(f"ended: {shown} (the session ended before its sideband attached: the call failed or was hung up)")
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        _hang_up_unwatched(hang_up, session_id)
+        raise
     if outcome.outcome == "timeout":
-        print(f"timeout: {shown} not answered within {timeout:g} s", flush=True)
+        print(f"timeout: {shown} not answered within {timeout:g} s: hanging up", flush=True)
+        _hang_up_unwatched(hang_up, session_id)
     return EXIT_OK if outcome.outcome == "answered" else EXIT_FAILED
+
+
+def _hang_up_unwatched(hang_up: Callable[[str], object], session_id: str) -> None:
+    """Hang up a call the command stops watching; a failure is a warning naming the session (to end by hand)."""
+    from .errors import APIStatusError
+
+    try:
+        hang_up(session_id)
+    except APIStatusError as exc:
+        if exc.status_code != 404:  # 404: it has ended already
+            _warn(f"could not hang up {session_id} ({exc.status_code}): end it by hand")
+    except APIConnectionError as exc:
+        _warn(f"could not hang up {session_id} ({type(exc).__name__}): end it by hand")
 
 
 def _session_from(args: argparse.Namespace, *, live: bool = False) -> dict[str, Any]:

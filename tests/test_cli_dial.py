@@ -5,6 +5,7 @@ failure is one line and its documented exit code; no password and no whole numbe
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -130,11 +131,15 @@ def test_a_call_that_ended_before_the_sideband_attached_exits_1() -> None:
     assert result.stdout.splitlines()[-1].startswith(("failed: +1415******* (busy)", "ended: +1415*******"))
 
 
-def test_a_call_nobody_answers_before_the_timeout_exits_1() -> None:
+def test_a_call_nobody_answers_before_the_timeout_exits_1_and_is_hung_up() -> None:
     with Emulator(clock=lambda: 1000.0) as emu:  # a pinned clock: the phone rings until the test steps it
         result = dial("--wait", "--timeout", "1", emulator=emu)
+        session_id = result.stdout.splitlines()[0].removeprefix("session_id: ")
+        record = emu.calls.get(session_id)
     assert result.returncode == 1, result.stderr
-    assert result.stdout.splitlines()[-1] == "timeout: +1415******* not answered within 1 s"
+    assert result.stdout.splitlines()[-1] == "timeout: +1415******* not answered within 1 s: hanging up"
+    assert record is not None
+    assert record.state == "hung_up"  # nobody watches it any more: it does not ring on
 
 
 @pytest.mark.parametrize(
@@ -258,3 +263,24 @@ def test_every_shipped_config_dials(config: Path) -> None:
     result = dial("--emulator", "--config", str(config), "--wait", env=clean_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "answered: +1415*******"
+
+
+def test_ctrl_c_while_it_rings_hangs_the_call_up_and_exits_130() -> None:
+    script = [{"dial": {"outcome": "answered", "ringing": 5}}]
+    with Emulator(script=script, clock=lambda: 1000.0) as emu:  # pinned: it rings until hung up
+        process = subprocess.Popen(
+            [*CLI, *ARGS, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(emu)
+        )
+        try:
+            assert process.stdout is not None
+            session_id = process.stdout.readline().strip().removeprefix("session_id: ")
+            emu.calls.wait_until(session_id, lambda record: record.script_state is not None, timeout=60)
+            process.send_signal(signal.SIGINT)
+            process.wait(60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        record = emu.calls.wait_for(session_id, {"hung_up"}, timeout=10)
+    assert process.returncode == 130
+    assert record.state == "hung_up"
