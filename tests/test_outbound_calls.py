@@ -441,3 +441,55 @@ def test_a_number_the_client_takes_the_emulator_takes_and_never_a_sip_uri(number
         assert number.startswith("+")
         assert number[1:].isascii()
         assert number[1:].isdigit()
+
+
+# --- the same rule on the event-loop gateway (serve under FastAPI) ------------------------------------------------
+
+
+def _loop_service(base_url: str, api_key: str) -> tuple[RealtimeSessionService, Any, list[float]]:
+    from realtime_service.config import load_settings
+    from realtime_service.transport.aio import EventLoopGateway
+
+    settings = load_settings({"api_key": api_key, "base_url": base_url, "timeout": {"connect": 2.0, "read": 0.5}}, {})
+    gateway = EventLoopGateway(settings)
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_retries=2, asleep=no_wait, sleep=waits.append)
+    return RealtimeSessionService(gateway, None, policy, timeout=(2.0, 0.5)), gateway, waits
+
+
+async def _place_on_loop(service: RealtimeSessionService, gateway: Any) -> OutboundLiveCallResult:
+    try:
+        return await service.acreate_outbound_live_call(SESSION, destination=DESTINATION, trunk=TRUNK)
+    finally:
+        await gateway.aclose()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [(Fault.status(503), InternalServerError), (Fault.drop(), APIConnectionError), (Fault.delay(1.5), APITimeoutError)],
+    ids=["503", "drop", "timeout"],
+)
+def test_the_event_loop_gateway_sends_an_outbound_call_once_too(emulator: Emulator, fault: Fault, error: type) -> None:
+    service, gateway, waits = _loop_service(emulator.base_url, emulator.api_key)
+    emulator.enqueue(fault)
+    with pytest.raises(error):
+        asyncio.run(_place_on_loop(service, gateway))
+    gateway.close()
+    assert posts(emulator) == 1
+    assert waits == []
+
+
+def test_the_event_loop_gateway_retries_a_refused_connection() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    service, gateway, waits = _loop_service(f"http://127.0.0.1:{port}/v1", "sk-test-0000000000")
+    with pytest.raises(APIConnectionError) as caught:
+        asyncio.run(_place_on_loop(service, gateway))
+    gateway.close()
+    assert caught.value.request_sent is False
+    assert len(waits) == 2  # three attempts, none of which reached anyone
