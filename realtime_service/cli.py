@@ -6,7 +6,9 @@ documented exit code (the table is in ``--help`` and docs/getting-started.md), n
 ``create-session`` prints the GA answer (``value``, ``expires_at``, ``session``) unless the beta shape is asked
 for (``--beta-output``, or ``--api-shape beta`` for the retired endpoint, which answers only that shape).
 ``create-call --sdp FILE|- [--live]`` hands an SDP offer to ``POST /realtime/calls`` (or GPT-Live's
-``POST /live/sessions``) and prints the answer and the call or session id as JSON. Secrets are redacted in
+``POST /live/sessions``) and prints the answer and the call or session id as JSON. ``dial NUMBER --trunk ...``
+places an outbound GPT-Live phone call through a SIP trunk and prints its session id; ``--wait`` follows it on
+its sideband (ringing, then answered or failed), numbers masked. Secrets are redacted in
 everything printed unless ``--show-secret`` is given; a model the package does not know is a warning, not a
 refusal.
 """
@@ -27,6 +29,7 @@ from ._version import __version__
 from .cli_boundary import (
     DEBUG_VARIABLE,
     EXIT_CONNECTION,
+    EXIT_FAILED,
     EXIT_OK,
     CLIError,
     HelpFormatter,
@@ -43,7 +46,9 @@ from .redaction import SECRETS, redact, scrub
 T = TypeVar("T")
 PROG = "realtime-service"
 #: The subcommands this module runs itself.
-MINTING = ("create-session", "create-secret", "create-call")
+MINTING = ("create-session", "create-secret", "create-call", "dial")
+#: ``dial --wait``'s default: the API rings for at most 3 minutes (voice-sip guide), plus the attach.
+DIAL_WAIT_SECONDS = 200.0
 #: The subcommands that parse their own arguments (their parsers live with them; ``--help`` passes through).
 DELEGATED = {
     "emulator": "run the OpenAI-compatible emulator on loopback, or ring a webhook app (--help for its options)",
@@ -101,9 +106,52 @@ def build_parser() -> argparse.ArgumentParser:
     _config_argument(call)
     call.add_argument("--emulator", action="store_true", help="send to an in-process loopback emulator")
 
+    _dial_parser(commands)
+
     for name, text in DELEGATED.items():
         commands.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def _dial_parser(commands: Any) -> None:
+    dial = commands.add_parser(
+        "dial",
+        help="place an outbound GPT-Live phone call through your SIP trunk (POST /live/sessions); print its session "
+        "id, and with --wait follow it to answered or failed",
+        description="Place an outbound GPT-Live phone call through your SIP trunk and print its session id. The "
+        "call is sent once: it is retried only if the connection was never made (a phone must never ring twice). "
+        "With --wait: exit 0 once answered, 1 if it failed, was not answered or ended first.",
+        epilog=exit_codes_epilog(),
+        formatter_class=HelpFormatter,
+    )
+    dial.add_argument("destination", metavar="NUMBER", help="the number to call, E.164 (+14155550123)")
+    dial.add_argument("--trunk", required=True, metavar="URL", help="your SIP trunk: sips:host[:port][;transport=tcp]")
+    dial.add_argument("--trunk-user", required=True, metavar="USER", help="the trunk's digest username")
+    dial.add_argument(
+        "--trunk-password-env",
+        required=True,
+        metavar="VAR",
+        help="the environment variable holding the trunk's digest password (never given on the command line)",
+    )
+    dial.add_argument("--caller-number", required=True, metavar="NUMBER", help="the number the callee sees, E.164")
+    dial.add_argument("--model", help="the GPT-Live model (default: --session's, else gpt-live-1)")
+    dial.add_argument("--instructions", help="what the model should do on the call")
+    dial.add_argument("--voice", help="voice, e.g. marin")
+    dial.add_argument("--session", metavar="FILE", help="the session (MediaSessionConfig) as JSON from FILE, or -")
+    _config_argument(dial)
+    dial.add_argument("--emulator", action="store_true", help="call through an in-process loopback emulator")
+    dial.add_argument(
+        "--wait",
+        action="store_true",
+        help="attach the call's sideband and print ringing, then answered or failed (needs the sideband extra)",
+    )
+    dial.add_argument(
+        "--timeout",
+        type=float,
+        default=DIAL_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"with --wait: give up waiting for an answer after this long (default {DIAL_WAIT_SECONDS:g})",
+    )
 
 
 def subcommand_names(parser: argparse.ArgumentParser | None = None) -> list[str]:
@@ -158,6 +206,15 @@ def _dispatch(argv: list[str]) -> int:
         from .doctor import doctor_main
 
         return doctor_main(argv[1:])
+    if argv and argv[0] == "dial":
+        from .webhooks.masking import mask_text
+
+        try:  # the numbers are on this command line: an argparse error may quote one back
+            args = build_parser().parse_args(argv)
+        except CLIError as exc:
+            raise CLIError(mask_text(str(exc)), exc.code) from None
+        _configure_logging()
+        return _dial(args)
     args = build_parser().parse_args(argv)
     _configure_logging()
     if args.command == "create-call":
@@ -255,11 +312,123 @@ def _create_call(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _session_from(args: argparse.Namespace) -> dict[str, Any]:
+def _dial(args: argparse.Namespace) -> int:
+    """``dial``: place the call once, print its session id; with ``--wait``, follow it on its sideband."""
+    from .errors import APIStatusError
+    from .webhooks.masking import mask_number
+
+    variable = args.trunk_password_env
+    password = os.environ.get(variable)
+    if not password:
+        raise CLIError(
+            f"--trunk-password-env: the environment variable {variable} is {'empty' if password == '' else 'not set'}"
+        )
+    SECRETS.add(password)  # nothing printed from here on can show it
+    if args.wait:
+        _sideband_or_usage_error()  # before the call is placed: a phone must not ring for a command that then fails
+    if not 0 < args.timeout <= 3600:
+        raise CLIError("--timeout must be more than 0 and at most 3600 seconds")
+    session = _session_from(args, live=True)
+    session.setdefault("model", "gpt-live-1")
+    trunk = {
+        "provider_url": args.trunk,
+        "auth": {"type": "digest", "username": args.trunk_user, "password": password},
+        "caller_number": args.caller_number,
+    }
+    shown = mask_number(args.destination)
+    _warn_unknown_models(session)
+    with _container(_realtime_config(args.config), emulator=args.emulator) as container:
+        service = container.realtime_session_service()
+        settings: Settings = container.settings()
+        try:
+            call = service.create_outbound_live_call(session, destination=args.destination, trunk=trunk)
+        except (APIConnectionError, APIStatusError) as exc:
+            raise _placing_failed(exc, settings) from None
+        print(f"session_id: {call.session_id}", flush=True)
+        print(f"calling: {shown}", flush=True)
+        if not args.wait:
+            return EXIT_OK
+        return _follow(settings, call.session_id, shown, args.timeout, service.hangup_live_session)
+
+
+def _sideband_or_usage_error() -> None:
+    try:
+        import websockets  # noqa: F401
+    except ImportError:
+        raise CLIError("--wait needs the sideband extra: pip install 'realtime-service[sideband]'") from None
+
+
+def _placing_failed(exc: Exception, settings: Settings) -> CLIError:
+    """The one line for a call that failed to be placed: whether it may ring anyway (never retried), and the
+    session it named if a cut answer did."""
+    from .cli_boundary import EXIT_API
+    from .errors import APIStatusError
+    from .live.sessions import session_id_in_partial
+    from .webhooks.masking import mask_text
+
+    code = EXIT_CONNECTION if isinstance(exc, APIConnectionError) else EXIT_API
+    line = mask_text(str(exc))
+    if isinstance(exc, APIConnectionError) and not exc.request_sent:
+        url = settings.base_url + settings.paths.get("live_outbound_calls", "")
+        return CLIError(f"{line} (POST {url}; no call was placed)", code)
+    # a 503 too: a proxy may answer it after the API placed the call (RetryRule.UNREACHED_ONLY)
+    if isinstance(exc, APIConnectionError) or (isinstance(exc, APIStatusError) and exc.status_code >= 500):
+        named = session_id_in_partial(getattr(exc, "partial_body", b""))
+        where = f": session {named}" if named else ""
+        return CLIError(f"{line}; the call may have been placed{where} (not retried, so it rings at most once)", code)
+    return CLIError(line, code)
+
+
+def _follow(settings: Settings, session_id: str, shown: str, timeout: float, hang_up: Callable[[str], object]) -> int:
+    """``--wait``: attach and print each step; 0 once answered, 1 otherwise. A call still ringing when the
+    wait ends (``--timeout``, Ctrl-C) is hung up: nobody is watching it any more."""
+    import asyncio
+
+    from .errors import NotFoundError
+    from .sideband.dial_watch import DialEvent, attach_url, watch_dial
+    from .transport.gateway import fixed_headers
+    from .webhooks.masking import mask_text
+
+    keep = {"authorization", "api-key", "user-agent", "openai-organization", "openai-project"}
+    headers = {k: v for k, v in fixed_headers(settings, settings.api_key or "").items() if k.lower() in keep}
+
+    def show(event: DialEvent) -> None:
+        detail = ": ".join(part for part in (event.code, event.message) if part)
+        print(mask_text(f"{event.outcome}: {shown}" + (f" ({detail})" if detail else "")), flush=True)
+
+    url = attach_url(settings.base_url, session_id)
+    try:
+        outcome = asyncio.run(watch_dial(url, headers, timeout=timeout, on_event=show))
+    except NotFoundError:  # it failed (or was hung up) before the sideband attached: the session is gone
+        print(f"ended: {shown} (the session ended before its sideband attached: the call failed or was hung up)")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _hang_up_unwatched(hang_up, session_id)
+        raise
+    if outcome.outcome == "timeout":
+        print(f"timeout: {shown} not answered within {timeout:g} s: hanging up", flush=True)
+        _hang_up_unwatched(hang_up, session_id)
+    return EXIT_OK if outcome.outcome == "answered" else EXIT_FAILED
+
+
+def _hang_up_unwatched(hang_up: Callable[[str], object], session_id: str) -> None:
+    """Hang up a call the command stops watching; a failure is a warning naming the session (to end by hand)."""
+    from .errors import APIStatusError
+
+    try:
+        hang_up(session_id)
+    except APIStatusError as exc:
+        if exc.status_code != 404:  # 404: it has ended already
+            _warn(f"could not hang up {session_id} ({exc.status_code}): end it by hand")
+    except APIConnectionError as exc:
+        _warn(f"could not hang up {session_id} ({type(exc).__name__}): end it by hand")
+
+
+def _session_from(args: argparse.Namespace, *, live: bool = False) -> dict[str, Any]:
     """The session from ``--session`` with the flags placed over it (``voice`` at ``audio.output.voice``); a
     Realtime session gets ``type: "realtime"`` unless it says otherwise."""
     session = load_mapping(args.session, syntax="JSON", option="--session") if args.session else {}
-    if not args.live:
+    if not (live or args.live):
         session.setdefault("type", "realtime")
     for name in ("model", "instructions"):
         if getattr(args, name) is not None:

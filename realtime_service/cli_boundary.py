@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
 EXIT_OK = 0
-#: doctor: a check failed; serve: a worker died; emulator ring: the call timed out undecided.
+#: doctor: a check failed; serve: a worker died; emulator ring: the call timed out undecided; dial --wait: the
+#: call failed, ended or was not answered.
 EXIT_FAILED = 1
 #: The command line, the config file or a setting is wrong, or the port cannot be bound: nothing was sent.
 EXIT_USAGE = 2
@@ -51,7 +52,11 @@ EXIT_BROKEN_PIPE = 141
 #: ``(code, meaning)`` for every exit code: the ``--help`` epilog and docs/getting-started.md show this table.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
-    (EXIT_FAILED, "doctor: a check failed; serve: a worker died; emulator ring: no decision before --timeout"),
+    (
+        EXIT_FAILED,
+        "doctor: a check failed; serve: a worker died; emulator ring: no decision before --timeout; "
+        "dial --wait: the call failed or was not answered",
+    ),
     (EXIT_USAGE, "usage, config file, setting or validation error, or the port cannot be bound (nothing sent)"),
     (EXIT_API, "the API answered with an error status"),
     (EXIT_CONNECTION, "no answer from the API (connection error or timeout)"),

@@ -86,6 +86,8 @@ PATHS: dict[str, dict[str, str]] = {
         "call_hangup": "/realtime/calls/{call_id}/hangup",
         "live_sessions": "/live/sessions",
         "live_session_hangup": "/live/sessions/{session_id}/hangup",
+        # an outbound GPT-Live SIP call: the same path, its own key (Azure documents no GPT-Live SIP)
+        "live_outbound_calls": "/live/sessions",
     },
     "azure": {
         "sessions": "/openai/realtimeapi/sessions",
@@ -107,6 +109,8 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "azure": {
         "call_hangup": "Azure OpenAI documents no POST /openai/v1/realtime/calls/{call_id}/hangup: end the call "
         "from its sideband WebSocket or let the browser close the peer connection",
+        "live_outbound_calls": "Azure OpenAI documents no GPT-Live SIP, so no outbound calls: place them with the "
+        "OpenAI provider",
         "live_session_hangup": "Azure OpenAI documents no POST /openai/v1/live/sessions/{session_id}/hangup: end "
         "the session from its sideband WebSocket or let the browser close the peer connection",
     },

@@ -50,10 +50,16 @@ class RetryRule(enum.Enum):
     operations that start something billable (a call, a Live session): only when the request cannot have been
     processed (the connection was never made, 429, 503, or ``x-should-retry: true``), never after a read timeout
     or a 500/502/504 whose outcome is unknown, so a retry never buys a second session.
+
+    ``UNREACHED_ONLY``, for operations with a real-world effect nothing can take back (an outbound phone call:
+    a phone rings): only when the connection was never made, so the request certainly never reached anyone.
+    Not after a 429 or a 503, nor on ``x-should-retry: true``: a proxy or gateway in front of the API may answer
+    those after the API placed the call. The caller sees the error (``retry_after`` included) and decides.
     """
 
     IDEMPOTENT = "idempotent"
     UNSENT_ONLY = "unsent_only"
+    UNREACHED_ONLY = "unreached_only"
 
 
 def outcome_unknown(exc: BaseException) -> bool:
@@ -147,6 +153,11 @@ class RetryPolicy:
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_retry_after
 
+    @staticmethod
+    def is_retryable_unreached(exc: BaseException) -> bool:
+        """Whether ``exc`` may be retried under :attr:`RetryRule.UNREACHED_ONLY`: no connection was made."""
+        return isinstance(exc, APIConnectionError) and not exc.request_sent
+
     def backoff(self, retries_so_far: int) -> float:
         """Exponential backoff with up to 25% jitter downwards."""
         delay = min(self.initial_delay * 2.0**retries_so_far, self.max_delay)
@@ -218,7 +229,12 @@ class RetryPolicy:
                 return cast(T, do)
 
     def _controller_args(self, deadline: float, rule: RetryRule) -> dict[str, object]:
-        predicate = self.is_retryable if rule is RetryRule.IDEMPOTENT else self.is_retryable_unsent
+        predicates = {
+            RetryRule.IDEMPOTENT: self.is_retryable,
+            RetryRule.UNSENT_ONLY: self.is_retryable_unsent,
+            RetryRule.UNREACHED_ONLY: self.is_retryable_unreached,
+        }
+        predicate = predicates[rule]
         return {
             "retry": retry_if_exception(predicate),
             "wait": _WaitPerPolicy(self),

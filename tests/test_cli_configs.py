@@ -28,6 +28,18 @@ WITH_CONFIG: dict[str, tuple[str, ...]] = {
     "create-session": ("--emulator", "--voice", "marin"),
     "create-secret": ("--emulator", "--voice", "marin"),
     "create-call": ("--emulator", "--sdp", str(OFFER)),
+    "dial": (
+        "--emulator",
+        "+14155550123",
+        "--trunk",
+        "sips:pbx.example.com",
+        "--trunk-user",
+        "acme",
+        "--trunk-password-env",
+        "TRUNK_PASSWORD",
+        "--caller-number",
+        "+14155550100",
+    ),
     "serve": ("--emulator", "--port", "0"),
     "doctor": (),
 }

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from realtime_service.live.sessions import SESSION_ID, LiveSessionCreateResult
+from realtime_service.live.sessions import SESSION_ID, LiveSessionCreateResult, OutboundLiveCallResult
 from realtime_service.wire.values import NOT_GIVEN, NotGiven
 
 LiveModel = Literal["gpt-live-1", "gpt-live-1.1"]
@@ -207,6 +207,53 @@ class LiveSessionConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+# -- outbound calls over SIP (``transport.type: "sip"``; voice-sip guide, "Place an outbound call") ----------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipDigestAuth:
+    """How GPT-Live authenticates to your SIP trunk: digest ``username`` and ``password`` (never in a repr)."""
+
+    username: str
+    password: str = field(repr=False)
+    type: Literal["digest"] = "digest"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipTrunk:
+    """Your SIP trunk: ``provider_url`` (``sips:host[:port][;transport=tcp]``), its ``auth``, and the
+    ``caller_number`` (E.164) the callee sees. The repr masks the number and hides the password."""
+
+    provider_url: str
+    auth: SipDigestAuth
+    caller_number: str
+
+    def __repr__(self) -> str:
+        from realtime_service.webhooks.masking import mask_number  # on use: the webhooks package is not needed here
+
+        return (
+            f"SipTrunk(provider_url={self.provider_url!r}, auth={self.auth!r}, "
+            f"caller_number={mask_number(str(self.caller_number))!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SipTransport:
+    """The ``transport`` of an outbound call: the ``destination`` number (E.164 only: the guide refuses SIP URI
+    destinations) dialled through ``trunk``. ``extra`` carries transport fields this package does not know yet
+    (merged in unvalidated, left out of the repr). The repr masks the number."""
+
+    destination: str
+    trunk: SipTrunk
+    type: Literal["sip"] = "sip"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        from realtime_service.webhooks.masking import mask_number
+
+        return f"SipTransport(destination={mask_number(str(self.destination))!r}, trunk={self.trunk!r})"
+
+
 __all__ = [
     "BUILT_IN_VOICES",
     "SESSION_ID",
@@ -225,12 +272,16 @@ __all__ = [
     "LiveModel",
     "LiveSessionConfig",
     "LiveSessionCreateResult",
+    "OutboundLiveCallResult",
     "ResponsesConfig",
     "ResponsesDelegation",
     "ResponsesReasoning",
     "ResponsesText",
     "Role",
     "ServerEventFilter",
+    "SipDigestAuth",
+    "SipTransport",
+    "SipTrunk",
     "SpeechWakePolicy",
     "TextPart",
     "TriggerDecisions",

@@ -39,6 +39,9 @@ from realtime_service.live.models import (
     ResponsesReasoning,
     ResponsesText,
     ServerEventFilter,
+    SipDigestAuth,
+    SipTransport,
+    SipTrunk,
     SpeechWakePolicy,
     TextPart,
     TriggerDecisions,
@@ -57,6 +60,13 @@ from realtime_service.wire.fields import (
     TaggedNested,
     between,
     one_of,
+)
+from realtime_service.wire.sip import (
+    MAX_PASSWORD_BYTES,
+    MAX_USERNAME_BYTES,
+    credential_problem,
+    e164_problem,
+    provider_url_problem,
 )
 
 _NOT_NEGATIVE = validate.Range(min=0)
@@ -244,6 +254,63 @@ class LiveSessionConfigSchema(RequestSchema):
     wake_policy = TaggedNested({"speech": SpeechWakePolicySchema})
 
 
+def _checked(problem: Any) -> Any:
+    """A marshmallow validator from a ``problem(value) -> reason | None`` function (reasons never quote values)."""
+
+    def check(value: str) -> None:
+        why = problem(value)
+        if why is not None:
+            raise ValidationError(why[:1].upper() + why[1:] + ".")
+
+    return check
+
+
+class SipDigestAuthSchema(RequestSchema):
+    __model__ = SipDigestAuth
+
+    type = _tag("digest")
+    username = JsonString(
+        required=True, validate=_checked(lambda v: credential_problem(v, MAX_USERNAME_BYTES, blank_ok=False))
+    )
+    password = JsonString(
+        required=True, validate=_checked(lambda v: credential_problem(v, MAX_PASSWORD_BYTES, blank_ok=True))
+    )
+
+
+class SipTrunkSchema(RequestSchema):
+    __model__ = SipTrunk
+
+    provider_url = JsonString(required=True, validate=_checked(provider_url_problem))
+    auth = ModelNested(SipDigestAuthSchema, required=True)
+    caller_number = JsonString(required=True, validate=_checked(e164_problem))
+
+
+class SipTransportSchema(RequestSchema):
+    """The ``transport`` of an outbound call (``type: "sip"``): checked as the voice-sip guide states it."""
+
+    __model__ = SipTransport
+
+    type = _tag("sip")
+    destination = JsonString(required=True, validate=_checked(e164_problem))
+    trunk = ModelNested(SipTrunkSchema, required=True)
+
+
+def _with_tags(transport: Any) -> Any:
+    """A mapping ``transport`` with its one-variant tags filled in where left out (``type: "sip"``, the auth's
+    ``type: "digest"``); a tag given is kept, and checked."""
+    if not isinstance(transport, Mapping):
+        return transport
+    tagged = {"type": "sip", **transport}
+    trunk = tagged.get("trunk")
+    if isinstance(trunk, Mapping) and isinstance(trunk.get("auth"), Mapping):
+        tagged["trunk"] = {**trunk, "auth": {"type": "digest", **trunk["auth"]}}
+    return tagged
+
+
+#: The guide's limit on the body of an outbound call.
+MAX_OUTBOUND_BODY_BYTES = 1 << 20
+
+
 class LiveSessionCodec:
     """``POST /live/sessions``: the validated JSON body for an offer and a session, and the answer read into
     ``(session_id, sdp)``. Build one and share it (thread-safe).
@@ -255,6 +322,7 @@ class LiveSessionCodec:
 
     def __init__(self) -> None:
         self._session = RequestEncoder(LiveSessionConfigSchema())
+        self._sip = RequestEncoder(SipTransportSchema())
 
     def encode_session(self, session: LiveSessionConfig | Mapping[str, Any]) -> dict[str, Any]:
         """The validated ``session`` object (``extra`` merged in)."""
@@ -293,6 +361,42 @@ class LiveSessionCodec:
         """``{"session": ..., "transport": {"type": "webrtc", "sdp": sdp}}``; ``sdp`` is the checked offer."""
         return {"session": self.encode_session(session), "transport": {"type": "webrtc", "sdp": sdp}}
 
+    def encode_outbound(
+        self, session: LiveSessionConfig | Mapping[str, Any], transport: SipTransport | Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """``{"session": ..., "transport": {"type": "sip", ...}}`` for an outbound call: the session as a WebRTC
+        create's, the transport by :class:`SipTransportSchema`. Every problem of both is raised at once, fields
+        named from the body's top (``transport.trunk.caller_number``); no message quotes a value."""
+        problems: dict[str, list[str]] = {}
+        body: dict[str, Any] = {}
+        try:
+            body["session"] = self.encode_session(session)
+        except RequestValidationError as exc:
+            problems.update(exc.messages)
+        try:
+            body["transport"] = self._sip.encode(_with_tags(transport))
+        except RequestValidationError as exc:
+            problems.update(
+                {("transport" if name == "_schema" else f"transport.{name}"): m for name, m in exc.messages.items()}
+            )
+        if problems:
+            raise RequestValidationError(problems)
+        return body
+
+    def decode_outbound(self, body: Any, *, request_id: str | None) -> str:
+        """The session id of an outbound call's answer (``{"session": {"id": "live_..."}, ...}``); without one
+        the call could not be attached or hung up, so it is a :class:`ResponseValidationError` (the call may be
+        ringing: the error says so)."""
+        session = body.get("session") if isinstance(body, Mapping) else None
+        session_id = session.get("id") if isinstance(session, Mapping) else None
+        if isinstance(session_id, str) and SESSION_ID.fullmatch(session_id):
+            return session_id
+        raise ResponseValidationError(
+            f"response has no valid session.id (must match {SESSION_ID.pattern}); the call may have been placed "
+            "and cannot be followed or hung up from here",
+            request_id=request_id,
+        )
+
     def decode(self, body: Any, *, request_id: str | None) -> tuple[str, str]:
         """``(session id, SDP answer)`` from ``{"session": {"id": "live_..."}, "transport": {"sdp": ...}}``.
 
@@ -314,6 +418,7 @@ class LiveSessionCodec:
 
 __all__ = [
     "CREATE_ONLY_FIELDS",
+    "MAX_OUTBOUND_BODY_BYTES",
     "AudioConfigSchema",
     "AudioOutputSchema",
     "ClientConfigSchema",
@@ -331,6 +436,9 @@ __all__ = [
     "ResponsesReasoningSchema",
     "ResponsesTextSchema",
     "ServerEventFilterSchema",
+    "SipDigestAuthSchema",
+    "SipTransportSchema",
+    "SipTrunkSchema",
     "SpeechWakePolicySchema",
     "TextPartSchema",
     "TriggerDecisionsSchema",

@@ -31,4 +31,13 @@ class LiveSessionCreateResult:
     request_id: str | None
 
 
-__all__ = ["SESSION_ID", "LiveSessionCreateResult", "session_id_in_partial"]
+@dataclass(frozen=True, slots=True)
+class OutboundLiveCallResult:
+    """An outbound GPT-Live SIP call the API placed: its ``session_id`` (``live_...``: attach its sideband at once
+    to hear ``transport.ringing`` then ``transport.answered`` or ``transport.failed``) and the ``request_id``."""
+
+    session_id: str
+    request_id: str | None
+
+
+__all__ = ["SESSION_ID", "LiveSessionCreateResult", "OutboundLiveCallResult", "session_id_in_partial"]

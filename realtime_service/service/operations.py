@@ -30,7 +30,7 @@ from ..errors import ResponseValidationError
 from ..ga.calls import CallCreateResult, call_id_from_location
 from ..ga.models import ClientSecretCreateResponse, TranslationClientSecretCreateResponse
 from ..lifecycle import warn_if_retiring
-from ..live.sessions import LiveSessionCreateResult
+from ..live.sessions import LiveSessionCreateResult, OutboundLiveCallResult
 from ..retry import RetryRule
 from ..transport.seam import HttpResponse
 
@@ -60,10 +60,14 @@ class Toolkit(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """An encoded request body and its media type."""
+    """An encoded request body and its media type. ``secrets`` are this request's own (a SIP trunk's password):
+    scrubbed from any error the answer becomes, as the service's keys are. ``personal`` says the body holds
+    phone numbers: the error's text is masked too, in case the server quotes one back."""
 
-    content: bytes
+    content: bytes = field(repr=False)
     content_type: str = "application/json"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    personal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +243,40 @@ def _decode_live(kit: Toolkit, response: HttpResponse) -> LiveSessionCreateResul
     return LiveSessionCreateResult(session_id, sdp, response.request_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """An outbound GPT-Live call before encoding: the ``session`` and the SIP ``transport``."""
+
+    session: Any
+    transport: Any = field(repr=False)
+
+
+def _encode_outbound(kit: Toolkit, request: Dial) -> Body:
+    from ..errors import RequestValidationError
+    from ..live.schemas import MAX_OUTBOUND_BODY_BYTES
+
+    body = encode_json(kit.codec("live").encode_outbound(request.session, request.transport))
+    if len(body.content) > MAX_OUTBOUND_BODY_BYTES:
+        raise RequestValidationError(
+            {"session": [f"The request would be {len(body.content)} bytes; an outbound call takes at most 1 MiB."]}
+        )
+    auth = json.loads(body.content)["transport"]["trunk"]["auth"]
+    return Body(body.content, secrets=(auth["password"],), personal=True)
+
+
+def _decode_outbound(kit: Toolkit, response: HttpResponse) -> OutboundLiveCallResult:
+    session_id = kit.codec("live").decode_outbound(parse_json(response), request_id=response.request_id)
+    return OutboundLiveCallResult(session_id, response.request_id)
+
+
 #: ``POST /realtime/calls``: billable and not idempotent, so retried only when it cannot have been processed.
 CALLS = Operation(
     "calls", _encode_call, _decode_call, retired_hint="", retry=RetryRule.UNSENT_ONLY, accept="application/sdp"
 )
 #: ``POST /live/sessions``: bills 15 s at creation, retried like :data:`CALLS`.
 LIVE_SESSIONS = Operation("live_sessions", _encode_live, _decode_live, retired_hint="", retry=RetryRule.UNSENT_ONLY)
+#: ``POST /live/sessions`` with a SIP transport: a phone rings, which no hang-up takes back, and the API does not
+#: deduplicate requests. Retried only when the connection was never made (``RetryRule.UNREACHED_ONLY``).
+OUTBOUND_LIVE_CALLS = Operation(
+    "live_outbound_calls", _encode_outbound, _decode_outbound, retired_hint="", retry=RetryRule.UNREACHED_ONLY
+)

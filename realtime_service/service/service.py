@@ -42,7 +42,7 @@ from ..ga.models import (
     TranslationClientSecretCreateResponse,
 )
 from ..lifecycle import shutdown_hint
-from ..live.sessions import LiveSessionCreateResult
+from ..live.sessions import LiveSessionCreateResult, OutboundLiveCallResult
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.headers import GATEWAY_OWNED, request_header_problems
@@ -58,13 +58,13 @@ from .codecs import (
     shared_transcription_codec,
     shared_translation_codec,
 )
-from .operations import Body, Offer, Operation
+from .operations import Body, Dial, Offer, Operation
 
 if TYPE_CHECKING:  # the schema modules are imported on first use: building them is most of a cold start
     from ..beta.schemas import BetaSessionCodec, TranscriptionSessionCodec
     from ..ga.codecs import ClientSecretCodec
     from ..ga.schemas import CallSessionCodec, TranslationCodec
-    from ..live.models import LiveSessionConfig
+    from ..live.models import LiveSessionConfig, SipTrunk
     from ..live.schemas import LiveSessionCodec
     from ..sideband.handle import CallHandle
     from ..sideband.realtime import Observer, ToolRunner
@@ -475,6 +475,50 @@ class RealtimeSessionService:
         """The awaitable twin of :meth:`create_live_session`."""
         return await self.arun(ops.LIVE_SESSIONS, Offer(sdp, session), timeout=timeout, extra_headers=extra_headers)
 
+    def create_outbound_live_call(
+        self,
+        session: LiveSessionConfig | Mapping[str, Any],
+        *,
+        destination: str,
+        trunk: SipTrunk | Mapping[str, Any],
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> OutboundLiveCallResult:
+        """``POST /live/sessions`` with a SIP transport: GPT-Live phones ``destination`` through your ``trunk``.
+
+        ``destination`` and ``trunk.caller_number`` are E.164 (``+`` and 8 to 15 digits; a SIP URI destination is
+        refused: the voice-sip guide supports numbers only), ``trunk.provider_url`` is
+        ``sips:host[:port][;transport=tcp]`` (a public host), the digest credentials are bounded and hold no CR,
+        LF or NUL, the body is at most 1 MiB: each problem is a
+        :class:`~realtime_service.errors.RequestValidationError` naming the field, nothing sent, no value quoted.
+        ``session`` is validated as :meth:`create_live_session`'s. Attach the session's sideband at once
+        (``/live/sessions/{id}/attach``): it tells ``transport.ringing``, then ``transport.answered`` or
+        ``transport.failed``.
+
+        A phone rings for every request that reaches the API (it does not deduplicate), so this is retried
+        **only** when the connection was never made; never after a timeout, a dropped connection, a 429 or any
+        5xx. Such an error leaves it unknown whether the call was placed: a cut answer may still name the session
+        (:func:`~realtime_service.live.sessions.session_id_in_partial` of the error's ``partial_body``). The trunk
+        password and the numbers appear in no log, repr or error (server text is scrubbed and masked).
+        """
+        return self.run(
+            ops.OUTBOUND_LIVE_CALLS, _dial(session, destination, trunk), timeout=timeout, extra_headers=extra_headers
+        )
+
+    async def acreate_outbound_live_call(
+        self,
+        session: LiveSessionConfig | Mapping[str, Any],
+        *,
+        destination: str,
+        trunk: SipTrunk | Mapping[str, Any],
+        timeout: Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> OutboundLiveCallResult:
+        """The awaitable twin of :meth:`create_outbound_live_call`, with the same single-attempt rule."""
+        return await self.arun(
+            ops.OUTBOUND_LIVE_CALLS, _dial(session, destination, trunk), timeout=timeout, extra_headers=extra_headers
+        )
+
     def hangup_call(
         self, call_id: str, *, timeout: Timeout | None = None, extra_headers: Mapping[str, str] | None = None
     ) -> CallControlResult:
@@ -787,7 +831,7 @@ class RealtimeSessionService:
         _log_attempt(operation.method, prepared.path, status, started, attempt_number, response.request_id)
         if 200 <= status < 300 or (after_unknown and status in operation.done_after_unknown):
             return response
-        raise self._status_error(response, operation.retired_hint)
+        raise self._status_error(response, operation.retired_hint, prepared.body)
 
     @staticmethod
     def _headers(prepared: _Prepared[Any], extra_headers: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -812,16 +856,20 @@ class RealtimeSessionService:
             )
         return min(connect, remaining), min(read, remaining)
 
-    def _status_error(self, response: HttpResponse, retired_hint: str) -> APIStatusError:
-        """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret."""
+    def _status_error(self, response: HttpResponse, retired_hint: str, sent: Body | None = None) -> APIStatusError:
+        """Map a non-2xx answer to the SDK's exception class, keeping the server's fields but no secret (the
+        request's own ones included) and, when the request held phone numbers, no number either."""
         status = response.status_code
         raw = response.content.decode("utf-8", "replace")
-        text = scrub(raw, self._secrets)
+        secrets = self._secrets + (sent.secrets if sent is not None else ())
+        text = scrub(raw, secrets)
         try:
             # Scrub after parsing too: a server may echo the key JSON-escaped (\u0073k-...).
-            body: Any = scrub_json(json.loads(raw), self._secrets)
+            body: Any = scrub_json(json.loads(raw), secrets)
         except (ValueError, RecursionError):
             body = text or None
+        if sent is not None and sent.personal:
+            text, body = _masked(text), _masked(body)
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         message = error.get("message") if isinstance(error.get("message"), str) else None
@@ -886,6 +934,15 @@ def _check_extra_headers(extra_headers: Mapping[str, str] | None) -> None:
             raise RequestValidationError({"extra_headers": problems})
 
 
+def _dial(session: Any, destination: Any, trunk: Any) -> Dial:
+    """The request of an outbound call: a typed trunk becomes a typed transport, a mapping a mapping."""
+    from ..live.models import SipTransport, SipTrunk
+
+    if isinstance(trunk, SipTrunk) and isinstance(destination, str):
+        return Dial(session, SipTransport(destination=destination, trunk=trunk))
+    return Dial(session, {"type": "sip", "destination": destination, "trunk": trunk})
+
+
 def _id_param(operation: Operation[Any], ident: str) -> dict[str, str]:
     """``{name: ident}`` for an operation with one path parameter (a call's or a Live session's id)."""
     (name,) = operation.path_params
@@ -899,6 +956,19 @@ def _resolver(given: T | Callable[[], T] | None, default: Callable[[], T]) -> Ca
     if callable(given):
         return given
     return lambda: given
+
+
+def _masked(value: Any) -> Any:
+    """``value`` (text or parsed JSON) with every phone-number-like run masked, keys and values."""
+    from ..webhooks.masking import mask_text  # the package's one masking function, loaded when a number is sent
+
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    if isinstance(value, dict):
+        return {_masked(key): _masked(item) for key, item in value.items()}
+    return value
 
 
 def _optional_str(value: object) -> str | None:

@@ -23,7 +23,7 @@ class HttpRequest:
 
     method: str
     path: str
-    body: bytes
+    body: bytes = field(repr=False)  # it may hold personal data (an outbound call's numbers) or a password
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: tuple[float, float] | None = None
     budget: float | None = None
