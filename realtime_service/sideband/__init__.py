@@ -1,0 +1,1 @@
+"""Your code inside a call: the sideband controller (issue 24)."""
