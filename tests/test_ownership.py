@@ -508,3 +508,70 @@ def test_a_worker_killed_mid_call_is_replaced_by_the_other_and_no_two_act_at_onc
     fences = [int(fence) for _, fence, _ in acted]
     assert fences == sorted(fences)
     print(f"takeover {took:.2f} s after SIGKILL (ttl {ttl} s)")
+
+
+# -- wired into serve's container -------------------------------------------------------------------------------
+
+
+def _serve_container(storage: str, workers: int) -> Any:
+    from realtime_service.web.servers.containers import ServeContainer
+
+    container = ServeContainer(environ={})
+    container.config.from_dict(
+        {"realtime": {"api_key": "sk-test-0000000000000000"}, "server": {"rate_limit_storage": storage}}
+    )
+    container.token_server.workers.override(workers)
+    return container
+
+
+def test_serves_container_refuses_memory_leases_for_several_workers() -> None:
+    container = _serve_container("memory://", 2)
+    with pytest.raises(ConfigurationError, match="--workers 2 with in-memory storage"):
+        container.token_server.call_leases()
+    single = _serve_container("memory://", 1)
+    assert isinstance(single.token_server.call_leases(), MemoryCallLeases)
+    single.shutdown_resources()
+
+
+def test_serves_container_shares_redis_leases_and_closes_them(redis_url: str) -> None:
+    container = _serve_container(redis_url, 4)
+    leases = container.token_server.call_leases()
+    assert isinstance(leases, RedisCallLeases)
+    assert container.token_server.call_leases() is leases
+    assert leases.acquire("rtc_1", "worker-a") is not None
+    container.shutdown_resources()
+
+
+@pytest.mark.parametrize(("worker", "argv", "expected"), [(None, ["--workers", "1"], 1), ({"workers": 3}, [], 3)])
+def test_serve_tells_each_container_how_many_workers_share_its_storage(
+    monkeypatch: pytest.MonkeyPatch, worker: dict[str, Any] | None, argv: list[str], expected: int
+) -> None:
+    """``serve --workers N`` runs N children without ``--workers``: the count reaches each child's container in
+    the worker's environment, so memory leases are refused there too."""
+    import socket
+
+    from realtime_service.web.servers import serve
+
+    seen: list[int] = []
+
+    class Runner:
+        def run(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    def make_runner(container: Any, framework: str, sock: socket.socket) -> Runner:
+        seen.append(container.token_server.workers())
+        if worker is not None:
+            sock.close()  # the inherited descriptor (a dup here), which the real runner would serve and close
+        return Runner()
+
+    monkeypatch.setattr(serve, "make_runner", make_runner)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0000000000000000")
+    args = serve.build_parser().parse_args(["--port", "0", *argv])
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        inherited = None if worker is None else {**worker, "fd": os.dup(listening.fileno()), "realtime": {}}
+        assert serve._serve(args, inherited) == 0
+    assert seen == [expected]

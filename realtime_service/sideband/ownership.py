@@ -451,7 +451,10 @@ class LeaseKeeper:
         self.lost.set()
         logger.warning("call %s: lease lost (%s); this worker stops acting on it", self.lease.call_id, reason)
         if self._on_lost is not None:
-            self._on_lost(reason)
+            try:
+                self._on_lost(reason)
+            except Exception:  # the loss is signalled (lost is set) whatever the callback does
+                logger.exception("call %s: the lease's on_lost callback raised", self.lease.call_id)
 
     async def _keep(self) -> None:
         while True:
@@ -468,6 +471,10 @@ class LeaseKeeper:
             except (LeaseUnavailable, TimeoutError) as exc:
                 logger.info("call %s: lease renewal failed (%s); retrying", self.lease.call_id, type(exc).__name__)
                 continue
+            except Exception as exc:  # a broken storage: stop acting now rather than when the validity runs out
+                self._lose(f"the renewal raised {type(exc).__name__}")
+                logger.exception("call %s: lease renewal raised", self.lease.call_id)
+                return
             if not renewed:
                 self._lose("the lease expired or another owner holds it")
                 return
