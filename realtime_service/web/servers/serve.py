@@ -315,7 +315,8 @@ def _supervise(
     without it: the supervisor's emulator serves them all)."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
-    env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "realtime": overrides, "server": server, "workers": args.workers})}
+    inherited = {"fd": fd, "realtime": overrides, "server": server, "workers": args.workers}
+    env = {**os.environ, WORKER_ENV: json.dumps(inherited)}
     command = [sys.executable, "-m", "realtime_service.web", "--host", args.host, "--port", str(args.port)]
     command += ["--framework", framework] + (["--config", args.config] if args.config else [])
     children = [subprocess.Popen(command, pass_fds=[fd], env=env) for _ in range(args.workers)]  # noqa: S603
