@@ -575,3 +575,82 @@ def test_serve_tells_each_container_how_many_workers_share_its_storage(
         inherited = None if worker is None else {**worker, "fd": os.dup(listening.fileno()), "realtime": {}}
         assert serve._serve(args, inherited) == 0
     assert seen == [expected]
+
+
+# -- hostile storage contents, broken callbacks -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["x", "", "12", "12 token", "-1 token owner", "1 t bad owner\r\n", "१ t owner"])
+def test_a_lease_key_holding_something_else_is_held_by_an_unreadable_owner(redis_url: str, value: str) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).set(lease_key("rtc_1"), value, px=60_000)
+    leases = RedisCallLeases(redis_url)
+    holder = leases.holder("rtc_1")
+    assert holder is not None
+    assert (holder.owner, holder.fence) == ("(unreadable)", -1)
+    assert leases.acquire("rtc_1", "worker-a") is None  # held all the same: nobody takes it over early
+
+
+def test_a_failing_on_lost_callback_still_leaves_the_loss_signalled(caplog: pytest.LogCaptureFixture) -> None:
+    leases = MemoryCallLeases()
+
+    def broken(reason: str) -> None:
+        raise RuntimeError("callback bug")
+
+    async def scenario() -> LeaseKeeper:
+        lease = leases.acquire("rtc_1", "worker-a", ttl=1)
+        assert lease is not None
+        async with LeaseKeeper(leases, lease, renew_every=0.01, on_lost=broken) as keeper:
+            leases.close()  # the lease vanishes: the next renewal is refused
+            await asyncio.wait_for(keeper.lost.wait(), 30)
+        return keeper
+
+    keeper = asyncio.run(scenario())
+    assert keeper.reason == "the lease expired or another owner holds it"
+    assert "the lease's on_lost callback raised" in caplog.text
+
+
+def test_a_renewal_that_raises_is_a_loss_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken(MemoryCallLeases):
+        async def arenew(self, lease: Lease) -> bool:
+            raise RuntimeError("storage bug")
+
+    leases = Broken()
+
+    async def scenario() -> LeaseKeeper:
+        lease = leases.acquire("rtc_1", "worker-a", ttl=60)
+        assert lease is not None
+        async with LeaseKeeper(leases, lease, renew_every=0.01) as keeper:
+            await asyncio.wait_for(keeper.lost.wait(), 30)
+            assert not keeper.valid()  # long before the 60 s validity ran out
+        return keeper
+
+    keeper = asyncio.run(scenario())
+    assert keeper.reason == "the renewal raised RuntimeError"
+    assert "lease renewal raised" in caplog.text
+
+
+def test_storage_errors_shorter_than_the_ttl_are_retried_and_the_lease_kept() -> None:
+    class Flaky(MemoryCallLeases):
+        failures = 3
+
+        async def arenew(self, lease: Lease) -> bool:
+            if self.failures:
+                self.failures -= 1
+                raise LeaseUnavailable("call lease storage: ConnectionError")
+            return await super().arenew(lease)
+
+    leases = Flaky()
+
+    async def scenario() -> None:
+        lease = leases.acquire("rtc_1", "worker-a", ttl=60)
+        assert lease is not None
+        async with LeaseKeeper(leases, lease, renew_every=0.04) as keeper:
+            await await_until(lambda: keeper.renewals >= 2, what="renewals after the errors")
+            assert leases.failures == 0
+            assert keeper.valid()
+            assert not keeper.lost.is_set()
+        assert keeper.reason == "released"
+
+    asyncio.run(scenario())

@@ -110,15 +110,23 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Who holds a call's lease now (:meth:`CallLeases.holder`), and for how many more seconds at most."""
+    """Who holds a call's lease now (:meth:`CallLeases.holder`), and for how many more seconds at most
+    (``owner`` :data:`UNREADABLE` and ``fence`` -1 when the key holds something else than a lease)."""
 
     owner: str
     fence: int
     expires_in: float
 
 
+#: The owner shown for a lease key whose value is not one of ours (written by something else): it is held.
+UNREADABLE = "(unreadable)"
+
+
 def _holder(value: str, expires_in: float) -> Holder:
-    fence, _, owner = value.split(" ", 2)
+    fence, _, rest = value.partition(" ")
+    _, _, owner = rest.partition(" ")
+    if not (fence.isascii() and fence.isdigit() and _NAME.fullmatch(owner)):
+        return Holder(UNREADABLE, -1, expires_in)
     return Holder(owner, int(fence), expires_in)
 
 
@@ -457,12 +465,14 @@ class LeaseKeeper:
                 logger.exception("call %s: the lease's on_lost callback raised", self.lease.call_id)
 
     async def _keep(self) -> None:
+        pause = self.renew_every
         while True:
             now = self._clock()
             if now >= self._valid_until:
                 self._lose("no renewal was confirmed within the lease's ttl (storage down or slow)")
                 return
-            await asyncio.sleep(min(self.renew_every, self._valid_until - now))
+            await asyncio.sleep(min(pause, self._valid_until - now))
+            pause = self.renew_every / 4  # until a renewal succeeds: retry sooner, while the lease still runs
             sent = self._clock()
             if sent >= self._valid_until:
                 continue  # the check above names why
@@ -480,6 +490,7 @@ class LeaseKeeper:
                 return
             self.renewals += 1
             self._valid_until = sent + self.lease.ttl * (1 - DRIFT)
+            pause = self.renew_every
 
     def start(self) -> None:
         """Start renewing on the running loop (``async with`` does this)."""
