@@ -233,13 +233,14 @@ def test_processes_racing_on_one_redis_one_wins_each_call(redis_url: str) -> Non
 # -- the keeper ---------------------------------------------------------------------------------------------------
 
 
-def test_the_keeper_renews_while_held_and_releases_on_exit(redis_url: str) -> None:
+def test_the_keeper_renews_while_held_and_releases_on_exit(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     leases = RedisCallLeases(redis_url)
+    losses: list[str] = []
 
     async def scenario() -> None:
         lease = await leases.aacquire("rtc_1", "worker-a", ttl=0.3)
         assert lease is not None
-        async with LeaseKeeper(leases, lease) as keeper:
+        async with LeaseKeeper(leases, lease, on_lost=losses.append) as keeper:
             await await_until(lambda: keeper.renewals >= 4, what="four renewals")
             assert keeper.valid()  # renewed past its first ttl
             assert not keeper.lost.is_set()
@@ -251,7 +252,10 @@ def test_the_keeper_renews_while_held_and_releases_on_exit(redis_url: str) -> No
         assert await leases.aholder("rtc_1") is None
         await leases.aclose()
 
-    asyncio.run(scenario())
+    with caplog.at_level(logging.INFO, "realtime_service.sideband"):
+        asyncio.run(scenario())
+    assert losses == []  # a release is not a loss
+    assert "lease lost" not in caplog.text
 
 
 def test_the_keeper_signals_loss_when_another_owner_holds_the_lease(redis_url: str) -> None:

@@ -506,7 +506,8 @@ class LeaseKeeper:
                 await self._task
             self._task = None
         if release and not self.lost.is_set():
-            self._lose("released")
+            self.reason = "released"  # not a loss: no warning, no on_lost; valid() is false from here on
+            self.lost.set()
             try:
                 await self.leases.arelease(self.lease)
             except LeaseUnavailable as exc:
