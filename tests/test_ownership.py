@@ -133,7 +133,7 @@ def test_a_stale_owner_cannot_renew_or_release_the_new_owners_lease(make_leases:
 
 def test_a_lease_not_renewed_expires_and_another_owner_takes_it(make_leases: Callable[[], CallLeases]) -> None:
     leases = make_leases()
-    first = leases.acquire("rtc_1", "worker-a", ttl=0.1)
+    first = leases.acquire("rtc_1", "worker-a", ttl=1.0)  # long enough that the refusal below comes before it expires
     assert first is not None
     assert leases.acquire("rtc_1", "worker-b") is None
     taken = wait_until(lambda: leases.acquire("rtc_1", "worker-b"), what="worker-b to acquire")
@@ -238,11 +238,13 @@ def test_the_keeper_renews_while_held_and_releases_on_exit(redis_url: str, caplo
     losses: list[str] = []
 
     async def scenario() -> None:
-        lease = await leases.aacquire("rtc_1", "worker-a", ttl=0.3)
+        lease = await leases.aacquire("rtc_1", "worker-a", ttl=5)  # long: a loaded machine's stall loses nothing
         assert lease is not None
-        async with LeaseKeeper(leases, lease, on_lost=losses.append) as keeper:
+        first_validity = lease.acquired_at + 5 * (1 - DRIFT)
+        async with LeaseKeeper(leases, lease, renew_every=0.05, on_lost=losses.append) as keeper:
             await await_until(lambda: keeper.renewals >= 4, what="four renewals")
-            assert keeper.valid()  # renewed past its first ttl
+            assert keeper.valid()
+            assert keeper.valid_until > first_validity  # each confirmed renewal moved the validity on
             assert not keeper.lost.is_set()
             holder = await leases.aholder("rtc_1")
             assert holder is not None
@@ -265,9 +267,9 @@ def test_the_keeper_signals_loss_when_another_owner_holds_the_lease(redis_url: s
     reasons: list[str] = []
 
     async def scenario() -> None:
-        lease = await leases.aacquire("rtc_1", "worker-a", ttl=0.5)
+        lease = await leases.aacquire("rtc_1", "worker-a", ttl=5)
         assert lease is not None
-        async with LeaseKeeper(leases, lease, on_lost=reasons.append) as keeper:
+        async with LeaseKeeper(leases, lease, renew_every=0.05, on_lost=reasons.append) as keeper:
             # another owner's lease in its place (as if ours had lapsed and been taken)
             redis.Redis.from_url(redis_url).set(lease_key("rtc_1"), "99 other worker-b", px=60_000)
             await asyncio.wait_for(keeper.lost.wait(), 30)
@@ -353,9 +355,9 @@ def test_redis_down_longer_than_the_ttl_loses_the_lease_and_a_restarted_redis_gi
     leases = RedisCallLeases(private_redis.url, timeout=0.2)
 
     async def scenario() -> None:
-        lease = await leases.aacquire("rtc_1", "worker-a", ttl=0.6)
+        lease = await leases.aacquire("rtc_1", "worker-a", ttl=2)
         assert lease is not None
-        async with LeaseKeeper(leases, lease) as keeper:
+        async with LeaseKeeper(leases, lease, renew_every=0.1) as keeper:
             await await_until(lambda: keeper.renewals >= 1, what="a renewal")
             private_redis.stop()
             await asyncio.wait_for(keeper.lost.wait(), 30)
@@ -480,7 +482,7 @@ def test_a_worker_killed_mid_call_is_replaced_by_the_other_and_no_two_act_at_onc
     import redis
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    ttl = "2.0"  # a loop stall must pass 1.2 s (ttl x (1 - DRIFT) - ttl / 3) to reach the validity's end
+    ttl = "3.0"  # a loop stall must pass 1.7 s (ttl x (1 - DRIFT) - ttl / 3) to reach the validity's end
     workers = {
         name: subprocess.Popen([sys.executable, str(WORKER), redis_url, "hold", name, "rtc_killed", ttl])
         for name in ("worker-a", "worker-b")
@@ -602,7 +604,7 @@ def test_a_failing_on_lost_callback_still_leaves_the_loss_signalled(caplog: pyte
         raise RuntimeError("callback bug")
 
     async def scenario() -> LeaseKeeper:
-        lease = leases.acquire("rtc_1", "worker-a", ttl=1)
+        lease = leases.acquire("rtc_1", "worker-a", ttl=30)
         assert lease is not None
         async with LeaseKeeper(leases, lease, renew_every=0.01, on_lost=broken) as keeper:
             leases.close()  # the lease vanishes: the next renewal is refused

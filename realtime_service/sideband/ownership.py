@@ -447,6 +447,11 @@ class LeaseKeeper:
     def fence(self) -> int:
         return self.lease.fence
 
+    @property
+    def valid_until(self) -> float:
+        """The monotonic time (this host's clock) until which the lease is surely ours, as of the last renewal."""
+        return self._valid_until
+
     def valid(self) -> bool:
         """Whether this process may act on the call now: the lease is not lost and its validity has not run
         out on this host's monotonic clock (also false at once after this process was paused past it)."""
