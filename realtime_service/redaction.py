@@ -234,6 +234,7 @@ PACKAGE_LOGGERS = (
     "realtime_service.web.access",
     "realtime_service.web.hangups",
     "realtime_service.webhooks",
+    "realtime_service.sideband",
     "realtime_service.emulator.ring",
     "realtime_service.sideband",
     "realtime_service.sideband.socket",

@@ -201,21 +201,29 @@ class RedisLedgerStore:
         self._client.close()
 
 
-def store_from_url(storage_uri: str) -> LedgerStore:
-    """The store for the token endpoint's ``server.rate_limit_storage`` URL."""
+def redis_url(storage_uri: str) -> str | None:
+    """The ``redis-py`` URL for a ``server.rate_limit_storage`` URL, or ``None`` for ``memory://``: the one reading
+    of the storage setting, shared by the ledger and the call leases (:mod:`realtime_service.sideband.ownership`)."""
     scheme = storage_uri.split("://", 1)[0].lower() if "://" in storage_uri else ""
     if scheme == "memory":
-        return MemoryLedgerStore()
+        return None
     if scheme in {"redis", "rediss"}:
-        return RedisLedgerStore(storage_uri)
+        return storage_uri
     if scheme == "redis+unix":
-        return RedisLedgerStore("unix://" + storage_uri.split("://", 1)[1])
+        return "unix://" + storage_uri.split("://", 1)[1]
     if scheme in {"valkey", "valkeys"}:
-        return RedisLedgerStore(storage_uri.replace(scheme, "redis" if scheme == "valkey" else "rediss", 1))
+        return storage_uri.replace(scheme, "redis" if scheme == "valkey" else "rediss", 1)
     raise ConfigurationError(
         "server.rate_limit_storage must be memory://, redis://, rediss://, redis+unix:// or valkey:// for the "
-        f"webhook ledger, not a {scheme or 'schemeless'} URL (Redis Cluster and Sentinel are not supported)"
+        f"webhook ledger and call leases, not a {scheme or 'schemeless'} URL (Redis Cluster and Sentinel are not "
+        "supported)"
     )
+
+
+def store_from_url(storage_uri: str) -> LedgerStore:
+    """The store for the token endpoint's ``server.rate_limit_storage`` URL."""
+    url = redis_url(storage_uri)
+    return MemoryLedgerStore() if url is None else RedisLedgerStore(url)
 
 
 def _hashed(kind: str, value: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from realtime_service.containers import LockedResource, RealtimeContainer
+from realtime_service.sideband.ownership import open_call_leases
 
 from ..admission.auth import configured_hook
 from ..admission.ratelimit import open_auth_throttle, open_call_rate_limiter, open_rate_limiter
@@ -39,7 +40,7 @@ class TokenServerContainer(containers.DeclarativeContainer):
     connections are closed by ``shutdown_resources()``),
     ``token_endpoint``, ``call_hangups`` (the ``server.max_call_seconds`` scheduler, a resource),
     ``signaling_endpoint`` (``POST /session``) and ``demo_assets``; for phone calls ``call_router``,
-    ``call_ledger`` and ``phone_endpoint``."""
+    ``call_ledger`` and ``phone_endpoint``; ``workers`` and ``call_leases`` for the sideband controller."""
 
     config = providers.Configuration()
     environ: providers.Provider[Any] = providers.Object(os.environ)
@@ -100,6 +101,12 @@ class TokenServerContainer(containers.DeclarativeContainer):
         router=call_router.provider,
         ledger=call_ledger,
     )
+
+    #: How many worker processes serve this configuration (``serve --workers N`` overrides it).
+    workers: providers.Provider[Any] = providers.Object(1)
+    #: One owner per call (:mod:`realtime_service.sideband.ownership`): leases in ``server.rate_limit_storage``,
+    #: a resource (Redis is closed); memory leases with several ``workers`` are a ``ConfigurationError``.
+    call_leases = LockedResource(open_call_leases, server_settings.provided.rate_limit_storage, workers)
 
 
 class ServeContainer(containers.DeclarativeContainer):

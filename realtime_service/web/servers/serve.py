@@ -230,6 +230,8 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             config.setdefault("server", {}).setdefault("rate_limit", EMULATOR_RATE_LIMIT)
         container = ServeContainer()
         container.config.from_dict(config)
+        # how many processes share the storage: memory call leases are refused above one (sideband.ownership)
+        container.token_server.workers.override(worker.get("workers", 1) if worker is not None else args.workers)
         stack.callback(container.shutdown_resources)
         settings = _check(container, args)
         framework = args.framework or settings.framework
@@ -313,7 +315,8 @@ def _supervise(
     without it: the supervisor's emulator serves them all)."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
-    env = {**os.environ, WORKER_ENV: json.dumps({"fd": fd, "realtime": overrides, "server": server})}
+    inherited = {"fd": fd, "realtime": overrides, "server": server, "workers": args.workers}
+    env = {**os.environ, WORKER_ENV: json.dumps(inherited)}
     command = [sys.executable, "-m", "realtime_service.web", "--host", args.host, "--port", str(args.port)]
     command += ["--framework", framework] + (["--config", args.config] if args.config else [])
     children = [subprocess.Popen(command, pass_fds=[fd], env=env) for _ in range(args.workers)]  # noqa: S603
