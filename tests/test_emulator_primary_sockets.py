@@ -658,3 +658,26 @@ def test_socket_faults_act_on_primary_sockets_of_both_apis(emu: Emulator) -> Non
     assert dropped.value.rcvd is None  # no close frame: a lost network, not a close
     live = _ended(emu, session_id)  # a primary socket's session ends with its socket, however it closed
     assert [(f.action, f.event_type, f.code) for f in live.socket_faults] == [("drop", "session.updated", 1006)]
+
+
+def test_a_sideband_attaching_to_a_primary_session_takes_over_its_one_script() -> None:
+    """One runner per call whichever socket family attaches: the newest connection wins, as between sidebands."""
+    with Emulator(script=ORDER_CALL) as emu:
+        client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
+        with client.realtime.connect(model="gpt-realtime-2.1") as raw, _deadline(raw) as primary:
+            session_id = primary.recv().session.id  # type: ignore[union-attr]
+            _until(primary, "response.done")  # the script's tool call, on the primary socket
+            with client.realtime.connect(call_id=session_id) as raw_side, _deadline(raw_side) as side:
+                assert side.recv().type == "session.created"
+                side.conversation.item.create(
+                    item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
+                )
+                side.response.create()
+                said = _until(side, "response.output_audio_transcript.done")  # the script now plays here
+                assert said[-1].transcript == "Your order 1234 ships tomorrow."  # type: ignore[union-attr]
+        record = emu.calls.wait_until(
+            session_id, lambda r: r.script_state is not None and r.script_state.status != "playing", WAIT
+        )
+    assert record.script_state == ScriptState("done")
+    outputs = [e for e in record.client_events if e.event["type"] == "conversation.item.create"]
+    assert len(outputs) == 1

@@ -220,6 +220,12 @@ class Core(Protocol):
         """Drives every newly attached sideband when set (the script runner plugs in here)."""
         ...
 
+    def driver_for(self, call_id: str) -> tuple[Driver | None, bool]:
+        """What drives a socket attaching to ``call_id``, and whether it is the call's script: the user's
+        ``on_sideband`` driver wins; else the call's script (one runner per call, whichever socket family
+        attaches: a sideband and a primary socket share it); else ``(None, False)``, a quiet caller."""
+        ...
+
     def route(self, method: str, path: str) -> Route | None:
         """The route serving ``method path``, if any (to wrap it)."""
         ...

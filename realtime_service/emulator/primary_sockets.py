@@ -50,7 +50,6 @@ from .client_secrets import realtime_session
 from .core import Call, Core, Driver, SocketClosed, SocketRoute, SocketSession, Transport
 from .live_sessions import MEDIA_SESSION
 from .replies import Reply, random_id
-from .scripted_calls import ScriptedCalls
 from .sideband_session import Problem, server_event_id
 from .sidebands import LiveSideband, RealtimeSideband
 from .validation import Enum, Integer, Object, Spec
@@ -416,16 +415,9 @@ def install(core: Core) -> None:
     """The primary socket family: wraps the ``/realtime`` socket route (``?call_id=`` stays the sideband's) and
     serves ``/live/sessions``; installed after :mod:`.sidebands`."""
     calls = core.calls
-    scripts = ScriptedCalls(calls)
     replays = core.live_events
     sideband = core.socket_route("/realtime")
-
-    def pick_driver(call_id: str) -> tuple[Driver | None, bool]:
-        """As on a sideband: a user's ``on_sideband`` driver wins; else the session's script plays, if any."""
-        if core.on_sideband is not None:
-            return core.on_sideband, False
-        driver = scripts.driver(call_id)
-        return driver, driver is not None
+    pick_driver = core.driver_for
 
     def realtime(call: Call) -> Reply | SocketSession:
         if "call_id" in parse_qs(call.request.query):

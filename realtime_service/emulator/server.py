@@ -52,6 +52,7 @@ from .families import install_route_families
 from .faults import Fault, FaultQueue
 from .live_events import LiveEvents
 from .replies import Reply
+from .scripted_calls import ScriptedCalls
 from .scripts import load_script
 from .sessions import create_session
 from .socket_faults import SocketFault
@@ -500,6 +501,7 @@ class Emulator:
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
         self.live_events = LiveEvents(self.calls)
         """Each Live session's replay buffer and attached sidebands (:mod:`.live_events`)."""
+        self._scripted_calls = ScriptedCalls(self.calls)
         install_route_families(self)
         self._faults = FaultQueue()
         self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
@@ -656,6 +658,13 @@ class Emulator:
     def socket_route(self, path: str) -> SocketRoute | None:
         """The socket route registered for ``path`` (as given to :meth:`add_socket_route`), if any."""
         return self._socket_routes.get(path)
+
+    def driver_for(self, call_id: str) -> tuple[Driver | None, bool]:
+        """See :meth:`.core.Core.driver_for`."""
+        if self.on_sideband is not None:
+            return self.on_sideband, False
+        driver = self._scripted_calls.driver(call_id)
+        return driver, driver is not None
 
     def ring(
         self,

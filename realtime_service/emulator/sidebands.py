@@ -34,12 +34,11 @@ from urllib.parse import parse_qs
 from .call_registry import Api, CallRecord, CallRegistry
 from .call_routes import NOT_FOUND_CODES
 from .calls import SESSION
-from .core import Call, Core, Driver, SocketClosed, SocketRoute, SocketSession, Transport
+from .core import Call, Core, SocketClosed, SocketRoute, SocketSession, Transport
 from .live_events import REPLAY_MAX_EVENTS as REPLAY_MAX_EVENTS
 from .live_events import REPLAY_SECONDS as REPLAY_SECONDS
 from .live_events import LiveEvents
 from .replies import Reply, random_id
-from .scripted_calls import ScriptedCalls
 from .sideband_session import Problem, Sideband, server_event_id
 from .validation import Object, validate
 
@@ -496,14 +495,7 @@ def install(core: Core) -> None:
     """The sideband family: attach to a Realtime call or a GPT-Live session over a WebSocket."""
     calls = core.calls
     replays = core.live_events
-    scripts = ScriptedCalls(calls)
-
-    def _driver(call_id: str) -> tuple[Driver | None, bool]:
-        """A user's ``on_sideband`` driver wins; else the call's script plays (if it has one still to play)."""
-        if core.on_sideband is not None:
-            return core.on_sideband, False
-        driver = scripts.driver(call_id)
-        return driver, driver is not None
+    _driver = core.driver_for
 
     def realtime(call: Call) -> Reply | SocketSession:
         query = parse_qs(call.request.query)
