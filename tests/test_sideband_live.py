@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sideband_fakes import Tools, service_for, settled
 
-from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
 from realtime_service.errors import RequestValidationError
-from realtime_service.service import RealtimeSessionService
 from realtime_service.sideband.events import DelegationCreated, ResponseEnvelope, SessionClosed, parse_event
 from realtime_service.sideband.live import APPEND_CHARS, REFUSAL, DelegationContext
 from realtime_service.sideband.realtime import ToolRunner
@@ -33,42 +32,10 @@ ORDER = [
 ]
 
 
-class Tools:
-    """A tiny ToolRunner recording each run; ``gate`` holds every tool until that many have started."""
-
-    def __init__(self, gate: int = 0) -> None:
-        self.runs: list[tuple[str, str, str]] = []
-        self.gate = gate
-        self._started: asyncio.Event | None = None
-
-    def definitions(self) -> list[dict[str, Any]]:
-        return [{"type": "function", "name": "lookup_order", "parameters": {"type": "object"}}]
-
-    async def run(self, name: str, arguments: str, *, call_id: str) -> str:
-        self.runs.append((name, arguments, call_id))
-        if self.gate:
-            self._started = self._started or asyncio.Event()
-            if len(self.runs) >= self.gate:
-                self._started.set()
-            await self._started.wait()
-        try:
-            order = json.loads(arguments)["order_id"]
-        except (ValueError, KeyError, TypeError):
-            return json.dumps({"error": "bad arguments"})
-        return json.dumps({"order_id": order, "status": "shipped"})
-
-
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
     with Emulator() as emulator:
         yield emulator
-
-
-def service_for(emulator: Emulator) -> RealtimeSessionService:
-    container = RealtimeContainer(environ={})
-    container.config.from_dict({"api_key": emulator.api_key, "base_url": emulator.base_url})
-    service: RealtimeSessionService = container.realtime_session_service()
-    return service
 
 
 def add_session(emulator: Emulator, session_id: str, script: Any = None, *, delegation: Any = None) -> None:
@@ -83,13 +50,6 @@ def add_session(emulator: Emulator, session_id: str, script: Any = None, *, dele
 
 def sent(record: CallRecord, *types: str) -> list[dict[str, Any]]:
     return [e.event for e in record.client_events if e.event.get("type") in types]
-
-
-def settled(emulator: Emulator, session_id: str) -> CallRecord:
-    def over(record: CallRecord) -> bool:
-        return record.script_state is None or record.script_state.status in ("done", "failed")
-
-    return emulator.calls.wait_until(session_id, over, timeout=10)
 
 
 async def recorded(emulator: Emulator, session_id: str, kind: str, count: int = 1) -> CallRecord:

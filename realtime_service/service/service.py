@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # the schema modules are imported on first use: building them
     from ..ga.schemas import CallSessionCodec, TranslationCodec
     from ..live.models import LiveSessionConfig, SipTrunk
     from ..live.schemas import LiveSessionCodec
+    from ..sideband.connection import SidebandTarget
     from ..sideband.handle import CallHandle, LiveCallHandle
     from ..sideband.live import Delegate
     from ..sideband.realtime import Observer, ToolRunner
@@ -578,27 +579,11 @@ class RealtimeSessionService:
         ``ConfigurationError``, as on Azure (no Realtime sideband documented there). A refused attach raises the
         API's status error (``NotFoundError`` for ``call_id_not_found``) or ``APIConnectionError``. See
         docs/tools-and-delegation.md."""
-        settings = self._sideband_settings()
-        try:
-            import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
+        from ..sideband.connection import realtime_target
+        from ..sideband.handle import CallHandle
+        from ..sideband.realtime import RealtimeController
 
-            from ..sideband.connection import TUNABLE, open_socket, realtime_target
-            from ..sideband.handle import CallHandle
-            from ..sideband.realtime import RealtimeController
-        except ModuleNotFoundError as missing:
-            raise ConfigurationError(
-                f"attaching to a call needs the sideband extra ({missing.name} is missing): "
-                "pip install 'realtime-service[sideband]'"
-            ) from None
-        target = realtime_target(settings, call_id)
-        options = dict(socket_options or {})
-        unknown = sorted(set(options) - TUNABLE)
-        if unknown:  # before connecting, as every other configuration problem
-            raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
-
-        async def connect() -> Any:
-            return await open_socket(target, **options)
-
+        connect = _sideband_connect(realtime_target(self._sideband_settings(), call_id), socket_options)
         socket = await _open_sideband(connect, self._secrets)
         codec = self.codec("call_session")
         controller = RealtimeController(
@@ -644,27 +629,12 @@ class RealtimeSessionService:
         lets ``update_session`` refuse a type change before sending. Returns a
         :class:`~realtime_service.sideband.handle.LiveCallHandle` once the socket is open. Errors as
         :meth:`aattach_call`. See docs/tools-and-delegation.md."""
-        settings = self._sideband_settings()
-        try:
-            import websockets  # noqa: F401  # the sideband extra
+        from ..sideband.connection import live_target
+        from ..sideband.handle import LiveCallHandle
+        from ..sideband.live import REFUSAL, LiveController
 
-            from ..sideband.connection import TUNABLE, live_target, open_socket
-            from ..sideband.handle import LiveCallHandle
-            from ..sideband.live import REFUSAL, LiveController
-        except ModuleNotFoundError as missing:
-            raise ConfigurationError(
-                f"attaching to a session needs the sideband extra ({missing.name} is missing): "
-                "pip install 'realtime-service[sideband]'"
-            ) from None
-        target = live_target(settings, session_id, graceful_close=graceful_close)
-        options = dict(socket_options or {})
-        unknown = sorted(set(options) - TUNABLE)
-        if unknown:
-            raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
-
-        async def connect() -> Any:
-            return await open_socket(target, **options)
-
+        target = live_target(self._sideband_settings(), session_id, graceful_close=graceful_close)
+        connect = _sideband_connect(target, socket_options)
         handle: LiveCallHandle | None = None
 
         async def at_deadline() -> None:
@@ -973,6 +943,29 @@ class RealtimeSessionService:
 
 #: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
 EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "content-encoding", "accept"}
+
+
+def _sideband_connect(target: SidebandTarget, socket_options: Mapping[str, Any] | None) -> Callable[[], Awaitable[Any]]:
+    """Opens ``target`` (the first attach and each re-attach); the extra and ``socket_options`` are checked here,
+    before connecting, as every other configuration problem."""
+    try:
+        import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
+    except ModuleNotFoundError as missing:
+        raise ConfigurationError(
+            f"attaching a sideband needs the sideband extra ({missing.name} is missing): "
+            "pip install 'realtime-service[sideband]'"
+        ) from None
+    from ..sideband.connection import TUNABLE, open_socket
+
+    options = dict(socket_options or {})
+    unknown = sorted(set(options) - TUNABLE)
+    if unknown:
+        raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
+
+    async def connect() -> Any:
+        return await open_socket(target, **options)
+
+    return connect
 
 
 async def _open_sideband(connect: Callable[[], Awaitable[Any]], secrets: tuple[str, ...]) -> Any:
