@@ -11,6 +11,16 @@ from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.service import RealtimeSessionService
 
+#: The order call: the caller asks, the model calls lookup_order, the app must answer it once.
+ORDER = [
+    {"caller": "Hi, where is my order 1234?"},
+    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_1"}},
+    {"expect_output": {"timeout": 10}},
+    {"model_says": "Your order 1234 ships tomorrow."},
+    "hangup",
+]
+FAST = {"reattach_delay": 0.01}
+
 
 class Tools:
     """A tiny ToolRunner: records each run; ``lookup_order`` answers, ``explode`` raises (a runner breaking the

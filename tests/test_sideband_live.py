@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sideband_fakes import Tools, service_for, settled
+from sideband_fakes import FAST, ORDER, Tools, service_for, settled
 
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
 from realtime_service.errors import RequestValidationError
@@ -21,15 +21,7 @@ from realtime_service.sideband.events import DelegationCreated, ResponseEnvelope
 from realtime_service.sideband.live import APPEND_CHARS, REFUSAL, DelegationContext
 from realtime_service.sideband.realtime import ToolRunner
 
-FAST = {"reattach_delay": 0.01}
 RESPONSES = {"type": "responses", "responses": {"model": "gpt-5.4-mini"}}
-ORDER = [
-    {"caller": "Hi, where is my order 1234?"},
-    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_1"}},
-    {"expect_output": {"timeout": 10}},
-    {"model_says": "Your order 1234 ships tomorrow."},
-    "hangup",
-]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sideband_fakes import Tools, service_for, settled
+from sideband_fakes import FAST, ORDER, Tools, service_for, settled
 
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
 from realtime_service.errors import AuthenticationError, ConfigurationError, NotFoundError, RequestValidationError
@@ -24,15 +24,6 @@ from realtime_service.sideband.connection import live_sideband_url, realtime_sid
 from realtime_service.sideband.events import OutputItemDone, ServerEvent, Transcript, parse_event
 from realtime_service.sideband.realtime import ToolRunner
 from realtime_service.sideband.threaded import SidebandThread
-
-ORDER = [
-    {"caller": "Hi, where is my order 1234?"},
-    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_1"}},
-    {"expect_output": {"timeout": 10}},
-    {"model_says": "Your order 1234 ships tomorrow."},
-    "hangup",
-]
-FAST = {"reattach_delay": 0.01}
 
 
 @pytest.fixture
