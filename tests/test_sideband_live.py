@@ -233,7 +233,26 @@ def test_close_sends_session_close_and_ends_on_session_closed(emu: Emulator) -> 
     assert record.state == "hung_up"
     assert [e["type"] for e in sent(record, "session.close")] == ["session.close"]
     assert end.reason == "close_requested"
+    assert end.detail == "closed"  # this side asked
     assert end.code == 1000
+
+
+@pytest.mark.parametrize("transport", ["sip", None])
+def test_max_call_seconds_ends_the_session_by_its_transport(emu: Emulator, transport: str | None) -> None:
+    add_session(emu, "live_long")
+
+    async def main() -> Any:
+        handle = await service_for(emu).aattach_live_session("live_long", max_call_seconds=0.05, transport=transport)
+        return await asyncio.wait_for(handle.closed(), 60)
+
+    end = asyncio.run(main())
+    record = emu.calls.get("live_long")
+    assert record is not None
+    assert record.state == "hung_up"
+    assert end.reason == "close_requested"
+    assert end.detail == "max_call_seconds"
+    rest = [d.action for d in record.decisions if d.action == "hangup"]
+    assert (rest, len(sent(record, "session.close"))) == ((["hangup"], 0) if transport == "sip" else ([], 1))
 
 
 def test_say_and_instructions_append_with_a_null_delegation_id_in_chunks(emu: Emulator) -> None:
@@ -263,6 +282,7 @@ def test_say_and_instructions_append_with_a_null_delegation_id_in_chunks(emu: Em
     assert not sent(record, "session.close")
     assert record.state == "hung_up"
     assert end.reason == "close_requested"
+    assert end.detail == "hung_up"
 
 
 def test_update_session_refuses_a_delegation_type_change_before_sending(emu: Emulator) -> None:

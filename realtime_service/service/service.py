@@ -639,7 +639,7 @@ class RealtimeSessionService:
 
         async def at_deadline() -> None:
             if handle is not None:
-                await handle.hangup()
+                await handle._end_call("max_call_seconds")
 
         controller = LiveController(
             session_id,

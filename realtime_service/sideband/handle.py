@@ -203,16 +203,20 @@ class LiveCallHandle(CallHandle):
         await self._live.send({"type": "response.create"})
 
     async def hangup(self) -> CallEnd:
-        """End the call: REST ``hangup`` on a SIP session, else ``session.close``; then wait for the end."""
+        """End the call: REST ``hangup`` on a SIP session, else ``session.close``; then wait for the end (its
+        ``detail`` is ``hung_up``)."""
+        return await self._end_call("hung_up")
+
+    async def _end_call(self, reason: str) -> CallEnd:
         if self.transport == "sip":
-            self._live.mark_stopping("hung_up")
+            self._live.mark_stopping(reason)
             try:
                 await self._live_service.ahangup_live_session(self.call_id)
             except BaseException:
                 self._live.mark_stopping(None)
                 raise
-            return await self._wait_end("hung_up")
-        return await self._close_session("hung_up")
+            return await self._wait_end(reason)
+        return await self._close_session(reason)
 
     async def refer(self, target_uri: str) -> CallEnd:
         """Transfer the call (REST ``/refer``) and wait for the end."""
@@ -240,6 +244,7 @@ class LiveCallHandle(CallHandle):
     async def _close_session(self, reason: str) -> CallEnd:
         if self._live.ended.done():
             return self._live.ended.result()
+        self._live.mark_stopping(reason)  # a close without session.closed is then the end, not a re-attach
         try:
             await self._live.send({"type": "session.close", "event_id": "evt_rs_close"})
         except (ConnectionError, OSError, _closed_error()):  # between sockets: nothing to ask, stop here

@@ -55,6 +55,8 @@ TRANSCRIPT_TURNS = 200
 TRANSCRIPT_CHARS = 50_000
 #: Delegations remembered (a replayed ``session.delegation.created`` is answered once).
 SEEN_DELEGATIONS = 10_000
+#: Unfinished Responses delegations with calls kept at once (the oldest is given up beyond it).
+MAX_BATCHES = 1_000
 #: Inner Responses events that end a backend response (its calls are then all known).
 _RESPONSE_END = frozenset({"response.completed", "response.done", "response.incomplete", "response.failed"})
 
@@ -72,15 +74,19 @@ class DelegationContext:
     its sentence is complete, §3.6), and the ways to answer. ``await ctx.think(text)`` adds silent context,
     ``await ctx.say(text)`` is spoken (paraphrased); a returned string is said too."""
 
-    def __init__(self, controller: LiveController, delegation_id: str, transcript: tuple[Turn, ...]) -> None:
+    def __init__(self, controller: LiveController, delegation_id: str) -> None:
         self.delegation_id = delegation_id
         self.session_id = controller.call_id
-        self.transcript = transcript
         self._controller = controller
         self.answered = False
 
     def __repr__(self) -> str:
         return f"DelegationContext(delegation_id={self.delegation_id!r}, turns={len(self.transcript)})"
+
+    @property
+    def transcript(self) -> tuple[Turn, ...]:
+        """The turns heard since the attach, up to now (read it again later to see the sentence complete)."""
+        return tuple(self._controller.turns)
 
     @property
     def text(self) -> str:
@@ -178,10 +184,19 @@ class LiveController(RealtimeController):
         for key, value in (closed.usage or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 usage[key] = value
-        return CallEnd(closed.reason or "session_closed", code, usage or None, None, self.reattaches)
+        # detail: why this side asked for the end (hung_up, max_call_seconds, closed), None when the API ended it
+        return CallEnd(closed.reason or "session_closed", code, usage or None, self._stop_reason, self.reattaches)
 
     def _own_tasks(self) -> list[asyncio.Task[Any]]:
-        return list(self._delegate_tasks)
+        tasks: list[asyncio.Task[Any]] = list(self._delegate_tasks)
+        if self._closer is not None:
+            tasks.append(self._closer)
+        return tasks
+
+    @property
+    def turns(self) -> list[Turn]:
+        """The transcript so far (the controller's own list: copy it to keep it)."""
+        return self._turns
 
     @property
     def session_closed(self) -> bool:
@@ -224,8 +239,6 @@ class LiveController(RealtimeController):
 
     def _on_closed(self, event: SessionClosed) -> None:
         self._closed = event
-        if self._stop_reason is None:
-            self._stop_reason = event.reason or "session_closed"
         socket = self._socket
         if socket is not None and self._closer is None:  # the server may keep the socket open: close it
             self._closer = asyncio.get_running_loop().create_task(socket.close())
@@ -261,6 +274,11 @@ class LiveController(RealtimeController):
         batch = self._batches.get(key)
         if batch is None:
             batch = self._batches[key] = _Batch()
+            if len(self._batches) > MAX_BATCHES:  # delegations that never end must not grow without bound
+                self._ignore("batches", f"function calls of more than {MAX_BATCHES} unfinished delegations")
+                _, dropped = self._batches.popitem(last=False)
+                for call_id in dropped.calls:
+                    self._call_batch.pop(call_id, None)
         batch.calls.add(call_id)
         batch.order.append(call_id)
         self._call_batch[call_id] = key
@@ -305,7 +323,7 @@ class LiveController(RealtimeController):
                 self._ignore("delegation_id", "a delegation with an unusable id")
             return
         self._remember(self._delegations, ident, SEEN_DELEGATIONS)
-        context = DelegationContext(self, ident, tuple(self._turns))
+        context = DelegationContext(self, ident)
         task = asyncio.get_running_loop().create_task(self._answer(context), name=f"delegation {ident[:64]}")
         self._delegate_tasks.add(task)
         task.add_done_callback(self._delegate_tasks.discard)
