@@ -16,7 +16,7 @@ import pytest
 from sideband_fakes import FAST, ORDER, Tools, service_for, settled
 
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
-from realtime_service.errors import RequestValidationError
+from realtime_service.errors import NotFoundError, RequestValidationError
 from realtime_service.sideband.events import DelegationCreated, ResponseEnvelope, SessionClosed, parse_event
 from realtime_service.sideband.live import APPEND_CHARS, REFUSAL, DelegationContext
 from realtime_service.sideband.realtime import ToolRunner
@@ -415,3 +415,25 @@ def test_live_events_are_typed_and_hostile_ones_kept() -> None:
 
 def test_tools_protocol_is_what_the_live_controller_takes() -> None:
     assert isinstance(Tools(), ToolRunner)
+
+
+def test_an_azure_service_attaches_to_the_live_path_and_an_unknown_session_is_not_found(emu: Emulator) -> None:
+    with Emulator(azure=True) as azure:
+        add_session(azure, "live_azure", [{"delegate": {"id": "deleg_az"}}, {"expect_commentary": {}}, "hangup"])
+        service = service_for(azure, provider="azure", base_url=azure.azure_endpoint, api_version="2025-04-01-preview")
+
+        async def main() -> Any:
+            handle = await service.aattach_live_session("live_azure", **FAST)
+            return await asyncio.wait_for(handle.closed(), 60)
+
+        end = asyncio.run(main())
+        record = settled(azure, "live_azure")
+        assert record.script_state.status == "done", record.script_state  # refused politely: no delegate
+        assert end.reason == "remote_hangup"
+        assert any(r.path == "/openai/v1/live/sessions/live_azure/attach" for r in azure.requests)
+
+    async def unknown() -> None:
+        await service_for(emu).aattach_live_session("live_nobody")
+
+    with pytest.raises(NotFoundError):
+        asyncio.run(unknown())
