@@ -437,3 +437,26 @@ def test_an_azure_service_attaches_to_the_live_path_and_an_unknown_session_is_no
 
     with pytest.raises(NotFoundError):
         asyncio.run(unknown())
+
+
+def test_the_transcript_stays_bounded_when_one_speaker_never_stops() -> None:
+    from realtime_service.sideband import live
+
+    async def main() -> Any:
+        async def never() -> Any:
+            raise AssertionError("not connected in this test")
+
+        controller = live.LiveController("live_t", never)
+        for _ in range(live.TRANSCRIPT_CHARS // 5 + 1000):
+            controller._dispatch(parse_event({"type": "session.input_transcript.delta", "delta": "word "}))
+        endless = controller.turns
+        controller._dispatch(parse_event({"type": "session.output_transcript.delta", "delta": "x" * 20_000}))
+        controller._dispatch(parse_event({"type": "session.input_transcript.delta", "delta": "last"}))
+        return endless, controller.turns
+
+    endless, turns = asyncio.run(main())
+    (only,) = endless
+    assert only.speaker == "user"
+    assert len(only.text) <= live.TRANSCRIPT_CHARS
+    assert only.text.endswith("word word ")  # its newest words kept
+    assert [(turn.speaker, len(turn.text)) for turn in turns] == [("assistant", 20_000), ("user", 4)]

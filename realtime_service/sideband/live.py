@@ -25,7 +25,7 @@ import asyncio
 import copy
 import inspect
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,7 +86,7 @@ class DelegationContext:
     @property
     def transcript(self) -> tuple[Turn, ...]:
         """The turns heard since the attach, up to now (read it again later to see the sentence complete)."""
-        return tuple(self._controller.turns)
+        return self._controller.turns
 
     @property
     def text(self) -> str:
@@ -105,6 +105,15 @@ class DelegationContext:
 
 #: A client delegate: sync or async, takes the context, may return the text to say.
 Delegate = Callable[[DelegationContext], Any]
+
+
+@dataclass(slots=True)
+class _Speech:
+    """A turn being heard: its deltas, joined only when read."""
+
+    speaker: str
+    pieces: deque[str] = field(default_factory=deque)
+    chars: int = 0
 
 
 @dataclass(slots=True)
@@ -164,7 +173,7 @@ class LiveController(RealtimeController):
         self.delegation_type = delegation_type
         self.delegations_answered = 0
         self.delegations_refused = 0
-        self._turns: list[Turn] = []
+        self._turns: deque[_Speech] = deque()
         self._transcript_chars = 0
         self._batches: OrderedDict[str, _Batch] = OrderedDict()
         self._call_batch: dict[str, str] = {}
@@ -194,9 +203,9 @@ class LiveController(RealtimeController):
         return tasks
 
     @property
-    def turns(self) -> list[Turn]:
-        """The transcript so far (the controller's own list: copy it to keep it)."""
-        return self._turns
+    def turns(self) -> tuple[Turn, ...]:
+        """The transcript so far, oldest turn first."""
+        return tuple(Turn(speech.speaker, "".join(speech.pieces)) for speech in self._turns)
 
     @property
     def session_closed(self) -> bool:
@@ -226,16 +235,24 @@ class LiveController(RealtimeController):
             self.delegation_type = kind
 
     def _hear(self, speaker: str, delta: str) -> None:
-        if self._turns and self._turns[-1].speaker == speaker:
-            last = self._turns.pop()
-            self._turns.append(Turn(speaker, last.text + delta))
-        else:
-            self._turns.append(Turn(speaker, delta))
+        """Add a delta to the transcript: O(1) per delta (pieces, joined when a delegate reads them), the oldest
+        speech dropped beyond :data:`TRANSCRIPT_TURNS` turns or :data:`TRANSCRIPT_CHARS` characters."""
+        delta = delta[-TRANSCRIPT_CHARS:]
+        if not self._turns or self._turns[-1].speaker != speaker:
+            self._turns.append(_Speech(speaker))
+        last = self._turns[-1]
+        last.pieces.append(delta)
+        last.chars += len(delta)
         self._transcript_chars += len(delta)
-        while len(self._turns) > 1 and (
-            len(self._turns) > TRANSCRIPT_TURNS or self._transcript_chars > TRANSCRIPT_CHARS
-        ):
-            self._transcript_chars -= len(self._turns.pop(0).text)
+        while len(self._turns) > TRANSCRIPT_TURNS or self._transcript_chars > TRANSCRIPT_CHARS:
+            first = self._turns[0]
+            if len(self._turns) > 1:
+                self._turns.popleft()
+                self._transcript_chars -= first.chars
+            else:  # one speaker's endless turn: its oldest pieces go
+                piece = first.pieces.popleft()
+                first.chars -= len(piece)
+                self._transcript_chars -= len(piece)
 
     def _on_closed(self, event: SessionClosed) -> None:
         self._closed = event
