@@ -460,3 +460,24 @@ def test_the_transcript_stays_bounded_when_one_speaker_never_stops() -> None:
     assert len(only.text) <= live.TRANSCRIPT_CHARS
     assert only.text.endswith("word word ")  # its newest words kept
     assert [(turn.speaker, len(turn.text)) for turn in turns] == [("assistant", 20_000), ("user", 4)]
+
+
+def test_delegations_that_never_end_are_bounded() -> None:
+    from realtime_service.sideband import live
+
+    async def main() -> Any:
+        async def never() -> Any:
+            raise AssertionError("not connected in this test")
+
+        controller = live.LiveController("live_b", never)
+        for number in range(live.MAX_BATCHES + 5):
+            item = {"type": "function_call", "status": "completed", "name": "f", "call_id": f"c{number}"}
+            inner = {"type": "response.output_item.done", "item": {**item, "arguments": "{}"}}
+            controller._dispatch(parse_event({"type": "response.event", "delegation_id": f"d{number}", "event": inner}))
+        return controller
+
+    controller = asyncio.run(main())
+    assert len(controller._batches) == live.MAX_BATCHES
+    assert "d0" not in controller._batches
+    assert controller._batches[f"d{live.MAX_BATCHES + 4}"].calls == {f"c{live.MAX_BATCHES + 4}"}
+    assert controller.ignored_events == 5

@@ -294,8 +294,8 @@ class LiveController(RealtimeController):
             if len(self._batches) > MAX_BATCHES:  # delegations that never end must not grow without bound
                 self._ignore("batches", f"function calls of more than {MAX_BATCHES} unfinished delegations")
                 _, dropped = self._batches.popitem(last=False)
-                for call_id in dropped.calls:
-                    self._call_batch.pop(call_id, None)
+                for given_up in dropped.calls:
+                    self._call_batch.pop(given_up, None)
         batch.calls.add(call_id)
         batch.order.append(call_id)
         self._call_batch[call_id] = key
@@ -304,7 +304,7 @@ class LiveController(RealtimeController):
         key = self._call_batch.pop(call_id, None)
         batch = self._batches.get(key) if key is not None else None
         if batch is None:
-            return  # its batch was given up (the session closed)
+            return  # its batch was given up (more than MAX_BATCHES unfinished delegations)
         batch.outputs[call_id] = output
 
     async def _pump(self) -> None:
