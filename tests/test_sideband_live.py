@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sideband_fakes import FAST, ORDER, Tools, service_for, settled
+from waiting import await_until
 
 from realtime_service.emulator import CallRecord, Channel, Emulator, SocketFault
 from realtime_service.errors import NotFoundError, RequestValidationError
@@ -481,3 +482,35 @@ def test_delegations_that_never_end_are_bounded() -> None:
     assert "d0" not in controller._batches
     assert controller._batches[f"d{live.MAX_BATCHES + 4}"].calls == {f"c{live.MAX_BATCHES + 4}"}
     assert controller.ignored_events == 5
+
+
+def test_an_answer_ready_while_the_socket_is_down_waits_for_the_reattach(emu: Emulator) -> None:
+    script = [
+        {"caller": "What is my balance?"},
+        {"delegate": {"id": "deleg_gap"}},
+        "drop",
+        {"expect_commentary": {"contains": "42", "timeout": 10}},
+        "hangup",
+    ]
+    add_session(emu, "live_gap", script)
+    handles: list[Any] = []
+
+    async def answers_in_the_gap(ctx: DelegationContext) -> str:
+        controller = handles[0]._live
+        await await_until(lambda: controller._socket is None, what="the drop")  # the socket is down now
+        return "Your balance is 42 dollars."
+
+    async def main() -> Any:
+        handle = await service_for(emu).aattach_live_session(
+            "live_gap", delegate=answers_in_the_gap, reattach_delay=0.2
+        )
+        handles.append(handle)
+        return await asyncio.wait_for(handle.closed(), 60)
+
+    end = asyncio.run(main())
+    record = settled(emu, "live_gap")
+    assert record.script_state.status == "done", record.script_state
+    assert end.reattaches == 1
+    (answer,) = sent(record, "session.commentary.append")
+    assert answer["delegation_id"] == "deleg_gap"
+    assert handles[0].delegations_answered == 1

@@ -22,6 +22,7 @@ Rules it keeps (SIDEBAND-NOTES §3.4-§3.6, §6, §7):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import logging
@@ -55,6 +56,8 @@ TRANSCRIPT_TURNS = 200
 TRANSCRIPT_CHARS = 50_000
 #: Delegations remembered (a replayed ``session.delegation.created`` is answered once).
 SEEN_DELEGATIONS = 10_000
+#: How long an append waits for a re-attach when the socket dropped (then it fails: ``ConnectionError``).
+APPEND_WAIT = 15.0
 #: Unfinished Responses delegations with calls kept at once (the oldest is given up beyond it).
 MAX_BATCHES = 1_000
 #: Inner Responses events that end a backend response (its calls are then all known).
@@ -395,6 +398,9 @@ class LiveController(RealtimeController):
             raise ValueError("the text must be a non-empty string")
         for start in range(0, len(text), APPEND_CHARS):
             chunk = text[start : start + APPEND_CHARS]
+            if self._socket is None and not self.ended.done():  # between sockets: an answer must not be lost
+                with contextlib.suppress(TimeoutError):  # not re-attached in time: send() says so below
+                    await asyncio.wait_for(self._attached.wait(), APPEND_WAIT)
             await self.send({"type": f"session.{kind}.append", "content": chunk, "delegation_id": delegation_id})
 
 

@@ -194,6 +194,8 @@ class RealtimeController:
         #: Re-attaches since a socket last delivered an event other than ``error`` (the budget, as the SDK's).
         self._attempts = 0
         self._socket: ClientConnection | None = None
+        #: Set while a socket is attached (a sender that must not lose its event waits on it across a re-attach).
+        self._attached = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._calls: OrderedDict[str, None] = OrderedDict()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -271,6 +273,7 @@ class RealtimeController:
 
         while True:
             self._socket = socket
+            self._attached.set()
             self._busy, self._own_create = False, None  # a new socket: no response of ours is known under way
             self._kick()
             while True:
@@ -280,6 +283,7 @@ class RealtimeController:
                     break
                 await self._on_message(message)
             self._socket = None
+            self._attached.clear()
             code = socket.close_code
             final = self._final_end(code)
             if final is not None:
