@@ -106,7 +106,8 @@ class _Connection:
             self._closer = threading.Thread(
                 target=self._finish_close, args=(code, reason), name="emulator-ws-close", daemon=True
             )
-        self._closer.start()
+            # started under the lock: finish() joins it, and joining a thread not yet started raises
+            self._closer.start()
 
     def _finish_close(self, code: int, reason: str) -> None:
         """The closing handshake: returns once the connection is closed (at most about ``CLOSE_TIMEOUT``)."""

@@ -66,7 +66,9 @@ if TYPE_CHECKING:  # the schema modules are imported on first use: building them
     from ..ga.schemas import CallSessionCodec, TranslationCodec
     from ..live.models import LiveSessionConfig, SipTrunk
     from ..live.schemas import LiveSessionCodec
-    from ..sideband.handle import CallHandle
+    from ..sideband.connection import SidebandTarget
+    from ..sideband.handle import CallHandle, LiveCallHandle
+    from ..sideband.live import Delegate
     from ..sideband.realtime import Observer, ToolRunner
 
 logger = logging.getLogger("realtime_service")
@@ -577,27 +579,11 @@ class RealtimeSessionService:
         ``ConfigurationError``, as on Azure (no Realtime sideband documented there). A refused attach raises the
         API's status error (``NotFoundError`` for ``call_id_not_found``) or ``APIConnectionError``. See
         docs/tools-and-delegation.md."""
-        settings = self._sideband_settings()
-        try:
-            import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
+        from ..sideband.connection import realtime_target
+        from ..sideband.handle import CallHandle
+        from ..sideband.realtime import RealtimeController
 
-            from ..sideband.connection import TUNABLE, open_socket, realtime_target
-            from ..sideband.handle import CallHandle
-            from ..sideband.realtime import RealtimeController
-        except ModuleNotFoundError as missing:
-            raise ConfigurationError(
-                f"attaching to a call needs the sideband extra ({missing.name} is missing): "
-                "pip install 'realtime-service[sideband]'"
-            ) from None
-        target = realtime_target(settings, call_id)
-        options = dict(socket_options or {})
-        unknown = sorted(set(options) - TUNABLE)
-        if unknown:  # before connecting, as every other configuration problem
-            raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
-
-        async def connect() -> Any:
-            return await open_socket(target, **options)
-
+        connect = _sideband_connect(realtime_target(self._sideband_settings(), call_id), socket_options)
         socket = await _open_sideband(connect, self._secrets)
         codec = self.codec("call_session")
         controller = RealtimeController(
@@ -614,6 +600,67 @@ class RealtimeSessionService:
         )
         controller.start(socket)
         return CallHandle(self, call_id, controller, codec.encode)
+
+    async def aattach_live_session(
+        self,
+        session_id: str,
+        *,
+        tools: ToolRunner | None = None,
+        delegate: Delegate | None = None,
+        observers: Iterable[Observer] = (),
+        max_call_seconds: float | None = None,
+        delegation_deadline: float = 30.0,
+        refusal: str | None = None,
+        transport: str | None = None,
+        delegation_type: str | None = None,
+        max_reattaches: int = 3,
+        reattach_delay: float = 0.5,
+        tool_timeout: float = 120.0,
+        observer_queue: int = 1_000,
+        graceful_close: bool = False,
+        socket_options: Mapping[str, Any] | None = None,
+    ) -> LiveCallHandle:
+        """Attach to a GPT-Live session's sideband (``/live/sessions/{id}/attach``; Azure
+        ``/openai/v1/live/sessions/{id}/attach``) with this service's key, headers and base URL; nothing is sent
+        to start it. Responses delegation is answered from ``tools``, client delegation by ``delegate`` (sync or
+        async, given a :class:`~realtime_service.sideband.live.DelegationContext`); a delegation nobody answers
+        within ``delegation_deadline`` seconds is refused politely (``refusal``), never left silent.
+        ``transport`` (``sip``/``webrtc``, if known) picks how ``hangup`` ends it; ``delegation_type`` (if known)
+        lets ``update_session`` refuse a type change before sending. Returns a
+        :class:`~realtime_service.sideband.handle.LiveCallHandle` once the socket is open. Errors as
+        :meth:`aattach_call`. See docs/tools-and-delegation.md."""
+        from ..sideband.connection import live_target
+        from ..sideband.handle import LiveCallHandle
+        from ..sideband.live import REFUSAL, LiveController
+
+        target = live_target(self._sideband_settings(), session_id, graceful_close=graceful_close)
+        connect = _sideband_connect(target, socket_options)
+        handle: LiveCallHandle | None = None
+
+        async def at_deadline() -> None:
+            if handle is not None:
+                await handle._end_call("max_call_seconds")
+
+        controller = LiveController(
+            session_id,
+            connect,
+            tools=tools,
+            delegate=delegate,
+            observers=observers,
+            max_call_seconds=max_call_seconds,
+            max_reattaches=max_reattaches,
+            reattach_delay=reattach_delay,
+            tool_timeout=tool_timeout,
+            observer_queue=observer_queue,
+            delegation_deadline=delegation_deadline,
+            refusal=REFUSAL if refusal is None else refusal,
+            delegation_type=delegation_type,
+            on_deadline=at_deadline,
+        )
+        handle = LiveCallHandle(self, session_id, controller, self.codec("live").encode_session, transport=transport)
+        socket = await _open_sideband(connect, self._secrets)
+        controller.start(socket)
+        return handle
 
     def _sideband_settings(self) -> Settings:
         if self._settings is None:
@@ -896,6 +943,29 @@ class RealtimeSessionService:
 
 #: Lower-case names ``extra_headers`` may not set: the gateway's, and the media types the operation decides.
 EXTRA_HEADERS_OWNED = GATEWAY_OWNED | {"content-type", "content-encoding", "accept"}
+
+
+def _sideband_connect(target: SidebandTarget, socket_options: Mapping[str, Any] | None) -> Callable[[], Awaitable[Any]]:
+    """Opens ``target`` (the first attach and each re-attach); the extra and ``socket_options`` are checked here,
+    before connecting, as every other configuration problem."""
+    try:
+        import websockets  # noqa: F401  # the sideband extra: checked here, used by the sideband package
+    except ModuleNotFoundError as missing:
+        raise ConfigurationError(
+            f"attaching a sideband needs the sideband extra ({missing.name} is missing): "
+            "pip install 'realtime-service[sideband]'"
+        ) from None
+    from ..sideband.connection import TUNABLE, open_socket
+
+    options = dict(socket_options or {})
+    unknown = sorted(set(options) - TUNABLE)
+    if unknown:
+        raise ConfigurationError(f"socket_options may only set {sorted(TUNABLE)}, not {unknown}")
+
+    async def connect() -> Any:
+        return await open_socket(target, **options)
+
+    return connect
 
 
 async def _open_sideband(connect: Callable[[], Awaitable[Any]], secrets: tuple[str, ...]) -> Any:

@@ -107,6 +107,42 @@ class SessionEvent(ServerEvent):
     session: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta(ServerEvent):
+    """GPT-Live ``session.input_transcript.delta`` (``role`` ``user``) or ``session.output_transcript.delta``
+    (``assistant``): a piece of a turn; GPT-Live sends no "done" and no item ids (SIDEBAND-NOTES §3.3)."""
+
+    role: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class DelegationCreated(ServerEvent):
+    """GPT-Live ``session.delegation.created``: ``target`` ``client``, ``responses`` or ``decisions``; metadata
+    only, no task text (SIDEBAND-NOTES §3.6)."""
+
+    delegation_id: str
+    target: str | None
+    response_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEnvelope(ServerEvent):
+    """GPT-Live ``response.event``: one event of a Responses delegation's backend stream; ``inner`` is that
+    event, typed as a top-level one would be (``response.output_item.done`` is an :class:`OutputItemDone`)."""
+
+    delegation_id: str | None
+    inner: ServerEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed(ServerEvent):
+    """GPT-Live ``session.closed``: the session's end (``reason``; ``usage`` such as ``{"seconds": ...}``)."""
+
+    reason: str | None
+    usage: Mapping[str, Any] | None
+
+
 def parse_event(payload: Mapping[str, Any]) -> ServerEvent:
     """One decoded server event, typed when its type is known and its fields are what the API sends."""
     raw = _frozen(dict(payload))
@@ -150,19 +186,52 @@ def parse_event(payload: Mapping[str, Any]) -> ServerEvent:
         return Transcript(*base, role="assistant", text=raw["transcript"], item_id=_str(raw.get("item_id")))
     if kind == "input_audio_buffer.dtmf_event_received" and isinstance(raw.get("event"), str):
         return DtmfReceived(*base, key=raw["event"])
+    live = _parse_live(kind, base, raw)
+    if live is not None:
+        return live
     if kind in ("session.created", "session.updated") and isinstance(raw.get("session"), Mapping):
         return SessionEvent(*base, session=raw["session"])
     return ServerEvent(*base)
 
 
+def _parse_live(kind: str, base: tuple[str, str | None, Any], raw: Mapping[str, Any]) -> ServerEvent | None:
+    """The GPT-Live sideband's own events (SIDEBAND-NOTES §3.3), or ``None``."""
+    if kind in ("session.input_transcript.delta", "session.output_transcript.delta"):
+        if isinstance(raw.get("delta"), str):
+            role = "user" if kind == "session.input_transcript.delta" else "assistant"
+            return TranscriptDelta(*base, role=role, delta=raw["delta"])
+    elif kind == "session.delegation.created":
+        delegation = _map(raw.get("delegation"))
+        ident = _str(delegation.get("id"))
+        if ident:
+            return DelegationCreated(
+                *base,
+                delegation_id=ident,
+                target=_str(delegation.get("target")),
+                response_id=_str(delegation.get("response_id")),
+            )
+    elif kind == "response.event":
+        inner = raw.get("event")
+        if isinstance(inner, Mapping):
+            return ResponseEnvelope(*base, delegation_id=_str(raw.get("delegation_id")), inner=parse_event(inner))
+    elif kind == "session.closed":
+        usage = raw.get("usage")
+        return SessionClosed(*base, reason=_str(raw.get("reason")), usage=usage if isinstance(usage, Mapping) else None)
+    return None
+
+
 __all__ = [
+    "DelegationCreated",
     "DtmfReceived",
     "ErrorEvent",
     "OutputItemDone",
     "ResponseCreated",
     "ResponseDone",
+    "ResponseEnvelope",
     "ServerEvent",
+    "SessionClosed",
     "SessionEvent",
     "Transcript",
+    "TranscriptDelta",
     "parse_event",
 ]

@@ -7,12 +7,14 @@ before anything is sent. ``hangup``/``refer`` are the service's REST call contro
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import RequestValidationError
-from .realtime import CallEnd, RealtimeController
+from .live import LiveController, check_live_update
+from .realtime import CallEnd, RealtimeController, _closed_error
 
 
 class CallControls(Protocol):
@@ -122,4 +124,148 @@ class CallHandle:
         return await self._controller.stop(reason)
 
 
-__all__ = ["CallHandle"]
+class LiveControls(Protocol):
+    """The REST session controls a Live handle uses (``RealtimeSessionService`` has them)."""
+
+    def ahangup_live_session(self, session_id: str) -> Awaitable[Any]: ...
+
+    def arefer_live_session(self, session_id: str, target_uri: str) -> Awaitable[Any]: ...
+
+
+#: How long ``close``/``hangup`` wait for ``session.closed`` before closing the socket themselves (seconds).
+CLOSE_WAIT = 10.0
+
+
+class LiveCallHandle(CallHandle):
+    """One attached GPT-Live session: :class:`CallHandle`'s shape (``call_id`` is the session id), with Live's
+    controls. ``closed()`` ends on ``session.closed`` (its reason and usage). ``transport`` (``sip`` or
+    ``webrtc``, if known) picks how :meth:`hangup` ends the call (SIDEBAND-NOTES §7.11)."""
+
+    def __init__(
+        self,
+        service: LiveControls,
+        session_id: str,
+        controller: LiveController,
+        encode_session: Callable[[Mapping[str, Any]], dict[str, Any]],
+        *,
+        transport: str | None = None,
+        close_wait: float = CLOSE_WAIT,
+    ) -> None:
+        if transport not in (None, "sip", "webrtc", "websocket"):
+            raise ValueError("transport must be 'sip', 'webrtc', 'websocket' or None")
+        super().__init__(_NoCallControls(), session_id, controller, encode_session)
+        self._live_service = service
+        self._live = controller
+        self.transport = transport
+        self._close_wait = close_wait
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveCallHandle(session_id={self.call_id!r}, tools_run={self.tools_run}, "
+            f"delegations_answered={self.delegations_answered}, reattaches={self.reattaches})"
+        )
+
+    @property
+    def session_id(self) -> str:
+        return self.call_id
+
+    @property
+    def delegations_answered(self) -> int:
+        return self._live.delegations_answered
+
+    @property
+    def delegations_refused(self) -> int:
+        """Client delegations answered with the polite refusal (no delegate, it raised, or its deadline passed)."""
+        return self._live.delegations_refused
+
+    async def update_session(self, session: Mapping[str, Any]) -> None:
+        """``session.update`` of ``delegation`` and/or ``triggers`` only, validated first (the delegation type
+        cannot change; a ``RequestValidationError`` naming the field, nothing sent)."""
+        body = check_live_update(session, self._live.delegation_type, self._encode_session)
+        await self._live.send({"type": "session.update", "session": body})
+
+    async def say(self, text: str) -> None:
+        """``session.commentary.append`` with ``delegation_id: null``: the model says it (paraphrased)."""
+        await self._append("commentary", text)
+
+    async def instructions(self, text: str) -> None:
+        """``session.instructions.append`` with ``delegation_id: null``: authoritative, may interrupt speech."""
+        await self._append("instructions", text)
+
+    async def think(self, text: str) -> None:
+        """``session.thinking.append`` with ``delegation_id: null``: silent context."""
+        await self._append("thinking", text)
+
+    async def respond(self, **response: Any) -> None:
+        """``response.create`` (Responses delegation only; it takes no body on GPT-Live, §3.2)."""
+        if response:
+            raise RequestValidationError({"response": ["GPT-Live's response.create takes no body"]})
+        await self._live.send({"type": "response.create"})
+
+    async def hangup(self) -> CallEnd:
+        """End the call: REST ``hangup`` on a SIP session, else ``session.close``; then wait for the end (its
+        ``detail`` is ``hung_up``)."""
+        return await self._end_call("hung_up")
+
+    async def _end_call(self, reason: str) -> CallEnd:
+        if self.transport == "sip":
+            self._live.mark_stopping(reason)
+            try:
+                await self._live_service.ahangup_live_session(self.call_id)
+            except BaseException:
+                self._live.mark_stopping(None)
+                raise
+            return await self._wait_end(reason)
+        return await self._close_session(reason)
+
+    async def refer(self, target_uri: str) -> CallEnd:
+        """Transfer the call (REST ``/refer``) and wait for the end."""
+        self._live.mark_stopping("referred")
+        try:
+            await self._live_service.arefer_live_session(self.call_id, target_uri)
+        except BaseException:
+            self._live.mark_stopping(None)
+            raise
+        return await self._wait_end("referred")
+
+    async def close(self) -> CallEnd:
+        """End the session: ``session.close``, then wait (bounded) for ``session.closed``."""
+        return await self._close_session("closed")
+
+    async def detach(self) -> CallEnd:
+        """Stop controlling the session without ending it: close the socket, cancel every task."""
+        return await self._live.stop("closed")
+
+    async def _append(self, kind: str, text: str) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise RequestValidationError({"text": ["must be a non-empty string"]})
+        await self._live.append(kind, text, None)
+
+    async def _close_session(self, reason: str) -> CallEnd:
+        if self._live.ended.done():
+            return self._live.ended.result()
+        self._live.mark_stopping(reason)  # a close without session.closed is then the end, not a re-attach
+        try:
+            await self._live.send({"type": "session.close", "event_id": "evt_rs_close"})
+        except (ConnectionError, OSError, _closed_error()):  # between sockets: nothing to ask, stop here
+            return await self._live.stop(reason)
+        return await self._wait_end(reason)
+
+    async def _wait_end(self, reason: str) -> CallEnd:
+        try:
+            return await asyncio.wait_for(self._live.wait(), self._close_wait)
+        except TimeoutError:
+            return await self._live.stop(reason)
+
+
+class _NoCallControls:
+    """Realtime's REST controls do not apply to a Live session (its own are used)."""
+
+    def ahangup_call(self, call_id: str) -> Awaitable[Any]:
+        raise NotImplementedError
+
+    def arefer_call(self, call_id: str, target_uri: str) -> Awaitable[Any]:
+        raise NotImplementedError
+
+
+__all__ = ["CallHandle", "LiveCallHandle"]

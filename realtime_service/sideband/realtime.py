@@ -76,11 +76,13 @@ class CallEnd:
     call that is the call's end, no other signal exists), ``hung_up`` (:meth:`CallHandle.hangup`), ``referred``,
     ``closed`` (:meth:`CallHandle.close`), ``max_call_seconds``, or ``error`` (``detail`` says what: re-attach
     failed or exhausted). ``code`` is the last socket's close code; ``usage`` the summed token usage of the
-    ``response.done`` events seen, if any."""
+    ``response.done`` events seen, if any (a Live session's: its ``session.closed`` usage, ``seconds``, plus the
+    backend's token usage). A GPT-Live session that sent ``session.closed`` ends with that event's ``reason``
+    (``close_requested``, ``remote_hangup``, ``expired``, ``content``, ``connection_lost``)."""
 
     reason: str
     code: int | None = None
-    usage: Mapping[str, int] | None = None
+    usage: Mapping[str, float] | None = None
     detail: str | None = None
     reattaches: int = 0
 
@@ -192,6 +194,8 @@ class RealtimeController:
         #: Re-attaches since a socket last delivered an event other than ``error`` (the budget, as the SDK's).
         self._attempts = 0
         self._socket: ClientConnection | None = None
+        #: Set while a socket is attached (a sender that must not lose its event waits on it across a re-attach).
+        self._attached = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._calls: OrderedDict[str, None] = OrderedDict()
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -269,6 +273,7 @@ class RealtimeController:
 
         while True:
             self._socket = socket
+            self._attached.set()
             self._busy, self._own_create = False, None  # a new socket: no response of ours is known under way
             self._kick()
             while True:
@@ -278,7 +283,11 @@ class RealtimeController:
                     break
                 await self._on_message(message)
             self._socket = None
+            self._attached.clear()
             code = socket.close_code
+            final = self._final_end(code)
+            if final is not None:
+                return final
             if self._stop_reason is not None:
                 return self._end(self._stop_reason, code)
             if code not in REATTACH_CODES:
@@ -297,11 +306,19 @@ class RealtimeController:
             await asyncio.sleep(min(self._reattach_delay * 2 ** (self._attempts - 1), 8.0))
             try:
                 socket = await self._connect()
+                self.on_reattached()
             except InvalidStatus as refused:  # the call is gone (404) or the key no longer works
                 status = refused.response.status_code
                 return self._end("server_closed" if status == 404 else "error", code, f"re-attach refused: {status}")
             except (InvalidHandshake, OSError, TimeoutError) as error:
                 return self._end("error", code, f"re-attach failed: {type(error).__name__}")
+
+    def _final_end(self, code: int | None) -> CallEnd | None:
+        """The end a protocol's own last event gave (GPT-Live's ``session.closed``); ``None``: decide by the socket."""
+        return None
+
+    def on_reattached(self) -> None:
+        """Called once a re-attach opened its socket (a subclass resets per-socket state here)."""
 
     def _end(self, reason: str, code: int | None, detail: str | None = None) -> CallEnd:
         return CallEnd(reason, code, self._usage_or_none(), detail, self.reattaches)
@@ -323,7 +340,7 @@ class RealtimeController:
         await self.stop("max_call_seconds")
 
     async def _shutdown(self) -> None:
-        tasks = [*self._running.values(), *(each.task for each in self._observers)]
+        tasks = [*self._running.values(), *self._own_tasks(), *(each.task for each in self._observers)]
         if self._sender_task is not None:
             tasks.append(self._sender_task)
         for task in tasks:
@@ -333,6 +350,10 @@ class RealtimeController:
         socket, self._socket = self._socket, None
         if socket is not None:
             await socket.close()
+
+    def _own_tasks(self) -> list[asyncio.Task[Any]]:
+        """A subclass's tasks to cancel at the end (besides tools, observers and the sender)."""
+        return []
 
     # -- events -----------------------------------------------------------------------------------------------
 
@@ -356,6 +377,13 @@ class RealtimeController:
                 self.duplicate_events += 1
                 return
             self._remember(self._seen, event.event_id, SEEN_EVENTS)
+        self._dispatch(event)
+        for observer in self._observers:
+            observer.offer(event, self)
+        self._kick()
+
+    def _dispatch(self, event: ServerEvent) -> None:
+        """Act on one new (not duplicated) event; observers get it afterwards."""
         if isinstance(event, ResponseCreated):
             self._busy, self._own_create = True, None
         elif isinstance(event, ResponseDone):
@@ -365,9 +393,6 @@ class RealtimeController:
             self._on_item_done(event)
         elif isinstance(event, ErrorEvent):
             self._on_error(event)
-        for observer in self._observers:
-            observer.offer(event, self)
-        self._kick()
 
     def _ignore(self, key: str, what: str) -> None:
         self.ignored_events += 1
@@ -409,15 +434,16 @@ class RealtimeController:
             return
         self._remember(self._calls, call_id, SEEN_CALLS)
         self._order[call_id] = len(self._order)
+        self._claimed(call_id)
         if self._tools is None:
-            self._outputs.append((call_id, _error_output("no tools are available on this call")))
+            self._deliver(call_id, _error_output("no tools are available on this call"))
         elif not event.name:
-            self._outputs.append((call_id, _error_output("the function call has no name")))
+            self._deliver(call_id, _error_output("the function call has no name"))
         elif not isinstance(event.arguments, str):
-            self._outputs.append((call_id, _error_output("the arguments are not a JSON string")))
+            self._deliver(call_id, _error_output("the arguments are not a JSON string"))
         elif len(self._running) >= MAX_RUNNING_TOOLS:
             self._ignore("busy", f"a function call beyond {MAX_RUNNING_TOOLS} running at once (answered with an error)")
-            self._outputs.append((call_id, _error_output("too many tool calls at once")))
+            self._deliver(call_id, _error_output("too many tool calls at once"))
         else:
             self._running[call_id] = asyncio.get_running_loop().create_task(
                 self._run_tool(self._tools, call_id, event.name, event.arguments), name=f"tool {call_id}"
@@ -437,9 +463,16 @@ class RealtimeController:
             logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
             output = _error_output("the tool failed")
         self.tools_run += 1
-        self._outputs.append((call_id, output))
         self._running.pop(call_id, None)
+        self._deliver(call_id, output)
         self._kick()
+
+    def _claimed(self, call_id: str) -> None:
+        """A new call was taken on (before its output can exist): a subclass files it with its batch."""
+
+    def _deliver(self, call_id: str, output: str) -> None:
+        """A call's output is ready: it waits for the batch's ``response.create``."""
+        self._outputs.append((call_id, output))
 
     # -- sending ----------------------------------------------------------------------------------------------
 
