@@ -33,6 +33,7 @@ from realtime_service.cli_boundary import CLIError, HelpFormatter, OneLineParser
 from realtime_service.config import Settings, is_loopback, load_config_file
 from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import SECRETS, install_log_redaction
+from realtime_service.sideband.ownership import check_lease_storage
 
 from ...webhooks.masking import MaskingFilter
 from ..settings import FRAMEWORKS, ServerSettings
@@ -273,6 +274,9 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         _realtime_settings(container).require_api_key()
         container.token_server.token_endpoint().minter  # noqa: B018 - builds the service
         container.token_server.phone_endpoint()
+        if settings.phone.tools is not None:  # import the toolbox now, and refuse per-worker (memory) leases
+            container.token_server.call_router()
+            check_lease_storage(settings.rate_limit_storage, workers=args.workers)
         limiter = container.token_server.rate_limiter()
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None
