@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from realtime_service.emulator import CallRecord, Emulator
-from realtime_service.emulator import scripted_calls
+from realtime_service.emulator import CallRecord, Emulator, scripted_calls
 from realtime_service.errors import ConfigurationError
 from realtime_service.sideband.attacher import CallAttacher, owner_name
 from realtime_service.sideband.ownership import MemoryCallLeases, _checked
@@ -111,7 +110,8 @@ def test_one_owner_per_call_a_second_worker_does_not_attach(emu: Emulator) -> No
         assert other.result(30) is None
         assert (second.not_owner, second.attached, first.attached) == (1, 0, 1)
         holder = leases.holder("rtc_owned")
-        assert holder is not None and holder.owner == "worker-a"
+        assert holder is not None
+        assert holder.owner == "worker-a"
     finally:
         first.close()
         second.close()
@@ -138,7 +138,8 @@ def test_a_lost_lease_closes_the_sideband_and_no_tool_runs(emu: Emulator) -> Non
         emu.calls.wait_until("rtc_lost", lambda r: r.script_state is not None, timeout=30)
         leases.close()  # the storage forgot the lease (a Redis restart): the next renewal is refused
         end = future.result(30)
-        assert end is not None and end.reason == "closed"
+        assert end is not None
+        assert end.reason == "closed"
     finally:
         attacher.close()
     assert runs == []
@@ -174,14 +175,14 @@ def test_accept_puts_the_toolbox_definitions_in_the_session_and_checks_what_it_i
 )
 def test_a_tools_setting_that_is_not_a_toolbox_names_the_setting(reference: str, message: str) -> None:
     settings = load_phone_settings({"session": {"type": "realtime"}, "tools": reference}, {})
-    with pytest.raises(ConfigurationError, match="'server.phone.tools'") as caught:
+    with pytest.raises(ConfigurationError, match=r"'server\.phone\.tools'") as caught:
         ConfigRouter.from_settings(settings)
     assert message in str(caught.value)
 
 
 @pytest.mark.parametrize("reference", ["toolbox", "a b:c", 3, "mod:"])
 def test_a_malformed_tools_setting_is_refused_when_loaded(reference: object) -> None:
-    with pytest.raises(ConfigurationError, match="'server.phone.tools' must be 'module:attribute'"):
+    with pytest.raises(ConfigurationError, match=r"'server\.phone\.tools' must be 'module:attribute'"):
         load_phone_settings({"tools": reference}, {})
 
 

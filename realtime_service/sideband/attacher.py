@@ -91,9 +91,9 @@ class CallAttacher:
     def active(self) -> int:
         return len(self._active)
 
-    def attach(self, call_id: str, *, tools: Any = None, observers: Iterable[Any] = ()) -> concurrent.futures.Future[
-        CallEnd | None
-    ] | None:
+    def attach(
+        self, call_id: str, *, tools: Any = None, observers: Iterable[Any] = ()
+    ) -> concurrent.futures.Future[CallEnd | None] | None:
         """Schedule the attach of ``call_id`` and return at once (a future of its :class:`CallEnd`, ``None``
         when another worker owns the call); ``None`` when this process already attends to it or is closing."""
         observers = tuple(observers)

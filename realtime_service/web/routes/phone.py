@@ -177,7 +177,6 @@ class PhoneEndpoint:
         except Exception as exc:
             logger.error("call accepted, but its sideband attach could not be scheduled (%s)", type(exc).__name__)
 
-
     def _checked(self, request: WebRequest) -> Any:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the
         answer that ends the request here (:class:`Ended`)."""
