@@ -29,7 +29,7 @@ from .ownership import DEFAULT_TTL, CallLeases, LeaseKeeper, LeaseUnavailable
 from .realtime import CallEnd
 from .threaded import SidebandThread
 
-logger = logging.getLogger("realtime_service.sideband")
+logger = logging.getLogger("realtime_service.sideband.phone")
 
 
 def owner_name() -> str:

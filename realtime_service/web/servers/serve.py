@@ -161,6 +161,7 @@ def _configure_logging() -> None:
     logging.getLogger("realtime_service").setLevel(logging.WARNING)
     logging.getLogger("realtime_service.web").setLevel(logging.INFO)
     logging.getLogger("realtime_service.webhooks").setLevel(logging.INFO)
+    logging.getLogger("realtime_service.sideband.phone").setLevel(logging.INFO)  # calls attached and ended
 
 
 @contextlib.contextmanager
