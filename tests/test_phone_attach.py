@@ -193,3 +193,23 @@ def test_the_config_router_accepts_with_the_toolbox_and_refuses_it_for_live() ->
     live = load_phone_settings({"session": {"type": "live"}, "tools": "examples.order_tools:toolbox"}, {})
     with pytest.raises(ConfigurationError, match="not wired yet"):
         ConfigRouter.from_settings(live)
+
+
+def test_a_refused_attach_is_counted_logged_once_and_gives_the_lease_back(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    leases = MemoryCallLeases()
+    service = container_for(emu).realtime.realtime_session_service()
+    attacher = CallAttacher(service, leases, owner="worker-a")
+    try:
+        future = attacher.attach("rtc_unknown_to_the_api", tools=Stuck().toolbox)
+        assert future is not None
+        assert future.result(30) is None
+    finally:
+        attacher.close()
+    assert (attacher.failed, attacher.attached) == (1, 0)
+    assert leases.holder("rtc_unknown_to_the_api") is None
+    failures = [r for r in caplog.records if "attach failed" in r.getMessage()]
+    assert len(failures) == 1
+    assert "NotFoundError" in failures[0].getMessage()
+    assert emu.api_key not in caplog.text

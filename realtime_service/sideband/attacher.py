@@ -25,6 +25,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..errors import ConfigurationError
 from .ownership import DEFAULT_TTL, CallLeases, LeaseKeeper, LeaseUnavailable
 from .realtime import CallEnd
 from .threaded import SidebandThread
@@ -138,6 +139,10 @@ class CallAttacher:
         guarded = _LeaseGuardedTools(tools, keeper, stop) if tools is not None else None
         try:
             handle = await self.service.aattach_call(call_id, tools=guarded, observers=observers, **self.attach_options)
+        except ConfigurationError as exc:  # says what to install or set; never a secret
+            self.failed += 1
+            logger.error("call %s: the sideband attach failed: %s", call_id, exc)
+            return None
         except Exception as exc:
             self.failed += 1
             logger.error("call %s: the sideband attach failed (%s)", call_id, type(exc).__name__)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -278,6 +279,11 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         if settings.phone.tools is not None:  # import the toolbox now, and refuse per-worker (memory) leases
             container.token_server.call_router()
             check_lease_storage(settings.rate_limit_storage, workers=args.workers)
+            if importlib.util.find_spec("websockets") is None:
+                raise ConfigurationError(
+                    "server.phone.tools attaches calls' sidebands, which needs the sideband extra: "
+                    "pip install 'realtime-service[sideband]'"
+                )
         limiter = container.token_server.rate_limiter()
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None
