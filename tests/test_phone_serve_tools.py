@@ -151,3 +151,22 @@ def test_a_tools_setting_that_does_not_resolve_stops_serve_naming_it(emu: Emulat
     assert "'server.phone.tools'" in err
     assert "has no attribute 'nothing'" in err
     assert "Traceback" not in err
+
+
+def test_two_workers_sharing_redis_attach_the_call_once(emu: Emulator, tmp_path: Path, redis_server: str) -> None:
+    """``serve --workers 2`` on one Redis: the call, announced again to whichever worker, is attached once."""
+    server = _serve(_config(tmp_path, emu, rate_limit_storage=redis_server), "flask", "--workers", "2")
+    try:
+        url = f"{_listening(server)}/webhooks/openai"
+        record = emu.ring(url, secret=SECRET)
+        assert record.state == "accepted", record
+        answers = [_post_again(url, record, "wh_" + secrets.token_hex(8)).json() for _ in range(4)]
+        assert answers == [{"result": "duplicate"}] * 4
+        final = _settled(emu, record.id)
+    finally:
+        log = _stop(server)
+    assert final.script_state is not None
+    assert final.script_state.status == "done", final.script_state
+    assert len(_outputs(final)) == 1
+    assert log.count("sideband attached by") == 1, log
+    assert "Traceback" not in log
