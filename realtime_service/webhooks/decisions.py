@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import RequestValidationError
+from ..errors import ConfigurationError, RequestValidationError
 from ..wire.sip import DEFAULT_REJECT_STATUS, MAX_STATUS, MIN_STATUS, check_target_uri
 from .events import WebhookEvent
 from .masking import mask_text
@@ -25,14 +25,44 @@ from .masking import mask_text
 @dataclass(frozen=True, slots=True)
 class Accept:
     """Answer the call with this session configuration (the accept endpoint's body: GA realtime session config
-    with ``type: "realtime"``, or a Live session with ``type: "live"``)."""
+    with ``type: "realtime"``, or a Live session with ``type: "live"``).
+
+    ``tools`` (a :class:`~realtime_service.sideband.tools.Toolbox` or any ``ToolRunner``) and ``observers``: once
+    the accept succeeded upstream, the worker that decided the call attaches its sideband with them, in the
+    background (docs/tools-and-delegation.md, "Phone calls"). The toolbox's ``definitions()`` become the
+    session's ``tools`` unless the session names its own. Realtime calls only for now: a Live session with
+    tools or observers is a ``ConfigurationError`` (the GPT-Live attach is not wired into phone calls yet)."""
 
     session: Mapping[str, Any] = field(hash=False)
+    tools: Any = field(default=None, hash=False, compare=False, repr=False)
+    observers: tuple[Any, ...] = field(default=(), hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.session, Mapping):
             raise RequestValidationError({"session": ["must be a mapping (the session configuration)"]})
-        object.__setattr__(self, "session", MappingProxyType(dict(self.session)))
+        session = dict(self.session)
+        if self.tools is not None:
+            if not callable(getattr(self.tools, "run", None)) or not callable(getattr(self.tools, "definitions", None)):
+                raise TypeError(
+                    f"Accept(tools=...) must be a Toolbox or a ToolRunner (definitions() and run()), not "
+                    f"{type(self.tools).__name__}"
+                )
+            session.setdefault("tools", self.tools.definitions())  # the model must know the tools it may call
+        object.__setattr__(self, "session", MappingProxyType(session))
+        observers = (self.observers,) if callable(self.observers) else tuple(self.observers)
+        if not all(callable(observer) for observer in observers):
+            raise TypeError("Accept(observers=...) must be callables (sync or async) taking one event")
+        object.__setattr__(self, "observers", observers)
+        if self.attaches and self.session.get("type", "realtime") != "realtime":
+            raise ConfigurationError(
+                "Accept(tools=/observers=) is wired for Realtime calls only: attaching to a GPT-Live phone "
+                "session is not wired yet (session type 'live')"
+            )
+
+    @property
+    def attaches(self) -> bool:
+        """Whether the deciding worker attaches the call's sideband after the accept."""
+        return self.tools is not None or bool(self.observers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ the call could be answered on the wrong surface). A caller whose ``server.phone.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigurationError
 from .callers import CallerLimiter, CallerRateLimiter
 from .decisions import Accept, Decision, Ignore, Reject
 from .events import LiveTransportIncoming, RealtimeCallIncoming, WebhookEvent
@@ -20,6 +22,32 @@ from .sip import caller_number
 #: SIP 603 Decline (nothing configured) and 486 Busy Here (the caller's budget is spent).
 DECLINE = 603
 BUSY_HERE = 486
+
+
+def load_toolbox(reference: str) -> Any:
+    """The Toolbox ``server.phone.tools`` names (``module:attribute``), imported once at start-up; a
+    ``ConfigurationError`` naming the setting when it does not resolve to one."""
+    from ..sideband.tools import Toolbox
+
+    module_name, _, attribute = reference.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"config key 'server.phone.tools': cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ConfigurationError(
+                f"config key 'server.phone.tools': module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if not isinstance(target, Toolbox):
+        raise ConfigurationError(
+            f"config key 'server.phone.tools': {reference!r} is a {type(target).__name__}, not a Toolbox"
+        )
+    return target
 
 
 def api_of(event: WebhookEvent) -> str | None:
@@ -35,10 +63,18 @@ class ConfigRouter:
     """Accept every incoming call with ``session`` (on the API its ``type`` names) within each caller's budget;
     with no session, reject every call (603). Other events are ignored."""
 
-    def __init__(self, session: Mapping[str, Any] | None, limiter: CallerLimiter | None = None) -> None:
+    def __init__(
+        self, session: Mapping[str, Any] | None, limiter: CallerLimiter | None = None, tools: Any = None
+    ) -> None:
         self.session = session
         self.limiter = limiter
+        self.tools = tools
         self.session_type = str(session.get("type", "realtime")) if session is not None else None
+        if tools is not None and self.session_type == "live":
+            raise ConfigurationError(
+                "config key 'server.phone.tools' is wired for Realtime calls only: attaching to a GPT-Live phone "
+                "session is not wired yet (server.phone.session.type is 'live')"
+            )
 
     @classmethod
     def from_settings(
@@ -46,11 +82,15 @@ class ConfigRouter:
     ) -> ConfigRouter:
         """The router ``server.phone`` describes; ``storage_uri`` is the token endpoint's
         ``server.rate_limit_storage`` so budgets are shared across workers the same way."""
+        tools = load_toolbox(settings.tools) if settings.tools is not None else None
         limiter = CallerRateLimiter(settings.rate_limit, storage_uri, strategy) if settings.rate_limit else None
-        return cls(settings.session, limiter)
+        return cls(settings.session, limiter, tools)
 
     def __repr__(self) -> str:
-        return f"ConfigRouter(session_type={self.session_type!r}, limited={self.limiter is not None})"
+        return (
+            f"ConfigRouter(session_type={self.session_type!r}, limited={self.limiter is not None}, "
+            f"tools={self.tools is not None})"
+        )
 
     def route(self, event: WebhookEvent) -> Decision:
         api = api_of(event)
@@ -70,4 +110,4 @@ class ConfigRouter:
                     retry_after,
                 )
                 return Reject(BUSY_HERE)
-        return Accept(self.session)
+        return Accept(self.session, tools=self.tools)

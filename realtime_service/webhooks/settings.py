@@ -8,6 +8,7 @@ endpoint's ``server.rate_limit_storage`` (passed in by whoever builds them).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +20,8 @@ from .callers import parse_limit
 from .verify import SECRET_VARIABLE, WebhookVerifier
 
 SESSION_TYPES = ("realtime", "live")
+#: ``server.phone.tools``: a dotted module path, a colon, a dotted attribute path.
+_TOOLS_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 #: OpenAI redelivers for up to 72 hours (third-party figure, UNCONFIRMED): remember decisions a little longer.
 DEFAULT_DECIDED_TTL = 4 * 24 * 3600
 #: How long a claim blocks a concurrent delivery of the same event; must exceed the time a decision may take.
@@ -36,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "claim_ttl": DEFAULT_CLAIM_TTL,
     "decided_ttl": DEFAULT_DECIDED_TTL,
     "upstream_timeout": DEFAULT_UPSTREAM_TIMEOUT,
+    "tools": None,
 }
 
 
@@ -53,6 +57,8 @@ class PhoneSettings:
     decided_ttl: int
     #: Seconds each upstream attempt of a decision may take (connect and read).
     upstream_timeout: float = DEFAULT_UPSTREAM_TIMEOUT
+    #: ``module:attribute`` naming the Toolbox the default router accepts calls with (imported at start-up).
+    tools: str | None = None
 
     @property
     def session_type(self) -> str | None:
@@ -111,6 +117,9 @@ def load_phone_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str
         if not isinstance(rate_limit, str):
             raise ConfigurationError("config key 'server.phone.rate_limit' must be a string such as '5/hour'")
         parse_limit(rate_limit)
+    tools = merged["tools"]
+    if tools is not None and (not isinstance(tools, str) or not _TOOLS_REFERENCE.fullmatch(tools.strip())):
+        raise ConfigurationError("config key 'server.phone.tools' must be 'module:attribute' (a Toolbox)")
     settings = PhoneSettings(
         path=path.rstrip("/") or "/",
         webhook_secrets=_secrets(merged["webhook_secret"], environ),
@@ -120,6 +129,7 @@ def load_phone_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str
         claim_ttl=int(_number(merged["claim_ttl"], "server.phone.claim_ttl", minimum=1, integer=True)),
         decided_ttl=int(_number(merged["decided_ttl"], "server.phone.decided_ttl", minimum=1, integer=True)),
         upstream_timeout=float(_number(merged["upstream_timeout"], "server.phone.upstream_timeout", minimum=0.1)),
+        tools=tools.strip() if tools is not None else None,
     )
     if settings.webhook_secrets:
         settings.verifier()

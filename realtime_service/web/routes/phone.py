@@ -23,9 +23,9 @@ from typing import Any
 from realtime_service.errors import WebhookVerificationError
 
 from ...webhooks.actions import aservice_act, service_act
-from ...webhooks.decisions import RouterLike
+from ...webhooks.decisions import Accept, RouterLike
 from ...webhooks.desk import IN_PROGRESS, RETRY, CallDesk, Outcome
-from ...webhooks.events import parse_event
+from ...webhooks.events import RealtimeCallIncoming, parse_event
 from ...webhooks.ledger import DecisionLedger
 from ...webhooks.router import ConfigRouter
 from ...webhooks.verify import WebhookVerifier
@@ -90,12 +90,14 @@ class PhoneEndpoint:
         *,
         router: Callable[[], RouterLike],
         ledger: DecisionLedger,
+        attacher: Callable[[], Any] | None = None,
     ) -> None:
         self.settings = settings
         self.phone = settings.phone
         self._service = service
         self._router = router
         self.ledger = ledger
+        self._attacher = attacher
         self.verifier: WebhookVerifier | None = self.phone.verifier() if self.phone.webhook_secrets else None
         #: The Host allow-list (``serve`` adds the address it is bound to); list OpenAI's view of your host name
         #: (the webhook URL's host) in ``server.allowed_hosts``.
@@ -125,6 +127,7 @@ class PhoneEndpoint:
             else:
                 desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
                 outcome = desk.handle(*checked)
+                self._attach(checked[1], outcome)
                 response, note = self._answer(outcome), outcome.result
         except Refused as refusal:
             response = refusal.response
@@ -145,6 +148,7 @@ class PhoneEndpoint:
             else:
                 desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
                 outcome = await desk.ahandle(*checked)
+                self._attach(checked[1], outcome)
                 response, note = self._answer(outcome), outcome.result
         except Refused as refusal:
             response = refusal.response
@@ -154,6 +158,24 @@ class PhoneEndpoint:
         return response
 
     # -- the steps ----------------------------------------------------------------------------------------------
+
+    def _attach(self, event: Any, outcome: Outcome) -> None:
+        """After an accept this worker decided and carried out (never for a duplicate or a redelivery, which the
+        ledger answers without a decision): schedule the sideband attach with the decision's tools and
+        observers. It runs in the background (the answer is not delayed); a failure to schedule it is logged,
+        the call stays accepted."""
+        decision = outcome.decision
+        if not (isinstance(decision, Accept) and decision.attaches and outcome.result == "accepted"):
+            return
+        if not isinstance(event, RealtimeCallIncoming):  # Accept refuses tools for Live sessions: a seam for it
+            return
+        if self._attacher is None:
+            logger.error("call accepted with tools, but this endpoint has no call attacher: not attached")
+            return
+        try:
+            self._attacher().attach(event.call_id, tools=decision.tools, observers=decision.observers)
+        except Exception as exc:
+            logger.error("call accepted, but its sideband attach could not be scheduled (%s)", type(exc).__name__)
 
     def _checked(self, request: WebRequest) -> Any:
         """Admission, then the signature on the raw body, then the typed event: ``(delivery, event)`` or the

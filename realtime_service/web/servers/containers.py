@@ -21,6 +21,7 @@ from typing import Any
 from dependency_injector import containers, providers
 
 from realtime_service.containers import LockedResource, RealtimeContainer
+from realtime_service.sideband.attacher import open_call_attacher
 from realtime_service.sideband.ownership import open_call_leases
 
 from ..admission.auth import configured_hook
@@ -94,19 +95,23 @@ class TokenServerContainer(containers.DeclarativeContainer):
     call_router: providers.Provider[Any] = LockedResource(open_config_router, server_settings)
     #: Deliveries and calls already decided, in ``server.rate_limit_storage`` (a resource: Redis is closed).
     call_ledger = LockedResource(open_ledger, server_settings)
+    #: How many worker processes serve this configuration (``serve --workers N`` overrides it).
+    workers: providers.Provider[Any] = providers.Object(1)
+    #: One owner per call (:mod:`realtime_service.sideband.ownership`): leases in ``server.rate_limit_storage``,
+    #: a resource (Redis is closed); memory leases with several ``workers`` are a ``ConfigurationError``.
+    call_leases = LockedResource(open_call_leases, server_settings.provided.rate_limit_storage, workers)
+    #: Attaches the sideband of calls accepted with ``Accept(tools=...)`` in the background, each under its
+    #: lease (:mod:`realtime_service.sideband.attacher`); a resource: ``shutdown_resources()`` closes every socket.
+    call_attacher = LockedResource(open_call_attacher, realtime.realtime_session_service, call_leases)
+
     phone_endpoint = providers.ThreadSafeSingleton(
         PhoneEndpoint,
         service=realtime.realtime_session_service.provider,
         settings=server_settings,
         router=call_router.provider,
         ledger=call_ledger,
+        attacher=call_attacher.provider,
     )
-
-    #: How many worker processes serve this configuration (``serve --workers N`` overrides it).
-    workers: providers.Provider[Any] = providers.Object(1)
-    #: One owner per call (:mod:`realtime_service.sideband.ownership`): leases in ``server.rate_limit_storage``,
-    #: a resource (Redis is closed); memory leases with several ``workers`` are a ``ConfigurationError``.
-    call_leases = LockedResource(open_call_leases, server_settings.provided.rate_limit_storage, workers)
 
 
 class ServeContainer(containers.DeclarativeContainer):

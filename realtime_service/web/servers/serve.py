@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from realtime_service.cli_boundary import CLIError, HelpFormatter, OneLineParser
 from realtime_service.config import Settings, is_loopback, load_config_file
 from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import SECRETS, install_log_redaction
+from realtime_service.sideband.ownership import check_lease_storage
 
 from ...webhooks.masking import MaskingFilter
 from ..settings import FRAMEWORKS, ServerSettings
@@ -160,6 +162,7 @@ def _configure_logging() -> None:
     logging.getLogger("realtime_service").setLevel(logging.WARNING)
     logging.getLogger("realtime_service.web").setLevel(logging.INFO)
     logging.getLogger("realtime_service.webhooks").setLevel(logging.INFO)
+    logging.getLogger("realtime_service.sideband.phone").setLevel(logging.INFO)  # calls attached and ended
 
 
 @contextlib.contextmanager
@@ -273,6 +276,14 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         _realtime_settings(container).require_api_key()
         container.token_server.token_endpoint().minter  # noqa: B018 - builds the service
         container.token_server.phone_endpoint()
+        if settings.phone.tools is not None:  # import the toolbox now, and refuse per-worker (memory) leases
+            container.token_server.call_router()
+            check_lease_storage(settings.rate_limit_storage, workers=args.workers)
+            if importlib.util.find_spec("websockets") is None:
+                raise ConfigurationError(
+                    "server.phone.tools attaches calls' sidebands, which needs the sideband extra: "
+                    "pip install 'realtime-service[sideband]'"
+                )
         limiter = container.token_server.rate_limiter()
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None

@@ -1,0 +1,187 @@
+"""Phone calls a worker accepted, attached in the background: one sideband per call, one owner per call.
+
+The webhook endpoint answers OpenAI at once; :meth:`CallAttacher.attach` only schedules the attach on a
+:class:`~.threaded.SidebandThread` (its own loop, so a WSGI worker never blocks and the call outlives the
+request; an ASGI server uses it the same way). Each call is attached by the worker holding its lease
+(:mod:`.ownership`): the lease is acquired first, kept by a :class:`~.ownership.LeaseKeeper` while attached, the
+sideband is closed the moment it is lost (and no tool runs once the keeper says the lease may be gone), and it is
+released when the call ends. ``close()`` (the container's ``shutdown_resources()``) cancels every attach and
+closes every socket.
+
+Not yet done: a standby that takes over a call whose owner died (:func:`~.ownership.atake_over` and a
+re-attach); GPT-Live phone sessions (``aattach_live_session``) are not wired here yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import ConfigurationError
+from .ownership import DEFAULT_TTL, CallLeases, LeaseKeeper, LeaseUnavailable
+from .realtime import CallEnd
+from .threaded import SidebandThread
+
+logger = logging.getLogger("realtime_service.sideband.phone")
+
+
+def owner_name() -> str:
+    """This worker's name in a lease: ``<host>.<pid>``, cut to what lease owner names may hold."""
+    host = re.sub(r"[^A-Za-z0-9_.:@-]", "-", socket.gethostname()).strip("-.") or "host"
+    return f"{host[:100]}.{os.getpid()}"
+
+
+class _LeaseGuardedTools:
+    """The call's tools, run only while the lease is surely ours (checked right before each run); once it is
+    not, the run never starts and the sideband is being closed (no output is sent for it)."""
+
+    def __init__(self, tools: Any, keeper: LeaseKeeper, stop: asyncio.Event) -> None:
+        self._tools = tools
+        self._keeper = keeper
+        self._stop = stop
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return list(self._tools.definitions())
+
+    async def run(self, name: str, arguments: str, *, call_id: str) -> str:
+        if not self._keeper.valid():
+            self._stop.set()
+            await asyncio.Event().wait()  # cancelled when the sideband closes
+        return str(await self._tools.run(name, arguments, call_id=call_id))
+
+
+class CallAttacher:
+    """Attaches accepted calls' sidebands with ``service.aattach_call``, each under its lease in ``leases``.
+    Thread-safe; one per process (the container's ``token_server.call_attacher``)."""
+
+    def __init__(
+        self,
+        service: Any,
+        leases: CallLeases,
+        *,
+        owner: str | None = None,
+        ttl: float = DEFAULT_TTL,
+        attach_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.service = service
+        self.leases = leases
+        self.owner = owner or owner_name()
+        self.ttl = ttl
+        self.attach_options = dict(attach_options or {})
+        self._thread = SidebandThread(name="realtime-phone-sidebands")
+        self._lock = threading.Lock()
+        self._active: set[str] = set()
+        self._closed = False
+        #: Counters (for logs and tests): calls attached, refused because another worker owns them, failed.
+        self.attached = 0
+        self.not_owner = 0
+        self.failed = 0
+
+    def __repr__(self) -> str:
+        return f"CallAttacher(owner={self.owner!r}, active={len(self._active)}, attached={self.attached})"
+
+    @property
+    def active(self) -> int:
+        return len(self._active)
+
+    def attach(
+        self, call_id: str, *, tools: Any = None, observers: Iterable[Any] = ()
+    ) -> concurrent.futures.Future[CallEnd | None] | None:
+        """Schedule the attach of ``call_id`` and return at once (a future of its :class:`CallEnd`, ``None``
+        when another worker owns the call); ``None`` when this process already attends to it or is closing."""
+        observers = tuple(observers)
+        with self._lock:
+            if self._closed or call_id in self._active:
+                return None
+            self._active.add(call_id)
+        try:
+            self._thread.start()
+            return self._thread.submit(lambda: self._attend(call_id, tools, observers))
+        except BaseException:
+            with self._lock:
+                self._active.discard(call_id)
+            raise
+
+    async def _attend(self, call_id: str, tools: Any, observers: tuple[Any, ...]) -> CallEnd | None:
+        try:
+            try:
+                lease = await self.leases.aacquire(call_id, self.owner, self.ttl)
+            except LeaseUnavailable as exc:
+                self.failed += 1
+                logger.error("call %s: not attached, the lease storage did not answer (%s)", call_id, exc)
+                return None
+            if lease is None:
+                self.not_owner += 1
+                logger.info("call %s: another worker owns it; not attached here", call_id)
+                return None
+            stop = asyncio.Event()
+            keeper = LeaseKeeper(self.leases, lease, on_lost=lambda _reason: stop.set())
+            keeper.start()
+            try:
+                return await self._attached(call_id, tools, observers, keeper, stop)
+            finally:
+                await keeper.stop()
+        finally:
+            with self._lock:
+                self._active.discard(call_id)
+
+    async def _attached(
+        self, call_id: str, tools: Any, observers: tuple[Any, ...], keeper: LeaseKeeper, stop: asyncio.Event
+    ) -> CallEnd | None:
+        guarded = _LeaseGuardedTools(tools, keeper, stop) if tools is not None else None
+        try:
+            handle = await self.service.aattach_call(call_id, tools=guarded, observers=observers, **self.attach_options)
+        except ConfigurationError as exc:  # says what to install or set; never a secret
+            self.failed += 1
+            logger.error("call %s: the sideband attach failed: %s", call_id, exc)
+            return None
+        except Exception as exc:
+            self.failed += 1
+            logger.error("call %s: the sideband attach failed (%s)", call_id, type(exc).__name__)
+            return None
+        self.attached += 1
+        logger.info("call %s: sideband attached by %s (fence %d)", call_id, self.owner, keeper.fence)
+        ended = asyncio.ensure_future(handle.closed())
+        lost = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():
+                logger.warning("call %s: the lease is gone; closing this worker's sideband", call_id)
+                end: CallEnd = await handle.close()
+            else:
+                end = ended.result()
+        except asyncio.CancelledError:  # shutdown: close the socket before going
+            with contextlib.suppress(Exception):
+                await handle.close()
+            raise
+        finally:
+            lost.cancel()
+            ended.cancel()
+        logger.info("call %s: sideband ended (%s)", call_id, end.reason)
+        return end
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop attaching; cancel every attach under way (each closes its socket and releases its lease)."""
+        with self._lock:
+            self._closed = True
+        self._thread.stop(timeout)
+
+
+def open_call_attacher(service: Any, leases: CallLeases) -> Iterator[CallAttacher]:
+    """The container's resource: a :class:`CallAttacher`, closed by ``shutdown_resources()``."""
+    attacher = CallAttacher(service, leases)
+    try:
+        yield attacher
+    finally:
+        attacher.close()
+
+
+__all__ = ["CallAttacher", "open_call_attacher", "owner_name"]
