@@ -531,3 +531,25 @@ def test_without_websockets_attach_names_the_extra() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "realtime-service[sideband]" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("says", [False, True])
+def test_a_server_that_keeps_dropping_is_not_re_attached_forever(emu: Emulator, says: bool) -> None:
+    """Each socket greets (``session.created``), maybe says one thing, then drops: the greeting alone never gives
+    the budget back, and however often a socket worked, a call re-attaches at most 10 x ``max_reattaches`` times."""
+    sockets: list[str] = []
+
+    def flaky(channel: Channel) -> None:
+        sockets.append(channel.connection_id)
+        if says:
+            channel.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": "item_1"})
+        channel.drop()
+
+    emu.on_sideband = flaky
+    add_call(emu, "rtc_flapping")
+    end, handle, _ = play(emu, "rtc_flapping", None, max_reattaches=2)
+    assert end.reason == "error"
+    expected = 20 if says else 2
+    assert handle.reattaches == expected
+    assert len(sockets) == expected + 1
+    assert f"after {expected} re-attaches" in (end.detail or "")

@@ -66,6 +66,11 @@ class ToolRunner(Protocol):
 
 #: An observer: a sync or async callable taking each typed :class:`~.events.ServerEvent`.
 Observer = Callable[[ServerEvent], Any]
+#: Events every attach gets before anything happens (the greeting): they do not show that a socket works, so they
+#: do not give a re-attach its budget back (a server that greets and drops would otherwise be re-attached forever).
+GREETINGS = frozenset({"session.created", "session.updated"})
+#: A call re-attaches at most this many times ``max_reattaches`` in all, however often a socket worked between drops.
+LIFETIME_REATTACHES = 10
 #: Opens a new socket to the call's sideband (the first attach and each re-attach).
 Connect = Callable[[], Awaitable["ClientConnection"]]
 
@@ -294,6 +299,9 @@ class RealtimeController:
                 return self._end("server_closed", code)
             if self._attempts >= self._max_reattaches:
                 return self._end("error", code, f"the sideband closed ({code}) after {self._attempts} re-attaches")
+            if self.reattaches >= self._max_reattaches * LIFETIME_REATTACHES:
+                detail = f"the sideband closed ({code}) after {self.reattaches} re-attaches in all"
+                return self._end("error", code, detail)
             self.reattaches += 1
             self._attempts += 1
             logger.warning(
@@ -370,7 +378,7 @@ class RealtimeController:
             self._ignore("object", "a frame that is not a JSON object")
             return
         event = parse_event(payload)
-        if not isinstance(event, ErrorEvent):
+        if not isinstance(event, ErrorEvent) and event.type not in GREETINGS:
             self._attempts = 0  # this socket works: a later drop gets the whole budget again
         if event.event_id is not None:
             if event.event_id in self._seen:
