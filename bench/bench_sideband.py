@@ -170,9 +170,9 @@ def _scale_driver(channel: Any, stats: _Stats) -> None:
     number = 0
     try:
         while not channel.closed:
-            if (wait := next_event - time.perf_counter()) > 0:
-                if channel.receive(timeout=wait) is not None:
-                    continue  # nothing is expected between tool calls (session.update, ...): read and go on
+            wait = next_event - time.perf_counter()
+            if wait > 0 and channel.receive(timeout=wait) is not None:
+                continue  # nothing is expected between tool calls (session.update, ...): read and go on
             if time.perf_counter() >= next_tool:
                 number += 1
                 response_id, call_id = f"resp_{number}a", f"call_{number}"
@@ -243,7 +243,8 @@ def _serve_emulator() -> int:
                 groups[command["prefix"]] = _Stats(command)
                 for number in range(int(command["n"])):
                     call_id = f"{command['prefix']}-{number}"
-                    emu.calls.add(CallRecord(id=call_id, api="realtime", transport="sip", state="active", created_at=0.0))
+                    record = CallRecord(id=call_id, api="realtime", transport="sip", state="active", created_at=0.0)
+                    emu.calls.add(record)
             elif op == "wait":  # until the prefix's drivers have all started and ended, or the deadline
                 stats = groups[command["prefix"]]
                 deadline = time.monotonic() + float(command.get("timeout", 60))
