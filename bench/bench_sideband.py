@@ -410,7 +410,7 @@ def _turnaround_result(report: dict[str, Any], cpu: float, runs: list[str], cycl
     }
 
 
-async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, hold: float, warm: float) -> dict[str, Any]:
+async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, args: argparse.Namespace) -> dict[str, Any]:
     from realtime_service.sideband.events import ServerEvent
 
     gc.collect()
@@ -425,7 +425,8 @@ async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, hold: flo
         if measuring and isinstance(stamp, float):
             lags.append((time.time() - stamp) * 1000)
 
-    await emu.ask(op="add", prefix=prefix, n=calls, mode="scale", rate=5, tool_every=10)
+    hold, warm = args.hold, args.warm
+    await emu.ask(op="add", prefix=prefix, n=calls, mode="scale", rate=5, tool_every=args.tool_every)
     service = _service(emu)
     attach_started = time.perf_counter()
     handles: list[Any] = []
@@ -512,7 +513,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "p50_turnaround_ours_over_sdk": round(ours["p50_ms"] / theirs["p50_ms"], 2),
         }
         for level in args.levels:
-            outcome = await _scale_level(emu, f"sc{level}", level, args.hold, args.warm)
+            outcome = await _scale_level(emu, f"sc{level}", level, args)
             result["scale"].append(outcome)
             print(json.dumps(outcome), flush=True)
             if not outcome["ok"] and not args.keep_going:
@@ -534,12 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", default="250,500,1000,1500", help="calls held at once, level by level")
     parser.add_argument("--hold", type=float, default=20.0, help="seconds measured at each level")
     parser.add_argument("--warm", type=float, default=3.0, help="seconds before measuring at each level")
+    parser.add_argument("--tool-every", type=float, default=10.0, help="seconds between a scale call's tool calls")
     parser.add_argument("--keep-going", action="store_true", help="run every level even after one fails")
     args = parser.parse_args(argv)
     if args.serve_emulator:
         return _serve_emulator()
     if args.quick:
-        args.rounds, args.cycles, args.levels, args.hold, args.warm = 2, 10, "4", 1.5, 0.5
+        args.rounds, args.cycles, args.levels, args.hold, args.warm, args.tool_every = 2, 10, "4", 2.0, 0.5, 0.5
     args.levels = [int(each) for each in str(args.levels).split(",")]
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per call: room for the levels
