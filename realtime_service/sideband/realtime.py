@@ -367,7 +367,8 @@ class RealtimeController:
             self._on_error(event)
         for observer in self._observers:
             observer.offer(event, self)
-        self._kick()
+        if self._creates or self._outputs:  # else the sender has nothing to do: no wake-up (a task switch) per event
+            self._kick()
 
     def _ignore(self, key: str, what: str) -> None:
         self.ignored_events += 1
