@@ -542,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         return _serve_emulator()
     if args.quick:
         args.rounds, args.cycles, args.levels, args.hold, args.warm, args.tool_every = 2, 10, "4", 2.0, 0.5, 0.5
-    args.levels = [int(each) for each in str(args.levels).split(",")]
+    args.levels = [int(each) for each in str(args.levels).split(",") if each.strip()]  # "": turnaround only
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per call: room for the levels
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
