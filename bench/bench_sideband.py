@@ -10,7 +10,8 @@ controller's; it is driven by an ``Emulator.on_sideband`` driver per call. Two m
 - ``turnaround``: one call, a no-op tool, ``--cycles`` function calls in a row, each in a response of 7 server events
   (``response.created``, 4 transcript deltas, ``response.output_item.done`` (the function call, completed),
   ``response.done``), then the controller's ``conversation.item.create`` (the output) and ``response.create``,
-  answered by 2 events (``response.created``, ``response.done``). Turnaround is timed **by the driver**, in the
+  answered by 2 events (``response.created``, ``response.done``); the emulator adds a ``rate_limits.updated`` after
+  each ``response.done``: 11 server events a cycle. Turnaround is timed **by the driver**, in the
   emulator's process: from just before it sends the ``output_item.done`` to its receipt of the ``response.create``
   (so it holds two loopback hops and the emulator's own read, the same for both controllers). CPU per event is this
   process's ``time.process_time()`` over the cycles divided by the server events sent. Ours is
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS_PER_CYCLE = 9
+EVENTS_PER_CYCLE = 11  # the 9 the driver sends, and the emulator's rate_limits.updated after each response.done
 DELTAS_PER_CYCLE = 4
 LAG_GOAL_MS = 50.0
 
