@@ -71,6 +71,8 @@ class _Stats:
         self.answered = 0
         self.turnaround_ms: list[float] = []
         self.errors: list[str] = []
+        self.held: list[_Held] = []
+        self.seen_calls = 0
 
     def report(self) -> dict[str, Any]:
         return {
@@ -164,50 +166,94 @@ def _turnaround_driver(channel: Any, stats: _Stats) -> None:
             stats.turnaround_ms.append(elapsed * 1000)
 
 
+class _Held:
+    """One scale call as the pacer sees it: its channel, when its next tool call is due, the one in flight."""
+
+    def __init__(self, channel: Any, tool_every: float) -> None:
+        self.channel = channel
+        self.tool_every = tool_every
+        self.next_tool = time.perf_counter() + random.random() * tool_every  # staggered across the calls
+        self.number = 0
+        self.pending: tuple[str, float] | None = None  # (call_id, when its function call was sent)
+
+
 def _scale_driver(channel: Any, stats: _Stats) -> None:
-    rate, tool_every = float(stats.config["rate"]), float(stats.config["tool_every"])
-    period = 1.0 / rate
-    now = time.perf_counter()
-    next_event = now + random.random() * period
-    next_tool = now + random.random() * tool_every  # staggered, so the calls' tools do not all come at once
-    number = 0
+    """A scale call's own thread only answers its tool calls (it sleeps in ``receive`` otherwise); the prefix's
+    one pacer thread sends every call's transcripts and function calls, so the load generator costs a wake-up per
+    event, not a thread switch per call per event."""
+    held = _Held(channel, float(stats.config["tool_every"]))
+    with stats.lock:
+        stats.held.append(held)
     try:
-        while not channel.closed:
-            wait = next_event - time.perf_counter()
-            if wait > 0 and channel.receive(timeout=wait) is not None:
-                continue  # nothing is expected between tool calls (session.update, ...): read and go on
-            if time.perf_counter() >= next_tool:
-                number += 1
-                response_id, call_id = f"resp_{number}a", f"call_{number}"
-                channel.send({"type": "response.created", "response": _response(response_id, "in_progress", [])})
-                done_item, done = _function_call(response_id, call_id)
-                started = time.perf_counter()
-                channel.send(done_item)
-                channel.send(done)
-                with stats.lock:
-                    stats.asked += 1
-                if _await_answer(channel, call_id, started + 10.0, stats):
-                    elapsed = time.perf_counter() - started
-                    _answer_create(channel, f"resp_{number}b")
-                    with stats.lock:
-                        stats.answered += 1
-                        stats.turnaround_ms.append(elapsed * 1000)
-                next_tool += tool_every
-            channel.send(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": "item_caller",
-                    "content_index": 0,
-                    "transcript": "Still there?",
-                    "server_ts": time.time(),
-                }
-            )
+        while True:
+            event = channel.receive(timeout=None)
+            if event is None or event.get("type") != "response.create":
+                continue
             with stats.lock:
-                stats.events += 1
-            next_event += period
+                pending = held.pending
+            if pending is None:
+                with stats.lock:
+                    stats.errors.append("a response.create with no function call in flight")
+                continue
+            elapsed = time.perf_counter() - pending[1]
+            _answer_create(channel, "resp_" + pending[0] + "b")
+            with stats.lock:
+                held.pending = None
+                stats.answered += 1
+                stats.turnaround_ms.append(elapsed * 1000)
     except Exception as error:  # the socket closed under us (the controller ended the call): the normal end
         if type(error).__name__ != "SocketClosed":
             raise
+
+
+def _pace(stats: _Stats) -> None:
+    """Send each held call ``rate`` caller transcripts a second, spread evenly over each period, stamped just
+    before sending, and a function call every ``tool_every`` seconds; until the calls have all gone."""
+    period = 1.0 / float(stats.config["rate"])
+    while True:
+        with stats.lock:
+            held = [each for each in stats.held if not each.channel.closed]
+            stats.held = held
+            if not held and stats.seen_calls and not stats.running:
+                return
+        started = time.perf_counter()
+        for index, each in enumerate(held):
+            wait = started + index * period / len(held) - time.perf_counter()
+            if wait > 0.0005:
+                time.sleep(wait)  # pacing the sends (the bench's rate), not waiting for an outcome
+            try:
+                if each.pending is None and time.perf_counter() >= each.next_tool:
+                    each.number += 1
+                    call_id = f"call_{each.number}"
+                    response_id = "resp_" + call_id + "a"
+                    each.channel.send(
+                        {"type": "response.created", "response": _response(response_id, "in_progress", [])}
+                    )
+                    done_item, done = _function_call(response_id, call_id)
+                    with stats.lock:
+                        each.pending = (call_id, time.perf_counter())
+                        stats.asked += 1
+                    each.channel.send(done_item)
+                    each.channel.send(done)
+                    each.next_tool += each.tool_every
+                each.channel.send(
+                    {
+                        "type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": "item_caller",
+                        "content_index": 0,
+                        "transcript": "Still there?",
+                        "server_ts": time.time(),
+                    }
+                )
+                with stats.lock:
+                    stats.events += 1
+            except Exception as error:
+                if type(error).__name__ != "SocketClosed":
+                    with stats.lock:
+                        stats.errors.append(f"pacer: {type(error).__name__}")
+        rest = started + period - time.perf_counter()
+        if rest > 0:
+            time.sleep(rest)
 
 
 def _serve_emulator() -> int:
@@ -222,6 +268,7 @@ def _serve_emulator() -> int:
         stats = groups[prefix]
         with stats.lock:
             stats.running += 1
+            stats.seen_calls += 1
         try:
             if stats.config["mode"] == "turnaround":
                 _turnaround_driver(channel, stats)
@@ -244,6 +291,9 @@ def _serve_emulator() -> int:
             answer: dict[str, Any] = {"ok": True}
             if op == "add":
                 groups[command["prefix"]] = _Stats(command)
+                if command["mode"] == "scale":
+                    pacer = threading.Thread(target=_pace, args=(groups[command["prefix"]],), daemon=True)
+                    pacer.start()
                 for number in range(int(command["n"])):
                     call_id = f"{command['prefix']}-{number}"
                     record = CallRecord(id=call_id, api="realtime", transport="sip", state="active", created_at=0.0)
