@@ -282,7 +282,7 @@ def _serve_emulator() -> int:
                 stats.running -= 1
                 stats.finished.notify_all()
 
-    with Emulator() as emu:
+    with Emulator(max_calls=100_000) as emu:  # the default keeps 1,000 live calls: the levels go beyond
         emu.on_sideband = driver
         print(json.dumps({"base_url": emu.base_url, "api_key": emu.api_key}), flush=True)
         for line in sys.stdin:
