@@ -25,9 +25,9 @@ controller's; it is driven by an ``Emulator.on_sideband`` driver per call. Two m
   event-to-handler lag (socket, parse, dedupe, queue, observer task). Over a ``--hold`` window: lag p50/p99,
   tool calls asked/answered, CPU % of this process and of the emulator's; RSS and open fds before, at the peak and
   after the calls end (closed by us, then ``gc.collect()``). A level passes with p99 <= 50 ms, every tool call
-  answered and no event dropped; the first that fails is where it breaks. Compare the two CPU figures: on 2 shared
-  cores the emulator (a thread per socket and one per driven call) saturates first, between 500 and 750 calls,
-  while this process uses about a third of one core (docs/performance-profile.md, "Sideband").
+  answered and no event dropped; the first that fails is where it breaks. One pacer thread in the emulator sends
+  every call's events (a thread per call pacing its own saturated the emulator first, at 750 calls); compare the
+  two processes' CPU figures to see which side limits (docs/performance-profile.md, "Sideband").
 
 Prints a ``BENCH-SIDEBAND-RESULT`` JSON line. Loopback only; needs the ``sideband`` extra and (for the comparison)
 ``openai-agents`` (the ``dev`` extra).
