@@ -21,9 +21,9 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator, Fault, call_registry, sidebands
+from realtime_service.emulator import Emulator, Fault, call_registry, sidebands, sockets
 from realtime_service.emulator.call_registry import CallRecord
-from realtime_service.emulator.core import Channel
+from realtime_service.emulator.core import Channel, SocketClosed
 from realtime_service.emulator.sidebands import RealtimeSideband
 
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
@@ -761,3 +761,46 @@ def test_a_driver_can_drop_the_socket_abnormally(emu: Emulator) -> None:
     assert record.state == "active"  # the network dropped, the call did not end
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # so it can be attached again
         assert _next(ws)["type"] == "session.created"
+
+
+def test_a_client_that_only_listens_is_not_dropped_by_the_send_stall_bound(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sideband listens for long stretches without sending (between tool calls): the bound on stalled sends
+    must not end it (it did: the socket-wide timeout also bounded reads, and dropped a silent client)."""
+    monkeypatch.setattr(sockets, "SEND_STALL_TIMEOUT", 0.2)
+    emu.calls.add(CallRecord(id="rtc_quiet", api="realtime", transport="sip", state="active", created_at=0.0))
+
+    def talks_then_waits(channel: Channel) -> None:
+        channel.send({"type": "response.output_audio_transcript.delta", "delta": "first"})
+        assert channel.receive(timeout=1.0) is None  # the client stays silent 5x longer than the bound
+        channel.send({"type": "response.output_audio_transcript.delta", "delta": "second"})
+
+    emu.on_sideband = talks_then_waits
+    with _attach(emu, "/realtime?call_id=rtc_quiet", ping_interval=None) as ws:
+        deltas = [event["delta"] for event in (_next(ws) for _ in range(3)) if "delta" in event]
+    assert deltas == ["first", "second"]
+
+
+def test_a_send_to_a_client_that_does_not_read_still_ends_within_the_bound(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sockets, "SEND_STALL_TIMEOUT", 0.2)
+    emu.calls.add(CallRecord(id="rtc_stuck", api="realtime", transport="sip", state="active", created_at=0.0))
+    outcome: list[str] = []
+    ended = threading.Event()
+
+    def floods(channel: Channel) -> None:
+        try:
+            for _ in range(4_000):  # 256 MiB at most: far beyond what loopback buffers hold
+                channel.send({"type": "response.output_audio_transcript.delta", "delta": "x" * 65_536})
+            outcome.append("all sent")
+        except SocketClosed:
+            outcome.append("closed")
+        finally:
+            ended.set()
+
+    emu.on_sideband = floods
+    with _attach(emu, "/realtime?call_id=rtc_stuck", ping_interval=None, max_queue=1):
+        assert ended.wait(WAIT)  # the client never reads
+    assert outcome == ["closed"]

@@ -15,6 +15,7 @@ import contextlib
 import io
 import secrets
 import socket
+import struct
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 SEND_STALL_TIMEOUT = 10.0
 """Seconds a send may wait for a client that does not read before the connection is dropped, so one stuck
-client never holds its handler thread forever."""
+client never holds its handler thread forever. Sends only (``SO_SNDTIMEO``): a client that listens without
+sending anything (a sideband between tool calls) is a normal client, and a socket-wide timeout dropped it
+after this many seconds of its silence."""
 CLOSE_TIMEOUT = 2.0
 """Seconds the closing handshake waits for the client's close frame."""
 MAX_QUEUE = 16
@@ -207,7 +210,7 @@ def serve_websocket(
             sock.sendall(data)
     if response.status_code != 101:
         return
-    sock.settimeout(SEND_STALL_TIMEOUT)
+    _bound_sends(sock, SEND_STALL_TIMEOUT)
     connection = _Connection(
         Connection(sock, protocol, ping_interval=None, close_timeout=CLOSE_TIMEOUT, max_queue=MAX_QUEUE)
     )
@@ -215,6 +218,14 @@ def serve_websocket(
         session(connection)
     finally:
         connection.finish()
+
+
+def _bound_sends(sock: socket.socket, seconds: float) -> None:
+    """Bound each send to ``seconds`` and leave reads unbounded: the socket blocks, the kernel's ``SO_SNDTIMEO``
+    ends a send that waits that long (the send then raises ``OSError``)."""
+    sock.settimeout(None)
+    whole = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
 
 
 def raw_headers(items: Any) -> list[tuple[str, str]]:

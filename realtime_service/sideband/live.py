@@ -310,6 +310,9 @@ class LiveController(RealtimeController):
             return  # its batch was given up (more than MAX_BATCHES unfinished delegations)
         batch.outputs[call_id] = output
 
+    def _sender_due(self) -> bool:
+        return bool(self._batches) or super()._sender_due()
+
     async def _pump(self) -> None:
         async with self._pump_lock:
             if self._socket is None:

@@ -388,7 +388,12 @@ class RealtimeController:
         self._dispatch(event)
         for observer in self._observers:
             observer.offer(event, self)
-        self._kick()
+        if self._sender_due():  # else the sender has nothing to do: no wake-up (a task switch) per event
+            self._kick()
+
+    def _sender_due(self) -> bool:
+        """Whether the sender may have something to send (a subclass with queues of its own adds them)."""
+        return bool(self._creates or self._outputs)
 
     def _dispatch(self, event: ServerEvent) -> None:
         """Act on one new (not duplicated) event; observers get it afterwards."""
