@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
 from realtime_service.emulator import CallRecord, Emulator, Fault
 from realtime_service.emulator.core import RecordedRequest
@@ -165,3 +170,64 @@ def test_sideband_settings_load_the_toolbox_once() -> None:
     assert settings.sideband.toolbox is toolbox
     assert settings.sideband.max_call_seconds == 30
     assert load_server_settings({}, {}).sideband is None
+
+
+# -- serve as a process -----------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_process(tmp_path: Path, emulator: Emulator, sideband: Any, *extra: str) -> subprocess.Popen[str]:
+    config = {
+        "realtime": {"api_key": emulator.api_key, "base_url": emulator.base_url},
+        "server": {"sideband": sideband},
+    }
+    path = tmp_path / "serve.yaml"
+    path.write_text(yaml.safe_dump(config))
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("OPENAI_")}
+    command = [sys.executable, "-m", "realtime_service", "serve", "--port", "0", "--config", str(path), *extra]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_serve_attaches_to_the_call_a_browser_started(scripted: Emulator, tmp_path: Path) -> None:
+    server = serve_process(tmp_path, scripted, {"tools": TOOLS})
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "listening on http://" in line, line + (server.stderr.read() if server.poll() is not None else "")
+        url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+        response = requests.post(f"{url}/session", data=OFFER, headers={"Content-Type": "application/sdp"}, timeout=10)
+        assert response.status_code == 201, response.content[:300]
+        record = settled(scripted, response.headers["x-call-id"])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, log = server.communicate(timeout=60)
+    assert record.script_state is not None
+    assert record.script_state.status == "done", (record.script_state, log)
+    assert len(outputs(record)) == 1
+    assert "sideband attached" in log
+    assert scripted.api_key not in log
+
+
+@pytest.mark.parametrize(
+    ("sideband", "extra", "message"),
+    [
+        ({"tools": "examples.order_tools:nothing"}, (), "'server.sideband.tools'"),
+        ({"tools": TOOLS}, ("--workers", "2"), "server.rate_limit_storage: redis://"),
+    ],
+)
+def test_serve_refuses_a_sideband_it_cannot_run(
+    scripted: Emulator, tmp_path: Path, sideband: Any, extra: tuple[str, ...], message: str
+) -> None:
+    server = serve_process(tmp_path, scripted, sideband, *extra)
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 2, out + err
+    assert message in err
+    assert "Traceback" not in err
