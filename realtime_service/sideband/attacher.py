@@ -1,4 +1,5 @@
-"""Phone calls a worker accepted, attached in the background: one sideband per call, one owner per call.
+"""Phone calls a worker accepted (and, under ``server.sideband``, calls ``/session`` started), attached in the
+background: one sideband per call, one owner per call.
 
 The webhook endpoint answers OpenAI at once; :meth:`CallAttacher.attach` only schedules the attach on a
 :class:`~.threaded.SidebandThread` (its own loop, so a WSGI worker never blocks and the call outlives the
