@@ -1,4 +1,5 @@
-"""Phone calls a worker accepted, attached in the background: one sideband per call, one owner per call.
+"""Phone calls a worker accepted (and, under ``server.sideband``, calls ``/session`` started), attached in the
+background: one sideband per call, one owner per call.
 
 The webhook endpoint answers OpenAI at once; :meth:`CallAttacher.attach` only schedules the attach on a
 :class:`~.threaded.SidebandThread` (its own loop, so a WSGI worker never blocks and the call outlives the
@@ -22,7 +23,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -93,24 +94,33 @@ class CallAttacher:
         return len(self._active)
 
     def attach(
-        self, call_id: str, *, tools: Any = None, observers: Iterable[Any] = ()
+        self,
+        call_id: str,
+        *,
+        tools: Any = None,
+        observers: Iterable[Any] = (),
+        options: Mapping[str, Any] | None = None,
     ) -> concurrent.futures.Future[CallEnd | None] | None:
         """Schedule the attach of ``call_id`` and return at once (a future of its :class:`CallEnd`, ``None``
-        when another worker owns the call); ``None`` when this process already attends to it or is closing."""
+        when another worker owns the call); ``None`` when this process already attends to it or is closing.
+        ``options`` (``aattach_call``'s keywords, e.g. ``max_call_seconds``) override ``attach_options``."""
         observers = tuple(observers)
+        merged = {**self.attach_options, **(options or {})}
         with self._lock:
             if self._closed or call_id in self._active:
                 return None
             self._active.add(call_id)
         try:
             self._thread.start()
-            return self._thread.submit(lambda: self._attend(call_id, tools, observers))
+            return self._thread.submit(lambda: self._attend(call_id, tools, observers, merged))
         except BaseException:
             with self._lock:
                 self._active.discard(call_id)
             raise
 
-    async def _attend(self, call_id: str, tools: Any, observers: tuple[Any, ...]) -> CallEnd | None:
+    async def _attend(
+        self, call_id: str, tools: Any, observers: tuple[Any, ...], options: dict[str, Any]
+    ) -> CallEnd | None:
         try:
             try:
                 lease = await self.leases.aacquire(call_id, self.owner, self.ttl)
@@ -126,7 +136,7 @@ class CallAttacher:
             keeper = LeaseKeeper(self.leases, lease, on_lost=lambda _reason: stop.set())
             keeper.start()
             try:
-                return await self._attached(call_id, tools, observers, keeper, stop)
+                return await self._attached(call_id, tools, observers, keeper, stop, options)
             finally:
                 await keeper.stop()
         finally:
@@ -134,11 +144,17 @@ class CallAttacher:
                 self._active.discard(call_id)
 
     async def _attached(
-        self, call_id: str, tools: Any, observers: tuple[Any, ...], keeper: LeaseKeeper, stop: asyncio.Event
+        self,
+        call_id: str,
+        tools: Any,
+        observers: tuple[Any, ...],
+        keeper: LeaseKeeper,
+        stop: asyncio.Event,
+        options: dict[str, Any],
     ) -> CallEnd | None:
         guarded = _LeaseGuardedTools(tools, keeper, stop) if tools is not None else None
         try:
-            handle = await self.service.aattach_call(call_id, tools=guarded, observers=observers, **self.attach_options)
+            handle = await self.service.aattach_call(call_id, tools=guarded, observers=observers, **options)
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
             logger.error("call %s: the sideband attach failed: %s", call_id, exc)

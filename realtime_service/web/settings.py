@@ -20,7 +20,8 @@ from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import SECRETS
 from realtime_service.wire.controls import forbidden_character
 
-from ..webhooks.settings import PhoneSettings, load_phone_settings
+from ..webhooks.router import load_toolbox
+from ..webhooks.settings import TOOLS_REFERENCE, PhoneSettings, load_phone_settings
 from ..webhooks.verify import SECRET_VARIABLE
 from .authority import canonical_origin, split_host
 
@@ -81,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "demo": True,
 }
 
+#: ``server.sideband``'s keys (off when the key is absent): the toolbox and an optional call length cap.
+SIDEBAND_KEYS = ("tools", "max_call_seconds")
+
 _OFF = "<off>"
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
 
@@ -97,6 +101,19 @@ class SessionDefaults:
     #: ``turn_detection: null`` in config (turn detection off) is kept apart from "not configured".
     turn_detection_off: bool
     ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class SidebandSettings:
+    """``server.sideband``: the server attaches to each call ``/session`` starts, so the browser never needs a key
+    to have its tools run. The toolbox is imported once, at settings load."""
+
+    #: The ``module:attribute`` reference as configured.
+    tools: str
+    #: The :class:`~realtime_service.sideband.tools.Toolbox` it names.
+    toolbox: Any = field(repr=False, compare=False)
+    #: The sideband hangs the call up after this long (``None``: it does not).
+    max_call_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +164,9 @@ class ServerSettings:
     #: ``server.phone``: the webhook endpoint and its call router (:mod:`realtime_service.webhooks.settings`).
     phone: PhoneSettings = field(default_factory=lambda: load_phone_settings(None, {}))
 
+    #: ``server.sideband``: attach to each call ``/session`` starts with this toolbox (``None``: off).
+    sideband: SidebandSettings | None = None
+
     @property
     def storage_is_memory(self) -> bool:
         return self.rate_limit_storage.startswith("memory://")
@@ -160,13 +180,40 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
         merged["bearer_tokens"] = tokens
     overrides = dict(explicit or {})
     phone = overrides.pop("phone", None)  # its own loader: defaults < OPENAI_WEBHOOK_SECRET < explicit keys
+    sideband_raw = overrides.pop("sideband", None)
     if phone is not None and not isinstance(phone, Mapping):
         raise ConfigurationError("config key 'server.phone' must be a mapping")
     _merge(merged, overrides, path="server.")
     register_secrets(merged, phone, environ)
     chosen_session = overrides.get("session")
     model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
-    return dataclasses.replace(_build(merged, live_model_set=model_set), phone=load_phone_settings(phone, environ))
+    built = _build(merged, live_model_set=model_set)
+    sideband = _sideband(sideband_raw)
+    if sideband is not None and built.voice_api == "live":
+        raise ConfigurationError(
+            "config key 'server.sideband' is wired for Realtime calls only (server.voice_api: realtime): attaching "
+            "to GPT-Live sessions started through /session is not wired yet"
+        )
+    return dataclasses.replace(built, phone=load_phone_settings(phone, environ), sideband=sideband)
+
+
+def _sideband(raw: Any) -> SidebandSettings | None:
+    """``server.sideband``: absent or ``null`` is off; else a mapping with ``tools`` (``module:attribute``, a
+    Toolbox, imported now so a bad reference fails at start-up, naming the setting) and ``max_call_seconds``."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError("config key 'server.sideband' must be a mapping with 'tools' (or absent: off)")
+    unknown = sorted(str(key) for key in raw if key not in SIDEBAND_KEYS)
+    if unknown:
+        raise ConfigurationError(f"unknown config key 'server.sideband.{unknown[0]}'")
+    tools = raw.get("tools")
+    if not isinstance(tools, str) or not TOOLS_REFERENCE.fullmatch(tools.strip()):
+        raise ConfigurationError("config key 'server.sideband.tools' must be 'module:attribute' (a Toolbox)")
+    limit = raw.get("max_call_seconds")
+    seconds = None if limit is None else _positive(limit, "server.sideband.max_call_seconds")
+    toolbox = load_toolbox(tools.strip(), setting="server.sideband.tools")
+    return SidebandSettings(tools=tools.strip(), toolbox=toolbox, max_call_seconds=seconds)
 
 
 def register_secrets(merged: Mapping[str, Any], phone: Mapping[str, Any] | None, environ: Mapping[str, str]) -> None:

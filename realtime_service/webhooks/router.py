@@ -24,9 +24,9 @@ DECLINE = 603
 BUSY_HERE = 486
 
 
-def load_toolbox(reference: str) -> Any:
-    """The Toolbox ``server.phone.tools`` names (``module:attribute``), imported once at start-up; a
-    ``ConfigurationError`` naming the setting when it does not resolve to one."""
+def load_toolbox(reference: str, *, setting: str = "server.phone.tools") -> Any:
+    """The Toolbox ``setting`` (``server.phone.tools``, ``server.sideband.tools``) names (``module:attribute``),
+    imported once at start-up; a ``ConfigurationError`` naming the setting when it does not resolve to one."""
     from ..sideband.tools import Toolbox
 
     module_name, _, attribute = reference.partition(":")
@@ -34,18 +34,18 @@ def load_toolbox(reference: str) -> Any:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"config key 'server.phone.tools': cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+            f"config key {setting!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
         ) from None
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
             raise ConfigurationError(
-                f"config key 'server.phone.tools': module {module_name!r} has no attribute {attribute!r}"
+                f"config key {setting!r}: module {module_name!r} has no attribute {attribute!r}"
             ) from None
     if not isinstance(target, Toolbox):
         raise ConfigurationError(
-            f"config key 'server.phone.tools': {reference!r} is a {type(target).__name__}, not a Toolbox"
+            f"config key {setting!r}: {reference!r} is a {type(target).__name__}, not a Toolbox"
         )
     return target
 

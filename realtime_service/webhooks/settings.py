@@ -20,8 +20,8 @@ from .callers import parse_limit
 from .verify import SECRET_VARIABLE, WebhookVerifier
 
 SESSION_TYPES = ("realtime", "live")
-#: ``server.phone.tools``: a dotted module path, a colon, a dotted attribute path.
-_TOOLS_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+#: ``server.phone.tools`` and ``server.sideband.tools``: a dotted module path, a colon, a dotted attribute path.
+TOOLS_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 #: OpenAI redelivers for up to 72 hours (third-party figure, UNCONFIRMED): remember decisions a little longer.
 DEFAULT_DECIDED_TTL = 4 * 24 * 3600
 #: How long a claim blocks a concurrent delivery of the same event; must exceed the time a decision may take.
@@ -118,7 +118,7 @@ def load_phone_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str
             raise ConfigurationError("config key 'server.phone.rate_limit' must be a string such as '5/hour'")
         parse_limit(rate_limit)
     tools = merged["tools"]
-    if tools is not None and (not isinstance(tools, str) or not _TOOLS_REFERENCE.fullmatch(tools.strip())):
+    if tools is not None and (not isinstance(tools, str) or not TOOLS_REFERENCE.fullmatch(tools.strip())):
         raise ConfigurationError("config key 'server.phone.tools' must be 'module:attribute' (a Toolbox)")
     settings = PhoneSettings(
         path=path.rstrip("/") or "/",

@@ -72,18 +72,6 @@ class TokenServerContainer(containers.DeclarativeContainer):
     #: Hangs up calls the server started after ``server.max_call_seconds`` (``None`` when unset).
     call_hangups = LockedResource(open_hangups, server_settings, realtime.realtime_session_service.provider)
 
-    signaling_endpoint = providers.ThreadSafeSingleton(
-        SignalingEndpoint,
-        service=realtime.realtime_session_service.provider,
-        settings=server_settings,
-        limiter=call_rate_limiter,
-        throttle=auth_throttle,
-        authenticate=authenticate.provider,
-        realtime_settings=realtime.settings.provider,
-        hosts=token_endpoint.provided.hosts,
-        hangups=call_hangups.provider,
-    )
-
     demo_assets = providers.ThreadSafeSingleton(
         DemoAssets, settings=server_settings, realtime_settings=realtime.settings.provider
     )
@@ -100,9 +88,23 @@ class TokenServerContainer(containers.DeclarativeContainer):
     #: One owner per call (:mod:`realtime_service.sideband.ownership`): leases in ``server.rate_limit_storage``,
     #: a resource (Redis is closed); memory leases with several ``workers`` are a ``ConfigurationError``.
     call_leases = LockedResource(open_call_leases, server_settings.provided.rate_limit_storage, workers)
-    #: Attaches the sideband of calls accepted with ``Accept(tools=...)`` in the background, each under its
+    #: Attaches the sideband of calls accepted with ``Accept(tools=...)``, and of calls ``/session`` starts under
+    #: ``server.sideband``, in the background, each under its
     #: lease (:mod:`realtime_service.sideband.attacher`); a resource: ``shutdown_resources()`` closes every socket.
     call_attacher = LockedResource(open_call_attacher, realtime.realtime_session_service, call_leases)
+
+    signaling_endpoint = providers.ThreadSafeSingleton(
+        SignalingEndpoint,
+        service=realtime.realtime_session_service.provider,
+        settings=server_settings,
+        limiter=call_rate_limiter,
+        throttle=auth_throttle,
+        authenticate=authenticate.provider,
+        realtime_settings=realtime.settings.provider,
+        hosts=token_endpoint.provided.hosts,
+        hangups=call_hangups.provider,
+        attacher=call_attacher.provider,
+    )
 
     phone_endpoint = providers.ThreadSafeSingleton(
         PhoneEndpoint,

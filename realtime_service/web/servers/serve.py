@@ -278,10 +278,13 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
         container.token_server.phone_endpoint()
         if settings.phone.tools is not None:  # import the toolbox now, and refuse per-worker (memory) leases
             container.token_server.call_router()
+        for name, on in (("server.phone.tools", settings.phone.tools), ("server.sideband", settings.sideband)):
+            if on is None:
+                continue
             check_lease_storage(settings.rate_limit_storage, workers=args.workers)
             if importlib.util.find_spec("websockets") is None:
                 raise ConfigurationError(
-                    "server.phone.tools attaches calls' sidebands, which needs the sideband extra: "
+                    f"{name} attaches calls' sidebands, which needs the sideband extra: "
                     "pip install 'realtime-service[sideband]'"
                 )
         limiter = container.token_server.rate_limiter()

@@ -63,7 +63,9 @@ class SignalingEndpoint(BrowserRoute):
     ``limiter`` is the calls budget (``server.call_rate_limit``), apart from ``/token``'s keys budget;
     ``throttle`` is ``/token``'s, so failed authentications count together on both routes. ``hangups`` is a
     zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
-    ``server.max_call_seconds``).
+    ``server.max_call_seconds``); ``attacher`` one giving the
+    :class:`~realtime_service.sideband.attacher.CallAttacher` that attaches ``server.sideband``'s toolbox to
+    each call started (only called when that setting is on).
     """
 
     action = "call"
@@ -79,6 +81,7 @@ class SignalingEndpoint(BrowserRoute):
         hosts: HostAllowList,
         throttle: IdentityRateLimiter | None = None,
         hangups: Callable[[], HangupScheduler | None] | None = None,
+        attacher: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__(
             settings,
@@ -91,6 +94,7 @@ class SignalingEndpoint(BrowserRoute):
         self._policy = SessionPolicy(settings.session, settings.browser_fields, settings.max_ttl)
         self._budget = Budget(limiter, what="calls")
         self._hangups = hangups or (lambda: None)
+        self._attacher = attacher
         self._secrets = KnownSecrets(settings.bearer_tokens, realtime_settings)
 
     @property
@@ -145,7 +149,7 @@ class SignalingEndpoint(BrowserRoute):
             if self.voice_api == "live":
                 live = service.create_live_session(offer, live_session(terms, self.settings.live_model))
                 return self._success(live.session_id, live.sdp, live.request_id, admitted)
-            call = service.create_call(offer, realtime_session(terms))
+            call = service.create_call(offer, self._realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
         except Exception as exc:
             lost = self._lost_call(exc)
@@ -159,7 +163,7 @@ class SignalingEndpoint(BrowserRoute):
             if self.voice_api == "live":
                 live = await service.acreate_live_session(offer, live_session(terms, self.settings.live_model))
                 return self._success(live.session_id, live.sdp, live.request_id, admitted)
-            call = await service.acreate_call(offer, realtime_session(terms))
+            call = await service.acreate_call(offer, self._realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
         except Exception as exc:
             lost = self._lost_call(exc)
@@ -176,6 +180,7 @@ class SignalingEndpoint(BrowserRoute):
             scheduler = self._hangups()
             if scheduler is not None:
                 scheduler.schedule(api, call_id)  # before anything else can fail: the call exists upstream
+            self._attach(call_id)
         elif self.settings.max_call_seconds is not None:
             logger.error("the upstream answer named no call id (request_id=%s): it cannot be hung up", request_id)
         headers = [
@@ -185,6 +190,27 @@ class SignalingEndpoint(BrowserRoute):
             *([(CALL_ID_HEADER, call_id)] if call_id is not None else []),
         ]
         return WebResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
+
+    def _realtime_session(self, terms: SessionTerms) -> dict[str, Any]:
+        """The session sent upstream; under ``server.sideband`` its toolbox's tools are the call's, unless the
+        configured session (or the browser, where allowed) named its own."""
+        session = realtime_session(terms)
+        sideband = self.settings.sideband
+        if sideband is not None and "tools" not in session:
+            session["tools"] = list(sideband.toolbox.definitions())
+        return session
+
+    def _attach(self, call_id: str) -> None:
+        """Under ``server.sideband``, schedule the attach and return at once: the browser's answer never waits
+        for it, and a failure to schedule is logged once (the call stands; no key is logged)."""
+        sideband = self.settings.sideband
+        if sideband is None or self._attacher is None:
+            return
+        options = {"max_call_seconds": sideband.max_call_seconds} if sideband.max_call_seconds is not None else {}
+        try:
+            self._attacher().attach(call_id, tools=sideband.toolbox, options=options)
+        except Exception as exc:
+            logger.error("call %s: the sideband attach could not be scheduled (%s)", call_id, type(exc).__name__)
 
     @property
     def _api(self) -> str:
