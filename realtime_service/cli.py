@@ -385,20 +385,17 @@ def _follow(settings: Settings, session_id: str, shown: str, timeout: float, han
     import asyncio
 
     from .errors import NotFoundError
-    from .sideband.dial_watch import DialEvent, attach_url, watch_dial
-    from .transport.gateway import fixed_headers
+    from .sideband.connection import live_target
+    from .sideband.dial_watch import DialEvent, watch_dial
     from .webhooks.masking import mask_text
-
-    keep = {"authorization", "api-key", "user-agent", "openai-organization", "openai-project"}
-    headers = {k: v for k, v in fixed_headers(settings, settings.api_key or "").items() if k.lower() in keep}
 
     def show(event: DialEvent) -> None:
         detail = ": ".join(part for part in (event.code, event.message) if part)
         print(mask_text(f"{event.outcome}: {shown}" + (f" ({detail})" if detail else "")), flush=True)
 
-    url = attach_url(settings.base_url, session_id)
+    target = live_target(settings, session_id)  # the one sideband URL and header builder (Azure's path included)
     try:
-        outcome = asyncio.run(watch_dial(url, headers, timeout=timeout, on_event=show))
+        outcome = asyncio.run(watch_dial(target.url, target.headers, timeout=timeout, on_event=show))
     except NotFoundError:  # it failed (or was hung up) before the sideband attached: the session is gone
         print(f"ended: {shown} (the session ended before its sideband attached: the call failed or was hung up)")
         return EXIT_FAILED

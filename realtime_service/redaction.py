@@ -236,9 +236,8 @@ PACKAGE_LOGGERS = (
     "realtime_service.webhooks",
     "realtime_service.sideband",
     "realtime_service.emulator.ring",
-    "realtime_service.sideband",
     "realtime_service.sideband.socket",
-    "realtime_service.sideband.wire",
+    "realtime_service.sideband.phone",
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from realtime_service import APIConnectionError, NotFoundError
+from realtime_service import APIConnectionError, ConfigurationError, NotFoundError
 from realtime_service.emulator import Emulator
 from realtime_service.live.models import SipDigestAuth, SipTrunk
 from realtime_service.sideband.dial_watch import DialEvent, attach_url, watch_dial
@@ -85,7 +85,6 @@ def test_nothing_within_the_timeout_is_a_timeout() -> None:
 
 def test_an_unknown_session_is_not_found_and_the_key_is_in_no_log(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("realtime_service.sideband.wire").setLevel(logging.INFO)  # as the module sets it
     with Emulator() as emu:
         headers = {"Authorization": f"Bearer {emu.api_key}"}
         with pytest.raises(NotFoundError):
@@ -111,4 +110,5 @@ def test_an_unknown_session_is_not_found_and_the_key_is_in_no_log(caplog: pytest
 def test_the_attach_url_follows_the_base_url() -> None:
     assert attach_url("https://api.openai.com/v1", "live_a") == "wss://api.openai.com/v1/live/sessions/live_a/attach"
     assert attach_url("http://127.0.0.1:9/v1/", "live_a") == "ws://127.0.0.1:9/v1/live/sessions/live_a/attach"
-    assert attach_url("http://h/v1", "live_a/../x") == "ws://h/v1/live/sessions/live_a%2F..%2Fx/attach"
+    with pytest.raises(ConfigurationError, match="session_id"):  # refused before connecting, not escaped
+        attach_url("http://h/v1", "live_a/../x")

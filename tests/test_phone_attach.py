@@ -161,7 +161,7 @@ def test_accept_puts_the_toolbox_definitions_in_the_session_and_checks_what_it_i
         Accept({"type": "realtime"}, tools="examples.order_tools:toolbox")
     with pytest.raises(TypeError, match="callables"):
         Accept({"type": "realtime"}, observers=["not callable"])
-    with pytest.raises(ConfigurationError, match="not wired yet"):
+    with pytest.raises(ConfigurationError, match="delegation stated"):  # omitted is client mode on Live
         Accept({"type": "live", "model": "gpt-live"}, tools=toolbox)
 
 
@@ -186,12 +186,12 @@ def test_a_malformed_tools_setting_is_refused_when_loaded(reference: object) -> 
         load_phone_settings({"tools": reference}, {})
 
 
-def test_the_config_router_accepts_with_the_toolbox_and_refuses_it_for_live() -> None:
+def test_the_config_router_accepts_with_the_toolbox_and_refuses_live_without_a_delegation() -> None:
     settings = load_phone_settings({"session": {"type": "realtime"}, "tools": "examples.order_tools:toolbox"}, {})
     router = ConfigRouter.from_settings(settings)
     assert router.tools is load_toolbox("examples.order_tools:toolbox")
     live = load_phone_settings({"session": {"type": "live"}, "tools": "examples.order_tools:toolbox"}, {})
-    with pytest.raises(ConfigurationError, match="not wired yet"):
+    with pytest.raises(ConfigurationError, match="delegation stated"):
         ConfigRouter.from_settings(live)
 
 

@@ -9,8 +9,10 @@ sideband is closed the moment it is lost (and no tool runs once the keeper says 
 released when the call ends. ``close()`` (the container's ``shutdown_resources()``) cancels every attach and
 closes every socket.
 
-Not yet done: a standby that takes over a call whose owner died (:func:`~.ownership.atake_over` and a
-re-attach); GPT-Live phone sessions (``aattach_live_session``) are not wired here yet.
+Realtime calls attach with ``aattach_call(call_id)``, GPT-Live phone sessions with
+``aattach_live_session(session_id)`` (tools answer Responses delegation, a ``delegate`` client delegation; both
+run only while the lease is surely ours). Not yet done: a standby that takes over a call whose owner died
+(:func:`~.ownership.atake_over` and a re-attach).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import os
 import re
@@ -59,8 +62,37 @@ class _LeaseGuardedTools:
         return str(await self._tools.run(name, arguments, call_id=call_id))
 
 
+def _lease_guarded_delegate(delegate: Any, keeper: LeaseKeeper, stop: asyncio.Event) -> Any:
+    """A GPT-Live client ``delegate`` run only while the lease is surely ours, like :class:`_LeaseGuardedTools`."""
+
+    async def guarded(context: Any) -> Any:
+        if not keeper.valid():
+            stop.set()
+            await asyncio.Event().wait()  # cancelled when the sideband closes
+        result = delegate(context)
+        return await result if inspect.isawaitable(result) else result
+
+    return guarded
+
+
+class _Wiring:
+    """What one call is attached with: its API, tools, observers and (Live) client delegate."""
+
+    __slots__ = ("api", "delegate", "observers", "options", "tools")
+
+    def __init__(
+        self, api: str, tools: Any, observers: tuple[Any, ...], delegate: Any, options: dict[str, Any]
+    ) -> None:
+        self.api = api
+        self.tools = tools
+        self.observers = observers
+        self.delegate = delegate
+        self.options = options
+
+
 class CallAttacher:
-    """Attaches accepted calls' sidebands with ``service.aattach_call``, each under its lease in ``leases``.
+    """Attaches accepted calls' sidebands with ``service.aattach_call`` (GPT-Live: ``aattach_live_session``), each
+    under its lease in ``leases``.
     Thread-safe; one per process (the container's ``token_server.call_attacher``)."""
 
     def __init__(
@@ -99,28 +131,33 @@ class CallAttacher:
         *,
         tools: Any = None,
         observers: Iterable[Any] = (),
+        delegate: Any = None,
+        api: str = "realtime",
         options: Mapping[str, Any] | None = None,
     ) -> concurrent.futures.Future[CallEnd | None] | None:
-        """Schedule the attach of ``call_id`` and return at once (a future of its :class:`CallEnd`, ``None``
-        when another worker owns the call); ``None`` when this process already attends to it or is closing.
-        ``options`` (``aattach_call``'s keywords, e.g. ``max_call_seconds``) override ``attach_options``."""
+        """Schedule the attach of ``call_id`` (a Realtime call id, or with ``api="live"`` a GPT-Live session id)
+        and return at once (a future of its :class:`CallEnd`, ``None`` when another worker owns the call);
+        ``None`` when this process already attends to it or is closing. ``delegate`` is for Live only;
+        ``options`` (the attach method's keywords, e.g. ``max_call_seconds``) override ``attach_options``."""
+        if api not in ("realtime", "live"):
+            raise ValueError("api must be 'realtime' or 'live'")
+        if delegate is not None and api != "live":
+            raise ValueError("delegate= is for GPT-Live sessions (api='live')")
         observers = tuple(observers)
-        merged = {**self.attach_options, **(options or {})}
+        wiring = _Wiring(api, tools, observers, delegate, {**self.attach_options, **(options or {})})
         with self._lock:
             if self._closed or call_id in self._active:
                 return None
             self._active.add(call_id)
         try:
             self._thread.start()
-            return self._thread.submit(lambda: self._attend(call_id, tools, observers, merged))
+            return self._thread.submit(lambda: self._attend(call_id, wiring))
         except BaseException:
             with self._lock:
                 self._active.discard(call_id)
             raise
 
-    async def _attend(
-        self, call_id: str, tools: Any, observers: tuple[Any, ...], options: dict[str, Any]
-    ) -> CallEnd | None:
+    async def _attend(self, call_id: str, wiring: _Wiring) -> CallEnd | None:
         try:
             try:
                 lease = await self.leases.aacquire(call_id, self.owner, self.ttl)
@@ -136,7 +173,7 @@ class CallAttacher:
             keeper = LeaseKeeper(self.leases, lease, on_lost=lambda _reason: stop.set())
             keeper.start()
             try:
-                return await self._attached(call_id, tools, observers, keeper, stop, options)
+                return await self._attached(call_id, wiring, keeper, stop)
             finally:
                 await keeper.stop()
         finally:
@@ -144,17 +181,24 @@ class CallAttacher:
                 self._active.discard(call_id)
 
     async def _attached(
-        self,
-        call_id: str,
-        tools: Any,
-        observers: tuple[Any, ...],
-        keeper: LeaseKeeper,
-        stop: asyncio.Event,
-        options: dict[str, Any],
+        self, call_id: str, wiring: _Wiring, keeper: LeaseKeeper, stop: asyncio.Event
     ) -> CallEnd | None:
-        guarded = _LeaseGuardedTools(tools, keeper, stop) if tools is not None else None
+        guarded = _LeaseGuardedTools(wiring.tools, keeper, stop) if wiring.tools is not None else None
         try:
-            handle = await self.service.aattach_call(call_id, tools=guarded, observers=observers, **options)
+            if wiring.api == "live":
+                delegate = None if wiring.delegate is None else _lease_guarded_delegate(wiring.delegate, keeper, stop)
+                handle = await self.service.aattach_live_session(
+                    call_id,
+                    tools=guarded,
+                    delegate=delegate,
+                    observers=wiring.observers,
+                    transport="sip",
+                    **wiring.options,
+                )
+            else:
+                handle = await self.service.aattach_call(
+                    call_id, tools=guarded, observers=wiring.observers, **wiring.options
+                )
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
             logger.error("call %s: the sideband attach failed: %s", call_id, exc)

@@ -6,31 +6,26 @@ It attaches at once (the voice-sip guide: outbound calls are attached right afte
 skips every other event (reflected audio, transcripts). Replayed events keep their ``event_id`` and are seen once.
 It only listens: nothing is sent on the socket, so nothing it does can change the call.
 
-The ``websockets`` client logs each request header, ``Authorization`` included, at DEBUG on the logger it is
-given: it gets :data:`WIRE_LOGGER`, held at INFO and scrubbed by the package's redaction filter (one of
-:data:`~realtime_service.redaction.PACKAGE_LOGGERS`).
+The socket is opened the one way every sideband is (:func:`~.connection.open_socket`: the URL from
+:func:`~.connection.live_sideband_url`, keepalive, bounded queue, and the redacting
+:data:`~.connection.SOCKET_LOGGER`, which masks the handshake's ``Authorization`` header at any level), with
+larger frames allowed: reflected audio makes a Live sideband's frames large.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, urlsplit, urlunsplit
 
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..errors import APIConnectionError, APITimeoutError, ConfigurationError, status_error_class
-from ..redaction import install_log_redaction
+from ..errors import APIConnectionError, APITimeoutError, status_error_class
+from .connection import SidebandTarget, live_sideband_url, open_socket
 
-WIRE_LOGGER = logging.getLogger("realtime_service.sideband.wire")
-WIRE_LOGGER.setLevel(logging.INFO)  # the client's DEBUG lines carry the request headers, the key among them
-install_log_redaction(loggers=[WIRE_LOGGER.name])  # already done by redaction (PACKAGE_LOGGERS): added once
 #: Reflected audio makes a Live sideband's frames large; a frame over this closes the socket (1009).
 MAX_FRAME_BYTES = 16 << 20
 
@@ -48,15 +43,10 @@ class DialEvent:
     message: str | None = None
 
 
-def attach_url(base_url: str, session_id: str) -> str:
-    """``wss://.../live/sessions/{id}/attach`` from the REST ``base_url`` (``http`` becomes ``ws``, ``https``
-    ``wss``); the id is percent-escaped."""
-    parts = urlsplit(base_url)
-    schemes = {"https": "wss", "http": "ws"}
-    if parts.scheme not in schemes:
-        raise ConfigurationError(f"base_url must be http(s) to attach a sideband, not {parts.scheme or 'none'}")
-    path = f"{parts.path.rstrip('/')}/live/sessions/{quote(session_id, safe='')}/attach"
-    return urlunsplit((schemes[parts.scheme], parts.netloc, path, "", ""))
+def attach_url(base_url: str, session_id: str, *, provider: str = "openai") -> str:
+    """``wss://.../live/sessions/{id}/attach`` from the REST ``base_url``: :func:`~.connection.live_sideband_url`
+    (an id that is not a plain token is a ``ConfigurationError`` before anything connects)."""
+    return live_sideband_url(base_url, session_id, provider=provider)
 
 
 def _text(value: object) -> str | None:
@@ -95,14 +85,8 @@ async def watch_dial(
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
     try:
-        async with connect(
-            url,
-            additional_headers=dict(headers),
-            open_timeout=open_timeout,
-            max_size=MAX_FRAME_BYTES,
-            logger=WIRE_LOGGER,
-            user_agent_header=None,
-        ) as socket:
+        target = SidebandTarget(url, dict(headers))
+        async with await open_socket(target, open_timeout=open_timeout, max_size=MAX_FRAME_BYTES) as socket:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -142,4 +126,4 @@ async def watch_dial(
         raise APIConnectionError(f"the sideband could not attach: {type(exc).__name__}") from None
 
 
-__all__ = ["MAX_FRAME_BYTES", "WIRE_LOGGER", "DialEvent", "attach_url", "watch_dial"]
+__all__ = ["MAX_FRAME_BYTES", "DialEvent", "attach_url", "watch_dial"]

@@ -27,42 +27,79 @@ class Accept:
     """Answer the call with this session configuration (the accept endpoint's body: GA realtime session config
     with ``type: "realtime"``, or a Live session with ``type: "live"``).
 
-    ``tools`` (a :class:`~realtime_service.sideband.tools.Toolbox` or any ``ToolRunner``) and ``observers``: once
-    the accept succeeded upstream, the worker that decided the call attaches its sideband with them, in the
-    background (docs/tools-and-delegation.md, "Phone calls"). The toolbox's ``definitions()`` become the
-    session's ``tools`` unless the session names its own. Realtime calls only for now: a Live session with
-    tools or observers is a ``ConfigurationError`` (the GPT-Live attach is not wired into phone calls yet)."""
+    ``tools`` (a :class:`~realtime_service.sideband.tools.Toolbox` or any ``ToolRunner``), ``observers`` and, on
+    GPT-Live, ``delegate`` (client delegation, sync or async): once the accept succeeded upstream, the worker that
+    decided the call attaches its sideband with them, in the background (docs/tools-and-delegation.md, "Phone
+    calls"). Realtime: the toolbox's ``definitions()`` become the session's ``tools`` unless the session names its
+    own. GPT-Live: the session must state its ``delegation`` (omitted is client mode, SIDEBAND-NOTES 3.7); a
+    ``responses`` delegation without ``tools`` gets the toolbox's ``responses_definitions()``. Tools on Live
+    without a stated delegation, or ``delegate`` on Realtime, is a ``ConfigurationError``."""
 
     session: Mapping[str, Any] = field(hash=False)
     tools: Any = field(default=None, hash=False, compare=False, repr=False)
     observers: tuple[Any, ...] = field(default=(), hash=False, compare=False, repr=False)
+    delegate: Any = field(default=None, hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.session, Mapping):
             raise RequestValidationError({"session": ["must be a mapping (the session configuration)"]})
         session = dict(self.session)
+        tools = self.tools
+        if tools is not None and not (
+            callable(getattr(tools, "run", None)) and callable(getattr(tools, "definitions", None))
+        ):
+            raise TypeError(
+                f"Accept(tools=...) must be a Toolbox or a ToolRunner (definitions() and run()), not "
+                f"{type(tools).__name__}"
+            )
+        if self.delegate is not None and not callable(self.delegate):
+            raise TypeError("Accept(delegate=...) must be a callable (sync or async) taking a DelegationContext")
+        live = session.get("type", "realtime") == "live"
         if self.tools is not None:
-            if not callable(getattr(self.tools, "run", None)) or not callable(getattr(self.tools, "definitions", None)):
-                raise TypeError(
-                    f"Accept(tools=...) must be a Toolbox or a ToolRunner (definitions() and run()), not "
-                    f"{type(self.tools).__name__}"
-                )
-            session.setdefault("tools", self.tools.definitions())  # the model must know the tools it may call
+            if live:
+                session["delegation"] = _live_delegation(session, self.tools)
+            else:
+                session.setdefault("tools", self.tools.definitions())  # the model must know the tools it may call
+        if self.delegate is not None and not live:
+            raise ConfigurationError(
+                "Accept(delegate=...) is for GPT-Live sessions (client delegation); a Realtime call's tools go in "
+                "tools="
+            )
         object.__setattr__(self, "session", MappingProxyType(session))
         observers = (self.observers,) if callable(self.observers) else tuple(self.observers)
         if not all(callable(observer) for observer in observers):
             raise TypeError("Accept(observers=...) must be callables (sync or async) taking one event")
         object.__setattr__(self, "observers", observers)
-        if self.attaches and self.session.get("type", "realtime") != "realtime":
-            raise ConfigurationError(
-                "Accept(tools=/observers=) is wired for Realtime calls only: attaching to a GPT-Live phone "
-                "session is not wired yet (session type 'live')"
-            )
 
     @property
     def attaches(self) -> bool:
         """Whether the deciding worker attaches the call's sideband after the accept."""
-        return self.tools is not None or bool(self.observers)
+        return self.tools is not None or self.delegate is not None or bool(self.observers)
+
+
+def _live_delegation(session: Mapping[str, Any], tools: Any) -> Any:
+    """The Live session's ``delegation`` with the toolbox's tools in it: it must be stated (omitted is client
+    mode, where no function call ever reaches the tools); a ``responses`` one without ``tools`` gets them."""
+    delegation = session.get("delegation")
+    if not isinstance(delegation, Mapping) or not isinstance(delegation.get("type"), str):
+        raise ConfigurationError(
+            "Accept(tools=...) on a GPT-Live session needs the session's delegation stated (omitted is client "
+            "mode): {'type': 'responses', 'responses': {'model': ...}} to run the toolbox's tools, or "
+            "{'type': 'client'} with Accept(delegate=...)"
+        )
+    if delegation["type"] != "responses":
+        return delegation
+    responses = delegation.get("responses")
+    if not isinstance(responses, Mapping) or not isinstance(responses.get("model"), str) or not responses["model"]:
+        raise ConfigurationError(
+            "Accept(tools=...) on a GPT-Live session: delegation.responses.model must name the Responses model "
+            "that calls the tools"
+        )
+    if "tools" in responses:
+        return delegation  # the session's own
+    definitions = getattr(tools, "responses_definitions", None)
+    entries = definitions() if callable(definitions) else tools.definitions()
+    return {**delegation, "responses": {**responses, "tools": list(entries)}}
 
 
 @dataclass(frozen=True, slots=True)

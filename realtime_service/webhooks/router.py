@@ -70,11 +70,12 @@ class ConfigRouter:
         self.limiter = limiter
         self.tools = tools
         self.session_type = str(session.get("type", "realtime")) if session is not None else None
-        if tools is not None and self.session_type == "live":
-            raise ConfigurationError(
-                "config key 'server.phone.tools' is wired for Realtime calls only: attaching to a GPT-Live phone "
-                "session is not wired yet (server.phone.session.type is 'live')"
-            )
+        if tools is not None and session is not None:
+            try:
+                Accept(session, tools=tools)  # a Live session that states no delegation fails at start, not per call
+            except ConfigurationError as exc:
+                keys = "config keys 'server.phone.session' and 'server.phone.tools'"
+                raise ConfigurationError(f"{keys}: {exc}") from None
 
     @classmethod
     def from_settings(

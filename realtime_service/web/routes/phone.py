@@ -25,7 +25,7 @@ from realtime_service.errors import WebhookVerificationError
 from ...webhooks.actions import aservice_act, service_act
 from ...webhooks.decisions import Accept, RouterLike
 from ...webhooks.desk import IN_PROGRESS, RETRY, CallDesk, Outcome
-from ...webhooks.events import RealtimeCallIncoming, parse_event
+from ...webhooks.events import LiveTransportIncoming, RealtimeCallIncoming, parse_event
 from ...webhooks.ledger import DecisionLedger
 from ...webhooks.router import ConfigRouter
 from ...webhooks.verify import WebhookVerifier
@@ -167,13 +167,19 @@ class PhoneEndpoint:
         decision = outcome.decision
         if not (isinstance(decision, Accept) and decision.attaches and outcome.result == "accepted"):
             return
-        if not isinstance(event, RealtimeCallIncoming):  # Accept refuses tools for Live sessions: a seam for it
+        if isinstance(event, RealtimeCallIncoming):
+            call_id, api = event.call_id, "realtime"
+        elif isinstance(event, LiveTransportIncoming):
+            call_id, api = event.session_id, "live"
+        else:
             return
         if self._attacher is None:
             logger.error("call accepted with tools, but this endpoint has no call attacher: not attached")
             return
         try:
-            self._attacher().attach(event.call_id, tools=decision.tools, observers=decision.observers)
+            self._attacher().attach(
+                call_id, tools=decision.tools, observers=decision.observers, delegate=decision.delegate, api=api
+            )
         except Exception as exc:
             logger.error("call accepted, but its sideband attach could not be scheduled (%s)", type(exc).__name__)
 
