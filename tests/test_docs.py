@@ -110,7 +110,7 @@ def test_the_readme_keeps_its_two_commands() -> None:
 
 def test_the_readme_is_short_and_its_links_resolve() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert len(text.splitlines()) <= 120
+    assert len(text.splitlines()) <= 130  # a page, not a manual: the rest is in docs/
     links = [link for link in re.findall(r"\]\(([^)]+)\)", text) if not link.startswith("http")]
     assert links
     for link in links:
