@@ -179,3 +179,31 @@ def test_the_attacher_refuses_a_delegate_for_realtime_and_an_unknown_api(emu: Em
         assert attacher.active == 0
     finally:
         attacher.close()
+
+
+@pytest.mark.parametrize("why", ["lease_lost", "shutdown"])
+def test_a_worker_letting_go_of_a_live_call_never_ends_the_session(emu: Emulator, why: str) -> None:
+    """A lost lease (another worker may own the call now) or this worker's shutdown closes its socket only: a
+    GPT-Live handle's ``close()`` would send ``session.close`` and hang up on the caller."""
+    from tests.test_phone_attach import container_for
+
+    record = CallRecord(id=f"live_letgo_{why}", api="live", transport="sip", state="accepted", created_at=0.0)
+    emu.calls.add(record)
+    emu.script_call(record.id, [{"caller": "Hello?"}, {"wait": 30}, "hangup"])
+    leases = MemoryCallLeases()
+    attacher = CallAttacher(container_for(emu).realtime.realtime_session_service(), leases, owner="w", ttl=0.6)
+    try:
+        future = attacher.attach(record.id, observers=[lambda event: None], api="live")
+        assert future is not None
+        emu.calls.wait_until(record.id, lambda r: r.script_state is not None, timeout=DEADLINE)
+        if why == "lease_lost":
+            leases.close()  # the storage forgot the lease: the next renewal is refused
+            end = future.result(DEADLINE)
+            assert end is not None
+            assert end.reason == "closed"
+    finally:
+        attacher.close()
+    final = emu.calls.get(record.id)
+    assert final is not None
+    assert final.state == "accepted"  # the caller is still on the line
+    assert [e for e in final.client_events if e.event.get("type") == "session.close"] == []

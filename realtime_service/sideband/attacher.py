@@ -213,14 +213,14 @@ class CallAttacher:
         lost = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if not ended.done():
+            if not ended.done():  # another owner may have the call now: let go of it, never end it
                 logger.warning("call %s: the lease is gone; closing this worker's sideband", call_id)
-                end: CallEnd = await handle.close()
+                end: CallEnd = await handle.detach()
             else:
                 end = ended.result()
-        except asyncio.CancelledError:  # shutdown: close the socket before going
+        except asyncio.CancelledError:  # shutdown: close the socket before going (the call itself goes on)
             with contextlib.suppress(Exception):
-                await handle.close()
+                await handle.detach()
             raise
         finally:
             lost.cancel()

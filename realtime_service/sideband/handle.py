@@ -114,6 +114,11 @@ class CallHandle:
         """Stop controlling the call (the call itself goes on): close the socket, cancel every task."""
         return await self._controller.stop("closed")
 
+    async def detach(self) -> CallEnd:
+        """Stop controlling the call without ending it, whatever the API (on a Realtime call, :meth:`close`; a
+        GPT-Live handle's ``close`` ends the session, its ``detach`` does not)."""
+        return await self.close()
+
     async def _rest_end(self, reason: str, action: Callable[[], Awaitable[Any]]) -> CallEnd:
         self._controller.mark_stopping(reason)
         try:
