@@ -1,7 +1,8 @@
-"""The README's phone agent, as a user runs it: ``examples/phone_agent_flask.py`` (waitress) and
-``examples/phone_agent_fastapi.py`` (uvicorn), each a router accepting with a ``Toolbox``, in one process;
+"""The phone agents as a user runs them: ``examples/phone_agent_flask.py`` (waitress) and
+``examples/phone_agent_fastapi.py`` (uvicorn), each a router accepting with a ``Toolbox`` (the README's), and
+``examples/phone_sideband.py``, the same written by hand with the official SDK; each in one process and
 ``realtime-service emulator ring ... --script examples/order_call.yaml`` in another, over loopback: the whole
-scripted call, the tool answered once by the package's own controller, and a wrong answer reported as such."""
+scripted call, the tool answered once, and a wrong answer reported as such."""
 
 from __future__ import annotations
 
@@ -26,7 +27,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.mark.parametrize("example", ["phone_agent_flask", "phone_agent_fastapi"])
+#: Each example, and what its log says of a whole call: the package's controller, or the hand-written SDK loop.
+PACKAGE_LOG = ("sideband attached by", "sideband ended (server_closed)")
+EXAMPLES = {
+    "phone_agent_flask": PACKAGE_LOG,
+    "phone_agent_fastapi": PACKAGE_LOG,
+    "phone_sideband": ("the model said 'Your order 1234 ships tomorrow.'",),
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
 @pytest.mark.parametrize(("script", "code"), [("order_call.yaml", 0), ("wrong_answer", 1)])
 def test_the_example_agent_and_ring_play_the_whole_call(example: str, script: str, code: int, tmp_path: Path) -> None:
     command = shutil.which("realtime-service")
@@ -71,8 +81,8 @@ def test_the_example_agent_and_ring_play_the_whole_call(example: str, script: st
     if code == 0:
         assert "script: done" in ring.stdout
         assert ": hung_up" in ring.stdout
-        assert "sideband attached by" in app_log
-        assert "sideband ended (server_closed)" in app_log
+        for line in EXAMPLES[example]:
+            assert line in app_log
     else:
         assert "script: failed at step 2 (expect_output):" in ring.stdout
         failure = ring.stdout.split("script: failed at step 2 (expect_output): ", 1)[1].splitlines()[0]
