@@ -50,7 +50,7 @@ from .client_secrets import realtime_session
 from .core import Call, Core, Driver, SocketClosed, SocketRoute, SocketSession, Transport
 from .live_sessions import MEDIA_SESSION
 from .replies import Reply, random_id
-from .sideband_session import Problem, server_event_id
+from .sideband_session import Problem, server_event_id, session_of
 from .sidebands import LiveSideband, RealtimeSideband
 from .validation import Enum, Integer, Object, Spec
 
@@ -287,13 +287,7 @@ class LivePrimary(LiveSideband):
                 code="session_not_started",
                 param="type",
             )
-        session = event.get("session")
-        if not isinstance(session, dict):
-            raise Problem(
-                "Missing required parameter: 'session'." if session is None else "Invalid type for 'session'.",
-                code="missing_required_parameter" if session is None else "invalid_type",
-                param="session",
-            )
+        session = session_of(event)
         issue = WS_SESSION.check(session, "session")
         if issue is not None:
             raise Problem(issue.message, code=issue.code or "invalid_value", param=issue.param)

@@ -44,6 +44,18 @@ class Problem(Exception):
         self.message, self.code, self.param, self.type = message, code, param, type
 
 
+def session_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``session`` object of a ``session.update`` / ``session.start``, or the API's error for its absence."""
+    session = event.get("session")
+    if not isinstance(session, dict):
+        raise Problem(
+            "Missing required parameter: 'session'." if session is None else "Invalid type for 'session'.",
+            code="missing_required_parameter" if session is None else "invalid_type",
+            param="session",
+        )
+    return session
+
+
 class Sideband:
     """The shared part of a sideband: subclasses answer events (:meth:`handle`) and shape errors (:meth:`error`).
 

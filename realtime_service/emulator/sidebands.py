@@ -39,7 +39,7 @@ from .live_events import REPLAY_MAX_EVENTS as REPLAY_MAX_EVENTS
 from .live_events import REPLAY_SECONDS as REPLAY_SECONDS
 from .live_events import LiveEvents
 from .replies import Reply, random_id
-from .sideband_session import Problem, Sideband, server_event_id
+from .sideband_session import Problem, Sideband, server_event_id, session_of
 from .validation import Object, validate
 
 ATTACHABLE = frozenset({"active", "accepted", "dialing"})
@@ -439,13 +439,7 @@ class LiveSideband(Sideband):
         return True
 
     def _update(self, event: dict[str, Any], client_event_id: str | None) -> None:
-        session = event.get("session")
-        if not isinstance(session, dict):
-            raise Problem(
-                "Missing required parameter: 'session'." if session is None else "Invalid type for 'session'.",
-                code="missing_required_parameter" if session is None else "invalid_type",
-                param="session",
-            )
+        session = session_of(event)
         for name in session:
             if name not in _LIVE_UPDATABLE:
                 raise Problem(
