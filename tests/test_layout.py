@@ -247,3 +247,16 @@ def test_every_package_folder_is_in_setup_cfgs_package_list() -> None:
     folders = {module_name(init, PACKAGE) for init in PACKAGE.rglob("__init__.py")}
     assert "realtime_service.ga._generated" in folders
     assert folders == listed
+
+
+def test_no_asyncio_wait_for_in_the_package() -> None:
+    """``asyncio.wait_for`` on Python 3.11 can lose a cancellation (bpo-42130: the inner awaitable finishing as the
+    task is cancelled returns its result instead), so a Ctrl-C or a shutdown is missed; ``asyncio.timeout`` is
+    used instead."""
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "asyncio.wait_for(" in line
+    ]
+    assert offenders == []

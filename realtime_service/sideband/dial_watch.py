@@ -92,7 +92,8 @@ async def watch_dial(
                 if remaining <= 0:
                     return DialEvent("timeout")
                 try:
-                    frame = await asyncio.wait_for(socket.recv(), remaining)
+                    async with asyncio.timeout(remaining):  # not wait_for: on 3.11 it can lose a Ctrl-C
+                        frame = await socket.recv()
                 except TimeoutError:
                     return DialEvent("timeout")
                 try:

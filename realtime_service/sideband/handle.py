@@ -258,7 +258,8 @@ class LiveCallHandle(CallHandle):
 
     async def _wait_end(self, reason: str) -> CallEnd:
         try:
-            return await asyncio.wait_for(self._live.wait(), self._close_wait)
+            async with asyncio.timeout(self._close_wait):
+                return await self._live.wait()
         except TimeoutError:
             return await self._live.stop(reason)
 

@@ -358,7 +358,8 @@ class LiveController(RealtimeController):
             why = "no delegate is configured"
         else:
             try:
-                result = await asyncio.wait_for(self._call_delegate(context), self._delegation_deadline)
+                async with asyncio.timeout(self._delegation_deadline):
+                    result = await self._call_delegate(context)
                 if isinstance(result, str) and result.strip():
                     await context.say(result)
                 elif not context.answered:
@@ -403,7 +404,8 @@ class LiveController(RealtimeController):
             chunk = text[start : start + APPEND_CHARS]
             if self._socket is None and not self.ended.done():  # between sockets: an answer must not be lost
                 with contextlib.suppress(TimeoutError):  # not re-attached in time: send() says so below
-                    await asyncio.wait_for(self._attached.wait(), APPEND_WAIT)
+                    async with asyncio.timeout(APPEND_WAIT):
+                        await self._attached.wait()
             await self.send({"type": f"session.{kind}.append", "content": chunk, "delegation_id": delegation_id})
 
 

@@ -482,7 +482,8 @@ class LeaseKeeper:
             if sent >= self._valid_until:
                 continue  # the check above names why
             try:
-                renewed = await asyncio.wait_for(self.leases.arenew(self.lease), self._valid_until - sent)
+                async with asyncio.timeout(self._valid_until - sent):
+                    renewed = await self.leases.arenew(self.lease)
             except (LeaseUnavailable, TimeoutError) as exc:
                 logger.info("call %s: lease renewal failed (%s); retrying", self.lease.call_id, type(exc).__name__)
                 continue
@@ -562,5 +563,6 @@ async def atake_over(
             await asyncio.sleep(wait)
         else:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await stop.wait()
     return None

@@ -464,7 +464,8 @@ class RealtimeController:
 
     async def _run_tool(self, tools: ToolRunner, call_id: str, name: str, arguments: str) -> None:
         try:
-            output = await asyncio.wait_for(tools.run(name, arguments, call_id=call_id), self._tool_timeout)
+            async with asyncio.timeout(self._tool_timeout):
+                output = await tools.run(name, arguments, call_id=call_id)
             if not isinstance(output, str):
                 output = _error_output("the tool returned no text")
             elif len(output) > MAX_OUTPUT_CHARS:

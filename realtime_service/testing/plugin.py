@@ -196,7 +196,8 @@ class ScriptedCalls:
         async def run() -> PlayedCall:
             call = await self(script, tools=tools, observers=observers, **attach_options)
             try:
-                end = await asyncio.wait_for(call.handle.closed(), timeout)
+                async with asyncio.timeout(timeout):
+                    end = await call.handle.closed()
             except TimeoutError:
                 await call.handle.close()
                 raise
