@@ -9,9 +9,12 @@ refuses, so CI cannot pass without running it.
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +25,9 @@ from realtime_service.errors import ConfigurationError
 from realtime_service.sideband.attacher import CallAttacher
 from realtime_service.sideband.ownership import MemoryCallLeases
 from realtime_service.sideband.tools import Toolbox
-from realtime_service.webhooks import Accept
+from realtime_service.web.messages import WebRequest
+from realtime_service.web.servers.containers import TokenServerContainer
+from realtime_service.webhooks import Accept, Decision, Ignore, RealtimeCallIncoming, WebhookEvent
 
 agents = pytest.importorskip("agents", reason="openai-agents is not installed (the dev extra brings it)")
 from agents import function_tool  # noqa: E402
@@ -37,6 +42,16 @@ ORDER_CALL: list[Any] = [
     {"model_says": "Your order A-1 ships tomorrow."},
     "hangup",
 ]
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    """Poll ``condition`` until it holds or :data:`WAIT` passes (the attacher's end has no event to wait on)."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def order_agent(ran: list[str]) -> RealtimeAgent[Any]:
@@ -106,6 +121,71 @@ def test_the_agent_answers_the_order_call_once_and_the_lease_is_given_back(
     # the runs' tracing is off (never sent) unless the host's run config turns it on (the SDK sends "auto")
     assert {update["tracing"] for update in updates if "tracing" in update} == ({tracing} if tracing else set())
     assert leases.holder(record.id) is None  # given back when the call ended
+
+
+def test_the_webhook_endpoint_accepts_with_the_agent_and_runs_it_on_the_call() -> None:
+    """The whole path: the emulator rings this package's phone endpoint, the router accepts with the agent, the
+    endpoint's attacher runs it under the call's lease, the script plays to its end."""
+    from dependency_injector import providers
+
+    secret = "whsec_" + base64.b64encode(b"agents-handoff-test-secret-32by!").decode()
+    ran: list[str] = []
+    agent = order_agent(ran)
+
+    def route(event: WebhookEvent) -> Decision:
+        if not isinstance(event, RealtimeCallIncoming):
+            return Ignore()
+        return Accept({"type": "realtime", "instructions": "The router's."}, agent=agent)
+
+    with Emulator(script=ORDER_CALL) as emu:
+        container = TokenServerContainer(environ={})
+        container.config.from_dict(
+            {
+                "realtime": {"api_key": emu.api_key, "base_url": emu.base_url},
+                "server": {"phone": {"webhook_secret": secret, "session": {"type": "realtime"}}},
+            }
+        )
+        container.call_router.override(providers.Object(route))
+        endpoint = container.phone_endpoint()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                answer = endpoint.handle(WebRequest("POST", self.path, headers, body, client="127.0.0.1"))
+                self.send_response(answer.status)
+                for name, value in answer.headers:
+                    if name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
+            rung = emu.ring(url, secret=secret, decide_within=WAIT)
+            assert rung.state == "accepted", rung
+            final = emu.calls.wait_until(
+                rung.id, lambda r: r.script_state is not None and r.script_state.status in ("done", "failed"), WAIT
+            )
+            attacher = container.call_attacher()
+            leases = container.call_leases()
+            # the attach ends a moment after the script (its socket closes): poll, with a deadline, for its end
+            assert _eventually(lambda: attacher.active == 0 and leases.holder(rung.id) is None)  # lease given back
+        finally:
+            server.shutdown()
+            server.server_close()
+            container.shutdown_resources()
+    assert final.script_state == ScriptState("done")
+    assert ran == ["A-1"]
+    assert (attacher.attached, attacher.failed) == (1, 0)
+    assert rung.session["instructions"] == "The router's."  # accepted with the agent's session under the router's
+    assert [tool["name"] for tool in rung.session["tools"]] == ["lookup_order"]
 
 
 def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(emu: Emulator) -> None:
