@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -188,7 +189,10 @@ def test_the_webhook_endpoint_accepts_with_the_agent_and_runs_it_on_the_call() -
     assert [tool["name"] for tool in rung.session["tools"]] == ["lookup_order"]
 
 
-def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(emu: Emulator) -> None:
+def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="websockets.client")  # the SDK's handshake lines carry the key
     record = _accepted_call(emu, "rtc_agent_lost")
     attached, closed = threading.Event(), threading.Event()
 
@@ -220,6 +224,10 @@ def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(emu: Emul
     assert final is not None
     assert final.state == "accepted"  # the caller is still on the line
     assert ran == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "websockets.client"]
+    handshake = [line for line in lines if "authorization" in line.lower()]
+    assert handshake == ["> Authorization: <redacted>"]
+    assert emu.api_key not in caplog.text
 
 
 def test_shutdown_closes_the_agents_socket_and_gives_the_lease_back(emu: Emulator) -> None:

@@ -79,6 +79,16 @@ def _lease_guarded_delegate(delegate: Any, keeper: LeaseKeeper, stop: asyncio.Ev
     return guarded
 
 
+def _mask_sdk_handshakes() -> None:
+    """The Agents SDK connects with ``websockets`` on its default logger, which logs the request headers (the
+    service's key) at DEBUG: the sideband's redacting filter goes on it too (once)."""
+    from .connection import SocketLogFilter
+
+    client_logger = logging.getLogger("websockets.client")
+    if not any(isinstance(each, SocketLogFilter) for each in client_logger.filters):
+        client_logger.addFilter(SocketLogFilter())
+
+
 class _Wiring:
     """What one call is attached with: its API, tools, observers and (Live) client delegate."""
 
@@ -262,6 +272,7 @@ class CallAttacher:
 
             from .connection import realtime_target
 
+            _mask_sdk_handshakes()
             target = realtime_target(self.service._sideband_settings(), call_id)
             run_config: Any = {"tracing_disabled": True, **(wiring.agent_run_config or {})}
             runner = RealtimeRunner(wiring.agent, model=OpenAIRealtimeSIPModel(), config=run_config)
