@@ -11,7 +11,11 @@ closes every socket.
 
 Realtime calls attach with ``aattach_call(call_id)``, GPT-Live phone sessions with
 ``aattach_live_session(session_id)`` (tools answer Responses delegation, a ``delegate`` client delegation; both
-run only while the lease is surely ours). Not yet done: a standby that takes over a call whose owner died
+run only while the lease is surely ours). A call accepted with ``Accept(agent=...)`` runs the Agents SDK agent
+instead (``RealtimeRunner`` with ``OpenAIRealtimeSIPModel`` on the service's sideband URL and headers): a lost
+lease or a shutdown closes the agent's session (its socket only; the call goes on), the call's end ends it. The
+SDK runs the agent's tools itself: unlike a toolbox, they are not checked against the lease before each run.
+Not yet done: a standby that takes over a call whose owner died
 (:func:`~.ownership.atake_over` and a re-attach).
 """
 
@@ -75,19 +79,38 @@ def _lease_guarded_delegate(delegate: Any, keeper: LeaseKeeper, stop: asyncio.Ev
     return guarded
 
 
+def _mask_sdk_handshakes() -> None:
+    """The Agents SDK connects with ``websockets`` on its default logger, which logs the request headers (the
+    service's key) at DEBUG: the sideband's redacting filter goes on it too (once)."""
+    from .connection import SocketLogFilter
+
+    client_logger = logging.getLogger("websockets.client")
+    if not any(isinstance(each, SocketLogFilter) for each in client_logger.filters):
+        client_logger.addFilter(SocketLogFilter())
+
+
 class _Wiring:
     """What one call is attached with: its API, tools, observers and (Live) client delegate."""
 
-    __slots__ = ("api", "delegate", "observers", "options", "tools")
+    __slots__ = ("agent", "agent_run_config", "api", "delegate", "observers", "options", "tools")
 
     def __init__(
-        self, api: str, tools: Any, observers: tuple[Any, ...], delegate: Any, options: dict[str, Any]
+        self,
+        api: str,
+        tools: Any,
+        observers: tuple[Any, ...],
+        delegate: Any,
+        options: dict[str, Any],
+        agent: Any = None,
+        agent_run_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.api = api
         self.tools = tools
         self.observers = observers
         self.delegate = delegate
         self.options = options
+        self.agent = agent
+        self.agent_run_config = agent_run_config
 
 
 class CallAttacher:
@@ -134,17 +157,25 @@ class CallAttacher:
         delegate: Any = None,
         api: str = "realtime",
         options: Mapping[str, Any] | None = None,
+        agent: Any = None,
+        agent_run_config: Mapping[str, Any] | None = None,
     ) -> concurrent.futures.Future[CallEnd | None] | None:
         """Schedule the attach of ``call_id`` (a Realtime call id, or with ``api="live"`` a GPT-Live session id)
         and return at once (a future of its :class:`CallEnd`, ``None`` when another worker owns the call);
         ``None`` when this process already attends to it or is closing. ``delegate`` is for Live only;
-        ``options`` (the attach method's keywords, e.g. ``max_call_seconds``) override ``attach_options``."""
+        ``options`` (the attach method's keywords, e.g. ``max_call_seconds``) override ``attach_options``.
+        ``agent`` (an Agents SDK ``RealtimeAgent``, Realtime only, alone) is run on the call instead, its runner
+        given ``agent_run_config`` (``tracing_disabled`` is ``True`` unless stated there)."""
         if api not in ("realtime", "live"):
             raise ValueError("api must be 'realtime' or 'live'")
         if delegate is not None and api != "live":
             raise ValueError("delegate= is for GPT-Live sessions (api='live')")
         observers = tuple(observers)
-        wiring = _Wiring(api, tools, observers, delegate, {**self.attach_options, **(options or {})})
+        if agent is not None and (api != "realtime" or tools is not None or delegate is not None or observers):
+            raise ValueError("agent= is for Realtime calls (api='realtime'), without tools=, delegate= or observers=")
+        wiring = _Wiring(
+            api, tools, observers, delegate, {**self.attach_options, **(options or {})}, agent, agent_run_config
+        )
         with self._lock:
             if self._closed or call_id in self._active:
                 return None
@@ -183,6 +214,8 @@ class CallAttacher:
     async def _attached(
         self, call_id: str, wiring: _Wiring, keeper: LeaseKeeper, stop: asyncio.Event
     ) -> CallEnd | None:
+        if wiring.agent is not None:
+            return await self._run_agent(call_id, wiring, keeper, stop)
         guarded = _LeaseGuardedTools(wiring.tools, keeper, stop) if wiring.tools is not None else None
         try:
             if wiring.api == "live":
@@ -226,6 +259,58 @@ class CallAttacher:
             lost.cancel()
             ended.cancel()
         logger.info("call %s: sideband ended (%s)", call_id, end.reason)
+        return end
+
+    async def _run_agent(
+        self, call_id: str, wiring: _Wiring, keeper: LeaseKeeper, stop: asyncio.Event
+    ) -> CallEnd | None:
+        """The Agents SDK agent on the call's sideband until the call ends (its session's events end), the lease
+        is lost or the worker shuts down (then only its socket is closed: the call goes on)."""
+        try:
+            from agents.realtime import RealtimeRunner
+            from agents.realtime.openai_realtime import OpenAIRealtimeSIPModel
+
+            from .connection import realtime_target
+
+            _mask_sdk_handshakes()
+            target = realtime_target(self.service._sideband_settings(), call_id)
+            run_config: Any = {"tracing_disabled": True, **(wiring.agent_run_config or {})}
+            runner = RealtimeRunner(wiring.agent, model=OpenAIRealtimeSIPModel(), config=run_config)
+            # the service's URL and headers (its key, auth scheme, organization, project), as aattach_call uses
+            model_config: Any = {"call_id": call_id, "url": target.url, "headers": dict(target.headers)}
+            session = await runner.run(model_config=model_config)
+            await session.enter()
+        except ConfigurationError as exc:  # says what to install or set; never a secret
+            self.failed += 1
+            logger.error("call %s: the agent could not attach: %s", call_id, exc)
+            return None
+        except Exception as exc:
+            self.failed += 1
+            logger.error("call %s: the agent could not attach (%s)", call_id, type(exc).__name__)
+            return None
+        self.attached += 1
+        logger.info("call %s: agent attached by %s (fence %d)", call_id, self.owner, keeper.fence)
+
+        async def drain() -> None:
+            async for _event in session:  # the SDK handles each event (tools, handoffs); ends with the socket
+                pass
+
+        ended = asyncio.ensure_future(drain())
+        lost = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():  # another owner may have the call now: close this socket, never end the call
+                logger.warning("call %s: the lease is gone; closing this worker's agent session", call_id)
+                end = CallEnd("closed")
+            else:
+                ended.result()
+                end = CallEnd("server_closed")
+        finally:
+            lost.cancel()
+            ended.cancel()
+            with contextlib.suppress(Exception):
+                await session.close()  # closes the socket only (also on a shutdown's cancellation)
+        logger.info("call %s: agent session ended (%s)", call_id, end.reason)
         return end
 
     def close(self, timeout: float = 10.0) -> None:

@@ -8,6 +8,7 @@ function, returning a decision or an awaitable of one.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,17 +34,30 @@ class Accept:
     calls"). Realtime: the toolbox's ``definitions()`` become the session's ``tools`` unless the session names its
     own. GPT-Live: the session must state its ``delegation`` (omitted is client mode, SIDEBAND-NOTES 3.7); a
     ``responses`` delegation without ``tools`` gets the toolbox's ``responses_definitions()``. Tools on Live
-    without a stated delegation, or ``delegate`` on Realtime, is a ``ConfigurationError``."""
+    without a stated delegation, or ``delegate`` on Realtime, is a ``ConfigurationError``.
+
+    ``agent`` (an Agents SDK ``RealtimeAgent``, Realtime calls only, instead of ``tools``/``delegate``/
+    ``observers``): the session is the agent's (``OpenAIRealtimeSIPModel.build_initial_session_payload``, the
+    SDK's own SIP recipe) with the router's ``session`` keys over it (top-level keys: the router's win; a
+    ``model`` other than the SDK's is refused, its ``session.update`` could not change it), and the
+    deciding worker runs the agent on the call's sideband under its lease. ``agent_run_config`` is the
+    ``RealtimeRunConfig`` its runner gets; its ``tracing_disabled`` is ``True`` unless stated there."""
 
     session: Mapping[str, Any] = field(hash=False)
     tools: Any = field(default=None, hash=False, compare=False, repr=False)
     observers: tuple[Any, ...] = field(default=(), hash=False, compare=False, repr=False)
     delegate: Any = field(default=None, hash=False, compare=False, repr=False)
+    agent: Any = field(default=None, hash=False, compare=False, repr=False)
+    agent_run_config: Mapping[str, Any] | None = field(default=None, hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.session, Mapping):
             raise RequestValidationError({"session": ["must be a mapping (the session configuration)"]})
         session = dict(self.session)
+        if self.agent is not None:
+            session = _agent_session(self, session)
+        elif self.agent_run_config is not None:
+            raise ConfigurationError("Accept(agent_run_config=...) is for Accept(agent=...)")
         tools = self.tools
         if tools is not None and not (
             callable(getattr(tools, "run", None)) and callable(getattr(tools, "definitions", None))
@@ -74,7 +88,58 @@ class Accept:
     @property
     def attaches(self) -> bool:
         """Whether the deciding worker attaches the call's sideband after the accept."""
-        return self.tools is not None or self.delegate is not None or bool(self.observers)
+        return self.tools is not None or self.delegate is not None or bool(self.observers) or self.agent is not None
+
+
+def _agent_session(accept: Accept, session: dict[str, Any]) -> dict[str, Any]:
+    """The agent's accept session (the Agents SDK's SIP recipe) under the router's ``session``; checks that the
+    agent goes alone, on a Realtime call, and that the SDK is installed (imported here only: it is an extra)."""
+    if session.get("type", "realtime") == "live":
+        raise ConfigurationError(
+            "Accept(agent=...) is for Realtime calls; a GPT-Live session takes tools= or delegate="
+        )
+    if accept.tools is not None or accept.delegate is not None or accept.observers:
+        raise ConfigurationError(
+            "Accept(agent=...) runs the Agents SDK agent on the call: give it alone, not with tools=, delegate= or "
+            "observers= (the agent's tools and session events are its own)"
+        )
+    if accept.agent_run_config is not None and not isinstance(accept.agent_run_config, Mapping):
+        raise TypeError("Accept(agent_run_config=...) must be a mapping (an Agents SDK RealtimeRunConfig)")
+    try:
+        from agents.realtime import RealtimeAgent
+        from agents.realtime.openai_realtime import OpenAIRealtimeSIPModel
+    except ImportError as exc:
+        raise ConfigurationError(
+            "Accept(agent=...) needs the Agents SDK: pip install openai-agents (or the dev extra)"
+        ) from exc
+    if not isinstance(accept.agent, RealtimeAgent):
+        raise TypeError(f"Accept(agent=...) must be an Agents SDK RealtimeAgent, not {type(accept.agent).__name__}")
+    run_config: Any = {"tracing_disabled": True, **(accept.agent_run_config or {})}
+
+    async def build() -> Any:
+        return await OpenAIRealtimeSIPModel.build_initial_session_payload(accept.agent, run_config=run_config)
+
+    payload = _completed(build)
+    agent_session: dict[str, Any] = payload.model_dump(mode="json", exclude_unset=True)
+    model = session.get("model", agent_session.get("model"))
+    if model != agent_session.get("model"):  # the SDK's session.update names its own; a model cannot change
+        raise ConfigurationError(
+            f"Accept(agent=...): the session's model {model!r} is not the one the Agents SDK's session.update "
+            f"names ({agent_session.get('model')!r}), which would be refused (immutable_field_update) with the "
+            "agent's tools; leave 'model' out of the router's session"
+        )
+    return {**agent_session, **session}
+
+
+def _completed(build: Callable[[], Awaitable[Any]]) -> Any:
+    """``build()`` run to completion from sync code; on a running event loop (an async router) on a private loop
+    in a helper thread (the SDK's payload build is async, a decision is made synchronously)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_awaited(build()))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="agent-session") as pool:
+        return pool.submit(lambda: asyncio.run(_awaited(build()))).result()
 
 
 def _live_delegation(session: Mapping[str, Any], tools: Any) -> Any:

@@ -176,9 +176,17 @@ class PhoneEndpoint:
         if self._attacher is None:
             logger.error("call accepted with tools, but this endpoint has no call attacher: not attached")
             return
+        agent: dict[str, Any] = {}
+        if decision.agent is not None:  # only then: an attacher need not know agents otherwise
+            agent = {"agent": decision.agent, "agent_run_config": decision.agent_run_config}
         try:
             self._attacher().attach(
-                call_id, tools=decision.tools, observers=decision.observers, delegate=decision.delegate, api=api
+                call_id,
+                tools=decision.tools,
+                observers=decision.observers,
+                delegate=decision.delegate,
+                api=api,
+                **agent,
             )
         except Exception as exc:
             logger.error("call accepted, but its sideband attach could not be scheduled (%s)", type(exc).__name__)
