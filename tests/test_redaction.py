@@ -336,6 +336,7 @@ def test_every_logger_of_the_package_redacts_what_is_logged_on_it() -> None:
         if re.search(r"getLogger\(__name__\)", text):
             names.add(".".join(path.relative_to(source.parent).with_suffix("").parts))
     assert names, "no logger found: the scan is broken"
+    names = {name for name in names if name.split(".")[0] == "realtime_service"}  # not a library's we filter
     assert names <= set(PACKAGE_LOGGERS), names - set(PACKAGE_LOGGERS)
     for name in PACKAGE_LOGGERS:
         assert any(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters), name
