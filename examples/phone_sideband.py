@@ -1,7 +1,7 @@
 """A phone app that runs its own tool inside the call, hand-written with the official ``openai`` SDK: it accepts each
 Realtime SIP call, attaches the call's sideband and answers ``lookup_order`` (docs/emulator-calls.md, "Playing a
-script"). The package's own controller for this is issue 24's; this file is what users glue together today, and
-what the emulator lets you test offline.
+script"). This is the loop users glue together by hand; the package's own controller does it for you, with
+leases, timeouts and redaction: ``examples/phone_agent_flask.py``.
 
 Run it against the emulator, in two shells::
 
