@@ -204,6 +204,8 @@ def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(em
         again = _until(conn, "conversation.item.input_audio_transcription.completed")
         transcripts = [e.transcript for e in again if e.type.endswith("transcription.completed")]  # type: ignore[union-attr]
         assert transcripts == ["second"]
+        _, closed = _until_closed(conn)  # the app stays attached until the script's hangup closes the socket
+        assert isinstance(closed, ConnectionClosedOK)
     record = emu.calls.wait_until(
         call_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
     )
