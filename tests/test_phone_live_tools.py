@@ -6,25 +6,30 @@ not attach twice, the client delegate answered once, and the delegation checks `
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 
 from realtime_service.emulator import CallRecord, Emulator
-from realtime_service.emulator.ring import _event, _keys
 from realtime_service.errors import ConfigurationError
 from realtime_service.sideband.attacher import CallAttacher
 from realtime_service.sideband.ownership import MemoryCallLeases
 from realtime_service.webhooks import Accept
 from realtime_service.webhooks.router import ConfigRouter, load_toolbox
 from realtime_service.webhooks.settings import load_phone_settings
-from realtime_service.webhooks.verify import signature_of
-from tests.test_phone_serve_tools import DEADLINE, SCRIPT, SECRET, _listening, _serve, _settled, _stop
+from tests.test_phone_serve_tools import (
+    DEADLINE,
+    SCRIPT,
+    SECRET,
+    _listening,
+    _post_again,
+    _serve,
+    _settled,
+    _stop,
+)
 
 DELEGATION = {"type": "responses", "responses": {"model": "gpt-5.2", "instructions": "Look orders up."}}
 LIVE_SESSION = {"type": "live", "model": "gpt-live-1", "instructions": "Answer orders.", "delegation": DELEGATION}
@@ -46,20 +51,6 @@ def _config(tmp_path: Path, emulator: Emulator) -> Path:
 def emu() -> Iterator[Emulator]:
     with Emulator(script=SCRIPT) as emulator:
         yield emulator
-
-
-def _post_again(url: str, record: CallRecord, webhook_id: str) -> requests.Response:
-    """Deliver ``live.transport.incoming`` for the session once more, signed as the emulator signs."""
-    body = _event("live", record.id, record.sip_headers, "srtp")
-    stamp = str(int(time.time()))
-    signature = " ".join("v1," + signature_of(key, webhook_id, stamp, body) for key in _keys(SECRET))
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": webhook_id,
-        "webhook-timestamp": stamp,
-        "webhook-signature": signature,
-    }
-    return requests.post(url, data=body, headers=headers, timeout=30)
 
 
 def _tool_outputs(record: CallRecord) -> list[tuple[str, str]]:

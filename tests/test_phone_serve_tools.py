@@ -79,8 +79,9 @@ def _stop(server: subprocess.Popen[str]) -> str:
 
 
 def _post_again(url: str, record: CallRecord, webhook_id: str) -> requests.Response:
-    """Deliver ``realtime.call.incoming`` for the call once more, signed as the emulator signs."""
-    body = _event("realtime", record.id, record.sip_headers, "srtp")
+    """Deliver the call's incoming-call event (``realtime.call.incoming`` or ``live.transport.incoming``, by the
+    record's API) once more, signed as the emulator signs."""
+    body = _event(record.api, record.id, record.sip_headers, "srtp")
     stamp = str(int(time.time()))
     signature = " ".join("v1," + signature_of(key, webhook_id, stamp, body) for key in _keys(SECRET))
     headers = {
