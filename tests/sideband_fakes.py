@@ -67,3 +67,23 @@ def settled(emulator: Emulator, call_id: str) -> CallRecord:
         return record.script_state is None or record.script_state.status in ("done", "failed")
 
     return emulator.calls.wait_until(call_id, over, timeout=10)
+
+
+def delivered(record: CallRecord, kind: str) -> list[dict[str, Any]]:
+    """The ``function_call_output`` items the app sent in ``kind`` events, each once: a batch re-sent after a drop
+    (its pong never came back, so the app could not know it arrived) is the same item on a later connection, and
+    counts once. The same item twice on one connection is a bug and fails here."""
+    items: dict[str, dict[str, Any]] = {}
+    connections: dict[str, set[str]] = {}
+    for received in record.client_events:
+        item = received.event.get("item")
+        if received.event.get("type") != kind or not isinstance(item, dict):
+            continue
+        if item.get("type") != "function_call_output":
+            continue
+        key = json.dumps(item, sort_keys=True)
+        seen_on = connections.setdefault(key, set())
+        assert received.connection not in seen_on, f"the same output twice on one connection: {key}"
+        seen_on.add(received.connection)
+        items[key] = item
+    return list(items.values())

@@ -70,9 +70,10 @@ class QueueChannel:
 
     def __init__(self, answer: Callable[[Event], list[Event]] | None = None) -> None:
         self.to_app: queue.Queue[Event | tuple[str, bool]] = queue.Queue()
-        self.from_app: queue.Queue[Event | None] = queue.Queue()
+        self.from_app: queue.Queue[tuple[str, Event] | None] = queue.Queue()  # (connection, event)
         self.sent: list[Event] = []
         self.closes: list[bool] = []
+        self._received_on = ""
         self.gone = False
         self._answer = answer
 
@@ -84,7 +85,15 @@ class QueueChannel:
         self.to_app.put(wire)
         if self._answer is not None:
             for reply in self._answer(wire):
-                self.from_app.put(reply)
+                self.from_app.put((self._current(), reply))
+
+    @property
+    def connection(self) -> str:
+        """The connection the last event received came on: a new one after each drop (a re-attach)."""
+        return self._received_on
+
+    def _current(self) -> str:
+        return f"conn_{self.closes.count(True)}"
 
     def receive(self, timeout: float) -> Event | None:
         try:
@@ -93,7 +102,8 @@ class QueueChannel:
             return None
         if event is None:
             raise ChannelClosed
-        return event
+        self._received_on, body = event
+        return body
 
     def close(self, *, abnormal: bool) -> None:
         self.closes.append(abnormal)
@@ -102,7 +112,7 @@ class QueueChannel:
     # the app's side
 
     def app_sends(self, event: Event) -> None:
-        self.from_app.put(json.loads(json.dumps(event)))
+        self.from_app.put((self._current(), json.loads(json.dumps(event))))
 
     def app_reads(self) -> Event | tuple[str, bool]:
         return self.to_app.get(timeout=WAIT)
@@ -310,6 +320,37 @@ def test_expect_output_fails_on_a_wrong_answer(answers: list[Event], reason: str
     assert not any(e["type"] == "response.output_audio_transcript.done" for e in channel.sent)
 
 
+def test_the_same_output_again_on_a_new_connection_is_a_redelivery_not_a_second_run() -> None:
+    """An app that re-sends a batch after its socket dropped (it cannot know what arrived) passes; the same output
+    twice on one connection still fails (``sent-twice`` above), and so does a different output after a drop."""
+
+    def answers(event: Event) -> list[Event]:  # the output arrived; the response.create was lost in the drop
+        return [output("call_A", '{"order": 1}')] if function_calls(event) else []
+
+    channel = QueueChannel(answers)
+    script = [*CALL, "drop", {"expect_output": {"output": {"order": 1}, "timeout": WAIT}}, "hangup"]
+    runner = ScriptRunner(load_script(script), channel)
+    played = threading.Thread(target=runner.run)
+    played.start()
+    while True not in channel.closes:
+        assert channel.app_reads() is not None
+    channel.app_sends(output("call_A", '{"order": 1}'))  # the whole batch again, on the new connection
+    channel.app_sends({"type": "response.create"})
+    played.join(WAIT)
+    assert runner.state == ScriptState("done")
+
+    different = QueueChannel(answers)
+    runner = ScriptRunner(load_script(script), different)
+    played = threading.Thread(target=runner.run)
+    played.start()
+    while True not in different.closes:
+        assert different.app_reads() is not None
+    different.app_sends(output("call_A", '{"order": 2}'))
+    played.join(WAIT)
+    assert (runner.state.status, runner.state.step_name) == ("failed", "expect_output")
+    assert "second function_call_output for call_A" in (runner.state.reason or "")
+
+
 def test_a_response_create_before_the_output_and_none_after_it_fails_naming_that() -> None:
     channel = QueueChannel(lambda e: [{"type": "response.create"}, output("call_A")] if function_calls(e) else [])
     state = play([*CALL, {"expect_output": {"timeout": 0.01}}, {"model_says": "never said"}], channel)
@@ -364,7 +405,7 @@ def test_an_earlier_calls_own_response_create_does_not_fail_the_wait_for_a_later
 def test_forwarded_events_that_are_not_json_objects_are_skipped() -> None:
     channel = QueueChannel()
     for junk in (["a", "list"], "text", 7):
-        channel.from_app.put(junk)  # type: ignore[arg-type]
+        channel.from_app.put(("conn_0", junk))  # type: ignore[arg-type]
     channel.app_sends(output("call_A"))
     channel.app_sends({"type": "response.create"})
     assert play([*CALL, "expect_output"], channel) == ScriptState("done")

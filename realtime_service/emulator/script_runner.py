@@ -21,7 +21,8 @@ responses``, then the backend's stream in ``response.event`` envelopes), whateve
 ``expect_output`` passes when the function_call_output of its call arrived, then a ``response.create`` (one
 ``response.create`` after several outputs answers them all, as with parallel tool calls). It fails, naming the
 step, on: no output before its timeout; an output for a ``call_id`` the script never called; a second output for
-the same call (the tool ran twice); an output other than the scripted ``output``. A ``response.create`` that
+the same call (the tool ran twice; the same output again on a *later connection* is a redelivery after a drop,
+not a failure); an output other than the scripted ``output``. A ``response.create`` that
 answers no output, before the awaited one, is no failure by itself: an app may ask for a turn of its own (the
 Agents SDK's SIP example sends a greeting's ``response.create`` as it attaches, racing the script's first
 steps), and the real API answers it; the output still needs a ``response.create`` after it, and when none comes
@@ -90,6 +91,11 @@ class Channel(Protocol):
     :class:`ChannelClosed` once the app's side is gone for good.
     """
 
+    @property
+    def connection(self) -> str:
+        """Which connection the event :meth:`receive` last returned came from (each re-attach is a new one)."""
+        ...
+
     def send(self, event: Event) -> None: ...
 
     def receive(self, timeout: float) -> Event | None: ...
@@ -153,7 +159,7 @@ class ScriptRunner:
         # what the app sent, in order of arrival
         self._received = 0
         self._calls: list[str] = []  # call ids made, in order
-        self._outputs: dict[str, tuple[int, str]] = {}  # call id -> (arrival, output)
+        self._outputs: dict[str, tuple[int, str, str]] = {}  # call id -> (arrival, output, connection)
         self._last_create = -1  # arrival number of the latest response.create
         self._outputs_since_create = 0
         self._bare_create = False  # the latest response.create followed no output: it answered no call
@@ -509,9 +515,13 @@ class ScriptRunner:
             call_id, output = item.get("call_id"), item.get("output")
             if not isinstance(call_id, str) or call_id not in self._calls:
                 raise _Failed(f"a function_call_output for {_shown(call_id)}, which the model never called")
-            if call_id in self._outputs:
+            text = output if isinstance(output, str) else json.dumps(output)
+            first = self._outputs.get(call_id)
+            if first is not None:
+                if first[1] == text and first[2] != self.channel.connection:
+                    return  # re-sent on a new connection after a drop: the app could not know the first arrived
                 raise _Failed(f"a second function_call_output for {call_id}: the tool's result was sent twice")
-            self._outputs[call_id] = (self._received, output if isinstance(output, str) else json.dumps(output))
+            self._outputs[call_id] = (self._received, text, self.channel.connection)
             self._outputs_since_create += 1
         elif kind == "response.create":
             self._last_create = self._received

@@ -62,6 +62,7 @@ class ScriptedCall:
         self._started = False
         self._ended = False
         self._clock = time.monotonic
+        self._last_connection = ""
         self.runner = ScriptRunner(
             script,
             self,
@@ -131,6 +132,10 @@ class ScriptedCall:
 
     # the runner's Channel
 
+    @property
+    def connection(self) -> str:
+        return self._last_connection
+
     def _connection(self, deadline: float) -> Connection | None:
         """The open connection to talk on; ``None`` at ``deadline``; :class:`ChannelClosed` once the call ended."""
         with self._changed:
@@ -178,6 +183,7 @@ class ScriptedCall:
                 self._drained(connection)
                 continue  # closed and drained: read the next connection (or wait for one, up to the deadline)
             if event is not None:
+                self._last_connection = connection.connection_id
                 return event
             if self._clock() >= deadline:
                 return None

@@ -98,7 +98,7 @@ class CallHandle:
 
     async def respond(self, **response: Any) -> None:
         """Queue a ``response.create`` with ``response`` as its body (``instructions``, ``tool_choice``,
-        ``conversation: "none"``, ...); it goes out when no response is under way."""
+        ``conversation: "none"``, ...): sent before this returns when no response is under way, else once it ends."""
         self._controller.queue_response(copy.deepcopy(response) or None)
         await self._controller.pump()
 

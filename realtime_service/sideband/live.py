@@ -22,14 +22,13 @@ Rules it keeps (SIDEBAND-NOTES §3.4-§3.6, §6, §7):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import inspect
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import (
     DelegationCreated,
@@ -41,7 +40,10 @@ from .events import (
     SessionEvent,
     TranscriptDelta,
 )
-from .realtime import CallEnd, Connect, Observer, RealtimeController, ToolRunner, _closed_error
+from .realtime import CallEnd, Connect, Observer, RealtimeController, ToolRunner, _closed_error, _confirmed
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 logger = logging.getLogger("realtime_service.sideband")
 
@@ -58,6 +60,8 @@ TRANSCRIPT_CHARS = 50_000
 SEEN_DELEGATIONS = 10_000
 #: How long an append waits for a re-attach when the socket dropped (then it fails: ``ConnectionError``).
 APPEND_WAIT = 15.0
+#: Sockets an append is tried on (the first, then re-attached ones) before its error reaches the delegate.
+APPEND_TRIES = 3
 #: Unfinished Responses delegations with calls kept at once (the oldest is given up beyond it).
 MAX_BATCHES = 1_000
 #: Inner Responses events that end a backend response (its calls are then all known).
@@ -127,7 +131,6 @@ class _Batch:
     outputs: dict[str, str] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     ended: bool = False
-    sent: set[str] = field(default_factory=set)
 
 
 class LiveController(RealtimeController):
@@ -179,6 +182,8 @@ class LiveController(RealtimeController):
         self._turns: deque[_Speech] = deque()
         self._transcript_chars = 0
         self._batches: OrderedDict[str, _Batch] = OrderedDict()
+        #: Batches sent on the current socket, each with the pong that will show the server read it.
+        self._sent_batches: list[tuple[asyncio.Future[float], str, _Batch]] = []
         self._call_batch: dict[str, str] = {}
         self._batch_key: str | None = None
         self._delegations: OrderedDict[str, None] = OrderedDict()
@@ -322,16 +327,26 @@ class LiveController(RealtimeController):
                     continue
                 try:
                     for call_id in batch.order:
-                        if call_id in batch.sent:
-                            continue
                         item = {"type": "function_call_output", "call_id": call_id, "output": batch.outputs[call_id]}
                         await self.send({"type": "response.item.create", "item": item})
-                        batch.sent.add(call_id)
                     self._create_number += 1
                     await self.send({"type": "response.create", "event_id": f"evt_rs_create_{self._create_number}"})
+                    pong = await self._ping()
                 except (ConnectionError, OSError, _closed_error()):
-                    return  # unsent: the batch goes on the next socket, the sent outputs not again
+                    return  # not known to have arrived: the whole batch goes on the next socket
                 del self._batches[key]
+                self._sent_batches = [each for each in self._sent_batches if not _confirmed(each[0])]
+                self._sent_batches.append((pong, key, batch))
+
+    def _resend_unconfirmed(self) -> None:
+        super()._resend_unconfirmed()
+        lost = [(key, batch) for pong, key, batch in self._sent_batches if not _confirmed(pong, late=True)]
+        self._sent_batches = []
+        for key, batch in reversed(lost):  # first, in the order they were sent (no item ack exists on Live)
+            while key in self._batches:  # a new batch of the same delegation came meanwhile
+                key += " (again)"
+            self._batches[key] = batch
+            self._batches.move_to_end(key, last=False)
 
     # -- client delegation ------------------------------------------------------------------------------------
 
@@ -400,13 +415,25 @@ class LiveController(RealtimeController):
             raise ValueError(f"unknown append kind {kind!r}")
         if not isinstance(text, str) or not text.strip():
             raise ValueError("the text must be a non-empty string")
-        for start in range(0, len(text), APPEND_CHARS):
-            chunk = text[start : start + APPEND_CHARS]
-            if self._socket is None and not self.ended.done():  # between sockets: an answer must not be lost
-                with contextlib.suppress(TimeoutError):  # not re-attached in time: send() says so below
-                    async with asyncio.timeout(APPEND_WAIT):
-                        await self._attached.wait()
-            await self.send({"type": f"session.{kind}.append", "content": chunk, "delegation_id": delegation_id})
+        chunks = [text[start : start + APPEND_CHARS] for start in range(0, len(text), APPEND_CHARS)]
+        failed: ClientConnection | None = None
+        for attempt in range(APPEND_TRIES):
+            if attempt or self._socket is None:  # between sockets: an answer must not be lost
+                await self.wait_for_socket(failed, APPEND_WAIT)  # none in time: send() says so below
+            failed = self._socket
+            try:
+                for chunk in chunks:
+                    event = {"type": f"session.{kind}.append", "content": chunk, "delegation_id": delegation_id}
+                    await self.send(event)
+                pong = await self._ping()
+                async with asyncio.timeout(APPEND_WAIT):
+                    await pong  # the server read the text; a socket that drops first gets all of it again
+                return
+            except TimeoutError:
+                return  # sent, but the pong is late: the keepalive ends a dead socket; not sent twice on a guess
+            except (ConnectionError, OSError, _closed_error()):
+                if attempt + 1 == APPEND_TRIES or self.ended.done():
+                    raise
 
 
 def check_live_update(

@@ -13,7 +13,12 @@ Rules it keeps (SIDEBAND-NOTES §2.3, §6, §7):
 - observers get the typed events through a bounded queue and a task each: a slow one drops (counted, logged
   once per burst), never stalls the socket;
 - an abnormal close (1006, 1011, ...) re-attaches a bounded number of times with backoff. Whether the real API
-  allows a Realtime re-attach is UNCONFIRMED (§6); events during the gap are lost.
+  allows a Realtime re-attach is UNCONFIRMED (§6); events during the gap are lost;
+- what this side sends is delivered at least once across a drop: each batch (outputs and their
+  ``response.create``) is followed by a WebSocket ping, and a batch whose pong had not come back when the socket
+  closed is sent again on the next one (frames written just before a drop are often lost; the server reads in
+  order, so the pong proves it read the batch). Only a server that read the batch and dropped before its pong
+  sees it twice.
 """
 
 from __future__ import annotations
@@ -199,14 +204,17 @@ class RealtimeController:
         #: Re-attaches since a socket last delivered an event other than ``error`` (the budget, as the SDK's).
         self._attempts = 0
         self._socket: ClientConnection | None = None
-        #: Set while a socket is attached (a sender that must not lose its event waits on it across a re-attach).
-        self._attached = asyncio.Event()
+        #: Notified when a socket is attached or the controller ends (a sender that must not lose its event waits
+        #: on it across a re-attach: :meth:`wait_for_socket`).
+        self._socket_changed = asyncio.Condition()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._calls: OrderedDict[str, None] = OrderedDict()
         self._running: dict[str, asyncio.Task[None]] = {}
         self._order: dict[str, int] = {}
         self._outputs: list[tuple[str, str]] = []
         self._creates: deque[_Create] = deque()
+        #: Batches sent on the current socket, each with the pong that will show the server read it.
+        self._unconfirmed: list[tuple[asyncio.Future[float], _Create]] = []
         self._busy = False
         self._own_create: str | None = None
         self._create_number = 0
@@ -271,14 +279,29 @@ class RealtimeController:
             await self._shutdown()
             if not self.ended.done():
                 self.ended.set_result(end)
+            async with self._socket_changed:
+                self._socket_changed.notify_all()
         return end
+
+    async def wait_for_socket(self, other_than: ClientConnection | None, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an attached socket other than ``other_than`` (one that failed under
+        a send); ``False`` when none came or the controller ended."""
+        try:
+            async with asyncio.timeout(timeout), self._socket_changed:
+                await self._socket_changed.wait_for(
+                    lambda: self.ended.done() or (self._socket is not None and self._socket is not other_than)
+                )
+        except TimeoutError:
+            return False
+        return not self.ended.done()
 
     async def _attached_loop(self, socket: ClientConnection) -> CallEnd:
         from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
         while True:
-            self._socket = socket
-            self._attached.set()
+            async with self._socket_changed:
+                self._socket = socket
+                self._socket_changed.notify_all()
             self._busy, self._own_create = False, None  # a new socket: no response of ours is known under way
             self._kick()
             while True:
@@ -288,7 +311,7 @@ class RealtimeController:
                     break
                 await self._on_message(message)
             self._socket = None
-            self._attached.clear()
+            self._resend_unconfirmed()
             code = socket.close_code
             final = self._final_end(code)
             if final is not None:
@@ -398,7 +421,8 @@ class RealtimeController:
     def _dispatch(self, event: ServerEvent) -> None:
         """Act on one new (not duplicated) event; observers get it afterwards."""
         if isinstance(event, ResponseCreated):
-            self._busy, self._own_create = True, None
+            # not necessarily ours (the server's VAD may have started one): a refusal of ours may still follow
+            self._busy = True
         elif isinstance(event, ResponseDone):
             self._busy, self._own_create = False, None
             self._add_usage(event.usage)
@@ -508,8 +532,12 @@ class RealtimeController:
         self._wake.set()
 
     async def pump(self) -> None:
-        """Send what is due (:meth:`queue_response` callers use it)."""
-        self._kick()
+        """Send what is due now, on the caller's task (:meth:`queue_response` callers use it: a ``say`` then a
+        ``hangup`` must not race the sender task); what must wait for a response's end goes later."""
+        try:
+            await self._pump()
+        except Exception as error:  # as the sender: logged, the next event retries
+            logger.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
 
     async def _sender(self) -> None:
         while True:
@@ -533,11 +561,9 @@ class RealtimeController:
                 return
             create = self._creates.popleft()
             try:
-                while create.outputs:
-                    call_id, output = create.outputs[0]
+                for call_id, output in create.outputs:
                     item = {"type": "function_call_output", "call_id": call_id, "output": output}
                     await self.send({"type": "conversation.item.create", "item": item})
-                    create.outputs.pop(0)
                 self._create_number += 1
                 event_id = f"evt_rs_create_{self._create_number}"
                 event: dict[str, Any] = {"type": "response.create", "event_id": event_id}
@@ -545,9 +571,37 @@ class RealtimeController:
                     event["response"] = create.response
                 self._busy, self._own_create = True, event_id
                 await self.send(event)
+                pong = await self._ping()
+                self._unconfirmed = [each for each in self._unconfirmed if not _confirmed(each[0])]
+                self._unconfirmed.append((pong, create))
             except (ConnectionError, OSError, _closed_error()):
                 self._busy, self._own_create = False, None
-                self._creates.appendleft(create)  # unsent: goes on the next socket
+                self._creates.appendleft(create)  # not known to have arrived: the whole batch goes on the next socket
+
+    async def _ping(self) -> asyncio.Future[float]:
+        """A ping after what was just sent; its pong shows that the server read everything sent before it."""
+        socket = self._socket
+        if socket is None:
+            raise ConnectionError("the sideband is not attached")
+        async with self._send_lock:
+            pong = await socket.ping()
+        return asyncio.ensure_future(pong)
+
+    def _resend_unconfirmed(self) -> None:
+        """The socket closed: batches whose pong had not come back are sent again on the next socket."""
+        lost = [create for pong, create in self._unconfirmed if not _confirmed(pong, late=True)]
+        self._unconfirmed = []
+        self._creates.extendleft(reversed(lost))
+
+
+def _confirmed(pong: asyncio.Future[float], *, late: bool = False) -> bool:
+    """Whether ``pong`` came back (a failed one's exception is retrieved on the way; ``late``: also when it fails
+    after this call, so that no "exception was never retrieved" is logged)."""
+    if not pong.done():
+        if late:
+            pong.add_done_callback(_confirmed)
+        return False
+    return not pong.cancelled() and pong.exception() is None
 
 
 def _closed_error() -> type[Exception]:
