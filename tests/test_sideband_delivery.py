@@ -25,6 +25,7 @@ from websockets.server import ServerProtocol
 from realtime_service.containers import RealtimeContainer
 from realtime_service.service import RealtimeSessionService
 from realtime_service.sideband.live import DelegationContext
+from realtime_service.sideband.realtime import ACTIVE_RESPONSE
 
 KEY = "sk-test-delivery-0000000000"
 WAIT = 20.0
@@ -238,3 +239,48 @@ def test_a_live_batch_and_a_delegate_answer_are_sent_again_after_a_drop_before_t
     assert [(e["content"], e["delegation_id"]) for e in second.events] == [("Your balance is 42 dollars.", "deleg_2")]
     assert handle.delegations_answered == 1
     assert handle.delegations_refused == 0
+
+
+def test_a_create_refused_because_a_server_response_had_just_started_goes_again() -> None:
+    """The server's VAD starts a response just as the batch's ``response.create`` arrives: the app sees
+    ``response.created`` (not its own) and then the refusal of its create, which must go again after that
+    response's ``response.done`` (it was once forgotten, leaving the output unanswered)."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    received: list[Event] = []
+
+    async def sideband(socket: ServerConnection) -> None:
+        for event in (
+            {"type": "response.output_item.done", "event_id": "event_1", "item": function_call("call_1")},
+            {"type": "response.done", "event_id": "event_2", "response": {"id": "resp_1"}},
+        ):
+            await socket.send(json.dumps(event))
+        while "response.create" not in kinds(received):
+            received.append(json.loads(await socket.recv()))
+        refused = received[-1]["event_id"]
+        for event in (
+            {"type": "response.created", "event_id": "event_3", "response": {"id": "resp_vad"}},
+            {
+                "type": "error",
+                "event_id": "event_4",
+                "error": {"type": "invalid_request_error", "code": ACTIVE_RESPONSE, "event_id": refused},
+            },
+            {"type": "response.done", "event_id": "event_5", "response": {"id": "resp_vad"}},
+        ):
+            await socket.send(json.dumps(event))
+        received.append(json.loads(await socket.recv()))  # the create, again
+        await socket.close()
+
+    async def main() -> Any:
+        async with serve(sideband, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            container = RealtimeContainer(environ={})
+            container.config.from_dict({"api_key": KEY, "base_url": f"http://127.0.0.1:{port}/v1"})
+            handle = await container.realtime_session_service().aattach_call("rtc_vad", tools=Tools(), **FAST)
+            async with asyncio.timeout(WAIT):
+                return await handle.closed()
+
+    end = asyncio.run(main())
+    assert kinds(received) == ["conversation.item.create", "response.create", "response.create"]
+    assert received[1]["event_id"] != received[2]["event_id"]
+    assert end.reason == "server_closed"
