@@ -225,8 +225,7 @@ class CallAttacher:
                     tools=guarded,
                     delegate=delegate,
                     observers=wiring.observers,
-                    transport="sip",
-                    **wiring.options,
+                    **{"transport": "sip", **wiring.options},  # phone calls; /session's sessions say webrtc
                 )
             else:
                 handle = await self.service.aattach_call(
