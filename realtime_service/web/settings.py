@@ -180,7 +180,8 @@ class ServerSettings:
     #: ``server.phone``: the webhook endpoint and its call router (:mod:`realtime_service.webhooks.settings`).
     phone: PhoneSettings = field(default_factory=lambda: load_phone_settings(None, {}))
 
-    #: ``server.sideband``: attach to each call ``/session`` starts with this toolbox (``None``: off).
+    #: ``server.sideband``: attach to each call ``/session`` starts with this toolbox (GPT-Live: or client
+    #: delegate) (``None``: off).
     sideband: SidebandSettings | None = None
 
     @property

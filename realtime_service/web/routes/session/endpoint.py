@@ -65,8 +65,8 @@ class SignalingEndpoint(BrowserRoute):
     ``throttle`` is ``/token``'s, so failed authentications count together on both routes. ``hangups`` is a
     zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
     ``server.max_call_seconds``); ``attacher`` one giving the
-    :class:`~realtime_service.sideband.attacher.CallAttacher` that attaches ``server.sideband``'s toolbox to
-    each call started (only called when that setting is on).
+    :class:`~realtime_service.sideband.attacher.CallAttacher` that attaches ``server.sideband``'s toolbox (on
+    GPT-Live, or its client delegate) to each call or Live session started (only called when that setting is on).
     """
 
     action = "call"
