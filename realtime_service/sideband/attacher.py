@@ -9,12 +9,13 @@ sideband is closed the moment it is lost (and no tool runs once the keeper says 
 released when the call ends. ``close()`` (the container's ``shutdown_resources()``) cancels every attach and
 closes every socket.
 
-Realtime calls attach with ``aattach_call(call_id)``, GPT-Live phone sessions with
-``aattach_live_session(session_id)`` (tools answer Responses delegation, a ``delegate`` client delegation; both
-run only while the lease is surely ours). A call accepted with ``Accept(agent=...)`` runs the Agents SDK agent
-instead (``RealtimeRunner`` with ``OpenAIRealtimeSIPModel`` on the service's sideband URL and headers): a lost
-lease or a shutdown closes the agent's session (its socket only; the call goes on), the call's end ends it. The
-SDK runs the agent's tools itself: unlike a toolbox, they are not checked against the lease before each run.
+Realtime calls attach with ``aattach_call(call_id)``, GPT-Live sessions with ``aattach_live_session(session_id)``
+(tools answer Responses delegation, a ``delegate`` client delegation; both run only while the lease is surely
+ours; ``transport`` is ``sip`` unless ``options`` say otherwise: ``/session``'s sessions are ``webrtc``). A
+call accepted with ``Accept(agent=...)`` runs the Agents SDK agent instead (``RealtimeRunner`` with
+``OpenAIRealtimeSIPModel`` on the service's sideband URL and headers): a lost lease or a shutdown closes the
+agent's session (its socket only; the call goes on), the call's end ends it. The SDK runs the agent's tools
+itself: unlike a toolbox, they are not checked against the lease before each run.
 Not yet done: a standby that takes over a call whose owner died
 (:func:`~.ownership.atake_over` and a re-attach).
 """
@@ -225,8 +226,7 @@ class CallAttacher:
                     tools=guarded,
                     delegate=delegate,
                     observers=wiring.observers,
-                    transport="sip",
-                    **wiring.options,
+                    **{"transport": "sip", **wiring.options},  # phone calls; /session's sessions say webrtc
                 )
             else:
                 handle = await self.service.aattach_call(

@@ -20,7 +20,8 @@ from realtime_service.errors import ConfigurationError
 from realtime_service.redaction import SECRETS
 from realtime_service.wire.controls import forbidden_character
 
-from ..webhooks.router import load_toolbox
+from ..webhooks.decisions import delegation_with_tools
+from ..webhooks.router import load_delegate, load_toolbox
 from ..webhooks.settings import TOOLS_REFERENCE, PhoneSettings, load_phone_settings
 from ..webhooks.verify import SECRET_VARIABLE
 from .authority import canonical_origin, split_host
@@ -82,8 +83,12 @@ DEFAULTS: dict[str, Any] = {
     "demo": True,
 }
 
-#: ``server.sideband``'s keys (off when the key is absent): the toolbox and an optional call length cap.
-SIDEBAND_KEYS = ("tools", "max_call_seconds")
+#: ``server.sideband``'s keys (off when the key is absent): the toolbox, and on GPT-Live the client delegate and the
+#: session's delegation (its Responses model), and an optional call length cap.
+SIDEBAND_KEYS = ("tools", "delegate", "delegation", "max_call_seconds")
+#: The GPT-Live delegation types ``server.sideband`` can answer: ``responses`` with its tools, ``client`` with its
+#: delegate (``decisions`` has nothing on this server to answer it).
+SIDEBAND_DELEGATIONS = ("responses", "client")
 
 _OFF = "<off>"
 _ORIGIN = re.compile(r"^https?://[^/?#\s]+$")
@@ -106,14 +111,25 @@ class SessionDefaults:
 @dataclass(frozen=True, slots=True)
 class SidebandSettings:
     """``server.sideband``: the server attaches to each call ``/session`` starts, so the browser never needs a key
-    to have its tools run. The toolbox is imported once, at settings load."""
+    to have its tools run. The toolbox and the delegate are imported once, at settings load."""
 
-    #: The ``module:attribute`` reference as configured.
-    tools: str
+    #: The ``module:attribute`` reference as configured (``None``: no toolbox, GPT-Live client delegation only).
+    tools: str | None
     #: The :class:`~realtime_service.sideband.tools.Toolbox` it names.
     toolbox: Any = field(repr=False, compare=False)
     #: The sideband hangs the call up after this long (``None``: it does not).
     max_call_seconds: float | None = None
+    #: GPT-Live only: the ``module:attribute`` of the client ``delegate`` (``None``: none).
+    delegate: str | None = None
+    #: The callable it names.
+    delegate_function: Any = field(default=None, repr=False, compare=False)
+    #: GPT-Live only: the session's ``delegation`` as ``/session`` sends it (``responses`` with the toolbox's tools,
+    #: or ``client``); the browser's query cannot change it. ``None`` on Realtime.
+    delegation: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def delegation_type(self) -> str | None:
+        return None if self.delegation is None else str(self.delegation["type"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +180,8 @@ class ServerSettings:
     #: ``server.phone``: the webhook endpoint and its call router (:mod:`realtime_service.webhooks.settings`).
     phone: PhoneSettings = field(default_factory=lambda: load_phone_settings(None, {}))
 
-    #: ``server.sideband``: attach to each call ``/session`` starts with this toolbox (``None``: off).
+    #: ``server.sideband``: attach to each call ``/session`` starts with this toolbox (GPT-Live: or client
+    #: delegate) (``None``: off).
     sideband: SidebandSettings | None = None
 
     @property
@@ -188,18 +205,14 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     chosen_session = overrides.get("session")
     model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
     built = _build(merged, live_model_set=model_set)
-    sideband = _sideband(sideband_raw)
-    if sideband is not None and built.voice_api == "live":
-        raise ConfigurationError(
-            "config key 'server.sideband' is wired for Realtime calls only (server.voice_api: realtime): attaching "
-            "to GPT-Live sessions started through /session is not wired yet"
-        )
+    sideband = _sideband(sideband_raw, built.voice_api)
     return dataclasses.replace(built, phone=load_phone_settings(phone, environ), sideband=sideband)
 
 
-def _sideband(raw: Any) -> SidebandSettings | None:
+def _sideband(raw: Any, voice_api: str) -> SidebandSettings | None:
     """``server.sideband``: absent or ``null`` is off; else a mapping with ``tools`` (``module:attribute``, a
-    Toolbox, imported now so a bad reference fails at start-up, naming the setting) and ``max_call_seconds``."""
+    Toolbox, imported now so a bad reference fails at start-up, naming the setting) and ``max_call_seconds``; on
+    GPT-Live also ``delegate`` (client delegation) and ``delegation`` (:func:`_live_sideband_delegation`)."""
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
@@ -207,13 +220,95 @@ def _sideband(raw: Any) -> SidebandSettings | None:
     unknown = sorted(str(key) for key in raw if key not in SIDEBAND_KEYS)
     if unknown:
         raise ConfigurationError(f"unknown config key 'server.sideband.{unknown[0]}'")
-    tools = raw.get("tools")
-    if not isinstance(tools, str) or not TOOLS_REFERENCE.fullmatch(tools.strip()):
-        raise ConfigurationError("config key 'server.sideband.tools' must be 'module:attribute' (a Toolbox)")
+    tools, delegate = raw.get("tools"), raw.get("delegate")
+    live = voice_api == "live"
+    if not live:
+        for key in ("delegate", "delegation"):
+            if raw.get(key) is not None:
+                raise ConfigurationError(
+                    f"config key 'server.sideband.{key}' is for GPT-Live sessions (server.voice_api: live); a "
+                    "Realtime call's tools go in 'server.sideband.tools'"
+                )
+    elif tools is None and delegate is None:
+        raise ConfigurationError(
+            "config key 'server.sideband' under server.voice_api: live needs 'tools' (a Toolbox, answered through "
+            "Responses delegation) or 'delegate' (module:attribute, a function answering client delegation)"
+        )
+    toolbox = None
+    if tools is not None or not live:
+        if not isinstance(tools, str) or not TOOLS_REFERENCE.fullmatch(tools.strip()):
+            raise ConfigurationError("config key 'server.sideband.tools' must be 'module:attribute' (a Toolbox)")
+        tools = tools.strip()
+        toolbox = load_toolbox(tools, setting="server.sideband.tools")
+    function = None
+    if delegate is not None:
+        if not isinstance(delegate, str) or not TOOLS_REFERENCE.fullmatch(delegate.strip()):
+            raise ConfigurationError(
+                "config key 'server.sideband.delegate' must be 'module:attribute' (a function taking a "
+                "DelegationContext)"
+            )
+        delegate = delegate.strip()
+        function = load_delegate(delegate, setting="server.sideband.delegate")
     limit = raw.get("max_call_seconds")
     seconds = None if limit is None else _positive(limit, "server.sideband.max_call_seconds")
-    toolbox = load_toolbox(tools.strip(), setting="server.sideband.tools")
-    return SidebandSettings(tools=tools.strip(), toolbox=toolbox, max_call_seconds=seconds)
+    delegation = _live_sideband_delegation(raw.get("delegation"), toolbox, function) if live else None
+    return SidebandSettings(
+        tools=tools,
+        toolbox=toolbox,
+        max_call_seconds=seconds,
+        delegate=delegate,
+        delegate_function=function,
+        delegation=delegation,
+    )
+
+
+def _live_sideband_delegation(raw: Any, toolbox: Any, delegate: Any) -> dict[str, Any]:
+    """The GPT-Live session's ``delegation`` under ``server.sideband`` (the shape of ``server.phone.session``'s
+    ``delegation``, SIDEBAND-NOTES 3.6): a session has one delegation mode, so a toolbox takes ``responses`` (its
+    ``responses.model`` named; the toolbox's tools added as the phone path adds them) and a delegate ``client``
+    (the default when only ``delegate`` is set); both at once, or a mode nothing here answers, is refused."""
+    if toolbox is not None and delegate is not None:
+        raise ConfigurationError(
+            "config keys 'server.sideband.tools' and 'server.sideband.delegate' are both set: a GPT-Live session "
+            "has one delegation mode (tools answer 'responses' delegation, a delegate 'client' delegation); set one"
+        )
+    wanted = "responses" if toolbox is not None else "client"
+    if raw is None:
+        raw = {"type": wanted}
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(
+            "config key 'server.sideband.delegation' must be a mapping such as "
+            "{type: responses, responses: {model: ...}} (the Live session's delegation)"
+        )
+    kind = raw.get("type", wanted)
+    if kind not in SIDEBAND_DELEGATIONS:
+        raise ConfigurationError(
+            "config key 'server.sideband.delegation.type' must be 'responses' (with 'tools') or 'client' (with "
+            "'delegate')"
+        )
+    if kind != wanted:
+        given = "tools" if toolbox is not None else "delegate"
+        raise ConfigurationError(
+            f"config key 'server.sideband.delegation.type' is {kind!r}, but 'server.sideband.{given}' answers "
+            f"{wanted!r} delegation only: nothing would answer the session's delegations"
+        )
+    delegation = {"type": kind, **{key: value for key, value in copy.deepcopy(dict(raw)).items() if key != "type"}}
+    if kind == "client":
+        if "responses" in delegation:
+            raise ConfigurationError("config key 'server.sideband.delegation.responses' is for 'responses' delegation")
+        return delegation
+    responses = delegation.get("responses")
+    if responses is None:
+        responses = delegation["responses"] = {}
+    if not isinstance(responses, Mapping):
+        raise ConfigurationError("config key 'server.sideband.delegation.responses' must be a mapping")
+    model = responses.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigurationError(
+            "config key 'server.sideband.delegation.responses.model' must name the Responses model that calls the "
+            "toolbox's tools (server.voice_api: live), e.g. {type: responses, responses: {model: gpt-5.2}}"
+        )
+    return delegation_with_tools(delegation, toolbox)
 
 
 def register_secrets(merged: Mapping[str, Any], phone: Mapping[str, Any] | None, environ: Mapping[str, str]) -> None:

@@ -160,8 +160,16 @@ def _live_delegation(session: Mapping[str, Any], tools: Any) -> Any:
             "Accept(tools=...) on a GPT-Live session: delegation.responses.model must name the Responses model "
             "that calls the tools"
         )
+    return delegation_with_tools(delegation, tools)
+
+
+def delegation_with_tools(delegation: Mapping[str, Any], tools: Any) -> dict[str, Any]:
+    """A checked ``responses`` delegation (its ``responses.model`` named) with the toolbox's
+    ``responses_definitions()`` as ``responses.tools`` unless it names its own: a Live session has no top-level
+    ``tools``, the Responses model learns them from here. Shared by ``Accept(tools=...)`` and ``server.sideband``."""
+    responses = delegation["responses"]
     if "tools" in responses:
-        return delegation  # the session's own
+        return dict(delegation)  # the delegation's own
     definitions = getattr(tools, "responses_definitions", None)
     entries = definitions() if callable(definitions) else tools.definitions()
     return {**delegation, "responses": {**responses, "tools": list(entries)}}

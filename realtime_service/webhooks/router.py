@@ -29,6 +29,29 @@ def load_toolbox(reference: str, *, setting: str = "server.phone.tools") -> Any:
     imported once at start-up; a ``ConfigurationError`` naming the setting when it does not resolve to one."""
     from ..sideband.tools import Toolbox
 
+    target = _resolved(reference, setting)
+    if not isinstance(target, Toolbox):
+        raise ConfigurationError(
+            f"config key {setting!r}: {reference!r} is a {type(target).__name__}, not a Toolbox"
+        )
+    return target
+
+
+def load_delegate(reference: str, *, setting: str = "server.sideband.delegate") -> Any:
+    """The GPT-Live client ``delegate`` (a callable, sync or async, given a ``DelegationContext``) ``setting``
+    names (``module:attribute``), imported once at start-up; a ``ConfigurationError`` naming the setting when it
+    does not resolve to a callable (a class is refused: calling it would not answer the delegation)."""
+    target = _resolved(reference, setting)
+    if not callable(target) or isinstance(target, type):
+        raise ConfigurationError(
+            f"config key {setting!r}: {reference!r} is a {type(target).__name__}, not a function taking a "
+            "DelegationContext"
+        )
+    return target
+
+
+def _resolved(reference: str, setting: str) -> Any:
+    """What ``module:attribute`` names, or a ``ConfigurationError`` naming ``setting``."""
     module_name, _, attribute = reference.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
@@ -43,10 +66,6 @@ def load_toolbox(reference: str, *, setting: str = "server.phone.tools") -> Any:
             raise ConfigurationError(
                 f"config key {setting!r}: module {module_name!r} has no attribute {attribute!r}"
             ) from None
-    if not isinstance(target, Toolbox):
-        raise ConfigurationError(
-            f"config key {setting!r}: {reference!r} is a {type(target).__name__}, not a Toolbox"
-        )
     return target
 
 

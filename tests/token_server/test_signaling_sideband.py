@@ -157,8 +157,9 @@ def test_a_bad_sideband_setting_is_refused_at_load_naming_it(sideband: Any, mess
     assert message in str(caught.value)
 
 
-def test_sideband_under_live_is_refused_at_load() -> None:
-    with pytest.raises(ConfigurationError, match="not wired yet"):
+def test_sideband_under_live_without_a_responses_model_is_refused_at_load() -> None:
+    # GPT-Live is wired (test_signaling_live_sideband.py); its toolbox needs the delegation's Responses model
+    with pytest.raises(ConfigurationError, match=r"server\.sideband\.delegation\.responses\.model"):
         load_server_settings({"voice_api": "live", "sideband": {"tools": TOOLS}}, {})
 
 

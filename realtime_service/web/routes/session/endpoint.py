@@ -20,6 +20,7 @@ says it may be running (``docs/signaling.md``, "Lost answers").
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -64,8 +65,8 @@ class SignalingEndpoint(BrowserRoute):
     ``throttle`` is ``/token``'s, so failed authentications count together on both routes. ``hangups`` is a
     zero-argument callable giving the :class:`~.hangups.HangupScheduler` (``None`` without
     ``server.max_call_seconds``); ``attacher`` one giving the
-    :class:`~realtime_service.sideband.attacher.CallAttacher` that attaches ``server.sideband``'s toolbox to
-    each call started (only called when that setting is on).
+    :class:`~realtime_service.sideband.attacher.CallAttacher` that attaches ``server.sideband``'s toolbox (on
+    GPT-Live, or its client delegate) to each call or Live session started (only called when that setting is on).
     """
 
     action = "call"
@@ -147,7 +148,7 @@ class SignalingEndpoint(BrowserRoute):
         try:
             service = self._service()
             if self.voice_api == "live":
-                live = service.create_live_session(offer, live_session(terms, self.settings.live_model))
+                live = service.create_live_session(offer, self._live_session(terms))
                 return self._success(live.session_id, live.sdp, live.request_id, admitted)
             call = service.create_call(offer, self._realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
@@ -161,7 +162,7 @@ class SignalingEndpoint(BrowserRoute):
         try:
             service = self._service()
             if self.voice_api == "live":
-                live = await service.acreate_live_session(offer, live_session(terms, self.settings.live_model))
+                live = await service.acreate_live_session(offer, self._live_session(terms))
                 return self._success(live.session_id, live.sdp, live.request_id, admitted)
             call = await service.acreate_call(offer, self._realtime_session(terms))
             return self._success(call.call_id, call.sdp, call.request_id, admitted)
@@ -200,14 +201,32 @@ class SignalingEndpoint(BrowserRoute):
             session["tools"] = list(sideband.toolbox.definitions())
         return session
 
+    def _live_session(self, terms: SessionTerms) -> dict[str, Any]:
+        """The Live session sent upstream; under ``server.sideband`` its ``delegation`` is the server's (the
+        toolbox's tools in a Responses delegation, or client delegation), set last: no query can change it."""
+        session = live_session(terms, self.settings.live_model)
+        sideband = self.settings.sideband
+        if sideband is not None and sideband.delegation is not None:
+            session["delegation"] = copy.deepcopy(dict(sideband.delegation))
+        return session
+
     def _attach(self, call_id: str) -> None:
         """Under ``server.sideband``, schedule the attach and return at once: the browser's answer never waits
         for it, and a failure to schedule is logged once (the call stands; no key is logged)."""
         sideband = self.settings.sideband
         if sideband is None or self._attacher is None:
             return
-        options = {"max_call_seconds": sideband.max_call_seconds} if sideband.max_call_seconds is not None else {}
+        options: dict[str, Any] = {}
+        if sideband.max_call_seconds is not None:
+            options["max_call_seconds"] = sideband.max_call_seconds
         try:
+            if self.voice_api == "live":
+                # a WebRTC session (ended with session.close, not the SIP hang-up) of a known delegation type
+                options.update(transport="webrtc", delegation_type=sideband.delegation_type)
+                self._attacher().attach(
+                    call_id, api="live", tools=sideband.toolbox, delegate=sideband.delegate_function, options=options
+                )
+                return
             self._attacher().attach(call_id, tools=sideband.toolbox, options=options)
         except Exception as exc:
             logger.error("call %s: the sideband attach could not be scheduled (%s)", call_id, type(exc).__name__)

@@ -14,7 +14,8 @@ body, and :class:`SessionTerms` are rendered as:
   the ``session`` part of ``POST /realtime/calls``;
 - ``live``: a GPT-Live ``MediaSessionConfig`` (``{"model", "instructions", "audio": {"output": {"voice"}}}``),
   the model being the browser's choice, else ``server.live_model`` (``server.session.model`` if set, else
-  ``gpt-live-1.1``). GPT-Live has no tools or turn detection of that shape; the settings refuse them.
+  ``gpt-live-1.1``). GPT-Live has no tools or turn detection of that shape; the settings refuse them. Under
+  ``server.sideband`` the endpoint adds the server's ``delegation`` last: no query parameter names it.
 """
 
 from __future__ import annotations
