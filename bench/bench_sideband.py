@@ -318,17 +318,148 @@ def _serve_emulator() -> int:
     return 0
 
 
+# -- the asyncio load generator's process (``--generator asyncio``) -------------------------------------------------
+
+
+def _serve_asyncio() -> int:
+    """A load generator with no emulator: one asyncio ``websockets`` server that plays the scale calls exactly as
+    the emulator's drivers do (the same events, pacing, stamps and checks), at a coroutine per call instead of
+    three threads (the emulator's reader, handler and driver). It shows whether the controller or the emulator
+    limits the scale measure; its process answers the same stdin commands (``add``, ``report``, ``wait``,
+    ``cpu``)."""
+    return asyncio.run(_serve_asyncio_main())
+
+
+async def _serve_asyncio_main() -> int:
+    from websockets.asyncio.server import ServerConnection, serve
+
+    groups: dict[str, _Stats] = {}
+    loop = asyncio.get_running_loop()
+
+    async def connection(socket: ServerConnection) -> None:
+        path = socket.request.path if socket.request is not None else ""
+        call_id = path.partition("call_id=")[2].partition("&")[0]
+        stats = groups.get(call_id.rsplit("-", 1)[0])
+        if stats is None:
+            await socket.close(1008, "unknown call")
+            return
+        held = _Held(socket, float(stats.config["tool_every"]))
+        stats.running += 1
+        stats.seen_calls += 1
+        stats.held.append(held)
+        try:
+            async for message in socket:
+                event = json.loads(message)
+                if event.get("type") != "response.create":
+                    continue
+                pending = held.pending
+                if pending is None:
+                    stats.errors.append("a response.create with no function call in flight")
+                    continue
+                elapsed = time.perf_counter() - pending[1]
+                response_id = "resp_" + pending[0] + "b"
+                await socket.send(
+                    json.dumps({"type": "response.created", "response": _response(response_id, "in_progress", [])})
+                )
+                await socket.send(
+                    json.dumps({"type": "response.done", "response": _response(response_id, "completed", [])})
+                )
+                held.pending = None
+                stats.answered += 1
+                stats.turnaround_ms.append(elapsed * 1000)
+        except Exception as error:  # the controller went away: the normal end
+            if type(error).__name__ not in ("ConnectionClosedOK", "ConnectionClosedError"):
+                stats.errors.append(f"connection: {type(error).__name__}")
+        finally:
+            stats.running -= 1
+
+    async def pace(stats: _Stats) -> None:
+        period = 1.0 / float(stats.config["rate"])
+        while True:
+            stats.held = [each for each in stats.held if each.channel.state.name == "OPEN"]
+            held = stats.held
+            if not held and stats.seen_calls and not stats.running:
+                return
+            started = time.perf_counter()
+            for index, each in enumerate(held):
+                wait = started + index * period / len(held) - time.perf_counter()
+                if wait > 0.0005:
+                    await asyncio.sleep(wait)  # pacing the sends (the bench's rate)
+                try:
+                    if each.pending is None and time.perf_counter() >= each.next_tool:
+                        each.number += 1
+                        call_id = f"call_{each.number}"
+                        response_id = "resp_" + call_id + "a"
+                        created = {"type": "response.created", "response": _response(response_id, "in_progress", [])}
+                        await each.channel.send(json.dumps(created))
+                        done_item, done = _function_call(response_id, call_id)
+                        each.pending = (call_id, time.perf_counter())
+                        stats.asked += 1
+                        await each.channel.send(json.dumps(done_item))
+                        await each.channel.send(json.dumps(done))
+                        each.next_tool += each.tool_every
+                    transcript = {
+                        "type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": "item_caller",
+                        "content_index": 0,
+                        "transcript": "Still there?",
+                        "server_ts": time.time(),
+                    }
+                    await each.channel.send(json.dumps(transcript))
+                    stats.events += 1
+                except Exception as error:
+                    if "ConnectionClosed" not in type(error).__name__:
+                        stats.errors.append(f"pacer: {type(error).__name__}")
+            rest = started + period - time.perf_counter()
+            await asyncio.sleep(max(rest, 0.0))
+
+    pacers: set[asyncio.Task[None]] = set()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    async with serve(connection, "127.0.0.1", 0, max_queue=64, max_size=4 << 20) as server:
+        port = server.sockets[0].getsockname()[1] if server.sockets else 0
+        print(json.dumps({"base_url": f"http://127.0.0.1:{port}/v1", "api_key": "sk-bench-asyncio"}), flush=True)
+        while line := await reader.readline():
+            command = json.loads(line)
+            op = command["op"]
+            answer: dict[str, Any] = {"ok": True}
+            if op == "add":
+                groups[command["prefix"]] = _Stats(command)
+                task = asyncio.create_task(pace(groups[command["prefix"]]))
+                pacers.add(task)
+                task.add_done_callback(pacers.discard)
+            elif op == "wait":
+                stats = groups[command["prefix"]]
+                deadline = time.monotonic() + float(command.get("timeout", 60))
+                while stats.running and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)  # polling the bench's own counters, not a test's outcome
+                answer = stats.report()
+            elif op == "report":
+                stats = groups[command["prefix"]]
+                answer = stats.report()
+                if command.get("reset"):
+                    stats.events = stats.asked = stats.answered = 0
+                    stats.turnaround_ms = []
+            elif op == "cpu":
+                answer = {"cpu": time.process_time(), "threads": threading.active_count()}
+            print(json.dumps(answer), flush=True)
+    return 0
+
+
 # -- this (the controller's) process -------------------------------------------------------------------------------
 
 
 class _EmulatorProcess:
     """The emulator's process, spoken to over its stdin/stdout."""
 
+    def __init__(self, role: str = "--serve-emulator") -> None:
+        self.role = role
+
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             str(Path(__file__).resolve()),
-            "--serve-emulator",
+            self.role,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 24,
@@ -478,6 +609,15 @@ async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, args: arg
         if measuring and isinstance(stamp, float):
             lags.append((time.time() - stamp) * 1000)
 
+    pauses: list[tuple[int, float]] = []  # (generation, ms) of each collection while measuring
+    gc_started = [0.0]
+
+    def collecting(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif measuring:
+            pauses.append((info["generation"], (time.perf_counter() - gc_started[0]) * 1000))
+
     hold, warm = args.hold, args.warm
     await emu.ask(op="add", prefix=prefix, n=calls, mode="scale", rate=5, tool_every=args.tool_every)
     service = _service(emu)
@@ -495,13 +635,17 @@ async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, args: arg
             else:
                 handles.append(outcome)
     attach_s = time.perf_counter() - attach_started
+    if args.gc_freeze:
+        gc.freeze()  # what a host holding thousands of calls may do: the held calls leave the collector's scans
     await asyncio.sleep(warm)  # the rates settle (the bench's own pacing, not a wait for an outcome)
     await emu.ask(op="report", prefix=prefix, reset=True)
     emu_cpu = (await emu.ask(op="cpu"))["cpu"]
     cpu, wall = time.process_time(), time.perf_counter()
+    gc.callbacks.append(collecting)
     measuring = True
     await asyncio.sleep(hold)
     measuring = False
+    gc.callbacks.remove(collecting)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     emu_cpu = (await emu.ask(op="cpu"))["cpu"] - emu_cpu
     report = await emu.ask(op="report", prefix=prefix)
@@ -510,6 +654,8 @@ async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, args: arg
     await asyncio.gather(*(handle.close() for handle in handles), return_exceptions=True)
     ended = await emu.ask(op="wait", prefix=prefix, timeout=60)
     handles.clear()
+    if args.gc_freeze:
+        gc.unfreeze()
     gc.collect()
     lag_p99 = _percentile(lags, 0.99)
     unanswered = report["asked"] - report["answered"]
@@ -529,6 +675,11 @@ async def _scale_level(emu: _EmulatorProcess, prefix: str, calls: int, args: arg
         "tool_answered": report["answered"],
         "tool_p99_ms": round(_percentile(report["turnaround_ms"], 0.99), 1),
         "dropped": dropped,
+        "gc_oldest": {  # the collections of the oldest generation while measuring: count and pauses
+            "count": sum(1 for generation, _ in pauses if generation == 2),
+            "max_ms": round(max((ms for generation, ms in pauses if generation == 2), default=0.0), 1),
+        },
+        "gc_max_ms": round(max((ms for _, ms in pauses), default=0.0), 1),
         "cpu_pct": round(cpu / wall * 100),
         "emulator_cpu_pct": round(emu_cpu / wall * 100),
         "rss_mib": [round(value / 1024, 1) for value in (rss_before, rss_peak, _rss_kib())],
@@ -565,12 +716,21 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             "cpu_per_event_ours_over_sdk": round(ours["cpu_us_per_event"] / theirs["cpu_us_per_event"], 2),
             "p50_turnaround_ours_over_sdk": round(ours["p50_ms"] / theirs["p50_ms"], 2),
         }
-        for level in args.levels:
-            outcome = await _scale_level(emu, f"sc{level}", level, args)
-            result["scale"].append(outcome)
-            print(json.dumps(outcome), flush=True)
-            if not outcome["ok"] and not args.keep_going:
-                break
+        generator = emu if args.generator == "emulator" else _EmulatorProcess("--serve-asyncio")
+        if generator is not emu:
+            await generator.start()
+        result["scale_generator"] = args.generator
+        result["gc_freeze"] = args.gc_freeze
+        try:
+            for level in args.levels:
+                outcome = await _scale_level(generator, f"sc{level}", level, args)
+                result["scale"].append(outcome)
+                print(json.dumps(outcome), flush=True)
+                if not outcome["ok"] and not args.keep_going:
+                    break
+        finally:
+            if generator is not emu:
+                await generator.stop()
         passed = [each["calls"] for each in result["scale"] if each["ok"]]
         result["max_calls_within_goal"] = max(passed, default=0)
         result["emulator_threads_after"] = (await emu.ask(op="cpu"))["threads"]
@@ -590,9 +750,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=float, default=3.0, help="seconds before measuring at each level")
     parser.add_argument("--tool-every", type=float, default=10.0, help="seconds between a scale call's tool calls")
     parser.add_argument("--keep-going", action="store_true", help="run every level even after one fails")
+    parser.add_argument(
+        "--generator",
+        choices=("emulator", "asyncio"),
+        default="emulator",
+        help="what plays the scale calls: the emulator (threads), or a bare asyncio websockets server",
+    )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() once a level's calls are attached (see the docs)"
+    )
+    parser.add_argument("--serve-asyncio", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_emulator:
         return _serve_emulator()
+    if args.serve_asyncio:
+        return _serve_asyncio()
     if args.quick:
         args.rounds, args.cycles, args.levels, args.hold, args.warm, args.tool_every = 2, 10, "4", 2.0, 0.5, 0.5
     args.levels = [int(each) for each in str(args.levels).split(",") if each.strip()]  # "": turnaround only

@@ -284,3 +284,49 @@ def test_a_create_refused_because_a_server_response_had_just_started_goes_again(
     assert kinds(received) == ["conversation.item.create", "response.create", "response.create"]
     assert received[1]["event_id"] != received[2]["event_id"]
     assert end.reason == "server_closed"
+
+
+def test_closing_the_handle_while_the_controller_cleans_up_still_gives_the_end() -> None:
+    """The server closes the socket (the call ended: a REST hang-up) while a tool is still running; the handle's
+    ``close()`` comes while the controller is cancelling that tool. It used to cancel the controller's own clean-up
+    and the end was never set: ``hangup()`` then waited for ever (1 run in ~100 of the guide's greeting)."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from realtime_service.sideband.tools import Toolbox
+
+    started = asyncio.Event()
+    toolbox = Toolbox()
+
+    @toolbox.function
+    async def slow_lookup() -> str:
+        """Looks something up, slowly."""
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.shield(asyncio.sleep(0.3))  # a tool that cleans up when cancelled: the window stays open
+        return "never"
+
+    async def sideband(socket: ServerConnection) -> None:
+        item = {**function_call("call_1"), "name": "slow_lookup", "arguments": "{}"}
+        await socket.send(json.dumps({"type": "response.output_item.done", "event_id": "event_1", "item": item}))
+        await socket.send(json.dumps({"type": "response.done", "event_id": "event_2", "response": {"id": "r"}}))
+        await started.wait()
+        await socket.close()  # the call ended
+
+    async def main() -> Any:
+        async with serve(sideband, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            container = RealtimeContainer(environ={})
+            container.config.from_dict({"api_key": KEY, "base_url": f"http://127.0.0.1:{port}/v1"})
+            handle = await container.realtime_session_service().aattach_call("rtc_end", tools=toolbox, **FAST)
+            controller = handle._controller
+            async with asyncio.timeout(WAIT):
+                while not controller._finishing:  # the socket closed: the controller is cancelling the tool
+                    await asyncio.sleep(0.01)
+                closed = await handle.close()
+                return closed, await handle.closed()
+
+    closed, end = asyncio.run(main())
+    assert closed == end
+    assert end.reason == "server_closed"

@@ -420,6 +420,8 @@ class LiveController(RealtimeController):
         for attempt in range(APPEND_TRIES):
             if attempt or self._socket is None:  # between sockets: an answer must not be lost
                 await self.wait_for_socket(failed, APPEND_WAIT)  # none in time: send() says so below
+                if attempt and self._closed is not None:
+                    return  # sent, and then the session ended (session.closed): no one left to tell it to
             failed = self._socket
             try:
                 for chunk in chunks:
@@ -432,6 +434,8 @@ class LiveController(RealtimeController):
             except TimeoutError:
                 return  # sent, but the pong is late: the keepalive ends a dead socket; not sent twice on a guess
             except (ConnectionError, OSError, _closed_error()):
+                if self._closed is not None:
+                    return  # the session ended under the send: no one left to tell it to
                 if attempt + 1 == APPEND_TRIES or self.ended.done():
                     raise
 

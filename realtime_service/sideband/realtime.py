@@ -228,6 +228,7 @@ class RealtimeController:
         self._warned: set[str] = set()
         self._observers: list[_ObserverTask] = []
         self._task: asyncio.Task[CallEnd] | None = None
+        self._finishing = False
         self.ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
 
     # -- lifetime ---------------------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ class RealtimeController:
         socket = self._socket
         if socket is not None:
             await socket.close()
-        elif self._task is not None and not self._task.done():
+        elif self._task is not None and not self._task.done() and not self._finishing:
             self._task.cancel()  # between sockets (a re-attach backoff): nothing to close
         return await asyncio.shield(self.ended)
 
@@ -274,13 +275,16 @@ class RealtimeController:
             logger.exception("call %s: the sideband controller failed", self.call_id)
             end = CallEnd("error", detail=type(error).__name__, reattaches=self.reattaches)
         finally:
+            self._finishing = True  # stop() must not cancel the clean-up below (the end would never be set)
             if deadline is not None:
                 deadline.cancel()
-            await self._shutdown()
-            if not self.ended.done():
-                self.ended.set_result(end)
-            async with self._socket_changed:
-                self._socket_changed.notify_all()
+            try:
+                await self._shutdown()
+            finally:  # even if cancelled from outside meanwhile: whoever waits for the end gets it
+                if not self.ended.done():
+                    self.ended.set_result(end)
+                async with self._socket_changed:
+                    self._socket_changed.notify_all()
         return end
 
     async def wait_for_socket(self, other_than: ClientConnection | None, timeout: float) -> bool:
