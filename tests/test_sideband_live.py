@@ -223,7 +223,7 @@ def test_a_dropped_socket_reattaches_and_no_tool_runs_twice(emu: Emulator, how: 
 
 @pytest.mark.parametrize("let_go", ["close", "detach"])
 def test_close_lets_go_of_the_session_and_hangup_ends_it(emu: Emulator, let_go: str) -> None:
-    """``close()`` (and its older name ``detach()``) means what it means on a Realtime handle: the socket goes, the
+    """``close()`` (and its other name ``detach()``) means what it means on a Realtime handle: the socket goes, the
     session stays (it can be attached again); ending it is ``hangup()``, a ``session.close`` off SIP."""
     add_session(emu, "live_close")
 

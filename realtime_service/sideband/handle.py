@@ -1,7 +1,7 @@
 """The handle ``RealtimeSessionService.aattach_call`` returns: steer the call, end it, learn why it ended.
 
 On both handles ``close()`` lets go of the call (the caller stays on the line) and ``hangup()`` ends it: one
-name, one meaning, whatever the API (``detach()`` is ``close()``'s older name).
+name, one meaning, whatever the API (``detach()`` is another name for ``close()``).
 
 Everything goes through the controller (:mod:`.realtime`), so a ``say`` or ``respond`` waits its turn behind any
 response under way exactly as tool results do, and ``update_session`` is validated by the GA session schema
@@ -119,7 +119,7 @@ class CallHandle:
         return await self._controller.stop("closed")
 
     async def detach(self) -> CallEnd:
-        """:meth:`close` under the name earlier releases gave the API-neutral let-go (kept for their callers)."""
+        """:meth:`close` under its other name (the phone attacher's): letting go is one operation, two names."""
         return await self.close()
 
     async def _rest_end(self, reason: str, action: Callable[[], Awaitable[Any]]) -> CallEnd:
