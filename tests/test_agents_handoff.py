@@ -31,18 +31,9 @@ from realtime_service.web.servers.containers import TokenServerContainer
 from realtime_service.webhooks import Accept, Decision, Ignore, RealtimeCallIncoming, WebhookEvent
 
 agents = pytest.importorskip("agents", reason="openai-agents is not installed (the dev extra brings it)")
-from agents import function_tool  # noqa: E402
-from agents.realtime import RealtimeAgent  # noqa: E402
+from agents_order_call import ORDER_CALL, TOOL_OUTPUT, order_agent  # noqa: E402
 
 WAIT = 30.0  # seconds a test waits for something that should happen at once (never reached when it works)
-TOOL_OUTPUT = {"order_id": "A-1", "status": "shipped"}
-ORDER_CALL: list[Any] = [
-    {"caller": "Hi, where is my order A-1?"},
-    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "A-1"}, "call_id": "call_A1"}},
-    {"expect_output": {"timeout": 10, "output": TOOL_OUTPUT}},
-    {"model_says": "Your order A-1 ships tomorrow."},
-    "hangup",
-]
 
 
 def _eventually(condition: Callable[[], bool]) -> bool:
@@ -53,16 +44,6 @@ def _eventually(condition: Callable[[], bool]) -> bool:
             return False
         time.sleep(0.02)
     return True
-
-
-def order_agent(ran: list[str]) -> RealtimeAgent[Any]:
-    @function_tool
-    def lookup_order(order_id: str) -> str:
-        """Look up an order's status by its id."""
-        ran.append(order_id)
-        return json.dumps(TOOL_OUTPUT)
-
-    return RealtimeAgent(name="Orders", instructions="Answer questions about orders.", tools=[lookup_order])
 
 
 @pytest.fixture
@@ -189,15 +170,12 @@ def test_the_webhook_endpoint_accepts_with_the_agent_and_runs_it_on_the_call() -
     assert [tool["name"] for tool in rung.session["tools"]] == ["lookup_order"]
 
 
-def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(
-    emu: Emulator, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="websockets.client")  # the SDK's handshake lines carry the key
-    record = _accepted_call(emu, "rtc_agent_lost")
+def _quiet_caller(emu: Emulator) -> tuple[threading.Event, threading.Event]:
+    """Every sideband of ``emu`` from now on says nothing; the events are set when the app's socket comes and
+    when the app closes it."""
     attached, closed = threading.Event(), threading.Event()
 
     def caller(channel: Channel) -> None:
-        """Says nothing; notes when the app's socket comes and when the app closes it."""
         attached.set()
         try:
             while True:
@@ -206,6 +184,15 @@ def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(
             closed.set()
 
     emu.on_sideband = caller
+    return attached, closed
+
+
+def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="websockets.client")  # the SDK's handshake lines carry the key
+    record = _accepted_call(emu, "rtc_agent_lost")
+    attached, closed = _quiet_caller(emu)
     ran: list[str] = []
     leases = MemoryCallLeases()
     attacher = _attacher(emu, leases, ttl=0.6)
@@ -232,17 +219,7 @@ def test_a_lost_lease_closes_the_agents_socket_without_ending_the_call(
 
 def test_shutdown_closes_the_agents_socket_and_gives_the_lease_back(emu: Emulator) -> None:
     record = _accepted_call(emu, "rtc_agent_shutdown")
-    attached, closed = threading.Event(), threading.Event()
-
-    def caller(channel: Channel) -> None:
-        attached.set()
-        try:
-            while True:
-                channel.receive(WAIT)
-        except SocketClosed:
-            closed.set()
-
-    emu.on_sideband = caller
+    attached, closed = _quiet_caller(emu)
     leases = MemoryCallLeases()
     attacher = _attacher(emu, leases)
     future = attacher.attach(record.id, agent=order_agent([]))

@@ -26,10 +26,10 @@ from realtime_service.emulator import Emulator
 from realtime_service.emulator.scripts import ScriptState
 
 agents = pytest.importorskip("agents", reason="openai-agents is not installed (the dev extra brings it)")
-from agents import function_tool  # noqa: E402
 from agents.realtime import RealtimeAgent, RealtimeRunner  # noqa: E402
 from agents.realtime.model_inputs import RealtimeModelSendRawMessage  # noqa: E402
 from agents.realtime.openai_realtime import OpenAIRealtimeSIPModel  # noqa: E402
+from agents_order_call import ORDER_CALL, TOOL_OUTPUT, order_agent  # noqa: E402
 
 # The SDK's own trace export goes to api.openai.com: nothing here may leave loopback (its realtime path makes no
 # client-side traces today; this keeps it so if a release starts to).
@@ -37,14 +37,6 @@ agents.set_tracing_disabled(True)
 
 SECRET = "whsec_" + base64.b64encode(b"agents-sdk-test-secret-32-bytes!").decode()
 WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
-TOOL_OUTPUT = {"order_id": "A-1", "status": "shipped"}
-ORDER_CALL: list[Any] = [
-    {"caller": "Hi, where is my order A-1?"},
-    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "A-1"}, "call_id": "call_A1"}},
-    {"expect_output": {"timeout": 10, "output": TOOL_OUTPUT}},
-    {"model_says": "Your order A-1 ships tomorrow."},
-    "hangup",
-]
 
 
 @dataclass
@@ -150,14 +142,7 @@ def test_the_agents_sip_model_attaches_to_a_rung_call_and_its_tool_answers_the_s
 ) -> None:
     apps, url = webhook_app
     ran: list[str] = []
-
-    @function_tool
-    def lookup_order(order_id: str) -> str:
-        """Look up an order's status by its id."""
-        ran.append(order_id)
-        return json.dumps(TOOL_OUTPUT)
-
-    agent = RealtimeAgent(name="Orders", instructions="Answer questions about orders.", tools=[lookup_order])
+    agent = order_agent(ran)
     with Emulator(script=ORDER_CALL) as emu:
         apps.append(_AgentsPhoneApp(emu, agent, greeting=greeting))
         try:

@@ -5,7 +5,9 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
 - ``python``: a page's blocks run in order in one namespace (pytest-examples runs each; the names a block defines
   are there for the next, as when a reader pastes the page into one file), from the repository root, with
   ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` pointing at a loopback emulator. ``test_*`` functions a page
-  defines are then called, with ``client`` a test client of the page's Flask ``app``. A block importing a module
+  defines are then called as pytest would: ``client`` is a test client of the page's Flask ``app``, any other
+  parameter the pytest fixture of that name (the README's phone agent takes ``realtime_scripted_call``). A
+  block importing a module
   the ``test`` extra does not bring (:data:`EXTRA_MODULES`: the Agents SDK, from ``dev``) skips the page's test
   from there when it is not installed.
 - ``bash`` / ``console``: the page's ``realtime-service ...`` commands run as real subprocesses, in order, in a
@@ -30,6 +32,7 @@ from __future__ import annotations
 import base64
 import configparser
 import importlib.util
+import inspect
 import json
 import os
 import queue
@@ -175,7 +178,11 @@ def run_block(eval_example: EvalExample, example: CodeExample, namespace: dict[s
 
 @pytest.mark.parametrize("page", pages_with("python"), ids=page_id)
 def test_a_pages_python_blocks_run_in_order(
-    page: Path, eval_example: EvalExample, docs_environment: Emulator, monkeypatch: pytest.MonkeyPatch
+    page: Path,
+    eval_example: EvalExample,
+    docs_environment: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.syspath_prepend(str(ROOT))
@@ -190,8 +197,8 @@ def test_a_pages_python_blocks_run_in_order(
             namespace = run_block(eval_example, example, namespace)
         tests = {name: value for name, value in namespace.items() if name.startswith("test_") and callable(value)}
         for test in tests.values():
-            app = namespace["app"]
-            test(client=app.test_client())
+            parameters = inspect.signature(test).parameters
+            test(**{name: fixture(name, namespace, request) for name in parameters})
     finally:
         for value in namespace.values():
             if isinstance(value, containers.Container):
@@ -200,6 +207,14 @@ def test_a_pages_python_blocks_run_in_order(
         for name in set(sys.modules) - modules_before:  # the repository's examples a page imported, wired
             if name == "containers" or name.split(".")[0] == "examples":
                 del sys.modules[name]
+
+
+def fixture(name: str, namespace: dict[str, Any], request: pytest.FixtureRequest) -> Any:
+    """What a page's ``test_*`` parameter gets: ``client``, a test client of the page's Flask ``app``; else the
+    pytest fixture of that name."""
+    if name == "client":
+        return namespace["app"].test_client()
+    return request.getfixturevalue(name)
 
 
 # -- yaml, json, text, js ----------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ the replay window) is the emulator's pinned clock, stepped by the test: nothing 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -19,13 +18,13 @@ import pytest
 import requests
 from openai.types.live import ConnectServerEvent
 from pydantic import TypeAdapter
+from socket_reading import WAIT, json_until_closed
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from realtime_service.emulator import Emulator
 from realtime_service.emulator.scripts import ScriptState
 
-WAIT = 10.0  # seconds a test waits for what should come at once (a deadline, never reached when it works)
 SESSION = {"model": "gpt-live-1", "instructions": "Help the user track an order.", "delegation": {"type": "client"}}
 PASSWORD = "trunk-pa55word-never-shown"
 NUMBER = "+14155550123"
@@ -102,14 +101,6 @@ def _next(ws: ClientConnection) -> dict[str, Any]:
     LIVE_EVENT.validate_python(event)  # every event has the SDK's shape
     assert isinstance(event, dict)
     return event
-
-
-def _until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
-    events = []
-    with contextlib.suppress(ConnectionClosed):
-        while True:
-            events.append(_next(ws))
-    return events
 
 
 # -- the request -----------------------------------------------------------------------------------------------
@@ -309,7 +300,7 @@ def test_a_failed_dial_says_why_then_closes_the_session(clock: Clock) -> None:
             assert (ringing["type"], ringing["session_id"]) == ("transport.ringing", session_id)
             clock.advance(5)
             failed = _next(ws)
-            rest = _until_closed(ws)
+            rest = json_until_closed(ws, _next)
             with pytest.raises(ConnectionClosedOK):  # a clean close (websockets >= 15: no close_exc before 17)
                 ws.recv()
         assert failed["type"] == "transport.failed"
@@ -359,7 +350,7 @@ def test_a_rest_hang_up_while_ringing_ends_the_sideband_and_the_call_is_never_an
         assert _next(ws)["type"] == "transport.ringing"
         hangup = requests.post(f"{emu.base_url}/live/sessions/{session_id}/hangup", headers=_auth(emu), timeout=WAIT)
         assert hangup.status_code == 200
-        closed = _until_closed(ws)
+        closed = json_until_closed(ws, _next)
     assert [(e["type"], e.get("reason")) for e in closed] == [("session.closed", "close_requested")]
     later = _dial(emu)  # rings after the first: once it is answered, the dialer is past the first one
     clock.advance(1)

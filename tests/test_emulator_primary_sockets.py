@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import openai
 import pytest
 import requests
 from chromium import empty_page
+from socket_reading import WAIT, next_json, sdk_until, sdk_until_closed, watchdog
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -27,7 +26,6 @@ from realtime_service.emulator.call_registry import CallRecord
 from realtime_service.emulator.primary_sockets import SILENCE
 from realtime_service.emulator.scripts import ScriptState
 
-WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
 ARGUMENTS = {"order_id": "1234"}
 ORDER_CALL: list[Any] = [
     {"caller": "Hi, where is my order 1234?"},
@@ -45,49 +43,12 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@contextlib.contextmanager
-def _deadline(conn: Any) -> Iterator[Any]:
-    """The SDK's ``recv`` has no timeout: a watchdog closes the socket after ``3 * WAIT`` s, so a broken
-    emulator fails the test (ConnectionClosed) instead of hanging it."""
-    watchdog = threading.Timer(3 * WAIT, conn.close)
-    watchdog.start()
-    try:
-        yield conn
-    finally:
-        watchdog.cancel()
-
-
-def _until(conn: Any, kind: str) -> list[Any]:
-    """Every event up to and including the first of type ``kind``."""
-    events = []
-    while True:
-        event = conn.recv()
-        events.append(event)
-        if event.type == kind:
-            return events
-
-
-def _until_closed(conn: Any) -> tuple[list[Any], ConnectionClosed]:
-    events = []
-    while True:
-        try:
-            events.append(conn.recv())
-        except ConnectionClosed as closed:
-            return events, closed
-
-
 def _ws(emu: Emulator, path: str, key: str | None = None) -> ClientConnection:
     return connect(
         f"ws://127.0.0.1:{emu.port}/v1{path}",
         additional_headers={"Authorization": f"Bearer {key or emu.api_key}"},
         open_timeout=WAIT,
     )
-
-
-def _next(ws: ClientConnection) -> dict[str, Any]:
-    event = json.loads(ws.recv(timeout=WAIT))
-    assert isinstance(event, dict)
-    return event
 
 
 def _refused(emu: Emulator, path: str, key: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -113,15 +74,15 @@ def _ended(emu: Emulator, session_id: str) -> CallRecord:
 def test_the_sdk_starts_a_realtime_session_plays_the_script_with_audio_and_answers_a_tool() -> None:
     with Emulator(script=ORDER_CALL) as emu:
         client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-        with client.realtime.connect(model="gpt-realtime-2.1") as raw, _deadline(raw) as conn:
-            heard = _until(conn, "conversation.item.input_audio_transcription.completed")
+        with client.realtime.connect(model="gpt-realtime-2.1") as raw, watchdog(raw) as conn:
+            heard = sdk_until(conn, "conversation.item.input_audio_transcription.completed")
             created = heard[0]
             assert created.type == "session.created"
             assert (created.session.model, created.session.type) == ("gpt-realtime-2.1", "realtime")
             session_id = created.session.id
             assert session_id.startswith("sess_")
             assert heard[-1].transcript == "Hi, where is my order 1234?"
-            called = _until(conn, "response.done")
+            called = sdk_until(conn, "response.done")
             done = [e for e in called if e.type == "response.function_call_arguments.done"]
             assert [(e.name, e.call_id) for e in done] == [("lookup_order", "call_order")]
             assert conn.recv().type == "rate_limits.updated"  # after every response.done
@@ -129,7 +90,7 @@ def test_the_sdk_starts_a_realtime_session_plays_the_script_with_audio_and_answe
                 item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
             )
             conn.response.create()
-            said = _until(conn, "response.done")
+            said = sdk_until(conn, "response.done")
             kinds = [e.type for e in said]
             audio = [e for e in said if e.type == "response.output_audio.delta"]
             transcript = [e for e in said if e.type == "response.output_audio_transcript.delta"]
@@ -141,7 +102,7 @@ def test_the_sdk_starts_a_realtime_session_plays_the_script_with_audio_and_answe
             assert [e.transcript for e in said if e.type == "response.output_audio_transcript.done"] == [
                 "Your order 1234 ships tomorrow."
             ]
-            rest, closed = _until_closed(conn)  # the script hung up: the session ends, its socket closes
+            rest, closed = sdk_until_closed(conn)  # the script hung up: the session ends, its socket closes
             assert [e.type for e in rest] == ["rate_limits.updated"]
             assert rest[0].rate_limits[0].name == "requests"
             assert isinstance(closed, ConnectionClosedOK)
@@ -206,7 +167,7 @@ def test_an_ek_key_minted_here_opens_a_primary_socket_with_its_session(emu: Emul
     assert minted.status_code == 200, minted.text
     key = minted.json()["value"]
     client = openai.OpenAI(api_key=key, base_url=emu.base_url)
-    with client.realtime.connect() as raw, _deadline(raw) as conn:  # no model: the key's session names it
+    with client.realtime.connect() as raw, watchdog(raw) as conn:  # no model: the key's session names it
         created = conn.recv()
         assert created.type == "session.created"
         assert (created.session.model, created.session.instructions) == ("gpt-realtime-2", "Be brief.")
@@ -230,20 +191,20 @@ def test_bad_realtime_handshakes_are_refused_with_the_apis_errors(emu: Emulator)
 
 def test_the_sideband_rules_hold_on_a_primary_socket_and_hostile_frames_leave_it_standing(emu: Emulator) -> None:
     with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-        session_id = _next(ws)["session"]["id"]
+        session_id = next_json(ws)["session"]["id"]
         ws.send("{not json")
-        assert _next(ws)["error"]["code"] == "invalid_json"
+        assert next_json(ws)["error"]["code"] == "invalid_json"
         ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": "***", "event_id": "evt_bad"}))
-        error = _next(ws)["error"]
+        error = next_json(ws)["error"]
         assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", "audio", "evt_bad")
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-2"}}))
-        assert _next(ws)["error"]["code"] == "immutable_field_update"
+        assert next_json(ws)["error"]["code"] == "immutable_field_update"
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "Hi."}}))
-        updated = _next(ws)
+        updated = next_json(ws)
         assert (updated["type"], updated["session"]["instructions"]) == ("session.updated", "Hi.")
         ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": AUDIO_100_MS}))
         ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        assert _next(ws)["type"] == "input_audio_buffer.committed"  # the good append after the bad one counted
+        assert next_json(ws)["type"] == "input_audio_buffer.committed"  # the good append after the bad one counted
     record = _ended(emu, session_id)
     kinds = [e.event.get("type") for e in record.client_events]
     assert kinds == [
@@ -258,9 +219,9 @@ def test_the_sideband_rules_hold_on_a_primary_socket_and_hostile_frames_leave_it
 
 def test_a_huge_audio_append_closes_only_its_socket_with_1009(emu: Emulator) -> None:
     with _ws(emu, "/realtime?model=gpt-realtime") as other:
-        assert _next(other)["type"] == "session.created"
+        assert next_json(other)["type"] == "session.created"
         with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-            session_id = _next(ws)["session"]["id"]
+            session_id = next_json(ws)["session"]["id"]
             huge = base64.b64encode(bytes(1 << 20)).decode()  # 1 MiB of audio, 1.3 MiB of base64
             ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": huge}))
             with pytest.raises(ConnectionClosed) as closed:
@@ -269,7 +230,7 @@ def test_a_huge_audio_append_closes_only_its_socket_with_1009(emu: Emulator) -> 
             assert closed.value.rcvd.code == 1009
         assert _ended(emu, session_id).client_events == ()
         other.send(json.dumps({"type": "input_audio_buffer.clear"}))
-        assert _next(other)["type"] == "input_audio_buffer.cleared"
+        assert next_json(other)["type"] == "input_audio_buffer.cleared"
 
 
 def test_a_dropped_connection_ends_its_session(emu: Emulator) -> None:
@@ -295,7 +256,7 @@ def test_a_dropped_connection_ends_its_session(emu: Emulator) -> None:
 
 def test_a_rest_hang_up_ends_a_primary_session_and_closes_its_socket(emu: Emulator) -> None:
     with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-        session_id = _next(ws)["session"]["id"]
+        session_id = next_json(ws)["session"]["id"]
         response = requests.post(
             f"{emu.base_url}/realtime/calls/{session_id}/hangup",
             headers={"Authorization": f"Bearer {emu.api_key}"},
@@ -311,7 +272,7 @@ def test_a_rest_hang_up_ends_a_primary_session_and_closes_its_socket(emu: Emulat
 def test_max_calls_refuses_a_new_primary_socket_until_one_ends() -> None:
     with Emulator(max_calls=1) as emu:
         with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-            session_id = _next(ws)["session"]["id"]
+            session_id = next_json(ws)["session"]["id"]
             for path in ("/realtime?model=gpt-realtime", "/live/sessions"):
                 status, body = _refused(emu, path)
                 assert (status, body["error"]["code"]) == (429, "rate_limit_exceeded")
@@ -319,7 +280,7 @@ def test_max_calls_refuses_a_new_primary_socket_until_one_ends() -> None:
             assert emu.calls.get(session_id) is not None  # the open socket's session was not pushed out
         _ended(emu, session_id)
         with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-            assert _next(ws)["type"] == "session.created"
+            assert next_json(ws)["type"] == "session.created"
 
 
 # GPT-Live: /live/sessions and session.start
@@ -327,7 +288,7 @@ def test_max_calls_refuses_a_new_primary_socket_until_one_ends() -> None:
 
 def test_the_live_sdk_starts_a_session_refuses_events_before_it_and_closes_it(emu: Emulator) -> None:
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.live.connect() as raw, _deadline(raw) as conn:
+    with client.live.connect() as raw, watchdog(raw) as conn:
         conn.session.update(session={"triggers": []}, event_id="evt_early")
         early = conn.recv()
         assert (early.type, early.error.code, early.error.client_event_id) == (
@@ -361,7 +322,7 @@ def test_the_live_sdk_starts_a_session_refuses_events_before_it_and_closes_it(em
             "close_requested",
             "evt_close",
         )
-        rest, end = _until_closed(conn)
+        rest, end = sdk_until_closed(conn)
         assert (rest, type(end)) == ([], ConnectionClosedOK)
     record = _ended(emu, session_id)
     assert (record.api, record.transport) == ("live", "websocket")
@@ -413,10 +374,10 @@ def test_a_sideband_attaches_to_a_live_primary_session_and_sees_its_close() -> N
 
 def _attach_to_a_primary_session(emu: Emulator) -> None:
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.live.connect() as raw, _deadline(raw) as conn:
+    with client.live.connect() as raw, watchdog(raw) as conn:
         conn.session.start(session={"model": "gpt-live-1"})
         started = conn.recv()
-        with client.live.sideband.connect(session_id=started.session.id) as side_raw, _deadline(side_raw) as side:
+        with client.live.sideband.connect(session_id=started.session.id) as side_raw, watchdog(side_raw) as side:
             replayed = side.recv()  # the last 3 s of the session, original event ids kept
             assert (replayed.type, replayed.event_id) == ("session.started", started.event_id)
             side.send({"type": "session.input_audio.append", "audio": AUDIO_100_MS})
@@ -424,26 +385,26 @@ def _attach_to_a_primary_session(emu: Emulator) -> None:
             conn.session.close()
             closed = conn.recv()
             assert closed.type == "session.closed"
-            side_closed = _until(side, "session.closed")[-1]
+            side_closed = sdk_until(side, "session.closed")[-1]
             assert side_closed.event_id == closed.event_id  # one session.closed, whichever socket sees it
 
 
 def test_live_hostile_frames_before_session_start_are_answered_and_the_socket_stays(emu: Emulator) -> None:
     with _ws(emu, "/live/sessions") as ws:
         ws.send(b"\x00binary")
-        assert _next(ws)["error"]["code"] == "invalid_message"
+        assert next_json(ws)["error"]["code"] == "invalid_message"
         ws.send("[1, 2]")
-        assert _next(ws)["error"]["code"] == "invalid_type"
+        assert next_json(ws)["error"]["code"] == "invalid_type"
         ws.send(json.dumps({"type": "session.input_audio.append", "audio": AUDIO_100_MS, "event_id": "evt_a"}))
-        error = _next(ws)
+        error = next_json(ws)
         assert (error["client_event_id"], error["error"]["code"]) == ("evt_a", "session_not_started")
         ws.send(json.dumps({"type": "session.start", "session": {"model": "gpt-live-1", "voice": "x"}}))
-        assert _next(ws)["error"]["code"] == "unknown_parameter"
+        assert next_json(ws)["error"]["code"] == "unknown_parameter"
         assert emu.calls.all() == []  # nothing started yet, nothing recorded
         ws.send(json.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}}))
-        session_id = _next(ws)["session"]["id"]
+        session_id = next_json(ws)["session"]["id"]
         ws.send(json.dumps({"type": "session.input_audio.append", "audio": "%%%", "event_id": "evt_b"}))
-        error = _next(ws)
+        error = next_json(ws)
         assert (error["client_event_id"], error["error"]["param"]) == ("evt_b", "audio")
     assert [e.event["type"] for e in _ended(emu, session_id).client_events] == [
         "session.start",
@@ -462,11 +423,11 @@ def test_the_azure_sdk_opens_the_realtime_primary_socket_at_openai_realtime() ->
             api_version="2025-04-01-preview",
             websocket_base_url=f"ws://127.0.0.1:{emu.port}/openai",  # the SDK forces wss:// without it
         )
-        with client.realtime.connect(model="my-realtime-deployment") as raw, _deadline(raw) as conn:
+        with client.realtime.connect(model="my-realtime-deployment") as raw, watchdog(raw) as conn:
             created = conn.recv()
             assert created.session.model == "my-realtime-deployment"  # the deployment names it
             conn.response.create()
-            assert [e.type for e in _until(conn, "rate_limits.updated")] == [
+            assert [e.type for e in sdk_until(conn, "rate_limits.updated")] == [
                 "response.created",
                 "response.done",
                 "rate_limits.updated",
@@ -562,7 +523,7 @@ def test_the_key_may_come_in_the_browsers_subprotocol_and_realtime_is_selected(e
     offered = ["realtime", f"openai-insecure-api-key.{key}"]
     with connect(url, subprotocols=offered, open_timeout=WAIT) as ws:  # type: ignore[arg-type]
         assert ws.subprotocol == "realtime"
-        created = _next(ws)
+        created = next_json(ws)
         assert (created["type"], created["session"]["model"]) == ("session.created", "gpt-realtime-2.1-mini")
     assert _ended(emu, created["session"]["id"]).auth == "ephemeral"
     with pytest.raises(InvalidStatus) as refused:
@@ -600,11 +561,11 @@ def test_a_long_run_of_audio_appends_is_one_record_entry_within_the_bound(
     monkeypatch.setattr(call_registry, "MAX_CLIENT_EVENTS", 50)  # a long call's worth of 20 ms chunks, shrunk
     chunk = base64.b64encode(bytes(960)).decode()
     with _ws(emu, "/realtime?model=gpt-realtime") as ws:
-        session_id = _next(ws)["session"]["id"]
+        session_id = next_json(ws)["session"]["id"]
         for _ in range(120):
             ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
         ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        assert _next(ws)["type"] == "input_audio_buffer.committed"  # still open: the bound was not reached
+        assert next_json(ws)["type"] == "input_audio_buffer.committed"  # still open: the bound was not reached
     events = [e.event for e in _ended(emu, session_id).client_events]
     assert events == [
         {"type": "input_audio_buffer.append", "audio_bytes": 120 * 960, "appends": 120},
@@ -617,7 +578,7 @@ def test_a_rest_call_beyond_max_calls_pushes_out_a_primary_session_whose_socket_
     socket's included, and that socket closes (1000) at its next event instead of serving a forgotten session."""
     offer = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
     with Emulator(max_calls=1) as emu, _ws(emu, "/realtime?model=gpt-realtime") as ws:
-        session_id = _next(ws)["session"]["id"]
+        session_id = next_json(ws)["session"]["id"]
         response = requests.post(
             emu.base_url + "/realtime/calls",
             files=[("sdp", (None, offer, "application/sdp"))],
@@ -639,22 +600,20 @@ def test_a_rest_call_beyond_max_calls_pushes_out_a_primary_session_whose_socket_
 def test_socket_faults_act_on_primary_sockets_of_both_apis(emu: Emulator) -> None:
     emu.enqueue_socket(SocketFault.duplicate("session.created"))  # for the next socket, whichever call it starts
     with _ws(emu, "/realtime?model=gpt-realtime-2.1") as ws:
-        first, second = _next(ws), _next(ws)
+        first, second = next_json(ws), next_json(ws)
         assert first == second
         assert first["type"] == "session.created"
     realtime = _only(emu, "sess_")
-    assert [(f.action, f.event_type, f.copies) for f in realtime.socket_faults] == [
-        ("duplicate", "session.created", 2)
-    ]
+    assert [(f.action, f.event_type, f.copies) for f in realtime.socket_faults] == [("duplicate", "session.created", 2)]
     with _ws(emu, "/live/sessions") as ws:
         ws.send(json.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}}))
-        started = _next(ws)
+        started = next_json(ws)
         assert started["type"] == "session.started"
         session_id = started["session"]["id"]
         emu.enqueue_socket(SocketFault.drop(event_type="session.updated"), call_id=session_id)
         ws.send(json.dumps({"type": "session.update", "session": {"triggers": []}}))
         with pytest.raises(ConnectionClosed) as dropped:
-            _next(ws)
+            next_json(ws)
     assert dropped.value.rcvd is None  # no close frame: a lost network, not a close
     live = _ended(emu, session_id)  # a primary socket's session ends with its socket, however it closed
     assert [(f.action, f.event_type, f.code) for f in live.socket_faults] == [("drop", "session.updated", 1006)]
@@ -664,16 +623,16 @@ def test_a_sideband_attaching_to_a_primary_session_takes_over_its_one_script() -
     """One runner per call whichever socket family attaches: the newest connection wins, as between sidebands."""
     with Emulator(script=ORDER_CALL) as emu:
         client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-        with client.realtime.connect(model="gpt-realtime-2.1") as raw, _deadline(raw) as primary:
+        with client.realtime.connect(model="gpt-realtime-2.1") as raw, watchdog(raw) as primary:
             session_id = primary.recv().session.id  # type: ignore[union-attr]
-            _until(primary, "response.done")  # the script's tool call, on the primary socket
-            with client.realtime.connect(call_id=session_id) as raw_side, _deadline(raw_side) as side:
+            sdk_until(primary, "response.done")  # the script's tool call, on the primary socket
+            with client.realtime.connect(call_id=session_id) as raw_side, watchdog(raw_side) as side:
                 assert side.recv().type == "session.created"
                 side.conversation.item.create(
                     item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
                 )
                 side.response.create()
-                said = _until(side, "response.output_audio_transcript.done")  # the script now plays here
+                said = sdk_until(side, "response.output_audio_transcript.done")  # the script now plays here
                 assert said[-1].transcript == "Your order 1234 ships tomorrow."  # type: ignore[union-attr]
         record = emu.calls.wait_until(
             session_id, lambda r: r.script_state is not None and r.script_state.status != "playing", WAIT

@@ -5,7 +5,6 @@ the issue's order call (a tool answered through the SDK), an app that never answ
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.server
 import json
 import socket
@@ -17,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 import requests
-from openai.types.realtime import RealtimeServerEvent
+from socket_reading import WAIT, sdk_until, sdk_until_closed, watchdog
 from standardwebhooks import Webhook
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 
@@ -29,7 +28,6 @@ from realtime_service.emulator.scripts import ScriptState
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 LIVE_SESSION = {"model": "gpt-live-1", "instructions": "Be brief."}
-WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
 ARGUMENTS = {"order_id": "1234"}
 ORDER_CALL: list[Any] = [
     {"caller": "Hi, where is my order 1234?"},
@@ -62,38 +60,6 @@ def _live_session(emu: Emulator) -> str:
     return str(response.json()["session"]["id"])
 
 
-@contextlib.contextmanager
-def _deadline(conn: Any) -> Iterator[Any]:
-    """The SDK's ``recv`` has no timeout: a watchdog closes the socket after ``3 * WAIT`` s, so a broken
-    emulator fails the test (ConnectionClosed) instead of hanging it."""
-    watchdog = threading.Timer(3 * WAIT, conn.close)
-    watchdog.start()
-    try:
-        yield conn
-    finally:
-        watchdog.cancel()
-
-
-def _until(conn: Any, kind: str) -> list[RealtimeServerEvent]:
-    """Every event up to and including the first of type ``kind`` (the SDK's recv blocks; the emulator sends)."""
-    events = []
-    while True:
-        event = conn.recv()
-        events.append(event)
-        if event.type == kind:
-            return events
-
-
-def _until_closed(conn: Any) -> tuple[list[RealtimeServerEvent], ConnectionClosed]:
-    """Every event until the socket closes, and how it closed."""
-    events = []
-    while True:
-        try:
-            events.append(conn.recv())
-        except ConnectionClosed as closed:
-            return events, closed
-
-
 def _outputs(record: CallRecord) -> list[dict[str, Any]]:
     return [
         e.event["item"]
@@ -106,11 +72,11 @@ def test_the_order_call_plays_on_the_sdk_and_the_record_says_done(emu: Emulator)
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, ORDER_CALL)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        heard = _until(conn, "conversation.item.input_audio_transcription.completed")
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        heard = sdk_until(conn, "conversation.item.input_audio_transcription.completed")
         assert heard[0].type == "session.created"
         assert heard[-1].transcript == "Hi, where is my order 1234?"  # type: ignore[union-attr]
-        called = _until(conn, "response.done")
+        called = sdk_until(conn, "response.done")
         arguments = [e for e in called if e.type == "response.function_call_arguments.done"]
         assert len(arguments) == 1
         assert (arguments[0].name, arguments[0].call_id) == ("lookup_order", "call_order")  # type: ignore[union-attr]
@@ -122,11 +88,11 @@ def test_the_order_call_plays_on_the_sdk_and_the_record_says_done(emu: Emulator)
             item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
         )
         conn.response.create()
-        said = _until(conn, "response.done")
+        said = sdk_until(conn, "response.done")
         transcripts = [e for e in said if e.type == "response.output_audio_transcript.done"]
         assert [e.transcript for e in transcripts] == ["Your order 1234 ships tomorrow."]  # type: ignore[union-attr]
         assert [e.type for e in said].count("response.created") == 1  # the script's response, not the emulator's
-        rest, closed = _until_closed(conn)  # the script hung up: the socket closes normally
+        rest, closed = sdk_until_closed(conn)  # the script hung up: the socket closes normally
         assert isinstance(closed, ConnectionClosedOK)
         assert [e.type for e in rest] == ["rate_limits.updated"]  # after every response.done, before the close
     record = emu.calls.wait_until(
@@ -144,15 +110,15 @@ def test_an_app_that_never_answers_fails_the_script_at_expect_output(emu: Emulat
     script = [*ORDER_CALL[:2], {"expect_output": {"timeout": 0.2}}, *ORDER_CALL[3:]]
     emu.script_call(call_id, script)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        called = _until(conn, "response.function_call_arguments.done")
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        called = sdk_until(conn, "response.function_call_arguments.done")
         assert called[-1].call_id == "call_order"  # type: ignore[union-attr]
         record = emu.calls.wait_until(
             call_id, lambda r: r.script_state is not None and r.script_state.status == "failed", timeout=WAIT
         )
         # the call goes on, a quiet caller from now on: a response.create is answered, not held
         conn.response.create()
-        assert _until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
+        assert sdk_until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
     assert record.state == "active"
     assert record.script_state is not None
     assert (record.script_state.step, record.script_state.step_name) == (2, "expect_output")
@@ -169,14 +135,14 @@ def test_an_app_turn_of_its_own_before_the_output_neither_fails_the_script_nor_l
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, ORDER_CALL)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        _until(conn, "response.done")  # the call's response, over
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        sdk_until(conn, "response.done")  # the call's response, over
         conn.response.create(response={"instructions": "Greet the caller."})  # the app's own turn, late
         conn.conversation.item.create(
             item={"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
         )
         conn.response.create()
-        rest, closed = _until_closed(conn)
+        rest, closed = sdk_until_closed(conn)
         assert isinstance(closed, ConnectionClosedOK)
     assert [e.type for e in rest if e.type == "error"] == []
     assert [e.transcript for e in rest if e.type == "response.output_audio_transcript.done"] == [  # type: ignore[union-attr]
@@ -193,18 +159,18 @@ def test_a_reattach_after_a_drop_continues_the_script_and_does_not_restart_it(em
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, [{"caller": "first"}, "drop", {"caller": "second"}, "hangup"])
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        first = _until(conn, "conversation.item.input_audio_transcription.completed")
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        first = sdk_until(conn, "conversation.item.input_audio_transcription.completed")
         assert first[-1].transcript == "first"  # type: ignore[union-attr]
-        rest, closed = _until_closed(conn)
+        rest, closed = sdk_until_closed(conn)
         assert isinstance(closed, ConnectionClosedError)  # dropped: no close frame (1006)
         assert closed.rcvd is None
         assert "response.done" not in [e.type for e in rest]
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        again = _until(conn, "conversation.item.input_audio_transcription.completed")
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        again = sdk_until(conn, "conversation.item.input_audio_transcription.completed")
         transcripts = [e.transcript for e in again if e.type.endswith("transcription.completed")]  # type: ignore[union-attr]
         assert transcripts == ["second"]
-        _, closed = _until_closed(conn)  # the app stays attached until the script's hangup closes the socket
+        _, closed = sdk_until_closed(conn)  # the app stays attached until the script's hangup closes the socket
         assert isinstance(closed, ConnectionClosedOK)
     record = emu.calls.wait_until(
         call_id, lambda r: r.script_state is not None and r.script_state.status != "playing", timeout=WAIT
@@ -217,8 +183,8 @@ def test_a_rest_hang_up_stops_the_script_and_closes_its_sideband(emu: Emulator) 
     call_id = _webrtc_call(emu)
     emu.script_call(call_id, [{"caller": "Hello?"}, {"wait": 600}, {"model_says": "never said"}, "hangup"])
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
-        _until(conn, "conversation.item.input_audio_transcription.completed")
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
+        sdk_until(conn, "conversation.item.input_audio_transcription.completed")
         emu.calls.wait_until(call_id, lambda r: r.script_state is not None and r.script_state.step == 1, timeout=WAIT)
         response = requests.post(
             f"{emu.base_url}/realtime/calls/{call_id}/hangup",
@@ -226,7 +192,7 @@ def test_a_rest_hang_up_stops_the_script_and_closes_its_sideband(emu: Emulator) 
             timeout=WAIT,
         )
         assert response.status_code == 200
-        rest, closed = _until_closed(conn)
+        rest, closed = sdk_until_closed(conn)
         assert isinstance(closed, ConnectionClosedOK)
         assert "response.created" not in [e.type for e in rest]
     record = emu.calls.wait_until(
@@ -238,10 +204,10 @@ def test_a_rest_hang_up_stops_the_script_and_closes_its_sideband(emu: Emulator) 
 def test_a_call_without_a_script_stays_a_quiet_caller(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
         assert conn.recv().type == "session.created"
         conn.response.create()
-        assert _until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
+        assert sdk_until(conn, "response.done")[-1].response.status == "completed"  # type: ignore[union-attr]
     record = emu.calls.get(call_id)
     assert record is not None
     assert (record.state, record.script_state) == ("active", None)
@@ -252,7 +218,7 @@ def test_a_user_driver_wins_over_the_script(emu: Emulator) -> None:
     emu.script_call(call_id, ORDER_CALL)
     emu.on_sideband = lambda channel: channel.send({"type": "session.updated", "session": {"type": "realtime"}})
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
         assert [conn.recv().type, conn.recv().type] == ["session.created", "session.updated"]
     record = emu.calls.get(call_id)
     assert record is not None
@@ -263,7 +229,7 @@ def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emu
     session_id = _live_session(emu)  # client delegation: the script plays its call as Responses delegation
     emu.script_call(session_id, ORDER_CALL)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
-    with client.live.sideband.connect(session_id=session_id) as raw, _deadline(raw) as conn:
+    with client.live.sideband.connect(session_id=session_id) as raw, watchdog(raw) as conn:
         backend: list[dict[str, Any]] = []  # the Responses stream, in its response.event envelopes
         while not (backend and backend[-1]["type"] == "response.completed"):
             event = conn.recv()
@@ -282,7 +248,7 @@ def test_a_live_scripted_tool_call_is_answered_through_the_sdk_sideband(emu: Emu
             if event.type == "session.closed":
                 closed.append(event)
         assert closed[0].reason == "remote_hangup"
-        rest, end = _until_closed(conn)  # the call's end adds no second session.closed (close_requested)
+        rest, end = sdk_until_closed(conn)  # the call's end adds no second session.closed (close_requested)
         assert isinstance(end, ConnectionClosedOK)
         assert [e.type for e in rest if e.type == "session.closed"] == []
     record = emu.calls.wait_until(
@@ -326,7 +292,7 @@ class _PhoneApp:
 
     def _talk(self, call_id: str) -> None:
         try:
-            with self.client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+            with self.client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
                 answered = 0
                 while True:
                     try:

@@ -5,7 +5,6 @@ the call; faults stay on their own call; the queue is bounded; a script keeps pl
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -17,6 +16,7 @@ import openai
 import pytest
 import requests
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
+from socket_reading import WAIT, json_until, next_json, watchdog
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
@@ -29,7 +29,6 @@ from realtime_service.emulator.socket_faults import MAX_PENDING, SocketFaults
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 LIVE_SESSION = {"model": "gpt-live-1", "instructions": "Be brief."}
-WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
 ORDER_CALL: list[Any] = [
     {"caller": "Hi, where is my order 1234?"},
     {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_order"}},
@@ -69,19 +68,6 @@ def _attach(emu: Emulator, call_id: str) -> ClientConnection:
     return connect(f"ws://127.0.0.1:{emu.port}/v1{path}", additional_headers=_auth(emu), open_timeout=WAIT)
 
 
-def _next(ws: ClientConnection) -> dict[str, Any]:
-    event = json.loads(ws.recv(timeout=WAIT))
-    assert isinstance(event, dict)
-    return event
-
-
-def _until(ws: ClientConnection, kind: str) -> list[dict[str, Any]]:
-    events = [_next(ws)]
-    while events[-1]["type"] != kind:
-        events.append(_next(ws))
-    return events
-
-
 def _item(ws: ClientConnection, text: str = "hi") -> None:
     item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
@@ -91,18 +77,6 @@ def _record(emu: Emulator, call_id: str) -> CallRecord:
     record = emu.calls.get(call_id)
     assert record is not None
     return record
-
-
-@contextlib.contextmanager
-def _deadline(conn: Any) -> Iterator[Any]:
-    """The SDK's iteration has no timeout: a watchdog closes the socket after ``3 * WAIT`` s, so a broken
-    emulator fails the test instead of hanging it."""
-    watchdog = threading.Timer(3 * WAIT, conn.close)
-    watchdog.start()
-    try:
-        yield conn
-    finally:
-        watchdog.cancel()
 
 
 # the API: checked when built, bounded when queued
@@ -173,15 +147,15 @@ def test_a_delayed_event_comes_after_the_ones_before_it_and_holds_the_ones_after
     emu.on_sideband = driver
     emu.enqueue_socket(SocketFault.delay(0.3, event_type="test.b"), call_id=call_id)
     with _attach(emu, call_id) as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         started = time.monotonic()
         ws.send(json.dumps({"type": "response.create"}))
-        assert _next(ws)["type"] == "test.a"
+        assert next_json(ws)["type"] == "test.a"
         emu.calls.wait_until(call_id, lambda r: bool(r.socket_faults), timeout=WAIT)  # b is being held now
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "Later."}}))
-        kinds = [event["type"] for event in _until(ws, "session.updated")]
+        kinds = [event["type"] for event in json_until(ws, "session.updated")]
         if "test.c" not in kinds:
-            kinds += [event["type"] for event in _until(ws, "test.c")]
+            kinds += [event["type"] for event in json_until(ws, "test.c")]
         arrived = time.monotonic()
     assert kinds.index("test.b") == 0
     assert kinds.index("test.c") > 0
@@ -195,13 +169,13 @@ def test_a_duplicate_comes_twice_with_one_event_id_and_is_recorded_once(emu: Emu
     call_id = _webrtc_call(emu)
     emu.enqueue_socket(SocketFault.duplicate("conversation.item.done"), call_id=call_id)
     with _attach(emu, call_id) as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         _item(ws)
-        events = [_next(ws) for _ in range(3)]
+        events = [next_json(ws) for _ in range(3)]
         _item(ws, "again")  # used up: the next item's events come once
-        again = [_next(ws) for _ in range(2)]
+        again = [next_json(ws) for _ in range(2)]
         ws.send(json.dumps({"type": "response.create"}))
-        assert _next(ws)["type"] == "response.created"  # and nothing else of the first item came in between
+        assert next_json(ws)["type"] == "response.created"  # and nothing else of the first item came in between
     assert [e["type"] for e in events] == [
         "conversation.item.added",
         "conversation.item.done",
@@ -234,7 +208,7 @@ def test_a_drop_is_a_1006_the_sdk_reconnects_and_the_call_goes_on(emu: Emulator)
 
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
     seen: list[str] = []
-    with client.realtime.connect(call_id=call_id, on_reconnecting=on_reconnecting) as raw, _deadline(raw) as conn:
+    with client.realtime.connect(call_id=call_id, on_reconnecting=on_reconnecting) as raw, watchdog(raw) as conn:
         for event in conn:
             seen.append(event.type)
             if event.type == "session.created":
@@ -266,17 +240,17 @@ def test_drop_has_no_close_frame_and_close_sends_its_code(emu: Emulator, fault: 
     call_id = _webrtc_call(emu)
     emu.enqueue_socket(fault, call_id=call_id)
     with _attach(emu, call_id) as ws:
-        assert _next(ws)["type"] == "session.created"  # after_events=1 lets it through
+        assert next_json(ws)["type"] == "session.created"  # after_events=1 lets it through
         _item(ws)  # its conversation.item.added is the event the fault acts on
         with pytest.raises(ConnectionClosedError) as closed:
-            _next(ws)
+            next_json(ws)
     if code is None:
         assert closed.value.rcvd is None  # no close frame: 1006 for the client
     else:
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, "later")
     with _attach(emu, call_id) as ws:  # the call goes on
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
     [record] = _record(emu, call_id).socket_faults
     assert (record.action, record.copies, record.code) == (fault.action, 0, 1006 if code is None else code)
 
@@ -288,22 +262,25 @@ def test_faults_on_one_call_leave_other_calls_alone_and_next_socket_faults_go_to
     faulty, other = _webrtc_call(emu), _webrtc_call(emu)
     emu.enqueue_socket(SocketFault.drop(), call_id=faulty)  # the first event on attach: a dead handler if mishandled
     with _attach(emu, other) as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         _item(ws)
-        assert [e["type"] for e in (_next(ws), _next(ws))] == ["conversation.item.added", "conversation.item.done"]
+        assert [e["type"] for e in (next_json(ws), next_json(ws))] == [
+            "conversation.item.added",
+            "conversation.item.done",
+        ]
     with _attach(emu, faulty) as ws, pytest.raises(ConnectionClosedError):
-        _next(ws)
+        next_json(ws)
     assert _record(emu, other).socket_faults == ()
     assert [r.action for r in _record(emu, faulty).socket_faults] == ["drop"]
     emu.enqueue_socket(SocketFault.duplicate("session.created"))  # for the next socket, whichever call
     with _attach(emu, other) as ws:
-        first, second = _next(ws), _next(ws)
+        first, second = next_json(ws), next_json(ws)
         assert first == second
         assert first["type"] == "session.created"
     with _attach(emu, faulty) as ws:  # used: the next socket gets session.created once
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         _item(ws)
-        assert _next(ws)["type"] == "conversation.item.added"
+        assert next_json(ws)["type"] == "conversation.item.added"
     assert emu.pending_socket_faults == 0
     assert [r.action for r in _record(emu, other).socket_faults] == ["duplicate"]
 
@@ -318,9 +295,9 @@ def test_a_delay_ends_with_its_socket_and_frees_the_handler(emu: Emulator) -> No
     emu.enqueue_socket(SocketFault.delay(600, event_type="conversation.item.done"), call_id=call_id)
     before = _handlers()
     with _attach(emu, call_id) as ws:
-        _next(ws)
+        next_json(ws)
         _item(ws)
-        assert _next(ws)["type"] == "conversation.item.added"
+        assert next_json(ws)["type"] == "conversation.item.added"
         emu.calls.wait_until(call_id, lambda r: bool(r.socket_faults), timeout=WAIT)
         held = _handlers() - before  # the socket's handler, holding the delayed event
     assert held
@@ -328,9 +305,9 @@ def test_a_delay_ends_with_its_socket_and_frees_the_handler(emu: Emulator) -> No
         thread.join(WAIT)
     assert not any(thread.is_alive() for thread in held)
     with _attach(emu, call_id) as ws:  # and the call attaches again, without the used-up delay
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         _item(ws)
-        assert [_next(ws)["type"] for _ in range(2)] == ["conversation.item.added", "conversation.item.done"]
+        assert [next_json(ws)["type"] for _ in range(2)] == ["conversation.item.added", "conversation.item.done"]
 
 
 def test_live_envelopes_match_by_their_inner_type(emu: Emulator) -> None:
@@ -338,9 +315,9 @@ def test_live_envelopes_match_by_their_inner_type(emu: Emulator) -> None:
     emu.script_call(session_id, [{"model_calls": {"name": "lookup", "arguments": {}, "call_id": "call_1"}}])
     emu.enqueue_socket(SocketFault.duplicate("response.function_call_arguments.done"), call_id=session_id)
     with _attach(emu, session_id) as ws:
-        events = _until(ws, "response.event")
+        events = json_until(ws, "response.event")
         while events[-1]["event"]["type"] != "response.completed":
-            events.append(_next(ws))
+            events.append(next_json(ws))
     done = [e for e in events if e["type"] == "response.event" and e["event"]["type"].endswith("arguments.done")]
     assert len(done) == 2
     assert done[0] == done[1]
@@ -364,7 +341,7 @@ def test_a_duplicated_tool_call_run_twice_fails_expect_output(emu: Emulator, ded
     emu.enqueue_socket(SocketFault.duplicate("response.function_call_arguments.done"), call_id=call_id)
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
     seen: list[str] = []  # the event_id of each function call event that arrived
-    with client.realtime.connect(call_id=call_id) as raw, _deadline(raw) as conn:
+    with client.realtime.connect(call_id=call_id) as raw, watchdog(raw) as conn:
         pending: list[str] = []
         for event in conn:  # ends when the script hangs up
             if event.type == "response.function_call_arguments.done":
@@ -418,7 +395,7 @@ def test_a_drop_mid_script_and_the_sdks_reconnect_continue_the_script(
 
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
     heard: list[str] = []
-    with client.realtime.connect(call_id=call_id, on_reconnecting=on_reconnecting) as raw, _deadline(raw) as conn:
+    with client.realtime.connect(call_id=call_id, on_reconnecting=on_reconnecting) as raw, watchdog(raw) as conn:
         unconfirmed = False  # an output sent whose echo has not come back: the app asks for the response later
         for event in conn:  # ends when the script hangs up (a clean 1000)
             if event.type == "response.function_call_arguments.done":
@@ -454,7 +431,7 @@ def test_an_answer_sent_before_a_drop_counts_for_a_later_expect_step(emu: Emulat
     client = openai.OpenAI(api_key=emu.api_key, base_url=emu.base_url)
     with (
         client.realtime.connect(call_id=call_id, on_reconnecting=lambda event: None) as raw,
-        _deadline(raw) as conn,
+        watchdog(raw) as conn,
     ):
         answered = False
         for event in conn:  # ends when the script hangs up
@@ -478,11 +455,11 @@ def test_a_live_event_lost_to_a_drop_comes_back_in_the_replay_of_the_next_attach
     with _attach(emu, session_id) as ws:
         ws.send(json.dumps({"type": "session.input_audio.mute", "event_id": "mute_1"}))
         with pytest.raises(ConnectionClosedError) as dropped:
-            _next(ws)
+            next_json(ws)
     assert dropped.value.rcvd is None
     [fault] = _record(emu, session_id).socket_faults
     with _attach(emu, session_id) as ws:  # within the replay's 3 s: the lost event, its event_id kept
-        replayed = _next(ws)
+        replayed = next_json(ws)
     assert (replayed["type"], replayed["client_event_id"], replayed["event_id"]) == (
         "session.input_audio.muted",
         "mute_1",
@@ -502,13 +479,13 @@ def test_concurrent_calls_each_use_up_exactly_their_own_faults(emu: Emulator) ->
     def client(call_id: str) -> None:
         try:
             with _attach(emu, call_id) as ws:
-                _next(ws)
+                next_json(ws)
                 counts = []
                 for index in range(6):
                     _item(ws, f"item {index}")
-                    events = _until(ws, "conversation.item.done")
+                    events = json_until(ws, "conversation.item.done")
                     ws.send(json.dumps({"type": "response.cancel"}))  # a marker: its error ends this item's events
-                    events += _until(ws, "error")
+                    events += json_until(ws, "error")
                     counts.append([e["type"] for e in events].count("conversation.item.done"))
                 seen[call_id] = counts
         except BaseException as error:  # reported by the test thread
@@ -536,9 +513,9 @@ def test_a_bug_in_the_fault_code_is_printed_and_the_event_sent_as_if_no_fault(
     call_id = _webrtc_call(emu)
     emu.enqueue_socket(SocketFault.drop(), call_id=call_id)
     with _attach(emu, call_id) as ws:
-        assert _next(ws)["type"] == "session.created"  # sent, not dropped: the socket and its handler go on
+        assert next_json(ws)["type"] == "session.created"  # sent, not dropped: the socket and its handler go on
         _item(ws)
-        assert _next(ws)["type"] == "conversation.item.added"
+        assert next_json(ws)["type"] == "conversation.item.added"
     assert "KeyError: 'a bug'" in capfd.readouterr().err  # printed for the developer, not swallowed
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import openai
 import pytest
 import requests
+from socket_reading import WAIT, json_until_closed, next_json
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
@@ -29,7 +30,6 @@ from realtime_service.emulator.sidebands import RealtimeSideband
 OFFER = (Path(__file__).parent / "sdp" / "chromium_offer.sdp").read_bytes()
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 LIVE_SESSION = {"model": "gpt-live-1", "instructions": "Be brief.", "audio": {"output": {"voice": "marin"}}}
-WAIT = 10.0  # seconds a test waits for something that should happen at once (never reached when it works)
 
 
 @pytest.fixture
@@ -90,25 +90,9 @@ def _attach_and_abort(emu: Emulator, target: str) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def _next(ws: ClientConnection) -> dict[str, Any]:
-    event = json.loads(ws.recv(timeout=WAIT))
-    assert isinstance(event, dict)
-    return event
-
-
 def _send_and_receive(ws: ClientConnection, text: str) -> dict[str, Any]:
     ws.send(text)
-    return _next(ws)
-
-
-def _until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
-    """The events until the server closes the socket (a test that never sees the close fails on the timeout)."""
-    events = []
-    try:
-        while True:
-            events.append(_next(ws))
-    except ConnectionClosed:
-        return events
+    return next_json(ws)
 
 
 def _refused(emu: Emulator, path: str, key: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -220,7 +204,7 @@ def test_unknown_ended_and_not_yet_accepted_calls_are_refused_with_the_apis_404(
     )
     assert accepted.status_code == 200, accepted.text
     with _attach(emu, f"/realtime?call_id={pending}") as ws:  # an accepted SIP call attaches
-        assert _next(ws)["session"]["instructions"] == "Be brief."  # the accepted session
+        assert next_json(ws)["session"]["instructions"] == "Be brief."  # the accepted session
 
 
 def test_keys_a_minted_ek_key_gets_the_reported_404_and_a_wrong_key_401(emu: Emulator) -> None:
@@ -300,7 +284,7 @@ def test_azure_mode_serves_no_realtime_sideband(emu: Emulator) -> None:
 def test_session_update_rules_answer_errors_that_echo_the_event_id_and_the_socket_stays(emu: Emulator) -> None:
     call_id = _webrtc_call(emu)
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         cases = [
             ({"session": {"instructions": "x"}}, "missing_required_parameter", "session.type"),
             ({"session": {"type": "realtime", "model": "gpt-other"}}, "immutable_field_update", "session.model"),
@@ -309,12 +293,12 @@ def test_session_update_rules_answer_errors_that_echo_the_event_id_and_the_socke
         ]
         for index, (body, code, param) in enumerate(cases):
             ws.send(json.dumps({"type": "session.update", "event_id": f"evt_{index}", **body}))
-            event = _next(ws)
+            event = next_json(ws)
             assert event["type"] == "error", event
             assert (event["error"]["code"], event["error"]["param"]) == (code, param)
             assert event["error"]["event_id"] == f"evt_{index}"
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime"}}))
-        assert _next(ws)["type"] == "session.updated"  # the same model is no change
+        assert next_json(ws)["type"] == "session.updated"  # the same model is no change
 
 
 def test_session_update_changes_audio_field_by_field_and_keeps_what_a_sip_call_was_accepted_with(
@@ -381,16 +365,16 @@ def test_a_second_response_create_while_one_is_active_is_refused(emu: Emulator) 
 
     emu.on_sideband = driver
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         ws.send(json.dumps({"type": "response.create"}))
-        assert _next(ws)["type"] == "response.created"
+        assert next_json(ws)["type"] == "response.created"
         ws.send(json.dumps({"type": "response.create", "event_id": "evt_again"}))
-        error = _next(ws)
+        error = next_json(ws)
         assert error["error"]["code"] == "conversation_already_has_active_response"
         assert error["error"]["event_id"] == "evt_again"
         assert "resp_1" in error["error"]["message"]
         finish.set()
-        assert _next(ws)["type"] == "response.done"
+        assert next_json(ws)["type"] == "response.done"
         ws.send(json.dumps({"type": "response.create", "event_id": "evt_third"}))  # allowed again
         record = emu.calls.wait_until(call_id, lambda r: len(r.client_events) == 3, WAIT)
         assert len(record.client_events) == 3  # the refused one is recorded too
@@ -443,11 +427,11 @@ def test_live_session_close_on_the_sideband_ends_the_session_for_every_sideband(
     path = f"/live/sessions/{session_id}/attach?graceful_close=true"
     with _attach(emu, path) as first, _attach(emu, path) as second:
         first.send(json.dumps({"type": "session.close", "event_id": "evt_close"}))
-        mine, theirs = _next(first), _next(second)
+        mine, theirs = next_json(first), next_json(second)
         assert (mine["type"], mine["client_event_id"]) == ("session.closed", "evt_close")
         assert theirs == mine  # one session event, one event_id, whoever asked
         for ws in (first, second):
-            assert all(event == mine for event in _until_closed(ws))  # a replayed copy at most, same event_id
+            assert all(event == mine for event in json_until_closed(ws))  # a replayed copy at most, same event_id
     record = emu.calls.get(session_id)
     assert record is not None
     assert record.state == "hung_up"
@@ -460,20 +444,20 @@ def test_live_delegation_updates_keep_their_type(emu: Emulator) -> None:
     session_id = _live_session(emu, {**LIVE_SESSION, "delegation": responses})
     with _attach(emu, f"/live/sessions/{session_id}/attach") as ws:
         ws.send(json.dumps({"type": "session.update", "event_id": "e1", "session": {"delegation": {"type": "client"}}}))
-        error = _next(ws)
+        error = next_json(ws)
         assert (error["error"]["code"], error["error"]["param"]) == (
             "immutable_field_update",
             "session.delegation.type",
         )
         update = {"delegation": {"type": "responses", "responses": {"model": "gpt-5", "instructions": "Be exact."}}}
         ws.send(json.dumps({"type": "session.update", "event_id": "e2", "session": update}))
-        updated = _next(ws)
+        updated = next_json(ws)
         assert updated["type"] == "session.updated"
         assert updated["client_event_id"] == "e2"
         assert updated["session"]["delegation"]["responses"]["instructions"] == "Be exact."
         ws.send(json.dumps({"type": "response.create", "event_id": "e3"}))  # allowed under Responses delegation
         ws.send(json.dumps({"type": "session.input_audio.unmute", "event_id": "e4"}))
-        assert _next(ws)["client_event_id"] == "e4"  # nothing came back for response.create (quiet)
+        assert next_json(ws)["client_event_id"] == "e4"  # nothing came back for response.create (quiet)
 
 
 def test_a_live_reattach_replays_the_last_three_seconds_with_the_original_event_ids() -> None:
@@ -483,19 +467,19 @@ def test_a_live_reattach_replays_the_last_three_seconds_with_the_original_event_
         path = f"/live/sessions/{session_id}/attach"
         with _attach(emu, path) as first:
             first.send(json.dumps({"type": "session.start", "event_id": "not_replayed"}))
-            assert _next(first)["type"] == "error"
+            assert next_json(first)["type"] == "error"
             first.send(json.dumps({"type": "session.input_audio.mute", "event_id": "m1"}))
-            muted = _next(first)
+            muted = next_json(first)
         now[0] += 2.0
         with _attach(emu, path) as second:
-            assert _next(second) == muted  # same event, same event_id
+            assert next_json(second) == muted  # same event, same event_id
             second.send(json.dumps({"type": "session.input_audio.unmute", "event_id": "m2"}))
-            unmuted = _next(second)
+            unmuted = next_json(second)
         now[0] += 2.5  # the mute is 4.5 s old now, the unmute 2.5 s
         with _attach(emu, path) as third:
-            assert _next(third) == unmuted
+            assert next_json(third) == unmuted
             third.send(json.dumps({"type": "session.input_audio.mute", "event_id": "m3"}))
-            assert _next(third)["client_event_id"] == "m3"  # nothing older was replayed
+            assert next_json(third)["client_event_id"] == "m3"  # nothing older was replayed
 
 
 # hostile input
@@ -505,18 +489,18 @@ def test_malformed_frames_get_error_events_and_the_socket_stays(emu: Emulator) -
     for path in (f"/realtime?call_id={_webrtc_call(emu)}", f"/live/sessions/{_live_session(emu)}/attach"):
         with _attach(emu, path) as ws:
             if "realtime" in path:
-                assert _next(ws)["type"] == "session.created"
+                assert next_json(ws)["type"] == "session.created"
             frames: list[str | bytes] = ["{not json", "[1, 2]", "NaN", '{"event_id": "e"}', b"\x00\x01", '{"type": 5}']
             codes = ["invalid_json", "invalid_type", "invalid_json", "missing_required_parameter", "invalid_message"]
             for frame, code in zip(frames, [*codes, "invalid_type"], strict=True):
                 ws.send(frame)
-                event = _next(ws)
+                event = next_json(ws)
                 assert (event["type"], event["error"]["code"]) == ("error", code), frame
             ws.send(json.dumps({"type": "no.such.event", "event_id": "e9"}))
-            event = _next(ws)
+            event = next_json(ws)
             assert (event["error"]["code"], event["error"]["param"]) == ("invalid_value", "type")
             ws.send('{"type": "' + "x" * 100_000 + '"}')
-            assert len(json.dumps(_next(ws))) < 2000  # an unknown type is not echoed whole
+            assert len(json.dumps(next_json(ws))) < 2000  # an unknown type is not echoed whole
 
 
 def test_a_16_mib_frame_closes_that_socket_with_1009_and_other_calls_carry_on(
@@ -524,15 +508,15 @@ def test_a_16_mib_frame_closes_that_socket_with_1009_and_other_calls_carry_on(
 ) -> None:
     other = _webrtc_call(emu)
     with _attach(emu, f"/realtime?call_id={other}") as bystander:
-        assert _next(bystander)["type"] == "session.created"
+        assert next_json(bystander)["type"] == "session.created"
         with _attach(emu, f"/realtime?call_id={_webrtc_call(emu)}", max_size=None) as ws:
-            assert _next(ws)["type"] == "session.created"
+            assert next_json(ws)["type"] == "session.created"
             with pytest.raises(ConnectionClosed) as closed:
                 _send_and_receive(ws, '{"type": "session.update", "pad": "' + "x" * (16 << 20) + '"}')
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1009
         bystander.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
-        assert _next(bystander)["type"] == "session.updated"
+        assert next_json(bystander)["type"] == "session.updated"
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -545,15 +529,15 @@ def test_a_frame_flood_is_answered_frame_by_frame_and_other_calls_carry_on(
         _attach(emu, f"/realtime?call_id={other}") as bystander,
         _attach(emu, f"/realtime?call_id={flooded}", max_queue=None) as ws,
     ):
-        assert _next(bystander)["type"] == "session.created"
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(bystander)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         for _ in range(count):
             ws.send("{")
         ws.send(json.dumps({"type": "session.update", "event_id": "last", "session": {"type": "realtime"}}))
         bystander.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
-        assert _next(bystander)["type"] == "session.updated"
+        assert next_json(bystander)["type"] == "session.updated"
         errors = 0
-        while (event := _next(ws))["type"] == "error":
+        while (event := next_json(ws))["type"] == "error":
             errors += 1
         assert (errors, event["type"]) == (count, "session.updated")
     assert "Traceback" not in capfd.readouterr().err
@@ -563,7 +547,7 @@ def test_stopping_the_emulator_closes_attached_sidebands() -> None:
     emu = Emulator().start()
     try:
         with _attach(emu, f"/realtime?call_id={_webrtc_call(emu)}") as ws:
-            assert _next(ws)["type"] == "session.created"
+            assert next_json(ws)["type"] == "session.created"
             emu.stop()
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=WAIT)
@@ -583,7 +567,7 @@ def test_a_bug_in_an_event_handler_is_an_error_event_not_a_dead_socket(
 
     monkeypatch.setattr(RealtimeSideband, "handle", broken)
     with _attach(emu, f"/realtime?call_id={_webrtc_call(emu)}") as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         event = _send_and_receive(ws, json.dumps({"type": "response.cancel", "event_id": "evt_bug"}))
         assert (event["error"]["type"], event["error"]["event_id"]) == ("server_error", "evt_bug")
         event = _send_and_receive(ws, json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
@@ -597,7 +581,7 @@ def test_the_record_bound_closes_the_socket_that_exceeds_it_with_1008(
     monkeypatch.setattr(call_registry, "MAX_CLIENT_EVENTS", 3)
     call_id = _webrtc_call(emu)
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
         for index in range(3):
             ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": f"e{index}"}))
         ws.send(json.dumps({"type": "input_audio_buffer.clear", "event_id": "one_too_many"}))
@@ -651,7 +635,7 @@ def test_faults_apply_to_a_sockets_handshake_as_to_any_request(emu: Emulator) ->
     with pytest.raises((ConnectionClosed, OSError, InvalidHandshake)):  # dropped before any answer
         _attach(emu, f"/realtime?call_id={call_id}").close()
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # delayed, then served
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
     assert emu.pending_faults == 0
 
 
@@ -682,7 +666,7 @@ def test_handshakes_the_library_refuses_get_a_400_and_no_handler_fails(
     assert answer.startswith(b"HTTP/1.1 4"), answer[:200]
     assert "Traceback" not in capfd.readouterr().err
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # the emulator serves on
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
 
 
 def test_the_live_replay_keeps_only_the_newest_events_of_a_flood() -> None:
@@ -692,11 +676,11 @@ def test_the_live_replay_keeps_only_the_newest_events_of_a_flood() -> None:
         with _attach(emu, path, max_queue=None) as first:
             for index in range(sidebands.REPLAY_MAX_EVENTS + 50):
                 first.send(json.dumps({"type": "session.input_audio.mute", "event_id": f"m{index}"}))
-            acks = [_next(first) for _ in range(sidebands.REPLAY_MAX_EVENTS + 50)]
+            acks = [next_json(first) for _ in range(sidebands.REPLAY_MAX_EVENTS + 50)]
         with _attach(emu, path, max_queue=None) as second:
             second.send(json.dumps({"type": "session.input_audio.unmute", "event_id": "last"}))
             replayed = []
-            while (event := _next(second)).get("client_event_id") != "last":
+            while (event := next_json(second)).get("client_event_id") != "last":
                 replayed.append(event)
         assert replayed == acks[-sidebands.REPLAY_MAX_EVENTS :]
 
@@ -732,13 +716,13 @@ def test_sidebands_that_come_and_go_leave_no_thread_behind(emu: Emulator) -> Non
             _attach_and_abort(emu, f"/v1/realtime?call_id={call_id}")
             continue
         with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # a clean close
-            assert _next(ws)["type"] == "session.created"
+            assert next_json(ws)["type"] == "session.created"
     deadline = time.monotonic() + WAIT
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)  # polling a count with a deadline: no event to wait on across threads we do not own
     assert threading.active_count() <= before
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # and the call still attaches
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
 
 
 def test_a_driver_can_drop_the_socket_abnormally(emu: Emulator) -> None:
@@ -760,7 +744,7 @@ def test_a_driver_can_drop_the_socket_abnormally(emu: Emulator) -> None:
     assert record is not None
     assert record.state == "active"  # the network dropped, the call did not end
     with _attach(emu, f"/realtime?call_id={call_id}") as ws:  # so it can be attached again
-        assert _next(ws)["type"] == "session.created"
+        assert next_json(ws)["type"] == "session.created"
 
 
 def test_a_client_that_only_listens_is_not_dropped_by_the_send_stall_bound(
@@ -778,7 +762,7 @@ def test_a_client_that_only_listens_is_not_dropped_by_the_send_stall_bound(
 
     emu.on_sideband = talks_then_waits
     with _attach(emu, "/realtime?call_id=rtc_quiet", ping_interval=None) as ws:
-        deltas = [event["delta"] for event in (_next(ws) for _ in range(3)) if "delta" in event]
+        deltas = [event["delta"] for event in (next_json(ws) for _ in range(3)) if "delta" in event]
     assert deltas == ["first", "second"]
 
 

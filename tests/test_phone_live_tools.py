@@ -174,8 +174,8 @@ def test_the_attacher_refuses_a_delegate_for_realtime_and_an_unknown_api(emu: Em
 
 @pytest.mark.parametrize("why", ["lease_lost", "shutdown"])
 def test_a_worker_letting_go_of_a_live_call_never_ends_the_session(emu: Emulator, why: str) -> None:
-    """A lost lease (another worker may own the call now) or this worker's shutdown closes its socket only: a
-    GPT-Live handle's ``close()`` would send ``session.close`` and hang up on the caller."""
+    """A lost lease (another worker may own the call now) or this worker's shutdown closes its socket only (the
+    handle lets go): a ``session.close`` (``hangup()`` off SIP) would hang up on the caller."""
     from tests.test_phone_attach import container_for
 
     record = CallRecord(id=f"live_letgo_{why}", api="live", transport="sip", state="accepted", created_at=0.0)

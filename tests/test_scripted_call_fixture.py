@@ -4,6 +4,8 @@ it at ``expect_output``, and the run count shows each tool call ran once."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,3 +81,28 @@ def test_the_example_script_and_toolbox_pass(realtime_scripted_call: ScriptedCal
     played = realtime_scripted_call.play(script, tools=toolbox)
     assert played.record.script_state is not None
     assert played.record.script_state.status == "done", played.record.script_state
+
+
+def readme_phone_agent() -> str:
+    """The README's "most common uses" phone agent: its one Python block that defines a ``test_``."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```$", readme, re.MULTILINE | re.DOTALL)
+    (agent,) = [block for block in blocks if "def test_" in block]
+    return agent
+
+
+def test_the_readmes_phone_agent_is_a_test_that_can_fail(
+    realtime_scripted_call: ScriptedCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/test_doc_blocks.py runs the README's test with this fixture; here the same snippet with a tool that
+    answers wrong fails it, so the README shows a test that checks the call, not one that always passes."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    source = readme_phone_agent()
+    assert "def test_the_order_call(realtime_scripted_call):" in source
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - the repository's own README
+    namespace["test_the_order_call"](realtime_scripted_call)
+    wrong: dict[str, Any] = {}
+    exec(compile(source.replace('"shipped"', '"lost"'), "README.md", "exec"), wrong)  # noqa: S102
+    with pytest.raises(AssertionError):
+        wrong["test_the_order_call"](realtime_scripted_call)

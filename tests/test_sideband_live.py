@@ -221,20 +221,29 @@ def test_a_dropped_socket_reattaches_and_no_tool_runs_twice(emu: Emulator, how: 
     assert end.reason == "remote_hangup"
 
 
-def test_close_sends_session_close_and_ends_on_session_closed(emu: Emulator) -> None:
+@pytest.mark.parametrize("let_go", ["close", "detach"])
+def test_close_lets_go_of_the_session_and_hangup_ends_it(emu: Emulator, let_go: str) -> None:
+    """``close()`` (and its other name ``detach()``) means what it means on a Realtime handle: the socket goes, the
+    session stays (it can be attached again); ending it is ``hangup()``, a ``session.close`` off SIP."""
     add_session(emu, "live_close")
 
     async def main() -> Any:
-        handle = await service_for(emu).aattach_live_session("live_close")
-        return await handle.close()
+        first = await service_for(emu).aattach_live_session("live_close")
+        let_go_end = await getattr(first, let_go)()
+        still = emu.calls.get("live_close")
+        assert still is not None
+        assert (still.state, sent(still, "session.close")) == ("accepted", [])
+        second = await service_for(emu).aattach_live_session("live_close")  # a closed session would refuse it
+        return let_go_end, await second.hangup()
 
-    end = asyncio.run(main())
+    let_go_end, end = asyncio.run(main())
+    assert let_go_end.reason == "closed"
     record = emu.calls.get("live_close")
     assert record is not None
     assert record.state == "hung_up"
-    assert [e["type"] for e in sent(record, "session.close")] == ["session.close"]
+    assert [e["type"] for e in sent(record, "session.close")] == ["session.close"]  # the hang-up's only
     assert end.reason == "close_requested"
-    assert end.detail == "closed"  # this side asked
+    assert end.detail == "hung_up"  # this side asked
     assert end.code == 1000
 
 

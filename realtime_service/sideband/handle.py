@@ -1,5 +1,8 @@
 """The handle ``RealtimeSessionService.aattach_call`` returns: steer the call, end it, learn why it ended.
 
+On both handles ``close()`` lets go of the call (the caller stays on the line) and ``hangup()`` ends it: one
+name, one meaning, whatever the API (``detach()`` is another name for ``close()``).
+
 Everything goes through the controller (:mod:`.realtime`), so a ``say`` or ``respond`` waits its turn behind any
 response under way exactly as tool results do, and ``update_session`` is validated by the GA session schema
 before anything is sent. ``hangup``/``refer`` are the service's REST call controls (CALLS-LIVE-NOTES §1.4).
@@ -111,12 +114,12 @@ class CallHandle:
         return await self._rest_end("referred", lambda: self._service.arefer_call(self.call_id, target_uri))
 
     async def close(self) -> CallEnd:
-        """Stop controlling the call (the call itself goes on): close the socket, cancel every task."""
+        """Let go of the call without ending it (reason ``closed``): close the socket, cancel every task. The
+        same on both APIs, so a shutdown or a lost lease never hangs up on a caller; :meth:`hangup` ends it."""
         return await self._controller.stop("closed")
 
     async def detach(self) -> CallEnd:
-        """Stop controlling the call without ending it, whatever the API (on a Realtime call, :meth:`close`; a
-        GPT-Live handle's ``close`` ends the session, its ``detach`` does not)."""
+        """:meth:`close` under its other name (the phone attacher's): letting go is one operation, two names."""
         return await self.close()
 
     async def _rest_end(self, reason: str, action: Callable[[], Awaitable[Any]]) -> CallEnd:
@@ -137,7 +140,7 @@ class LiveControls(Protocol):
     def arefer_live_session(self, session_id: str, target_uri: str) -> Awaitable[Any]: ...
 
 
-#: How long ``close``/``hangup`` wait for ``session.closed`` before closing the socket themselves (seconds).
+#: How long ``hangup`` (``session.close``) waits for ``session.closed`` before closing the socket itself (seconds).
 CLOSE_WAIT = 10.0
 
 
@@ -234,11 +237,8 @@ class LiveCallHandle(CallHandle):
         return await self._wait_end("referred")
 
     async def close(self) -> CallEnd:
-        """End the session: ``session.close``, then wait (bounded) for ``session.closed``."""
-        return await self._close_session("closed")
-
-    async def detach(self) -> CallEnd:
-        """Stop controlling the session without ending it: close the socket, cancel every task."""
+        """Let go of the session without ending it (reason ``closed``; nothing is sent): close the socket, cancel
+        every task. Ending it is :meth:`hangup`."""
         return await self._live.stop("closed")
 
     async def _append(self, kind: str, text: str) -> None:

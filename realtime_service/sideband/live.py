@@ -201,7 +201,7 @@ class LiveController(RealtimeController):
         for key, value in (closed.usage or {}).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 usage[key] = value
-        # detail: why this side asked for the end (hung_up, max_call_seconds, closed), None when the API ended it
+        # detail: why this side asked for the end (hung_up, referred, max_call_seconds), None when the API ended it
         return CallEnd(closed.reason or "session_closed", code, usage or None, self._stop_reason, self.reattaches)
 
     def _own_tasks(self) -> list[asyncio.Task[Any]]:

@@ -84,11 +84,13 @@ Connect = Callable[[], Awaitable["ClientConnection"]]
 class CallEnd:
     """Why a sideband ended. ``reason``: ``server_closed`` (the server closed the socket cleanly: on a Realtime
     call that is the call's end, no other signal exists), ``hung_up`` (:meth:`CallHandle.hangup`), ``referred``,
-    ``closed`` (:meth:`CallHandle.close`), ``max_call_seconds``, or ``error`` (``detail`` says what: re-attach
-    failed or exhausted). ``code`` is the last socket's close code; ``usage`` the summed token usage of the
-    ``response.done`` events seen, if any (a Live session's: its ``session.closed`` usage, ``seconds``, plus the
-    backend's token usage). A GPT-Live session that sent ``session.closed`` ends with that event's ``reason``
-    (``close_requested``, ``remote_hangup``, ``expired``, ``content``, ``connection_lost``)."""
+    ``closed`` (:meth:`CallHandle.close`, on either API: this side let go, the call goes on), ``max_call_seconds``,
+    or ``error`` (``detail`` says what: re-attach failed or exhausted). ``code`` is the last socket's close code;
+    ``usage`` the summed token usage of the ``response.done`` events seen, if any (a Live session's: its
+    ``session.closed`` usage, ``seconds``, plus the backend's token usage). A GPT-Live session that sent
+    ``session.closed`` ends with that event's ``reason`` (``close_requested``, ``remote_hangup``, ``expired``,
+    ``content``, ``connection_lost``) and ``detail`` says whether this side asked (``hung_up``, ``referred``,
+    ``max_call_seconds``; ``None`` when the API ended it)."""
 
     reason: str
     code: int | None = None
