@@ -313,10 +313,15 @@ class CallAttacher:
             stop = asyncio.Event()
             keeper = LeaseKeeper(self.leases, lease, on_lost=lambda _reason: stop.set())
             keeper.start()
+            failed_takeover = False
             try:
-                return await self._attached(call_id, wiring, keeper, stop, taking_over=adopted is not None)
+                end = await self._attached(call_id, wiring, keeper, stop, taking_over=adopted is not None)
+                failed_takeover = adopted is not None and end is None
+                return end
             finally:
-                await keeper.stop()
+                # a takeover whose attach failed keeps its lease until it expires: the next standby tries again
+                # a ttl later, not at its next poll (bounded: the record is dropped FORGET_AFTER its last owner)
+                await keeper.stop(release=not failed_takeover)
         finally:
             with self._lock:
                 self._active.discard(call_id)
@@ -350,7 +355,7 @@ class CallAttacher:
             if taking_over:  # the call ended while nobody owned it
                 logger.info("call %s: it ended before it was taken over; forgotten", call_id)
                 await self._forget(keeper.lease)
-                return None
+                return CallEnd("server_closed", detail="the call ended before it was taken over")
             self.failed += 1
             logger.error("call %s: the sideband attach failed (NotFoundError)", call_id)
             return None
