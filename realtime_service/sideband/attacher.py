@@ -216,12 +216,11 @@ class CallAttacher:
 
     async def _stand_by(self) -> None:
         failing = False
-        names = tuple(self._wirings)
-        logger.info("standing by to take over calls (%s) as %s", ", ".join(names), self.owner)
+        logger.info("standing by to take over calls (%s) as %s", ", ".join(self._wirings), self.owner)
         while not self._closed:
             adopted = None
             try:
-                adopted = await self.leases.aadopt(self.owner, names, self.ttl)
+                adopted = await self.leases.aadopt(self.owner, tuple(self._wirings), self.ttl)
                 failing = False
             except LeaseUnavailable as exc:
                 if not failing:

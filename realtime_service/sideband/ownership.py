@@ -19,6 +19,12 @@ own wall clock; a jump forward on the Redis host, or a rate drift beyond ``DRIFT
 without persistence, forgets leases (the holders' renewals then fail and they stop) and may restart the fence
 counter. Redis Cluster and Sentinel URLs are refused, as for the webhook ledger.
 
+**Takeover records** (Redis only). An owner that attached a call records it (:meth:`CallLeases.arecord`: its
+API and the name of the wiring every worker can re-attach it with) next to the leases; each renewal moves the
+record's deadline with the lease, and the owner removes it when the call ends (:meth:`CallLeases.aforget`). A
+standby's :meth:`CallLeases.aadopt` leases, in one script, a recorded call whose deadline passed: exactly one
+standby wins it. Memory leases record nothing (one process: nobody is left to take over).
+
 The storage is the webhook ledger's: ``server.rate_limit_storage`` (``memory://`` for one process, ``redis://``
 / ``rediss://`` / ``redis+unix://`` / ``valkey://`` for workers and hosts); memory leases are refused when the
 server runs several worker processes, each of which would hold its own.
