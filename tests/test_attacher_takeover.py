@@ -188,3 +188,58 @@ def test_the_server_registers_its_configured_toolboxes(emu: Emulator, redis_url:
         assert sorted(attacher._wirings) == ["server.phone.tools", "server.sideband"]
     finally:
         container.shutdown_resources()
+
+
+def test_a_live_session_is_taken_over_with_its_delegate_and_no_delegation_runs_twice(
+    emu: Emulator, redis_url: str
+) -> None:
+    """GPT-Live: the standby re-attaches with the same client ``delegate``. With the default ttl (5 s) the first
+    delegation is older than the attach's 3 s replay when the standby attaches: answered once, not again."""
+    record = CallRecord(id="live_handover", api="live", transport="sip", state="accepted", created_at=0.0)
+    emu.calls.add(record)
+    emu.script_call(
+        record.id,
+        [
+            {"caller": "Two questions."},
+            {"delegate": {"id": "deleg_1"}},
+            {"expect_commentary": {"timeout": 30}},
+            {"wait": 1},
+            {"delegate": {"id": "deleg_2"}},
+            {"expect_commentary": {"timeout": 30}},
+            "hangup",
+        ],
+    )
+    asked: list[str] = []
+
+    async def delegate(context: Any) -> str:
+        asked.append(context.delegation_id)
+        return f"answered {context.delegation_id}"
+
+    attachers = []
+    for owner in ("worker-a", "worker-b"):
+        service = container_for(emu).realtime.realtime_session_service()
+        attacher = CallAttacher(service, RedisCallLeases(redis_url), owner=owner, standby_poll=0.1)
+        attacher.register_wiring("live-delegate", NamedWiring(delegate=delegate))
+        attachers.append(attacher)
+    first, second = attachers
+    client = RedisCallLeases(redis_url)._client
+    try:
+        second.stand_by()
+        assert first.attach(record.id, delegate=delegate, api="live") is not None
+        _until("the first answer", lambda: asked)
+        assert client.hget(WIRING_KEY, record.id) == "live live-delegate"
+        first.close()  # its socket closes, the session goes on; the record stays
+        final = settled(emu, record.id)
+        _until("the record forgotten", lambda: client.hget(WIRING_KEY, record.id) is None)
+    finally:
+        first.close()
+        second.close()
+    assert final.script_state is not None
+    assert final.script_state.status == "done", final.script_state
+    assert asked == ["deleg_1", "deleg_2"]  # each delegation answered once, by whichever worker owned the call
+    commentary = [
+        (e.connection, e.event) for e in final.client_events if e.event.get("type") == "session.commentary.append"
+    ]
+    assert [event.get("delegation_id") for _, event in commentary] == ["deleg_1", "deleg_2"]
+    assert commentary[0][0] != commentary[1][0]  # the second on the standby's connection
+    assert (first.attached, second.attached, second.taken_over) == (1, 1, 1)

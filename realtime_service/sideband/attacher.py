@@ -98,6 +98,9 @@ def _mask_sdk_handshakes() -> None:
 
 #: How often a standby looks for calls to take over, in seconds (one storage round trip each).
 STANDBY_POLL = 0.5
+#: Seconds of events a GPT-Live attach replays (SIDEBAND-NOTES 3.4): a takeover must come later than that after
+#: the owner's death, or the replay shows the new owner a delegation the dead one already answered.
+LIVE_REPLAY_SECONDS = 3.0
 #: How a call's sideband may end while the call goes on: then its record stays, for a standby to take over.
 _CALL_GOES_ON = ("closed", "error")
 
@@ -208,6 +211,14 @@ class CallAttacher:
         memory lease has no other process to take over from). Stopped by :meth:`close`."""
         if not self.leases.shared or not self._wirings:
             return
+        if self.ttl * 2 / 3 <= LIVE_REPLAY_SECONDS:
+            logger.warning(
+                "standby with a lease ttl of %g s: a GPT-Live call taken over may be re-attached within %g s of its "
+                "owner's death, and the attach's replay may run a delegation again (keep the ttl above %g s)",
+                self.ttl,
+                LIVE_REPLAY_SECONDS,
+                LIVE_REPLAY_SECONDS * 3 / 2,
+            )
         with self._lock:
             if self._closed or self._standby is not None:
                 return
