@@ -19,6 +19,12 @@ own wall clock; a jump forward on the Redis host, or a rate drift beyond ``DRIFT
 without persistence, forgets leases (the holders' renewals then fail and they stop) and may restart the fence
 counter. Redis Cluster and Sentinel URLs are refused, as for the webhook ledger.
 
+**Takeover records** (Redis only). An owner that attached a call records it (:meth:`CallLeases.arecord`: its
+API and the name of the wiring every worker can re-attach it with) next to the leases; each renewal moves the
+record's deadline with the lease, and the owner removes it when the call ends (:meth:`CallLeases.aforget`). A
+standby's :meth:`CallLeases.aadopt` leases, in one script, a recorded call whose deadline passed: exactly one
+standby wins it. Memory leases record nothing (one process: nobody is left to take over).
+
 The storage is the webhook ledger's: ``server.rate_limit_storage`` (``memory://`` for one process, ``redis://``
 / ``rediss://`` / ``redis+unix://`` / ``valkey://`` for workers and hosts); memory leases are refused when the
 server runs several worker processes, each of which would hold its own.
@@ -86,6 +92,15 @@ def lease_key(call_id: str) -> str:
 
 
 FENCE_KEY = f"{NAMESPACE}:fence"
+#: The calls attached under a lease that a standby may take over: a sorted set of call ids scored by when their
+#: owner's lease ends if not renewed (ms, Redis's clock), and a hash of call id -> ``"<api> <wiring name>"``.
+OWNED_KEY = f"{NAMESPACE}:owned"
+WIRING_KEY = f"{NAMESPACE}:owned-wiring"
+#: Seconds a recorded call whose lease ended stays recorded while no standby manages to re-attach it (after
+#: that it is forgotten: the call most likely ended while nobody owned it).
+FORGET_AFTER = 60.0
+#: The APIs a recorded call may be attached with.
+APIS = ("realtime", "live")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,16 @@ class Holder:
     owner: str
     fence: int
     expires_in: float
+
+
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """A recorded call whose owner's lease had ended, now leased to the standby that adopted it
+    (:meth:`CallLeases.aadopt`): re-attach it with ``api`` and the wiring named ``wiring``."""
+
+    lease: Lease
+    api: str
+    wiring: str
 
 
 #: The owner shown for a lease key whose value is not one of ours (written by something else): it is held.
@@ -154,6 +179,20 @@ class CallLeases(Protocol):
     async def arelease(self, lease: Lease) -> bool: ...
 
     async def aholder(self, call_id: str) -> Holder | None: ...
+
+    async def arecord(self, lease: Lease, api: str, wiring: str) -> bool:
+        """Record the call of ``lease`` (still ours) as attached with ``api`` and the wiring named ``wiring``, so
+        that a standby re-attaches it once the lease ends unrenewed; ``False`` when not recorded (the lease is
+        no longer ours, or these leases have no standby: memory)."""
+
+    async def aforget(self, lease: Lease) -> None:
+        """Forget the call's record (it ended), unless another owner now holds its lease."""
+
+    async def aadopt(
+        self, owner: str, wirings: tuple[str, ...], ttl: float = DEFAULT_TTL, *, forget_after: float = FORGET_AFTER
+    ) -> Adopted | None:
+        """Lease one recorded call whose owner's lease has ended and whose wiring is one of ``wirings``, to
+        ``owner``; ``None`` when there is none. Records left unadopted for ``forget_after`` are dropped."""
 
     def close(self) -> None: ...
 
@@ -237,6 +276,18 @@ class MemoryCallLeases:
     async def aholder(self, call_id: str) -> Holder | None:
         return self.holder(call_id)
 
+    async def arecord(self, lease: Lease, api: str, wiring: str) -> bool:
+        """Nothing to record: one process holds every memory lease, so no standby outlives the owner."""
+        return False
+
+    async def aforget(self, lease: Lease) -> None:
+        return None
+
+    async def aadopt(
+        self, owner: str, wirings: tuple[str, ...], ttl: float = DEFAULT_TTL, *, forget_after: float = FORGET_AFTER
+    ) -> Adopted | None:
+        return None
+
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -252,10 +303,71 @@ local fence = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
 return fence
 """
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
+#: Redis's clock in ms (scripts may read it since Redis 5: their effects, not the script, are replicated).
+_NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
+#: KEYS: lease, owned, wiring. ARGV: lease value, ttl ms, call id. A recorded call's deadline moves with its lease.
+_RENEW = (
+    _NOW
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local renewed = redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('HEXISTS', KEYS[3], ARGV[3]) == 1 then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3]) end
+return renewed
+"""
+)
+#: KEYS: lease, owned, wiring. ARGV: lease value, call id, "<api> <wiring>", ttl ms.
+_RECORD = (
+    _NOW
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[2])
+return 1
+"""
+)
+#: KEYS: lease, owned, wiring. ARGV: lease value, call id. Not while another owner holds the lease.
+_FORGET = """
+local value = redis.call('GET', KEYS[1])
+if value ~= false and value ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
+#: KEYS: owned, wiring, fence counter. ARGV: token, owner, ttl ms, forget-after ms, how many due calls to look
+#: at, the lease key prefix, then the wiring names this worker can re-attach. Bounded work: at most 16 stale
+#: records dropped and ARGV[5] due ones looked at per call. The lease keys are derived from the recorded ids
+#: (validated when recorded), so this script cannot run on Redis Cluster (refused anyway).
+_ADOPT = (
+    _NOW
+    + """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 16)
+for _, call in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], call)
+  redis.call('HDEL', KEYS[2], call)
+end
+local known = {}
+for i = 7, #ARGV do known[ARGV[i]] = true end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+for _, call in ipairs(due) do
+  local wiring = redis.call('HGET', KEYS[2], call)
+  if wiring == false then
+    redis.call('ZREM', KEYS[1], call)
+  else
+    local name = string.match(wiring, '^%S+ (%S+)$')
+    local lease = ARGV[6] .. call
+    if name ~= nil and known[name] and redis.call('EXISTS', lease) == 0 then
+      local fence = redis.call('INCR', KEYS[3])
+      redis.call('SET', lease, fence .. ' ' .. ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
+      return {call, wiring, fence}
+    end
+  end
+end
+return false
+"""
+)
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -345,7 +457,7 @@ class RedisCallLeases:
         return self._lease(call_id, owner, ttl, str(args[0]), self._run("acquire", keys, args), sent)
 
     def renew(self, lease: Lease) -> bool:
-        return bool(self._run("renew", [lease_key(lease.call_id)], [lease.value, _ms(lease.ttl)]))
+        return bool(self._run("renew", _record_keys(lease.call_id), [lease.value, _ms(lease.ttl), lease.call_id]))
 
     def release(self, lease: Lease) -> bool:
         return bool(self._run("release", [lease_key(lease.call_id)], [lease.value]))
@@ -359,13 +471,41 @@ class RedisCallLeases:
         return self._lease(call_id, owner, ttl, str(args[0]), await self._arun("acquire", keys, args), sent)
 
     async def arenew(self, lease: Lease) -> bool:
-        return bool(await self._arun("renew", [lease_key(lease.call_id)], [lease.value, _ms(lease.ttl)]))
+        keys = _record_keys(lease.call_id)
+        return bool(await self._arun("renew", keys, [lease.value, _ms(lease.ttl), lease.call_id]))
 
     async def arelease(self, lease: Lease) -> bool:
         return bool(await self._arun("release", [lease_key(lease.call_id)], [lease.value]))
 
     async def aholder(self, call_id: str) -> Holder | None:
         return self._to_holder(await self._arun("holder", [lease_key(call_id)], []))
+
+    async def arecord(self, lease: Lease, api: str, wiring: str) -> bool:
+        if api not in APIS:
+            raise ValueError("api must be 'realtime' or 'live'")
+        args: list[str | int] = [lease.value, lease.call_id, f"{api} {_checked(wiring, 'wiring name')}", _ms(lease.ttl)]
+        return bool(await self._arun("record", _record_keys(lease.call_id), args))
+
+    async def aforget(self, lease: Lease) -> None:
+        await self._arun("forget", _record_keys(lease.call_id), [lease.value, lease.call_id])
+
+    async def aadopt(
+        self, owner: str, wirings: tuple[str, ...], ttl: float = DEFAULT_TTL, *, forget_after: float = FORGET_AFTER
+    ) -> Adopted | None:
+        owner, ttl = _checked(owner, "owner"), _checked_ttl(ttl)
+        names = [_checked(name, "wiring name") for name in wirings]
+        if not names:
+            return None
+        token = secrets.token_hex(16)
+        prefix = lease_key("x")[:-1]
+        args: list[str | int] = [token, owner, _ms(ttl), _ms(forget_after), _ADOPT_SCAN, prefix, *names]
+        sent = time.monotonic()
+        found = await self._arun("adopt", [OWNED_KEY, WIRING_KEY, FENCE_KEY], args)
+        if not found:
+            return None
+        call_id, wiring, fence = str(found[0]), str(found[1]), int(found[2])
+        api, _, name = wiring.partition(" ")
+        return Adopted(Lease(call_id, owner, fence, ttl, sent, token), api, name)
 
     def close(self) -> None:
         self._client.close()
@@ -378,7 +518,22 @@ class RedisCallLeases:
         self.close()
 
 
-_SCRIPTS = {"acquire": _ACQUIRE, "renew": _RENEW, "release": _RELEASE, "holder": _HOLDER}
+_SCRIPTS = {
+    "acquire": _ACQUIRE,
+    "renew": _RENEW,
+    "release": _RELEASE,
+    "holder": _HOLDER,
+    "record": _RECORD,
+    "forget": _FORGET,
+    "adopt": _ADOPT,
+}
+#: How many due records one adoption poll looks at (those whose lease is held again, or whose wiring this
+#: worker does not have, are skipped).
+_ADOPT_SCAN = 16
+
+
+def _record_keys(call_id: str) -> list[str]:
+    return [lease_key(call_id), OWNED_KEY, WIRING_KEY]
 
 
 def check_lease_storage(storage_uri: str, *, workers: int) -> None:

@@ -90,8 +90,10 @@ class TokenServerContainer(containers.DeclarativeContainer):
     call_leases = LockedResource(open_call_leases, server_settings.provided.rate_limit_storage, workers)
     #: Attaches the sideband of calls accepted with ``Accept(tools=...)``, and of calls ``/session`` starts under
     #: ``server.sideband``, in the background, each under its
-    #: lease (:mod:`realtime_service.sideband.attacher`); a resource: ``shutdown_resources()`` closes every socket.
-    call_attacher = LockedResource(open_call_attacher, realtime.realtime_session_service, call_leases)
+    #: lease (:mod:`realtime_service.sideband.attacher`); ``server.phone.tools`` and ``server.sideband`` are
+    #: registered as wirings a standby may re-attach a dead worker's call with (``serve`` starts the standby on
+    #: Redis leases). A resource: ``shutdown_resources()`` stops the standby and closes every socket.
+    call_attacher = LockedResource(open_call_attacher, realtime.realtime_session_service, call_leases, server_settings)
 
     signaling_endpoint = providers.ThreadSafeSingleton(
         SignalingEndpoint,

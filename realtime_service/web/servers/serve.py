@@ -262,11 +262,19 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
                 sock, args, framework, overrides if args.emulator else {}, budget, settings.shutdown_timeout
             )
         runner = make_runner(container, framework, sock)
+        _stand_by(container, settings)
         with _signals(runner.stop):
             runner.run()
         container.unwire()
         logger.info("stopped")
     return EXIT_OK
+
+
+def _stand_by(container: ServeContainer, settings: ServerSettings) -> None:
+    """With a toolbox configured and Redis leases, this worker stands by to take over the calls of a worker
+    that died (:meth:`~realtime_service.sideband.attacher.CallAttacher.stand_by`; memory leases: no-op)."""
+    if settings.phone.tools is not None or settings.sideband is not None:
+        container.token_server.call_attacher().stand_by()
 
 
 def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSettings:
