@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -283,3 +284,28 @@ def test_serve_refuses_live_tools_without_a_responses_model(tmp_path: Path) -> N
     assert server.returncode == 2, out + err
     assert "server.sideband.delegation.responses.model" in err
     assert "Traceback" not in err
+
+
+def test_a_live_session_attached_with_redis_leases_is_recorded_for_a_standby(served: Any, redis_url: str) -> None:
+    """The wiring `serve` registers for ``server.sideband`` on GPT-Live equals what ``/session`` attaches with
+    (its delegate, the ``webrtc`` transport): so the session is recorded, and a standby could take it over."""
+    import redis
+
+    from realtime_service.sideband.ownership import WIRING_KEY
+
+    waiting = [*DELEGATED_CALL[:-1], {"wait": 30}, "hangup"]
+    app, emulator = served(waiting, sideband={"delegate": DELEGATE}, rate_limit_storage=redis_url)
+    session_id = started(app)
+    store = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 30
+    while store.hget(WIRING_KEY, session_id) is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the record (a deadline, not a timed assertion)
+    recorded = store.hget(WIRING_KEY, session_id)
+    assert recorded is not None
+    assert b"server.sideband" in recorded
+    hung_up = requests.post(
+        f"{emulator.base_url}/live/sessions/{session_id}/hangup",
+        headers={"Authorization": f"Bearer {emulator.api_key}"},
+        timeout=10,
+    )
+    assert hung_up.status_code == 200, hung_up.text[:200]
