@@ -3,6 +3,7 @@
     python bench/bench_sideband.py                        # 3 interleaved rounds of 200 tool calls, then 250..1500 calls
     python bench/bench_sideband.py --quick                # what tests/ runs: tiny, so the bench cannot rot
     python bench/bench_sideband.py --levels 100,200 --hold 10
+    python bench/bench_sideband.py --rounds 1 --levels 2000 --generator asyncio --gc-freeze   # the scale limit
 
 The emulator runs in a process of its own (this file with ``--serve-emulator``), so its CPU is never counted as the
 controller's; it is driven by an ``Emulator.on_sideband`` driver per call. Two measures:
@@ -27,7 +28,10 @@ controller's; it is driven by an ``Emulator.on_sideband`` driver per call. Two m
   after the calls end (closed by us, then ``gc.collect()``). A level passes with p99 <= 50 ms, every tool call
   answered and no event dropped; the first that fails is where it breaks. One pacer thread in the emulator sends
   every call's events (a thread per call pacing its own saturated the emulator first, at 750 calls); compare the
-  two processes' CPU figures to see which side limits (docs/performance-profile.md, "Sideband").
+  two processes' CPU figures to see which side limits (docs/performance-profile.md, "Sideband"). Each level also
+  reports the garbage collector's pauses while measuring (``gc_oldest``: the full collections, what breaks it at
+  2,000 calls); ``--gc-freeze`` freezes the attached calls out of them, ``--generator asyncio`` plays the calls
+  from a bare ``websockets`` server instead of the emulator (whose three threads per call break first).
 
 Prints a ``BENCH-SIDEBAND-RESULT`` JSON line. Loopback only; needs the ``sideband`` extra and (for the comparison)
 ``openai-agents`` (the ``dev`` extra).
