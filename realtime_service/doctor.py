@@ -91,8 +91,9 @@ def check_settings(deployment: Deployment) -> list[Check]:
     except ConfigurationError as exc:
         lines.append(Check("realtime config", FAIL, str(exc)))
     try:
-        deployment.server_settings()
-        lines.append(Check("server config", OK, "loads"))
+        server = deployment.server_settings()
+        level = f"at {server.log_level}" if server.log_level else "at the package's levels"
+        lines.append(Check("server config", OK, f"loads (logs: {server.log_format} {level})"))
     except ConfigurationError as exc:
         lines.append(Check("server config", FAIL, str(exc)))
     return lines

@@ -218,6 +218,8 @@ class RedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = self.registry.scrub(record.exc_text)
+            if record.exc_info and record.exc_info[0] is not None:  # a type name holds no value: kept for JSON logs
+                record.exc_type = record.exc_info[0].__qualname__
             record.exc_info = None  # the formatter prints exc_text; the live traceback would be formatted afresh
         for name, value in list(vars(record).items()):
             if isinstance(value, str) and name not in _PLAIN_ATTRIBUTES:

@@ -539,3 +539,97 @@ def test_the_phone_endpoint_leaks_no_webhook_secret_or_key(emulator: Emulator, v
     assert_clean(vault, texts, "a phone-endpoint response")
     assert_clean(vault, records.texts, "a log record")
     container.shutdown_resources()
+
+
+# --- `serve` as a process at server.log_level: DEBUG, text and JSON --------------------------------------------------
+
+SIDEBAND_SCRIPT = [
+    {"caller": "Hi, where is my order 1234?"},
+    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_1"}},
+    {"expect_output": {"timeout": 60}},
+    {"model_says": "It has shipped."},
+    "hangup",
+]
+HAS_SIDEBAND = importlib.util.find_spec("websockets") is not None
+
+
+@pytest.mark.skipif(not (HAS_WEB and HAS_SIDEBAND), reason="needs realtime_service.web and the sideband extra")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_serve_at_debug_writes_no_secret_to_stderr(vault: Vault, tmp_path: Path, log_format: str) -> None:
+    """A mint, a call with its sideband (websockets logs its handshake, the key's header included, at DEBUG), refused
+    credentials and a forged webhook: stderr holds none of the key, the bearer token, a minted key or the webhook
+    secret, whether lines are text or JSON; every logger, third-party ones included, wrote at DEBUG."""
+    import base64
+    import signal
+
+    import requests
+
+    webhook_secret = "whsec_" + base64.b64encode(b"audit-serve-webhook-secret-0123").decode()
+    with Emulator(KEY, script=SIDEBAND_SCRIPT) as emulator:
+        config = {
+            "realtime": {"api_key": KEY, "base_url": emulator.base_url},
+            "server": {
+                "auth": "bearer",
+                "bearer_tokens": {"web": BEARER},
+                "sideband": {"tools": "examples.order_tools:toolbox"},
+                "phone": {"webhook_secret": webhook_secret, "session": {"type": "realtime"}},
+                "log_format": log_format,
+                "log_level": "DEBUG",
+            },
+        }
+        path = tmp_path / "serve.yaml"
+        path.write_text(yaml.safe_dump(config))
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+        root = Path(__file__).resolve().parents[1]
+        server = subprocess.Popen(
+            [*CLI, "serve", "--port", "0", "--config", str(path)],
+            cwd=root,
+            env={**environ, "PYTHONPATH": str(root)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            assert "listening on http://" in line, line + (server.stderr.read() if server.poll() is not None else "")
+            url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+            auth = {"Authorization": f"Bearer {BEARER}"}
+            minted = requests.post(f"{url}/token", json={}, headers=auth, timeout=10)
+            assert minted.status_code == 200, minted.text[:300]
+            vault.minted.append(minted.json()["value"])
+            refused = requests.post(f"{url}/token", json={}, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+            assert refused.status_code == 401
+            call = requests.post(
+                f"{url}/session", data=OFFER, headers={**auth, "Content-Type": "application/sdp"}, timeout=10
+            )
+            assert call.status_code == 201, call.text[:300]
+            call_id = call.headers["X-Call-Id"]
+            emulator.calls.wait_until(
+                call_id,
+                lambda record: record.script_state is not None and record.script_state.status in ("done", "failed"),
+                timeout=60,
+            )
+            forged = requests.post(
+                f"{url}/webhooks/openai",
+                data=b"{}",
+                headers={"webhook-id": "wh_1", "webhook-timestamp": "1", "webhook-signature": f"v1,{webhook_secret}"},
+                timeout=10,
+            )
+            assert forged.status_code == 400
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, err = server.communicate(timeout=60)
+    vault.minted += [webhook_secret, webhook_secret.removeprefix("whsec_")]
+    assert len(vault.minted) >= 3  # the mint, the call's key (the emulator records both) and the webhook forms
+    lines = err.splitlines()
+    assert_clean(vault, lines, f"serve's {log_format} stderr at DEBUG")
+    if log_format == "json":
+        entries = [json.loads(line) for line in lines]  # every line one JSON object
+        loggers = {entry["logger"] for entry in entries if entry["level"] == "DEBUG"}
+    else:
+        loggers = {part.split(":", 1)[0] for line in lines if " DEBUG " in line for part in [line.split(" DEBUG ")[1]]}
+    # websockets logs the sideband's handshake (its Authorization header) on the package's socket logger
+    assert "realtime_service.sideband.socket" in loggers, sorted(loggers)
+    assert any(name.startswith("urllib3") for name in loggers), sorted(loggers)
+    assert "> Authorization: <redacted>" in err  # the handshake's key header reached the log, masked

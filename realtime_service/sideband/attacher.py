@@ -265,7 +265,12 @@ class CallAttacher:
         if busy:  # closing, or (after a lost lease) still letting go of it here: hand it back
             self._thread.submit(lambda: self.leases.arelease(adopted.lease))
             return
-        logger.info("call %s: its owner's lease ended; taking it over (fence %d)", call_id, adopted.lease.fence)
+        logger.info(
+            "call %s: its owner's lease ended; taking it over (fence %d)",
+            call_id,
+            adopted.lease.fence,
+            extra={"call_id": call_id},
+        )
         self._thread.submit(lambda: self._attend(call_id, wiring, adopted.lease))
 
     def attach(
@@ -315,11 +320,16 @@ class CallAttacher:
                 lease = adopted or await self.leases.aacquire(call_id, self.owner, self.ttl)
             except LeaseUnavailable as exc:
                 self.failed += 1
-                logger.error("call %s: not attached, the lease storage did not answer (%s)", call_id, exc)
+                logger.error(
+                    "call %s: not attached, the lease storage did not answer (%s)",
+                    call_id,
+                    exc,
+                    extra={"call_id": call_id},
+                )
                 return None
             if lease is None:
                 self.not_owner += 1
-                logger.info("call %s: another worker owns it; not attached here", call_id)
+                logger.info("call %s: another worker owns it; not attached here", call_id, extra={"call_id": call_id})
                 return None
             stop = asyncio.Event()
             keeper = LeaseKeeper(self.leases, lease, on_lost=lambda _reason: stop.set())
@@ -359,19 +369,23 @@ class CallAttacher:
                 )
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
-            logger.error("call %s: the sideband attach failed: %s", call_id, exc)
+            logger.error("call %s: the sideband attach failed: %s", call_id, exc, extra={"call_id": call_id})
             return None
         except NotFoundError:
             if taking_over:  # the call ended while nobody owned it
-                logger.info("call %s: it ended before it was taken over; forgotten", call_id)
+                logger.info(
+                    "call %s: it ended before it was taken over; forgotten", call_id, extra={"call_id": call_id}
+                )
                 await self._forget(keeper.lease)
                 return CallEnd("server_closed", detail="the call ended before it was taken over")
             self.failed += 1
-            logger.error("call %s: the sideband attach failed (NotFoundError)", call_id)
+            logger.error("call %s: the sideband attach failed (NotFoundError)", call_id, extra={"call_id": call_id})
             return None
         except Exception as exc:
             self.failed += 1
-            logger.error("call %s: the sideband attach failed (%s)", call_id, type(exc).__name__)
+            logger.error(
+                "call %s: the sideband attach failed (%s)", call_id, type(exc).__name__, extra={"call_id": call_id}
+            )
             return None
         self.attached += 1
         if taking_over:
@@ -382,18 +396,21 @@ class CallAttacher:
             "re-attached (taken over)" if taking_over else "attached",
             self.owner,
             keeper.fence,
+            extra={"call_id": call_id},
         )
         if wiring.name is not None and self.leases.shared:
             try:
                 await self.leases.arecord(keeper.lease, wiring.api, wiring.name)
             except LeaseUnavailable as exc:
-                logger.warning("call %s: not recorded for a takeover (%s)", call_id, exc)
+                logger.warning("call %s: not recorded for a takeover (%s)", call_id, exc, extra={"call_id": call_id})
         ended = asyncio.ensure_future(handle.closed())
         lost = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
             if not ended.done():  # another owner may have the call now: let go of it, never end it
-                logger.warning("call %s: the lease is gone; closing this worker's sideband", call_id)
+                logger.warning(
+                    "call %s: the lease is gone; closing this worker's sideband", call_id, extra={"call_id": call_id}
+                )
                 end: CallEnd = await handle.detach()
             else:
                 end = ended.result()
@@ -404,7 +421,7 @@ class CallAttacher:
         finally:
             lost.cancel()
             ended.cancel()
-        logger.info("call %s: sideband ended (%s)", call_id, end.reason)
+        logger.info("call %s: sideband ended (%s)", call_id, end.reason, extra={"call_id": call_id})
         if wiring.name is not None and end.reason not in _CALL_GOES_ON:
             await self._forget(keeper.lease)
         return end
@@ -437,14 +454,18 @@ class CallAttacher:
             await session.enter()
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
-            logger.error("call %s: the agent could not attach: %s", call_id, exc)
+            logger.error("call %s: the agent could not attach: %s", call_id, exc, extra={"call_id": call_id})
             return None
         except Exception as exc:
             self.failed += 1
-            logger.error("call %s: the agent could not attach (%s)", call_id, type(exc).__name__)
+            logger.error(
+                "call %s: the agent could not attach (%s)", call_id, type(exc).__name__, extra={"call_id": call_id}
+            )
             return None
         self.attached += 1
-        logger.info("call %s: agent attached by %s (fence %d)", call_id, self.owner, keeper.fence)
+        logger.info(
+            "call %s: agent attached by %s (fence %d)", call_id, self.owner, keeper.fence, extra={"call_id": call_id}
+        )
 
         async def drain() -> None:
             async for _event in session:  # the SDK handles each event (tools, handoffs); ends with the socket
@@ -455,7 +476,11 @@ class CallAttacher:
         try:
             await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
             if not ended.done():  # another owner may have the call now: close this socket, never end the call
-                logger.warning("call %s: the lease is gone; closing this worker's agent session", call_id)
+                logger.warning(
+                    "call %s: the lease is gone; closing this worker's agent session",
+                    call_id,
+                    extra={"call_id": call_id},
+                )
                 end = CallEnd("closed")
             else:
                 ended.result()
@@ -465,7 +490,7 @@ class CallAttacher:
             ended.cancel()
             with contextlib.suppress(Exception):
                 await session.close()  # closes the socket only (also on a shutdown's cancellation)
-        logger.info("call %s: agent session ended (%s)", call_id, end.reason)
+        logger.info("call %s: agent session ended (%s)", call_id, end.reason, extra={"call_id": call_id})
         return end
 
     def close(self, timeout: float = 10.0) -> None:

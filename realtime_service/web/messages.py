@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+#: The response header carrying the id of the call or Live session ``/session`` started (``rtc_...`` /
+#: ``live_...``); the access line logs it as ``call_id``.
+CALL_ID_HEADER = "X-Call-Id"
+
 
 @dataclass(frozen=True, slots=True)
 class WebRequest:
@@ -56,4 +60,3 @@ class WebResponse:
             if key.lower() == lowered:
                 return value
         return None
-

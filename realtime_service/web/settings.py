@@ -31,6 +31,10 @@ SESSION_FIELDS = ("model", "voice", "instructions", "tools", "turn_detection", "
 AUTH_SCHEMES = ("none", "bearer", "hook")
 STRATEGIES = ("moving-window", "fixed-window", "sliding-window-counter")
 FRAMEWORKS = ("flask", "fastapi")
+#: ``server.log_format``: today's one text line per record, or one JSON object per line (:mod:`.servers.logs`).
+LOG_FORMATS = ("text", "json")
+#: ``server.log_level``: every logger at this level; unset, the package's loggers keep their own levels.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Where ``POST <session_path>`` sends the browser's offer: ``POST /realtime/calls`` or ``POST /live/sessions``.
 VOICE_APIS = ("realtime", "live")
 #: The GPT-Live model of ``/session`` under ``voice_api: live`` when ``server.session.model`` is not set.
@@ -81,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "threads": 16,
     "shutdown_timeout": 30,
     "demo": True,
+    "log_format": "text",
+    "log_level": None,
 }
 
 #: ``server.sideband``'s keys (off when the key is absent): the toolbox, and on GPT-Live the client delegate and the
@@ -177,6 +183,9 @@ class ServerSettings:
     threads: int
     shutdown_timeout: float
     demo: bool
+    log_format: str
+    #: ``None``: the package's loggers at their own levels (access lines and calls at INFO, the rest WARNING).
+    log_level: str | None
     #: ``server.phone``: the webhook endpoint and its call router (:mod:`realtime_service.webhooks.settings`).
     phone: PhoneSettings = field(default_factory=lambda: load_phone_settings(None, {}))
 
@@ -610,4 +619,13 @@ def _build(raw: dict[str, Any], *, live_model_set: bool = False) -> ServerSettin
         threads=int(_number(raw["threads"], "server.threads", minimum=1, integer=True)),
         shutdown_timeout=float(_number(raw["shutdown_timeout"], "server.shutdown_timeout")),
         demo=_flag(raw["demo"], "server.demo"),
+        log_format=_choice(raw["log_format"], "server.log_format", LOG_FORMATS),
+        log_level=_log_level(raw["log_level"]),
     )
+
+
+def _log_level(raw: Any) -> str | None:
+    """``server.log_level``, upper-cased (``debug`` is ``DEBUG``); ``None``: not set."""
+    if raw is None:
+        return None
+    return _choice(raw.upper() if isinstance(raw, str) else raw, "server.log_level", LOG_LEVELS)

@@ -334,3 +334,15 @@ def test_a_phone_route_is_checked_with_the_phone_settings_loader(
     assert code == 1
     assert verdicts(lines, "phone config") == [FAIL]
     assert "server.phone" in lines["phone config"][0][1]
+
+
+def test_the_server_config_line_names_the_log_format_and_level(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"server": {"log_format": "json", "log_level": "debug"}})
+    _, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert lines["server config"] == [(OK, "loads (logs: json at DEBUG)")]
+    config = write_config(tmp_path, {"server": {"log_format": "logfmt"}})
+    _, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert verdicts(lines, "server config") == [FAIL]
+    assert "'server.log_format'" in lines["server config"][0][1]

@@ -146,6 +146,7 @@ class Access(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         line = re.sub(r" in [0-9.]+ ms", "", record.getMessage())
+        line = re.sub(r"call_id=rtc_\w+", "call_id=rtc_", line)  # a fresh call id each time
         self.lines.append(re.sub(r"request_id=req_\w+", "request_id=req_", line))  # the upstream's, fresh each time
 
 

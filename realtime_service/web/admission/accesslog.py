@@ -5,6 +5,12 @@ A request controls its method, path and (through a hook) even its identity: logg
 backslashes and non-ASCII into ``\\xNN``/``\\uNNNN`` escapes, and cuts long values, so one request is one line.
 Headers, bodies and query strings are never logged: keys and tokens live there; a phone number in a path is
 masked (:func:`~realtime_service.webhooks.masking.mask_text`).
+
+The line's values are also the record's fields (``extra=``), already escaped: ``method``, ``route`` (the path,
+masked), ``status``, ``duration_ms``, and when known ``identity``, ``request_id`` (the upstream's) and ``call_id``
+(the call ``/session`` started); ``serve``'s JSON logs (:mod:`~realtime_service.web.servers.logs`) write them as
+they are, never parsing the message. (``path`` and ``elapsed_ms`` are the older names of ``route`` and
+``duration_ms``, kept for hosts that read them.)
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import time
 
 from ...webhooks.masking import mask_text
-from ..messages import WebRequest, WebResponse
+from ..messages import CALL_ID_HEADER, WebRequest, WebResponse
 
 access_logger = logging.getLogger("realtime_service.web.access")
 
@@ -42,7 +48,16 @@ def log_access(request: WebRequest, response: WebResponse, started: float, note:
     if not access_logger.isEnabledFor(logging.INFO):
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
-    log_line(request.method, request.path, response.status, elapsed_ms, response.identity, response.request_id, note)
+    log_line(
+        request.method,
+        request.path,
+        response.status,
+        elapsed_ms,
+        response.identity,
+        response.request_id,
+        note,
+        call_id=response.header(CALL_ID_HEADER),
+    )
 
 
 def log_answer(request: WebRequest, response: WebResponse, started: float) -> None:
@@ -58,13 +73,16 @@ def log_line(
     identity: str | None = None,
     request_id: str | None = None,
     note: str | None = None,
+    *,
+    call_id: str | None = None,
 ) -> None:
     """The access line itself, for the routes and for the answers the servers give on their own."""
     if not access_logger.isEnabledFor(logging.INFO):
         return
     method_, path_ = escape(method, 16), escape(mask_text(path) if path else path)  # a number in a path: masked
     identity_, request_id_ = escape(identity), escape(request_id)
-    suffix = f", {escape(note)}" if note else ""
+    call_id_ = escape(call_id, 64)
+    suffix = (f", call_id={call_id_}" if call_id else "") + (f", {escape(note)}" if note else "")
     access_logger.info(
         "%s %s -> %d in %.1f ms (identity=%s, request_id=%s%s)",
         method_,
@@ -79,7 +97,11 @@ def log_line(
             "path": path_,
             "status": status,
             "elapsed_ms": elapsed_ms,
+            "route": path_,
+            "duration_ms": round(elapsed_ms, 3),
             "identity": identity_ if identity else None,
             "request_id": request_id_ if request_id else None,
+            "call_id": call_id_ if call_id else None,
+            "note": escape(note) if note else None,
         },
     )

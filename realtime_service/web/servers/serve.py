@@ -33,12 +33,12 @@ from typing import Any
 from realtime_service.cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from realtime_service.config import Settings, is_loopback, load_config_file
 from realtime_service.errors import ConfigurationError
-from realtime_service.redaction import SECRETS, install_log_redaction
+from realtime_service.redaction import SECRETS
 from realtime_service.sideband.ownership import check_lease_storage
 
-from ...webhooks.masking import MaskingFilter
 from ..settings import FRAMEWORKS, ServerSettings
 from .containers import ServeContainer
+from .logs import apply_log_settings, configure_logging
 from .runners import ServeError, bind, check_framework, make_runner
 
 EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
@@ -148,23 +148,6 @@ def check_exposure(host: str, settings: ServerSettings) -> None:
     )
 
 
-def _configure_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Every secret this process holds (API key, bearer tokens, webhook secrets, Redis password) comes out
-    # redacted, whoever logs it (uvicorn, waitress, redis, a host's own code).
-    install_log_redaction(handlers=logging.getLogger().handlers)
-    # Phone numbers are personal data: whatever logs one through these handlers, it comes out masked.
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
-            handler.addFilter(MaskingFilter())
-    # The access line already names the upstream request id; per-attempt lines only for retries and failures.
-    logging.getLogger("realtime_service").setLevel(logging.WARNING)
-    logging.getLogger("realtime_service.web").setLevel(logging.INFO)
-    logging.getLogger("realtime_service.webhooks").setLevel(logging.INFO)
-    logging.getLogger("realtime_service.sideband.phone").setLevel(logging.INFO)  # calls attached and ended
-
-
 @contextlib.contextmanager
 def _signals(on_stop: Callable[[], None]) -> Iterator[threading.Event]:
     stopped = threading.Event()
@@ -195,7 +178,7 @@ def serve_main(argv: list[str] | None = None) -> int:
 def _serve_main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     SECRETS.add_environment(os.environ)
-    _configure_logging()
+    configure_logging()
     worker = json.loads(os.environ.pop(WORKER_ENV, "null") or "null")
     try:
         return _serve(args, worker)
@@ -281,6 +264,7 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
     """Fail fast on anything that would make every request fail."""
     try:
         settings: ServerSettings = container.token_server.server_settings()
+        apply_log_settings(settings.log_format, settings.log_level)  # before anything else is logged
         _realtime_settings(container).require_api_key()
         container.token_server.token_endpoint().minter  # noqa: B018 - builds the service
         container.token_server.phone_endpoint()

@@ -39,7 +39,7 @@ from ...admission.budget import Budget
 from ...admission.hosts import HostAllowList
 from ...admission.pipeline import Admitted
 from ...admission.ratelimit import IdentityRateLimiter
-from ...messages import WebRequest, WebResponse
+from ...messages import CALL_ID_HEADER, WebRequest, WebResponse
 from ...settings import ServerSettings
 from ..browser import BrowserRoute
 from ..policy import PolicyError, SessionPolicy, SessionTerms
@@ -50,8 +50,6 @@ from .terms import call_terms, live_session, realtime_session
 
 logger = logging.getLogger("realtime_service.web")
 
-#: The response header carrying the id of the call or Live session (``rtc_...`` / ``live_...``).
-CALL_ID_HEADER = "X-Call-Id"
 _SDP = "application/sdp"
 #: Wire names that are the browser's offer, in service validation and in upstream errors.
 _OFFER_PARAMS = frozenset({"sdp", "transport.sdp"})
@@ -229,7 +227,12 @@ class SignalingEndpoint(BrowserRoute):
                 return
             self._attacher().attach(call_id, tools=sideband.toolbox, options=options)
         except Exception as exc:
-            logger.error("call %s: the sideband attach could not be scheduled (%s)", call_id, type(exc).__name__)
+            logger.error(
+                "call %s: the sideband attach could not be scheduled (%s)",
+                call_id,
+                type(exc).__name__,
+                extra={"call_id": call_id},
+            )
 
     @property
     def _api(self) -> str:
@@ -260,7 +263,7 @@ class SignalingEndpoint(BrowserRoute):
                 getattr(exc, "request_id", None),
             )
             return None
-        logger.warning("%s %s was started but %s: hanging it up", self._api, call_id, why)
+        logger.warning("%s %s was started but %s: hanging it up", self._api, call_id, why, extra={"call_id": call_id})
         return call_id
 
     def _hang_up_lost(self, call_id: str) -> None:
@@ -277,12 +280,26 @@ class SignalingEndpoint(BrowserRoute):
                 service.hangup_call(call_id)
         except APIStatusError as exc:
             if exc.status_code != 404:  # 404: it has ended already
-                logger.warning("hang-up of %s %s failed (%d): hang it up by hand", self._api, call_id, exc.status_code)
+                logger.warning(
+                    "hang-up of %s %s failed (%d): hang it up by hand",
+                    self._api,
+                    call_id,
+                    exc.status_code,
+                    extra={"call_id": call_id},
+                )
             return
         except Exception as exc:
-            logger.warning("hang-up of %s %s failed (%s): hang it up by hand", self._api, call_id, type(exc).__name__)
+            logger.warning(
+                "hang-up of %s %s failed (%s): hang it up by hand",
+                self._api,
+                call_id,
+                type(exc).__name__,
+                extra={"call_id": call_id},
+            )
             return
-        logger.info("hung up %s %s: its answer never reached the browser", self._api, call_id)
+        logger.info(
+            "hung up %s %s: its answer never reached the browser", self._api, call_id, extra={"call_id": call_id}
+        )
 
     def _failure(self, exc: Exception, terms: SessionTerms, admitted: Admitted) -> WebResponse:
         cors, identity = admitted.cors, admitted.identity

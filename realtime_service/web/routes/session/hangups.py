@@ -102,17 +102,25 @@ class HangupScheduler:
                 service.hangup_call(item.call_id)
         except APIStatusError as exc:
             if exc.status_code == 404:
-                logger.info("%s %s had already ended (404 on hang-up)", item.api, item.call_id)
+                logger.info(
+                    "%s %s had already ended (404 on hang-up)", item.api, item.call_id, extra={"call_id": item.call_id}
+                )
                 return
             self._again(item, f"{exc.status_code} {exc.code or ''}".strip())
             return
         except RequestValidationError as exc:  # an id the service refuses to put in a path: never retried
-            logger.error("cannot hang up %s %r: %s", item.api, item.call_id, exc)
+            logger.error("cannot hang up %s %r: %s", item.api, item.call_id, exc, extra={"call_id": item.call_id})
             return
         except Exception as exc:  # connection errors, timeouts, a bug: try again, never lose the call silently
             self._again(item, type(exc).__name__)
             return
-        logger.info("hung up %s %s after %.0f s (server.max_call_seconds)", item.api, item.call_id, self.max_seconds)
+        logger.info(
+            "hung up %s %s after %.0f s (server.max_call_seconds)",
+            item.api,
+            item.call_id,
+            self.max_seconds,
+            extra={"call_id": item.call_id},
+        )
 
     def _again(self, item: _Due, reason: str) -> None:
         if item.attempt >= ATTEMPTS:
