@@ -206,19 +206,24 @@ def test_metrics_are_off_by_default_and_validated() -> None:
             load_server_settings({"metrics": bad}, {})
 
 
-def test_without_the_extra_serve_names_it(tmp_path: Path, emulator: Emulator) -> None:
-    """``prometheus_client`` hidden from the process (a ``sys.path`` entry that shadows it with nothing)."""
+def hide_the_extra(tmp_path: Path) -> Path:
+    """A folder whose ``sitecustomize`` hides ``prometheus_client`` from the interpreter (as a core install)."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(
         "import sys\n"
         "class _Hide:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'prometheus_client' or name.startswith('prometheus_client.'):\n"
+        "        if name.partition('.')[0] == 'prometheus_client':\n"
         "            raise ModuleNotFoundError(name)\n"
         "        return None\n"
         "sys.meta_path.insert(0, _Hide())\n"
     )
+    return hide
+
+
+def test_without_the_extra_serve_names_it(tmp_path: Path, emulator: Emulator) -> None:
+    hide = hide_the_extra(tmp_path)
     config = write_config(tmp_path, emulator, free_port())
     result = subprocess.run(
         [sys.executable, "-m", "realtime_service.web", "--port", "0", "--config", config],
@@ -231,3 +236,18 @@ def test_without_the_extra_serve_names_it(tmp_path: Path, emulator: Emulator) ->
     assert result.returncode == 2, result.stderr
     assert "realtime-service[metrics]" in result.stderr
     assert "server.metrics" in result.stderr
+
+
+def test_without_the_extra_and_metrics_unset_serve_mints(
+    tmp_path: Path, emulator: Emulator, start: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", f"{hide_the_extra(tmp_path)}:{ROOT}")
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump({"realtime": realtime_config(emulator), "server": {}}))
+    served = start("--config", str(path))
+    try:
+        minted = requests.post(f"{served.url}/token", json={}, timeout=30)
+    finally:
+        code = served.stop()
+    assert minted.status_code == 200, minted.text
+    assert code == 0, served.stderr
