@@ -37,6 +37,9 @@ class _Metrics:
     upstream_retries: Any
     keys_minted: Any
     calls_started: Any
+    webhook_deliveries: Any
+    webhook_decisions: Any
+    webhook_verification_failures: Any
 
 
 #: The definitions, one place: (attribute, kind, name, help, label names).
@@ -84,6 +87,34 @@ DEFINITIONS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "Calls (realtime) and Live sessions (live) the signaling route started.",
         ("api",),
     ),
+    (
+        "webhook_deliveries",
+        "counter",
+        "realtime_service_webhook_deliveries",
+        "Phone webhook deliveries, by outcome (accepted, rejected, referred, ignored, duplicate, already_decided, "
+        "in_progress, retry, failed, refused, error).",
+        ("outcome",),
+    ),
+    (
+        "webhook_decisions",
+        "counter",
+        "realtime_service_webhook_decisions",
+        "Decisions the call router made on incoming calls, by kind (accept, reject, refer, ignore).",
+        ("kind",),
+    ),
+    (
+        "webhook_verification_failures",
+        "counter",
+        "realtime_service_webhook_verification_failures",
+        "Phone webhook deliveries refused by the signature check, by reason.",
+        ("reason",),
+    ),
+)
+#: The outcomes of a webhook delivery (:class:`~realtime_service.webhooks.desk.Outcome`'s result before any
+#: ``:detail``), and the two the route adds: ``refused`` (the signature check) and ``error``.
+WEBHOOK_OUTCOMES = frozenset(
+    {"accepted", "rejected", "referred", "ignored", "duplicate", "already_decided", "in_progress", "retry", "failed"}
+    | {"refused", "error"}
 )
 
 _metrics: _Metrics | None = None
@@ -189,6 +220,29 @@ def call_started(api: str) -> None:
     metrics = _metrics
     if metrics is not None:
         metrics.calls_started.labels("live" if api == "live" else "realtime").inc()
+
+
+def webhook_delivery(result: str, decision: object | None = None) -> None:
+    """One phone webhook delivery answered: ``result`` is the desk's (``rejected:603`` counts as ``rejected``,
+    ``failed:BadRequestError`` as ``failed``); ``decision`` the router's, when it made one (counted by its kind:
+    the class name, ``Accept`` -> ``accept``)."""
+    metrics = _metrics
+    if metrics is None:
+        return
+    outcome = result.partition(":")[0]
+    metrics.webhook_deliveries.labels(outcome if outcome in WEBHOOK_OUTCOMES else OTHER).inc()
+    if decision is not None:
+        kind = type(decision).__name__.lower()
+        metrics.webhook_decisions.labels(kind if kind in ("accept", "reject", "refer", "ignore") else OTHER).inc()
+
+
+def webhook_refused(reason: str) -> None:
+    """A delivery the signature check refused, by its reason code (``bad_signature``, ``too_old``...)."""
+    metrics = _metrics
+    if metrics is None:
+        return
+    metrics.webhook_deliveries.labels("refused").inc()
+    metrics.webhook_verification_failures.labels(reason if _CODE.fullmatch(reason) else OTHER).inc()
 
 
 def serve_metrics(address: str, port: int, multiprocess_dir: str | None = None) -> Callable[[], None]:

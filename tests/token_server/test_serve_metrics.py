@@ -8,9 +8,12 @@ public port never serves metrics; no key, token, secret, call id or phone number
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
 TOKEN = "metrics-test-bearer-0123456789abcdef"
 ORIGIN = "https://app.example"
 PHONE = "+14155550123"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"metrics-test-webhook-secret-001").decode()
 
 
 @pytest.fixture
@@ -49,14 +53,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(tmp_path: Path, emulator: Emulator, metrics_port: int) -> str:
-    server = {
+def write_config(tmp_path: Path, emulator: Emulator, metrics_port: int, *, phone: bool = False) -> str:
+    server: dict[str, Any] = {
         "auth": "bearer",
         "bearer_tokens": {"app": TOKEN},
         "cors_origins": [ORIGIN],
         "rate_limit": "off",  # --workers 2 with memory storage: no budget to share
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
     }
+    if phone:  # one process: the webhook ledger in memory is refused with more than one worker
+        server["phone"] = {
+            "webhook_secret": WEBHOOK_SECRET,
+            "session": {"type": "realtime", "model": "gpt-realtime-2.1"},
+        }
     path = tmp_path / "serve.yaml"
     path.write_text(yaml.safe_dump({"realtime": realtime_config(emulator), "server": server}))
     return str(path)
@@ -108,7 +117,40 @@ def scripted_run(url: str, emulator: Emulator) -> list[str]:
     return [TOKEN, "not-the-token", emulator.api_key, *minted, call_id, PHONE, "evil.example"]
 
 
-def check_counts(samples: dict[Any, float]) -> None:
+def phone_run(url: str, emulator: Emulator) -> list[str]:
+    """One call rung and accepted, one forged delivery (refused: bad signature). Returns what must not leak."""
+    record = emulator.ring(f"{url}/webhooks/openai", {"From": f"<sip:{PHONE}@example.com>"}, secret=WEBHOOK_SECRET)
+    assert record.state == "accepted"
+    event = {
+        "object": "event",
+        "id": "evt_forged",
+        "type": "realtime.call.incoming",
+        "created_at": int(time.time()),
+        "data": {"call_id": "rtc_forged", "sip_headers": [{"name": "From", "value": f"<sip:{PHONE}@x>"}]},
+    }
+    headers = {
+        "webhook-id": "msg_forged",
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": "v1," + base64.b64encode(b"0" * 32).decode(),
+        "content-type": "application/json",
+    }
+    forged = requests.post(f"{url}/webhooks/openai", data=json.dumps(event), headers=headers, timeout=30)
+    assert forged.status_code == 400
+    return [WEBHOOK_SECRET, record.id, "rtc_forged", "msg_forged"]
+
+
+def check_phone_counts(samples: dict[Any, float]) -> None:
+    assert value(samples, "realtime_service_webhook_deliveries_total", outcome="accepted") == 1
+    assert value(samples, "realtime_service_webhook_deliveries_total", outcome="refused") == 1
+    assert value(samples, "realtime_service_webhook_decisions_total", kind="accept") == 1
+    assert value(samples, "realtime_service_webhook_verification_failures_total", reason="bad_signature") == 1
+    assert value(samples, "realtime_service_refusals_total", route="phone", reason="invalid_webhook") == 1
+    assert value(samples, "realtime_service_requests_total", route="phone", status="200") == 1
+    accepted = {"operation": "realtime_call_accept", "outcome": "ok"}
+    assert value(samples, "realtime_service_upstream_calls_total", **accepted) == 1
+
+
+def check_counts(samples: dict[Any, float], *, phone: bool = False) -> None:
     assert value(samples, "realtime_service_keys_minted_total") == 3
     assert value(samples, "realtime_service_requests_total", route="token", status="200") == 3
     assert value(samples, "realtime_service_requests_total", route="token", status="401") == 1
@@ -122,7 +164,7 @@ def check_counts(samples: dict[Any, float]) -> None:
     assert value(samples, "realtime_service_requests_total", route="other", status="404") == 1
     assert value(samples, "realtime_service_refusals_total", route="other", reason="not_found") == 1
     refusals = sum(v for (name, _), v in samples.items() if name == "realtime_service_refusals_total")
-    assert refusals == 4  # nothing else was refused
+    assert refusals == 4 + phone  # nothing else was refused
     ok = {"operation": "client_secrets", "outcome": "ok"}
     assert value(samples, "realtime_service_upstream_calls_total", **ok) == 3
     assert (
@@ -142,11 +184,11 @@ def check_no_secret(text: str, secrets: list[str]) -> None:
     assert "14155550123" not in text
 
 
-def run_serve(tmp_path: Path, emulator: Emulator, start: Any, *extra: str) -> list[Path]:
+def run_serve(tmp_path: Path, emulator: Emulator, start: Any, *extra: str, phone: bool = False) -> list[Path]:
     """Run the script against ``serve *extra`` and check the scrape; returns the multiprocess folders serve's
     temporary folder held while it ran."""
     port = free_port()
-    served = start("--config", write_config(tmp_path, emulator, port), *extra)
+    served = start("--config", write_config(tmp_path, emulator, port, phone=phone), *extra)
     try:
         folders = [path for path in (tmp_path / "tmp").iterdir() if path.name.startswith("realtime-service-metrics-")]
         _, before = scrape(port)
@@ -155,12 +197,16 @@ def run_serve(tmp_path: Path, emulator: Emulator, start: Any, *extra: str) -> li
         assert public.status_code == 404  # the public port never serves metrics
         assert "realtime_service_" not in public.text
         secrets = scripted_run(served.url, emulator)
+        if phone:
+            secrets += phone_run(served.url, emulator)
         text, samples = scrape(port)
-        check_counts(samples)
+        check_counts(samples, phone=phone)
+        if phone:
+            check_phone_counts(samples)
         check_no_secret(text, secrets)
         for family in text_string_to_metric_families(text):  # labels: closed sets, nothing from a request
             for sample in family.samples:
-                assert set(sample.labels) <= {"route", "status", "reason", "operation", "outcome", "api", "le"}
+                assert set(sample.labels) <= {"route", "status", "reason", "operation", "outcome", "api", "kind", "le"}
     finally:
         code = served.stop()
     assert code == 0, served.stderr
@@ -178,7 +224,9 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.timeout(180)
 def test_one_process_counts_exactly_what_happened(tmp_path: Path, emulator: Emulator, start: Any) -> None:
-    assert run_serve(tmp_path, emulator, start) == []  # one process: its own registry, no multiprocess files
+    assert (
+        run_serve(tmp_path, emulator, start, phone=True) == []
+    )  # one process: its own registry, no multiprocess files
 
 
 @pytest.mark.timeout(240)
@@ -251,3 +299,37 @@ def test_without_the_extra_and_metrics_unset_serve_mints(
         code = served.stop()
     assert minted.status_code == 200, minted.text
     assert code == 0, served.stderr
+
+
+def test_webhook_results_become_closed_outcome_labels() -> None:
+    """The desk's results carry details (``rejected:603``, ``failed:BadRequestError``): only the kind is a label,
+    and a result or reason outside the known sets is ``other``."""
+    from realtime_service.observability import metrics
+    from realtime_service.webhooks.decisions import Reject
+
+    metrics.enable()
+    try:
+        for result in ("duplicate", "duplicate", "already_decided:accepted", "rejected:603", "failed:BadRequestError"):
+            metrics.webhook_delivery(result, Reject(603) if result == "rejected:603" else None)
+        metrics.webhook_delivery("something_new:+14155550123")
+        metrics.webhook_refused("Bad Reason +1415")
+        registry = metrics._registry
+        counts = {
+            (sample.name.removeprefix("realtime_service_webhook_"), *sample.labels.values()): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if sample.name.startswith("realtime_service_webhook") and sample.name.endswith("_total")
+        }
+    finally:
+        metrics.disable()
+    assert counts == {
+        ("deliveries_total", "duplicate"): 2,
+        ("deliveries_total", "already_decided"): 1,
+        ("deliveries_total", "rejected"): 1,
+        ("deliveries_total", "failed"): 1,
+        ("deliveries_total", "other"): 1,
+        ("deliveries_total", "refused"): 1,
+        ("decisions_total", "reject"): 1,
+        ("verification_failures_total", "other"): 1,
+    }
+    assert not metrics.enabled()
