@@ -40,6 +40,7 @@ class _Metrics:
     webhook_deliveries: Any
     webhook_decisions: Any
     webhook_verification_failures: Any
+    hangups: Any
 
 
 #: The definitions, one place: (attribute, kind, name, help, label names).
@@ -109,7 +110,17 @@ DEFINITIONS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "Phone webhook deliveries refused by the signature check, by reason.",
         ("reason",),
     ),
+    (
+        "hangups",
+        "counter",
+        "realtime_service_hangups",
+        "Hang-ups of calls the server started (server.max_call_seconds, lost answers), by outcome (scheduled, done, "
+        "already_ended, retrying, failed).",
+        ("outcome",),
+    ),
 )
+#: The outcomes of a scheduled hang-up (:mod:`realtime_service.web.routes.session.hangups`).
+HANGUP_OUTCOMES = frozenset({"scheduled", "done", "already_ended", "retrying", "failed"})
 #: The outcomes of a webhook delivery (:class:`~realtime_service.webhooks.desk.Outcome`'s result before any
 #: ``:detail``), and the two the route adds: ``refused`` (the signature check) and ``error``.
 WEBHOOK_OUTCOMES = frozenset(
@@ -243,6 +254,13 @@ def webhook_refused(reason: str) -> None:
         return
     metrics.webhook_deliveries.labels("refused").inc()
     metrics.webhook_verification_failures.labels(reason if _CODE.fullmatch(reason) else OTHER).inc()
+
+
+def hangup(outcome: str) -> None:
+    """A hang-up scheduled, done, found already ended, to be retried, or given up (:data:`HANGUP_OUTCOMES`)."""
+    metrics = _metrics
+    if metrics is not None:
+        metrics.hangups.labels(outcome if outcome in HANGUP_OUTCOMES else OTHER).inc()
 
 
 def serve_metrics(address: str, port: int, multiprocess_dir: str | None = None) -> Callable[[], None]:

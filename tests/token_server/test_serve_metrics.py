@@ -59,6 +59,7 @@ def write_config(tmp_path: Path, emulator: Emulator, metrics_port: int, *, phone
         "bearer_tokens": {"app": TOKEN},
         "cors_origins": [ORIGIN],
         "rate_limit": "off",  # --workers 2 with memory storage: no budget to share
+        "max_call_seconds": 1,  # the call /session starts is hung up a second later
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
     }
     if phone:  # one process: the webhook ledger in memory is refused with more than one worker
@@ -79,6 +80,17 @@ def scrape(port: int) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]]
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return text, samples
+
+
+def scrape_after_the_hangup(port: int) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+    """Scrape until the call's hang-up (``max_call_seconds`` after it started) is counted; a deadline, not a
+    timing assertion."""
+    deadline = time.monotonic() + 60
+    while True:
+        text, samples = scrape(port)
+        if value(samples, "realtime_service_hangups_total", outcome="done") or time.monotonic() > deadline:
+            return text, samples
+        time.sleep(0.1)
 
 
 def value(samples: dict[Any, float], name: str, **labels: str) -> float:
@@ -176,6 +188,11 @@ def check_counts(samples: dict[Any, float], *, phone: bool = False) -> None:
     assert value(samples, "realtime_service_upstream_call_seconds_bucket", **ok, le="+Inf") == 3
     assert value(samples, "realtime_service_calls_started_total", api="realtime") == 1
     assert value(samples, "realtime_service_calls_started_total", api="live") == 0
+    assert value(samples, "realtime_service_hangups_total", outcome="scheduled") == 1
+    assert value(samples, "realtime_service_hangups_total", outcome="done") == 1
+    hangups = sum(v for (name, _), v in samples.items() if name == "realtime_service_hangups_total")
+    assert hangups == 2
+    assert value(samples, "realtime_service_upstream_calls_total", operation="call_hangup", outcome="ok") == 1
 
 
 def check_no_secret(text: str, secrets: list[str]) -> None:
@@ -199,7 +216,7 @@ def run_serve(tmp_path: Path, emulator: Emulator, start: Any, *extra: str, phone
         secrets = scripted_run(served.url, emulator)
         if phone:
             secrets += phone_run(served.url, emulator)
-        text, samples = scrape(port)
+        text, samples = scrape_after_the_hangup(port)
         check_counts(samples, phone=phone)
         if phone:
             check_phone_counts(samples)
