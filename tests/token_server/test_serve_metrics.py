@@ -1,9 +1,11 @@
 """``server.metrics``: ``serve`` as a real process, its Prometheus listener scraped over a real socket.
 
 A scripted run (keys minted, a bad bearer, a foreign origin, an upstream 500 that is retried, an upstream 400, a
-call started) moves each counter by exactly what happened, on one process and summed over ``--workers 2``; the
-public port never serves metrics; no key, token, secret, call id or phone number is in a scrape; a bad
-``server.metrics`` is refused naming the key, and without the extra it names ``realtime-service[metrics]``.
+call started and hung up by ``max_call_seconds``; on one process also a mint over the budget, a phone call rung
+and accepted and a forged delivery) moves each counter by exactly what happened, on one process and summed over
+``--workers 2`` (both frameworks); the public port never serves metrics; no key, token, secret, call id or phone
+number is in a scrape; a bad ``server.metrics`` is refused naming the key, and without the extra it names
+``realtime-service[metrics]`` (metrics unset, serve runs without it).
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def write_config(tmp_path: Path, emulator: Emulator, metrics_port: int, *, phone
         "max_call_seconds": 1,  # the call /session starts is hung up a second later
         "metrics": {"address": "127.0.0.1", "port": metrics_port},
     }
-    if phone:  # one process: the webhook ledger in memory is refused with more than one worker
+    if phone:  # one process: the webhook ledger and a budget in memory are refused with more than one worker
+        server["rate_limit"] = "4/minute"  # the script's 4 mints that reach the budget (not the 401 nor the 403)
         server["phone"] = {
             "webhook_secret": WEBHOOK_SECRET,
             "session": {"type": "realtime", "model": "gpt-realtime-2.1"},
@@ -130,7 +133,10 @@ def scripted_run(url: str, emulator: Emulator) -> list[str]:
 
 
 def phone_run(url: str, emulator: Emulator) -> list[str]:
-    """One call rung and accepted, one forged delivery (refused: bad signature). Returns what must not leak."""
+    """A fifth mint over the budget (429), one call rung and accepted, one forged delivery (refused: bad
+    signature). Returns what must not leak."""
+    over = requests.post(f"{url}/token", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert over.status_code == 429, over.text
     record = emulator.ring(f"{url}/webhooks/openai", {"From": f"<sip:{PHONE}@example.com>"}, secret=WEBHOOK_SECRET)
     assert record.state == "accepted"
     event = {
@@ -157,6 +163,8 @@ def check_phone_counts(samples: dict[Any, float]) -> None:
     assert value(samples, "realtime_service_webhook_decisions_total", kind="accept") == 1
     assert value(samples, "realtime_service_webhook_verification_failures_total", reason="bad_signature") == 1
     assert value(samples, "realtime_service_refusals_total", route="phone", reason="invalid_webhook") == 1
+    assert value(samples, "realtime_service_refusals_total", route="token", reason="rate_limited") == 1
+    assert value(samples, "realtime_service_requests_total", route="token", status="429") == 1
     assert value(samples, "realtime_service_requests_total", route="phone", status="200") == 1
     accepted = {"operation": "realtime_call_accept", "outcome": "ok"}
     assert value(samples, "realtime_service_upstream_calls_total", **accepted) == 1
@@ -176,7 +184,7 @@ def check_counts(samples: dict[Any, float], *, phone: bool = False) -> None:
     assert value(samples, "realtime_service_requests_total", route="other", status="404") == 1
     assert value(samples, "realtime_service_refusals_total", route="other", reason="not_found") == 1
     refusals = sum(v for (name, _), v in samples.items() if name == "realtime_service_refusals_total")
-    assert refusals == 4 + phone  # nothing else was refused
+    assert refusals == 4 + 2 * phone  # nothing else was refused
     ok = {"operation": "client_secrets", "outcome": "ok"}
     assert value(samples, "realtime_service_upstream_calls_total", **ok) == 3
     assert (
