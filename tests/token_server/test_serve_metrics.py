@@ -154,6 +154,10 @@ def phone_run(url: str, emulator: Emulator) -> list[str]:
     }
     forged = requests.post(f"{url}/webhooks/openai", data=json.dumps(event), headers=headers, timeout=30)
     assert forged.status_code == 400
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=30) as raw:  # the server's own answer (its guard)
+        raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert raw.recv(64).split(b" ", 2)[1] == b"400"
     return [WEBHOOK_SECRET, record.id, "rtc_forged", "msg_forged"]
 
 
@@ -164,6 +168,8 @@ def check_phone_counts(samples: dict[Any, float]) -> None:
     assert value(samples, "realtime_service_webhook_verification_failures_total", reason="bad_signature") == 1
     assert value(samples, "realtime_service_refusals_total", route="phone", reason="invalid_webhook") == 1
     assert value(samples, "realtime_service_refusals_total", route="token", reason="rate_limited") == 1
+    assert value(samples, "realtime_service_refusals_total", route="other", reason="malformed_request") == 1
+    assert value(samples, "realtime_service_requests_total", route="other", status="400") == 1
     assert value(samples, "realtime_service_requests_total", route="token", status="429") == 1
     assert value(samples, "realtime_service_requests_total", route="phone", status="200") == 1
     accepted = {"operation": "realtime_call_accept", "outcome": "ok"}
@@ -184,7 +190,7 @@ def check_counts(samples: dict[Any, float], *, phone: bool = False) -> None:
     assert value(samples, "realtime_service_requests_total", route="other", status="404") == 1
     assert value(samples, "realtime_service_refusals_total", route="other", reason="not_found") == 1
     refusals = sum(v for (name, _), v in samples.items() if name == "realtime_service_refusals_total")
-    assert refusals == 4 + 2 * phone  # nothing else was refused
+    assert refusals == 4 + 3 * phone  # nothing else was refused
     ok = {"operation": "client_secrets", "outcome": "ok"}
     assert value(samples, "realtime_service_upstream_calls_total", **ok) == 3
     assert (
