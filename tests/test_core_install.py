@@ -20,6 +20,7 @@ EXTRAS = (
     "websockets",
     "jsonschema",  # the sideband extra's (tool arguments): a core install imports none of realtime_service.sideband
     "referencing",
+    "prometheus_client",  # the metrics extra's: metrics off, the service and serve import nothing of it
 )
 
 SCRIPT = textwrap.dedent(

@@ -43,6 +43,7 @@ from ..ga.models import (
 )
 from ..lifecycle import shutdown_hint
 from ..live.sessions import LiveSessionCreateResult, OutboundLiveCallResult
+from ..observability import metrics
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.headers import GATEWAY_OWNED, request_header_problems
@@ -768,26 +769,37 @@ class RealtimeSessionService:
     def _call(self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None) -> T:
         deadline = self._policy.deadline()
         unknown = False
+        attempts = 0
 
         def attempt(number: int) -> HttpResponse:
-            nonlocal unknown
+            nonlocal unknown, attempts
+            attempts = number
             try:
                 return self._attempt(prepared, deadline, timeout, extra_headers, number, unknown)
             except (APIConnectionError, APIStatusError) as exc:
                 unknown = unknown or outcome_unknown(exc)
                 raise
 
-        response = self._policy.run(deadline, prepared.operation.retry, attempt)
-        return prepared.operation.decode(self, response)
+        started = time.perf_counter()
+        try:
+            response = self._policy.run(deadline, prepared.operation.retry, attempt)
+            result = prepared.operation.decode(self, response)
+        except Exception as exc:
+            _count(prepared.operation, exc, started, attempts)
+            raise
+        _count(prepared.operation, None, started, attempts)
+        return result
 
     async def _acall(
         self, prepared: _Prepared[T], timeout: Timeout | None, extra_headers: Mapping[str, str] | None
     ) -> T:
         deadline = self._policy.deadline()
         unknown = False
+        attempts = 0
 
         async def attempt(number: int) -> HttpResponse:
-            nonlocal unknown
+            nonlocal unknown, attempts
+            attempts = number
             try:
                 gateway = self._resolve_gateway()
                 asend = getattr(gateway, "asend", None)  # an AsyncGateway (cheaper than isinstance)
@@ -801,8 +813,15 @@ class RealtimeSessionService:
                 unknown = unknown or outcome_unknown(exc)
                 raise
 
-        response = await self._policy.arun(deadline, prepared.operation.retry, attempt)
-        return prepared.operation.decode(self, response)
+        started = time.perf_counter()
+        try:
+            response = await self._policy.arun(deadline, prepared.operation.retry, attempt)
+            result = prepared.operation.decode(self, response)
+        except Exception as exc:
+            _count(prepared.operation, exc, started, attempts)
+            raise
+        _count(prepared.operation, None, started, attempts)
+        return result
 
     def _attempt(
         self,
@@ -1067,3 +1086,10 @@ def _log_attempt(
                 "request_id": request_id,
             },
         )
+
+
+def _count(operation: Operation[Any], exc: BaseException | None, started: float, attempts: int) -> None:
+    """The upstream-call metrics of one operation (a no-op when metrics are off): its path key is the label."""
+    if metrics.enabled():
+        outcome = metrics.upstream_outcome(exc)
+        metrics.upstream_call(operation.path_key, outcome, time.perf_counter() - started, attempts)

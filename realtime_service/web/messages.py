@@ -46,6 +46,8 @@ class WebResponse:
     body: bytes
     identity: str | None = field(default=None, compare=False)
     request_id: str | None = field(default=None, compare=False)
+    #: The ``error.code`` of an error answer (``rate_limited``...): the refusal metrics' reason.
+    error_code: str | None = field(default=None, compare=False)
 
     @property
     def content_type(self) -> str | None:

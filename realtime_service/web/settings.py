@@ -139,6 +139,15 @@ class SidebandSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """``server.metrics``: where ``serve``'s Prometheus listener binds, apart from the public port (whose routes
+    never serve metrics). Off when the key is absent."""
+
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSettings:
     """The resolved ``server:`` configuration. ``repr`` never shows a bearer token."""
 
@@ -193,6 +202,9 @@ class ServerSettings:
     #: delegate) (``None``: off).
     sideband: SidebandSettings | None = None
 
+    #: ``server.metrics``: Prometheus metrics on their own listener (``None``: off).
+    metrics: MetricsSettings | None = None
+
     @property
     def storage_is_memory(self) -> bool:
         return self.rate_limit_storage.startswith("memory://")
@@ -207,6 +219,7 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     overrides = dict(explicit or {})
     phone = overrides.pop("phone", None)  # its own loader: defaults < OPENAI_WEBHOOK_SECRET < explicit keys
     sideband_raw = overrides.pop("sideband", None)
+    metrics = _metrics(overrides.pop("metrics", None))
     if phone is not None and not isinstance(phone, Mapping):
         raise ConfigurationError("config key 'server.phone' must be a mapping")
     _merge(merged, overrides, path="server.")
@@ -215,7 +228,26 @@ def load_server_settings(explicit: Mapping[str, Any] | None, environ: Mapping[st
     model_set = isinstance(chosen_session, Mapping) and chosen_session.get("model") is not None
     built = _build(merged, live_model_set=model_set)
     sideband = _sideband(sideband_raw, built.voice_api)
-    return dataclasses.replace(built, phone=load_phone_settings(phone, environ), sideband=sideband)
+    return dataclasses.replace(built, phone=load_phone_settings(phone, environ), sideband=sideband, metrics=metrics)
+
+
+def _metrics(raw: Any) -> MetricsSettings | None:
+    """``server.metrics``: absent or ``null`` is off; else ``{address: 127.0.0.1, port: N}`` (the address
+    defaults to loopback; the port is required and fixed, 1..65535, so a scraper knows where to look)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError("config key 'server.metrics' must be a mapping with 'port' (or absent: off)")
+    unknown = sorted(str(key) for key in raw if key not in ("address", "port"))
+    if unknown:
+        raise ConfigurationError(f"unknown config key 'server.metrics.{unknown[0]}'")
+    address = raw.get("address", "127.0.0.1")
+    if not isinstance(address, str) or not address or any(ch.isspace() or ch in "/[]" for ch in address):
+        raise ConfigurationError("config key 'server.metrics.address' must be an IP address or host name to bind")
+    port = raw.get("port")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigurationError(f"config key 'server.metrics.port' must be a port number 1..65535, not {port!r}")
+    return MetricsSettings(address, port)
 
 
 def _sideband(raw: Any, voice_api: str) -> SidebandSettings | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 
+from ...observability import metrics
 from ...webhooks.masking import mask_text
 from ..messages import CALL_ID_HEADER, WebRequest, WebResponse
 
@@ -44,7 +45,9 @@ def escape(value: str | None, limit: int = MAX_LOGGED) -> str:
 
 
 def log_access(request: WebRequest, response: WebResponse, started: float, note: str | None = None) -> None:
-    """Log ``request`` answered by ``response``, ``started`` being its ``time.perf_counter()``."""
+    """Log ``request`` answered by ``response``, ``started`` being its ``time.perf_counter()``; count it in the
+    metrics (:mod:`~realtime_service.observability.metrics`; a no-op when they are off)."""
+    metrics.request_answered(request.path, response.status, response.error_code)
     if not access_logger.isEnabledFor(logging.INFO):
         return
     elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -75,8 +78,12 @@ def log_line(
     note: str | None = None,
     *,
     call_id: str | None = None,
+    counted_as: str | None = None,
 ) -> None:
-    """The access line itself, for the routes and for the answers the servers give on their own."""
+    """The access line itself, for the routes and for the answers the servers give on their own; those pass
+    ``counted_as``, their answer's error code, and are counted in the metrics here."""
+    if counted_as is not None:
+        metrics.request_answered(path, status, counted_as)
     if not access_logger.isEnabledFor(logging.INFO):
         return
     method_, path_ = escape(method, 16), escape(mask_text(path) if path else path)  # a number in a path: masked

@@ -53,6 +53,7 @@ def error_answer(
         error_body(message, type_, code, param, retry_after),
         identity,
         request_id,
+        code,
     )
 
 

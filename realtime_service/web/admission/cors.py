@@ -55,6 +55,7 @@ class CorsPolicy:
             response.body,
             response.identity,
             response.request_id,
+            response.error_code,
         )
 
     def allowed(self, origin: str) -> str | None:

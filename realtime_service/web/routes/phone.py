@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime_service.errors import WebhookVerificationError
+from realtime_service.observability import metrics
 
 from ...webhooks.actions import aservice_act, service_act
 from ...webhooks.decisions import Accept, RouterLike
@@ -127,12 +128,14 @@ class PhoneEndpoint:
             else:
                 desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
                 outcome = desk.handle(*checked)
+                metrics.webhook_delivery(outcome.result, outcome.decision)
                 self._attach(checked[1], outcome)
                 response, note = self._answer(outcome), outcome.result
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:  # a bug or a router's own error: a JSON 500 (OpenAI redelivers), one line
             response, note = self._internal(exc), "error"
+            metrics.webhook_delivery("error")
         log_access(request, response, started, note)
         return response
 
@@ -148,12 +151,14 @@ class PhoneEndpoint:
             else:
                 desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
                 outcome = await desk.ahandle(*checked)
+                metrics.webhook_delivery(outcome.result, outcome.decision)
                 self._attach(checked[1], outcome)
                 response, note = self._answer(outcome), outcome.result
         except Refused as refusal:
             response = refusal.response
         except Exception as exc:
             response, note = self._internal(exc), "error"
+            metrics.webhook_delivery("error")
         log_access(request, response, started, note)
         return response
 
@@ -215,6 +220,7 @@ class PhoneEndpoint:
             delivery = self.verifier.verify(request.body, request.headers)
             event = parse_event(request.body)  # only now: the bytes are OpenAI's
         except WebhookVerificationError as exc:  # the reason code only: never the secret, signature or body
+            metrics.webhook_refused(exc.reason)
             answer = error_answer(
                 400, f"Webhook refused: {exc.reason}.", "invalid_request_error", "invalid_webhook", param=exc.reason
             )

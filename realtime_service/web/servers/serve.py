@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ from typing import Any
 from realtime_service.cli_boundary import CLIError, HelpFormatter, OneLineParser, exit_codes_epilog, port, run
 from realtime_service.config import Settings, is_loopback, load_config_file
 from realtime_service.errors import ConfigurationError
+from realtime_service.observability import metrics
 from realtime_service.redaction import SECRETS
 from realtime_service.sideband.ownership import check_lease_storage
 
@@ -48,6 +50,8 @@ EXIT_OK, EXIT_WORKER_DIED, EXIT_USAGE = 0, 1, 2
 EMULATOR_RATE_LIMIT = "60/minute;1000/day"
 #: Set by a ``--workers`` supervisor for its workers: the inherited socket and config overrides (JSON).
 WORKER_ENV = "_REALTIME_SERVICE_SERVE_WORKER"
+#: prometheus-client's multiprocess folder: ``serve --workers N`` makes a private one for its workers' metrics.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 logger = logging.getLogger("realtime_service.web")
 
@@ -227,6 +231,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         else:
             sock = stack.enter_context(bind(args.host, args.port))
         port = sock.getsockname()[1]
+        folder = _start_metrics(stack, settings, worker, args.workers)  # listening before serve says it is
         if worker is None:
             upstream = "emulator" if args.emulator else _realtime_settings(container).base_url
             print(
@@ -242,7 +247,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             overrides = {k: v for k, v in config.get("realtime", {}).items() if k in {"api_key", "base_url"}}
             budget = {"rate_limit": config["server"]["rate_limit"]} if args.emulator else {}
             return _supervise(
-                sock, args, framework, overrides if args.emulator else {}, budget, settings.shutdown_timeout
+                sock, args, framework, overrides if args.emulator else {}, budget, settings.shutdown_timeout, folder
             )
         runner = make_runner(container, framework, sock)
         _stand_by(container, settings)
@@ -251,6 +256,37 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         container.unwire()
         logger.info("stopped")
     return EXIT_OK
+
+
+def _start_metrics(
+    stack: contextlib.ExitStack, settings: ServerSettings, worker: Mapping[str, Any] | None, workers: int
+) -> str | None:
+    """``server.metrics``: one process counts and serves them itself; a ``--workers`` supervisor makes a private
+    multiprocess folder (returned, for its workers' environment) and serves the workers' sum; a worker counts
+    into that folder. Off: nothing is imported."""
+    if settings.metrics is None:
+        return None
+    routes = {settings.path: "token", settings.session_path: "session", "/healthz": "healthz", "/readyz": "readyz"}
+    routes.update({settings.phone.path: "phone", "/": "demo"})
+    if worker is not None:
+        metrics.enable()  # into the supervisor's folder: its environment names it
+        metrics.name_routes(routes)
+        return None
+    folder = None
+    if workers > 1:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="realtime-service-metrics-"))
+    else:
+        os.environ.pop(MULTIPROCESS_ENV, None)  # one process: its own registry, whatever the environment said
+        metrics.enable()
+        metrics.name_routes(routes)
+    address, port_ = settings.metrics.address, settings.metrics.port
+    try:
+        stack.callback(metrics.serve_metrics(address, port_, folder))
+    except OSError as exc:
+        raise ServeError(f"cannot listen on {address}:{port_} (server.metrics): {exc.strerror or exc}") from None
+    stack.callback(metrics.disable)
+    logger.info("metrics on http://%s:%d/metrics", _url_host(address), port_)
+    return folder
 
 
 def _stand_by(container: ServeContainer, settings: ServerSettings) -> None:
@@ -279,6 +315,10 @@ def _check(container: ServeContainer, args: argparse.Namespace) -> ServerSetting
                     f"{name} attaches calls' sidebands, which needs the sideband extra: "
                     "pip install 'realtime-service[sideband]'"
                 )
+        if settings.metrics is not None and not metrics.available():
+            raise ConfigurationError(
+                f"server.metrics needs the metrics extra (prometheus-client): pip install '{metrics.EXTRA}'"
+            )
         limiter = container.token_server.rate_limiter()
     except ConfigurationError as exc:
         raise ServeError(str(exc)) from None
@@ -315,14 +355,18 @@ def _supervise(
     overrides: dict[str, Any],
     server: dict[str, Any],
     timeout: float,
+    metrics_folder: str | None = None,
 ) -> int:
     """Run ``args.workers`` worker processes on the inherited socket; forward SIGTERM/SIGINT and wait for them.
     ``overrides`` and ``server`` are the ``realtime:`` and ``server:`` keys ``--emulator`` set (the workers run
-    without it: the supervisor's emulator serves them all)."""
+    without it: the supervisor's emulator serves them all). ``metrics_folder``: the workers' prometheus-client
+    multiprocess folder (each dead worker is marked so there)."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
     inherited = {"fd": fd, "realtime": overrides, "server": server, "workers": args.workers}
     env = {**os.environ, WORKER_ENV: json.dumps(inherited)}
+    if metrics_folder is not None:
+        env[MULTIPROCESS_ENV] = metrics_folder
     command = [sys.executable, "-m", "realtime_service.web", "--host", args.host, "--port", str(args.port)]
     command += ["--framework", framework] + (["--config", args.config] if args.config else [])
     children = [subprocess.Popen(command, pass_fds=[fd], env=env) for _ in range(args.workers)]  # noqa: S603
@@ -340,6 +384,8 @@ def _supervise(
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        if metrics_folder is not None:
+            metrics.worker_exited(child.pid, metrics_folder)
     return EXIT_OK if stopped.is_set() else EXIT_WORKER_DIED
 
 

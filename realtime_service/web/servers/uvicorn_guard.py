@@ -111,7 +111,8 @@ class _Guard(asyncio.Protocol):
         self.transport.write(raw_error(status, *SERVER_ERRORS[status]))
         self.transport.close()
         url = getattr(self, "url", b"") or (scope.get("raw_path", b"") if isinstance(scope, dict) else b"")
-        log_line(method, url.decode("latin-1") if url else None, status, 0.0, note=note)
+        path = url.decode("latin-1") if url else None
+        log_line(method, path, status, 0.0, note=note, counted_as=SERVER_ERRORS[status][3])
 
 
 class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):

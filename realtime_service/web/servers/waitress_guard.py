@@ -84,6 +84,7 @@ class OpenAIErrorTask(ErrorTask):  # type: ignore[misc]
             status,
             (time.perf_counter() - started) * 1000.0,
             note="answered by the server",
+            counted_as=SERVER_ERRORS.get(status, SERVER_ERRORS[400])[3],
         )
 
 
@@ -205,7 +206,7 @@ class GuardedChannel(HTTPChannel):  # type: ignore[misc]
             with contextlib.suppress(ClientDisconnected):
                 self.write_soon(raw_error(408, *SERVER_ERRORS[408]))
             command, path = getattr(partial, "command", None), getattr(partial, "path", None)
-            log_line(command or None, path or None, 408, 0.0, note="request too slow")
+            log_line(command or None, path or None, 408, 0.0, note="request too slow", counted_as="request_timeout")
         self.close_when_flushed = True
 
 

@@ -29,6 +29,7 @@ from realtime_service.config import Settings
 from realtime_service.errors import APIStatusError, RequestValidationError, ResponseValidationError
 from realtime_service.ga.calls import call_id_from_location
 from realtime_service.live.sessions import session_id_in_partial
+from realtime_service.observability import metrics
 from realtime_service.redaction import scrub
 from realtime_service.retry import outcome_unknown
 from realtime_service.wire.sdp import check_offer
@@ -188,6 +189,7 @@ class SignalingEndpoint(BrowserRoute):
             *admitted.cors,
             *([(CALL_ID_HEADER, call_id)] if call_id is not None else []),
         ]
+        metrics.call_started(api)
         return WebResponse(201, headers, sdp.encode("utf-8"), admitted.identity, request_id)
 
     def _realtime_session(self, terms: SessionTerms) -> dict[str, Any]:

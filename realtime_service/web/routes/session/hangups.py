@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime_service.errors import APIStatusError, RequestValidationError
+from realtime_service.observability import metrics
 
 logger = logging.getLogger("realtime_service.web.hangups")
 
@@ -68,6 +69,7 @@ class HangupScheduler:
         with self._changed:
             heapq.heappush(self._heap, _Due(self._clock() + delay, next(self._order), api, call_id))
             self._changed.notify()
+        metrics.hangup("scheduled")
         why = "its answer was lost" if now else "server.max_call_seconds"
         logger.info("hang-up of %s %s scheduled in %.0f s (%s)", api, call_id, delay, why)
 
@@ -102,6 +104,7 @@ class HangupScheduler:
                 service.hangup_call(item.call_id)
         except APIStatusError as exc:
             if exc.status_code == 404:
+                metrics.hangup("already_ended")
                 logger.info(
                     "%s %s had already ended (404 on hang-up)", item.api, item.call_id, extra={"call_id": item.call_id}
                 )
@@ -109,11 +112,13 @@ class HangupScheduler:
             self._again(item, f"{exc.status_code} {exc.code or ''}".strip())
             return
         except RequestValidationError as exc:  # an id the service refuses to put in a path: never retried
+            metrics.hangup("failed")
             logger.error("cannot hang up %s %r: %s", item.api, item.call_id, exc, extra={"call_id": item.call_id})
             return
         except Exception as exc:  # connection errors, timeouts, a bug: try again, never lose the call silently
             self._again(item, type(exc).__name__)
             return
+        metrics.hangup("done")
         logger.info(
             "hung up %s %s after %.0f s (server.max_call_seconds)",
             item.api,
@@ -124,6 +129,7 @@ class HangupScheduler:
 
     def _again(self, item: _Due, reason: str) -> None:
         if item.attempt >= ATTEMPTS:
+            metrics.hangup("failed")
             logger.error(
                 "hang-up of %s %s failed %d times (%s): it may still be running, hang it up by hand",
                 item.api,
@@ -132,6 +138,7 @@ class HangupScheduler:
                 reason,
             )
             return
+        metrics.hangup("retrying")
         logger.warning(
             "hang-up of %s %s failed (%s): trying again in %.0f s", item.api, item.call_id, reason, RETRY_DELAY
         )

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from realtime_service.config import Settings
 from realtime_service.errors import ConfigurationError
+from realtime_service.observability import metrics
 from realtime_service.redaction import scrub
 
 from ...admission.accesslog import log_access
@@ -195,6 +196,7 @@ class TokenEndpoint(BrowserRoute):
     def _success(self, result: Any, minter: Minter, identity: str, cors: list[tuple[str, str]]) -> WebResponse:
         request_id = getattr(result, "request_id", None)
         body = self._scrubbed(dumps(browser_body(result.to_dict(), minter.shape)), request_id)
+        metrics.key_minted()
         return WebResponse(200, [*COMMON_HEADERS, *cors], body, identity, request_id)
 
     def _scrubbed(self, body: bytes, request_id: str | None) -> bytes:
