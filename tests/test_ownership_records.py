@@ -11,6 +11,7 @@ import time
 import pytest
 
 from realtime_service.sideband.ownership import (
+    LIVE_RELEASE_MARGIN,
     OWNED_KEY,
     WIRING_KEY,
     MemoryCallLeases,
@@ -114,6 +115,41 @@ def test_bad_records_are_refused_without_being_echoed(redis_url: str) -> None:
             await leases.aadopt("worker-a", ("a b",))
         await leases.arelease(lease)
         await leases.aclose()
+
+    _run(scenario())
+
+
+def test_a_released_lease_makes_its_recorded_call_due_at_once(redis_url: str) -> None:
+    """A worker shut down cleanly (SIGTERM) releases its leases while their calls go on: the standby takes a
+    Realtime call at its next poll, not a ttl later; a GPT-Live session once the attach's replay margin has
+    passed. A call not recorded (ended, forgotten) is not recorded again."""
+    leases = RedisCallLeases(redis_url)
+    client = leases._client
+
+    async def scenario() -> None:
+        lease = await leases.aacquire("rtc_shut", "worker-a", ttl=60)
+        assert lease is not None
+        assert await leases.arecord(lease, "realtime", "server.sideband")
+        assert await leases.aadopt("worker-b", ("server.sideband",), ttl=1) is None  # held, due in a minute
+        assert await leases.arelease(lease)
+        adopted = await leases.aadopt("worker-b", ("server.sideband",), ttl=1)
+        assert adopted is not None
+        assert adopted.lease.call_id == "rtc_shut"
+
+        live = await leases.aacquire("live_shut", "worker-a", ttl=60)
+        assert live is not None
+        assert await leases.arecord(live, "live", "server.sideband")
+        assert await leases.arelease(live)
+        assert await leases.aadopt("worker-b", ("server.sideband",), ttl=1) is None  # the replay's margin first
+        due = client.zscore(OWNED_KEY, "live_shut")
+        assert due is not None
+        seconds, micros = client.time()
+        assert 0 < due - (seconds * 1000 + micros // 1000) <= LIVE_RELEASE_MARGIN * 1000
+
+        other = await leases.aacquire("rtc_gone", "worker-a", ttl=60)
+        assert other is not None
+        assert await leases.arelease(other)
+        assert client.zscore(OWNED_KEY, "rtc_gone") is None
 
     _run(scenario())
 

@@ -368,10 +368,28 @@ end
 return false
 """
 )
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+#: KEYS: lease, owned, wiring. ARGV: lease value, call id, GPT-Live margin ms. A call still recorded (its
+#: sideband stopped while the call goes on: a shutdown) becomes due sooner than its lease's end: a Realtime call
+#: at once, a GPT-Live session once the attach's replay can no longer bring back what the owner answered.
+_RELEASE = (
+    _NOW
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+local wiring = redis.call('HGET', KEYS[3], ARGV[2])
+local current = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[2]))
+if wiring ~= false and current ~= nil then
+  local due = now
+  if string.sub(wiring, 1, 5) == 'live ' then due = now + tonumber(ARGV[3]) end
+  if due < current then redis.call('ZADD', KEYS[2], 'XX', due, ARGV[2]) end
+end
+return 1
 """
+)
+#: After a clean release, how long a GPT-Live session's record waits before a standby may take it: longer than
+#: the attach's replay (about 3 s, SIDEBAND-NOTES §3.4), which would otherwise bring the owner's last
+#: delegations back to be answered again.
+LIVE_RELEASE_MARGIN = 4.5
 _HOLDER = """
 local value = redis.call('GET', KEYS[1])
 if value == false then return false end
@@ -460,7 +478,7 @@ class RedisCallLeases:
         return bool(self._run("renew", _record_keys(lease.call_id), [lease.value, _ms(lease.ttl), lease.call_id]))
 
     def release(self, lease: Lease) -> bool:
-        return bool(self._run("release", [lease_key(lease.call_id)], [lease.value]))
+        return bool(self._run("release", _record_keys(lease.call_id), self._release_args(lease)))
 
     def holder(self, call_id: str) -> Holder | None:
         return self._to_holder(self._run("holder", [lease_key(call_id)], []))
@@ -475,7 +493,11 @@ class RedisCallLeases:
         return bool(await self._arun("renew", keys, [lease.value, _ms(lease.ttl), lease.call_id]))
 
     async def arelease(self, lease: Lease) -> bool:
-        return bool(await self._arun("release", [lease_key(lease.call_id)], [lease.value]))
+        return bool(await self._arun("release", _record_keys(lease.call_id), self._release_args(lease)))
+
+    @staticmethod
+    def _release_args(lease: Lease) -> list[str | int]:
+        return [lease.value, lease.call_id, _ms(LIVE_RELEASE_MARGIN)]
 
     async def aholder(self, call_id: str) -> Holder | None:
         return self._to_holder(await self._arun("holder", [lease_key(call_id)], []))
