@@ -24,6 +24,7 @@ Rules it keeps (SIDEBAND-NOTES §2.3, §6, §7):
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -171,6 +172,10 @@ def _defined_names(tools: ToolRunner | None) -> frozenset[str]:
         return frozenset()
 
 
+#: How a runner's failure answer starts (``json.dumps({"error": ...})``, as a Toolbox writes it).
+_ERROR_PREFIX = '{"error": '
+
+
 def _error_output(message: str) -> str:
     return json.dumps({"error": message})
 
@@ -262,6 +267,14 @@ class RealtimeController:
         loop = asyncio.get_running_loop()
         self._sender_task = loop.create_task(self._sender(), name=f"sideband sender {self.call_id}")
         self._task = loop.create_task(self._run(socket), name=f"sideband {self.call_id}")
+        # counted from here; the task's done callback ends it even if the task is cancelled before it ran
+        metrics.sideband_attached(self._metrics_api)
+        self._task.add_done_callback(functools.partial(self._count_end, time.monotonic()))
+
+    def _count_end(self, started: float, _task: asyncio.Task[CallEnd]) -> None:
+        ended = self.ended.result() if self.ended.done() and not self.ended.cancelled() else None
+        reason = ended.reason if ended is not None else self._stop_reason or "closed"
+        metrics.sideband_ended(self._metrics_api, reason, time.monotonic() - started, self.dropped_events)
 
     async def stop(self, reason: str) -> CallEnd:
         """End the controller for ``reason`` (the socket closed by us), and wait for its end."""
@@ -289,8 +302,6 @@ class RealtimeController:
             else None
         )
         end = CallEnd("error", detail="the controller stopped unexpectedly")
-        started = time.monotonic()
-        metrics.sideband_attached(self._metrics_api)  # here, not in start(): the finally below always ends it
         try:
             end = await self._attached_loop(socket)
         except asyncio.CancelledError:
@@ -305,7 +316,6 @@ class RealtimeController:
             try:
                 await self._shutdown()
             finally:  # even if cancelled from outside meanwhile: whoever waits for the end gets it
-                metrics.sideband_ended(self._metrics_api, end.reason, time.monotonic() - started, self.dropped_events)
                 if not self.ended.done():
                     self.ended.set_result(end)
                 async with self._socket_changed:
@@ -530,6 +540,8 @@ class RealtimeController:
                 output, outcome = _error_output("the tool returned no text"), "error"
             elif len(output) > MAX_OUTPUT_CHARS:
                 output, outcome = _error_output("the tool's output was too large"), "too_large"
+            elif output.startswith(_ERROR_PREFIX):
+                outcome = "error"  # the runner's failure answer: a Toolbox's timeout, bad arguments, unknown name...
         except TimeoutError:
             logger.warning("call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout)
             output, outcome = _error_output("the tool timed out"), "timeout"
