@@ -3,9 +3,11 @@
 Off until :func:`enable` (``serve`` calls it when ``server.metrics`` is set): each call below is then a no-op that
 imports nothing, so a deployment without the ``metrics`` extra pays nothing. Labels come from small closed sets
 only (a route's name, an HTTP status, one of the service's own refusal codes, an operation's path key, an
-outcome): never an id, a number, an origin, an identity or a token, so a scrape cannot leak one and the number of
-series stays bounded. ``--workers N``: each worker writes to prometheus-client's multiprocess files (the
-``PROMETHEUS_MULTIPROC_DIR`` its supervisor made), the supervisor's listener sums them (:func:`serve_metrics`).
+outcome, a tool name the configured tools define): never an id, a number, an origin, an identity, a token or the
+model's free text, so a scrape cannot leak one and the number of series stays bounded. The sideband's per-event
+path counts nothing (a call's dropped events are added when it ends). ``--workers N``: each worker writes to
+prometheus-client's multiprocess files (the ``PROMETHEUS_MULTIPROC_DIR`` its supervisor made), the supervisor's
+listener sums them (:func:`serve_metrics`); the one gauge is ``livesum`` (a dead worker's share is dropped).
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ class _Metrics:
     webhook_decisions: Any
     webhook_verification_failures: Any
     hangups: Any
+    sidebands_attached: Any
+    sidebands_ended: Any
+    sideband_attaches: Any
+    sideband_call_seconds: Any
+    sideband_reattaches: Any
+    sideband_events_dropped: Any
+    tool_calls: Any
+    tool_call_seconds: Any
+    delegations: Any
 
 
 #: The definitions, one place: (attribute, kind, name, help, label names).
@@ -118,7 +129,89 @@ DEFINITIONS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "already_ended, retrying, failed).",
         ("outcome",),
     ),
+    (
+        "sidebands_attached",
+        "gauge",
+        "realtime_service_sidebands_attached",
+        "Sidebands attached now (a Realtime call's, a Live session's, an Agents SDK agent's), by api.",
+        ("api",),
+    ),
+    (
+        "sidebands_ended",
+        "counter",
+        "realtime_service_sidebands_ended",
+        "Sidebands ended, by api and CallEnd reason (server_closed, hung_up, referred, closed, "
+        "max_call_seconds, error; a Live session.closed reason; anything else: other).",
+        ("api", "reason"),
+    ),
+    (
+        "sideband_attaches",
+        "counter",
+        "realtime_service_sideband_attaches",
+        "Attaches the call attacher tried, by outcome (attached, taken_over, not_owner, failed, gone: the call "
+        "ended before it was taken over).",
+        ("outcome",),
+    ),
+    (
+        "sideband_call_seconds",
+        "call_histogram",
+        "realtime_service_sideband_call_seconds",
+        "Time from a sideband's attach to its end, by api.",
+        ("api",),
+    ),
+    (
+        "sideband_reattaches",
+        "counter",
+        "realtime_service_sideband_reattaches",
+        "Sockets re-opened after an abnormal close, by api.",
+        ("api",),
+    ),
+    (
+        "sideband_events_dropped",
+        "counter",
+        "realtime_service_sideband_events_dropped",
+        "Events not given to an observer that was behind (counted when its sideband ends), by api.",
+        ("api",),
+    ),
+    (
+        "tool_calls",
+        "counter",
+        "realtime_service_tool_calls",
+        "Function calls a sideband answered, by api, tool (a name the configured tools define, else other) and "
+        "outcome (ok, error, timeout, too_large, too_many, no_tools, bad_call).",
+        ("api", "tool", "outcome"),
+    ),
+    (
+        "tool_call_seconds",
+        "histogram",
+        "realtime_service_tool_call_seconds",
+        "Duration of the tool runs a sideband started, by api, tool and outcome.",
+        ("api", "tool", "outcome"),
+    ),
+    (
+        "delegations",
+        "counter",
+        "realtime_service_delegations",
+        "Client delegations of Live sessions, by outcome (answered, refused).",
+        ("outcome",),
+    ),
 )
+#: Buckets of sideband call durations, in seconds (calls last seconds to an hour or more).
+CALL_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
+#: The reasons a sideband ends (:class:`~realtime_service.sideband.realtime.CallEnd`): the controllers' own and a
+#: Live ``session.closed``'s documented ones.
+END_REASONS = frozenset(
+    {"server_closed", "hung_up", "referred", "closed", "max_call_seconds", "error", "session_closed"}
+    | {"close_requested", "remote_hangup", "expired", "content", "connection_lost"}
+)
+#: The outcomes of a function call a sideband answered (the controller's own paths).
+TOOL_OUTCOMES = frozenset({"ok", "error", "timeout", "too_large", "too_many", "no_tools", "bad_call"})
+#: The outcomes of an attach by the call attacher (:mod:`realtime_service.sideband.attacher`).
+ATTACH_OUTCOMES = frozenset({"attached", "taken_over", "not_owner", "failed", "gone"})
+#: The outcomes of a Live client delegation.
+DELEGATION_OUTCOMES = frozenset({"answered", "refused"})
+#: The sideband kinds: a Realtime call's controller, a Live session's, an Agents SDK agent on a call (attacher).
+APIS = frozenset({"realtime", "live", "agent"})
 #: The outcomes of a scheduled hang-up (:mod:`realtime_service.web.routes.session.hangups`).
 HANGUP_OUTCOMES = frozenset({"scheduled", "done", "already_ended", "retrying", "failed"})
 #: The outcomes of a webhook delivery (:class:`~realtime_service.webhooks.desk.Outcome`'s result before any
@@ -152,7 +245,19 @@ def enable() -> None:
     def histogram(name: str, help_text: str, labels: tuple[str, ...], registry: Any) -> Any:
         return prometheus_client.Histogram(name, help_text, labels, registry=registry, buckets=LATENCY_BUCKETS)
 
-    kinds: dict[str, Callable[..., Any]] = {"counter": prometheus_client.Counter, "histogram": histogram}
+    def call_histogram(name: str, help_text: str, labels: tuple[str, ...], registry: Any) -> Any:
+        return prometheus_client.Histogram(name, help_text, labels, registry=registry, buckets=CALL_BUCKETS)
+
+    def gauge(name: str, help_text: str, labels: tuple[str, ...], registry: Any) -> Any:
+        # livesum: --workers sums the live workers' values; worker_exited drops a dead one's
+        return prometheus_client.Gauge(name, help_text, labels, registry=registry, multiprocess_mode="livesum")
+
+    kinds: dict[str, Callable[..., Any]] = {
+        "counter": prometheus_client.Counter,
+        "histogram": histogram,
+        "call_histogram": call_histogram,
+        "gauge": gauge,
+    }
     with _lock:
         registry = prometheus_client.CollectorRegistry()
         built = {
@@ -263,6 +368,69 @@ def hangup(outcome: str) -> None:
         metrics.hangups.labels(outcome if outcome in HANGUP_OUTCOMES else OTHER).inc()
 
 
+def _api(api: str) -> str:
+    return api if api in APIS else OTHER
+
+
+def sideband_attached(api: str) -> None:
+    """A sideband controller started (its first socket is open): the gauge goes up until :func:`sideband_ended`."""
+    metrics = _metrics
+    if metrics is not None:
+        metrics.sidebands_attached.labels(_api(api)).inc()
+
+
+def sideband_ended(api: str, reason: str, seconds: float, dropped_events: int) -> None:
+    """A sideband controller ended (after :func:`sideband_attached`): by its ``CallEnd.reason`` (outside
+    :data:`END_REASONS`: :data:`OTHER`), its duration and the events its slow observers missed."""
+    metrics = _metrics
+    if metrics is None:
+        return
+    label = _api(api)
+    metrics.sidebands_attached.labels(label).dec()
+    metrics.sidebands_ended.labels(label, reason if reason in END_REASONS else OTHER).inc()
+    metrics.sideband_call_seconds.labels(label).observe(seconds)
+    if dropped_events > 0:
+        metrics.sideband_events_dropped.labels(label).inc(dropped_events)
+
+
+def sideband_attach(outcome: str) -> None:
+    """The call attacher attached a call's sideband, took one over, left it to its owner, failed, or found the
+    call gone (:data:`ATTACH_OUTCOMES`)."""
+    metrics = _metrics
+    if metrics is not None:
+        metrics.sideband_attaches.labels(outcome if outcome in ATTACH_OUTCOMES else OTHER).inc()
+
+
+def sideband_reattached(api: str) -> None:
+    metrics = _metrics
+    if metrics is not None:
+        metrics.sideband_reattaches.labels(_api(api)).inc()
+
+
+def tool_label(name: object, known: frozenset[str]) -> str:
+    """A function call's ``tool`` label: its name when the configured tools define it (a closed set), else
+    :data:`OTHER` (the model's free text never becomes a series)."""
+    return name if isinstance(name, str) and name in known else OTHER
+
+
+def tool_call(api: str, tool: str, outcome: str, seconds: float | None = None) -> None:
+    """A function call answered (``tool`` from :func:`tool_label`); ``seconds`` when a tool ran (its latency)."""
+    metrics = _metrics
+    if metrics is None:
+        return
+    labels = (_api(api), tool, outcome if outcome in TOOL_OUTCOMES else OTHER)
+    metrics.tool_calls.labels(*labels).inc()
+    if seconds is not None:
+        metrics.tool_call_seconds.labels(*labels).observe(seconds)
+
+
+def delegation(outcome: str) -> None:
+    """A Live client delegation answered or refused (:data:`DELEGATION_OUTCOMES`)."""
+    metrics = _metrics
+    if metrics is not None:
+        metrics.delegations.labels(outcome if outcome in DELEGATION_OUTCOMES else OTHER).inc()
+
+
 def serve_metrics(address: str, port: int, multiprocess_dir: str | None = None) -> Callable[[], None]:
     """prometheus-client's own HTTP server on ``address:port`` in a daemon thread (any path answers the
     exposition); ``multiprocess_dir``: it serves the sum of the workers' files there, not this process's
@@ -289,7 +457,8 @@ def serve_metrics(address: str, port: int, multiprocess_dir: str | None = None) 
 
 
 def worker_exited(pid: int, multiprocess_dir: str) -> None:
-    """A worker process is gone: drop its live gauges from the multiprocess files (its counters stay summed)."""
+    """A worker process is gone: drop its live gauges (``livesum``: the sidebands it had attached) from the
+    multiprocess files (its counters stay summed)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid, multiprocess_dir)  # type: ignore[no-untyped-call]

@@ -37,11 +37,13 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError, NotFoundError
+from ..observability import metrics
 from .ownership import DEFAULT_TTL, Adopted, CallLeases, Lease, LeaseKeeper, LeaseUnavailable
 from .realtime import CallEnd
 from .threaded import SidebandThread
@@ -320,6 +322,7 @@ class CallAttacher:
                 lease = adopted or await self.leases.aacquire(call_id, self.owner, self.ttl)
             except LeaseUnavailable as exc:
                 self.failed += 1
+                metrics.sideband_attach("failed")
                 logger.error(
                     "call %s: not attached, the lease storage did not answer (%s)",
                     call_id,
@@ -329,6 +332,7 @@ class CallAttacher:
                 return None
             if lease is None:
                 self.not_owner += 1
+                metrics.sideband_attach("not_owner")
                 logger.info("call %s: another worker owns it; not attached here", call_id, extra={"call_id": call_id})
                 return None
             stop = asyncio.Event()
@@ -369,6 +373,7 @@ class CallAttacher:
                 )
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
+            metrics.sideband_attach("failed")
             logger.error("call %s: the sideband attach failed: %s", call_id, exc, extra={"call_id": call_id})
             return None
         except NotFoundError:
@@ -377,17 +382,21 @@ class CallAttacher:
                     "call %s: it ended before it was taken over; forgotten", call_id, extra={"call_id": call_id}
                 )
                 await self._forget(keeper.lease)
+                metrics.sideband_attach("gone")
                 return CallEnd("server_closed", detail="the call ended before it was taken over")
             self.failed += 1
+            metrics.sideband_attach("failed")
             logger.error("call %s: the sideband attach failed (NotFoundError)", call_id, extra={"call_id": call_id})
             return None
         except Exception as exc:
             self.failed += 1
+            metrics.sideband_attach("failed")
             logger.error(
                 "call %s: the sideband attach failed (%s)", call_id, type(exc).__name__, extra={"call_id": call_id}
             )
             return None
         self.attached += 1
+        metrics.sideband_attach("taken_over" if taking_over else "attached")
         if taking_over:
             self.taken_over += 1
         logger.info(
@@ -454,15 +463,18 @@ class CallAttacher:
             await session.enter()
         except ConfigurationError as exc:  # says what to install or set; never a secret
             self.failed += 1
+            metrics.sideband_attach("failed")
             logger.error("call %s: the agent could not attach: %s", call_id, exc, extra={"call_id": call_id})
             return None
         except Exception as exc:
             self.failed += 1
+            metrics.sideband_attach("failed")
             logger.error(
                 "call %s: the agent could not attach (%s)", call_id, type(exc).__name__, extra={"call_id": call_id}
             )
             return None
         self.attached += 1
+        metrics.sideband_attach("attached")
         logger.info(
             "call %s: agent attached by %s (fence %d)", call_id, self.owner, keeper.fence, extra={"call_id": call_id}
         )
@@ -473,6 +485,8 @@ class CallAttacher:
 
         ended = asyncio.ensure_future(drain())
         lost = asyncio.ensure_future(stop.wait())
+        started, reason = time.monotonic(), "error"
+        metrics.sideband_attached("agent")
         try:
             await asyncio.wait({ended, lost}, return_when=asyncio.FIRST_COMPLETED)
             if not ended.done():  # another owner may have the call now: close this socket, never end the call
@@ -485,11 +499,16 @@ class CallAttacher:
             else:
                 ended.result()
                 end = CallEnd("server_closed")
+            reason = end.reason
+        except asyncio.CancelledError:  # shutdown: only this socket closes
+            reason = "closed"
+            raise
         finally:
             lost.cancel()
             ended.cancel()
             with contextlib.suppress(Exception):
                 await session.close()  # closes the socket only (also on a shutdown's cancellation)
+            metrics.sideband_ended("agent", reason, time.monotonic() - started, 0)
         logger.info("call %s: agent session ended (%s)", call_id, end.reason, extra={"call_id": call_id})
         return end
 

@@ -28,8 +28,9 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..observability import metrics
 from .events import (
     DelegationCreated,
     ErrorEvent,
@@ -135,6 +136,8 @@ class _Batch:
 
 class LiveController(RealtimeController):
     """The loop behind a Live :class:`~.handle.LiveCallHandle`. ``call_id`` is the session id."""
+
+    _metrics_api: ClassVar[str] = "live"
 
     def __init__(
         self,
@@ -387,9 +390,11 @@ class LiveController(RealtimeController):
                 why = None if context.answered else f"the delegate raised {type(error).__name__}"
         if why is None:
             self.delegations_answered += 1
+            metrics.delegation("answered")
             return
         logger.warning("session %s: delegation %s refused: %s", self.call_id, ident, why)
         self.delegations_refused += 1
+        metrics.delegation("refused")
         try:
             await self.append("commentary", self._refusal, context.delegation_id)
         except (ConnectionError, OSError, _closed_error()) as error:

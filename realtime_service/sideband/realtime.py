@@ -24,14 +24,17 @@ Rules it keeps (SIDEBAND-NOTES §2.3, §6, §7):
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from ..observability import metrics
 from .events import ErrorEvent, OutputItemDone, ResponseCreated, ResponseDone, ServerEvent, parse_event
 
 if TYPE_CHECKING:
@@ -156,6 +159,23 @@ def _callable_name(function: object) -> str:
     return str(getattr(function, "__qualname__", type(function).__name__))[:80]
 
 
+def _defined_names(tools: ToolRunner | None) -> frozenset[str]:
+    """The names the tools define (a closed set per deployment); none when they cannot say."""
+    if tools is None:
+        return frozenset()
+    try:
+        definitions = tools.definitions()
+        return frozenset(
+            name for each in definitions if isinstance(each, Mapping) and isinstance(name := each.get("name"), str)
+        )
+    except Exception:  # a runner's broken definitions(): every call counts as other
+        return frozenset()
+
+
+#: How a runner's failure answer starts (``json.dumps({"error": ...})``, as a Toolbox writes it).
+_ERROR_PREFIX = '{"error": '
+
+
 def _error_output(message: str) -> str:
     return json.dumps({"error": message})
 
@@ -163,6 +183,9 @@ def _error_output(message: str) -> str:
 class RealtimeController:
     """The loop behind a :class:`~.handle.CallHandle`. Build it, :meth:`start` it with the first socket, and
     await :attr:`ended`. Everything runs on one event loop; nothing here is thread-safe."""
+
+    #: The ``api`` label of this controller's metrics.
+    _metrics_api: ClassVar[str] = "realtime"
 
     def __init__(
         self,
@@ -231,6 +254,8 @@ class RealtimeController:
         self._observers: list[_ObserverTask] = []
         self._task: asyncio.Task[CallEnd] | None = None
         self._finishing = False
+        #: The ``tool`` labels: the names the tools define, read at the first function call (metrics on only).
+        self._tool_names: frozenset[str] | None = None
         self.ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
 
     # -- lifetime ---------------------------------------------------------------------------------------------
@@ -242,6 +267,14 @@ class RealtimeController:
         loop = asyncio.get_running_loop()
         self._sender_task = loop.create_task(self._sender(), name=f"sideband sender {self.call_id}")
         self._task = loop.create_task(self._run(socket), name=f"sideband {self.call_id}")
+        # counted from here; the task's done callback ends it even if the task is cancelled before it ran
+        metrics.sideband_attached(self._metrics_api)
+        self._task.add_done_callback(functools.partial(self._count_end, time.monotonic()))
+
+    def _count_end(self, started: float, _task: asyncio.Task[CallEnd]) -> None:
+        ended = self.ended.result() if self.ended.done() and not self.ended.cancelled() else None
+        reason = ended.reason if ended is not None else self._stop_reason or "closed"
+        metrics.sideband_ended(self._metrics_api, reason, time.monotonic() - started, self.dropped_events)
 
     async def stop(self, reason: str) -> CallEnd:
         """End the controller for ``reason`` (the socket closed by us), and wait for its end."""
@@ -344,6 +377,7 @@ class RealtimeController:
             try:
                 socket = await self._connect()
                 self.on_reattached()
+                metrics.sideband_reattached(self._metrics_api)
             except InvalidStatus as refused:  # the call is gone (404) or the key no longer works
                 status = refused.response.status_code
                 return self._end("server_closed" if status == 404 else "error", code, f"re-attach refused: {status}")
@@ -479,13 +513,17 @@ class RealtimeController:
         self._order[call_id] = len(self._order)
         self._claimed(call_id)
         if self._tools is None:
+            self._tool_answered(event.name, "no_tools")
             self._deliver(call_id, _error_output("no tools are available on this call"))
         elif not event.name:
+            self._tool_answered(event.name, "bad_call")
             self._deliver(call_id, _error_output("the function call has no name"))
         elif not isinstance(event.arguments, str):
+            self._tool_answered(event.name, "bad_call")
             self._deliver(call_id, _error_output("the arguments are not a JSON string"))
         elif len(self._running) >= MAX_RUNNING_TOOLS:
             self._ignore("busy", f"a function call beyond {MAX_RUNNING_TOOLS} running at once (answered with an error)")
+            self._tool_answered(event.name, "too_many")
             self._deliver(call_id, _error_output("too many tool calls at once"))
         else:
             self._running[call_id] = asyncio.get_running_loop().create_task(
@@ -493,23 +531,36 @@ class RealtimeController:
             )
 
     async def _run_tool(self, tools: ToolRunner, call_id: str, name: str, arguments: str) -> None:
+        started = time.monotonic()
+        outcome = "ok"
         try:
             async with asyncio.timeout(self._tool_timeout):
                 output = await tools.run(name, arguments, call_id=call_id)
             if not isinstance(output, str):
-                output = _error_output("the tool returned no text")
+                output, outcome = _error_output("the tool returned no text"), "error"
             elif len(output) > MAX_OUTPUT_CHARS:
-                output = _error_output("the tool's output was too large")
+                output, outcome = _error_output("the tool's output was too large"), "too_large"
+            elif output.startswith(_ERROR_PREFIX):
+                outcome = "error"  # the runner's failure answer: a Toolbox's timeout, bad arguments, unknown name...
         except TimeoutError:
             logger.warning("call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout)
-            output = _error_output("the tool timed out")
+            output, outcome = _error_output("the tool timed out"), "timeout"
         except Exception as error:  # the runner broke its contract: the model hears of a failure, the call goes on
             logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
-            output = _error_output("the tool failed")
+            output, outcome = _error_output("the tool failed"), "error"
+        self._tool_answered(name, outcome, time.monotonic() - started)
         self.tools_run += 1
         self._running.pop(call_id, None)
         self._deliver(call_id, output)
         self._kick()
+
+    def _tool_answered(self, name: object, outcome: str, seconds: float | None = None) -> None:
+        """Count a function call answered: its ``tool`` label only from the tools' own definitions."""
+        if not metrics.enabled():
+            return
+        if self._tool_names is None:
+            self._tool_names = _defined_names(self._tools)
+        metrics.tool_call(self._metrics_api, metrics.tool_label(name, self._tool_names), outcome, seconds)
 
     def _claimed(self, call_id: str) -> None:
         """A new call was taken on (before its output can exist): a subclass files it with its batch."""

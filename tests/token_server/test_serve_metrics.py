@@ -364,3 +364,127 @@ def test_webhook_results_become_closed_outcome_labels() -> None:
         ("verification_failures_total", "other"): 1,
     }
     assert not metrics.enabled()
+
+
+# -- the sideband: calls held, tool calls -------------------------------------------------------------------------
+
+TOOL_CALL = [
+    {"caller": "Hi, where is my order 1234?"},
+    {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1234"}, "call_id": "call_metrics_1"}},
+    {"expect_output": {"timeout": 60}},
+    {"model_says": "It has shipped."},
+    "hangup",
+]
+
+
+def scrape_after_the_sideband_ended(port: int) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
+    """Scrape until the sideband's end is counted (the emulator hangs up after its script); a deadline, not a
+    timing assertion."""
+    deadline = time.monotonic() + 60
+    while True:
+        text, samples = scrape(port)
+        ended = sum(v for (name, _), v in samples.items() if name == "realtime_service_sidebands_ended_total")
+        if ended or time.monotonic() > deadline:
+            return text, samples
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(180)
+def test_a_sideband_call_with_one_tool_call_is_counted(tmp_path: Path, start: Any) -> None:
+    """``serve`` with ``server.sideband.tools``: a ``/session`` call whose model calls ``lookup_order`` once and
+    then hangs up shows one attach, the gauge back at 0, one end (``server_closed``), one ``ok`` tool call with
+    its latency sample, the call's duration, and no delegation."""
+    with Emulator(script=TOOL_CALL) as emulator:
+        port = free_port()
+        config = tmp_path / "serve.yaml"
+        server = {
+            "metrics": {"address": "127.0.0.1", "port": port},
+            "sideband": {"tools": "examples.order_tools:toolbox"},
+        }
+        config.write_text(yaml.safe_dump({"realtime": realtime_config(emulator), "server": server}))
+        served = start("--config", str(config))
+        try:
+            _, before = scrape(port)
+            assert value(before, "realtime_service_sidebands_attached", api="realtime") == 0
+            call = requests.post(
+                f"{served.url}/session", data=OFFER, headers={"Content-Type": "application/sdp"}, timeout=30
+            )
+            assert call.status_code == 201, call.text
+            call_id = call.headers[CALL_ID_HEADER]
+            record = emulator.calls.wait_until(
+                call_id,
+                lambda r: r.script_state is not None and r.script_state.status in ("done", "failed"),
+                timeout=60,
+            )
+            assert record.script_state is not None
+            assert record.script_state.status == "done", record.script_state
+            text, samples = scrape_after_the_sideband_ended(port)
+        finally:
+            code = served.stop()
+        assert code == 0, served.stderr
+    assert value(samples, "realtime_service_sideband_attaches_total", outcome="attached") == 1
+    assert value(samples, "realtime_service_sidebands_attached", api="realtime") == 0
+    ended = {labels: v for (name, labels), v in samples.items() if name == "realtime_service_sidebands_ended_total"}
+    assert ended == {(("api", "realtime"), ("reason", "server_closed")): 1}
+    tool = {"api": "realtime", "tool": "lookup_order", "outcome": "ok"}
+    assert value(samples, "realtime_service_tool_calls_total", **tool) == 1
+    tool_calls = sum(v for (name, _), v in samples.items() if name == "realtime_service_tool_calls_total")
+    assert tool_calls == 1
+    assert value(samples, "realtime_service_tool_call_seconds_count", **tool) == 1
+    assert value(samples, "realtime_service_tool_call_seconds_bucket", **tool, le="+Inf") == 1
+    assert value(samples, "realtime_service_sideband_call_seconds_count", api="realtime") == 1
+    assert value(samples, "realtime_service_delegations_total", outcome="refused") == 0
+    assert not [key for key in samples if key[0].startswith("realtime_service_delegations")]
+    assert value(samples, "realtime_service_calls_started_total", api="realtime") == 1
+    check_no_secret(text, [emulator.api_key, call_id, "call_metrics_1", "where is my order"])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            assert set(sample.labels) <= {"route", "status", "reason", "operation", "outcome", "api", "tool", "le"}
+
+
+def test_sideband_labels_come_from_closed_sets() -> None:
+    """An end reason outside ``CallEnd``'s set, a tool the configured Toolbox does not define, an unknown outcome
+    or api: each counts as ``other``; the tool names are read from the Toolbox's own definitions."""
+    from examples.order_tools import toolbox
+    from realtime_service.observability import metrics
+    from realtime_service.sideband.realtime import _defined_names
+
+    known = _defined_names(toolbox)
+    assert known == frozenset({"lookup_order"})
+    assert _defined_names(None) == frozenset()
+    metrics.enable()
+    try:
+        metrics.sideband_attached("realtime")
+        metrics.sideband_ended("realtime", "exploded +14155550123", 2.0, 3)
+        metrics.sideband_attached("live")
+        metrics.sideband_ended("live", "remote_hangup", 1.0, 0)
+        metrics.tool_call("realtime", metrics.tool_label("lookup_order", known), "ok", 0.2)
+        metrics.tool_call("realtime", metrics.tool_label("rm -rf / please", known), "ok", 0.1)
+        metrics.tool_call("realtime", metrics.tool_label(None, known), "bad_call")
+        metrics.tool_call("mystery", metrics.tool_label("lookup_order", known), "exploded")
+        metrics.delegation("answered")
+        metrics.delegation("ignored")
+        metrics.sideband_attach("teleported")
+        counts = {
+            (sample.name.removeprefix("realtime_service_"), *sample.labels.values()): sample.value
+            for family in metrics._registry.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") or sample.name == "realtime_service_sidebands_attached"
+            if "keys_minted" not in sample.name
+        }
+    finally:
+        metrics.disable()
+    assert counts == {
+        ("sidebands_attached", "realtime"): 0,
+        ("sidebands_attached", "live"): 0,
+        ("sidebands_ended_total", "realtime", "other"): 1,
+        ("sidebands_ended_total", "live", "remote_hangup"): 1,
+        ("sideband_events_dropped_total", "realtime"): 3,
+        ("tool_calls_total", "realtime", "lookup_order", "ok"): 1,
+        ("tool_calls_total", "realtime", "other", "ok"): 1,
+        ("tool_calls_total", "realtime", "other", "bad_call"): 1,
+        ("tool_calls_total", "other", "lookup_order", "other"): 1,
+        ("delegations_total", "answered"): 1,
+        ("delegations_total", "other"): 1,
+        ("sideband_attaches_total", "other"): 1,
+    }
