@@ -26,7 +26,9 @@ EXTRA = "realtime-service[tracing]"
 #: The instrumentation scope's name.
 TRACER_NAME = "realtime_service"
 #: What an attribute value may hold: a path template, a status, a code, an id (``req_...``, ``rtc_...``).
-_SAFE_TEXT = re.compile(r"[A-Za-z0-9_./{}:\- ]{1,128}")
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9_./{}:\-]{1,128}")
+#: What keys, minted client secrets and webhook secrets start with: never a value, registered or not.
+_SECRET_PREFIXES = ("sk-", "ek_", "whsec_")
 #: HTTP methods named as they are (semantic conventions); any other is ``_OTHER``.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 
@@ -67,10 +69,11 @@ def _get_tracer() -> Any:
 
 def safe_value(value: object) -> Value | None:
     """``value`` if it may be an attribute, else ``None``: numbers and booleans as they are, text only when it
-    looks like a template, a code or an id, no masking would change it and it holds no registered secret."""
+    looks like a template, a code or an id (no space, no ``?``, no ``@``, no line break), does not start like a key
+    or a secret, no masking would change it and it holds no secret the process registered (:mod:`..redaction`)."""
     if isinstance(value, bool | int | float):
         return value
-    if not isinstance(value, str) or _SAFE_TEXT.fullmatch(value) is None:
+    if not isinstance(value, str) or _SAFE_TEXT.fullmatch(value) is None or value.startswith(_SECRET_PREFIXES):
         return None
     from ..redaction import scrub
     from ..webhooks.masking import mask_text
