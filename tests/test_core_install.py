@@ -21,6 +21,7 @@ EXTRAS = (
     "jsonschema",  # the sideband extra's (tool arguments): a core install imports none of realtime_service.sideband
     "referencing",
     "prometheus_client",  # the metrics extra's: metrics off, the service and serve import nothing of it
+    "opentelemetry",  # the tracing extra's: without it every span is a no-op that imports nothing
 )
 
 SCRIPT = textwrap.dedent(

@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..beta.bridge import Bridge
 from ..beta.models import (
@@ -43,7 +44,7 @@ from ..ga.models import (
 )
 from ..lifecycle import shutdown_hint
 from ..live.sessions import LiveSessionCreateResult, OutboundLiveCallResult
-from ..observability import metrics
+from ..observability import metrics, tracing
 from ..redaction import scrub, scrub_json
 from ..retry import RetryPolicy, outcome_unknown, retry_after_seconds
 from ..transport.headers import GATEWAY_OWNED, request_header_problems
@@ -771,23 +772,30 @@ class RealtimeSessionService:
         unknown = False
         attempts = 0
 
+        failed: BaseException | None = None
+
         def attempt(number: int) -> HttpResponse:
-            nonlocal unknown, attempts
+            nonlocal unknown, attempts, failed
             attempts = number
+            _retry_event(number, failed)
             try:
                 return self._attempt(prepared, deadline, timeout, extra_headers, number, unknown)
             except (APIConnectionError, APIStatusError) as exc:
                 unknown = unknown or outcome_unknown(exc)
+                failed = exc
                 raise
 
         started = time.perf_counter()
-        try:
-            response = self._policy.run(deadline, prepared.operation.retry, attempt)
-            result = prepared.operation.decode(self, response)
-        except Exception as exc:
-            _count(prepared.operation, exc, started, attempts)
-            raise
-        _count(prepared.operation, None, started, attempts)
+        with self._span(prepared) as span:
+            try:
+                response = self._policy.run(deadline, prepared.operation.retry, attempt)
+                result = prepared.operation.decode(self, response)
+            except Exception as exc:
+                _count(prepared.operation, exc, started, attempts)
+                _span_failed(span, exc)
+                raise
+            _count(prepared.operation, None, started, attempts)
+            _span_answered(span, response)
         return result
 
     async def _acall(
@@ -797,9 +805,12 @@ class RealtimeSessionService:
         unknown = False
         attempts = 0
 
+        failed: BaseException | None = None
+
         async def attempt(number: int) -> HttpResponse:
-            nonlocal unknown, attempts
+            nonlocal unknown, attempts, failed
             attempts = number
+            _retry_event(number, failed)
             try:
                 gateway = self._resolve_gateway()
                 asend = getattr(gateway, "asend", None)  # an AsyncGateway (cheaper than isinstance)
@@ -811,17 +822,33 @@ class RealtimeSessionService:
                 )
             except (APIConnectionError, APIStatusError) as exc:
                 unknown = unknown or outcome_unknown(exc)
+                failed = exc
                 raise
 
         started = time.perf_counter()
-        try:
-            response = await self._policy.arun(deadline, prepared.operation.retry, attempt)
-            result = prepared.operation.decode(self, response)
-        except Exception as exc:
-            _count(prepared.operation, exc, started, attempts)
-            raise
-        _count(prepared.operation, None, started, attempts)
+        with self._span(prepared) as span:
+            try:
+                response = await self._policy.arun(deadline, prepared.operation.retry, attempt)
+                result = prepared.operation.decode(self, response)
+            except Exception as exc:
+                _count(prepared.operation, exc, started, attempts)
+                _span_failed(span, exc)
+                raise
+            _count(prepared.operation, None, started, attempts)
+            _span_answered(span, response)
         return result
+
+    @contextmanager
+    def _span(self, prepared: _Prepared[Any]) -> Iterator[tracing.Span]:
+        """The CLIENT span of one operation, named by its method and path template (never the filled path)."""
+        method, template = prepared.operation.method, self._paths[prepared.operation.path_key]
+        with tracing.span(
+            f"{method} {template}", "client", {"http.request.method": method, "url.template": template}
+        ) as span:
+            if span.recording:
+                for key, value in _server_of(self._resolve_gateway).items():
+                    span.set(key, value)
+            yield span
 
     def _attempt(
         self,
@@ -1093,3 +1120,37 @@ def _count(operation: Operation[Any], exc: BaseException | None, started: float,
     if metrics.enabled():
         outcome = metrics.upstream_outcome(exc)
         metrics.upstream_call(operation.path_key, outcome, time.perf_counter() - started, attempts)
+
+
+def _retry_event(number: int, failed: BaseException | None) -> None:
+    """Attempt ``number`` > 1 is a retry: an event on the operation's span, with the failure kind before it."""
+    if number > 1:
+        tracing.add_event("retry", {"attempt": number, "reason": metrics.upstream_outcome(failed)})
+
+
+def _span_answered(span: tracing.Span, response: HttpResponse) -> None:
+    span.set("http.response.status_code", response.status_code)
+    span.set("openai.request_id", response.request_id)
+
+
+def _span_failed(span: tracing.Span, exc: BaseException) -> None:
+    """The failure's status (when the API answered), request id and class name; never its message."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        span.set("http.response.status_code", status)
+    span.set("openai.request_id", getattr(exc, "request_id", None))
+    span.fail(type(exc).__name__)
+
+
+def _server_of(resolve: Callable[[], Gateway]) -> dict[str, object]:
+    """``server.address``/``server.port`` of the gateway's ``base_url`` (ours keep it in their settings; a
+    host's gateway without one: nothing)."""
+    try:
+        base_url = getattr(getattr(resolve(), "_settings", None), "base_url", None)
+        if not isinstance(base_url, str):
+            return {}
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return {}
+    return {"server.address": parts.hostname, "server.port": port}

@@ -20,6 +20,7 @@ from ..admission.cors import CorsPolicy
 from ..admission.hosts import HostAllowList
 from ..admission.pipeline import Admission, Admitted, ClientKeys
 from ..admission.ratelimit import IdentityRateLimiter
+from ..admission.spans import answered, served
 from ..admission.throttle import AuthThrottle
 from ..messages import WebRequest, WebResponse
 from ..settings import ServerSettings
@@ -68,14 +69,16 @@ class BrowserRoute:
         """Serve one request from sync code (a WSGI worker): ``POST`` does the route's work, ``OPTIONS`` is the
         CORS preflight; one access line."""
         started = time.perf_counter()
-        try:
-            early = self._before_admission(request)
-            response = early if early is not None else self._serve(request, self.admission.admit(request))
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
-            response = internal_failure(exc, action=self.action)
-        response = self.cors.with_vary(response)
+        with served(request) as span:
+            try:
+                early = self._before_admission(request)
+                response = early if early is not None else self._serve(request, self.admission.admit(request))
+            except Refused as refusal:
+                response = refusal.response
+            except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
+                response = internal_failure(exc, action=self.action)
+            response = self.cors.with_vary(response)
+            answered(span, response)
         self.log(request, response, started)
         return response
 
@@ -90,14 +93,19 @@ class BrowserRoute:
     async def aanswer(self, request: WebRequest) -> WebResponse:
         """:meth:`ahandle` without the access line, for a server that writes the answer first and then calls
         :meth:`log` (``serve``'s fast routes: the client does not wait for the line to be formatted)."""
-        try:
-            early = self._before_admission(request)
-            response = early if early is not None else await self._aserve(request, await self.admission.aadmit(request))
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
-            response = internal_failure(exc, action=self.action)
-        return self.cors.with_vary(response)
+        with served(request) as span:
+            try:
+                early = self._before_admission(request)
+                response = (
+                    early if early is not None else await self._aserve(request, await self.admission.aadmit(request))
+                )
+            except Refused as refusal:
+                response = refusal.response
+            except Exception as exc:  # a bug: still a JSON 500 and an access line, never a framework error page
+                response = internal_failure(exc, action=self.action)
+            response = self.cors.with_vary(response)
+            answered(span, response)
+        return response
 
     def _before_admission(self, request: WebRequest) -> WebResponse | None:
         """The answer of a request that never reaches admission: a client gone (499), a preflight."""

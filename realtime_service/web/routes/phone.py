@@ -34,6 +34,7 @@ from ..admission.accesslog import log_access
 from ..admission.answers import COMMON_HEADERS, Refused, client_gone, dumps, error_answer
 from ..admission.hosts import HostAllowList
 from ..admission.pipeline import Admission, ClientKeys
+from ..admission.spans import answered, decided, decision_span, served
 from ..messages import WebRequest, WebResponse
 from ..settings import ServerSettings
 
@@ -121,21 +122,25 @@ class PhoneEndpoint:
         """Serve one delivery from sync code (a WSGI worker)."""
         started = time.perf_counter()
         note: str | None = None
-        try:
-            checked = self._checked(request)
-            if isinstance(checked, Ended):
-                response, note = checked.response, checked.note
-            else:
-                desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
-                outcome = desk.handle(*checked)
-                metrics.webhook_delivery(outcome.result, outcome.decision)
-                self._attach(checked[1], outcome)
-                response, note = self._answer(outcome), outcome.result
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:  # a bug or a router's own error: a JSON 500 (OpenAI redelivers), one line
-            response, note = self._internal(exc), "error"
-            metrics.webhook_delivery("error")
+        with served(request) as span:
+            try:
+                checked = self._checked(request)
+                if isinstance(checked, Ended):
+                    response, note = checked.response, checked.note
+                else:
+                    desk = CallDesk(self.ledger, self._router(), service_act(self._service(), timeout=self._timeout))
+                    with decision_span() as deciding:
+                        outcome = desk.handle(*checked)
+                        decided(deciding, outcome.result, outcome.decision)
+                    metrics.webhook_delivery(outcome.result, outcome.decision)
+                    self._attach(checked[1], outcome)
+                    response, note = self._answer(outcome), outcome.result
+            except Refused as refusal:
+                response = refusal.response
+            except Exception as exc:  # a bug or a router's own error: a JSON 500 (OpenAI redelivers), one line
+                response, note = self._internal(exc), "error"
+                metrics.webhook_delivery("error")
+            answered(span, response)
         log_access(request, response, started, note)
         return response
 
@@ -144,21 +149,25 @@ class PhoneEndpoint:
         ``a``-twins (their attempts run in worker threads)."""
         started = time.perf_counter()
         note: str | None = None
-        try:
-            checked = self._checked(request)
-            if isinstance(checked, Ended):
-                response, note = checked.response, checked.note
-            else:
-                desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
-                outcome = await desk.ahandle(*checked)
-                metrics.webhook_delivery(outcome.result, outcome.decision)
-                self._attach(checked[1], outcome)
-                response, note = self._answer(outcome), outcome.result
-        except Refused as refusal:
-            response = refusal.response
-        except Exception as exc:
-            response, note = self._internal(exc), "error"
-            metrics.webhook_delivery("error")
+        with served(request) as span:
+            try:
+                checked = self._checked(request)
+                if isinstance(checked, Ended):
+                    response, note = checked.response, checked.note
+                else:
+                    desk = CallDesk(self.ledger, self._router(), aservice_act(self._service(), timeout=self._timeout))
+                    with decision_span() as deciding:
+                        outcome = await desk.ahandle(*checked)
+                        decided(deciding, outcome.result, outcome.decision)
+                    metrics.webhook_delivery(outcome.result, outcome.decision)
+                    self._attach(checked[1], outcome)
+                    response, note = self._answer(outcome), outcome.result
+            except Refused as refusal:
+                response = refusal.response
+            except Exception as exc:
+                response, note = self._internal(exc), "error"
+                metrics.webhook_delivery("error")
+            answered(span, response)
         log_access(request, response, started, note)
         return response
 
