@@ -106,9 +106,13 @@ class DelegationContext:
         await self._controller.append("thinking", text, self.delegation_id)
 
     async def say(self, text: str) -> None:
-        """``session.commentary.append`` for this delegation (spoken); it answers the delegation."""
-        await self._controller.append("commentary", text, self.delegation_id)
-        self.answered = True
+        """``session.commentary.append`` for this delegation (spoken); it answers the delegation once sent (even
+        if the session ends before the server's pong confirms it)."""
+        sent = asyncio.Event()
+        try:
+            await self._controller.append("commentary", text, self.delegation_id, sent=sent)
+        finally:
+            self.answered = self.answered or sent.is_set()
 
 
 #: A client delegate: sync or async, takes the context, may return the text to say.
@@ -385,6 +389,9 @@ class LiveController(RealtimeController):
             except TimeoutError:
                 why = None if context.answered else f"no answer within {self._delegation_deadline} s"
             except asyncio.CancelledError:
+                if context.answered:  # the session ended after the answer went out: it was answered
+                    self.delegations_answered += 1
+                    metrics.delegation("answered")
                 raise
             except Exception as error:  # the delegate's bug: the caller hears a polite refusal, the call goes on
                 why = None if context.answered else f"the delegate raised {type(error).__name__}"
@@ -413,9 +420,12 @@ class LiveController(RealtimeController):
 
     # -- steering ---------------------------------------------------------------------------------------------
 
-    async def append(self, kind: str, text: str, delegation_id: str | None) -> None:
+    async def append(
+        self, kind: str, text: str, delegation_id: str | None, *, sent: asyncio.Event | None = None
+    ) -> None:
         """``session.<kind>.append`` (``instructions``, ``thinking``, ``commentary``) of ``text``, in chunks of
-        at most :data:`APPEND_CHARS` characters, each with ``delegation_id`` (``None`` for steering, §7.6)."""
+        at most :data:`APPEND_CHARS` characters, each with ``delegation_id`` (``None`` for steering, §7.6).
+        ``sent`` is set once every chunk was written on a socket (before its pong confirms them)."""
         if kind not in ("instructions", "thinking", "commentary"):
             raise ValueError(f"unknown append kind {kind!r}")
         if not isinstance(text, str) or not text.strip():
@@ -432,6 +442,8 @@ class LiveController(RealtimeController):
                 for chunk in chunks:
                     event = {"type": f"session.{kind}.append", "content": chunk, "delegation_id": delegation_id}
                     await self.send(event)
+                if sent is not None:
+                    sent.set()
                 pong = await self._ping()
                 async with asyncio.timeout(APPEND_WAIT):
                     await pong  # the server read the text; a socket that drops first gets all of it again
