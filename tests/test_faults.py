@@ -13,6 +13,7 @@ emulator received).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -420,6 +421,14 @@ def test_the_fault_matrix(row: Row, emulator: Emulator, make_container: Any) -> 
     container = make_container(config, sleep=sleeps.append)
     service = container.realtime_session_service()
     container.gateway()  # built before any measurement
+    if row.max_peak_bytes is not None:
+        # the same call once, unmeasured: what it imports or caches on first use (codecs, the tracer with the
+        # tracing extra) is not the memory a response costs, and a test run alone would count it
+        emulator.enqueue(*row.faults())
+        with contextlib.suppress(Exception):
+            service.create_realtime_session(REQUEST)
+        emulator.clear()
+        sleeps.clear()
     emulator.enqueue(*row.faults())
     logger = logging.getLogger("realtime_service")
     counter, level = _AttemptCounter(), logger.level

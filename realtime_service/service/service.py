@@ -772,7 +772,7 @@ class RealtimeSessionService:
         unknown = False
         attempts = 0
 
-        failed: BaseException | None = None
+        failed = ""  # the last attempt's failure kind (never the exception: its traceback holds the response)
 
         def attempt(number: int) -> HttpResponse:
             nonlocal unknown, attempts, failed
@@ -782,7 +782,7 @@ class RealtimeSessionService:
                 return self._attempt(prepared, deadline, timeout, extra_headers, number, unknown)
             except (APIConnectionError, APIStatusError) as exc:
                 unknown = unknown or outcome_unknown(exc)
-                failed = exc
+                failed = metrics.upstream_outcome(exc)
                 raise
 
         started = time.perf_counter()
@@ -805,7 +805,7 @@ class RealtimeSessionService:
         unknown = False
         attempts = 0
 
-        failed: BaseException | None = None
+        failed = ""  # the last attempt's failure kind (never the exception: its traceback holds the response)
 
         async def attempt(number: int) -> HttpResponse:
             nonlocal unknown, attempts, failed
@@ -822,7 +822,7 @@ class RealtimeSessionService:
                 )
             except (APIConnectionError, APIStatusError) as exc:
                 unknown = unknown or outcome_unknown(exc)
-                failed = exc
+                failed = metrics.upstream_outcome(exc)
                 raise
 
         started = time.perf_counter()
@@ -1122,10 +1122,10 @@ def _count(operation: Operation[Any], exc: BaseException | None, started: float,
         metrics.upstream_call(operation.path_key, outcome, time.perf_counter() - started, attempts)
 
 
-def _retry_event(number: int, failed: BaseException | None) -> None:
+def _retry_event(number: int, failed: str) -> None:
     """Attempt ``number`` > 1 is a retry: an event on the operation's span, with the failure kind before it."""
     if number > 1:
-        tracing.add_event("retry", {"attempt": number, "reason": metrics.upstream_outcome(failed)})
+        tracing.add_event("retry", {"attempt": number, "reason": failed})
 
 
 def _span_answered(span: tracing.Span, response: HttpResponse) -> None:
