@@ -210,6 +210,29 @@ def _scale_driver(channel: Any, stats: _Stats) -> None:
             raise
 
 
+def _next_tool_call(held: _Held) -> tuple[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """A scale call's next function call (both load generators send it): its call id and its three events
+    (``response.created``, the completed ``output_item.done``, ``response.done``); the call's clock moves on."""
+    held.number += 1
+    held.next_tool += held.tool_every
+    call_id = f"call_{held.number}"
+    response_id = "resp_" + call_id + "a"
+    created = {"type": "response.created", "response": _response(response_id, "in_progress", [])}
+    done_item, done = _function_call(response_id, call_id)
+    return call_id, (created, done_item, done)
+
+
+def _transcript() -> dict[str, Any]:
+    """A caller transcript, stamped just before it is sent (the lag's start)."""
+    return {
+        "type": "conversation.item.input_audio_transcription.completed",
+        "item_id": "item_caller",
+        "content_index": 0,
+        "transcript": "Still there?",
+        "server_ts": time.time(),
+    }
+
+
 def _pace(stats: _Stats) -> None:
     """Send each held call ``rate`` caller transcripts a second, spread evenly over each period, stamped just
     before sending, and a function call every ``tool_every`` seconds; until the calls have all gone."""
@@ -227,28 +250,14 @@ def _pace(stats: _Stats) -> None:
                 time.sleep(wait)  # pacing the sends (the bench's rate), not waiting for an outcome
             try:
                 if each.pending is None and time.perf_counter() >= each.next_tool:
-                    each.number += 1
-                    call_id = f"call_{each.number}"
-                    response_id = "resp_" + call_id + "a"
-                    each.channel.send(
-                        {"type": "response.created", "response": _response(response_id, "in_progress", [])}
-                    )
-                    done_item, done = _function_call(response_id, call_id)
+                    call_id, (created, done_item, done) = _next_tool_call(each)
+                    each.channel.send(created)
                     with stats.lock:
                         each.pending = (call_id, time.perf_counter())
                         stats.asked += 1
                     each.channel.send(done_item)
                     each.channel.send(done)
-                    each.next_tool += each.tool_every
-                each.channel.send(
-                    {
-                        "type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": "item_caller",
-                        "content_index": 0,
-                        "transcript": "Still there?",
-                        "server_ts": time.time(),
-                    }
-                )
+                each.channel.send(_transcript())
                 with stats.lock:
                     stats.events += 1
             except Exception as error:
@@ -391,25 +400,13 @@ async def _serve_asyncio_main() -> int:
                     await asyncio.sleep(wait)  # pacing the sends (the bench's rate)
                 try:
                     if each.pending is None and time.perf_counter() >= each.next_tool:
-                        each.number += 1
-                        call_id = f"call_{each.number}"
-                        response_id = "resp_" + call_id + "a"
-                        created = {"type": "response.created", "response": _response(response_id, "in_progress", [])}
+                        call_id, (created, done_item, done) = _next_tool_call(each)
                         await each.channel.send(json.dumps(created))
-                        done_item, done = _function_call(response_id, call_id)
                         each.pending = (call_id, time.perf_counter())
                         stats.asked += 1
                         await each.channel.send(json.dumps(done_item))
                         await each.channel.send(json.dumps(done))
-                        each.next_tool += each.tool_every
-                    transcript = {
-                        "type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": "item_caller",
-                        "content_index": 0,
-                        "transcript": "Still there?",
-                        "server_ts": time.time(),
-                    }
-                    await each.channel.send(json.dumps(transcript))
+                    await each.channel.send(json.dumps(_transcript()))
                     stats.events += 1
                 except Exception as error:
                     if "ConnectionClosed" not in type(error).__name__:
