@@ -228,6 +228,36 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: Header names whose value is a credential: masked in any log line that names them.
+_AUTH_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
+_AUTH_LINE = re.compile(r"(?i)\b(authorization|api-key)(\s*[:=]\s*)[^\r\n]*")
+#: A browser's key rides in its WebSocket subprotocol (``openai-insecure-api-key.ek_...``): masked wherever it shows.
+_KEY_SUBPROTOCOL = re.compile(r"(?i)(openai-insecure-api-key\.)[^,\s]+")
+
+
+class SocketLogFilter(logging.Filter):
+    """Masks credential headers of handshake log lines (``> Authorization: Bearer ...``, a key offered as a
+    subprotocol) and scrubs every registered secret from what remains: ``websockets`` logs a handshake's headers
+    at DEBUG, on both sides. Attach it to the logger a socket is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scrub = RedactingFilter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in _AUTH_HEADERS:
+            record.args = (args[0], "<redacted>")
+        self._scrub.filter(record)
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken format string: mask what the handler would print of it
+            text = f"{record.msg!s} {record.args!r}"
+        text = _AUTH_LINE.sub(r"\1\2<redacted>", text)
+        record.msg, record.args = _KEY_SUBPROTOCOL.sub(r"\1<redacted>", text), None
+        return True
+
+
 #: Every logger this package writes to: each scrubs what is logged on it, whatever handler a host attaches.
 PACKAGE_LOGGERS = (
     "realtime_service",
@@ -238,6 +268,7 @@ PACKAGE_LOGGERS = (
     "realtime_service.webhooks",
     "realtime_service.sideband",
     "realtime_service.emulator.ring",
+    "realtime_service.emulator.socket",
     "realtime_service.sideband.socket",
     "realtime_service.sideband.phone",
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import socket
 import struct
 from collections.abc import Iterator
@@ -640,3 +641,23 @@ def test_a_sideband_attaching_to_a_primary_session_takes_over_its_one_script() -
     assert record.script_state == ScriptState("done")
     outputs = [e for e in record.client_events if e.event["type"] == "conversation.item.create"]
     assert len(outputs) == 1
+
+
+def test_the_emulators_socket_log_at_debug_shows_the_handshake_but_no_key(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``websockets`` logs every handshake header at DEBUG: the emulator's sockets log through a logger that masks
+    the ``Authorization`` header and a key offered as the browser's subprotocol."""
+    key = _mint(emu)
+    url = f"ws://127.0.0.1:{emu.port}/v1/realtime?model=gpt-realtime"
+    with caplog.at_level(logging.DEBUG, logger="realtime_service.emulator.socket"):
+        with connect(url, subprotocols=["realtime", f"openai-insecure-api-key.{key}"], open_timeout=WAIT) as ws:  # type: ignore[list-item]
+            next_json(ws)
+        with _ws(emu, "/realtime?model=gpt-realtime") as ws:
+            next_json(ws)
+    lines = [r.getMessage() for r in caplog.records if r.name == "realtime_service.emulator.socket"]
+    assert any(line.startswith("< GET /v1/realtime") for line in lines), lines[:5]
+    assert any("openai-insecure-api-key.<redacted>" in line for line in lines), lines
+    assert any(line.lower().startswith("< authorization: <redacted>") for line in lines), lines
+    assert key not in caplog.text
+    assert emu.api_key not in caplog.text

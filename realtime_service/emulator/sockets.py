@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import secrets
 import socket
 import struct
@@ -20,12 +21,17 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..redaction import SocketLogFilter
 from .core import SocketClosed, SocketSession
 from .replies import Reply
 
 if TYPE_CHECKING:
     from websockets.sync.connection import Connection
 
+#: What ``websockets`` logs of the emulator's sockets (handshakes, frames at DEBUG): keys and tokens masked, as on
+#: the package's own sockets, whatever level a test runs at.
+SOCKET_LOGGER = logging.getLogger("realtime_service.emulator.socket")
+SOCKET_LOGGER.addFilter(SocketLogFilter())
 SEND_STALL_TIMEOUT = 10.0
 """Seconds a send may wait for a client that does not read before the connection is dropped, so one stuck
 client never holds its handler thread forever. Sends only (``SO_SNDTIMEO``): a client that listens without
@@ -188,7 +194,7 @@ def serve_websocket(
         """The first of the route's subprotocols the client offers, else none (never a refusal)."""
         return next((Subprotocol(name) for name in subprotocols if name in offered), None)
 
-    protocol = ServerProtocol(max_size=max_message_bytes, select_subprotocol=select)
+    protocol = ServerProtocol(max_size=max_message_bytes, select_subprotocol=select, logger=SOCKET_LOGGER)
     # The request goes through the protocol's own parser (re-serialised from what http.server parsed), so the
     # protocol moves on to frames exactly as it would on a socket it had read itself.
     head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"
@@ -197,7 +203,7 @@ def serve_websocket(
     if requests:
         response = protocol.accept(requests[0])
     else:  # the library's parser refused it (a header line beyond its limits...) and gave up on that protocol
-        protocol = ServerProtocol(max_size=max_message_bytes)
+        protocol = ServerProtocol(max_size=max_message_bytes, logger=SOCKET_LOGGER)
         response = protocol.reject(400, "Failed to open a WebSocket connection: the request is not valid HTTP.\n")
     if _pending_bytes(sock, rfile):
         response = protocol.reject(400, "Data was sent before the WebSocket handshake completed.\n")

@@ -92,7 +92,7 @@ def _lease_guarded_delegate(delegate: Any, keeper: LeaseKeeper, stop: asyncio.Ev
 def _mask_sdk_handshakes() -> None:
     """The Agents SDK connects with ``websockets`` on its default logger, which logs the request headers (the
     service's key) at DEBUG: the sideband's redacting filter goes on it too (once)."""
-    from .connection import SocketLogFilter
+    from ..redaction import SocketLogFilter
 
     client_logger = logging.getLogger("websockets.client")
     if not any(isinstance(each, SocketLogFilter) for each in client_logger.filters):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
-from ..redaction import SECRETS, RedactingFilter
+from ..redaction import SECRETS, SocketLogFilter
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -41,28 +41,6 @@ OPEN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
 #: The ``websockets`` options a caller may change (``socket_options``); the headers, logger and proxy are ours.
 TUNABLE = frozenset({"ping_interval", "ping_timeout", "max_size", "max_queue", "open_timeout", "close_timeout"})
-#: Header names whose value is a credential: masked in any log line that names them.
-_AUTH_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
-_AUTH_LINE = re.compile(r"(?i)\b(authorization|api-key)(\s*[:=]\s*)[^\r\n]*")
-
-
-class SocketLogFilter(logging.Filter):
-    """Masks credential headers of handshake log lines (``> Authorization: Bearer ...``) and scrubs every
-    registered secret from what remains: the ``websockets`` client logs request headers at DEBUG."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._scrub = RedactingFilter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in _AUTH_HEADERS:
-            record.args = (args[0], "<redacted>")
-        self._scrub.filter(record)
-        record.msg = _AUTH_LINE.sub(r"\1\2<redacted>", str(record.msg))
-        return True
-
-
 #: The logger every sideband socket logs through (handshake, frames, keepalive), filtered by :class:`SocketLogFilter`.
 SOCKET_LOGGER = logging.getLogger("realtime_service.sideband.socket")
 if not any(isinstance(each, SocketLogFilter) for each in SOCKET_LOGGER.filters):
