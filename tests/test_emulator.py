@@ -22,7 +22,7 @@ import pytest
 import requests
 from waiting import wait_until
 
-from realtime_service.emulator import Call, Emulator, Fault, Reply, http_date, main
+from realtime_service.emulator import Call, Emulator, Fault, Reply, TooManyFaults, http_date, main
 
 SESSIONS = "/v1/realtime/sessions"
 ROOT = Path(__file__).resolve().parents[1]
@@ -590,6 +590,21 @@ def test_clear_forgets_requests_and_pending_faults(emu: Emulator, client: reques
     assert emu.requests == []
     assert emu.pending_faults == 0
     assert post(client, emu, {}).status_code == 200
+
+
+def test_the_fault_queue_is_bounded_and_a_refused_batch_queues_nothing(
+    emu: Emulator, client: requests.Session
+) -> None:
+    """``times=10**9`` would build a list of a billion faults: refused whole before anything is allocated."""
+    emu.enqueue(Fault.status(503))
+    with pytest.raises(TooManyFaults, match="at most 100,000 faults may be pending"):
+        emu.enqueue(Fault.status(500), Fault.status(502), times=10**9)
+    with pytest.raises(TypeError, match="expected a Fault, got str"):
+        emu.enqueue("500")  # type: ignore[arg-type]
+    assert emu.pending_faults == 1
+    assert post(client, emu, {}).status_code == 503
+    emu.enqueue(Fault.status(500), Fault.status(502), times=2)
+    assert [post(client, emu, {}).status_code for _ in range(5)] == [500, 502, 500, 502, 200]
 
 
 # faults: statuses and headers

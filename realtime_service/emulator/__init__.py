@@ -10,7 +10,7 @@ schemas so that tests can cross-check the two. Its SDP answers come from
 from .call_registry import CallRecord, CallRegistry, ClientEvent, Decision
 from .cli import main
 from .core import Call, Channel, RecordedRequest, Route, SocketClosed
-from .faults import Fault, http_date
+from .faults import Fault, TooManyFaults, http_date
 from .replies import Reply
 from .server import Emulator
 from .socket_faults import SocketFault, SocketFaultRecord, TooManySocketFaults
@@ -30,6 +30,7 @@ __all__ = [
     "SocketClosed",
     "SocketFault",
     "SocketFaultRecord",
+    "TooManyFaults",
     "TooManySocketFaults",
     "http_date",
     "main",

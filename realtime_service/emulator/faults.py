@@ -13,7 +13,7 @@ import json as _json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -166,16 +166,34 @@ class Fault:
         return replace(base, compress=True)
 
 
-class FaultQueue:
-    """A thread-safe FIFO of faults, one consumed per request."""
+#: REST faults that may be pending at once: a test's queue, not a memory sink (``enqueue(f, times=10**9)``).
+MAX_PENDING_FAULTS = 100_000
 
-    def __init__(self) -> None:
+
+class TooManyFaults(ValueError):
+    """Queuing these would exceed :data:`MAX_PENDING_FAULTS` pending faults; none of them was queued."""
+
+
+class FaultQueue:
+    """A thread-safe, bounded FIFO of faults, one consumed per request."""
+
+    def __init__(self, max_pending: int = MAX_PENDING_FAULTS) -> None:
         self._lock = threading.Lock()
+        self._max = max_pending
         self._queue: deque[Fault] = deque()
 
-    def extend(self, faults: Iterable[Fault]) -> None:
+    def extend(self, faults: Sequence[Fault], times: int = 1) -> None:
+        """Queue ``faults`` ``times`` times over, all or none (:class:`TooManyFaults`)."""
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"expected a Fault, got {type(fault).__name__}")
         with self._lock:
-            self._queue.extend(faults)
+            if len(self._queue) + len(faults) * times > self._max:
+                raise TooManyFaults(
+                    f"at most {self._max:,} faults may be pending ({len(self._queue):,} are): none was queued"
+                )
+            for _ in range(times):
+                self._queue.extend(faults)
 
     def pop(self) -> Fault | None:
         if not self._queue:  # an unlocked peek keeps the common no-fault path cheap

@@ -570,10 +570,11 @@ class Emulator:
     # scripting and inspection
 
     def enqueue(self, *faults: Fault, times: int = 1) -> None:
-        """Queue ``faults`` (the whole sequence, ``times`` times), consumed one per request in order."""
+        """Queue ``faults`` (the whole sequence, ``times`` times), consumed one per request in order; all or none:
+        :class:`~.faults.TooManyFaults` beyond :data:`~.faults.MAX_PENDING_FAULTS` pending."""
         if times < 0:
             raise ValueError("times must be >= 0")
-        self._faults.extend(list(faults) * times)
+        self._faults.extend(faults, times)
 
     @property
     def pending_faults(self) -> int:
