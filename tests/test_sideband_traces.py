@@ -284,3 +284,40 @@ def test_each_live_delegation_is_one_span_answered_or_refused(spans: InMemorySpa
         assert span.parent is None
         assert [link.context.span_id for link in span.links] == [request.context.span_id]
     assert_nothing_secret(spans, [api_key, ARGUMENT_MARK, OUTPUT_MARK, CALLER_NUMBER, "42 dollars", "broken"])
+
+
+def test_a_tool_still_running_when_the_call_ends_ends_its_span_with_no_outcome(spans: InMemorySpanExporter) -> None:
+    """The call closed while its tool ran: the tool's task is cancelled, and its span says neither an outcome
+    nor a failure (the tool was stopped, not broken)."""
+    started = asyncio.Event()
+
+    class Stuck(Tools):
+        async def run(self, name: str, arguments: str, *, call_id: str) -> str:
+            started.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never reached")
+
+    script = [
+        {"model_calls": {"name": "lookup_order", "arguments": {"order_id": "1"}, "call_id": "call_stuck"}},
+        {"expect_output": {"timeout": 30}},
+        "hangup",
+    ]
+    with Emulator() as emulator:
+        emulator.calls.add(CallRecord(id="rtc_c", api="realtime", transport="sip", state="accepted", created_at=0.0))
+        emulator.script_call("rtc_c", script)
+
+        async def main() -> Any:
+            handle = await service_for(emulator).aattach_call("rtc_c", tools=Stuck(), tool_timeout=60, **FAST)
+            async with asyncio.timeout(30):
+                await started.wait()
+                return await handle.close()
+
+        end = asyncio.run(main())
+    assert end.reason == "closed"
+    (span,) = tool_spans(spans)
+    assert dict(span.attributes or {}) == {
+        "realtime_service.api": "realtime",
+        "realtime_service.call_id": "rtc_c",
+        "realtime_service.tool_call_id": "call_stuck",
+    }
+    assert span.status.status_code is StatusCode.UNSET
