@@ -4,7 +4,8 @@ OpenTelemetry SDK's in-memory exporter: each function call a controller answers 
 refused at once), each Live client delegation one ``realtime_service.delegation`` span; their tool and outcome are
 the metrics' own labels; they are roots of their own traces, linked to the span that was current when the
 sideband was attached (never children of a request that ended long before); no argument, output, key or number
-reaches a name, an attribute or an event."""
+reaches a name, an attribute or an event. GPT-Live Responses delegations' tool calls are the same spans,
+labelled ``live``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sideband_fakes import FAST, Tools, service_for, settled
+from sideband_fakes import FAST, ORDER, Tools, service_for, settled
 
 from realtime_service.emulator import CallRecord, Emulator
 from realtime_service.observability import metrics, tracing
@@ -321,3 +322,32 @@ def test_a_tool_still_running_when_the_call_ends_ends_its_span_with_no_outcome(s
         "realtime_service.tool_call_id": "call_stuck",
     }
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_a_live_responses_delegations_tool_call_is_a_live_tool_span(spans: InMemorySpanExporter) -> None:
+    """GPT-Live: a function call of a Responses delegation runs through the same code, labelled ``live``."""
+    session = {"type": "live", "model": "gpt-live-1"}
+    with Emulator() as emulator:
+        record = CallRecord(id="live_t", api="live", transport="sip", state="accepted", created_at=0.0, session=session)
+        emulator.calls.add(record)
+        emulator.script_call("live_t", ORDER)
+
+        async def main() -> None:
+            with tracing.span("POST /session", "server"):
+                handle = await service_for(emulator).aattach_live_session("live_t", tools=Marked(), **FAST)
+            async with asyncio.timeout(60):
+                await handle.closed()
+
+        asyncio.run(main())
+        assert settled(emulator, "live_t").script_state.status == "done"
+    (request,) = [span for span in spans.get_finished_spans() if span.name == "POST /session"]
+    (span,) = tool_spans(spans)
+    assert dict(span.attributes or {}) == {
+        "realtime_service.api": "live",
+        "realtime_service.call_id": "live_t",
+        "realtime_service.tool_call_id": "call_1",
+        "realtime_service.tool": "lookup_order",
+        "realtime_service.outcome": "ok",
+    }
+    assert span.parent is None
+    assert [link.context.span_id for link in span.links] == [request.context.span_id]
