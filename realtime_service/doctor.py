@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
+import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -323,6 +325,82 @@ def _host_pattern(host: str) -> bool:
     return bool(hostname) and (not port or port.isdigit())
 
 
+def check_metrics(deployment: Deployment) -> list[Check]:
+    """Whether ``serve`` answers Prometheus scrapes and where (``server.metrics``), and that the extra it needs is
+    installed (``serve`` refuses to start without it); an address open beyond a private network warns (the
+    listener has no authentication)."""
+    from .observability import metrics
+
+    try:
+        settings = deployment.server_settings().metrics
+    except ConfigurationError:
+        return [Check("metrics", FAIL, "not checked: the server config does not load")]
+    if settings is None:
+        return [Check("metrics", OK, "off (server.metrics not set)")]
+    host = f"[{settings.address}]" if ":" in settings.address else settings.address
+    where = f"http://{host}:{settings.port}/metrics"
+    if not metrics.available():
+        return [
+            Check(
+                "metrics",
+                FAIL,
+                f"server.metrics is {where} but prometheus-client is not installed: serve would refuse to start "
+                f"(pip install '{metrics.EXTRA}')",
+            )
+        ]
+    shown = f"on at {where} (prometheus-client {_version('prometheus-client')}), apart from the public port"
+    try:
+        address = ipaddress.ip_address(settings.address)
+    except ValueError:  # a host name: where it resolves is the host's business
+        return [Check("metrics", OK, shown)]
+    if address.is_unspecified or not (address.is_loopback or address.is_private):
+        return [
+            Check(
+                "metrics",
+                WARN,
+                f"{shown}; {settings.address} is not a loopback or private address and the listener has no "
+                "authentication: keep it from the internet",
+            )
+        ]
+    return [Check("metrics", OK, shown)]
+
+
+def check_tracing(deployment: Deployment) -> list[Check]:
+    """Whether ``serve`` will make OpenTelemetry spans: the API must be importable (the ``tracing`` extra), and
+    spans go somewhere only under a real tracer provider, which ``serve`` never sets itself: the host's choice
+    (``opentelemetry-instrument``, ``OTEL_PYTHON_TRACER_PROVIDER``). Run ``doctor`` the way ``serve`` runs and
+    this process has the provider ``serve`` would have."""
+    from .observability import tracing
+
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return [Check("tracing", OK, f"off: opentelemetry-api is not installed (pip install '{tracing.EXTRA}')")]
+    api = f"opentelemetry-api {_version('opentelemetry-api') or '(version unknown)'}"
+    provider = trace.get_tracer_provider()  # the one serve's spans would go to, started the same way
+    if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        kind = f"{type(provider).__module__}.{type(provider).__name__}"
+        return [Check("tracing", OK, f"on: {api}, spans go to {kind} (serve started the same way does the same)")]
+    sdk = _version("opentelemetry-sdk")
+    return [
+        Check(
+            "tracing",
+            OK,
+            f"available ({api}, {f'opentelemetry-sdk {sdk}' if sdk else 'no opentelemetry-sdk'}) but no tracer "
+            "provider is configured: serve's spans go nowhere unless it runs under one (opentelemetry-instrument, "
+            "OTEL_PYTHON_TRACER_PROVIDER)",
+        )
+    ]
+
+
+def _version(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or ``None`` when it is not installed (nothing is imported)."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 #: The checks, in the order they print.
 CHECKS: tuple[Callable[[Deployment], list[Check]], ...] = (
     check_settings,
@@ -332,6 +410,8 @@ CHECKS: tuple[Callable[[Deployment], list[Check]], ...] = (
     check_phone_settings,
     check_rate_limit_storage,
     check_allowed_hosts,
+    check_metrics,
+    check_tracing,
 )
 
 

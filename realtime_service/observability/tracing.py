@@ -161,3 +161,44 @@ def _checked(attributes: Mapping[str, object] | None) -> dict[str, Value]:
         return {}
     checked = {key: safe_value(value) for key, value in attributes.items()}
     return {key: value for key, value in checked.items() if value is not None}
+
+
+def current_link() -> Any | None:
+    """The current span's context when a real span is current (for :func:`root_span`'s link), else ``None``."""
+    if _get_tracer() is None:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return context if context.is_valid else None
+
+
+@contextmanager
+def root_span(name: str, attributes: Mapping[str, object] | None = None, link: Any | None = None) -> Iterator[Span]:
+    """An INTERNAL span that starts a trace of its own whatever is current, linked to ``link`` (a
+    :func:`current_link`): for work that outlives what started it (a sideband's tool calls run up to an hour after
+    the request that attached it ended: as that request's children they would dangle from a finished span).
+    An ``Exception`` leaving the block marks it failed by its class name; a cancellation does not (the work was
+    stopped, not broken: what the block set says how far it got)."""
+    tracer = _get_tracer()
+    if tracer is None:
+        yield _OFF
+        return
+    from opentelemetry import context, trace
+
+    with tracer.start_as_current_span(
+        name,
+        context=context.Context(),
+        kind=_kinds["internal"],
+        links=[trace.Link(link)] if link is not None else None,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        held = Span(current if current.is_recording() else None)
+        if attributes and held._span is not None:
+            held._span.set_attributes(_checked(attributes))
+        try:
+            yield held
+        except Exception as exc:
+            held.fail(type(exc).__name__)
+            raise

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..observability import metrics
+from ..observability import metrics, tracing
 from .events import (
     DelegationCreated,
     ErrorEvent,
@@ -52,6 +52,10 @@ logger = logging.getLogger("realtime_service.sideband")
 APPEND_CHARS = 1_200
 #: How long a client delegation may go unanswered before the refusal is spoken (seconds).
 DELEGATION_DEADLINE = 30.0
+#: The span of one client delegation (a root span linked to what attached the session, as the tool spans).
+DELEGATION_SPAN = "realtime_service.delegation"
+#: The delegation span's attribute of the delegation's id.
+DELEGATION_ID = "realtime_service.delegation_id"
 #: What is said when a delegation cannot be answered: no detail of why (no traceback, no secret).
 REFUSAL = "I'm sorry, I can't help with that right now."
 #: The transcript kept for delegates: the newest turns, and at most this many characters in all.
@@ -374,6 +378,11 @@ class LiveController(RealtimeController):
         task.add_done_callback(self._delegate_tasks.discard)
 
     async def _answer(self, context: DelegationContext) -> None:
+        attributes = self._span_attributes(DELEGATION_ID, context.delegation_id)
+        with tracing.root_span(DELEGATION_SPAN, attributes, self._link) as span:
+            await self._answer_in(context, span)
+
+    async def _answer_in(self, context: DelegationContext, span: tracing.Span) -> None:
         ident = context.delegation_id[:64]
         why: str | None = None
         if self._delegate is None:
@@ -390,22 +399,30 @@ class LiveController(RealtimeController):
                 why = None if context.answered else f"no answer within {self._delegation_deadline} s"
             except asyncio.CancelledError:
                 if context.answered:  # the session ended after the answer went out: it was answered
-                    self.delegations_answered += 1
-                    metrics.delegation("answered")
+                    self._delegation_done("answered", span)
                 raise
             except Exception as error:  # the delegate's bug: the caller hears a polite refusal, the call goes on
                 why = None if context.answered else f"the delegate raised {type(error).__name__}"
         if why is None:
-            self.delegations_answered += 1
-            metrics.delegation("answered")
+            self._delegation_done("answered", span)
             return
         logger.warning("session %s: delegation %s refused: %s", self.call_id, ident, why)
-        self.delegations_refused += 1
-        metrics.delegation("refused")
+        self._delegation_done("refused", span)
         try:
             await self.append("commentary", self._refusal, context.delegation_id)
         except (ConnectionError, OSError, _closed_error()) as error:
             logger.warning("session %s: the refusal of %s was not sent: %s", self.call_id, ident, type(error).__name__)
+
+    def _delegation_done(self, outcome: str, span: tracing.Span) -> None:
+        """A client delegation answered or refused: counted on the handle and the metrics, said on its span."""
+        if outcome == "answered":
+            self.delegations_answered += 1
+        else:
+            self.delegations_refused += 1
+        metrics.delegation(outcome)
+        span.set("realtime_service.outcome", outcome)
+        if outcome != "answered":
+            span.fail(outcome)
 
     async def _call_delegate(self, context: DelegationContext) -> Any:
         delegate = self._delegate

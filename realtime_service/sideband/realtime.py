@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from ..observability import metrics
+from ..observability import metrics, tracing
 from .events import ErrorEvent, OutputItemDone, ResponseCreated, ResponseDone, ServerEvent, parse_event
 
 if TYPE_CHECKING:
@@ -57,6 +57,10 @@ MAX_OUTPUT_CHARS = 768 * 1024
 #: that names thousands of calls must not start thousands of tasks).
 MAX_RUNNING_TOOLS = 64
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
+#: The span of one function call answered (run, or refused at once): a root span linked to what attached it.
+TOOL_SPAN = "realtime_service.tool_call"
+#: The tool span's attribute of the function call's id (the model's ``call_id``).
+TOOL_CALL_ID = "realtime_service.tool_call_id"
 
 
 @runtime_checkable
@@ -256,6 +260,8 @@ class RealtimeController:
         self._finishing = False
         #: The ``tool`` labels: the names the tools define, read at the first function call (metrics on only).
         self._tool_names: frozenset[str] | None = None
+        #: The span current when the controller started (its request's, a host's), linked from its tool spans.
+        self._link: Any = None
         self.ended: asyncio.Future[CallEnd] = asyncio.get_running_loop().create_future()
 
     # -- lifetime ---------------------------------------------------------------------------------------------
@@ -263,6 +269,7 @@ class RealtimeController:
     def start(self, socket: ClientConnection) -> None:
         """Run the loop on ``socket`` (already open) as a task; its end resolves :attr:`ended`."""
         self._socket = socket  # usable by the handle at once (update_session before the first event)
+        self._link = tracing.current_link()
         self._observers = [_ObserverTask(each, self, self._observer_queue) for each in self._observer_list]
         loop = asyncio.get_running_loop()
         self._sender_task = loop.create_task(self._sender(), name=f"sideband sender {self.call_id}")
@@ -513,17 +520,17 @@ class RealtimeController:
         self._order[call_id] = len(self._order)
         self._claimed(call_id)
         if self._tools is None:
-            self._tool_answered(event.name, "no_tools")
+            self._tool_answered(call_id, event.name, "no_tools")
             self._deliver(call_id, _error_output("no tools are available on this call"))
         elif not event.name:
-            self._tool_answered(event.name, "bad_call")
+            self._tool_answered(call_id, event.name, "bad_call")
             self._deliver(call_id, _error_output("the function call has no name"))
         elif not isinstance(event.arguments, str):
-            self._tool_answered(event.name, "bad_call")
+            self._tool_answered(call_id, event.name, "bad_call")
             self._deliver(call_id, _error_output("the arguments are not a JSON string"))
         elif len(self._running) >= MAX_RUNNING_TOOLS:
             self._ignore("busy", f"a function call beyond {MAX_RUNNING_TOOLS} running at once (answered with an error)")
-            self._tool_answered(event.name, "too_many")
+            self._tool_answered(call_id, event.name, "too_many")
             self._deliver(call_id, _error_output("too many tool calls at once"))
         else:
             self._running[call_id] = asyncio.get_running_loop().create_task(
@@ -531,36 +538,59 @@ class RealtimeController:
             )
 
     async def _run_tool(self, tools: ToolRunner, call_id: str, name: str, arguments: str) -> None:
-        started = time.monotonic()
-        outcome = "ok"
-        try:
-            async with asyncio.timeout(self._tool_timeout):
-                output = await tools.run(name, arguments, call_id=call_id)
-            if not isinstance(output, str):
-                output, outcome = _error_output("the tool returned no text"), "error"
-            elif len(output) > MAX_OUTPUT_CHARS:
-                output, outcome = _error_output("the tool's output was too large"), "too_large"
-            elif output.startswith(_ERROR_PREFIX):
-                outcome = "error"  # the runner's failure answer: a Toolbox's timeout, bad arguments, unknown name...
-        except TimeoutError:
-            logger.warning("call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout)
-            output, outcome = _error_output("the tool timed out"), "timeout"
-        except Exception as error:  # the runner broke its contract: the model hears of a failure, the call goes on
-            logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
-            output, outcome = _error_output("the tool failed"), "error"
-        self._tool_answered(name, outcome, time.monotonic() - started)
+        with tracing.root_span(TOOL_SPAN, self._span_attributes(TOOL_CALL_ID, call_id), self._link) as span:
+            started = time.monotonic()
+            outcome = "ok"
+            try:
+                async with asyncio.timeout(self._tool_timeout):
+                    output = await tools.run(name, arguments, call_id=call_id)
+                if not isinstance(output, str):
+                    output, outcome = _error_output("the tool returned no text"), "error"
+                elif len(output) > MAX_OUTPUT_CHARS:
+                    output, outcome = _error_output("the tool's output was too large"), "too_large"
+                elif output.startswith(_ERROR_PREFIX):
+                    outcome = "error"  # the runner's failure answer: a Toolbox's timeout, bad arguments, unknown name
+            except TimeoutError:
+                logger.warning(
+                    "call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout
+                )
+                output, outcome = _error_output("the tool timed out"), "timeout"
+            except Exception as error:  # the runner broke its contract: the model hears of a failure, the call goes on
+                logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
+                output, outcome = _error_output("the tool failed"), "error"
+            self._tool_answered(call_id, name, outcome, time.monotonic() - started, span)
         self.tools_run += 1
         self._running.pop(call_id, None)
         self._deliver(call_id, output)
         self._kick()
 
-    def _tool_answered(self, name: object, outcome: str, seconds: float | None = None) -> None:
-        """Count a function call answered: its ``tool`` label only from the tools' own definitions."""
-        if not metrics.enabled():
+    def _tool_answered(
+        self, call_id: str, name: object, outcome: str, seconds: float | None = None, span: tracing.Span | None = None
+    ) -> None:
+        """Count a function call answered and say it on its span (``span``: the run's; none: one made here, for a
+        call refused at once): its ``tool`` label only from the tools' own definitions, its outcome the metric's."""
+        if span is None:
+            with tracing.root_span(TOOL_SPAN, self._span_attributes(TOOL_CALL_ID, call_id), self._link) as refused:
+                self._tool_answered(call_id, name, outcome, seconds, refused)
+            return
+        counting = metrics.enabled()
+        if not counting and not span.recording:
             return
         if self._tool_names is None:
             self._tool_names = _defined_names(self._tools)
-        metrics.tool_call(self._metrics_api, metrics.tool_label(name, self._tool_names), outcome, seconds)
+        tool = metrics.tool_label(name, self._tool_names)
+        if counting:
+            metrics.tool_call(self._metrics_api, tool, outcome, seconds)
+        span.set("realtime_service.tool", tool)
+        span.set("realtime_service.outcome", outcome)
+        if outcome != "ok":
+            span.fail(outcome)
+
+    def _span_attributes(self, key: str, item_id: str) -> dict[str, object]:
+        """A tool call's or delegation's span attributes known at its start: the api, the call's (Live session's)
+        id, and ``key``: the function call's (delegation's) id; an id is kept only if
+        :func:`~..observability.tracing.safe_value` passes it (one that holds a number or a secret is dropped)."""
+        return {"realtime_service.api": self._metrics_api, "realtime_service.call_id": self.call_id, key: item_id}
 
     def _claimed(self, call_id: str) -> None:
         """A new call was taken on (before its output can exist): a subclass files it with its batch."""

@@ -44,6 +44,8 @@ def doctor(
             "phone config",
             "rate-limit storage",
             "allowed hosts",
+            "metrics",
+            "tracing",
         ):
             if rest.startswith(name):
                 lines.setdefault(name, []).append((verdict, rest[len(name) :].strip()))
@@ -346,3 +348,100 @@ def test_the_server_config_line_names_the_log_format_and_level(
     _, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
     assert verdicts(lines, "server config") == [FAIL]
     assert "'server.log_format'" in lines["server config"][0][1]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "verdict", "where"),
+    [
+        (None, OK, None),
+        ({"port": 9464}, OK, "http://127.0.0.1:9464/metrics"),
+        ({"address": "10.1.2.3", "port": 9464}, OK, "http://10.1.2.3:9464/metrics"),
+        ({"address": "::1", "port": 9464}, OK, "http://[::1]:9464/metrics"),
+        ({"address": "metrics.internal", "port": 9464}, OK, "http://metrics.internal:9464/metrics"),
+        ({"address": "0.0.0.0", "port": 9464}, WARN, "http://0.0.0.0:9464/metrics"),  # noqa: S104 - the case
+        ({"address": "100.64.0.1", "port": 9464}, WARN, "http://100.64.0.1:9464/metrics"),  # only read, never bound
+    ],
+)
+def test_the_metrics_line_says_whether_and_where_serve_answers_scrapes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator, metrics: Any, verdict: str, where: Any
+) -> None:
+    pytest.importorskip("prometheus_client")
+    config = write_config(tmp_path, {"server": {"metrics": metrics}} if metrics else {})
+    code, lines, out = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 0, out
+    ((shown, detail),) = lines["metrics"]
+    assert shown == verdict, detail
+    if where is None:
+        assert detail == "off (server.metrics not set)"
+    else:
+        assert detail.startswith(f"on at {where} (prometheus-client ")
+        assert ("no authentication" in detail) == (verdict == WARN)
+
+
+def test_a_metrics_setting_that_does_not_load_fails_the_metrics_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, emulator: Emulator
+) -> None:
+    config = write_config(tmp_path, {"server": {"metrics": {"port": 0}}})
+    code, lines, _ = doctor(capsys, "--config", config, environ=emulator_env(emulator))
+    assert code == 1
+    assert lines["metrics"] == [(FAIL, "not checked: the server config does not load")]
+
+
+#: Runs the CLI with the extras named in argv[1] (comma-separated) hidden from imports, as a core install.
+HIDDEN_EXTRAS = """
+import importlib.abc, sys
+hidden = set(filter(None, sys.argv[1].split(",")))
+class HideExtras(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in hidden:
+            raise ModuleNotFoundError(f"{name} hidden", name=name)
+        return None
+sys.meta_path.insert(0, HideExtras())
+from realtime_service.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def doctor_process(emulator: Emulator, *argv: str, hidden: str = "", **env: str) -> tuple[int, dict[str, str]]:
+    """``realtime-service doctor`` in a fresh interpreter (its own tracer provider, or none); name -> line."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", HIDDEN_EXTRAS, hidden, "doctor", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **emulator_env(emulator), **env},
+    )
+    assert not result.stderr, result.stderr
+    lines = {line[6:26].strip(): line for line in result.stdout.splitlines()[:-1]}
+    return result.returncode, lines
+
+
+def test_the_tracing_line_says_whether_serve_makes_spans_and_where_they_go(emulator: Emulator) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    code, lines = doctor_process(emulator)
+    assert code == 0
+    assert lines["tracing"].startswith("ok    tracing ")
+    assert "available (opentelemetry-api 1." in lines["tracing"]
+    assert "opentelemetry-sdk 1." in lines["tracing"]
+    assert "no tracer provider is configured: serve's spans go nowhere" in lines["tracing"]
+    # the SDK's provider named in the environment, as serve would inherit it: spans go there
+    code, lines = doctor_process(emulator, OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider")
+    assert code == 0
+    assert "on: opentelemetry-api 1." in lines["tracing"]
+    assert "spans go to opentelemetry.sdk.trace.TracerProvider" in lines["tracing"]
+
+
+def test_without_the_extras_tracing_is_off_and_metrics_set_fails(emulator: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"server": {"metrics": {"port": 9464}}})
+    code, lines = doctor_process(emulator, "--config", config, hidden="opentelemetry,prometheus_client")
+    assert code == 1
+    assert lines["tracing"].endswith(
+        "off: opentelemetry-api is not installed (pip install 'realtime-service[tracing]')"
+    )
+    assert lines["metrics"].startswith("fail  metrics ")
+    assert "prometheus-client is not installed: serve would refuse to start" in lines["metrics"]
+    assert "realtime-service[metrics]" in lines["metrics"]
+    code, lines = doctor_process(emulator, hidden="opentelemetry,prometheus_client")
+    assert code == 0, lines
+    assert lines["metrics"].endswith("off (server.metrics not set)")

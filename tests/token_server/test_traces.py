@@ -12,6 +12,7 @@ attribute, event or span name.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import requests
 from realtime_service.emulator import Emulator
 from realtime_service.emulator.faults import Fault
 from realtime_service.observability import tracing
+from realtime_service.testing import render_tree
 from realtime_service.web.servers.runners import ServedApp
 
 from .conftest import make_container
@@ -245,3 +247,65 @@ def test_without_a_provider_the_calls_cost_nothing_visible(emulator: Emulator) -
         span.set("http.response.status_code", 200)
         span.event("retry", {"attempt": 2})
     tracing.add_event("retry")
+
+
+def test_a_rendered_tree_is_the_same_text_on_every_run_without_durations(
+    emulator: Emulator, serve: Callable[..., ServedApp], spans: InMemorySpanExporter
+) -> None:
+    served = serve(auth="none")
+    answer = requests.post(f"{served.url}/token", json={}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    served.settle()
+    finished = spans.get_finished_spans()
+    (client,) = [span for span in finished if span.kind is SpanKind.CLIENT]
+    template = client.attributes["url.template"]  # type: ignore[index]
+    assert render_tree(finished, attributes=["http.route", "http.response.status_code"], durations=False) == (
+        "POST /token [SERVER] http.route=/token http.response.status_code=200\n"
+        f"└─ POST {template} [CLIENT] http.response.status_code=200"
+    )
+    timed = render_tree(finished, attributes=[]).splitlines()
+    assert [re.sub(r" \d+ ms$", "", line) for line in timed] == ["POST /token [SERVER]", f"└─ POST {template} [CLIENT]"]
+    assert all(re.search(r"\] \d+ ms$", line) for line in timed)
+    # the server span alone: the client span's parent was not captured, so it is a root of its own
+    assert render_tree([client], attributes=[], durations=False) == f"POST {template} [CLIENT]"
+
+
+#: One line of a rendered tree: the tree's lead, the name, the kind, the duration, attributes and links.
+TREE_LINE = re.compile(r"(?P<lead>(?:│  |   |├─ |└─ )*)(?P<name>.+?) \[(?P<kind>[A-Z]+)\](?: \d+ ms)?(?P<rest>.*)")
+
+
+def shape(tree: str) -> list[tuple[str, ...]]:
+    """Each line without its duration: lead, name, kind, then the attributes and links as shown."""
+    lines = []
+    for line in tree.strip("\n").splitlines():
+        match = TREE_LINE.fullmatch(line)
+        assert match is not None, line
+        lines.append((match["lead"], match["name"], match["kind"], match["rest"]))
+    return lines
+
+
+def test_the_docs_trace_tree_is_what_its_code_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/token-endpoint.md's /session trace: its Python block run as it stands, and the text block after it
+    showing what it rendered (names, kinds, nesting, attributes and links; durations vary)."""
+    pytest.importorskip("flask")
+    from markdown_it import MarkdownIt
+
+    page = ROOT / "docs" / "token-endpoint.md"
+    fences = [
+        token for token in MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8")) if token.type == "fence"
+    ]
+    (index,) = [i for i, token in enumerate(fences) if token.info == "python" and "render_tree(" in token.content]
+    shown = fences[index + 1]
+    assert shown.info == "text"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))  # examples.order_tools, as the page's reader has it
+    namespace: dict[str, object] = {"__name__": "docs_trace_block"}
+    exec(compile(fences[index].content, f"{page}:{fences[index].map}", "exec"), namespace)  # noqa: S102 - the page's own code
+    rendered = str(namespace["tree"])
+    assert shape(rendered) == shape(shown.content)
+    assert [line[:3] for line in shape(rendered)] == [
+        ("", "POST /session", "SERVER"),
+        ("└─ ", "POST /realtime/calls", "CLIENT"),
+        ("", "realtime_service.tool_call", "INTERNAL"),
+    ]
+    assert shape(rendered)[-1][3].endswith(" <- POST /session")
