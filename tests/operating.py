@@ -76,19 +76,20 @@ def promtool_commands() -> list[list[str]]:
     ]
 
 
-def alert_table() -> dict[str, str]:
-    """The page's table of alerts: the alert's name -> the expression shown (pipes inside code are not cells)."""
-    rows: dict[str, str] = {}
+def alert_table() -> dict[str, tuple[str, str]]:
+    """The page's table of alerts: the alert's name -> (what its first cell says after the name, such as
+    ``(critical, for 2m)``; the expression shown). Pipes inside code are not cell separators."""
+    rows: dict[str, tuple[str, str]] = {}
     for line in PAGE.read_text(encoding="utf-8").splitlines():
         if not line.startswith("| `RealtimeService"):
             continue
         cells = [cell.strip() for cell in re.findall(r"((?:`[^`]*`|[^|`])+)", line.strip().strip("|"))]
-        name = re.match(r"`(\w+)`", cells[0])
+        name = re.match(r"`(\w+)` (.*)", cells[0])
         expression = re.fullmatch(r"`([^`]+)`", cells[1])
         assert name, line
         assert expression, line
         assert len(cells) == 4, f"alert, expression, why, what to do: {line}"
-        rows[name[1]] = expression[1]
+        rows[name[1]] = (name[2], expression[1])
     return rows
 
 

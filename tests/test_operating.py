@@ -6,6 +6,7 @@ the page's configuration: ``token_server/test_prometheus.py``.)"""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from operating import (
     ALERTS,
     ALERTS_TEST,
     ROOT,
+    TARGET_LABELS,
     Query,
     alert_rules,
     alert_table,
@@ -89,7 +91,10 @@ def test_the_pages_table_names_exactly_the_rules_with_their_expressions() -> Non
     rules = alert_rules()
     assert list(table) == list(rules)
     for name, rule in rules.items():
-        assert table[name] == " ".join(rule["expr"].split()), name
+        shown, expression = table[name]
+        assert expression == " ".join(rule["expr"].split()), name
+        severity = rule["labels"]["severity"]
+        assert shown == (f"({severity}, for {rule['for']})" if "for" in rule else f"({severity})"), name
 
 
 def test_the_pages_prometheus_configuration_passes_promtool(tmp_path: Path) -> None:
@@ -156,6 +161,11 @@ def test_the_dashboard_is_grafana_schema_39_with_a_datasource_variable() -> None
     variables = {variable["name"]: variable for variable in board["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    job = re.fullmatch(r"label_values\((\w+), (\w+)\)", variables["job"]["definition"])
+    assert job, variables["job"]
+    assert variables["job"]["query"]["query"] == job[0]
+    assert job[1] in exposed_metrics()
+    assert job[2] in TARGET_LABELS
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids))
     for panel in board["panels"]:
@@ -209,3 +219,14 @@ def test_the_reader_refuses_what_it_cannot_read() -> None:
     for expr in ('{__name__="x"}', "sum by (a)", "x # comment"):
         with pytest.raises(PromQLError):
             problems(expr, {"x": frozenset()})
+
+
+def test_a_missing_prometheus_is_a_skip_the_ci_gate_accepts() -> None:
+    """Without Debian's prometheus these tests skip in words ``--only-system-skips`` lets through (a system
+    package), and the words are not those of a missing Python package."""
+    from skip_gate import SYSTEM_PACKAGE_REASON
+
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        prometheus_binary("promtool-that-is-not-installed")
+    assert SYSTEM_PACKAGE_REASON.search(str(skipped.value))
+    assert not SYSTEM_PACKAGE_REASON.search("prometheus-client is not installed")

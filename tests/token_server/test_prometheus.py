@@ -143,8 +143,9 @@ def documented_config(metrics_port: int) -> str:
 
 
 @pytest.fixture
-def prometheus_and_serve(tmp_path: Path, start: Any) -> Iterator[tuple[Prometheus, str]]:
-    """``serve`` (bearer auth, metrics on a free port) against a fresh emulator, and a Prometheus scraping it."""
+def prometheus_and_serve(tmp_path: Path, start: Any) -> Iterator[tuple[Prometheus, str, str]]:
+    """``serve`` (bearer auth, metrics on a free port) against a fresh emulator, and a Prometheus scraping it;
+    yields them and the emulator's API key."""
     prometheus_binary("prometheus")
     metrics_port = free_port()
     with Emulator() as emulator:
@@ -162,7 +163,7 @@ def prometheus_and_serve(tmp_path: Path, start: Any) -> Iterator[tuple[Prometheu
             folder.mkdir()
             prometheus = Prometheus(documented_config(metrics_port), folder)
             try:
-                yield prometheus, served.url
+                yield prometheus, served.url, emulator.api_key
             finally:
                 prometheus.stop()
         finally:
@@ -172,18 +173,20 @@ def prometheus_and_serve(tmp_path: Path, start: Any) -> Iterator[tuple[Prometheu
 
 @pytest.mark.timeout(240)
 def test_prometheus_scrapes_serve_with_the_documented_configuration(
-    prometheus_and_serve: tuple[Prometheus, str], browser: Any
+    prometheus_and_serve: tuple[Prometheus, str, str], browser: Any
 ) -> None:
-    prometheus, url = prometheus_and_serve
+    prometheus, url, api_key = prometheus_and_serve
     up = f'up{{job="{JOB}"}}'
     poll(lambda: prometheus.value(up) == 1, f"{up} == 1")
     began = time.monotonic()
     minted = f'realtime_service_keys_minted_total{{job="{JOB}"}}'
     assert prometheus.value(minted) == 0  # scraped before anything was minted
     bearer = {"Authorization": f"Bearer {TOKEN}"}
+    keys = []
     for count in (1, 2, 3):  # one at a time: each step is in Prometheus before the next (a staircase on the graph)
         answer = requests.post(f"{url}/token", json={}, headers=bearer, timeout=30)
         assert answer.status_code == 200, answer.text
+        keys.append(answer.json()["value"])
         poll(lambda count=count: prometheus.value(minted) == count, f"{minted} == {count}")
     refused = requests.post(f"{url}/token", json={}, headers={"Authorization": "Bearer not-the-token"}, timeout=30)
     assert refused.status_code == 401
@@ -194,6 +197,13 @@ def test_prometheus_scrapes_serve_with_the_documented_configuration(
     assert prometheus.value(f'realtime_service_requests_total{{job="{JOB}", route="token", status="200"}}') == 3
     assert prometheus.value(f'sum(realtime_service_refusals_total{{job="{JOB}"}})') == 1
     assert prometheus.value(f'count(up{{job="{JOB}"}})') == 1
+    # what Prometheus stored: no secret in any label name or value
+    stored = " ".join(
+        f"{name}={value}" for name in prometheus.api("labels") for value in prometheus.api(f"label/{name}/values")
+    )
+    assert "reason=unauthorized" in stored  # the check reads what was stored
+    for secret in (TOKEN, "not-the-token", api_key, *keys):
+        assert secret not in stored
 
     # the rules of deploy/prometheus/alerts.yml loaded, evaluated and healthy (an evaluation error is "err")
     def rules_evaluated() -> list[dict[str, Any]] | None:
