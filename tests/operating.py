@@ -317,3 +317,15 @@ def problems(expr: str, exposed: dict[str, frozenset[str]]) -> list[str]:
             if unknown:
                 found.append(f"{grouping.keyword}: {metric} has no label {sorted(unknown)}")
     return found
+
+
+def kept_labels(expr: str, exposed: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The labels a query's answer can carry, for a legend or an alert's summary to name: those of its ``by``
+    clauses when it aggregates, else those of its metrics (and the target's)."""
+    query = read(expr)
+    grouped = [grouping.labels for grouping in query.groupings if grouping.keyword == "by"]
+    if grouped:
+        return frozenset().union(*grouped) - {"le"}
+    if any(text in AGGREGATIONS for kind, text in tokens(expr) if kind == "ident"):
+        return frozenset()  # sum(...) with no by: no label is left
+    return frozenset().union(*(exposed.get(s.metric, frozenset()) for s in query.selectors)) | TARGET_LABELS

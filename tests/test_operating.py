@@ -23,6 +23,7 @@ from operating import (
     dashboard,
     dashboard_queries,
     exposed_metrics,
+    kept_labels,
     problems,
     prometheus_binary,
     prometheus_config_text,
@@ -230,3 +231,18 @@ def test_a_missing_prometheus_is_a_skip_the_ci_gate_accepts() -> None:
         prometheus_binary("promtool-that-is-not-installed")
     assert SYSTEM_PACKAGE_REASON.search(str(skipped.value))
     assert not SYSTEM_PACKAGE_REASON.search("prometheus-client is not installed")
+
+
+def test_legends_and_summaries_name_labels_their_query_keeps() -> None:
+    """A legend's ``{{label}}`` or a summary's ``$labels.label`` that the query aggregates away would show empty."""
+    exposed = exposed_metrics()
+    for panel in dashboard()["panels"]:
+        for target in panel["targets"]:
+            named = set(re.findall(r"\{\{(\w+)\}\}", target["legendFormat"]))
+            kept = kept_labels(without_grafana_variables(target["expr"]), exposed)
+            assert named <= kept, f"{panel['title']} / {target['refId']}: {sorted(named - kept)}"
+    for name, rule in alert_rules().items():
+        named = set(re.findall(r"\$labels\.(\w+)", rule["annotations"]["summary"]))
+        assert named <= kept_labels(rule["expr"], exposed), name
+    assert kept_labels("sum(rate(realtime_service_keys_minted_total[5m]))", exposed) == frozenset()
+    assert kept_labels("sum by (route) (rate(realtime_service_requests_total[5m]))", exposed) == {"route"}
