@@ -1,8 +1,9 @@
 """``--only-system-skips``: fail the run when a test is skipped for any reason but a missing system package.
 
 A skip hides a check; in CI the only acceptable ones are those the machine cannot help (Debian's chromium and
-chromium-driver, redis-server not installed or not starting). A skip whose reason names anything else (a Python
-package, a missing file, an environment variable) turns a passing run into exit code 1, listed at the end.
+chromium-driver, redis-server, prometheus not installed or not starting). A skip whose reason names anything else
+(a Python package, a missing file, an environment variable) turns a passing run into exit code 1, listed at the
+end.
 xfail is not a skip and is not counted.
 """
 
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 
 #: A reason that names a missing or unusable system package. Anything else is refused.
+#: ``prometheus`` is Debian's package (the server and promtool), never the ``prometheus-client`` Python package.
 SYSTEM_PACKAGE_REASON = re.compile(
-    r"\b(redis-server|chromium(-driver)?)\b.*\b(not installed|could not start)\b", re.IGNORECASE
+    r"\b(redis-server|chromium(-driver)?|prometheus(?!-))\b.*\b(not installed|could not start)\b", re.IGNORECASE
 )
 
 _OPTION = "--only-system-skips"
@@ -26,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         _OPTION,
         action="store_true",
         help="fail the run if a test is skipped for a reason other than a missing "
-        "system package (chromium, chromium-driver, redis-server)",
+        "system package (chromium, chromium-driver, redis-server, prometheus)",
     )
 
 

@@ -19,7 +19,9 @@ One rule per language, and a block no rule covers fails ``test_every_block_has_a
   the page itself shows.
 - ``yaml``: parses, and loads through the package's config loaders (``realtime:``, ``server:``, ``phone:``), or,
   when it is a list, through the emulator's script loader (a scripted conversation). A YAML block whose first
-  line is ``# NAME.yaml`` is that file for the page's commands.
+  line is ``# NAME.yaml`` is that file for the page's commands. One whose first line is ``# NAME`` of
+  :data:`OTHER_PROGRAMS` (``# prometheus.yml``) is another program's file: the test named there runs that program
+  on it (and must read it from this page).
 - ``json``: parses. ``ini``: a ``setup.cfg`` section (such as ``[mutmut]``) that ``configparser`` reads, whose
   keys are the ones the project's own ``setup.cfg`` has in that section. ``text``: diagrams, trees, signatures
   and output; must not be runnable Python, nor show a ``$`` prompt (that would be a ``console`` block).
@@ -71,6 +73,9 @@ NOT_OFFLINE: dict[str, str] = {}
 SERVER_START_SECONDS = 60
 COMMAND_SECONDS = 120
 CONSOLE_SCRIPT = Path(sys.executable).parent / "realtime-service"  # the installed command, as a reader runs it
+# YAML blocks that are another program's configuration (first line ``# NAME``), and the test that runs that program
+# on the block as the page shows it.
+OTHER_PROGRAMS = {"prometheus.yml": "tests/token_server/test_prometheus.py"}
 # Modules a Python block may import that the `test` extra does not bring, and the skip's reason when one is
 # missing: the page's test stops at that block (CI installs `dev` and its --only-system-skips refuses the skip).
 EXTRA_MODULES = {"agents": "openai-agents is not installed (the dev extra brings it)"}
@@ -227,6 +232,13 @@ def with_real_secrets(text: str) -> str:
 @pytest.mark.parametrize("block", blocks_of("yaml"), ids=str)
 def test_a_yaml_block_loads_through_the_config_loaders(block: Block) -> None:
     loaded = yaml.safe_load(with_real_secrets(block.source))
+    other = re.match(r"# (\S+)\n", block.source)
+    if other and other[1] in OTHER_PROGRAMS:  # checked by the program it configures, in its own test
+        assert isinstance(loaded, dict)
+        assert loaded
+        test = (ROOT / OTHER_PROGRAMS[other[1]]).read_text(encoding="utf-8")
+        assert page_id(block.page) in test, f"{OTHER_PROGRAMS[other[1]]} does not read {page_id(block.page)}"
+        return
     if isinstance(loaded, list):  # a scripted conversation (docs/emulator-calls.md)
         assert loaded, "an empty script shows nothing"
         assert load_script(loaded) == load_script(block.source)

@@ -48,6 +48,8 @@ def run_pytest(tmp_path: Path, body: str, *options: str) -> subprocess.Completed
         "BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); the demo page is UNTESTED",
         "the published spec is not beside this checkout",
         "REDIS TESTS SKIPPED: REALTIME_TEST_REDIS_URL=redis://127.0.0.1:1/0 does not answer PING",
+        "METRICS TESTS SKIPPED: prometheus-client is not installed (pip install -e '.[metrics]')",
+        "prometheus_client is not installed",
     ],
 )
 def test_a_skip_for_anything_but_a_system_package_fails_the_run(tmp_path: Path, reason: str) -> None:
@@ -72,6 +74,8 @@ def test_a_module_level_skip_counts_too(tmp_path: Path) -> None:
         "REDIS TESTS SKIPPED: redis-server is not installed (apt-get install redis-server), so the Redis rate-limit "
         "storage is UNTESTED in this run",
         "REDIS TESTS SKIPPED: redis-server could not start: bind: address in use",
+        "PROMETHEUS TESTS SKIPPED: Debian's prometheus is not installed (apt-get install prometheus), so the "
+        "alerting rules and the scrape configuration are UNTESTED in this run",
     ],
 )
 def test_a_skip_naming_a_missing_system_package_passes(tmp_path: Path, reason: str) -> None:
