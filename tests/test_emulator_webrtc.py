@@ -1,0 +1,159 @@
+"""The emulator as a real WebRTC peer (``Emulator(webrtc=True)``, the ``webrtc`` extra).
+
+Whatever gathers ICE candidates runs inside a private network namespace (tests/netns.py): tests/webrtc_call.py
+plays the browser there with a second ``aiortc`` peer and reports what both sides saw. What gathers nothing (the
+canned answer without ``aiortc``, checking the options) runs here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from netns import EMULATOR_ADDRESS, run_in_namespace
+
+from realtime_service.emulator import Emulator
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    """One run of the namespace helper: a scripted multipart call, a raw ``ek_`` call, and the refusals."""
+    return run_in_namespace(HERE / "webrtc_call.py")
+
+
+def test_the_answer_is_a_real_peers_on_the_given_address_only(report: dict[str, Any]) -> None:
+    scripted = report["scripted"]
+    assert scripted["answer_candidates"] == [EMULATOR_ADDRESS]
+    assert scripted["answer_has_fingerprint"]
+    assert scripted["answer_has_sctp"]
+
+
+def test_both_sides_connect_and_the_record_keeps_the_peer_states(report: dict[str, Any]) -> None:
+    scripted = report["scripted"]
+    assert scripted["browser_states"][:3] == ["new", "connecting", "connected"]
+    assert scripted["peer_states"] == ["new", "connecting", "connected", "closed"]
+
+
+def test_the_script_plays_on_oai_events_in_order_and_the_browsers_events_are_recorded(report: dict[str, Any]) -> None:
+    scripted = report["scripted"]
+    events = [kind for kind in scripted["events"] if kind != "rate_limits.updated"]
+    assert events[0] == "session.created"
+    turns = [
+        kind
+        for kind in events
+        if kind in ("response.output_audio_transcript.done", "response.function_call_arguments.done")
+    ]
+    assert turns == [
+        "response.output_audio_transcript.done",
+        "response.function_call_arguments.done",
+        "response.output_audio_transcript.done",
+    ]
+    assert events.count("response.done") == 3
+    assert scripted["script_state"] == "done", scripted["script_reason"]
+    connections = {connection for connection, _ in scripted["client_events"]}
+    assert len(connections) == 1
+    assert next(iter(connections)).startswith("dc_")
+    kinds = [event["type"] for _, event in scripted["client_events"]]
+    assert kinds == ["conversation.item.create", "response.create"]
+    assert scripted["client_events"][0][1]["item"]["output"] == '{"status": "shipped"}'
+
+
+def test_the_peers_audio_reaches_the_browser(report: dict[str, Any]) -> None:
+    assert report["scripted"]["inbound_packets"] > 0
+
+
+def test_a_rest_hang_up_closes_the_peer_on_both_sides(report: dict[str, Any]) -> None:
+    scripted = report["scripted"]
+    assert scripted["hangup_status"] == 200
+    assert scripted["call_state"] == "hung_up"
+    assert scripted["browser_states"][-1] == "closed"
+    assert scripted["browser_channel_closed"]
+
+
+def test_raw_sdp_with_an_ek_key_connects_and_the_browser_leaving_ends_the_call(report: dict[str, Any]) -> None:
+    raw = report["raw"]
+    assert (raw["encoding"], raw["auth"], raw["first_event"]) == ("raw", "ephemeral", "session.created")
+    assert raw["call_state"] == "hung_up"
+    assert raw["peer_states"] == ["new", "connecting", "connected", "closed"]
+
+
+def test_an_offer_the_peer_cannot_answer_is_a_400_and_a_full_emulator_a_429(report: dict[str, Any]) -> None:
+    refusals = report["refusals"]
+    status, error = refusals["refused"]
+    assert status == 400
+    assert error["code"] == "invalid_offer"
+    assert error["param"] == "sdp"
+    assert "ICE username fragment" in error["message"]
+    assert refusals["calls_after_refusal"] == 0
+    assert refusals["first"] == 201
+    assert refusals["second"] == [429, "rate_limit_exceeded"]
+    assert refusals["held"] == 1
+
+
+@pytest.mark.parametrize(
+    ("addresses", "message"),
+    [
+        (["10.0.0.1", "not-an-ip"], "'not-an-ip' is not an IP address"),
+        ([], "at least one address"),
+        ("10.0.0.1", "not one string"),
+    ],
+)
+def test_webrtc_addresses_are_checked_at_construction(addresses: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Emulator(webrtc=True, webrtc_addresses=addresses)
+
+
+WITHOUT_AIORTC = textwrap.dedent(
+    """
+    import importlib.abc, logging, sys
+
+    class HideAiortc(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in ("aiortc", "aioice", "av"):
+                raise ModuleNotFoundError(f"{name} hidden", name=name)
+            return None
+
+    sys.meta_path.insert(0, HideAiortc())
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
+    import requests
+    from realtime_service.emulator import Emulator
+    from realtime_service.wire.sdp import answer_for
+
+    offer = open(sys.argv[1], "rb").read()
+    for _ in range(2):
+        with Emulator(webrtc=True) as emulator:
+            assert emulator.peers is None
+            reply = requests.post(
+                emulator.base_url + "/realtime/calls",
+                headers={"Authorization": "Bearer " + emulator.api_key, "Content-Type": "application/sdp"},
+                data=offer,
+                timeout=30,
+            )
+            assert reply.status_code == 201, reply.text
+            assert reply.text.count("m=") == answer_for(offer).count("m=")
+            assert emulator.calls.all()[0].peer_states == ()
+    print("loaded:", sorted(n for n in sys.modules if n.partition(".")[0] in ("aiortc", "aioice", "av")))
+    """
+)
+
+
+def test_without_aiortc_webrtc_true_keeps_the_canned_answer_and_says_so_once() -> None:
+    """Nothing gathers here: the canned answer binds no socket."""
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_AIORTC, str(HERE / "sdp" / "chromium_offer.sdp")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if "aiortc is not importable" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "canned SDP" in warnings[0]
+    assert "realtime-service[webrtc]" in warnings[0]
