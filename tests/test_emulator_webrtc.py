@@ -56,12 +56,19 @@ def test_the_script_plays_on_oai_events_in_order_and_the_browsers_events_are_rec
     ]
     assert events.count("response.done") == 3
     assert scripted["script_state"] == "done", scripted["script_reason"]
-    connections = {connection for connection, _ in scripted["client_events"]}
-    assert len(connections) == 1
-    assert next(iter(connections)).startswith("dc_")
-    kinds = [event["type"] for _, event in scripted["client_events"]]
-    assert kinds == ["conversation.item.create", "response.create"]
-    assert scripted["client_events"][0][1]["item"]["output"] == '{"status": "shipped"}'
+    recorded = [(connection[:3], event["type"]) for connection, event in scripted["client_events"]]
+    assert recorded == [("ws_", "session.update"), ("dc_", "conversation.item.create"), ("dc_", "response.create")]
+    assert scripted["client_events"][1][1]["item"]["output"] == '{"status": "shipped"}'
+    assert len({connection for connection, _ in scripted["client_events"][1:]}) == 1
+
+
+def test_a_sideband_on_the_same_call_hears_the_same_conversation(report: dict[str, Any]) -> None:
+    """One script runner per call: the turn after the sideband attached reaches it and the data channel alike."""
+    heard = report["scripted"]["sideband_heard"]
+    assert heard[:2] == [["session.created", None], ["session.updated", None]]
+    assert ["response.output_audio_transcript.done", "It has shipped"] in heard
+    assert heard[-1][0] == "response.done"
+    assert report["scripted"]["events"].count("response.output_audio_transcript.done") == 2  # and the browser too
 
 
 def test_the_peers_audio_reaches_the_browser(report: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ import requests
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack
 from netns import BROWSER_ADDRESS, EMULATOR_ADDRESS, make_network
+from websockets.sync.client import ClientConnection, connect
 
 from realtime_service.emulator import Emulator
 from realtime_service.emulator.webrtc import gathering
@@ -84,6 +85,11 @@ class Browser:
         return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp" and s.kind == "audio")
 
 
+def _next(sideband: ClientConnection) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(sideband.recv(timeout=DEADLINE))
+    return event
+
+
 def candidates(sdp: str) -> list[str]:
     return sorted({match.group(1) for match in re.finditer(r"a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ", sdp)})
 
@@ -110,10 +116,23 @@ async def scripted_call(emulator: Emulator) -> dict[str, Any]:
 
     await browser.until(lambda: has("response.function_call_arguments.done"), "the scripted function call")
     call = next(e for e in browser.events if e.get("type") == "response.function_call_arguments.done")
+    # a server tool's sideband attaches to the same call: it hears the rest of the conversation too
+    sideband = await asyncio.to_thread(
+        connect,
+        f"ws://127.0.0.1:{emulator.port}/v1/realtime?call_id={call_id}",
+        additional_headers={"Authorization": f"Bearer {emulator.api_key}"},
+        open_timeout=DEADLINE,
+    )
+    heard = [await asyncio.to_thread(_next, sideband)]
+    sideband.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}}))
+    heard.append(await asyncio.to_thread(_next, sideband))
     output = {"type": "function_call_output", "call_id": call["call_id"], "output": '{"status": "shipped"}'}
     browser.send({"type": "conversation.item.create", "item": output})
     browser.send({"type": "response.create"})
     await browser.until(lambda: has("response.done", 3), "the script's last turn")
+    while heard[-1].get("type") != "response.done":
+        heard.append(await asyncio.to_thread(_next, sideband))
+    sideband.close()
     record = await asyncio.to_thread(
         emulator.calls.wait_until,
         call_id,
@@ -151,6 +170,7 @@ async def scripted_call(emulator: Emulator) -> dict[str, Any]:
         "script_state": record.script_state.status if record.script_state else None,
         "script_reason": record.script_state.reason if record.script_state else None,
         "client_events": [[e.connection, e.event] for e in record.client_events],
+        "sideband_heard": [[event.get("type"), event.get("transcript")] for event in heard],
         "inbound_packets": packets,
         "hangup_status": hangup.status_code,
         "call_state": ended.state,
