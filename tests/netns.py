@@ -26,7 +26,15 @@ EMULATOR_ADDRESS = "10.203.0.1"
 BROWSER_ADDRESS = "10.203.0.2"
 """Where the test's browser peer gathers (the other end)."""
 _HOST_NAMESPACE = "REALTIME_SERVICE_TEST_HOST_NETNS"
-_LINKS = (("rtc-emu", EMULATOR_ADDRESS), ("rtc-browser", BROWSER_ADDRESS))
+NETWORK = (
+    "ip link set lo up",
+    "ip link add rtc-emu type veth peer name rtc-browser",
+    f"ip addr add {EMULATOR_ADDRESS}/24 dev rtc-emu",
+    f"ip addr add {BROWSER_ADDRESS}/24 dev rtc-browser",
+    "ip link set rtc-emu up",
+    "ip link set rtc-browser up",
+)
+"""What :func:`make_network` runs in the namespace (docs/emulator-calls.md shows it: the test checks they agree)."""
 
 
 @functools.cache
@@ -70,16 +78,8 @@ def make_network() -> None:
     pair with :data:`EMULATOR_ADDRESS` and :data:`BROWSER_ADDRESS`; no default route is added."""
     if os.readlink("/proc/self/ns/net") == os.environ.get(_HOST_NAMESPACE, os.readlink("/proc/self/ns/net")):
         raise SystemExit("refusing to gather ICE candidates in the test's own network namespace")
-    (emulator_link, emulator_address), (browser_link, browser_address) = _LINKS
-    for command in (
-        ["ip", "link", "set", "lo", "up"],
-        ["ip", "link", "add", emulator_link, "type", "veth", "peer", "name", browser_link],
-        ["ip", "addr", "add", f"{emulator_address}/24", "dev", emulator_link],
-        ["ip", "addr", "add", f"{browser_address}/24", "dev", browser_link],
-        ["ip", "link", "set", emulator_link, "up"],
-        ["ip", "link", "set", browser_link, "up"],
-    ):
-        subprocess.run(command, check=True, capture_output=True, timeout=30)
+    for line in NETWORK:
+        subprocess.run(line.split(), check=True, capture_output=True, timeout=30)
     routes = subprocess.run(["ip", "route", "show", "default"], check=True, capture_output=True, text=True, timeout=30)
     if routes.stdout.strip():
         raise SystemExit(f"the namespace has a default route: {routes.stdout.strip()}")

@@ -7,6 +7,8 @@ canned answer without ``aiortc``, checking the options) runs here.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import EMULATOR_ADDRESS, run_in_namespace
+from netns import EMULATOR_ADDRESS, NETWORK, run_in_namespace
 
 from realtime_service.emulator import Emulator
 
@@ -164,3 +166,40 @@ def test_without_aiortc_webrtc_true_keeps_the_canned_answer_and_says_so_once() -
     assert len(warnings) == 1, result.stderr
     assert "canned SDP" in warnings[0]
     assert "realtime-service[webrtc]" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--webrtc-address", "10.0.0.1"], "--webrtc-address needs --webrtc"),
+        (["--webrtc", "--webrtc-address", "nope"], "'nope' is not an IP address"),
+    ],
+)
+def test_the_emulator_cli_refuses_bad_webrtc_flags_in_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realtime_service.emulator.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_docs_show_the_network_the_namespace_test_makes() -> None:
+    """docs/emulator-calls.md ("Where ICE may go") shows the namespace's network in a text block (it needs a
+    namespace, so the doc tests do not run it): it is the one tests/netns.py makes."""
+    page = (HERE.parent / "docs" / "emulator-calls.md").read_text(encoding="utf-8")
+    block = re.search(r"```text\n(ip link set lo up\n.*?)```", page, re.DOTALL)
+    assert block is not None
+    assert tuple(block.group(1).strip().splitlines()) == NETWORK
+
+
+def test_the_helper_refuses_to_gather_in_the_tests_own_namespace() -> None:
+    """The guard that keeps candidates out of the host's network: run without a namespace, the helper stops."""
+    env = {**os.environ, "REALTIME_SERVICE_TEST_HOST_NETNS": os.readlink("/proc/self/ns/net")}
+    result = subprocess.run(
+        [sys.executable, str(HERE / "webrtc_call.py")], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode != 0
+    assert "refusing to gather ICE candidates in the test's own network namespace" in result.stderr
