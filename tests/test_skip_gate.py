@@ -48,6 +48,7 @@ def run_pytest(tmp_path: Path, body: str, *options: str) -> subprocess.Completed
         "BROWSER TEST SKIPPED: selenium is not installed (pip install -e '.[test]'); the demo page is UNTESTED",
         "the published spec is not beside this checkout",
         "REDIS TESTS SKIPPED: REALTIME_TEST_REDIS_URL=redis://127.0.0.1:1/0 does not answer PING",
+        "a private network namespace is not permitted here (needs root or user namespaces): unshare -n: denied",
     ],
 )
 def test_a_skip_for_anything_but_a_system_package_fails_the_run(tmp_path: Path, reason: str) -> None:
@@ -72,6 +73,7 @@ def test_a_module_level_skip_counts_too(tmp_path: Path) -> None:
         "REDIS TESTS SKIPPED: redis-server is not installed (apt-get install redis-server), so the Redis rate-limit "
         "storage is UNTESTED in this run",
         "REDIS TESTS SKIPPED: redis-server could not start: bind: address in use",
+        "iproute2 (ip) not installed",
     ],
 )
 def test_a_skip_naming_a_missing_system_package_passes(tmp_path: Path, reason: str) -> None:
