@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -45,8 +46,14 @@ class PeerLoop:
             raise TimeoutError(f"the WebRTC peer loop did not finish within {timeout:g} s") from None
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> None:
-        """Schedule ``callback(*args)`` on the loop without waiting (safe from any thread, under any lock)."""
-        self._running().call_soon_threadsafe(callback, *args)
+        """Schedule ``callback(*args)`` on the loop without waiting (safe from any thread, under any lock). A
+        stopped loop is not started again for it: its peers were closed when it stopped, so it is dropped."""
+        with self._lock:
+            loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # closed since: stop() closed every peer first
+            loop.call_soon_threadsafe(callback, *args)
 
     def stop(self) -> None:
         """Stop the loop and join its thread (bounded); a later :meth:`run` starts a new one."""
