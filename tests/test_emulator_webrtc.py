@@ -105,6 +105,15 @@ def test_an_offer_the_peer_cannot_answer_is_a_400_and_a_full_emulator_a_429(repo
     assert refusals["held"] == 1
 
 
+def test_a_peer_that_never_connects_is_closed_and_its_call_ends(report: dict[str, Any]) -> None:
+    never = report["never_connects"]
+    assert never["state"] == "hung_up"
+    assert never["peer_states"][0] == "new"
+    assert never["peer_states"][-1] == "closed"
+    assert "connected" not in never["peer_states"]
+    assert never["other"] == ["new", "connecting", "connected"]
+
+
 @pytest.mark.parametrize(
     ("addresses", "message"),
     [

@@ -22,7 +22,7 @@ from netns import BROWSER_ADDRESS, EMULATOR_ADDRESS, make_network
 from websockets.sync.client import ClientConnection, connect
 
 from realtime_service.emulator import Emulator
-from realtime_service.emulator.webrtc import gathering
+from realtime_service.emulator.webrtc import gathering, host
 
 SCRIPT = [
     {"model_says": "Hello from the emulator"},
@@ -233,11 +233,59 @@ async def refusals() -> dict[str, Any]:
     }
 
 
+async def never_connects() -> dict[str, Any]:
+    """A browser that takes the answer and never applies it: the peer is closed at its connect deadline (made
+    short here) and the call ends; another call on the same emulator connects all the same."""
+    host.CONNECT_TIMEOUT = 0.5
+    with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS]) as emulator:
+        silent = Browser()
+        offer = await silent.offer()
+        headers = {"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/sdp"}
+        url = f"{emulator.base_url}/realtime/calls"
+        response = await asyncio.to_thread(requests.post, url, headers=headers, data=offer.encode(), timeout=30)
+        call_id = response.headers["location"].rsplit("/", 1)[-1]
+        ended = await asyncio.to_thread(emulator.calls.wait_for, call_id, ("hung_up",), DEADLINE)
+        host.CONNECT_TIMEOUT = 30.0
+        other = Browser()
+        offer = await other.offer()
+        second = await asyncio.to_thread(requests.post, url, headers=headers, data=offer.encode(), timeout=30)
+        await other.pc.setRemoteDescription(RTCSessionDescription(sdp=second.text, type="answer"))
+        await other.until(lambda: other.pc.connectionState == "connected" and bool(other.events), "session.created")
+        await silent.pc.close()
+        await other.pc.close()
+    return {"state": ended.state, "peer_states": list(ended.peer_states), "other": other.states[:3]}
+
+
+async def timings() -> dict[str, float]:
+    """What one call costs here: the POST's answer (gathering included) and the time to connected (reported,
+    never asserted)."""
+    with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS]) as emulator:
+        browser = Browser()
+        offer = await browser.offer()
+        headers = {"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/sdp"}
+        started = time.perf_counter()
+        response = await asyncio.to_thread(
+            requests.post, f"{emulator.base_url}/realtime/calls", headers=headers, data=offer.encode(), timeout=30
+        )
+        answered = time.perf_counter()
+        await browser.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        await browser.until(lambda: browser.pc.connectionState == "connected" and bool(browser.events), "open")
+        connected = time.perf_counter()
+        await browser.pc.close()
+    return {"answer_ms": round((answered - started) * 1000, 1), "connected_ms": round((connected - answered) * 1000, 1)}
+
+
 async def main() -> dict[str, Any]:
     with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS], script=SCRIPT) as emulator:
         scripted = await scripted_call(emulator)
         raw = await raw_ek_call(emulator)
-    return {"scripted": scripted, "raw": raw, "refusals": await refusals()}
+    return {
+        "scripted": scripted,
+        "raw": raw,
+        "refusals": await refusals(),
+        "never_connects": await never_connects(),
+        "timings": await timings(),
+    }
 
 
 if __name__ == "__main__":
