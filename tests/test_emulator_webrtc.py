@@ -114,6 +114,12 @@ def test_a_peer_that_never_connects_is_closed_and_its_call_ends(report: dict[str
     assert never["other"] == ["new", "connecting", "connected"]
 
 
+def test_stopping_the_emulator_closes_its_peers(report: dict[str, Any]) -> None:
+    state, peer_states, browser_state = report["timings"]["after_stop"]
+    assert (state, peer_states[-1], browser_state) == ("hung_up", "closed", "closed")
+    assert "connected" in peer_states
+
+
 @pytest.mark.parametrize(
     ("addresses", "message"),
     [

@@ -256,9 +256,9 @@ async def never_connects() -> dict[str, Any]:
     return {"state": ended.state, "peer_states": list(ended.peer_states), "other": other.states[:3]}
 
 
-async def timings() -> dict[str, float]:
+async def timings() -> dict[str, Any]:
     """What one call costs here: the POST's answer (gathering included) and the time to connected (reported,
-    never asserted)."""
+    never asserted). Then the emulator stops: its peer closes, so the browser's side does too."""
     with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS]) as emulator:
         browser = Browser()
         offer = await browser.offer()
@@ -271,8 +271,15 @@ async def timings() -> dict[str, float]:
         await browser.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
         await browser.until(lambda: browser.pc.connectionState == "connected" and bool(browser.events), "open")
         connected = time.perf_counter()
+        await asyncio.to_thread(emulator.stop)
+        await browser.until(lambda: browser.pc.connectionState == "closed", "the browser's side to close")
+        record = emulator.calls.all()[0]
         await browser.pc.close()
-    return {"answer_ms": round((answered - started) * 1000, 1), "connected_ms": round((connected - answered) * 1000, 1)}
+    return {
+        "answer_ms": round((answered - started) * 1000, 1),
+        "connected_ms": round((connected - answered) * 1000, 1),
+        "after_stop": [record.state, list(record.peer_states), browser.states[-1]],
+    }
 
 
 async def main() -> dict[str, Any]:
