@@ -75,7 +75,10 @@ class PeerHost:
 
     def bind(self, call_id: str) -> None:
         self._loop.call_soon(self._bind, call_id)
-        self._calls.on_end(call_id, lambda record: self._loop.call_soon(self._close, call_id))
+        try:
+            self._calls.on_end(call_id, lambda record: self._loop.call_soon(self._close, call_id))
+        except UnknownCall:  # forgotten at once (the registry's bounds): no call left for the peer
+            self.discard(call_id)
 
     def discard(self, call_id: str) -> None:
         self._loop.call_soon(self._close, call_id)
