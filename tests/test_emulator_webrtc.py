@@ -92,6 +92,22 @@ def test_raw_sdp_with_an_ek_key_connects_and_the_browser_leaving_ends_the_call(r
     assert raw["peer_states"] == ["new", "connecting", "connected", "closed"]
 
 
+def test_a_live_session_over_webrtc_plays_its_script_on_the_channel_and_its_hang_up_closes_the_peer(
+    report: dict[str, Any],
+) -> None:
+    live = report["live"]
+    assert live["events"][0] == "session.started"
+    assert live["events"].count("session.started") == 1
+    assert "session.output_transcript.delta" in live["events"]
+    assert live["events"][-1] == "session.closed"
+    assert live["errors"] == ["invalid_value"]  # session.input_audio.append: audio goes on the track
+    assert live["client_events"] == [["dc_", "session.input_audio.append"], ["dc_", "session.commentary.append"]]
+    assert live["script_state"] == "done"
+    assert live["state"] == "hung_up"
+    assert live["peer_states"] == ["new", "connecting", "connected", "closed"]
+    assert live["browser_states"][-1] == "closed"
+
+
 def test_an_offer_the_peer_cannot_answer_is_a_400_and_a_full_emulator_a_429(report: dict[str, Any]) -> None:
     refusals = report["refusals"]
     status, error = refusals["refused"]

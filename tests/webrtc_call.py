@@ -210,6 +210,53 @@ async def raw_ek_call(emulator: Emulator) -> dict[str, Any]:
     }
 
 
+LIVE_SCRIPT = [
+    {"model_says": "Hello from Live"},
+    "delegate",
+    {"expect_commentary": {"contains": "looking", "timeout": 20}},
+    "hangup",
+]
+
+
+async def live_session(emulator: Emulator) -> dict[str, Any]:
+    """GPT-Live over WebRTC: session.started on the channel, a script moved by the browser's commentary, and the
+    script's hang-up closing the peer on both sides."""
+    browser = Browser()
+    offer = await browser.offer()
+    body = {"session": {"model": "gpt-live-1"}, "transport": {"type": "webrtc", "sdp": offer}}
+    response = await asyncio.to_thread(
+        requests.post,
+        f"{emulator.base_url}/live/sessions",
+        headers={"Authorization": f"Bearer {emulator.api_key}"},
+        json=body,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    created = response.json()
+    session_id = created["session"]["id"]
+    emulator.script_call(session_id, LIVE_SCRIPT)
+    await browser.pc.setRemoteDescription(RTCSessionDescription(sdp=created["transport"]["sdp"], type="answer"))
+    await browser.until(
+        lambda: any(e.get("type") == "session.delegation.created" for e in browser.events), "the delegation"
+    )
+    delegation = next(e for e in browser.events if e.get("type") == "session.delegation.created")["delegation"]["id"]
+    browser.send({"type": "session.input_audio.append", "audio": ""})
+    browser.send({"type": "session.commentary.append", "delegation_id": delegation, "content": "looking it up"})
+    await browser.until(lambda: browser.pc.connectionState == "closed", "the script's hang-up to close the peer")
+    ended = await asyncio.to_thread(
+        emulator.calls.wait_until, session_id, lambda r: r.peer_states[-1:] == ("closed",), DEADLINE
+    )
+    return {
+        "events": [event.get("type") for event in browser.events],
+        "errors": [e["error"]["code"] for e in browser.events if e.get("type") == "error"],
+        "client_events": [[c[:3], e.get("type")] for c, e in ((x.connection, x.event) for x in ended.client_events)],
+        "script_state": ended.script_state.status if ended.script_state else None,
+        "state": ended.state,
+        "peer_states": list(ended.peer_states),
+        "browser_states": browser.states,
+    }
+
+
 async def refusals() -> dict[str, Any]:
     """An offer the peer cannot answer is a 400 and no call; with max_calls held a new call is a 429."""
     browser = Browser()
@@ -286,7 +333,9 @@ async def main() -> dict[str, Any]:
     with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS], script=SCRIPT) as emulator:
         scripted = await scripted_call(emulator)
         raw = await raw_ek_call(emulator)
+        live = await live_session(emulator)
     return {
+        "live": live,
         "scripted": scripted,
         "raw": raw,
         "refusals": await refusals(),

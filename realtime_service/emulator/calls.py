@@ -8,9 +8,7 @@ applies); the official SDK also sends it with a standard key when ``session`` is
 real API allows that is UNCONFIRMED, so it is accepted unless ``emulator.calls.refuse_raw_sdp_with_api_key``
 is set. The answer is ``201`` ``application/sdp`` with ``Location: /v1/realtime/calls/rtc_...``.
 
-With real WebRTC peers (``Emulator(webrtc=True)``, :mod:`.webrtc`) the answer is a peer's: an offer it cannot
-answer is a 400 ``invalid_offer`` naming why, and a peer holds sockets, so with ``max_calls`` live calls
-held the call is refused (429 ``rate_limit_exceeded``) rather than pushing the oldest out, as a primary socket is.
+With real WebRTC peers (``Emulator(webrtc=True)``, :mod:`.webrtc`) the answer is a peer's (:mod:`.peer_answers`).
 """
 
 from __future__ import annotations
@@ -20,19 +18,12 @@ import secrets
 from typing import Any
 
 from ..redaction import redact
-from .call_registry import CallRecord, NoRoomForCall
-from .call_routes import (
-    REFER,
-    answer_or_problem,
-    bad_sdp,
-    decision_handler,
-    offer_problem,
-    status_code,
-    validation_error,
-)
+from .call_registry import CallRecord
+from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
 from .client_secrets import REALTIME_SESSION
-from .core import Call, Core, OfferRefused, PeerFailed
+from .core import Call, Core
 from .multipart import MultipartError, boundary_of, parse
+from .peer_answers import peer_answer, record_with_peer
 from .replies import Reply
 from .validation import Object, Tagged
 
@@ -100,7 +91,7 @@ class _Creator:
             )
         call_id = _call_id()
         peers = self._emulator.peers
-        answer = answer_or_problem(offer) if peers is None else self._peer_answer(call_id, offer)
+        answer = answer_or_problem(offer) if peers is None else peer_answer(self._emulator, call_id, offer)
         if isinstance(answer, Reply):
             return answer
         record = CallRecord(
@@ -118,12 +109,9 @@ class _Creator:
         if peers is None:
             self._emulator.calls.add(record)
         else:
-            try:
-                self._emulator.calls.add(record, evict=False)
-            except NoRoomForCall:
-                peers.discard(call_id)
-                return _no_room(self._emulator.calls.max_calls)
-            peers.bind(call_id)
+            refused = record_with_peer(self._emulator, record)
+            if refused is not None:
+                return refused
         prefix = "/openai/v1" if self._emulator.azure else "/v1"
         return Reply(
             201,
@@ -131,22 +119,6 @@ class _Creator:
             headers=(("location", f"{prefix}/realtime/calls/{record.id}"),),
             content_type="application/sdp",
         )
-
-    def _peer_answer(self, call_id: str, offer: bytes) -> str | Reply:
-        """A real peer's answer, or the 400/429/500 saying why there is none."""
-        peers = self._emulator.peers
-        assert peers is not None
-        problem = offer_problem(offer)
-        if problem is not None:
-            return problem
-        if not self._emulator.calls.has_room():
-            return _no_room(self._emulator.calls.max_calls)
-        try:
-            return peers.answer(call_id, offer)
-        except OfferRefused as error:
-            return bad_sdp(f"the emulator's WebRTC peer cannot answer it ({str(error)[:200]})", "sdp")
-        except PeerFailed as error:
-            return Reply.error(500, str(error), type="server_error", code="server_error")
 
     @staticmethod
     def _multipart(body: bytes, content_type: str) -> tuple[bytes, Any] | Reply:
@@ -181,14 +153,6 @@ class _Creator:
             if problem is not None:
                 return problem
         return found["sdp"], session
-
-
-def _no_room(max_calls: int) -> Reply:
-    return Reply.error(
-        429,
-        f"The emulator already holds max_calls={max_calls} live calls, each with a WebRTC peer; end one first.",
-        code="rate_limit_exceeded",
-    )
 
 
 def install(emulator: Core) -> None:
