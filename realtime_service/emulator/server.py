@@ -462,6 +462,11 @@ class Emulator:
 
     ``script`` (steps or YAML text, :mod:`.scripts`) is what every new call's caller and model do once its socket
     attaches; :meth:`script_call` sets one call's. Without either a call is a quiet caller.
+
+    ``webrtc=True`` (the ``webrtc`` extra) answers WebRTC offers with a real peer (:mod:`.webrtc`, :attr:`peers`):
+    off by default, because a peer binds UDP sockets on every address it gathers on, which tests may do only in a
+    network namespace of their own; ``webrtc_addresses`` limits those addresses (``ValueError`` for one that is
+    not an IP address). Without ``aiortc`` the canned answer stays, and one warning says so.
     """
 
     def __init__(
