@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ CONNECT_TIMEOUT = 30.0
 CLOSE_TIMEOUT = 5.0
 """Seconds :meth:`PeerHost.stop` waits for its peers to close."""
 _ENDING = frozenset({"failed", "closed"})
+_log = logging.getLogger("realtime_service.emulator")
 
 
 @dataclass(eq=False)
@@ -84,9 +86,14 @@ class PeerHost:
         self._loop.call_soon(self._close, call_id)
 
     def stop(self) -> None:
-        """Close every peer (bounded) and stop the loop (the emulator is stopping)."""
-        with contextlib.suppress(TimeoutError):
+        """Close every peer (bounded) and stop the loop (the emulator is stopping); nothing to do if no peer ever
+        answered (no loop was started)."""
+        if not self._loop.started:
+            return
+        try:
             self._loop.run(self._close_all(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            _log.warning("the WebRTC peers did not all close within %g s; stopping their loop", CLOSE_TIMEOUT)
         self._loop.stop()
 
     # the loop's side

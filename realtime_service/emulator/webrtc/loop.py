@@ -35,6 +35,12 @@ class PeerLoop:
                 thread.start()
             return self._loop
 
+    @property
+    def started(self) -> bool:
+        """Running now (started by a :meth:`run` and not stopped since)."""
+        with self._lock:
+            return self._loop is not None
+
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run ``coroutine`` on the loop and wait up to ``timeout`` seconds for its result (or its exception);
         ``TimeoutError`` after that, the coroutine cancelled. Never call it from the loop's own thread."""
