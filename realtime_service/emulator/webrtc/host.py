@@ -48,8 +48,8 @@ class _Peer:
     pc: RTCPeerConnection
     states: list[str] = field(default_factory=lambda: ["new"])
     bound: bool = False
-    waiting: list[RTCDataChannel] = field(default_factory=list)  # opened before the record existed
     channel: DataChannelTransport | None = None
+    serving: bool = False  # its session runs (once the record exists)
     timer: asyncio.TimerHandle | None = None
 
 
@@ -126,9 +126,7 @@ class PeerHost:
             return
         peer.bound = True
         self._record_states(peer)
-        waiting, peer.waiting = peer.waiting, []
-        for channel in waiting:
-            self._channel_opened(peer, channel)
+        self._serve(peer)
         if peer.pc.connectionState in _ENDING:
             self._end_call(peer)
 
@@ -161,10 +159,14 @@ class PeerHost:
     def _channel_opened(self, peer: _Peer, channel: RTCDataChannel) -> None:
         if channel.label != EVENTS_LABEL or peer.channel is not None:
             return  # not the API's channel (or a second one): the API does not serve it either
-        if not peer.bound:
-            peer.waiting.append(channel)
+        peer.channel = DataChannelTransport(channel, self._loop)  # from now on its messages wait in its inbox
+        self._serve(peer)
+
+    def _serve(self, peer: _Peer) -> None:
+        """Start the session on the peer's channel once both the channel and the call's record exist."""
+        if peer.channel is None or not peer.bound or peer.serving:
             return
-        peer.channel = DataChannelTransport(channel, self._loop)
+        peer.serving = True
         session = self._session_for(peer.call_id)
         threading.Thread(target=session, args=(peer.channel,), name="emulator-datachannel", daemon=True).start()
 
