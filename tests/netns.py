@@ -83,3 +83,18 @@ def make_network() -> None:
     routes = subprocess.run(["ip", "route", "show", "default"], check=True, capture_output=True, text=True, timeout=30)
     if routes.stdout.strip():
         raise SystemExit(f"the namespace has a default route: {routes.stdout.strip()}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the test process (never in a helper: it runs in the namespace), ICE gathering is refused outright, so a
+    test that would gather in the host's network fails instead of binding sockets there (a pytest plugin,
+    tests/conftest.py)."""
+    try:
+        import aioice.ice
+    except ImportError:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("ICE gathering in the test process's own network namespace: run it via tests/netns.py")
+
+    aioice.ice.Connection.get_component_candidates = refuse

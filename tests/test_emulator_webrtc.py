@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from netns import EMULATOR_ADDRESS, NETWORK, run_in_namespace
 
 from realtime_service.emulator import Emulator
@@ -234,3 +235,19 @@ def test_the_helper_refuses_to_gather_in_the_tests_own_namespace() -> None:
     )
     assert result.returncode != 0
     assert "refusing to gather ICE candidates in the test's own network namespace" in result.stderr
+
+
+def test_a_peer_in_the_test_process_cannot_gather_in_the_hosts_network(capfd: pytest.CaptureFixture[str]) -> None:
+    """tests/netns.py's guard: an offer answered by a real peer here, outside a namespace, fails before any
+    candidate is gathered (the emulator answers 500), so no test can gather on the host's interfaces."""
+    offer = (HERE / "sdp" / "chromium_offer.sdp").read_bytes()
+    with Emulator(webrtc=True) as emulator:
+        reply = requests.post(
+            f"{emulator.base_url}/realtime/calls",
+            headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/sdp"},
+            data=offer,
+            timeout=30,
+        )
+        assert reply.status_code == 500
+        assert emulator.calls.all() == []
+    assert "ICE gathering in the test process's own network namespace" in capfd.readouterr().err
