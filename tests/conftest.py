@@ -13,8 +13,9 @@ from realtime_service.containers import RealtimeContainer
 from realtime_service.emulator import Emulator
 from realtime_service.service import RealtimeSessionService
 
-# --only-system-skips (skip_gate.py); a real redis-server; each test starts from the same process-wide state
-pytest_plugins = ["skip_gate", "redis_server", "isolation"]
+# --only-system-skips (skip_gate.py); a real redis-server; each test starts from the same process-wide state;
+# no ICE gathering outside a network namespace (netns.py)
+pytest_plugins = ["skip_gate", "redis_server", "isolation", "netns"]
 
 REQUEST = {"model": "gpt-realtime-2.1", "voice": "marin", "instructions": "Be brief."}
 

@@ -1,9 +1,10 @@
 """``--only-system-skips``: fail the run when a test is skipped for any reason but a missing system package.
 
 A skip hides a check; in CI the only acceptable ones are those the machine cannot help (Debian's chromium and
-chromium-driver, redis-server, prometheus not installed or not starting). A skip whose reason names anything else
-(a Python package, a missing file, an environment variable) turns a passing run into exit code 1, listed at the
-end.
+chromium-driver, redis-server, prometheus not installed or not starting; iproute2 or util-linux, which the
+network-namespace tests need, not installed). A namespace that cannot be made (not root) is not a missing package:
+refused, so CI (root) always runs those tests. A skip whose reason names anything else (a Python package, a
+missing file, an environment variable) turns a passing run into exit code 1, listed at the end.
 xfail is not a skip and is not counted.
 """
 
@@ -17,7 +18,8 @@ import pytest
 #: A reason that names a missing or unusable system package. Anything else is refused.
 #: ``prometheus`` is Debian's package (the server and promtool), never the ``prometheus-client`` Python package.
 SYSTEM_PACKAGE_REASON = re.compile(
-    r"\b(redis-server|chromium(-driver)?|prometheus(?!-))\b.*\b(not installed|could not start)\b", re.IGNORECASE
+    r"\b(redis-server|chromium(-driver)?|prometheus(?!-)|iproute2|util-linux)\b.*\b(not installed|could not start)\b",
+    re.IGNORECASE,
 )
 
 _OPTION = "--only-system-skips"

@@ -22,6 +22,9 @@ EXTRAS = (
     "referencing",
     "prometheus_client",  # the metrics extra's: metrics off, the service and serve import nothing of it
     "opentelemetry",  # the tracing extra's: without it every span is a no-op that imports nothing
+    "aiortc",  # the webrtc extra's: the emulator imports it only for Emulator(webrtc=True)
+    "aioice",
+    "av",
 )
 
 SCRIPT = textwrap.dedent(

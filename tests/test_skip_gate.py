@@ -50,6 +50,7 @@ def run_pytest(tmp_path: Path, body: str, *options: str) -> subprocess.Completed
         "REDIS TESTS SKIPPED: REALTIME_TEST_REDIS_URL=redis://127.0.0.1:1/0 does not answer PING",
         "METRICS TESTS SKIPPED: prometheus-client is not installed (pip install -e '.[metrics]')",
         "prometheus_client is not installed",
+        "a private network namespace is not permitted here (needs root or user namespaces): unshare -n: denied",
     ],
 )
 def test_a_skip_for_anything_but_a_system_package_fails_the_run(tmp_path: Path, reason: str) -> None:
@@ -76,6 +77,7 @@ def test_a_module_level_skip_counts_too(tmp_path: Path) -> None:
         "REDIS TESTS SKIPPED: redis-server could not start: bind: address in use",
         "PROMETHEUS TESTS SKIPPED: Debian's prometheus is not installed (apt-get install prometheus), so the "
         "alerting rules and the scrape configuration are UNTESTED in this run",
+        "iproute2 (ip) not installed",
     ],
 )
 def test_a_skip_naming_a_missing_system_package_passes(tmp_path: Path, reason: str) -> None:

@@ -4,7 +4,8 @@ Standard library only (ringing signs with the verifier's own HMAC, :mod:`realtim
 for its WebSocket routes (:mod:`.sidebands`, :mod:`.primary_sockets`: ``websockets``, the ``sideband`` extra,
 imported only when a socket is asked for), and its request validation is written independently of the client's
 schemas so that tests can cross-check the two. Its SDP answers come from
-:func:`realtime_service.wire.sdp.answer_for`; its offer check is its own.
+:func:`realtime_service.wire.sdp.answer_for`, or, with ``Emulator(webrtc=True)`` and the ``webrtc`` extra
+(``aiortc``, imported only then), from a real peer (:mod:`.webrtc`); its offer check is its own.
 """
 
 from .call_registry import CallRecord, CallRegistry, ClientEvent, Decision

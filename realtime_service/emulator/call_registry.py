@@ -109,6 +109,9 @@ class CallRecord:
     socket_faults: tuple[SocketFaultRecord, ...] = ()
     """Every socket fault that acted on the call's sockets, in order (:mod:`.socket_faults`; the newest
     :data:`~.socket_faults.MAX_RECORDED`)."""
+    peer_states: tuple[str, ...] = ()
+    """Every ``connectionState`` (ICE and DTLS together) the emulator's WebRTC peer for the call went through,
+    ``new`` first (:mod:`.webrtc`); empty when no real peer answered it."""
 
 
 @dataclass(slots=True)

@@ -43,15 +43,15 @@ def offer_problem(offer: bytes, param: str = "sdp") -> Reply | None:
     try:
         text = offer.decode("utf-8")
     except UnicodeDecodeError:
-        return _bad_sdp("it is not UTF-8 text", param)
+        return bad_sdp("it is not UTF-8 text", param)
     if not text.startswith("v=0"):
-        return _bad_sdp("it must start with 'v=0'", param)
+        return bad_sdp("it must start with 'v=0'", param)
     if "\nm=audio " not in text:
-        return _bad_sdp("it has no audio media section", param)
+        return bad_sdp("it has no audio media section", param)
     return None
 
 
-def _bad_sdp(reason: str, param: str) -> Reply:
+def bad_sdp(reason: str, param: str) -> Reply:
     return Reply.error(400, f"Invalid SDP offer: {reason}.", param=param, code="invalid_offer")
 
 
@@ -63,7 +63,7 @@ def answer_or_problem(offer: bytes, param: str = "sdp") -> str | Reply:
     try:
         return answer_for(offer)
     except RequestValidationError as error:
-        return _bad_sdp(" ".join(error.messages.get("sdp", ["it cannot be answered"])).rstrip("."), param)
+        return bad_sdp(" ".join(error.messages.get("sdp", ["it cannot be answered"])).rstrip("."), param)
 
 
 def validation_error(schema: Spec, body: Any) -> Reply | None:

@@ -7,6 +7,8 @@ with a part ``sdp`` (the offer) and an optional part ``session`` (the GA realtim
 applies); the official SDK also sends it with a standard key when ``session`` is omitted, and whether the
 real API allows that is UNCONFIRMED, so it is accepted unless ``emulator.calls.refuse_raw_sdp_with_api_key``
 is set. The answer is ``201`` ``application/sdp`` with ``Location: /v1/realtime/calls/rtc_...``.
+
+With real WebRTC peers (``Emulator(webrtc=True)``, :mod:`.webrtc`) the answer is a peer's (:mod:`.peer_answers`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .call_routes import REFER, answer_or_problem, decision_handler, status_code
 from .client_secrets import REALTIME_SESSION
 from .core import Call, Core
 from .multipart import MultipartError, boundary_of, parse
+from .peer_answers import peer_answer, record_with_peer
 from .replies import Reply
 from .validation import Object, Tagged
 
@@ -86,23 +89,29 @@ class _Creator:
                 f"Unsupported Content-Type '{media_type[:80]}': send multipart/form-data (parts 'sdp' and "
                 "'session') or application/sdp.",
             )
-        answer = answer_or_problem(offer)
+        call_id = _call_id()
+        peers = self._emulator.peers
+        answer = answer_or_problem(offer) if peers is None else peer_answer(self._emulator, call_id, offer)
         if isinstance(answer, Reply):
             return answer
-        record = self._emulator.calls.add(
-            CallRecord(
-                id=_call_id(),
-                api="realtime",
-                transport="webrtc",
-                state="active",
-                created_at=call.now,
-                offer=offer,
-                answer=answer,
-                session=session,
-                encoding=encoding,
-                auth=kind,
-            )
+        record = CallRecord(
+            id=call_id,
+            api="realtime",
+            transport="webrtc",
+            state="active",
+            created_at=call.now,
+            offer=offer,
+            answer=answer,
+            session=session,
+            encoding=encoding,
+            auth=kind,
         )
+        if peers is None:
+            self._emulator.calls.add(record)
+        else:
+            refused = record_with_peer(self._emulator, record)
+            if refused is not None:
+                return refused
         prefix = "/openai/v1" if self._emulator.azure else "/v1"
         return Reply(
             201,

@@ -77,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"remember at most N {what}; oldest forgotten first (default: {default})",
         )
+    parser.add_argument(
+        "--webrtc",
+        action="store_true",
+        help="answer WebRTC offers with a real peer (the webrtc extra, aiortc): ICE, DTLS, audio and the "
+        "oai-events data channel; without the extra the canned answer stays, and a warning says so",
+    )
+    parser.add_argument(
+        "--webrtc-address",
+        action="append",
+        default=None,
+        metavar="IP",
+        help="with --webrtc: an address the peer may gather ICE candidates on (repeatable; default: every "
+        "interface but 127.0.0.1)",
+    )
     _script_flag(parser)
     return parser
 
@@ -257,6 +271,25 @@ def _serve(argv: list[str]) -> int:
     ):
         if bound < 1:
             raise CLIError(f"{flag} must be >= 1, not {bound}")
+    if args.webrtc_address and not args.webrtc:
+        raise CLIError("--webrtc-address needs --webrtc")
+    try:
+        emulator = Emulator(
+            args.api_key,
+            args.host,
+            args.port,
+            beta_retired=args.beta_retired,
+            azure=args.azure,
+            history=args.history,
+            max_keys=args.max_keys,
+            max_calls=args.max_calls,
+            max_ended_calls=args.max_ended_calls,
+            script=_script(args.script),
+            webrtc=args.webrtc,
+            webrtc_addresses=args.webrtc_address,
+        )
+    except ValueError as error:  # a --webrtc-address that is not an IP address
+        raise CLIError(str(error)) from None
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -267,18 +300,6 @@ def _serve(argv: list[str]) -> int:
         # KeyboardInterrupt raised at an arbitrary line can.
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-    emulator = Emulator(
-        args.api_key,
-        args.host,
-        args.port,
-        beta_retired=args.beta_retired,
-        azure=args.azure,
-        history=args.history,
-        max_keys=args.max_keys,
-        max_calls=args.max_calls,
-        max_ended_calls=args.max_ended_calls,
-        script=_script(args.script),
-    )
     with started(emulator):
         if args.azure:
             print(f"Azure OpenAI emulator listening on {emulator.azure_endpoint} (Ctrl-C to stop)", flush=True)

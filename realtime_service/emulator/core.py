@@ -150,6 +150,31 @@ Driver = Callable[[Channel], None]
 """Drives one attached connection (run on a thread of its own); see ``Emulator.on_sideband``."""
 
 
+class OfferRefused(Exception):
+    """The emulator's WebRTC peer cannot answer this offer (a 400 ``invalid_offer`` naming why)."""
+
+
+class PeerFailed(Exception):
+    """The emulator's WebRTC peer could not produce an answer in time (a 500: the emulator's fault)."""
+
+
+class Peers(Protocol):
+    """The emulator's real WebRTC peers (``Emulator(webrtc=True)`` with the ``webrtc`` extra installed)."""
+
+    def answer(self, call_id: str, offer: bytes) -> str:
+        """The SDP answer of a new peer for ``call_id`` (candidates gathered); :class:`OfferRefused` or
+        :class:`PeerFailed`. The call's record must follow (:meth:`bind`) or the peer be dropped (:meth:`discard`)."""
+        ...
+
+    def bind(self, call_id: str) -> None:
+        """The call's record exists: its peer's states go on it and the two end together."""
+        ...
+
+    def discard(self, call_id: str) -> None:
+        """The call was not recorded after all: close its peer."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One endpoint. ``beta`` endpoints answer ``beta_api_shape_disabled`` when the emulator is beta-retired.
@@ -220,10 +245,16 @@ class Core(Protocol):
         """Drives every newly attached sideband when set (the script runner plugs in here)."""
         ...
 
-    def driver_for(self, call_id: str) -> tuple[Driver | None, bool]:
+    def driver_for(self, call_id: str, *, own: bool = False) -> tuple[Driver | None, bool]:
         """What drives a socket attaching to ``call_id``, and whether it is the call's script: the user's
         ``on_sideband`` driver wins; else the call's script (one runner per call, whichever socket family
-        attaches: a sideband and a primary socket share it); else ``(None, False)``, a quiet caller."""
+        attaches: a sideband and a primary socket share it); else ``(None, False)``, a quiet caller. ``own``:
+        the call's own connection (a WebRTC call's data channel), which hears the script beside any sideband."""
+        ...
+
+    @property
+    def peers(self) -> Peers | None:
+        """The real WebRTC peers answering offers, or ``None`` (the canned SDP answer)."""
         ...
 
     def route(self, method: str, path: str) -> Route | None:

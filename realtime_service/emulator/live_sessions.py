@@ -20,6 +20,7 @@ from .call_registry import CallRecord
 from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
 from .core import Call, Core
 from .outbound import SIP_TRANSPORT, Dialer, too_large, transport_problem
+from .peer_answers import peer_answer, record_with_peer
 from .replies import Reply
 from .validation import (
     AnyOf,
@@ -161,23 +162,31 @@ def _creator(emulator: Core, dialer: Dialer) -> Callable[[Call], Reply]:
         if outbound:
             return _dial(emulator, dialer, call)
         offer = call.body["transport"]["sdp"].encode("utf-8", "surrogatepass")
-        sdp_answer = answer_or_problem(offer, "transport.sdp")
+        session_id = _session_id()
+        if emulator.peers is None:
+            sdp_answer = answer_or_problem(offer, "transport.sdp")
+        else:
+            sdp_answer = peer_answer(emulator, session_id, offer, "transport.sdp")
         if isinstance(sdp_answer, Reply):
             return sdp_answer
-        record = emulator.calls.add(
-            CallRecord(
-                id=_session_id(),
-                api="live",
-                transport="webrtc",
-                state="active",
-                created_at=call.now,
-                offer=offer,
-                answer=sdp_answer,
-                session=call.body["session"],
-                encoding="json",
-                auth="api_key",
-            )
+        record = CallRecord(
+            id=session_id,
+            api="live",
+            transport="webrtc",
+            state="active",
+            created_at=call.now,
+            offer=offer,
+            answer=sdp_answer,
+            session=call.body["session"],
+            encoding="json",
+            auth="api_key",
         )
+        if emulator.peers is None:
+            emulator.calls.add(record)
+        else:
+            refused = record_with_peer(emulator, record)
+            if refused is not None:
+                return refused
         return Reply.json(200, {"session": {"id": record.id}, "transport": {"type": "webrtc", "sdp": sdp_answer}})
 
     return handle

@@ -17,7 +17,10 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
 - each state goes on the record (``CallRecord.script_state``); once the script is over, the call's sidebands
   (and any that attach later) are a quiet caller again.
 - an outbound call's script (:mod:`.outbound`) starts only once its callee answered (``dial: failed`` is
-  ``done`` when the call failed); a ``dial`` step on a call that came in fails the script at that step.
+  ``done`` when the call failed); a ``dial`` step on a call that came in fails the script at that step;
+- a WebRTC call's own connection (its ``oai-events`` data channel, :mod:`.webrtc`) attaches with
+  :meth:`ScriptedCall.attach_own`: it hears every scripted event beside the current sideband (both sides of one
+  conversation), and what the app sends on either counts (read in turns of at most :data:`_RECEIVE_SLICE`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class ScriptedCall:
         self._finished = finished
         self._changed = threading.Condition()
         self._current: Connection | None = None
+        self._own: Connection | None = None  # the call's data channel, beside the current sideband
+        self._turn = 0  # whose turn it is to be read when both are open
         self._attached: list[Connection] = []
         self._started = False
         self._ended = False
@@ -77,8 +82,19 @@ class ScriptedCall:
 
     def attach(self, connection: Connection) -> None:
         """A sideband attached (the driver hook, on its own thread): the first plays the script to its end."""
+        self._attach(connection, own=False)
+
+    def attach_own(self, connection: Connection) -> None:
+        """The call's own connection (its data channel) attached: as :meth:`attach`, but a sideband attaching
+        later does not take the conversation from it."""
+        self._attach(connection, own=True)
+
+    def _attach(self, connection: Connection, *, own: bool) -> None:
         with self._changed:
-            self._current = connection
+            if own:
+                self._own = connection
+            else:
+                self._current = connection
             closed = [c for c in self._attached if c.closed][-MAX_UNDRAINED:]  # still to be read (drained)
             self._attached = [*closed, *(c for c in self._attached if not c.closed), connection]
             first, self._started = not self._started, True
@@ -136,26 +152,36 @@ class ScriptedCall:
     def connection(self) -> str:
         return self._last_connection
 
-    def _connection(self, deadline: float) -> Connection | None:
-        """The open connection to talk on; ``None`` at ``deadline``; :class:`ChannelClosed` once the call ended."""
+    def _connections(self, deadline: float) -> list[Connection]:
+        """The open connections to talk on (the current sideband, the call's own); none at ``deadline``;
+        :class:`ChannelClosed` once the call ended."""
         with self._changed:
             while True:
                 if self._ended:
                     raise ChannelClosed(f"the call {self.call_id} has ended")
-                current = self._current
-                if current is not None and not current.closed:
-                    return current
+                open_ = [c for c in (self._current, self._own) if c is not None and not c.closed]
+                if open_:
+                    return open_
                 remaining = deadline - self._clock()
                 if remaining <= 0:
-                    return None
+                    return []
                 self._changed.wait(remaining)
 
+    def _connection(self, deadline: float) -> Connection | None:
+        """The open connection to read next (taking turns when two are open), as :meth:`_connections`."""
+        open_ = self._connections(deadline)
+        if not open_:
+            return None
+        self._turn += 1
+        return open_[self._turn % len(open_)]
+
     def send(self, event: dict[str, Any]) -> None:
-        connection = self._connection(self._clock() + REATTACH_TIMEOUT)
-        if connection is None:
+        connections = self._connections(self._clock() + REATTACH_TIMEOUT)
+        if not connections:
             raise ChannelClosed(f"no sideband attached to {self.call_id} for {REATTACH_TIMEOUT:g} s")
-        with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
-            connection.send(event)
+        for connection in connections:
+            with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
+                connection.send(event)
 
     def _reader(self, deadline: float) -> Connection | None:
         """The connection to read the app's next event from: a closed one not drained yet (oldest first: what
@@ -193,7 +219,7 @@ class ScriptedCall:
             self._hang_up()
             return
         with self._changed:
-            current = self._current
+            current = self._current if self._current is not None else self._own
         if current is not None:
             current.drop()
 
@@ -229,9 +255,9 @@ class ScriptedCalls:
         self._lock = threading.Lock()
         self._playing: dict[str, ScriptedCall] = {}
 
-    def driver(self, call_id: str) -> Driver | None:
-        """The driver for a sideband attaching to ``call_id``: its script's, or ``None`` (a quiet caller: no
-        script, or its script has already played)."""
+    def driver(self, call_id: str, *, own: bool = False) -> Driver | None:
+        """The driver for a sideband attaching to ``call_id`` (``own``: the call's data channel): its script's,
+        or ``None`` (a quiet caller: no script, or its script has already played)."""
         with self._lock:
             scripted = self._playing.get(call_id)
             if scripted is None:
@@ -241,7 +267,7 @@ class ScriptedCalls:
                 scripted = ScriptedCall(self._calls, record, record.script, finished=lambda: self._finished(call_id))
                 self._playing[call_id] = scripted
                 scripted._record(ScriptState("pending"))
-        return scripted.attach
+        return scripted.attach_own if own else scripted.attach
 
     def _finished(self, call_id: str) -> None:
         with self._lock:

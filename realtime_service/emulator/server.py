@@ -47,7 +47,8 @@ from urllib.parse import parse_qs, urlsplit
 from ..redaction import redact
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
 from .client_secrets import create_client_secret
-from .core import Call, Driver, Handler, RecordedRequest, Route, SocketRoute, SocketSession
+from .core import Call, Driver, Handler, Peers, RecordedRequest, Route, SocketRoute, SocketSession
+from .data_channels import sessions
 from .families import install_route_families
 from .faults import Fault, FaultQueue
 from .live_events import LiveEvents
@@ -63,6 +64,8 @@ from .validation import json_type_name
 
 if TYPE_CHECKING:
     from socketserver import _RequestType
+
+    from .webrtc.host import PeerHost
 
 OPENAI_VERSION = "2020-10-01"
 BETA_RETIRED_MESSAGE = (
@@ -459,6 +462,11 @@ class Emulator:
 
     ``script`` (steps or YAML text, :mod:`.scripts`) is what every new call's caller and model do once its socket
     attaches; :meth:`script_call` sets one call's. Without either a call is a quiet caller.
+
+    ``webrtc=True`` (the ``webrtc`` extra) answers WebRTC offers with a real peer (:mod:`.webrtc`, :attr:`peers`):
+    off by default, because a peer binds UDP sockets on every address it gathers on, which tests may do only in a
+    network namespace of their own; ``webrtc_addresses`` limits those addresses (``ValueError`` for one that is
+    not an IP address). Without ``aiortc`` the canned answer stays, and one warning says so.
     """
 
     def __init__(
@@ -476,6 +484,8 @@ class Emulator:
         max_calls: int = DEFAULT_MAX_CALLS,
         max_ended_calls: int = DEFAULT_MAX_ENDED,
         script: Sequence[Any] | str | None = None,
+        webrtc: bool = False,
+        webrtc_addresses: Sequence[str] | None = None,
     ) -> None:
         if history is None:
             history = DEFAULT_HISTORY
@@ -502,6 +512,11 @@ class Emulator:
         self.live_events = LiveEvents(self.calls)
         """Each Live session's replay buffer and attached sidebands (:mod:`.live_events`)."""
         self._scripted_calls = ScriptedCalls(self.calls)
+        self._peers: PeerHost | None = None
+        if webrtc:  # off by default: a real peer binds UDP sockets on every interface it may gather on
+            from .webrtc import load
+
+            self._peers = load(self.calls, sessions(self), webrtc_addresses)
         install_route_families(self)
         self._faults = FaultQueue()
         self._requests: collections.deque[RecordedRequest] = collections.deque(maxlen=history)
@@ -537,6 +552,8 @@ class Emulator:
         server.close_connections()
         thread.join(_JOIN_TIMEOUT)
         server.join_handlers(_JOIN_TIMEOUT)
+        if self._peers is not None:
+            self._peers.stop()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -660,12 +677,18 @@ class Emulator:
         """The socket route registered for ``path`` (as given to :meth:`add_socket_route`), if any."""
         return self._socket_routes.get(path)
 
-    def driver_for(self, call_id: str) -> tuple[Driver | None, bool]:
+    def driver_for(self, call_id: str, *, own: bool = False) -> tuple[Driver | None, bool]:
         """See :meth:`.core.Core.driver_for`."""
         if self.on_sideband is not None:
             return self.on_sideband, False
-        driver = self._scripted_calls.driver(call_id)
+        driver = self._scripted_calls.driver(call_id, own=own)
         return driver, driver is not None
+
+    @property
+    def peers(self) -> Peers | None:
+        """The real WebRTC peers answering ``POST /realtime/calls`` (``webrtc=True`` with ``aiortc``
+        installed), or ``None``: the canned SDP answer (docs/emulator-calls.md, "WebRTC peer")."""
+        return self._peers
 
     def ring(
         self,

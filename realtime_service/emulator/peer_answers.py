@@ -1,0 +1,54 @@
+"""What the call-creating routes share when a real WebRTC peer answers (``Emulator(webrtc=True)``, :mod:`.webrtc`).
+
+``POST /v1/realtime/calls`` and GPT-Live's ``POST /v1/live/sessions`` (WebRTC) both: check the offer as the
+canned answer does; refuse a new call with ``max_calls`` live ones held (``429``: a peer holds sockets, so it
+does not push the oldest call out, as a primary socket does not); have the peer answer (an offer it cannot use is
+a ``400 invalid_offer`` naming why, a peer that cannot answer in time a ``500``); then record the call, and only
+then tie the peer to it.
+"""
+
+from __future__ import annotations
+
+from .call_registry import CallRecord, NoRoomForCall
+from .call_routes import bad_sdp, offer_problem
+from .core import Core, OfferRefused, PeerFailed
+from .replies import Reply
+
+
+def no_room(max_calls: int) -> Reply:
+    return Reply.error(
+        429,
+        f"The emulator already holds max_calls={max_calls} live calls, each with a WebRTC peer; end one first.",
+        code="rate_limit_exceeded",
+    )
+
+
+def peer_answer(core: Core, call_id: str, offer: bytes, param: str = "sdp") -> str | Reply:
+    """A real peer's answer for ``call_id``, or the 400/429/500 saying why there is none."""
+    peers = core.peers
+    assert peers is not None
+    problem = offer_problem(offer, param)
+    if problem is not None:
+        return problem
+    if not core.calls.has_room():
+        return no_room(core.calls.max_calls)
+    try:
+        return peers.answer(call_id, offer)
+    except OfferRefused as error:
+        return bad_sdp(f"the emulator's WebRTC peer cannot answer it ({str(error)[:200]})", param)
+    except PeerFailed as error:
+        return Reply.error(500, str(error), type="server_error", code="server_error")
+
+
+def record_with_peer(core: Core, record: CallRecord) -> Reply | None:
+    """Record the call the peer answered and tie the two together; the 429 (the peer closed) when the last room
+    went to another call meanwhile."""
+    peers = core.peers
+    assert peers is not None
+    try:
+        core.calls.add(record, evict=False)
+    except NoRoomForCall:
+        peers.discard(record.id)
+        return no_room(core.calls.max_calls)
+    peers.bind(record.id)
+    return None
