@@ -183,7 +183,7 @@ def print_table(title: str, summary: dict[str, dict[str, float]]) -> None:
 
 def metrics_minted(port: int) -> float:
     """``realtime_service_keys_minted_total`` as the server's metrics listener reports it."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=WAIT) as answer:
         text = answer.read().decode()
     match = re.search(r"^realtime_service_keys_minted_total (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
