@@ -20,7 +20,7 @@ and as the median of each round's paired ratio. The goal (issue 25): ``both`` <=
 At the end each server proves its mode: the spans it exported per request, and the metrics scrape's count of
 keys minted.
 
-    python bench/bench_observability.py [--framework flask|fastapi] [--rounds 15] [--mints 200] [--sessions 60]
+    python bench/bench_observability.py [--framework flask|fastapi] [--rounds 30] [--mints 100] [--sessions 30]
     python bench/bench_observability.py --quick      # a few rounds of a few calls: that it runs, not figures
 
 The last line is ``BENCH-OBSERVABILITY-RESULT {json}`` for tests and scripts.
@@ -103,6 +103,10 @@ class Server:
     def spans(self) -> int:
         return self._ask("spans")
 
+    def gc_ns(self) -> int:
+        """CPU ns the process spent in the garbage collector so far."""
+        return self._ask("gc")
+
     def mint(self) -> None:
         self.connection.request("POST", "/token", body=b"{}", headers={"Content-Type": "application/json"})
         response = self.connection.getresponse()
@@ -150,34 +154,48 @@ def measure(servers: dict[str, Server], call: str, rounds: int, per_cell: int) -
     return samples
 
 
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Lower quartile, median, upper quartile (a single value is all three)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, mid, high = statistics.quantiles(values, n=4)
+    return low, mid, high
+
+
 def summarise(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    """Per mode: median µs, min and max over rounds, ratio of medians to ``off``, median of paired ratios and their
-    min-max."""
-    base = samples["off"]
+    """Per mode: the quartiles of its per-round µs, the ratio of its median and of its lower quartile to ``off``'s
+    (load from elsewhere only ever adds CPU time, so the lower quartile is the less disturbed figure), and the
+    quartiles of each round's paired ratio to ``off``."""
+    base_low, base_mid, _ = quartiles(samples["off"])
     result = {}
     for mode, values in samples.items():
-        paired = [value / off for value, off in zip(values, base, strict=True)]
+        low, mid, high = quartiles(values)
+        paired = quartiles([value / off for value, off in zip(values, samples["off"], strict=True)])
         result[mode] = {
-            "median_us": statistics.median(values),
-            "min_us": min(values),
-            "max_us": max(values),
-            "ratio": statistics.median(values) / statistics.median(base),
-            "paired_ratio": statistics.median(paired),
-            "paired_min": min(paired),
-            "paired_max": max(paired),
+            "p25_us": low,
+            "median_us": mid,
+            "p75_us": high,
+            "ratio": mid / base_mid,
+            "p25_ratio": low / base_low,
+            "paired_p25": paired[0],
+            "paired_ratio": paired[1],
+            "paired_p75": paired[2],
         }
     return result
 
 
 def print_table(title: str, summary: dict[str, dict[str, float]]) -> None:
     print(title)
-    print(f"{'mode':<10}{'median µs':>11}{'min-max µs':>16}{'x off':>8}{'paired x off':>14}{'paired min-max':>18}")
+    print(
+        f"{'mode':<10}{'median µs':>10}{'p25-p75 µs':>13}{'median x off':>14}{'p25 x off':>11}{'paired x off':>14}"
+        f"{'paired p25-p75':>16}"
+    )
     for mode, row in summary.items():
-        spread = f"{row['min_us']:.0f}-{row['max_us']:.0f}"
-        paired = f"{row['paired_min']:.3f}-{row['paired_max']:.3f}"
+        spread = f"{row['p25_us']:.0f}-{row['p75_us']:.0f}"
+        paired = f"{row['paired_p25']:.3f}-{row['paired_p75']:.3f}"
         print(
-            f"{mode:<10}{row['median_us']:>11.0f}{spread:>16}{row['ratio']:>8.3f}{row['paired_ratio']:>14.3f}"
-            f"{paired:>18}"
+            f"{mode:<10}{row['median_us']:>10.0f}{spread:>13}{row['ratio']:>14.3f}{row['p25_ratio']:>11.3f}"
+            f"{row['paired_ratio']:>14.3f}{paired:>16}"
         )
 
 
@@ -192,9 +210,9 @@ def metrics_minted(port: int) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--framework", choices=("flask", "fastapi"), default="flask")
-    parser.add_argument("--rounds", type=int, default=15, help="rounds of every mode, in order")
-    parser.add_argument("--mints", type=int, default=200, help="POST /token per mode per round")
-    parser.add_argument("--sessions", type=int, default=60, help="POST /session per mode per round (0: skip)")
+    parser.add_argument("--rounds", type=int, default=30, help="rounds of every mode, in order")
+    parser.add_argument("--mints", type=int, default=100, help="POST /token per mode per round")
+    parser.add_argument("--sessions", type=int, default=30, help="POST /session per mode per round (0: skip)")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5 mints and 3 sessions: that it runs")
     parser.add_argument("--run-server", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -220,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 realtime = {"api_key": emulator.api_key, "base_url": emulator.base_url}
                 config.write_text(json.dumps({"realtime": realtime, "server": server}))  # JSON is YAML
                 servers[mode] = Server(mode, config)
+            in_gc = {mode: server.gc_ns() for mode, server in servers.items()}  # start-up's collections aside
             tokens = summarise(measure(servers, "mint", args.rounds, args.mints))
             sessions = summarise(measure(servers, "session", args.rounds, args.sessions)) if args.sessions else {}
             calls = {"mint": args.rounds * args.mints + max(5, args.mints // 4)}
@@ -228,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             proof = {
                 mode: {
                     "spans_per_request": server.spans() / requests,
+                    "gc_us_per_request": (server.gc_ns() - in_gc[mode]) / requests / 1000,
                     "keys_minted_metric": metrics_minted(ports[mode]) if mode in ports else None,
                 }
                 for mode, server in servers.items()
@@ -249,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for mode, facts in proof.items():
         minted = facts["keys_minted_metric"]
         print(
-            f"{mode:<10}spans per request {facts['spans_per_request']:.2f}"
+            f"{mode:<10}spans per request {facts['spans_per_request']:.2f}, "
+            f"garbage collector {facts['gc_us_per_request']:.1f} µs per request"
             + (f", keys_minted metric {minted:.0f} of {calls['mint']} mints" if minted is not None else "")
         )
     verdict = "within" if tokens["both"]["ratio"] <= GOAL else "OVER"
@@ -282,12 +303,22 @@ def run_server(mode: str, config: str) -> int:
         trace.set_tracer_provider(provider)
         flush = provider.force_flush
 
-    def control() -> None:
-        import time
+    import gc
+    import time
 
+    in_gc = [0]  # CPU ns spent collecting (spans are objects that live until exported: more collections)
+
+    def collecting(phase: str, info: dict[str, int]) -> None:
+        in_gc[0] += -time.thread_time_ns() if phase == "start" else time.thread_time_ns()
+
+    gc.callbacks.append(collecting)
+
+    def control() -> None:
         for line in sys.stdin:
             if line.strip() == "cpu":
                 print(f"CPU {time.process_time_ns()}", flush=True)
+            elif line.strip() == "gc":
+                print(f"GC {in_gc[0]}", flush=True)
             elif line.strip() == "spans":
                 if flush is not None:
                     flush()
