@@ -1,7 +1,7 @@
 """What metrics and tracing cost: the server's CPU per ``POST /token`` (and per ``POST /session``) with them off
 and on, through ``serve`` as real processes against the loopback emulator, interleaved in one run.
 
-Five ``serve`` processes run at once, one per mode, each minting from the same emulator (in this process, so its
+Six ``serve`` processes run at once, one per mode, each minting from the same emulator (in this process, so its
 CPU is not the servers'):
 
 - ``off``: no metrics, and ``opentelemetry`` not importable (what a deployment without the extras runs);
@@ -9,11 +9,13 @@ CPU is not the servers'):
 - ``metrics``: ``server.metrics`` on (prometheus-client, its listener on loopback), no ``opentelemetry``;
 - ``tracing``: the OpenTelemetry SDK configured as a user would (``TracerProvider`` + ``BatchSpanProcessor`` to an
   exporter that counts and drops the spans), no metrics;
-- ``both``: metrics and the SDK.
+- ``both``: metrics and the SDK;
+- ``both-10%``: metrics and the SDK with a ``ParentBased(TraceIdRatioBased(0.1))`` sampler (one trace in ten kept,
+  as a busy deployment would run it).
 
 Method: the server's CPU is ``time.process_time()`` read inside its own process (every thread: the framework's,
 the span processor's, the metrics listener's), asked for over the process's stdin before and after each cell of
-``--mints`` sequential mints from one keep-alive client; rounds go ``off api metrics tracing both`` in order,
+``--mints`` sequential mints from one keep-alive client; rounds go ``off api metrics tracing both both-10%`` in order,
 ``--rounds`` times, so drift and other load on the machine fall on every mode alike. Per mode: the median CPU µs
 per mint over the rounds, its spread (min-max over rounds), and the ratio to ``off``, both as a ratio of medians
 and as the median of each round's paired ratio. The goal (issue 25): ``both`` <= 1.05 x ``off``.
@@ -48,7 +50,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
-MODES = ("off", "api", "metrics", "tracing", "both")
+MODES = ("off", "api", "metrics", "tracing", "both", "both-10%")
+#: The modes with metrics on, and with the OpenTelemetry SDK configured.
+METRICS, SDK = ("metrics", "both", "both-10%"), ("tracing", "both", "both-10%")
 #: The goal from issue 25: metrics and tracing on cost at most 5% more CPU per mint than off.
 GOAL = 1.05
 #: How long a server may take to start or to answer a control line (a bound on a wait, not a timing).
@@ -231,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for mode in MODES:
                 server: dict[str, Any] = {"rate_limit": "off", "framework": args.framework, "demo": False}
-                if mode in ("metrics", "both"):
+                if mode in METRICS:
                     ports[mode] = free_port()
                     server["metrics"] = {"address": "127.0.0.1", "port": ports[mode]}
                 config = Path(folder) / f"{mode}.yaml"
@@ -286,10 +290,11 @@ def run_server(mode: str, config: str) -> int:
         sys.modules["opentelemetry"] = None  # type: ignore[assignment]  # as if the extra were not installed
     exported = [0]
     flush = None
-    if mode in ("tracing", "both"):
+    if mode in SDK:
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
         class Counting(SpanExporter):
             """Counts and drops: the export's own cost (a network, a collector) is not ours to measure."""
@@ -298,7 +303,9 @@ def run_server(mode: str, config: str) -> int:
                 exported[0] += len(spans)
                 return SpanExportResult.SUCCESS
 
-        provider = TracerProvider()
+        # both-10%: what a busy deployment runs, a parent-based ratio sampler keeping one trace in ten
+        sampler = ParentBased(TraceIdRatioBased(0.1)) if mode == "both-10%" else None
+        provider = TracerProvider(sampler=sampler)
         provider.add_span_processor(BatchSpanProcessor(Counting()))
         trace.set_tracer_provider(provider)
         flush = provider.force_flush
