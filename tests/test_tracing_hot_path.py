@@ -98,3 +98,11 @@ def test_a_span_the_sampler_drops_holds_nothing_and_still_nests() -> None:
         tracing.use_provider(None)
         provider.shutdown()
     assert exporter.get_finished_spans() == ()
+
+
+def test_text_longer_than_an_id_is_dropped_before_the_cache_so_it_never_holds_one() -> None:
+    misses = tracing._looks_safe.cache_info().misses
+    assert tracing.safe_value("a" * 129) is None
+    assert tracing.safe_value("/" + "b" * 16_000) is None
+    assert tracing._looks_safe.cache_info().misses == misses  # never looked up, never kept
+    assert tracing.safe_value("c" * 128) == "c" * 128

@@ -30,6 +30,7 @@ EXTRA = "realtime-service[tracing]"
 TRACER_NAME = "realtime_service"
 #: What an attribute value may hold: a path template, a status, a code, an id (``req_...``, ``rtc_...``).
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9_./{}:\-]{1,128}")
+_MAX_TEXT = 128  # the pattern's bound, checked before the cache so that no longer text is ever kept in it
 #: What keys, minted client secrets and webhook secrets start with: never a value, registered or not.
 _SECRET_PREFIXES = ("sk-", "ek_", "whsec_")
 #: HTTP methods named as they are (semantic conventions); any other is ``_OTHER``.
@@ -80,7 +81,7 @@ def safe_value(value: object) -> Value | None:
     or a secret, no masking would change it and it holds no secret the process registered (:mod:`..redaction`)."""
     if isinstance(value, bool | int | float):
         return value
-    if not isinstance(value, str) or not _looks_safe(value):
+    if not isinstance(value, str) or len(value) > _MAX_TEXT or not _looks_safe(value):
         return None
     # not cached: a secret registered later must still be caught in a value checked before
     return value if SECRETS.scrub(value) == value else None
@@ -90,7 +91,7 @@ def safe_value(value: object) -> Value | None:
 def _looks_safe(value: str) -> bool:
     """The checks of :func:`safe_value` that depend on the text alone (its shape, a key's prefix, a number the
     masking would change): cached, as the same templates, routes and addresses come back on every request
-    (bounded: values seen once, such as request ids, only churn it)."""
+    (bounded: 1,024 texts of at most 128 characters; values seen once, such as request ids, only churn it)."""
     from ..webhooks.masking import mask_text
 
     return (
