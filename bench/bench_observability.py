@@ -4,7 +4,8 @@ and on, through ``serve`` as real processes against the loopback emulator, inter
 Six ``serve`` processes run at once, one per mode, each minting from the same emulator (in this process, so its
 CPU is not the servers'):
 
-- ``off``: no metrics, and ``opentelemetry`` not importable (what a deployment without the extras runs);
+- ``off``: no metrics, and ``opentelemetry`` not importable (what a deployment without the extras runs; under
+  ``--framework fastapi`` the API stays importable, as FastAPI itself imports it);
 - ``api``: ``opentelemetry-api`` importable, no SDK configured (the extra installed, no provider);
 - ``metrics``: ``server.metrics`` on (prometheus-client, its listener on loopback), no ``opentelemetry``;
 - ``tracing``: the OpenTelemetry SDK configured as a user would (``TracerProvider`` + ``BatchSpanProcessor`` to an
@@ -63,12 +64,13 @@ class Server:
     """One ``serve`` process in ``mode`` (this file's ``--run-server``), driven over stdin: ``cpu`` answers its
     ``process_time_ns``, ``spans`` the spans its exporter received (after a flush)."""
 
-    def __init__(self, mode: str, config: Path) -> None:
+    def __init__(self, mode: str, config: Path, keep_api: bool = False) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REALTIME_SERVICE_", "OTEL_"))}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
         self.mode = mode
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--run-server", mode, "--config", str(config)],
+            [sys.executable, __file__, "--run-server", mode, "--config", str(config)]
+            + (["--keep-api"] if keep_api else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -220,15 +222,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5 mints and 3 sessions: that it runs")
     parser.add_argument("--run-server", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--keep-api", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_server:
-        return run_server(args.run_server, args.config)
+        return run_server(args.run_server, args.config, args.keep_api)
     if args.quick:
         args.rounds, args.mints, args.sessions = 3, 5, 3
 
     sys.path.insert(0, str(ROOT))
     from realtime_service.emulator import Emulator
 
+    # FastAPI (0.165 here) imports opentelemetry-api itself (fastapi.telemetry): "off" cannot hide the API
+    keep_api = args.framework == "fastapi"
     ports: dict[str, int] = {}
     servers: dict[str, Server] = {}
     with Emulator() as emulator, tempfile.TemporaryDirectory(prefix="bench-observability-") as folder:
@@ -241,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config = Path(folder) / f"{mode}.yaml"
                 realtime = {"api_key": emulator.api_key, "base_url": emulator.base_url}
                 config.write_text(json.dumps({"realtime": realtime, "server": server}))  # JSON is YAML
-                servers[mode] = Server(mode, config)
+                servers[mode] = Server(mode, config, keep_api)
             in_gc = {mode: server.gc_ns() for mode, server in servers.items()}  # start-up's collections aside
             tokens = summarise(measure(servers, "mint", args.rounds, args.mints))
             sessions = summarise(measure(servers, "session", args.rounds, args.sessions)) if args.sessions else {}
@@ -265,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.rounds} rounds x {args.mints} mints / {args.sessions} sessions per mode, interleaved; server CPU "
         "(process_time of the serve process)\n"
     )
+    if keep_api:
+        print("FastAPI imports opentelemetry-api itself: off and metrics run with the API importable (no SDK)\n")
     print_table("POST /token, server CPU per mint", tokens)
     if sessions:
         print()
@@ -279,14 +286,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     verdict = "within" if tokens["both"]["ratio"] <= GOAL else "OVER"
     print(f"\nmetrics+tracing on / off, per mint: {tokens['both']['ratio']:.3f} ({verdict} the {GOAL:.2f} goal)")
-    result = {"framework": args.framework, "token": tokens, "session": sessions, "proof": proof, "calls": calls}
+    result = {"framework": args.framework, "api_in_off": keep_api, "token": tokens, "session": sessions}
+    result.update(proof=proof, calls=calls)
     print("BENCH-OBSERVABILITY-RESULT " + json.dumps(result, sort_keys=True))
     return 0
 
 
-def run_server(mode: str, config: str) -> int:
+def run_server(mode: str, config: str, keep_api: bool = False) -> int:
     """Hidden mode: ``serve`` in this process, set up for ``mode``, answering ``cpu``/``spans`` lines on stdin."""
-    if mode in ("off", "metrics"):
+    if mode in ("off", "metrics") and not keep_api:
         sys.modules["opentelemetry"] = None  # type: ignore[assignment]  # as if the extra were not installed
     exported = [0]
     flush = None
