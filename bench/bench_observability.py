@@ -18,10 +18,10 @@ Method: the server's CPU is ``time.process_time()`` read inside its own process 
 the span processor's, the metrics listener's), asked for over the process's stdin before and after each cell of
 ``--mints`` sequential mints from one keep-alive client; rounds go ``off api metrics tracing both both-10%`` in order,
 ``--rounds`` times, so drift and other load on the machine fall on every mode alike. Per mode: the median CPU µs
-per mint over the rounds, its spread (min-max over rounds), and the ratio to ``off``, both as a ratio of medians
-and as the median of each round's paired ratio. The goal (issue 25): ``both`` <= 1.05 x ``off``.
-At the end each server proves its mode: the spans it exported per request, and the metrics scrape's count of
-keys minted.
+per mint over the rounds and its p25-p75, and the ratio to ``off`` three ways: of the medians, of the lower
+quartiles (other load only ever adds CPU time: the least disturbed figure) and the median of each round's paired
+ratio. The goal (issue 25): ``both`` <= 1.05 x ``off``. At the end each server proves its mode: the spans it
+exported per request, the metrics scrape's count of keys minted, and the garbage collector's CPU per request.
 
     python bench/bench_observability.py [--framework flask|fastapi] [--rounds 30] [--mints 100] [--sessions 30]
     python bench/bench_observability.py --quick      # a few rounds of a few calls: that it runs, not figures
