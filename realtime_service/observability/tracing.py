@@ -17,9 +17,12 @@ a description.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from functools import lru_cache
+from types import TracebackType
 from typing import Any
+
+from ..redaction import SECRETS
 
 #: The extra that brings ``opentelemetry-api``.
 EXTRA = "realtime-service[tracing]"
@@ -27,6 +30,7 @@ EXTRA = "realtime-service[tracing]"
 TRACER_NAME = "realtime_service"
 #: What an attribute value may hold: a path template, a status, a code, an id (``req_...``, ``rtc_...``).
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9_./{}:\-]{1,128}")
+_MAX_TEXT = 128  # the pattern's bound, checked before the cache so that no longer text is ever kept in it
 #: What keys, minted client secrets and webhook secrets start with: never a value, registered or not.
 _SECRET_PREFIXES = ("sk-", "ek_", "whsec_")
 #: HTTP methods named as they are (semantic conventions); any other is ``_OTHER``.
@@ -36,6 +40,7 @@ Value = str | int | float | bool
 
 _tracer: Any = None  # None: not looked up yet; False: the API is not installed
 _kinds: dict[str, Any] = {}
+_api: dict[str, Any] = {}
 
 
 def use_provider(provider: Any | None) -> None:
@@ -48,9 +53,12 @@ def use_provider(provider: Any | None) -> None:
 
 
 def _load_kinds() -> None:
+    from opentelemetry import context, trace
     from opentelemetry.trace import SpanKind
 
     _kinds.update(client=SpanKind.CLIENT, server=SpanKind.SERVER, internal=SpanKind.INTERNAL)
+    # looked up once, not per span (hot path: two spans per mint)
+    _api.update(attach=context.attach, detach=context.detach, in_context=trace.set_span_in_context)
 
 
 def _get_tracer() -> Any:
@@ -73,14 +81,22 @@ def safe_value(value: object) -> Value | None:
     or a secret, no masking would change it and it holds no secret the process registered (:mod:`..redaction`)."""
     if isinstance(value, bool | int | float):
         return value
-    if not isinstance(value, str) or _SAFE_TEXT.fullmatch(value) is None or value.startswith(_SECRET_PREFIXES):
+    if not isinstance(value, str) or len(value) > _MAX_TEXT or not _looks_safe(value):
         return None
-    from ..redaction import scrub
+    # not cached: a secret registered later must still be caught in a value checked before
+    return value if SECRETS.scrub(value) == value else None
+
+
+@lru_cache(maxsize=1024)
+def _looks_safe(value: str) -> bool:
+    """The checks of :func:`safe_value` that depend on the text alone (its shape, a key's prefix, a number the
+    masking would change): cached, as the same templates, routes and addresses come back on every request
+    (bounded: 1,024 texts of at most 128 characters; values seen once, such as request ids, only churn it)."""
     from ..webhooks.masking import mask_text
 
-    if mask_text(value) != value or scrub(value) != value:
-        return None
-    return value
+    return (
+        _SAFE_TEXT.fullmatch(value) is not None and not value.startswith(_SECRET_PREFIXES) and mask_text(value) == value
+    )
 
 
 def http_method(method: str | None) -> str:
@@ -103,8 +119,10 @@ class Span:
         return self._span is not None
 
     def set(self, key: str, value: object) -> None:
+        if self._span is None:  # not recorded: the value is not even checked
+            return
         checked = safe_value(value)
-        if checked is not None and self._span is not None:
+        if checked is not None:
             self._span.set_attribute(key, checked)
 
     def event(self, name: str, attributes: Mapping[str, object] | None = None) -> None:
@@ -124,25 +142,50 @@ class Span:
 _OFF = Span(None)
 
 
-@contextmanager
-def span(name: str, kind: str = "internal", attributes: Mapping[str, object] | None = None) -> Iterator[Span]:
+def span(name: str, kind: str = "internal", attributes: Mapping[str, object] | None = None) -> _Scope:
     """A span named ``name`` (``client``, ``server`` or ``internal``) as the current one for the block; an
     exception leaving the block marks it failed by its class name only."""
-    tracer = _get_tracer()
-    if tracer is None:
-        yield _OFF
-        return
-    with tracer.start_as_current_span(
-        name, kind=_kinds[kind], record_exception=False, set_status_on_exception=False
-    ) as current:
-        held = Span(current if current.is_recording() else None)  # not kept: nothing is checked nor set
-        if attributes and held._span is not None:
-            held._span.set_attributes(_checked(attributes))
+    return _Scope(name, kind, attributes)
+
+
+class _Scope:
+    """The context manager :func:`span` returns. A class rather than a ``@contextmanager`` generator, and the span
+    made current with ``context.attach`` rather than the SDK's ``start_as_current_span`` (two more generators):
+    the same span, parent and context, for less CPU per span (bench/bench_observability.py)."""
+
+    __slots__ = ("_attributes", "_held", "_kind", "_name", "_span", "_token")
+
+    def __init__(self, name: str, kind: str, attributes: Mapping[str, object] | None) -> None:
+        self._name, self._kind, self._attributes = name, kind, attributes
+        self._token: object = None
+        self._span: Any = None
+        self._held = _OFF
+
+    def __enter__(self) -> Span:
+        tracer = _get_tracer()
+        if tracer is None:
+            return _OFF
+        current = tracer.start_span(
+            self._name, kind=_kinds[self._kind], record_exception=False, set_status_on_exception=False
+        )
+        self._span, self._token = current, _api["attach"](_api["in_context"](current))
+        if current.is_recording():  # not kept: nothing is checked nor set
+            self._held = Span(current)
+            if self._attributes:
+                current.set_attributes(_checked(self._attributes))
+        return self._held
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._span is None:
+            return
         try:
-            yield held
-        except BaseException as exc:
-            held.fail(type(exc).__name__)
-            raise
+            if exc_type is not None:
+                self._held.fail(exc_type.__name__)
+        finally:
+            _api["detach"](self._token)
+            self._span.end()
 
 
 def add_event(name: str, attributes: Mapping[str, object] | None = None) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -1147,10 +1148,17 @@ def _server_of(resolve: Callable[[], Gateway]) -> dict[str, object]:
     host's gateway without one: nothing)."""
     try:
         base_url = getattr(getattr(resolve(), "_settings", None), "base_url", None)
-        if not isinstance(base_url, str):
-            return {}
+    except ValueError:
+        return {}
+    return dict(_server_attributes(base_url)) if isinstance(base_url, str) else {}
+
+
+@lru_cache(maxsize=64)
+def _server_attributes(base_url: str) -> tuple[tuple[str, object], ...]:
+    """:func:`_server_of`'s parse of ``base_url``, cached: one URL per gateway, parsed on each traced call else."""
+    try:
         parts = urlsplit(base_url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return {}
-    return {"server.address": parts.hostname, "server.port": port}
+        return ()
+    return (("server.address", parts.hostname), ("server.port", port))
