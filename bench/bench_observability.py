@@ -23,6 +23,11 @@ quartiles (other load only ever adds CPU time: the least disturbed figure) and t
 ratio. The goal (issue 25): ``both`` <= 1.05 x ``off``. At the end each server proves its mode: the spans it
 exported per request, the metrics scrape's count of keys minted, and the garbage collector's CPU per request.
 
+Six processes differ by more than their mode (memory layout, hash seeds, which one the scheduler favours): a
+seventh server, ``toggled``, runs with metrics and the SDK and switches both off and on between its cells (metrics
+uncounted, the API's no-op tracer in the SDK's place), ``off on on off`` each round: the same process, paired cell
+by cell. Its ratio is on / off within one process, free of that variance (its "off" is the ``api`` mode).
+
     python bench/bench_observability.py [--framework flask|fastapi] [--rounds 30] [--mints 100] [--sessions 30]
     python bench/bench_observability.py --quick      # a few rounds of a few calls: that it runs, not figures
 
@@ -52,8 +57,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
 MODES = ("off", "api", "metrics", "tracing", "both", "both-10%")
+#: The one process that switches metrics and tracing off and on between cells.
+TOGGLED = "toggled"
 #: The modes with metrics on, and with the OpenTelemetry SDK configured.
-METRICS, SDK = ("metrics", "both", "both-10%"), ("tracing", "both", "both-10%")
+METRICS, SDK = ("metrics", "both", "both-10%", TOGGLED), ("tracing", "both", "both-10%", TOGGLED)
 #: The goal from issue 25: metrics and tracing on cost at most 5% more CPU per mint than off.
 GOAL = 1.05
 #: How long a server may take to start or to answer a control line (a bound on a wait, not a timing).
@@ -113,6 +120,10 @@ class Server:
         """CPU ns the process spent in the garbage collector so far."""
         return self._ask("gc")
 
+    def observe(self, on: bool) -> None:
+        """The ``toggled`` server only: metrics and tracing on, or both off."""
+        self._ask("obson" if on else "obsoff")
+
     def mint(self) -> None:
         self.connection.request("POST", "/token", body=b"{}", headers={"Content-Type": "application/json"})
         response = self.connection.getresponse()
@@ -157,6 +168,24 @@ def measure(servers: dict[str, Server], call: str, rounds: int, per_cell: int) -
             for _ in range(per_cell):
                 do()
             samples[mode].append((server.cpu_ns() - before) / per_cell / 1000)
+    return samples
+
+
+def measure_toggled(server: Server, call: str, rounds: int, per_cell: int) -> dict[str, list[float]]:
+    """CPU µs per call of the ``toggled`` server with metrics and tracing off and on, ``off on on off`` each round
+    (a drift within the round falls on both alike)."""
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    do = getattr(server, call)
+    for _ in range(max(5, per_cell // 4)):
+        do()
+    for _ in range(rounds):
+        for on in (False, True, True, False):
+            server.observe(on)
+            before = server.cpu_ns()
+            for _ in range(per_cell):
+                do()
+            samples["on" if on else "off"].append((server.cpu_ns() - before) / per_cell / 1000)
+    server.observe(True)
     return samples
 
 
@@ -220,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mints", type=int, default=100, help="POST /token per mode per round")
     parser.add_argument("--sessions", type=int, default=30, help="POST /session per mode per round (0: skip)")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 5 mints and 3 sessions: that it runs")
-    parser.add_argument("--run-server", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--run-server", choices=(*MODES, TOGGLED), help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--keep-api", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -238,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     servers: dict[str, Server] = {}
     with Emulator() as emulator, tempfile.TemporaryDirectory(prefix="bench-observability-") as folder:
         try:
-            for mode in MODES:
+            for mode in (*MODES, TOGGLED):
                 server: dict[str, Any] = {"rate_limit": "off", "framework": args.framework, "demo": False}
                 if mode in METRICS:
                     ports[mode] = free_port()
@@ -247,9 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 realtime = {"api_key": emulator.api_key, "base_url": emulator.base_url}
                 config.write_text(json.dumps({"realtime": realtime, "server": server}))  # JSON is YAML
                 servers[mode] = Server(mode, config, keep_api)
+            toggled = servers.pop(TOGGLED)
             in_gc = {mode: server.gc_ns() for mode, server in servers.items()}  # start-up's collections aside
             tokens = summarise(measure(servers, "mint", args.rounds, args.mints))
             sessions = summarise(measure(servers, "session", args.rounds, args.sessions)) if args.sessions else {}
+            paired = {"mint": summarise(measure_toggled(toggled, "mint", args.rounds, args.mints))}
+            if args.sessions:
+                paired["session"] = summarise(measure_toggled(toggled, "session", args.rounds, args.sessions))
+            # its proof: spans only for the requests it served switched on (the warm-ups and the "on" cells)
+            served_on = max(5, args.mints // 4) + 2 * args.rounds * args.mints
+            if args.sessions:
+                served_on += max(5, args.sessions // 4) + 2 * args.rounds * args.sessions
+            toggled_spans = toggled.spans() / served_on
             calls = {"mint": args.rounds * args.mints + max(5, args.mints // 4)}
             calls["session"] = args.rounds * args.sessions + max(5, args.sessions // 4) if args.sessions else 0
             requests = calls["mint"] + calls["session"]
@@ -264,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for server_ in servers.values():
                 server_.stop()
+            if "toggled" in locals():
+                toggled.stop()
 
     print(
         f"observability cost: serve ({args.framework}), {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
@@ -284,10 +324,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"garbage collector {facts['gc_us_per_request']:.1f} µs per request"
             + (f", keys_minted metric {minted:.0f} of {calls['mint']} mints" if minted is not None else "")
         )
+    print()
+    for call, title in (("mint", "POST /token, per mint"), ("session", "POST /session, per exchange")):
+        if call in paired:
+            print_table(f"one process, metrics and tracing toggled per cell (off on on off): {title}", paired[call])
+    print(f"toggled: spans per request served on {toggled_spans:.2f} (none while off)")
     verdict = "within" if tokens["both"]["ratio"] <= GOAL else "OVER"
     print(f"\nmetrics+tracing on / off, per mint: {tokens['both']['ratio']:.3f} ({verdict} the {GOAL:.2f} goal)")
+    one = paired["mint"]["on"]
+    verdict = "within" if one["paired_ratio"] <= GOAL else "OVER"
+    print(
+        f"metrics+tracing on / off in one process, per mint: {one['paired_ratio']:.3f} paired "
+        f"({one['paired_p25']:.3f}-{one['paired_p75']:.3f}), {one['ratio']:.3f} of the medians ({verdict} the "
+        f"{GOAL:.2f} goal)"
+    )
     result = {"framework": args.framework, "api_in_off": keep_api, "token": tokens, "session": sessions}
-    result.update(proof=proof, calls=calls)
+    result["toggled"] = paired
+    result.update(proof={**proof, "toggled": {"spans_per_request_on": toggled_spans}}, calls=calls)
     print("BENCH-OBSERVABILITY-RESULT " + json.dumps(result, sort_keys=True))
     return 0
 
@@ -334,11 +387,26 @@ def run_server(mode: str, config: str, keep_api: bool = False) -> int:
                 print(f"CPU {time.process_time_ns()}", flush=True)
             elif line.strip() == "gc":
                 print(f"GC {in_gc[0]}", flush=True)
+            elif line.strip() in ("obson", "obsoff") and mode == TOGGLED:
+                switch(line.strip() == "obson")
+                print(f"{line.strip().upper()} 1", flush=True)
             elif line.strip() == "spans":
                 if flush is not None:
                     flush()
                 print(f"SPANS {exported[0]}", flush=True)
 
+    def switch(on: bool) -> None:
+        """Metrics counted or not, spans from the SDK or the API's no-op tracer: both taken effect at once."""
+        from opentelemetry import trace as api
+
+        from realtime_service.observability import metrics, tracing
+
+        if not on and metrics._metrics is not None:
+            kept["metrics"] = metrics._metrics
+        metrics._metrics = kept["metrics"] if on else None
+        tracing.use_provider(api.get_tracer_provider() if on else api.NoOpTracerProvider())
+
+    kept: dict[str, Any] = {}
     threading.Thread(target=control, daemon=True).start()
     from realtime_service.web.servers.serve import serve_main
 

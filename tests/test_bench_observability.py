@@ -37,12 +37,19 @@ def test_the_observability_bench_runs_every_mode_and_reports_the_ratios(capsys: 
             assert row["median_us"] > 0
             assert row["paired_ratio"] > 0
     proof, calls = result["proof"], result["calls"]
+    assert proof.pop("toggled") == {"spans_per_request_on": 2.0}  # every request served on, and none served off
     for mode in modes - {"both-10%"}:
         assert proof[mode]["spans_per_request"] == (2.0 if mode in ("tracing", "both") else 0.0)
     assert 0.0 <= proof["both-10%"]["spans_per_request"] <= 2.0  # sampled: whole traces of two spans, or none
     for mode in modes:
         minted = proof[mode]["keys_minted_metric"]
         assert minted == (calls["mint"] if mode in ("metrics", "both", "both-10%") else None)
+    for call in ("mint", "session"):  # the one process switched off and on between its cells
+        toggled = result["toggled"][call]
+        assert set(toggled) == {"off", "on"}
+        assert toggled["off"]["ratio"] == 1.0
+        assert toggled["on"]["median_us"] > 0
+    assert any(line.startswith("metrics+tracing on / off in one process, per mint: ") for line in lines)
     assert "POST /token, server CPU per mint" in out
     assert "POST /session, server CPU per exchange" in out
     assert any(line.startswith("metrics+tracing on / off, per mint: ") for line in lines)

@@ -84,8 +84,16 @@ def safe_value(value: object) -> Value | None:
         return value
     if not isinstance(value, str) or len(value) > _MAX_TEXT or not _looks_safe(value):
         return None
-    # not cached: a secret registered later must still be caught in a value checked before
-    return value if SECRETS.scrub(value) == value else None
+    # keyed by how many secret forms are registered: secrets are only ever added, so a value checked before one
+    # was registered is checked again against it
+    return value if _holds_no_secret(value, len(SECRETS)) else None
+
+
+@lru_cache(maxsize=1024)
+def _holds_no_secret(value: str, forms: int) -> bool:
+    """Whether ``value`` holds none of the registered secrets, checked when ``forms`` (the registry's size, which
+    only grows) differs from the last check's: the same texts come back on every request."""
+    return SECRETS.scrub(value) == value
 
 
 @lru_cache(maxsize=1024)
