@@ -131,6 +131,7 @@ def test_a_tool_that_raises_gives_an_error_output_and_the_call_goes_on(
     failures = [r for r in caplog.records if "raised RuntimeError" in r.getMessage()]
     assert len(failures) == 1
     assert "rtc_boom" in failures[0].getMessage()
+    assert all(r.call_id == "rtc_boom" for r in caplog.records if r.name == "realtime_service.sideband")  # JSON field
     assert end.reason == "server_closed"
 
 
@@ -245,7 +246,9 @@ def test_a_create_refused_for_an_active_response_goes_again_after_it(emu: Emulat
     assert len(tools.runs) == 1
 
 
-def test_a_hanging_tool_times_out_into_an_error_and_a_slow_observer_drops_not_stalls(emu: Emulator) -> None:
+def test_a_hanging_tool_times_out_into_an_error_and_a_slow_observer_drops_not_stalls(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
     script = [
         {"caller": "One"},
         {"caller": "Two"},
@@ -267,7 +270,13 @@ def test_a_hanging_tool_times_out_into_an_error_and_a_slow_observer_drops_not_st
         await release.wait()  # never released during the call
 
     tools = Hanging()
-    end, handle, record = play(emu, "rtc_hang", tools, tool_timeout=0.2, observers=[stuck_observer], observer_queue=2)
+    with caplog.at_level(logging.WARNING, logger="realtime_service.sideband"):
+        end, handle, record = play(
+            emu, "rtc_hang", tools, tool_timeout=0.2, observers=[stuck_observer], observer_queue=2
+        )
+    lines = {r.getMessage().split(": ", 1)[1].split(" ")[0]: r for r in caplog.records if r.levelno == logging.WARNING}
+    assert {"tool", "observer"} <= set(lines), [r.getMessage() for r in caplog.records]  # timed out; behind
+    assert all(getattr(r, "call_id", None) == "rtc_hang" for r in lines.values())  # each names the call as a field
     assert record.script_state.status == "done", record.script_state
     (output,) = outputs(record)
     assert json.loads(output["output"]) == {"error": "the tool timed out"}

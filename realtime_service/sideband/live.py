@@ -245,7 +245,9 @@ class LiveController(RealtimeController):
         elif isinstance(event, SessionEvent) or event.type == "session.started":
             self._learn_delegation_type(event.raw.get("session"))
         elif isinstance(event, ErrorEvent):
-            logger.warning("session %s: the API reported an error: %s", self.call_id, (event.code or "(no code)")[:80])
+            self._log.warning(
+                "session %s: the API reported an error: %s", self.call_id, (event.code or "(no code)")[:80]
+            )
 
     def _learn_delegation_type(self, session: Any) -> None:
         delegation = session.get("delegation") if isinstance(session, Mapping) else None
@@ -406,12 +408,14 @@ class LiveController(RealtimeController):
         if why is None:
             self._delegation_done("answered", span)
             return
-        logger.warning("session %s: delegation %s refused: %s", self.call_id, ident, why)
+        self._log.warning("session %s: delegation %s refused: %s", self.call_id, ident, why)
         self._delegation_done("refused", span)
         try:
             await self.append("commentary", self._refusal, context.delegation_id)
         except (ConnectionError, OSError, _closed_error()) as error:
-            logger.warning("session %s: the refusal of %s was not sent: %s", self.call_id, ident, type(error).__name__)
+            self._log.warning(
+                "session %s: the refusal of %s was not sent: %s", self.call_id, ident, type(error).__name__
+            )
 
     def _delegation_done(self, outcome: str, span: tracing.Span) -> None:
         """A client delegation answered or refused: counted on the handle and the metrics, said on its span."""

@@ -639,12 +639,21 @@ class LeaseKeeper:
             return
         self.reason = reason
         self.lost.set()
-        logger.warning("call %s: lease lost (%s); this worker stops acting on it", self.lease.call_id, reason)
+        logger.warning(
+            "call %s: lease lost (%s); this worker stops acting on it",
+            self.lease.call_id,
+            reason,
+            extra={"call_id": self.lease.call_id},
+        )
         if self._on_lost is not None:
             try:
                 self._on_lost(reason)
             except Exception:  # the loss is signalled (lost is set) whatever the callback does
-                logger.exception("call %s: the lease's on_lost callback raised", self.lease.call_id)
+                logger.exception(
+                    "call %s: the lease's on_lost callback raised",
+                    self.lease.call_id,
+                    extra={"call_id": self.lease.call_id},
+                )
 
     async def _keep(self) -> None:
         pause = self.renew_every
@@ -662,11 +671,18 @@ class LeaseKeeper:
                 async with asyncio.timeout(self._valid_until - sent):
                     renewed = await self.leases.arenew(self.lease)
             except (LeaseUnavailable, TimeoutError) as exc:
-                logger.info("call %s: lease renewal failed (%s); retrying", self.lease.call_id, type(exc).__name__)
+                logger.info(
+                    "call %s: lease renewal failed (%s); retrying",
+                    self.lease.call_id,
+                    type(exc).__name__,
+                    extra={"call_id": self.lease.call_id},
+                )
                 continue
             except Exception as exc:  # a broken storage: stop acting now rather than when the validity runs out
                 self._lose(f"the renewal raised {type(exc).__name__}")
-                logger.exception("call %s: lease renewal raised", self.lease.call_id)
+                logger.exception(
+                    "call %s: lease renewal raised", self.lease.call_id, extra={"call_id": self.lease.call_id}
+                )
                 return
             if not renewed:
                 self._lose("the lease expired or another owner holds it")
@@ -694,7 +710,12 @@ class LeaseKeeper:
             try:
                 await self.leases.arelease(self.lease)
             except LeaseUnavailable as exc:
-                logger.warning("call %s: lease not released (%s): it expires by itself", self.lease.call_id, exc)
+                logger.warning(
+                    "call %s: lease not released (%s): it expires by itself",
+                    self.lease.call_id,
+                    exc,
+                    extra={"call_id": self.lease.call_id},
+                )
 
     async def __aenter__(self) -> LeaseKeeper:
         self.start()
@@ -734,7 +755,12 @@ async def atake_over(
             failing = False
         except LeaseUnavailable as exc:
             if not failing:
-                logger.warning("call %s: standby cannot reach the lease storage (%s); polling", call_id, exc)
+                logger.warning(
+                    "call %s: standby cannot reach the lease storage (%s); polling",
+                    call_id,
+                    exc,
+                    extra={"call_id": call_id},
+                )
             failing = True
         if stop is None:
             await asyncio.sleep(wait)

@@ -42,6 +42,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("realtime_service.sideband")  # redacted: redaction.PACKAGE_LOGGERS
 
+
+class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A call's log lines: ``call_id`` on every record as a field (JSON logs index it; a message is not parsed)."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(logger, {"call_id": call_id})
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
+        return msg, kwargs
+
+
 #: Close codes after which a sideband re-attaches (the ``openai`` SDK's retry set; 1006 = no close frame).
 REATTACH_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
 #: How many event ids are remembered to drop duplicates and replays, and how many tool call ids.
@@ -132,7 +144,7 @@ class _ObserverTask:
             controller.dropped_events += 1
             if not self.in_burst:
                 self.in_burst = True
-                logger.warning(
+                controller._log.warning(
                     "call %s: observer %s is behind; dropping events (%d dropped so far)",
                     controller.call_id,
                     _callable_name(self.observer),
@@ -151,7 +163,7 @@ class _ObserverTask:
             except Exception as error:  # an observer's bug must not end the call: counted, logged once
                 self.failures += 1
                 if self.failures == 1:
-                    logger.warning(
+                    controller._log.warning(
                         "call %s: observer %s raised %s (further failures not logged)",
                         controller.call_id,
                         _callable_name(self.observer),
@@ -212,6 +224,7 @@ class RealtimeController:
         if max_reattaches < 0:
             raise ValueError("max_reattaches must be >= 0")
         self.call_id = call_id
+        self._log = CallLog(call_id)
         self._connect = connect
         self._tools = tools
         self._observer_list = list(observers)
@@ -314,7 +327,7 @@ class RealtimeController:
         except asyncio.CancelledError:
             end = CallEnd(self._stop_reason or "closed", usage=self._usage_or_none(), reattaches=self.reattaches)
         except Exception as error:  # a bug here must still end the call cleanly and say so
-            logger.exception("call %s: the sideband controller failed", self.call_id)
+            self._log.exception("call %s: the sideband controller failed", self.call_id)
             end = CallEnd("error", detail=type(error).__name__, reattaches=self.reattaches)
         finally:
             self._finishing = True  # stop() must not cancel the clean-up below (the end would never be set)
@@ -373,7 +386,7 @@ class RealtimeController:
                 return self._end("error", code, detail)
             self.reattaches += 1
             self._attempts += 1
-            logger.warning(
+            self._log.warning(
                 "call %s: the sideband closed abnormally (%s); re-attach %d of %d",
                 self.call_id,
                 code,
@@ -405,7 +418,7 @@ class RealtimeController:
         return dict(self._usage) if self._usage else None
 
     def _deadline(self) -> None:
-        logger.info("call %s: max_call_seconds reached; ending the call", self.call_id)
+        self._log.info("call %s: max_call_seconds reached; ending the call", self.call_id)
         self._deadline_task = asyncio.get_running_loop().create_task(self._end_at_deadline())
 
     async def _end_at_deadline(self) -> None:
@@ -414,7 +427,9 @@ class RealtimeController:
             try:
                 await self._on_deadline()
             except Exception as error:  # the socket is closed below whatever the REST hang-up did
-                logger.warning("call %s: hanging up at max_call_seconds failed: %s", self.call_id, type(error).__name__)
+                self._log.warning(
+                    "call %s: hanging up at max_call_seconds failed: %s", self.call_id, type(error).__name__
+                )
         await self.stop("max_call_seconds")
 
     async def _shutdown(self) -> None:
@@ -482,7 +497,7 @@ class RealtimeController:
         self.ignored_events += 1
         if key not in self._warned:
             self._warned.add(key)
-            logger.warning("call %s: ignored %s from the sideband (further ones not logged)", self.call_id, what)
+            self._log.warning("call %s: ignored %s from the sideband (further ones not logged)", self.call_id, what)
 
     @staticmethod
     def _remember(seen: OrderedDict[str, None], key: str, limit: int) -> None:
@@ -497,7 +512,7 @@ class RealtimeController:
 
     def _on_error(self, event: ErrorEvent) -> None:
         if event.client_event_id is None or event.client_event_id != self._own_create:
-            logger.warning("call %s: the API reported an error: %s", self.call_id, event.code or "(no code)")
+            self._log.warning("call %s: the API reported an error: %s", self.call_id, event.code or "(no code)")
             return
         self._own_create = None
         if event.code == ACTIVE_RESPONSE:  # a response we did not see start is running: go again after it
@@ -505,7 +520,7 @@ class RealtimeController:
             self._creates.appendleft(_Create())
         else:
             self._busy = False
-            logger.warning("call %s: response.create refused: %s", self.call_id, event.code or "(no code)")
+            self._log.warning("call %s: response.create refused: %s", self.call_id, event.code or "(no code)")
 
     def _on_item_done(self, event: OutputItemDone) -> None:
         if not event.is_completed_function_call:
@@ -551,12 +566,12 @@ class RealtimeController:
                 elif output.startswith(_ERROR_PREFIX):
                     outcome = "error"  # the runner's failure answer: a Toolbox's timeout, bad arguments, unknown name
             except TimeoutError:
-                logger.warning(
+                self._log.warning(
                     "call %s: tool call %s timed out after %s s", self.call_id, call_id[:64], self._tool_timeout
                 )
                 output, outcome = _error_output("the tool timed out"), "timeout"
             except Exception as error:  # the runner broke its contract: the model hears of a failure, the call goes on
-                logger.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
+                self._log.warning("call %s: tool call %s raised %s", self.call_id, call_id[:64], type(error).__name__)
                 output, outcome = _error_output("the tool failed"), "error"
             self._tool_answered(call_id, name, outcome, time.monotonic() - started, span)
         self.tools_run += 1
@@ -624,7 +639,7 @@ class RealtimeController:
         try:
             await self._pump()
         except Exception as error:  # as the sender: logged, the next event retries
-            logger.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
+            self._log.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
 
     async def _sender(self) -> None:
         while True:
@@ -633,7 +648,7 @@ class RealtimeController:
             try:
                 await self._pump()
             except Exception as error:  # never lose the sender: log, the next event retries
-                logger.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
+                self._log.warning("call %s: sending failed: %s", self.call_id, type(error).__name__)
 
     async def _pump(self) -> None:
         async with self._pump_lock:
