@@ -62,8 +62,11 @@ class CallAudio:
     # the model's speech: the script speaks and waits, the track takes
 
     def speak(self, ms: int) -> None:
-        """Queue ``ms`` milliseconds of the model's voice after what is queued (at most :data:`MAX_QUEUED_MS`)."""
+        """Queue ``ms`` milliseconds of the model's voice after what is queued (at most :data:`MAX_QUEUED_MS`);
+        nothing once the peer closed."""
         with self._changed:
+            if self._closed:
+                return
             limit = MAX_QUEUED_MS * SAMPLE_RATE // 1000
             self._queued = min(limit, self._queued + max(0, ms) * SAMPLE_RATE // 1000)
             self._changed.notify_all()
@@ -100,9 +103,11 @@ class CallAudio:
     # the caller's speech: the VAD reports, the connections hear, the script waits
 
     def listen(self, listener: Listener) -> Callable[[], None]:
-        """Send the caller's speech events to ``listener`` from now on; returns what stops that."""
+        """Send the caller's speech events to ``listener`` from now on (never once the peer closed); returns what
+        stops that."""
         with self._changed:
-            self._listeners.append(listener)
+            if not self._closed:
+                self._listeners.append(listener)
 
         def remove() -> None:
             with self._changed:
