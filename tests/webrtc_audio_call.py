@@ -88,10 +88,10 @@ class MicrophoneTrack(MediaStreamTrack):
 class AudioBrowser:
     """An offerer with :class:`MicrophoneTrack` and ``oai-events``; meters what it hears, phase by phase."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, direction: str = "sendrecv") -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.microphone = MicrophoneTrack()
-        self.pc.addTrack(self.microphone)
+        self.pc.addTransceiver(self.microphone, direction=direction)
         self.channel = self.pc.createDataChannel("oai-events")
         self.events: list[dict[str, Any]] = []
         self.changed = asyncio.Event()
@@ -190,7 +190,31 @@ def _cpu_percent(browser: AudioBrowser, phase: str, until: str) -> float:
     return round(100 * (cpu1 - cpu0) / seconds, 1) if seconds > 0 else -1.0
 
 
+LONG_TURN = " ".join(["word"] * 150)
+"""45 s of speech: a call that waited for it (plus the 10 s margin) would outlast the helper's deadline."""
+
+
+async def no_audio_call() -> dict[str, Any]:
+    """A browser that only sends audio (``sendonly``: the emulator's answer receives only): the model's turns do
+    not wait for audio the peer does not send."""
+    with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS]) as emulator:
+        browser = AudioBrowser(direction="sendonly")
+        offer = await browser.offer()
+        headers = {"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/sdp"}
+        response = await asyncio.to_thread(
+            requests.post, f"{emulator.base_url}/realtime/calls", headers=headers, data=offer.encode(), timeout=30
+        )
+        assert response.status_code == 201, response.text
+        call_id = response.headers["location"].rsplit("/", 1)[-1]
+        emulator.script_call(call_id, [{"model_says": LONG_TURN}, {"model_says": "Done"}])
+        await browser.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+        await browser.until(lambda: browser.has("output_audio_buffer.stopped", 2), "both turns to end")
+        await browser.close()
+    return {"answer_receives_only": "a=recvonly" in response.text, "events": [e.get("type") for e in browser.events]}
+
+
 async def main() -> dict[str, Any]:
+    no_audio = await no_audio_call()
     with Emulator(webrtc=True, webrtc_addresses=[EMULATOR_ADDRESS], script=SCRIPT) as emulator:
         browser = AudioBrowser()
         offer = await browser.offer()
@@ -272,6 +296,7 @@ async def main() -> dict[str, Any]:
         "between_median_dbfs": statistics.median(after1) if after1 else None,
         "cpu_percent_silence": _cpu_percent(browser, "silence", "turn1"),
         "cpu_percent_voice": _cpu_percent(browser, "turn1", "after1"),
+        "no_audio": no_audio,
     }
 
 

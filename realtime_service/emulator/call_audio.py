@@ -54,6 +54,7 @@ class CallAudio:
         self._queued = 0  # samples of the model's speech still to send
         self._sent = 0  # samples of speech sent since the peer started: where the voice goes on
         self._closed = False
+        self._speaker = False
         self._listeners: list[Listener] = []
         self._turns: collections.deque[SpeechTurn] = collections.deque(maxlen=MAX_TURNS)
         self._speech: tuple[str, int] | None = None  # the caller's speech under way: (item id, start ms)
@@ -63,13 +64,19 @@ class CallAudio:
 
     def speak(self, ms: int) -> None:
         """Queue ``ms`` milliseconds of the model's voice after what is queued (at most :data:`MAX_QUEUED_MS`);
-        nothing once the peer closed."""
+        nothing without a track (:meth:`has_speaker`) or once the peer closed."""
         with self._changed:
-            if self._closed:
+            if self._closed or not self._speaker:
                 return
             limit = MAX_QUEUED_MS * SAMPLE_RATE // 1000
             self._queued = min(limit, self._queued + max(0, ms) * SAMPLE_RATE // 1000)
             self._changed.notify_all()
+
+    def has_speaker(self, sends: bool) -> None:
+        """Whether the peer sends an audio track (the offer has audio the answer sends on): without one the model's
+        speech is not queued, so a script does not wait for audio nobody sends."""
+        with self._changed:
+            self._speaker = sends
 
     def take(self, count: int) -> tuple[int, int]:
         """For the track's next frame of ``count`` samples: how many are voice (the rest silence) and where in

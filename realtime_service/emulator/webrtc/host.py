@@ -131,6 +131,12 @@ class PeerHost:
                 if any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
                     pc.addTrack(SpeakerTrack(peer.audio))
                 await pc.setLocalDescription(await pc.createAnswer())
+                peer.audio.has_speaker(
+                    any(
+                        transceiver.kind == "audio" and transceiver.currentDirection in ("sendrecv", "sendonly")
+                        for transceiver in pc.getTransceivers()
+                    )
+                )
         except (ValueError, InternalError, InvalidAccessError, InvalidStateError) as error:
             await self._close_peer(peer)
             raise OfferRefused(str(error) or type(error).__name__) from None
