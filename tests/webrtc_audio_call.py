@@ -43,7 +43,7 @@ RATE = 48_000
 FRAME = 960
 TONE_FRAMES_AFTER_START = 15
 """Frames of tone the browser still sends after ``speech_started`` arrived (so the turn has some length)."""
-QUIET_FRAMES_BEFORE_TONE = 25
+QUIET_FRAMES_BEFORE_TONE = 50
 """Frames received after the first turn's ``output_audio_buffer.stopped`` before the browser speaks."""
 
 
