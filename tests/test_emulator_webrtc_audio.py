@@ -358,6 +358,20 @@ def test_model_says_speaks_its_length_and_output_audio_buffer_stopped_waits_for_
     assert states[-1] == ScriptState("done")
 
 
+def test_the_calls_end_while_the_model_speaks_fails_the_turn_saying_so() -> None:
+    audio = speaking()
+    channel = ListChannel()
+    states: list[ScriptState] = []
+    runner = ScriptRunner(load_script([{"model_says": "A long answer"}]), channel, audio=audio, on_state=states.append)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    channel.wait_for("response.done")
+    runner.stop()  # a REST hang-up
+    thread.join(WAIT)
+    assert states[-1] == ScriptState("failed", 0, "model_says", "the call ended while the model spoke")
+    assert "output_audio_buffer.stopped" not in channel.kinds()
+
+
 def test_a_caller_step_waiting_for_speech_goes_on_with_the_vads_turn_only_after_it() -> None:
     audio = CallAudio()
     script = [{"caller": {"text": "Where is my order?", "wait_for_speech": True}}]

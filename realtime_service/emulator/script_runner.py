@@ -344,7 +344,8 @@ class ScriptRunner:
         return ms
 
     def _spoken(self, ms: int) -> None:
-        """Wait until the turn's audio is sent (bounded; the call's end wakes it); drop what is left after that."""
+        """Wait until the turn's audio is sent (bounded: what is left after that is dropped); the step's failure
+        when the call ends meanwhile."""
         if self.audio is None:
             return
         deadline = self._clock() + ms / 1000 + SPOKEN_MARGIN
@@ -355,6 +356,7 @@ class ScriptRunner:
                 return
             if self.audio.wait_spoken(min(remaining, 0.1)):
                 return
+        raise _Failed("the call ended while the model spoke")
 
     # -- Realtime --------------------------------------------------------------------------------------------
 
