@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .call_audio import CallAudio
 from .call_registry import Api, CallRegistry
 from .live_events import LiveEvents
 from .replies import Reply
@@ -172,6 +173,10 @@ class Peers(Protocol):
 
     def discard(self, call_id: str) -> None:
         """The call was not recorded after all: close its peer."""
+        ...
+
+    def audio(self, call_id: str) -> CallAudio | None:
+        """The audio of ``call_id``'s peer (the model's speech, the caller's turns), ``None`` without one."""
         ...
 
 

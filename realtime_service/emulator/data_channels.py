@@ -60,7 +60,8 @@ def sessions(core: Core) -> Callable[[str], SocketSession]:
                     transport, core.calls, call_id, driver, scripted=scripted, replays=core.live_events
                 ).run()
             else:
-                RealtimeSideband(transport, core.calls, call_id, driver, scripted=scripted).run()
+                audio = core.peers.audio(call_id) if core.peers is not None else None
+                RealtimeSideband(transport, core.calls, call_id, driver, scripted=scripted, audio=audio).run()
 
         return run
 

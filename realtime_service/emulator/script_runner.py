@@ -30,6 +30,14 @@ the reason says that the only one came first. Time comes from the injected ``clo
 ``receive(timeout)`` and the injected ``sleep``, so tests need no real sleeps. The outcome is a
 :class:`~.scripts.ScriptState`, also handed to ``on_state`` at each step so the route can put it on the call's
 record.
+
+With ``audio`` (a call with a WebRTC peer, :mod:`.call_audio`) the steps are in step with the call's audio: a
+``model_says`` turn queues :data:`MS_PER_WORD` of voice per transcript delta on the peer's track (the length of
+the turn on the speech timeline) and, before the next step, waits until it is sent; on Realtime it sends
+``output_audio_buffer.started`` after ``response.content_part.added`` and ``output_audio_buffer.stopped`` after
+``response.done`` once the audio is sent (the SDK's order; WebRTC/SIP only). A ``caller`` step with
+``wait_for_speech`` waits for a turn of the caller's speech (the peer's VAD already sent its
+``speech_started/stopped``) and goes on with that turn's ``item_id``.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from .call_audio import SpeechTurn
 from .replies import random_id
 from .scripts import (
     Api,
@@ -73,6 +82,9 @@ REPLAY_HISTORY = 1_000
 """Sent events kept for ``replay`` (the newest)."""
 COMMENTARY_KEPT = 100
 """Commentary appends kept per scripted delegation (the newest): a flood of appends costs bounded memory."""
+SPOKEN_MARGIN = 10.0
+"""Seconds past a turn's own length that its audio may take to be sent; then it is dropped and the script goes on
+(a browser that never took the track's frames)."""
 DEFAULT_LIVE_MODEL = "gpt-live-1"
 DEFAULT_RESPONSES_MODEL = "gpt-5.4-mini"
 
@@ -101,6 +113,18 @@ class Channel(Protocol):
     def receive(self, timeout: float) -> Event | None: ...
 
     def close(self, *, abnormal: bool) -> None: ...
+
+
+class Audio(Protocol):
+    """A call's audio as the runner uses it (:class:`~.call_audio.CallAudio`)."""
+
+    def speak(self, ms: int) -> None: ...
+
+    def wait_spoken(self, timeout: float) -> bool: ...
+
+    def clear(self) -> None: ...
+
+    def next_turn(self, timeout: float) -> SpeechTurn | None: ...
 
 
 class _Failed(Exception):
@@ -141,8 +165,10 @@ class ScriptRunner:
         on_state: Callable[[ScriptState], None] | None = None,
         on_hangup: Callable[[], None] | None = None,
         responses_model: str = DEFAULT_RESPONSES_MODEL,
+        audio: Audio | None = None,
     ) -> None:
         self.script, self.channel, self.api = script, channel, api
+        self.audio = audio
         self.session_id = session_id
         self.session = session
         self._stop = threading.Event()
@@ -206,7 +232,8 @@ class ScriptRunner:
     def _play(self, step: Any) -> None:
         live = self.api == "live"
         if isinstance(step, Caller):
-            self._live_caller(step.text) if live else self._realtime_caller(step.text)
+            turn = self._caller_speech(step) if step.wait_for_speech and self.audio is not None else None
+            self._live_caller(step.text) if live else self._realtime_caller(step.text, turn)
         elif isinstance(step, ModelSays):
             self._live_says(step.text) if live else self._realtime_says(step.text)
         elif isinstance(step, ModelCalls):
@@ -292,14 +319,59 @@ class ScriptRunner:
             "status": "active",
         }
 
+    # -- audio (a call with a WebRTC peer) ---------------------------------------------------------------------
+
+    def _caller_speech(self, step: Caller) -> SpeechTurn:
+        """The caller's next turn of speech, or the step's failure after its timeout."""
+        assert self.audio is not None
+        deadline = self._clock() + step.timeout
+        while True:
+            if self._stop.is_set():
+                raise _Failed("the call ended while waiting for the caller's speech")
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise _Failed("no speech from the caller's audio track within the step's timeout")
+            turn = self.audio.next_turn(min(remaining, 0.1))
+            if turn is not None:
+                return turn
+
+    def _voice(self, text: str) -> int:
+        """Queue the model's voice for ``text`` on the track; its length in ms (0 without audio)."""
+        if self.audio is None:
+            return 0
+        ms = len(words(text)) * MS_PER_WORD
+        self.audio.speak(ms)
+        return ms
+
+    def _spoken(self, ms: int) -> None:
+        """Wait until the turn's audio is sent (bounded: what is left after that is dropped); the step's failure
+        when the call ends meanwhile."""
+        if self.audio is None:
+            return
+        deadline = self._clock() + ms / 1000 + SPOKEN_MARGIN
+        while not self._stop.is_set():
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                self.audio.clear()
+                return
+            if self.audio.wait_spoken(min(remaining, 0.1)):
+                return
+        raise _Failed("the call ended while the model spoke")
+
     # -- Realtime --------------------------------------------------------------------------------------------
 
-    def _realtime_caller(self, text: str) -> None:
-        item_id, previous = self._ids("item_"), self._last_item
-        start = self._timeline_ms
-        self._send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": item_id})
-        deltas = list(self._speak(text))
-        self._send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": self._timeline_ms, "item_id": item_id})
+    def _realtime_caller(self, text: str, turn: SpeechTurn | None = None) -> None:
+        previous = self._last_item
+        deltas: list[tuple[str, int, int]]
+        if turn is None:
+            item_id, start = self._ids("item_"), self._timeline_ms
+            self._send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": item_id})
+            deltas = list(self._speak(text))
+            end = self._timeline_ms
+            self._send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end, "item_id": item_id})
+        else:  # the peer's VAD sent speech_started/stopped for this turn already
+            item_id, start, end = turn.item_id, turn.audio_start_ms, turn.audio_end_ms
+            deltas = list(self._speak(text))
         self._send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
         item: Event = {
             "id": item_id,
@@ -319,7 +391,7 @@ class ScriptRunner:
                     "delta": delta,
                 }
             )
-        seconds = (self._timeline_ms - start) / 1000
+        seconds = (end - start) / 1000
         self._send(
             {
                 "type": "conversation.item.input_audio_transcription.completed",
@@ -380,12 +452,19 @@ class ScriptRunner:
         self._add_item(item)
         where = {"response_id": self._response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         self._send({"type": "response.content_part.added", **where, "part": {"type": "audio", "transcript": ""}})
+        response_id = self._response_id
+        if self.audio is not None:
+            self._send({"type": "output_audio_buffer.started", "response_id": response_id})
+        ms = self._voice(text)
         for delta, _, _ in self._speak(text):
             self._send({"type": "response.output_audio_transcript.delta", **where, "delta": delta})
         self._send({"type": "response.output_audio_transcript.done", **where, "transcript": text})
         self._send({"type": "response.content_part.done", **where, "part": {"type": "audio", "transcript": text}})
         content = [{"type": "output_audio", "transcript": text}]
         self._finish_response({**item, "status": "completed", "content": content})
+        if self.audio is not None:
+            self._spoken(ms)
+            self._send({"type": "output_audio_buffer.stopped", "response_id": response_id})
 
     def _realtime_calls(self, step: ModelCalls, call_id: str) -> None:
         self._start_response()
@@ -415,8 +494,10 @@ class ScriptRunner:
             self._send({"type": "session.input_transcript.delta", "delta": delta, "start_ms": start, "end_ms": end})
 
     def _live_says(self, text: str) -> None:
+        ms = self._voice(text)
         for delta, start, end in self._speak(text):
             self._send({"type": "session.output_transcript.delta", "delta": delta, "start_ms": start, "end_ms": end})
+        self._spoken(ms)
 
     def _backend(self, delegation: str, event: Event) -> None:
         """One Responses stream event, wrapped in ``response.event`` for its delegation."""

@@ -20,7 +20,9 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
   ``done`` when the call failed); a ``dial`` step on a call that came in fails the script at that step;
 - a WebRTC call's own connection (its ``oai-events`` data channel, :mod:`.webrtc`) attaches with
   :meth:`ScriptedCall.attach_own`: it hears every scripted event beside the current sideband (both sides of one
-  conversation), and what the app sends on either counts (read in turns of at most :data:`_RECEIVE_SLICE`).
+  conversation), and what the app sends on either counts (read in turns of at most :data:`_RECEIVE_SLICE`);
+  its runner gets the peer's audio (:mod:`.call_audio`, ``audio_for``): ``model_says`` speaks on the track and a
+  ``caller`` step may wait for the caller's speech.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from .call_audio import CallAudio
 from .call_registry import CallRecord, CallRegistry, UnknownCall
 from .call_routes import hang_up
 from .core import Channel as Connection
@@ -54,7 +57,13 @@ class ScriptedCall:
     """One call's script and the sideband it currently plays on: the runner's :class:`~.script_runner.Channel`."""
 
     def __init__(
-        self, calls: CallRegistry, record: CallRecord, script: Script, *, finished: Callable[[], None]
+        self,
+        calls: CallRegistry,
+        record: CallRecord,
+        script: Script,
+        *,
+        finished: Callable[[], None],
+        audio: CallAudio | None = None,
     ) -> None:
         self.call_id, self.api = record.id, record.api
         self._calls = calls
@@ -76,6 +85,7 @@ class ScriptedCall:
             session=_live_resource(record) if record.api == "live" else None,
             on_state=self._record,
             on_hangup=self._hang_up,
+            audio=audio,
         )
 
     # the sideband side
@@ -250,8 +260,12 @@ def _live_resource(record: CallRecord) -> dict[str, Any]:
 class ScriptedCalls:
     """The emulator's scripted calls in play (at most one runner per call)."""
 
-    def __init__(self, calls: CallRegistry) -> None:
+    def __init__(
+        self, calls: CallRegistry, audio_for: Callable[[str], CallAudio | None] = lambda call_id: None
+    ) -> None:
         self._calls = calls
+        self._audio_for = audio_for
+        """A call's WebRTC peer's audio, or ``None`` (no peer: the script plays without audio, as ever)."""
         self._lock = threading.Lock()
         self._playing: dict[str, ScriptedCall] = {}
 
@@ -264,7 +278,13 @@ class ScriptedCalls:
                 record = self._calls.get(call_id)
                 if record is None or not record.script or record.script_state is not None:
                     return None
-                scripted = ScriptedCall(self._calls, record, record.script, finished=lambda: self._finished(call_id))
+                scripted = ScriptedCall(
+                    self._calls,
+                    record,
+                    record.script,
+                    finished=lambda: self._finished(call_id),
+                    audio=self._audio_for(call_id),
+                )
                 self._playing[call_id] = scripted
                 scripted._record(ScriptState("pending"))
         return scripted.attach_own if own else scripted.attach

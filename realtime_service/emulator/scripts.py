@@ -4,7 +4,8 @@ A script is a list of steps, the same in Python and YAML. Each step is a one-key
 for the steps whose value may be left out, the bare name: ``"hangup"``). The step names are the contract:
 
 =================== ============================================================================================
-``caller``          the caller says this (text): input transcript events
+``caller``          the caller says this (text): input transcript events; or ``{text, wait_for_speech?,
+                    timeout?}``: on a call with a WebRTC peer, first wait for the caller's speech to stop
 ``model_says``      an assistant turn with its transcript (text)
 ``model_calls``     ``{name, arguments, call_id?}``: a function call, streamed as the API streams it
 ``expect_output``   ``{call_id?, timeout?, output?}``: wait for the app's ``function_call_output`` of that call
@@ -78,7 +79,12 @@ class ScriptError(ConfigurationError):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """``wait_for_speech``: on a call with a WebRTC peer, the step waits (up to ``timeout``) for a turn of the
+    caller's real speech (the peer's VAD) and transcribes it as ``text``; elsewhere it plays as without."""
+
     text: str
+    wait_for_speech: bool = False
+    timeout: float = DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +310,13 @@ def _step(index: int, raw: Any) -> Step:
     def fail(message: str) -> Any:
         raise ScriptError(f"script step {index} ({name}): {message}", index)
 
+    if name == "caller" and isinstance(value, Mapping):
+        fields = _Fields(index, name, value, ("text", "wait_for_speech", "timeout"))
+        wait = fields.value.get("wait_for_speech", False)
+        if not isinstance(wait, bool):
+            fields.fail("wait_for_speech", f"must be true or false, not {_kind(wait)}")
+        text = fields.text("text", required=True)
+        return Caller(str(text), bool(wait), fields.seconds("timeout", DEFAULT_TIMEOUT))
     if name in ("caller", "model_says"):
         if value is None:
             fail("needs the text said")

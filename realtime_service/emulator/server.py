@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from ..redaction import redact
+from .call_audio import CallAudio
 from .call_registry import DEFAULT_MAX_CALLS, DEFAULT_MAX_ENDED, DEFAULT_MAX_KEYS, CallRecord, CallRegistry, UnknownCall
 from .client_secrets import create_client_secret
 from .core import Call, Driver, Handler, Peers, RecordedRequest, Route, SocketRoute, SocketSession
@@ -511,7 +512,7 @@ class Emulator:
         self.calls.default_script = load_script(script)  # every new call's script (:mod:`.scripts`); () is quiet
         self.live_events = LiveEvents(self.calls)
         """Each Live session's replay buffer and attached sidebands (:mod:`.live_events`)."""
-        self._scripted_calls = ScriptedCalls(self.calls)
+        self._scripted_calls = ScriptedCalls(self.calls, self._audio_for)
         self._peers: PeerHost | None = None
         if webrtc:  # off by default: a real peer binds UDP sockets on every interface it may gather on
             from .webrtc import load
@@ -683,6 +684,10 @@ class Emulator:
             return self.on_sideband, False
         driver = self._scripted_calls.driver(call_id, own=own)
         return driver, driver is not None
+
+    def _audio_for(self, call_id: str) -> CallAudio | None:
+        """The audio of ``call_id``'s WebRTC peer, if it has one (a script speaks and listens through it)."""
+        return self._peers.audio(call_id) if self._peers is not None else None
 
     @property
     def peers(self) -> Peers | None:

@@ -17,7 +17,10 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
   ``transport.failed``), with or without ``graceful_close``;
 - a Live sideband also gets the session's own events (``transport.ringing``... of :mod:`.outbound`) as they are
   published, replayed or live (:mod:`.live_events`);
-- every Realtime ``response.done`` (scripted or quiet) is followed by ``rate_limits.updated``, as the API does.
+- every Realtime ``response.done`` (scripted or quiet) is followed by ``rate_limits.updated``, as the API does;
+- on a call with a WebRTC peer, a Realtime sideband (and the call's data channel) also gets the caller's
+  ``input_audio_buffer.speech_started/stopped`` as the peer's VAD hears them (:mod:`.call_audio`), from just
+  after its ``session.created`` until it closes.
 
 The primary sockets (``?model=``, ``GET /v1/live/sessions``) are :mod:`.primary_sockets`, over these classes.
 """
@@ -26,11 +29,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
+from .call_audio import CallAudio
 from .call_registry import Api, CallRecord, CallRegistry
 from .call_routes import NOT_FOUND_CODES
 from .calls import SESSION
@@ -118,8 +122,10 @@ class RealtimeSideband(Sideband):
 
     api: Api = "realtime"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, audio: CallAudio | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._audio = audio
+        self._unhear: Callable[[], None] | None = None  # stops the caller's speech events reaching this connection
         self._active_response: str | None = None
         self._last_item: str | None = None
         self._lock = threading.Lock()
@@ -158,6 +164,25 @@ class RealtimeSideband(Sideband):
 
     def attached(self) -> None:
         self.send({"type": "session.created", "session": self._session()})
+        if self._audio is not None:
+            self._unhear = self._audio.listen(self._hear)
+
+    def _hear(self, event: dict[str, Any]) -> bool:
+        """One of the caller's speech events (the peer's VAD); ``False`` once this connection is closed."""
+        if self.closed:
+            return False
+        try:
+            self.send(event)
+        except SocketClosed:
+            return False
+        return True
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            if self._unhear is not None:
+                self._unhear()
 
     def released(self) -> None:
         with self._lock:
@@ -505,7 +530,8 @@ def install(core: Core) -> None:
 
         def session(transport: Transport) -> None:
             driver, scripted = _driver(call_id)
-            RealtimeSideband(transport, calls, call_id, driver, scripted=scripted).run()
+            audio = core.peers.audio(call_id) if core.peers is not None else None
+            RealtimeSideband(transport, calls, call_id, driver, scripted=scripted, audio=audio).run()
 
         return session
 

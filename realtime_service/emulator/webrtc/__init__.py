@@ -1,10 +1,11 @@
 """The emulator as a real WebRTC peer (the ``webrtc`` extra: ``aiortc``).
 
 With ``Emulator(webrtc=True)`` (``--webrtc``), ``POST /v1/realtime/calls`` answers through a real
-``RTCPeerConnection``: ICE candidates, a DTLS fingerprint and the SCTP section in the answer, an audio track of
-silence, and the offerer's ``oai-events`` data channel served as the call's own connection (the same events and
-scripts as a socket). Only :mod:`.host` and what it imports need ``aiortc``; this package's root imports nothing of
-it, so :func:`load` is how the emulator finds out whether the extra is installed.
+``RTCPeerConnection``: ICE candidates, a DTLS fingerprint and the SCTP section in the answer, an audio track
+(silence, and a synthetic voice while a script's model speaks: :mod:`.tracks`, :mod:`.voice`), a VAD on the
+browser's track (:mod:`.vad`), and the offerer's ``oai-events`` data channel served as the call's own connection
+(the same events and scripts as a socket). Only :mod:`.host` and what it imports need ``aiortc``; this package's
+root imports nothing of it, so :func:`load` is how the emulator finds out whether the extra is installed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 A peer answers the offer of ``POST /v1/realtime/calls`` once its candidates are gathered (no trickle: the answer
 carries them, as the API's does), on the addresses it was given (:mod:`.gathering`) and with no STUN or TURN
-server (``aiortc`` would otherwise ask Google's STUN server). Its audio track is :class:`~.tracks.SpeakerTrack`.
+server (``aiortc`` would otherwise ask Google's STUN server). Its audio track is :class:`~.tracks.SpeakerTrack`,
+speaking what the call's :class:`~..call_audio.CallAudio` (:meth:`PeerHost.audio`) queues; the browser's audio
+track feeds the VAD (:mod:`.vad`, thresholds :attr:`PeerHost.vad`), whose turns go to the same ``CallAudio``.
 The offerer's ``oai-events`` data channel is served by the emulator's session for the call (``session_for``),
 on a thread of its own; other channels are left alone.
 
@@ -20,16 +22,19 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError
 
+from ..call_audio import CallAudio
 from ..call_registry import CallRegistry, UnknownCall
 from ..call_routes import hang_up
 from ..core import OfferRefused, PeerFailed, SocketSession
 from . import gathering
 from .channel import DataChannelTransport
 from .loop import PeerLoop
-from .tracks import SpeakerTrack
+from .tracks import SpeakerTrack, hear
+from .vad import EnergyVad, VadSettings, from_session
+from .voice import warm
 
 EVENTS_LABEL = "oai-events"
 ANSWER_TIMEOUT = 10.0
@@ -51,6 +56,8 @@ class _Peer:
     channel: DataChannelTransport | None = None
     serving: bool = False  # its session runs (once the record exists)
     timer: asyncio.TimerHandle | None = None
+    audio: CallAudio = field(default_factory=CallAudio)
+    hearing: asyncio.Task[None] | None = None  # the VAD on the browser's audio track
 
 
 class PeerHost:
@@ -66,6 +73,11 @@ class PeerHost:
         self._loop = PeerLoop()
         self._peers: dict[str, _Peer] = {}  # touched on the loop thread only
         self._tasks: set[asyncio.Task[None]] = set()
+        self._audio: dict[str, CallAudio] = {}  # any thread, under the lock
+        self._audio_lock = threading.Lock()
+        self.vad = VadSettings()
+        """The VAD's thresholds for peers answered from now on (the session's ``turn_detection`` sets some)."""
+        warm()
 
     # the handler threads' side
 
@@ -74,6 +86,11 @@ class PeerHost:
             return self._loop.run(self._answer(call_id, offer), ANSWER_TIMEOUT + 1.0)
         except TimeoutError:
             raise PeerFailed(f"the emulator's WebRTC peer did not answer within {ANSWER_TIMEOUT:g} s") from None
+
+    def audio(self, call_id: str) -> CallAudio | None:
+        """The audio of ``call_id``'s peer, ``None`` when it has none (never answered, or closed)."""
+        with self._audio_lock:
+            return self._audio.get(call_id)
 
     def bind(self, call_id: str) -> None:
         self._loop.call_soon(self._bind, call_id)
@@ -105,12 +122,21 @@ class PeerHost:
         self._peers[call_id] = peer
         pc.on("connectionstatechange", lambda: self._state_changed(peer))
         pc.on("datachannel", lambda channel: self._channel_opened(peer, channel))
+        pc.on("track", lambda track: self._track(peer, track))
+        with self._audio_lock:
+            self._audio[call_id] = peer.audio
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.decode("utf-8"), type="offer"))
                 if any(transceiver.kind == "audio" for transceiver in pc.getTransceivers()):
-                    pc.addTrack(SpeakerTrack())
+                    pc.addTrack(SpeakerTrack(peer.audio))
                 await pc.setLocalDescription(await pc.createAnswer())
+                peer.audio.has_speaker(
+                    any(
+                        transceiver.kind == "audio" and transceiver.currentDirection in ("sendrecv", "sendonly")
+                        for transceiver in pc.getTransceivers()
+                    )
+                )
         except (ValueError, InternalError, InvalidAccessError, InvalidStateError) as error:
             await self._close_peer(peer)
             raise OfferRefused(str(error) or type(error).__name__) from None
@@ -162,6 +188,19 @@ class PeerHost:
         peer.channel = DataChannelTransport(channel, self._loop)  # from now on its messages wait in its inbox
         self._serve(peer)
 
+    def _track(self, peer: _Peer, track: MediaStreamTrack) -> None:
+        """The browser's audio track: heard by a VAD of its own until it ends (the peer closing ends it)."""
+        if track.kind != "audio" or peer.hearing is not None:
+            return
+        settings = self.vad
+
+        def current() -> VadSettings | None:
+            record = self._calls.get(peer.call_id)
+            return from_session(record.session if record is not None else None, settings)
+
+        vad = EnergyVad(current, peer.audio.speech_started, peer.audio.speech_stopped)
+        peer.hearing = asyncio.get_running_loop().create_task(hear(track, vad))
+
     def _serve(self, peer: _Peer) -> None:
         """Start the session on the peer's channel once both the channel and the call's record exist."""
         if peer.channel is None or not peer.bound or peer.serving:
@@ -181,6 +220,14 @@ class PeerHost:
     async def _close_peer(self, peer: _Peer) -> None:
         if self._peers.get(peer.call_id) is peer:
             del self._peers[peer.call_id]
+        with self._audio_lock:
+            if self._audio.get(peer.call_id) is peer.audio:
+                del self._audio[peer.call_id]
+        peer.audio.close()
+        if peer.hearing is not None:
+            peer.hearing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await peer.hearing
         if peer.timer is not None:
             peer.timer.cancel()
         await peer.pc.close()

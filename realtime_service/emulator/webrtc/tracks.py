@@ -1,7 +1,10 @@
-"""The emulator peer's outgoing audio: 20 ms frames of 48 kHz mono PCM16, paced in real time.
+"""The emulator peer's audio: what it sends (20 ms frames of 48 kHz mono PCM16, paced in real time) and how it
+hears the browser's track.
 
-Silence for now; :meth:`SpeakerTrack.samples` is the one place a later slice fills (a tone while the script's
-``model_says`` plays), so pacing and timestamps stay here.
+:class:`SpeakerTrack` sends silence, except while the call's script has the model speaking: then the frames
+are the synthetic voice (:mod:`.voice`) for as many samples as :meth:`~..call_audio.CallAudio.take` grants, so
+a turn's audio starts at the next frame after ``output_audio_buffer.started`` and ends exactly when the
+queued milliseconds are sent. :func:`hear` decodes the browser's frames into the VAD (:mod:`.vad`).
 """
 
 from __future__ import annotations
@@ -12,24 +15,34 @@ import fractions
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from ..call_audio import CallAudio
+from .vad import EnergyVad, frame_dbfs
+from .voice import voice
+
 SAMPLE_RATE = 48_000
 FRAME_MS = 20
 SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000
 
 
 class SpeakerTrack(MediaStreamTrack):
-    """An audio track whose frames :meth:`samples` fills (silence), one every 20 ms of the loop's clock."""
+    """An audio track whose frames :meth:`samples` fills, one every 20 ms of the loop's clock."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, audio: CallAudio | None = None) -> None:
         super().__init__()
+        self._audio = audio
         self._start: float | None = None
         self._pts = 0
 
     def samples(self, count: int) -> bytes:
-        """``count`` PCM16 mono samples for the next frame (a subclass speaks here)."""
-        return bytes(2 * count)
+        """``count`` PCM16 mono samples for the next frame: the model's voice while it speaks, else silence."""
+        if self._audio is None:
+            return bytes(2 * count)
+        voiced, offset = self._audio.take(count)
+        if not voiced:
+            return bytes(2 * count)
+        return voice(offset, voiced) + bytes(2 * (count - voiced))
 
     async def recv(self) -> AudioFrame:
         if self.readyState != "live":
@@ -46,3 +59,16 @@ class SpeakerTrack(MediaStreamTrack):
         frame.sample_rate = SAMPLE_RATE
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         return frame
+
+
+async def hear(track: MediaStreamTrack, vad: EnergyVad) -> None:
+    """Feed every decoded frame of the browser's audio ``track`` to ``vad`` until the track ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        if not isinstance(frame, AudioFrame) or not frame.sample_rate:
+            continue
+        size = frame.samples * len(frame.layout.channels) * 2
+        vad.feed(frame_dbfs(bytes(frame.planes[0])[:size]), 1000 * frame.samples / frame.sample_rate)
