@@ -195,6 +195,183 @@
     }
   }
 
+  // -- the live call: level meters, transcript, tool calls and the event log of the oai-events channel -------
+
+  const MAX_LOG = 300; // entries kept in the event log (older ones drop off the top)
+  const MAX_LINES = 200; // transcript lines and tool calls kept
+
+  function bounded(list, max) {
+    while (list.children.length > max) list.firstElementChild.remove();
+  }
+
+  // A level meter for one stream: an AnalyserNode's RMS, read ten times a second.
+  function makeMeter(context, stream, meterId) {
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 1024;
+    const source = context.createMediaStreamSource(stream);
+    source.connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    const meter = { level: 0, peak: 0 };
+    meter.timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const sample of samples) sum += sample * sample;
+      meter.level = Math.sqrt(sum / samples.length);
+      meter.peak = Math.max(meter.peak, meter.level);
+      $(meterId).value = Math.min(1, meter.level * 4);
+    }, 100);
+    meter.stop = () => {
+      clearInterval(meter.timer);
+      source.disconnect();
+      $(meterId).value = 0;
+    };
+    return meter;
+  }
+
+  function makeLive() {
+    let channel = null;
+    let context = null;
+    const meters = {};
+    const lines = new Map(); // transcript line per item: partial until its "done"
+    const tools = new Map(); // call_id -> its <li>
+    let count = 0;
+
+    function log(direction, event) {
+      count += 1;
+      $("event-count").textContent = String(count);
+      const entry = document.createElement("li");
+      entry.className = direction === "↑" ? "sent" : "received";
+      const detail = event.type === "error" && event.error ? `: ${event.error.message || event.error.code || ""}` : "";
+      entry.textContent = `${direction} ${event.type || "(no type)"}${detail}`;
+      $("event-log").append(entry);
+      bounded($("event-log"), MAX_LOG);
+      entry.scrollIntoView({ block: "nearest" });
+    }
+
+    function line(key, who, text, final) {
+      let entry = lines.get(key);
+      if (!entry) {
+        entry = document.createElement("li");
+        const name = document.createElement("span");
+        name.className = "who";
+        name.textContent = `${who}: `;
+        entry.append(name, document.createElement("span"));
+        lines.set(key, entry);
+        $("transcript").append(entry);
+        bounded($("transcript"), MAX_LINES);
+      }
+      const words = entry.lastElementChild;
+      words.textContent = final ? text : words.textContent + text;
+      entry.className = final ? "" : "partial";
+    }
+
+    function tool(item) {
+      if (!item || !item.call_id || !/^function_call(_output)?$/.test(item.type)) return;
+      let entry = tools.get(item.call_id);
+      if (!entry) {
+        entry = document.createElement("li");
+        entry.append(document.createElement("span"), document.createElement("span"));
+        tools.set(item.call_id, entry);
+        $("tools").append(entry);
+        bounded($("tools"), MAX_LINES);
+        $("no-tools").hidden = true;
+      }
+      if (item.type === "function_call") {
+        entry.firstElementChild.textContent = `${item.name}(${item.arguments || ""}) [${item.call_id}]`;
+        if (!entry.lastElementChild.textContent) {
+          entry.lastElementChild.textContent = " → waiting for its output";
+          entry.className = "pending";
+        }
+      } else if (item.type === "function_call_output") {
+        if (!entry.firstElementChild.textContent) entry.firstElementChild.textContent = `[${item.call_id}]`;
+        entry.lastElementChild.textContent = ` → ${item.output}`;
+        entry.className = "answered";
+      }
+    }
+
+    function received(message) {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (error) {
+        log("↓", { type: "(not JSON)" });
+        return;
+      }
+      if (!event || typeof event !== "object") return;
+      log("↓", event);
+      const type = event.type || "";
+      if (type === "conversation.item.input_audio_transcription.delta") {
+        line(`in-${event.item_id}`, "Caller", event.delta || "", false);
+      } else if (type === "conversation.item.input_audio_transcription.completed") {
+        line(`in-${event.item_id}`, "Caller", event.transcript || "", true);
+      } else if (type === "response.output_audio_transcript.delta") {
+        line(`out-${event.item_id}`, "Model", event.delta || "", false);
+      } else if (type === "response.output_audio_transcript.done") {
+        line(`out-${event.item_id}`, "Model", event.transcript || "", true);
+      } else if (event.item && /^(response\.output_item\.done|conversation\.item\.(added|created|done))$/.test(type)) {
+        tool(event.item);
+      }
+    }
+
+    function send(event) {
+      if (!channel || channel.readyState !== "open") return false;
+      channel.send(JSON.stringify(event));
+      log("↑", event);
+      return true;
+    }
+
+    return {
+      begin(events) {
+        this.end();
+        channel = events;
+        count = 0;
+        lines.clear();
+        tools.clear();
+        for (const id of ["transcript", "tools", "event-log"]) $(id).textContent = "";
+        $("event-count").textContent = "0";
+        $("no-tools").hidden = false;
+        $("live").hidden = false;
+        context = new AudioContext();
+        events.onmessage = received;
+        events.addEventListener("open", () => {
+          $("say").disabled = false;
+        });
+        events.addEventListener("close", () => {
+          $("say").disabled = true;
+        });
+      },
+      local(stream) {
+        if (context) meters.local = makeMeter(context, stream, "level-local");
+      },
+      remote(stream) {
+        if (context && !meters.remote) meters.remote = makeMeter(context, stream, "level-remote");
+      },
+      end() {
+        for (const name of Object.keys(meters)) {
+          meters[name].stop();
+          delete meters[name];
+        }
+        if (context) context.close();
+        context = null;
+        channel = null;
+        $("say").disabled = true;
+      },
+      levels() {
+        const of = (meter) => (meter ? { level: meter.level, peak: meter.peak } : null);
+        return { local: of(meters.local), remote: of(meters.remote) };
+      },
+      say(submit) {
+        submit.preventDefault();
+        const text = $("say-text").value.trim();
+        if (!text) return;
+        const item = { type: "message", role: "user", content: [{ type: "input_text", text }] };
+        if (send({ type: "conversation.item.create", item }) && send({ type: "response.create" })) {
+          line(`typed-${count}`, "You (typed)", text, true);
+        }
+      },
+    };
+  }
+
   // -- calls: one RTCPeerConnection each, its state in words -------------------------------------------------
 
   const NO_MEDIA_EMULATOR = "no media: the emulator answers signaling but sends no audio";
@@ -245,6 +422,7 @@
         peer.close();
       }
       show(kind, text);
+      if (ids.live) ids.live.end();
       $(ids.end).hidden = true;
       $(ids.start).disabled = ids.canStart ? !ids.canStart() : false;
     }
@@ -259,9 +437,11 @@
       call.peer = peer;
       peer.ontrack = (event) => {
         $(ids.audio).srcObject = event.streams[0];
+        if (ids.live) ids.live.remote(event.streams[0]);
       };
       peer.onconnectionstatechange = () => call.peer === peer && update();
       const events = peer.createDataChannel("oai-events");
+      if (ids.live) ids.live.begin(events);
       events.onopen = () => {
         call.channelOpen = true;
         if (call.peer === peer) update();
@@ -282,6 +462,7 @@
         return;
       }
       microphone.getTracks().forEach((track) => peer.addTrack(track, microphone));
+      if (ids.live) ids.live.local(microphone);
       try {
         const offer = await peer.createOffer();
         await peer.setLocalDescription(offer);
@@ -349,6 +530,8 @@
     },
   );
 
+  const serverLive = makeLive();
+
   // (2) through this server: the offer goes to its session path, which answers with the SDP answer and the call
   // id in X-Call-Id. The page holds no key at all.
   const serverCall = makeCall(
@@ -359,6 +542,7 @@
       end: "end-call",
       audio: "call-audio",
       callId: "call-id",
+      live: serverLive,
     },
     async (offer) => {
       const query = new URLSearchParams();
@@ -379,14 +563,29 @@
     },
   );
 
-  // For tests and curious users: the server call's signaling state ("stable" once the answer applied) and offer.
+  // For tests and curious users: the server call's signaling state ("stable" once the answer applied) and offer,
+  // its connectionState, the inbound audio as getStats counts it, and what the level meters show.
   window.demoCallState = () => (serverCall.peer ? serverCall.peer.signalingState : null);
   window.demoPostedOffer = () => serverCall.offer;
+  window.demoConnectionState = () => (serverCall.peer ? serverCall.peer.connectionState : null);
+  window.demoInboundAudio = async () => {
+    if (!serverCall.peer) return null;
+    const found = { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 };
+    (await serverCall.peer.getStats()).forEach((report) => {
+      if (report.type !== "inbound-rtp" || report.kind !== "audio") return;
+      found.packetsReceived += report.packetsReceived || 0;
+      found.audioLevel = Math.max(found.audioLevel, report.audioLevel || 0);
+      found.totalAudioEnergy += report.totalAudioEnergy || 0;
+    });
+    return found;
+  };
+  window.demoLevels = () => serverLive.levels();
 
   // -- start -------------------------------------------------------------------------------------------------
 
   const UPSTREAMS = {
     emulator: "the built-in emulator on loopback (offline: keys and call signaling, no audio)",
+    "emulator-peer": "the built-in emulator on loopback (offline: keys, and calls a real WebRTC peer answers)",
     openai: "OpenAI (real keys and calls, billed to the server's account)",
     azure: "Azure OpenAI (keys; calls from this page are not offered)",
     unconfigured: "not configured: minting will fail",
@@ -402,11 +601,15 @@
       return;
     }
     const budgets = config.budgets;
-    $("upstream").textContent = UPSTREAMS[config.upstream] || config.upstream || "not reported by this server";
+    const peer = offline() && config.emulator_peer === true;
+    const upstream = peer ? "emulator-peer" : config.upstream;
+    $("upstream").textContent = UPSTREAMS[upstream] || config.upstream || "not reported by this server";
     $("budgets").textContent = budgets
       ? `keys ${budgetText(budgets.keys)}; calls ${budgetText(budgets.calls)} (per client, counted apart)`
       : "not reported by this server";
     $("emulator-note").hidden = !offline();
+    $("note-peer").hidden = !peer;
+    $("note-no-peer").hidden = peer;
     if (config.browser_fields.includes("voice")) {
       const select = $("voice");
       for (const voice of config.voices) {
@@ -431,6 +634,7 @@
       $("signaling").hidden = false;
       $("start-call").addEventListener("click", serverCall.start);
       $("end-call").addEventListener("click", serverCall.hangUp);
+      $("say-form").addEventListener("submit", serverLive.say);
     }
   }
 
