@@ -46,11 +46,11 @@ FLAGS = (
     "--deny-permission-prompts",  # a prompt nobody answers would hang a headless page: every one is denied
     "--window-size=1100,1300",  # new tabs (the per-test contexts' too) take this size: screenshots stay alike
 )
-#: The shared browser runs in the test's own network namespace, where nothing may gather ICE candidates (tests/netns.py):
-#: this profile preference (Chromium's ``WebRtcIPHandling`` policy; the command-line switch of that name is ignored)
-#: leaves its WebRTC peers no UDP and, with no proxy, no candidate at all, so a page's ``setLocalDescription``
-#: gathers nothing (``tests/test_chromium.py`` checks). A browser call that must connect runs in a namespace the
-#: test makes (``tests/demo_call_helper.py``), without it.
+#: The shared browser runs in the test's own network namespace, where nothing may gather ICE candidates
+#: (tests/netns.py): this profile preference (Chromium's ``WebRtcIPHandling`` policy; the command-line switch of
+#: that name is ignored) leaves its WebRTC peers no UDP and, with no proxy, no candidate at all, so a page's
+#: ``setLocalDescription`` gathers nothing (``tests/test_chromium.py`` checks). A browser call that must connect
+#: runs in a namespace the test makes (``tests/demo_call_helper.py``), without it.
 NO_GATHERING = {"webrtc": {"ip_handling_policy": "disable_non_proxied_udp"}}
 #: WebDriver's default timeouts, put back after each test (a test may change them, e.g. a long script timeout).
 SCRIPT_TIMEOUT, PAGE_LOAD_TIMEOUT = 30, 300

@@ -63,7 +63,8 @@ def test_a_bad_script_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = _run("--emulator", "--emulator-script", str(script))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"realtime-service serve: error: {script}"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"realtime-service serve: error: {script}"), lines
 
 
 @pytest.mark.parametrize(("webrtc", "peer"), [(False, False), (True, True)])

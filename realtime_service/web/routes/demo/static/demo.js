@@ -218,7 +218,8 @@
       for (const sample of samples) sum += sample * sample;
       meter.level = Math.sqrt(sum / samples.length);
       meter.peak = Math.max(meter.peak, meter.level);
-      $(meterId).value = Math.min(1, meter.level * 4);
+      meter.shown = Math.max(meter.level, (meter.shown || 0) * 0.85); // falls back slowly, as meters do
+      $(meterId).value = Math.min(1, meter.shown * 4);
     }, 100);
     meter.stop = () => {
       clearInterval(meter.timer);
