@@ -169,6 +169,11 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
         report["refused_state"] = text("call-state")
         shot("refused")
         report["console"] = [entry["message"] for entry in driver.get_log("browser")]
+    except Exception as exc:  # reported with what the page and serve showed: the test fails on it, saying why
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        if driver is not None:
+            report["page_at_error"] = driver.find_element("tag name", "main").text
+            driver.save_screenshot(str(artifacts / f"demo-call-{framework}-error.png"))
     finally:
         if driver is not None:
             driver.quit()

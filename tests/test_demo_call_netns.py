@@ -31,7 +31,10 @@ def call(request: pytest.FixtureRequest) -> dict[str, Any]:
     """One whole call per framework (about ten seconds each), its report shared by this module's tests."""
     binaries()  # skipped, saying so, without Debian's chromium and chromium-driver
     pytest.importorskip("aiortc", reason="the webrtc extra (aiortc) is not installed: pip install -e '.[test]'")
-    return run_in_namespace(HELPER, str(request.param), str(ARTIFACTS), timeout=240)
+    report = run_in_namespace(HELPER, str(request.param), str(ARTIFACTS), timeout=240)
+    if "error" in report:
+        pytest.fail(f"{report['error']}\npage:\n{report.get('page_at_error')}\nserve:\n{report['serve_log_tail']}")
+    return report
 
 
 def test_the_call_connects_to_the_emulators_peer(call: dict[str, Any]) -> None:
@@ -78,8 +81,10 @@ def test_what_the_page_sends_is_in_the_emulators_record(call: dict[str, Any]) ->
         },
         {"type": "response.create"},
     ]
-    assert {entry["connection"][:3] for entry in record["client_events"]} == {"dc_"}  # from the data channel
-    assert b"m=application" in base64.b64decode(record["offer_base64"])
+    assert record["client_events"][-1]["connection"].startswith("dc_")  # from the page's data channel
+    assert record["client_events"][-2]["connection"] == record["client_events"][-1]["connection"]
+    assert record["script_state"] == {"status": "done", "step": None, "step_name": None, "reason": None}
+    assert b"m=application" in base64.b64decode(record["offer_base64"])  # the page's offer, data channel and all
 
 
 def test_hang_up_on_the_page_ends_the_call_on_both_sides(call: dict[str, Any]) -> None:

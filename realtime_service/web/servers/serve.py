@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -143,6 +144,7 @@ def write_call_records(emulator: Any, path: Path) -> None:
             "auth": record.auth,
             "session": record.session,
             "peer_states": list(record.peer_states),
+            "script_state": dataclasses.asdict(record.script_state) if record.script_state is not None else None,
             "client_events": [
                 {"connection": event.connection, "event": event.event, "at": event.at} for event in record.client_events
             ],
