@@ -199,10 +199,20 @@
 
   const MAX_LOG = 300; // entries kept in the event log (older ones drop off the top)
   const MAX_LINES = 200; // transcript lines and tool calls kept
+  const MAX_TEXT = 2000; // characters a transcript line or a tool call shows (a runaway stream stops growing it)
 
-  function bounded(list, max) {
+  // Keeps the last `max` entries of a list and of the map that finds them by key (oldest go first).
+  function bounded(list, max, byKey) {
     while (list.children.length > max) list.firstElementChild.remove();
+    if (byKey) {
+      for (const [key, entry] of byKey) {
+        if (byKey.size <= max) break;
+        if (!entry.isConnected) byKey.delete(key);
+      }
+    }
   }
+
+  const clip = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
 
   // A level meter for one stream: an AnalyserNode's RMS, read ten times a second.
   function makeMeter(context, stream, meterId) {
@@ -243,7 +253,7 @@
       const entry = document.createElement("li");
       entry.className = direction === "↑" ? "sent" : "received";
       const detail = event.type === "error" && event.error ? `: ${event.error.message || event.error.code || ""}` : "";
-      entry.textContent = `${direction} ${event.type || "(no type)"}${detail}`;
+      entry.textContent = clip(`${direction} ${event.type || "(no type)"}${detail}`);
       $("event-log").append(entry);
       bounded($("event-log"), MAX_LOG);
       entry.scrollIntoView({ block: "nearest" });
@@ -259,10 +269,10 @@
         entry.append(name, document.createElement("span"));
         lines.set(key, entry);
         $("transcript").append(entry);
-        bounded($("transcript"), MAX_LINES);
+        bounded($("transcript"), MAX_LINES, lines);
       }
       const words = entry.lastElementChild;
-      words.textContent = final ? text : words.textContent + text;
+      words.textContent = clip(final ? text : words.textContent + text);
       entry.className = final ? "" : "partial";
     }
 
@@ -274,18 +284,18 @@
         entry.append(document.createElement("span"), document.createElement("span"));
         tools.set(item.call_id, entry);
         $("tools").append(entry);
-        bounded($("tools"), MAX_LINES);
+        bounded($("tools"), MAX_LINES, tools);
         $("no-tools").hidden = true;
       }
       if (item.type === "function_call") {
-        entry.firstElementChild.textContent = `${item.name}(${item.arguments || ""}) [${item.call_id}]`;
+        entry.firstElementChild.textContent = clip(`${item.name}(${item.arguments || ""}) [${item.call_id}]`);
         if (!entry.lastElementChild.textContent) {
           entry.lastElementChild.textContent = " → waiting for its output";
           entry.className = "pending";
         }
       } else if (item.type === "function_call_output") {
         if (!entry.firstElementChild.textContent) entry.firstElementChild.textContent = `[${item.call_id}]`;
-        entry.lastElementChild.textContent = ` → ${item.output}`;
+        entry.lastElementChild.textContent = clip(` → ${item.output}`);
         entry.className = "answered";
       }
     }
