@@ -22,6 +22,7 @@ from netns import run_in_namespace
 
 HELPER = Path(__file__).with_name("demo_call_helper.py")
 ARTIFACTS = Path(os.environ.get("PYTEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
+pytestmark = pytest.mark.timeout(300)  # the first test of each framework waits for its whole call (10-40 s)
 MODEL_LINE = "Model: Your order 1234 ships tomorrow, and it should be with you on Thursday."
 TYPED = "Can I change the delivery address?"
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import SERVE, Served
+from .conftest import SERVE, Served, config_file
 
 SCRIPT = "- caller: hello\n- model_says: hi there\n"
 
@@ -83,4 +83,23 @@ def test_a_real_upstream_reports_no_emulator_peer(start: Any, tmp_path: Path) ->
     config_path.write_text("realtime:\n  api_key: sk-test-not-used-0000\n  base_url: https://127.0.0.1:9/v1\n")
     served: Served = start("--config", str(config_path))
     assert requests.get(served.url + "/demo-config.json", timeout=10).json()["emulator_peer"] is None
+    assert served.stop() == 0
+
+
+def test_workers_say_so_too(start: Any, tmp_path: Path, redis_url: str) -> None:
+    """``--workers 2``: the supervisor's emulator answers for all, and each worker's page says a peer answers."""
+    served: Served = start(
+        "--emulator",
+        "--emulator-webrtc",
+        "--workers",
+        "2",
+        "--config",
+        config_file(tmp_path, None, rate_limit_storage=redis_url),
+    )
+    close = {"Connection": "close"}  # a new connection each time: either worker may answer
+    peers = [
+        requests.get(served.url + "/demo-config.json", headers=close, timeout=10).json()["emulator_peer"]
+        for _ in range(4)
+    ]
+    assert peers == [True] * 4
     assert served.stop() == 0
