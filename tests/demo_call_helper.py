@@ -141,7 +141,15 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
             "inbound audio packets",
         )
         model_line = "Model: Your order 1234 ships tomorrow, and it should be with you on Thursday."
-        until(lambda: model_line in texts(driver, "transcript"), "the model's line in the transcript")
+        heard = {"audio_level": 0.0}
+
+        def hear() -> list[str]:
+            """The transcript, and the loudest inbound audio level ``getStats`` reported so far."""
+            stats = driver.execute_async_script("window.demoInboundAudio().then(arguments[0])") or {}
+            heard["audio_level"] = max(heard["audio_level"], float(stats.get("audioLevel") or 0))
+            return texts(driver, "transcript")
+
+        until(lambda: model_line in hear(), "the model's line in the transcript")
         until(lambda: any("lookup_order" in tool for tool in texts(driver, "tools")), "the tool call")
         until(
             lambda: driver.execute_script("return window.demoLevels()")["local"]["peak"] > 0, "the microphone's level"
@@ -150,6 +158,8 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
         driver.find_element("id", "say-text").send_keys(TYPED)
         driver.find_element("id", "say").click()
         until(lambda: "↑ response.create" in texts(driver, "event-log"), "the typed turn sent")
+        hear()
+        report["max_inbound_audio_level"] = heard["audio_level"]  # during the model's turn (silence until it speaks)
         report["levels"] = driver.execute_script("return window.demoLevels()")
         report["transcript"] = texts(driver, "transcript")
         report["tools"] = texts(driver, "tools")

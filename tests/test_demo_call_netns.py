@@ -5,7 +5,8 @@ arrive, the script's events reach the page over ``oai-events`` (transcript, tool
 types is in the emulator's record from the data channel, hang-up ends the call on both sides, and a refused
 ``/session`` shows its error. Screenshots land in ``$PYTEST_ARTIFACTS`` (default ``artifacts/``).
 
-Not asserted yet: a non-zero inbound ``audioLevel`` during the model's turn; the emulator's track is silence
+Not asserted yet: a non-zero inbound ``audioLevel`` during the model's turn (the report's
+``max_inbound_audio_level``, and the remote meter's ``levels.remote.peak``); the emulator's track is silence
 until its voice lands (``emulator/webrtc/tracks.py``).
 """
 
