@@ -1,5 +1,5 @@
 """A whole browser call on the demo page, run by ``tests/test_demo_call_netns.py`` inside a network namespace it
-made (``tests/netns.py``): ``python demo_call_helper.py FRAMEWORK ARTIFACTS`` prints one JSON report.
+made (``tests/netns.py``): ``python demo_call_helper.py FRAMEWORK ARTIFACTS VOICE_API`` prints one JSON report.
 
 Chromium's WebRTC offers no loopback candidates, and the test process refuses ICE gathering, so everything that
 gathers runs here: ``serve --emulator --emulator-webrtc`` (its peer gathering on :data:`netns.EMULATOR_ADDRESS`
@@ -56,9 +56,9 @@ def until(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any
         time.sleep(0.05)  # a poll interval, not a wait for an event: the deadline bounds it
 
 
-def start_serve(framework: str, work: Path) -> tuple[subprocess.Popen[str], str]:
+def start_serve(framework: str, work: Path, voice_api: str) -> tuple[subprocess.Popen[str], str]:
     (work / "call.yaml").write_text(SCRIPT)
-    (work / "serve.yaml").write_text(SERVE_CONFIG)
+    (work / "serve.yaml").write_text(SERVE_CONFIG + f"  voice_api: {voice_api}\n")
     command = [sys.executable, "-m", "realtime_service.web", "--port", "0", "--framework", framework]
     command += ["--config", str(work / "serve.yaml"), "--emulator", "--emulator-webrtc"]
     command += ["--emulator-webrtc-address", netns.EMULATOR_ADDRESS, "--emulator-script", str(work / "call.yaml")]
@@ -104,18 +104,21 @@ def texts(driver: Any, list_id: str) -> list[str]:
     return [str(item.text) for item in driver.find_elements("css selector", f"#{list_id} li")]
 
 
-def run(framework: str, artifacts: Path) -> dict[str, Any]:
+def run(framework: str, artifacts: Path, voice_api: str) -> dict[str, Any]:
+    """The call on ``framework``'s server, to the ``voice_api`` (``realtime``; ``live``: GPT-Live, whose page
+    offers no typed turn and sends ``session.close`` when it hangs up)."""
+    name = framework if voice_api == "realtime" else f"{framework}-{voice_api}"
     artifacts.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="demo-call-"))
     report: dict[str, Any] = {"framework": framework}
-    serve, url = start_serve(framework, work)
+    serve, url = start_serve(framework, work, voice_api)
     driver = None
     try:
         driver = start_chromium(work / "profile")
         driver.set_script_timeout(DEADLINE)
 
-        def shot(name: str) -> None:
-            driver.save_screenshot(str(artifacts / f"demo-call-{framework}-{name}.png"))
+        def shot(shot_name: str) -> None:
+            driver.save_screenshot(str(artifacts / f"demo-call-{name}-{shot_name}.png"))
 
         def text(element_id: str) -> str:
             return str(driver.find_element("id", element_id).text)
@@ -154,10 +157,12 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
         until(
             lambda: driver.execute_script("return window.demoLevels()")["local"]["peak"] > 0, "the microphone's level"
         )
-        driver.find_element("id", "say-text").clear()
-        driver.find_element("id", "say-text").send_keys(TYPED)
-        driver.find_element("id", "say").click()
-        until(lambda: "↑ response.create" in texts(driver, "event-log"), "the typed turn sent")
+        report["say_shown"] = driver.find_element("id", "say-form").is_displayed()
+        if voice_api == "realtime":
+            driver.find_element("id", "say-text").clear()
+            driver.find_element("id", "say-text").send_keys(TYPED)
+            driver.find_element("id", "say").click()
+            until(lambda: "↑ response.create" in texts(driver, "event-log"), "the typed turn sent")
         hear()
         report["max_inbound_audio_level"] = heard["audio_level"]  # during the model's turn (silence until it speaks)
         report["levels"] = driver.execute_script("return window.demoLevels()")
@@ -169,6 +174,7 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
         before = udp_sockets_of(serve.pid)
         report["emulator_udp_before_hangup"] = len(before)
         driver.find_element("id", "end-call").click()
+        report["events_after_hangup"] = texts(driver, "event-log")
         report["ended_state"] = until(lambda: text("call-state").startswith("ended") and text("call-state"), "ended")
         report["page_peer_after_hangup"] = driver.execute_script("return window.demoConnectionState()")
         until(lambda: not udp_sockets_of(serve.pid), "the emulator closing its peer")  # its ICE sockets are gone
@@ -183,7 +189,7 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
         report["error"] = f"{type(exc).__name__}: {exc}"
         if driver is not None:
             report["page_at_error"] = driver.find_element("tag name", "main").text
-            driver.save_screenshot(str(artifacts / f"demo-call-{framework}-error.png"))
+            driver.save_screenshot(str(artifacts / f"demo-call-{name}-error.png"))
     finally:
         if driver is not None:
             driver.quit()
@@ -200,8 +206,8 @@ def run(framework: str, artifacts: Path) -> dict[str, Any]:
 
 def main() -> None:
     netns.make_network()
-    framework, artifacts = sys.argv[1], Path(sys.argv[2])
-    print(json.dumps(run(framework, artifacts)), flush=True)
+    framework, artifacts, voice_api = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    print(json.dumps(run(framework, artifacts, voice_api)), flush=True)
 
 
 if __name__ == "__main__":

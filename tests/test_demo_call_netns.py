@@ -28,12 +28,17 @@ MODEL_LINE = "Model: Your order 1234 ships tomorrow, and it should be with you o
 TYPED = "Can I change the delivery address?"
 
 
-@pytest.fixture(scope="module", params=["flask", "fastapi"])
+@pytest.fixture(
+    scope="module", params=[("flask", "realtime"), ("fastapi", "realtime"), ("flask", "live")], ids="-".join
+)
 def call(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """One whole call per framework (about ten seconds each), its report shared by this module's tests."""
+    """One whole call per framework (and one to GPT-Live), about ten seconds each, its report shared by this
+    module's tests (``voice_api`` added to it)."""
     binaries()  # skipped, saying so, without Debian's chromium and chromium-driver
     pytest.importorskip("aiortc", reason="the webrtc extra (aiortc) is not installed: pip install -e '.[test]'")
-    report = run_in_namespace(HELPER, str(request.param), str(ARTIFACTS), timeout=240)
+    framework, voice_api = request.param
+    report = run_in_namespace(HELPER, framework, str(ARTIFACTS), voice_api, timeout=240)
+    report["voice_api"] = voice_api
     if "error" in report:
         pytest.fail(f"{report['error']}\npage:\n{report.get('page_at_error')}\nserve:\n{report['serve_log_tail']}")
     return report
@@ -44,7 +49,7 @@ def test_the_call_connects_to_the_emulators_peer(call: dict[str, Any]) -> None:
     assert "A real WebRTC peer answers its calls" in call["note"]
     assert call["call_state"] == "connected: speak"  # connected, and the oai-events channel open
     assert call["connection_state"] == "connected"
-    assert call["call_id"].startswith("rtc_")
+    assert call["call_id"].startswith("rtc_" if call["voice_api"] == "realtime" else "live_")
     assert call["emulator_udp_before_hangup"] >= 1  # the peer's ICE socket on the emulator's address
 
 
@@ -55,12 +60,19 @@ def test_audio_flows_in_and_the_microphone_meter_moves(call: dict[str, Any]) -> 
 
 
 def test_the_scripted_events_reach_the_page_over_the_data_channel(call: dict[str, Any]) -> None:
-    assert call["transcript"][:2] == ["Caller: Hi, where is my order 1234?", MODEL_LINE]
-    assert call["transcript"][2] == f"You (typed): {TYPED}"
     [tool] = call["tools"]
     assert tool.startswith('lookup_order({"order_id":"1234"}) [call_')
     assert tool.endswith("→ waiting for its output")  # nobody answers it: no sideband, and the page runs no tools
     events = call["events"]
+    if call["voice_api"] == "live":
+        assert call["transcript"] == ["Caller: Hi, where is my order 1234?", MODEL_LINE]
+        assert events[0] == "↓ session.started"
+        for expected in ("↓ session.input_transcript.delta", "↓ session.delegation.created", "↓ response.event"):
+            assert expected in events
+        assert not call["say_shown"]  # typed turns are the Realtime API's items: not offered
+        return
+    assert call["say_shown"]
+    assert call["transcript"] == ["Caller: Hi, where is my order 1234?", MODEL_LINE, f"You (typed): {TYPED}"]
     assert events[0] == "↓ session.created"
     for expected in (
         "↓ conversation.item.input_audio_transcription.completed",
@@ -75,7 +87,16 @@ def test_the_scripted_events_reach_the_page_over_the_data_channel(call: dict[str
 def test_what_the_page_sends_is_in_the_emulators_record(call: dict[str, Any]) -> None:
     [record] = call["record"]
     assert record["id"] == call["call_id"]
+    assert record["script_state"] == {"status": "done", "step": None, "step_name": None, "reason": None}
+    assert b"m=application" in base64.b64decode(record["offer_base64"])  # the page's offer, data channel and all
     sent = [entry["event"] for entry in record["client_events"]]
+    assert {entry["connection"][:3] for entry in record["client_events"]} == {"dc_"}  # the page's data channel
+    assert len({entry["connection"] for entry in record["client_events"]}) == 1
+    if call["voice_api"] == "live":
+        # a GPT-Live session ends with session.close on its channel: the page sends it, then closes its peer
+        assert call["events_after_hangup"][-1] == "↑ session.close"
+        assert sent == [{"type": "session.close"}]
+        return
     assert sent == [
         {
             "type": "conversation.item.create",
@@ -83,10 +104,6 @@ def test_what_the_page_sends_is_in_the_emulators_record(call: dict[str, Any]) ->
         },
         {"type": "response.create"},
     ]
-    assert record["client_events"][-1]["connection"].startswith("dc_")  # from the page's data channel
-    assert record["client_events"][-2]["connection"] == record["client_events"][-1]["connection"]
-    assert record["script_state"] == {"status": "done", "step": None, "step_name": None, "reason": None}
-    assert b"m=application" in base64.b64decode(record["offer_base64"])  # the page's offer, data channel and all
 
 
 def test_hang_up_on_the_page_ends_the_call_on_both_sides(call: dict[str, Any]) -> None:

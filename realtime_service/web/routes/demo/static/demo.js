@@ -246,6 +246,7 @@
     const lines = new Map(); // transcript line per item: partial until its "done"
     const tools = new Map(); // call_id -> its <li>
     let count = 0;
+    let turn = { who: null, n: 0 }; // GPT-Live's transcript deltas carry no item: a line per speaker's turn
 
     function log(direction, event) {
       count += 1;
@@ -274,6 +275,16 @@
       const words = entry.lastElementChild;
       words.textContent = clip(final ? text : words.textContent + text);
       entry.className = final ? "" : "partial";
+    }
+
+    // A GPT-Live transcript delta: it continues the speaker's line until the other one speaks.
+    function liveDelta(who, delta) {
+      if (turn.who !== who) {
+        const previous = lines.get(`live-${turn.n}`);
+        if (previous) previous.className = "";
+        turn = { who, n: turn.n + 1 };
+      }
+      line(`live-${turn.n}`, who, typeof delta === "string" ? delta : "", false);
     }
 
     function tool(item) {
@@ -321,6 +332,12 @@
         line(`out-${event.item_id}`, "Model", event.transcript || "", true);
       } else if (event.item && /^(response\.output_item\.done|conversation\.item\.(added|created|done))$/.test(type)) {
         tool(event.item);
+      } else if (type === "session.input_transcript.delta") {
+        liveDelta("Caller", event.delta);
+      } else if (type === "session.output_transcript.delta") {
+        liveDelta("Model", event.delta);
+      } else if (type === "response.event" && event.event && event.event.type === "response.output_item.done") {
+        tool(event.event.item); // GPT-Live: a Responses delegation's stream, one envelope per event
       }
     }
 
@@ -338,6 +355,7 @@
         count = 0;
         lines.clear();
         tools.clear();
+        turn = { who: null, n: 0 };
         for (const id of ["transcript", "tools", "event-log"]) $(id).textContent = "";
         $("event-count").textContent = "0";
         $("no-tools").hidden = false;
@@ -366,6 +384,10 @@
         context = null;
         channel = null;
         $("say").disabled = true;
+      },
+      // Hanging up: a GPT-Live session ends with session.close on its channel (then the page closes its peer).
+      closing() {
+        if (config.voice_api === "live") send({ type: "session.close" });
       },
       levels() {
         const of = (meter) => (meter ? { level: meter.level, peak: meter.peak } : null);
@@ -500,7 +522,10 @@
     }
 
     call.start = start;
-    call.hangUp = () => finish("ended", "ended");
+    call.hangUp = () => {
+      if (ids.live && call.peer) ids.live.closing();
+      finish("ended", "ended");
+    };
     return call;
   }
 
@@ -646,6 +671,7 @@
       $("start-call").addEventListener("click", serverCall.start);
       $("end-call").addEventListener("click", serverCall.hangUp);
       $("say-form").addEventListener("submit", serverLive.say);
+      $("say-form").hidden = config.voice_api === "live"; // typed turns are the Realtime API's items
     }
   }
 
