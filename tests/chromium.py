@@ -46,6 +46,12 @@ FLAGS = (
     "--deny-permission-prompts",  # a prompt nobody answers would hang a headless page: every one is denied
     "--window-size=1100,1300",  # new tabs (the per-test contexts' too) take this size: screenshots stay alike
 )
+#: The shared browser runs in the test's own network namespace, where nothing may gather ICE candidates
+#: (tests/netns.py): this profile preference (Chromium's ``WebRtcIPHandling`` policy; the command-line switch of
+#: that name is ignored) leaves its WebRTC peers no UDP and, with no proxy, no candidate at all, so a page's
+#: ``setLocalDescription`` gathers nothing (``tests/test_chromium.py`` checks). A browser call that must connect
+#: runs in a namespace the test makes (``tests/demo_call_helper.py``), without it.
+NO_GATHERING = {"webrtc": {"ip_handling_policy": "disable_non_proxied_udp"}}
 #: WebDriver's default timeouts, put back after each test (a test may change them, e.g. a long script timeout).
 SCRIPT_TIMEOUT, PAGE_LOAD_TIMEOUT = 30, 300
 
@@ -135,6 +141,7 @@ class Chromium:
         for flag in (*FLAGS, f"--user-data-dir={self.profile}"):
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        options.add_experimental_option("prefs", NO_GATHERING)
         with pytest.MonkeyPatch.context() as env:
             env.setenv("SE_OFFLINE", "true")  # selenium-manager must never fetch anything
             self.driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)

@@ -38,3 +38,36 @@ def test_a_new_context_starts_without_what_the_last_one_left(chromium: Chromium,
         assert driver.execute_script(_TRACES) == ["", 0, 0]
         assert not any("still in the log" in entry["message"] for entry in driver.get_log("browser"))
         assert driver.timeouts.script == SCRIPT_TIMEOUT
+
+
+_GATHER = """
+const done = arguments[0];
+(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const peer = new RTCPeerConnection();
+  stream.getTracks().forEach((track) => peer.addTrack(track, stream));
+  peer.createDataChannel("oai-events");
+  await peer.setLocalDescription(await peer.createOffer());
+  if (peer.iceGatheringState !== "complete") {
+    await new Promise((resolve) => {
+      peer.onicegatheringstatechange = () => peer.iceGatheringState === "complete" && resolve();
+    });
+  }
+  const sdp = peer.localDescription.sdp;
+  peer.close();
+  stream.getTracks().forEach((track) => track.stop());
+  done({ state: "complete", sdp });
+})().catch((error) => done({ state: "error", sdp: String(error) }));
+"""
+
+
+def test_the_shared_browser_gathers_no_ice_candidates(chromium: Chromium, page_url: str) -> None:
+    """The shared browser lives in the test's own network namespace: a page's full offer (microphone, data
+    channel, gathering to the end) must name no candidate, so no socket of it waits on a host address."""
+    with chromium.context() as driver:
+        driver.get(page_url)
+        result = driver.execute_async_script(_GATHER)
+    assert result["state"] == "complete", result["sdp"]
+    assert "m=audio" in result["sdp"]
+    assert "m=application" in result["sdp"]
+    assert [line for line in result["sdp"].splitlines() if line.startswith("a=candidate")] == []

@@ -78,6 +78,8 @@ def test_the_demo_page_walks_through_every_state_with_words_a_developer_reads(
     note = text(browser, "emulator-note")
     assert "sends no audio" in note
     assert "keys work only against the emulator" in note
+    assert "no peer stands behind its answer" in note  # the honest state without --emulator-webrtc
+    assert "serve --emulator --emulator-webrtc" in note  # and the way to a call that connects
     key_section, call_section = (browser.find_element("id", name) for name in ("key-section", "signaling"))
     assert key_section.location["y"] < call_section.location["y"]
     assert text(browser, "key-title").startswith("1")

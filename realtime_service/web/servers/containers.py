@@ -72,8 +72,15 @@ class TokenServerContainer(containers.DeclarativeContainer):
     #: Hangs up calls the server started after ``server.max_call_seconds`` (``None`` when unset).
     call_hangups = LockedResource(open_hangups, server_settings, realtime.realtime_session_service.provider)
 
+    #: Whether ``serve --emulator``'s emulator answers calls with a real WebRTC peer (``--emulator-webrtc``):
+    #: ``True``/``False`` under ``--emulator``, ``None`` otherwise; the demo page says what a call there can do.
+    emulator_peer: providers.Provider[Any] = providers.Object(None)
+
     demo_assets = providers.ThreadSafeSingleton(
-        DemoAssets, settings=server_settings, realtime_settings=realtime.settings.provider
+        DemoAssets,
+        settings=server_settings,
+        realtime_settings=realtime.settings.provider,
+        emulator_peer=emulator_peer,
     )
 
     #: The call router of the phone webhook: ``route(event) -> Accept | Reject | Refer | Ignore`` (or an

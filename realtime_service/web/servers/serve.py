@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -80,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --emulator, write the calls and Live sessions it received (offer, session, states) to FILE "
         "as JSON when serve stops (for tests and for looking at what the browser sent)",
     )
+    parser.add_argument(
+        "--emulator-webrtc",
+        action="store_true",
+        help="with --emulator, answer calls with a real WebRTC peer (the webrtc extra, aiortc): the demo's call "
+        "connects, with audio and the oai-events data channel",
+    )
+    parser.add_argument(
+        "--emulator-webrtc-address",
+        action="append",
+        metavar="IP",
+        help="with --emulator-webrtc, an address the peer may gather ICE candidates on (repeatable; default: every "
+        "interface but 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--emulator-script",
+        metavar="FILE",
+        help="with --emulator, a YAML conversation script every call plays (docs/emulator-calls.md)",
+    )
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)")
     parser.add_argument("--framework", choices=FRAMEWORKS, help="flask (waitress) or fastapi (uvicorn)")
     return parser
@@ -124,6 +143,11 @@ def write_call_records(emulator: Any, path: Path) -> None:
             "encoding": record.encoding,
             "auth": record.auth,
             "session": record.session,
+            "peer_states": list(record.peer_states),
+            "script_state": dataclasses.asdict(record.script_state) if record.script_state is not None else None,
+            "client_events": [
+                {"connection": event.connection, "event": event.event, "at": event.at} for event in record.client_events
+            ],
             "offer_base64": base64.b64encode(record.offer).decode("ascii") if record.offer is not None else None,
         }
         for record in emulator.calls.all()
@@ -199,6 +223,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         raise ServeError("--emulator-record needs --emulator")
     if args.emulator_record and args.workers > 1:
         raise ServeError("--emulator-record needs one worker")
+    emulator_options = _emulator_options(args) if worker is None else {}
     config = load_config(args.config)
     with contextlib.ExitStack() as stack:
         if worker is not None:
@@ -207,7 +232,7 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         elif args.emulator:
             from realtime_service.emulator import Emulator
 
-            emulator = stack.enter_context(Emulator())
+            emulator = stack.enter_context(Emulator(**emulator_options))
             if args.emulator_delay > 0:
                 delayed_emulator_routes(emulator, args.emulator_delay)
             if args.emulator_record:
@@ -222,6 +247,8 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         container.config.from_dict(config)
         # how many processes share the storage: memory call leases are refused above one (sideband.ownership)
         container.token_server.workers.override(worker.get("workers", 1) if worker is not None else args.workers)
+        peer = worker.get("emulator_peer") if worker is not None else (args.emulator_webrtc if args.emulator else None)
+        container.token_server.emulator_peer.override(peer)
         stack.callback(container.shutdown_resources)
         settings = _check(container, args)
         framework = args.framework or settings.framework
@@ -247,7 +274,14 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
             overrides = {k: v for k, v in config.get("realtime", {}).items() if k in {"api_key", "base_url"}}
             budget = {"rate_limit": config["server"]["rate_limit"]} if args.emulator else {}
             return _supervise(
-                sock, args, framework, overrides if args.emulator else {}, budget, settings.shutdown_timeout, folder
+                sock,
+                args,
+                framework,
+                overrides if args.emulator else {},
+                budget,
+                settings.shutdown_timeout,
+                folder,
+                peer,
             )
         runner = make_runner(container, framework, sock)
         _stand_by(container, settings)
@@ -256,6 +290,37 @@ def _serve(args: argparse.Namespace, worker: Mapping[str, Any] | None) -> int:
         container.unwire()
         logger.info("stopped")
     return EXIT_OK
+
+
+def _emulator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``Emulator(...)``'s keyword arguments from the ``--emulator-*`` options; a misuse, a missing webrtc extra,
+    a bad address or script is a :class:`ServeError` (one line, exit 2) before anything binds."""
+    for flag, given in (("--emulator-webrtc", args.emulator_webrtc), ("--emulator-script", args.emulator_script)):
+        if given and not args.emulator:
+            raise ServeError(f"{flag} needs --emulator")
+    if args.emulator_webrtc_address and not args.emulator_webrtc:
+        raise ServeError("--emulator-webrtc-address needs --emulator-webrtc")
+    options: dict[str, Any] = {}
+    if args.emulator_webrtc:
+        if importlib.util.find_spec("aiortc") is None:
+            raise ServeError(
+                "--emulator-webrtc needs the webrtc extra (aiortc): pip install 'realtime-service[webrtc]'"
+            )
+        from realtime_service.emulator.webrtc.gathering import checked
+
+        try:
+            checked(args.emulator_webrtc_address)
+        except ValueError as exc:
+            raise ServeError(f"--emulator-webrtc-address: {exc}") from None
+        options.update(webrtc=True, webrtc_addresses=args.emulator_webrtc_address)
+    if args.emulator_script:
+        from realtime_service.emulator.scripts import load_script_file
+
+        try:
+            options["script"] = load_script_file(args.emulator_script)
+        except ConfigurationError as exc:
+            raise ServeError(str(exc)) from None
+    return options
 
 
 def _start_metrics(
@@ -356,6 +421,7 @@ def _supervise(
     server: dict[str, Any],
     timeout: float,
     metrics_folder: str | None = None,
+    emulator_peer: bool | None = None,
 ) -> int:
     """Run ``args.workers`` worker processes on the inherited socket; forward SIGTERM/SIGINT and wait for them.
     ``overrides`` and ``server`` are the ``realtime:`` and ``server:`` keys ``--emulator`` set (the workers run
@@ -363,7 +429,13 @@ def _supervise(
     multiprocess folder (each dead worker is marked so there)."""
     fd = sock.fileno()
     os.set_inheritable(fd, True)
-    inherited = {"fd": fd, "realtime": overrides, "server": server, "workers": args.workers}
+    inherited = {
+        "fd": fd,
+        "realtime": overrides,
+        "server": server,
+        "workers": args.workers,
+        "emulator_peer": emulator_peer,
+    }
     env = {**os.environ, WORKER_ENV: json.dumps(inherited)}
     if metrics_folder is not None:
         env[MULTIPROCESS_ENV] = metrics_folder

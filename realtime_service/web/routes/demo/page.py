@@ -3,8 +3,9 @@
 The files ship as package data in ``static/`` beside this module (the favicon too: ``<link rel="icon">``
 points there, so browsers do not ask for ``/favicon.ico``). ``/demo-config.json`` tells the page where the token
 endpoint is, what the browser may choose, the two budgets, and what the upstream is: a real one (only then does
-the page offer the WebRTC call to ``<base_url>/realtime/calls`` with the key) or the loopback emulator, which
-answers signaling but sends no audio, so the page can say what a call there can and cannot do.
+the page offer the WebRTC call to ``<base_url>/realtime/calls`` with the key) or the loopback emulator, and
+whether a real WebRTC peer stands behind the emulator's answers (``serve --emulator --emulator-webrtc``) or the
+answer is signaling only, so the page can say what a call there can and cannot do.
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ VOICES = ("marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "
 class DemoAssets:
     """Reads the page's files once and serves them with a strict Content-Security-Policy."""
 
-    def __init__(self, settings: ServerSettings, realtime_settings: Callable[[], Settings]) -> None:
+    def __init__(
+        self, settings: ServerSettings, realtime_settings: Callable[[], Settings], emulator_peer: bool | None = None
+    ) -> None:
         self._settings = settings
+        self._emulator_peer = emulator_peer
         self._realtime_settings = realtime_settings
         folder = resources.files(__package__ or "realtime_service.web.routes.demo").joinpath("static")
         self._files = {name: folder.joinpath(name).read_bytes() for name in ASSETS}
@@ -100,6 +104,8 @@ class DemoAssets:
             "ttl": settings.session.ttl,
             "calls_url": self._calls_url(),
             "upstream": self._upstream(),
+            # serve --emulator: whether a real WebRTC peer answers calls (--emulator-webrtc); None: not known
+            "emulator_peer": self._emulator_peer,
             "budgets": {"keys": settings.rate_limit, "calls": settings.call_rate_limit},
             "session_path": settings.session_path,
             "voice_api": settings.voice_api,

@@ -195,6 +195,216 @@
     }
   }
 
+  // -- the live call: level meters, transcript, tool calls and the event log of the oai-events channel -------
+
+  const MAX_LOG = 300; // entries kept in the event log (older ones drop off the top)
+  const MAX_LINES = 200; // transcript lines and tool calls kept
+  const MAX_TEXT = 2000; // characters a transcript line or a tool call shows (a runaway stream stops growing it)
+
+  // Keeps the last `max` entries of a list and of the map that finds them by key (oldest go first).
+  function bounded(list, max, byKey) {
+    while (list.children.length > max) list.firstElementChild.remove();
+    if (byKey) {
+      for (const [key, entry] of byKey) {
+        if (byKey.size <= max) break;
+        if (!entry.isConnected) byKey.delete(key);
+      }
+    }
+  }
+
+  const clip = (text) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
+
+  // A level meter for one stream: an AnalyserNode's RMS, read ten times a second.
+  function makeMeter(context, stream, meterId) {
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 1024;
+    const source = context.createMediaStreamSource(stream);
+    source.connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    const meter = { level: 0, peak: 0 };
+    meter.timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const sample of samples) sum += sample * sample;
+      meter.level = Math.sqrt(sum / samples.length);
+      meter.peak = Math.max(meter.peak, meter.level);
+      meter.shown = Math.max(meter.level, (meter.shown || 0) * 0.85); // falls back slowly, as meters do
+      $(meterId).value = Math.min(1, meter.shown * 4);
+    }, 100);
+    meter.stop = () => {
+      clearInterval(meter.timer);
+      source.disconnect();
+      $(meterId).value = 0;
+    };
+    return meter;
+  }
+
+  function makeLive() {
+    let channel = null;
+    let context = null;
+    const meters = {};
+    const lines = new Map(); // transcript line per item: partial until its "done"
+    const tools = new Map(); // call_id -> its <li>
+    let count = 0;
+    let turn = { who: null, n: 0 }; // GPT-Live's transcript deltas carry no item: a line per speaker's turn
+
+    function log(direction, event) {
+      count += 1;
+      $("event-count").textContent = String(count);
+      const entry = document.createElement("li");
+      entry.className = direction === "↑" ? "sent" : "received";
+      const detail = event.type === "error" && event.error ? `: ${event.error.message || event.error.code || ""}` : "";
+      entry.textContent = clip(`${direction} ${event.type || "(no type)"}${detail}`);
+      $("event-log").append(entry);
+      bounded($("event-log"), MAX_LOG);
+      entry.scrollIntoView({ block: "nearest" });
+    }
+
+    function line(key, who, text, final) {
+      let entry = lines.get(key);
+      if (!entry) {
+        entry = document.createElement("li");
+        const name = document.createElement("span");
+        name.className = "who";
+        name.textContent = `${who}: `;
+        entry.append(name, document.createElement("span"));
+        lines.set(key, entry);
+        $("transcript").append(entry);
+        bounded($("transcript"), MAX_LINES, lines);
+      }
+      const words = entry.lastElementChild;
+      words.textContent = clip(final ? text : words.textContent + text);
+      entry.className = final ? "" : "partial";
+    }
+
+    // A GPT-Live transcript delta: it continues the speaker's line until the other one speaks.
+    function liveDelta(who, delta) {
+      if (turn.who !== who) {
+        const previous = lines.get(`live-${turn.n}`);
+        if (previous) previous.className = "";
+        turn = { who, n: turn.n + 1 };
+      }
+      line(`live-${turn.n}`, who, typeof delta === "string" ? delta : "", false);
+    }
+
+    function tool(item) {
+      if (!item || !item.call_id || !/^function_call(_output)?$/.test(item.type)) return;
+      let entry = tools.get(item.call_id);
+      if (!entry) {
+        entry = document.createElement("li");
+        entry.append(document.createElement("span"), document.createElement("span"));
+        tools.set(item.call_id, entry);
+        $("tools").append(entry);
+        bounded($("tools"), MAX_LINES, tools);
+        $("no-tools").hidden = true;
+      }
+      if (item.type === "function_call") {
+        entry.firstElementChild.textContent = clip(`${item.name}(${item.arguments || ""}) [${item.call_id}]`);
+        if (!entry.lastElementChild.textContent) {
+          entry.lastElementChild.textContent = " → waiting for its output";
+          entry.className = "pending";
+        }
+      } else if (item.type === "function_call_output") {
+        if (!entry.firstElementChild.textContent) entry.firstElementChild.textContent = `[${item.call_id}]`;
+        entry.lastElementChild.textContent = clip(` → ${item.output}`);
+        entry.className = "answered";
+      }
+    }
+
+    function received(message) {
+      let event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (error) {
+        log("↓", { type: "(not JSON)" });
+        return;
+      }
+      if (!event || typeof event !== "object") return;
+      log("↓", event);
+      const type = event.type || "";
+      if (type === "conversation.item.input_audio_transcription.delta") {
+        line(`in-${event.item_id}`, "Caller", event.delta || "", false);
+      } else if (type === "conversation.item.input_audio_transcription.completed") {
+        line(`in-${event.item_id}`, "Caller", event.transcript || "", true);
+      } else if (type === "response.output_audio_transcript.delta") {
+        line(`out-${event.item_id}`, "Model", event.delta || "", false);
+      } else if (type === "response.output_audio_transcript.done") {
+        line(`out-${event.item_id}`, "Model", event.transcript || "", true);
+      } else if (event.item && /^(response\.output_item\.done|conversation\.item\.(added|created|done))$/.test(type)) {
+        tool(event.item);
+      } else if (type === "session.input_transcript.delta") {
+        liveDelta("Caller", event.delta);
+      } else if (type === "session.output_transcript.delta") {
+        liveDelta("Model", event.delta);
+      } else if (type === "response.event" && event.event && event.event.type === "response.output_item.done") {
+        tool(event.event.item); // GPT-Live: a Responses delegation's stream, one envelope per event
+      }
+    }
+
+    function send(event) {
+      if (!channel || channel.readyState !== "open") return false;
+      channel.send(JSON.stringify(event));
+      log("↑", event);
+      return true;
+    }
+
+    return {
+      begin(events) {
+        this.end();
+        channel = events;
+        count = 0;
+        lines.clear();
+        tools.clear();
+        turn = { who: null, n: 0 };
+        for (const id of ["transcript", "tools", "event-log"]) $(id).textContent = "";
+        $("event-count").textContent = "0";
+        $("no-tools").hidden = false;
+        $("live").hidden = false;
+        context = new AudioContext();
+        events.onmessage = received;
+        events.addEventListener("open", () => {
+          $("say").disabled = false;
+        });
+        events.addEventListener("close", () => {
+          $("say").disabled = true;
+        });
+      },
+      local(stream) {
+        if (context) meters.local = makeMeter(context, stream, "level-local");
+      },
+      remote(stream) {
+        if (context && !meters.remote) meters.remote = makeMeter(context, stream, "level-remote");
+      },
+      end() {
+        for (const name of Object.keys(meters)) {
+          meters[name].stop();
+          delete meters[name];
+        }
+        if (context) context.close();
+        context = null;
+        channel = null;
+        $("say").disabled = true;
+      },
+      // Hanging up: a GPT-Live session ends with session.close on its channel (then the page closes its peer).
+      closing() {
+        if (config.voice_api === "live") send({ type: "session.close" });
+      },
+      levels() {
+        const of = (meter) => (meter ? { level: meter.level, peak: meter.peak } : null);
+        return { local: of(meters.local), remote: of(meters.remote) };
+      },
+      say(submit) {
+        submit.preventDefault();
+        const text = $("say-text").value.trim();
+        if (!text) return;
+        const item = { type: "message", role: "user", content: [{ type: "input_text", text }] };
+        if (send({ type: "conversation.item.create", item }) && send({ type: "response.create" })) {
+          line(`typed-${count}`, "You (typed)", text, true);
+        }
+      },
+    };
+  }
+
   // -- calls: one RTCPeerConnection each, its state in words -------------------------------------------------
 
   const NO_MEDIA_EMULATOR = "no media: the emulator answers signaling but sends no audio";
@@ -245,6 +455,7 @@
         peer.close();
       }
       show(kind, text);
+      if (ids.live) ids.live.end();
       $(ids.end).hidden = true;
       $(ids.start).disabled = ids.canStart ? !ids.canStart() : false;
     }
@@ -259,9 +470,11 @@
       call.peer = peer;
       peer.ontrack = (event) => {
         $(ids.audio).srcObject = event.streams[0];
+        if (ids.live) ids.live.remote(event.streams[0]);
       };
       peer.onconnectionstatechange = () => call.peer === peer && update();
       const events = peer.createDataChannel("oai-events");
+      if (ids.live) ids.live.begin(events);
       events.onopen = () => {
         call.channelOpen = true;
         if (call.peer === peer) update();
@@ -282,6 +495,7 @@
         return;
       }
       microphone.getTracks().forEach((track) => peer.addTrack(track, microphone));
+      if (ids.live) ids.live.local(microphone);
       try {
         const offer = await peer.createOffer();
         await peer.setLocalDescription(offer);
@@ -308,7 +522,10 @@
     }
 
     call.start = start;
-    call.hangUp = () => finish("ended", "ended");
+    call.hangUp = () => {
+      if (ids.live && call.peer) ids.live.closing();
+      finish("ended", "ended");
+    };
     return call;
   }
 
@@ -349,6 +566,8 @@
     },
   );
 
+  const serverLive = makeLive();
+
   // (2) through this server: the offer goes to its session path, which answers with the SDP answer and the call
   // id in X-Call-Id. The page holds no key at all.
   const serverCall = makeCall(
@@ -359,6 +578,7 @@
       end: "end-call",
       audio: "call-audio",
       callId: "call-id",
+      live: serverLive,
     },
     async (offer) => {
       const query = new URLSearchParams();
@@ -379,14 +599,29 @@
     },
   );
 
-  // For tests and curious users: the server call's signaling state ("stable" once the answer applied) and offer.
+  // For tests and curious users: the server call's signaling state ("stable" once the answer applied) and offer,
+  // its connectionState, the inbound audio as getStats counts it, and what the level meters show.
   window.demoCallState = () => (serverCall.peer ? serverCall.peer.signalingState : null);
   window.demoPostedOffer = () => serverCall.offer;
+  window.demoConnectionState = () => (serverCall.peer ? serverCall.peer.connectionState : null);
+  window.demoInboundAudio = async () => {
+    if (!serverCall.peer) return null;
+    const found = { packetsReceived: 0, audioLevel: 0, totalAudioEnergy: 0 };
+    (await serverCall.peer.getStats()).forEach((report) => {
+      if (report.type !== "inbound-rtp" || report.kind !== "audio") return;
+      found.packetsReceived += report.packetsReceived || 0;
+      found.audioLevel = Math.max(found.audioLevel, report.audioLevel || 0);
+      found.totalAudioEnergy += report.totalAudioEnergy || 0;
+    });
+    return found;
+  };
+  window.demoLevels = () => serverLive.levels();
 
   // -- start -------------------------------------------------------------------------------------------------
 
   const UPSTREAMS = {
     emulator: "the built-in emulator on loopback (offline: keys and call signaling, no audio)",
+    "emulator-peer": "the built-in emulator on loopback (offline: keys, and calls a real WebRTC peer answers)",
     openai: "OpenAI (real keys and calls, billed to the server's account)",
     azure: "Azure OpenAI (keys; calls from this page are not offered)",
     unconfigured: "not configured: minting will fail",
@@ -402,11 +637,15 @@
       return;
     }
     const budgets = config.budgets;
-    $("upstream").textContent = UPSTREAMS[config.upstream] || config.upstream || "not reported by this server";
+    const peer = offline() && config.emulator_peer === true;
+    const upstream = peer ? "emulator-peer" : config.upstream;
+    $("upstream").textContent = UPSTREAMS[upstream] || config.upstream || "not reported by this server";
     $("budgets").textContent = budgets
       ? `keys ${budgetText(budgets.keys)}; calls ${budgetText(budgets.calls)} (per client, counted apart)`
       : "not reported by this server";
     $("emulator-note").hidden = !offline();
+    $("note-peer").hidden = !peer;
+    $("note-no-peer").hidden = peer;
     if (config.browser_fields.includes("voice")) {
       const select = $("voice");
       for (const voice of config.voices) {
@@ -431,6 +670,8 @@
       $("signaling").hidden = false;
       $("start-call").addEventListener("click", serverCall.start);
       $("end-call").addEventListener("click", serverCall.hangUp);
+      $("say-form").addEventListener("submit", serverLive.say);
+      $("say-form").hidden = config.voice_api === "live"; // typed turns are the Realtime API's items
     }
   }
 
