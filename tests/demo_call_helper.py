@@ -153,6 +153,11 @@ def run(framework: str, artifacts: Path, voice_api: str) -> dict[str, Any]:
             return texts(driver, "transcript")
 
         until(lambda: model_line in hear(), "the model's line in the transcript")
+        # the line's words come before its audio has all been played (300 ms a word): the voice is still on the
+        # track, and Chromium's getStats reports its level
+        until(lambda: (hear(), heard["audio_level"] > 0)[1], "the model's voice (inbound audioLevel above 0)")
+        if voice_api == "realtime":  # the turn's audio all played: the script's last step is done
+            until(lambda: "↓ output_audio_buffer.stopped" in texts(driver, "event-log"), "the end of the model's audio")
         until(lambda: any("lookup_order" in tool for tool in texts(driver, "tools")), "the tool call")
         until(
             lambda: driver.execute_script("return window.demoLevels()")["local"]["peak"] > 0, "the microphone's level"
