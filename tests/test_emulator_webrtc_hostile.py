@@ -1,0 +1,135 @@
+"""Hostile input against the emulator's WebRTC peer (issue 26): offers it must refuse before it makes a peer.
+
+These gather nothing (a refused offer never reaches ``aiortc``'s gathering, and the test process refuses to
+gather at all: tests/netns.py), so they run here; what needs a connected peer (a peer that never completes
+ICE, a data channel flood, a browser that stops reading, offers at once beyond ``max_calls``) runs in the
+namespace, tests/webrtc_hostile.py.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from realtime_service.emulator import Emulator
+from realtime_service.emulator.webrtc import offers
+
+pytest.importorskip("aiortc", reason="the webrtc extra (aiortc) is not installed")
+
+HERE = Path(__file__).resolve().parent
+OFFER = (HERE / "sdp" / "chromium_offer.sdp").read_text(encoding="utf-8")
+GATHERING_REFUSED = "ICE gathering in the test process's own network namespace"
+
+
+def _sections(offer: str) -> tuple[str, list[str]]:
+    head, *sections = re.split(r"(?=^m=)", offer, flags=re.MULTILINE)
+    return head, sections
+
+
+def with_audio_sections(count: int, short: bool = False) -> str:
+    """The Chromium offer with ``count`` media sections: its audio section repeated (``short``: minimal ones,
+    so a thousand fit under the offer size bound)."""
+    head, sections = _sections(OFFER)
+    audio, application = sections
+    one = "m=audio 9 RTP/AVP 0\r\na=mid:0\r\n" if short else audio
+    extra = [one.replace("a=mid:0", f"a=mid:a{index}") for index in range(count - 2)]
+    return head + audio + "".join(extra) + application
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(webrtc=True) as running:
+        assert running.peers is not None
+        yield running
+
+
+def post(emulator: Emulator, offer: str | bytes) -> requests.Response:
+    return requests.post(
+        f"{emulator.base_url}/realtime/calls",
+        headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/sdp"},
+        data=offer.encode() if isinstance(offer, str) else offer,
+        timeout=60,
+    )
+
+
+def no_peer_was_made(emulator: Emulator) -> bool:
+    """No peer ever answered: the peers' loop starts with the first one (webrtc/loop.py)."""
+    peers = emulator.peers
+    assert peers is not None
+    return not peers._loop.started and peers.held == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("offer", "why"),
+    [
+        (with_audio_sections(50), "it has 50 media sections; at most 8 are taken"),
+        (with_audio_sections(1000, short=True), "it has 1000 media sections; at most 8 are taken"),
+        (OFFER + "a=x-padding:" + "x" * (1 << 20) + "\r\n", "bytes; the emulator's WebRTC peer takes offers up to"),
+        (re.sub(r"a=fingerprint:[^\r\n]*\r?\n", "", OFFER), "it has no DTLS fingerprint (a=fingerprint)"),
+        (_sections(OFFER)[0] + _sections(OFFER)[1][0], "it has no data channel section (m=application"),
+        (OFFER.replace("UDP/DTLS/SCTP", "RTP/AVP"), "it has no data channel section (m=application"),
+    ],
+    ids=["50-sections", "1000-sections", "1MiB", "no-fingerprint", "no-application", "application-not-sctp"],
+)
+def test_an_offer_no_browser_sends_is_a_400_naming_why_before_a_peer_is_made(
+    emulator: Emulator, offer: str, why: str
+) -> None:
+    reply = post(emulator, offer)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_offer", "sdp")
+    assert why in error["message"]
+    assert len(error["message"]) < 300
+    assert emulator.calls.all() == []
+    assert no_peer_was_made(emulator)
+
+
+def test_the_offer_checks_let_a_browsers_offer_through() -> None:
+    """The checks above refuse by what they name, not by accident: Chromium's and aiortc's offers pass."""
+    assert offers.offer_refusal(OFFER.encode()) is None
+    assert offers.offer_refusal(with_audio_sections(offers.MAX_MEDIA_SECTIONS).encode()) is None
+    assert offers.offer_refusal(with_audio_sections(offers.MAX_MEDIA_SECTIONS + 1).encode()) is not None
+
+
+def _mutated(rng: random.Random) -> str:
+    lines = OFFER.replace("\r\n", "\n").split("\n")
+    junk = ["a=rtpmap:x", "a=ssrc:", "a=mid:", "a=extmap:zz", "a=fmtp:", "a=sctp-port:abc", "a=setup:nope", "c=IN"]
+    for _ in range(rng.randint(1, 6)):
+        index = rng.randrange(1, len(lines))
+        action = rng.random()
+        if action < 0.3:
+            del lines[index]
+        elif action < 0.6:
+            lines[index] = lines[index][: rng.randrange(len(lines[index]) + 1)]
+        elif action < 0.8:
+            lines[index] = lines[index].replace(" ", "", 1) + "\x00"
+        else:
+            lines.insert(index, rng.choice(junk))
+    return "\r\n".join(lines)
+
+
+def test_garbage_sdp_is_a_400_never_a_server_error(emulator: Emulator, capfd: pytest.CaptureFixture[str]) -> None:
+    """Mangled offers trip ``aiortc``'s parser in many ways (KeyError, AssertionError, IndexError...): each is a
+    400 naming it. Here an offer good enough to reach gathering gets the test process's refusal (a 500 by
+    design, seen in stderr); every other 500 would be the emulator's failure on garbage."""
+    rng = random.Random(26)
+    statuses: dict[int, int] = {}
+    for _ in range(150):
+        reply = post(emulator, _mutated(rng))
+        statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+        refused_gathering = GATHERING_REFUSED in capfd.readouterr().err
+        if reply.status_code == 400:
+            assert reply.json()["error"]["code"] == "invalid_offer"
+            assert not refused_gathering
+        else:
+            assert (reply.status_code, refused_gathering) == (500, True), reply.text
+    assert statuses[400] > 100
+    assert emulator.calls.all() == []
+    peers = emulator.peers
+    assert peers is not None
+    assert peers.held == 0  # type: ignore[attr-defined]
