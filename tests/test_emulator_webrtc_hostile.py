@@ -12,6 +12,7 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -133,3 +134,71 @@ def test_garbage_sdp_is_a_400_never_a_server_error(emulator: Emulator, capfd: py
     peers = emulator.peers
     assert peers is not None
     assert peers.held == 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def hostile() -> dict[str, Any]:
+    """One run of the namespace helper: each attack beside a normal call, then offers at once."""
+    from netns import run_in_namespace
+
+    return run_in_namespace(HERE / "webrtc_hostile.py", timeout=180)
+
+
+ATTACKS = ("never_ice", "flood", "paced_flood", "slow_reader")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_the_call_beside_each_attack_completes_and_everything_is_released(hostile: dict[str, Any], attack: str) -> None:
+    assert hostile["before"] == 0
+    normal = hostile[attack]["normal"]
+    assert normal["script_state"] == "done"
+    assert normal["transcripts"] == ["Hello from the emulator", "Goodbye"]
+    assert normal["state"] == "hung_up"
+    assert hostile[attack]["released"] == {"held": 0, "udp": 0}  # no peer left, every UDP socket closed
+
+
+def test_a_peer_that_never_completes_ice_is_closed_at_the_connect_deadline(hostile: dict[str, Any]) -> None:
+    never = hostile["never_ice"]["attack"]
+    assert never["status"] == 201
+    assert never["udp_while_held"] > 0  # what "released" counts was there while the peer lived
+    assert never["state"] == "hung_up"
+    assert "connected" not in never["peer_states"]
+    assert never["peer_states"][-1] == "closed"
+    assert never["reason"] == "not connected within 1 s of the answer"
+
+
+def test_a_flood_gets_an_error_per_bad_message_then_its_call_is_dropped(hostile: dict[str, Any]) -> None:
+    flood = hostile["flood"]["attack"]
+    assert (flood["invalid_json"], flood["invalid_message"]) == (20, 20)
+    assert flood["errors"] == 45  # and the five large unknown events: one error each
+    assert flood["state"] == "hung_up"
+    # a flooder that does not read either: whichever bound it meets first drops it
+    assert flood["reason"] in (
+        "oai-events: more than 1000 messages waiting",
+        "oai-events: the browser did not take the emulator's events for 1 s (over 65536 bytes unsent)",
+    )
+    assert flood["client_events"] < 12_000
+
+
+def test_a_paced_flood_ends_at_the_records_bound(hostile: dict[str, Any]) -> None:
+    paced = hostile["paced_flood"]["attack"]
+    assert paced["reason"] == "oai-events: too many client events for the emulator's record"
+    assert paced["client_events"] == hostile["max_client_events"]
+    assert paced["state"] == "hung_up"
+    assert paced["peer_states"][-1] == "closed"
+
+
+def test_a_browser_that_stops_reading_is_dropped_after_the_stall_timeout(hostile: dict[str, Any]) -> None:
+    slow = hostile["slow_reader"]["attack"]
+    assert (
+        slow["reason"] == "oai-events: the browser did not take the emulator's events for 1 s (over 65536 bytes unsent)"
+    )
+    assert slow["state"] == "hung_up"
+    assert slow["peer_states"] == ["new", "connecting", "connected", "closed"]
+
+
+def test_offers_at_once_beyond_max_calls_are_429s_and_make_no_peer(hostile: dict[str, Any]) -> None:
+    at_once = hostile["at_once"]
+    assert at_once["statuses"] == [201, 201, 429, 429, 429, 429, 429, 429]
+    assert at_once["peers_made"] == 2
+    assert at_once["calls"] == 2

@@ -132,7 +132,10 @@ class DataChannelTransport:
             if room:
                 self._handing += size
         if not room:
-            why = f"the browser took nothing for {SEND_STALL_TIMEOUT:g} s with {MAX_BUFFERED} bytes unsent"
+            why = (
+                f"the browser did not take the emulator's events for {SEND_STALL_TIMEOUT:g} s "
+                f"(over {MAX_BUFFERED} bytes unsent)"
+            )
             self._loop.call_soon(self._drop, why)
             raise SocketClosed(f"the data channel {self._id} is dropped: {why}")
         self._loop.call_soon(self._send_now, text, size)
