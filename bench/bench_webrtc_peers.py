@@ -13,8 +13,11 @@ of silence and ``oai-events``, as a page does), so the emulator's figures are it
 (connected, then closed: ``aiortc``, ``av`` and Opus loaded), the emulator's idle RSS, then N calls connected at
 once (each ``connected`` with ``session.created`` received on its channel); after ``--settle`` seconds the
 emulator's CPU (``/proc/<pid>/stat`` utime+stime) over a ``--window`` of seconds and its RSS. Per call: CPU as %
-of one core, RSS growth over idle. Each call carries 20 ms Opus audio frames both ways (the emulator's silence
-out, the browser's silence in) and no scripted events: the steady cost of a held call.
+of one core, RSS growth over idle, and the audio packets per second each browser received from the emulator over
+the window (``getStats``; 50 is real time: fewer means the peers' loop, or the browsers', fell behind). Each call
+carries 20 ms Opus audio frames both ways (the emulator's silence out, the browser's silence in) and no scripted
+events: the steady cost of a held call. The browsers' own CPU is printed too: on a small machine they compete with
+the emulator for the same cores.
 
 Prints a table, then a ``BENCH-WEBRTC-RESULT`` JSON line. A benchmark: it asserts nothing timed.
 """
@@ -150,6 +153,15 @@ class Browser:
             raise RuntimeError(f"session.created arrived but the browser is {self.pc.connectionState}")
         return answered
 
+    async def packets_received(self) -> int:
+        """Audio packets the emulator's peer sent that reached this browser (``getStats``: inbound-rtp)."""
+        stats = await self.pc.getStats()
+        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp" and s.kind == "audio")
+
+
+async def _packets(browsers: list[Browser]) -> int:
+    return sum(await asyncio.gather(*(browser.packets_received() for browser in browsers)))
+
 
 async def _level(calls: int, settle: float, window: float) -> dict[str, Any]:
     emulator = Emulator(max_calls=calls + 1)
@@ -165,10 +177,12 @@ async def _level(calls: int, settle: float, window: float) -> dict[str, Any]:
         answers = await asyncio.gather(*(browser.call(emulator.base_url) for browser in browsers))
         connect_s = time.perf_counter() - connect_started
         await asyncio.sleep(settle)  # a measurement's settling time, not a wait for an event
+        packets_before = await _packets(browsers)
         cpu_before, wall_before, own_before = _cpu_seconds(pid), time.perf_counter(), time.process_time()
         await asyncio.sleep(window)  # the measured window
         cpu_s, wall_s = _cpu_seconds(pid) - cpu_before, time.perf_counter() - wall_before
         own_s = time.process_time() - own_before
+        packets = await _packets(browsers) - packets_before
         rss_kib = _rss_kib(pid)
         connected = sum(browser.pc.connectionState == "connected" for browser in browsers)
     finally:
@@ -186,11 +200,13 @@ async def _level(calls: int, settle: float, window: float) -> dict[str, Any]:
         "rss_mib": round(rss_kib / 1024, 1),
         "rss_kib_per_call": round((rss_kib - idle_kib) / calls),
         "browsers_cpu_pct": round(100 * own_s / wall_s, 1),
+        "audio_pps_per_call": round(packets / wall_s / calls, 1),
     }
 
 
 def _table(levels: list[dict[str, Any]]) -> str:
     head = ("calls", "connected", "answer p50 ms", "emulator CPU %", "CPU %/call", "RSS MiB", "RSS KiB/call")
+    head += ("audio pkt/s/call", "browsers CPU %")
     rows = [
         (
             level["calls"],
@@ -200,6 +216,8 @@ def _table(levels: list[dict[str, Any]]) -> str:
             level["cpu_pct_per_call"],
             level["rss_mib"],
             level["rss_kib_per_call"],
+            level["audio_pps_per_call"],
+            level["browsers_cpu_pct"],
         )
         for level in levels
     ]

@@ -41,6 +41,7 @@ def test_the_webrtc_peers_bench_connects_every_level_and_reports_the_emulators_o
         assert level["connected"] == level["calls"]
         assert level["emulator_cpu_s"] > 0  # the emulator's peers did work while held
         assert level["rss_mib"] >= level["idle_rss_mib"] > 0
+        assert level["audio_pps_per_call"] > 0  # the emulator's track reached every browser's getStats
     assert any(line.startswith("per connected call at 3 calls:") for line in out)
 
 
