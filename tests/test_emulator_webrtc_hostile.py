@@ -202,3 +202,12 @@ def test_offers_at_once_beyond_max_calls_are_429s_and_make_no_peer(hostile: dict
     assert at_once["statuses"] == [201, 201, 429, 429, 429, 429, 429, 429]
     assert at_once["peers_made"] == 2
     assert at_once["calls"] == 2
+
+
+def test_the_browsers_audio_does_not_pile_up_unread_in_the_emulators_peer(hostile: dict[str, Any]) -> None:
+    """aiortc queues every decoded frame of a track nobody reads (about 1.2 MB a second per call): the peer reads
+    and drops them until something listens."""
+    unread = hostile["unread_audio"]
+    assert unread["packets_sent"] >= 100
+    [queued] = unread["queued_frames"]
+    assert queued < 25

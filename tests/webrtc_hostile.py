@@ -209,6 +209,28 @@ async def slow_reader(emulator: Emulator) -> dict[str, Any]:
     return {"state": ended.state, "reason": ended.peer_end_reason, "peer_states": list(ended.peer_states)}
 
 
+async def unread_audio(emulator: Emulator) -> dict[str, Any]:
+    """The browser's audio reaches the emulator's peer for two seconds (100 packets): the frames ``aiortc``
+    decoded and nobody took, queued on the peer's receiving track, stay a handful (unread, they grow 50 a second)."""
+    browser, call_id = await connected(emulator)
+
+    async def sent() -> int:
+        stats = await browser.pc.getStats()
+        return sum(s.packetsSent for s in stats.values() if s.type == "outbound-rtp" and s.kind == "audio")
+
+    deadline = time.monotonic() + DEADLINE
+    while await sent() < 100 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # a poll of getStats with a deadline
+    peers = emulator.peers
+    assert peers is not None
+    peer = peers._peers[call_id]  # type: ignore[attr-defined]  # read only, for this check
+    queued = [receiver.track._queue.qsize() for receiver in peer.pc.getReceivers() if receiver.track.kind == "audio"]
+    packets = await sent()
+    await browser.pc.close()
+    await asyncio.to_thread(emulator.calls.wait_for, call_id, ("hung_up",), DEADLINE)
+    return {"packets_sent": packets, "queued_frames": queued}
+
+
 async def beside_a_normal_call(emulator: Emulator, attack: Any) -> dict[str, Any]:
     attacked, normal = await asyncio.gather(attack(emulator), normal_call(emulator))
     return {"attack": attacked, "normal": normal, "released": await asyncio.to_thread(wait_released, emulator)}
@@ -256,6 +278,7 @@ async def main() -> dict[str, Any]:
         report["before"] = udp_sockets_on(EMULATOR_ADDRESS)
         for attack in (never_ice, flood, paced_flood, slow_reader):
             report[attack.__name__] = await beside_a_normal_call(emulator, attack)
+        report["unread_audio"] = await unread_audio(emulator)
     report["at_once"] = await at_once()
     report["max_client_events"] = call_registry.MAX_CLIENT_EVENTS
     return report

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..call_registry import CallRegistry, NoRoomForCall, UnknownCall
 from ..call_routes import hang_up
@@ -54,6 +55,13 @@ class _Peer:
     serving: bool = False  # its session runs (once the record exists)
     timer: asyncio.TimerHandle | None = None
     why: str | None = None  # why the emulator closed it (CallRecord.peer_end_reason)
+    readers: list[asyncio.Task[None]] = field(default_factory=list)  # of the browser's tracks (_drain)
+
+
+async def _read_until_ended(track: MediaStreamTrack) -> None:
+    with contextlib.suppress(MediaStreamError):  # the track ended: its peer closed
+        while True:
+            await track.recv()
 
 
 def _described(error: Exception) -> str:
@@ -137,6 +145,7 @@ class PeerHost:
         self._peers[call_id] = peer
         pc.on("connectionstatechange", lambda: self._state_changed(peer))
         pc.on("datachannel", lambda channel: self._channel_opened(peer, channel))
+        pc.on("track", lambda track: self._drain(peer, track))
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 try:
@@ -217,6 +226,12 @@ class PeerHost:
         session = self._session_for(peer.call_id)
         threading.Thread(target=session, args=(peer.channel,), name="emulator-datachannel", daemon=True).start()
 
+    def _drain(self, peer: _Peer, track: MediaStreamTrack) -> None:
+        """Read the browser's track and drop its frames: ``aiortc`` queues every decoded frame of a track nobody
+        reads, without bound (about 1.2 MB a second per call, bench/bench_webrtc_peers.py). Whatever listens to
+        the caller's audio later takes this reader's place (one reader per track: frames are not copied)."""
+        peer.readers.append(asyncio.get_running_loop().create_task(_read_until_ended(track)))
+
     def _close(self, call_id: str) -> None:
         peer = self._peers.get(call_id)
         if peer is None:
@@ -235,6 +250,8 @@ class PeerHost:
         except Exception:  # a peer whose offer was refused half-way: aiortc trips over transports never made
             _log.debug("closing the WebRTC peer of %s failed", peer.call_id, exc_info=True)
         finally:
+            for reader in peer.readers:  # a track whose receiver never started does not end by itself
+                reader.cancel()
             self._release(peer.call_id)
 
     async def _close_all(self) -> None:
