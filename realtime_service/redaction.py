@@ -267,6 +267,7 @@ PACKAGE_LOGGERS = (
     "realtime_service.web.hangups",
     "realtime_service.webhooks",
     "realtime_service.sideband",
+    "realtime_service.emulator",
     "realtime_service.emulator.ring",
     "realtime_service.emulator.socket",
     "realtime_service.sideband.socket",
