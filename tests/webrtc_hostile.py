@@ -3,7 +3,7 @@ beside a normal call on the same emulator that must complete meanwhile. Prints o
 tests/test_emulator_webrtc_hostile.py.
 
 - ``never_ice``: an offer whose candidates point at ports already closed (the browser left after offering):
-  ICE never completes; the peer is closed at its connect deadline (made short here) and its sockets with it.
+  ICE never completes; the peer is closed at its connect deadline (made 5 s here) and its sockets with it.
 - ``flood``: invalid JSON, binary and large messages (each answered with an ``error`` event), then thousands of
   events, faster than the session records them: the channel is dropped, the call ends, the record stays bounded.
 - ``slow_reader``: a browser whose SCTP stack stops taking the emulator's data (DATA chunks dropped, so never
@@ -34,6 +34,8 @@ from realtime_service.emulator.webrtc import channel, host
 
 NORMAL_SCRIPT = [{"model_says": "Hello from the emulator"}, {"model_says": "Goodbye"}]
 ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+CONNECT_TIMEOUT = 5.0
+"""Short, so the test is quick, and long enough for the normal calls beside it to connect on a busy machine."""
 BATCH = 50
 """The paced flood's events per batch: their answers (about 25 KB) stay below MAX_BUFFERED, so it never stalls."""
 FLOOD = 12_000
@@ -269,7 +271,7 @@ async def at_once() -> dict[str, Any]:
 
 
 async def main() -> dict[str, Any]:
-    host.CONNECT_TIMEOUT = 1.0
+    host.CONNECT_TIMEOUT = CONNECT_TIMEOUT
     channel.MAX_BUFFERED = 64 * 1024
     channel.SEND_STALL_TIMEOUT = 1.0
     call_registry.MAX_CLIENT_EVENTS = 2_000  # the record's bound, lowered so the paced flood reaches it quickly
@@ -281,6 +283,7 @@ async def main() -> dict[str, Any]:
         report["unread_audio"] = await unread_audio(emulator)
     report["at_once"] = await at_once()
     report["max_client_events"] = call_registry.MAX_CLIENT_EVENTS
+    report["connect_timeout"] = CONNECT_TIMEOUT
     return report
 
 
