@@ -112,6 +112,9 @@ class CallRecord:
     peer_states: tuple[str, ...] = ()
     """Every ``connectionState`` (ICE and DTLS together) the emulator's WebRTC peer for the call went through,
     ``new`` first (:mod:`.webrtc`); empty when no real peer answered it."""
+    peer_end_reason: str | None = None
+    """Why the emulator closed the call's WebRTC peer itself (not connected in time, a data channel flood, a
+    browser that stopped reading...); ``None`` when it did not."""
 
 
 @dataclass(slots=True)

@@ -163,8 +163,9 @@ class Peers(Protocol):
     """The emulator's real WebRTC peers (``Emulator(webrtc=True)`` with the ``webrtc`` extra installed)."""
 
     def answer(self, call_id: str, offer: bytes) -> str:
-        """The SDP answer of a new peer for ``call_id`` (candidates gathered); :class:`OfferRefused` or
-        :class:`PeerFailed`. The call's record must follow (:meth:`bind`) or the peer be dropped (:meth:`discard`)."""
+        """The SDP answer of a new peer for ``call_id`` (candidates gathered); :class:`OfferRefused`,
+        :class:`PeerFailed`, or ``NoRoomForCall`` (``max_calls`` peers held, none made). The call's record must
+        follow (:meth:`bind`) or the peer be dropped (:meth:`discard`)."""
         ...
 
     def bind(self, call_id: str) -> None:
