@@ -27,6 +27,7 @@ from realtime_service.web.servers.containers import TokenServerContainer
 
 SCRIPT = [
     {"caller": "Where is my order 1234?"},
+    {"expect_sideband": {"timeout": 20}},  # the server's tool must hear the call it answers
     {"model_calls": {"name": "lookup_order", "arguments": '{"order_id": "1234"}'}},
     {"expect_output": {"output": '{"order_id": "1234", "status": "shipped"}', "timeout": 20}},
     {"model_says": "It ships tomorrow."},
@@ -43,7 +44,9 @@ def lookup_order(order_id: str) -> dict[str, str]:
     return {"order_id": order_id, "status": "shipped"}
 
 
-async def watched_call(emulator: Emulator, attacher: CallAttacher) -> dict[str, Any]:
+async def watched_call(emulator: Emulator, attacher: CallAttacher, *, late: bool) -> dict[str, Any]:
+    """``late``: the sideband attaches only once the browser heard the caller's turn (the script waits for it at
+    ``expect_sideband``); else as ``/session`` does, before the browser applies the answer."""
     browser = Browser()
     offer = await browser.offer()
     response = await asyncio.to_thread(
@@ -55,8 +58,16 @@ async def watched_call(emulator: Emulator, attacher: CallAttacher) -> dict[str, 
     )
     assert response.status_code == 201, response.text
     call_id = response.headers["location"].rsplit("/", 1)[-1]
-    attached = attacher.attach(call_id, tools=toolbox)  # as /session does: scheduled, the answer does not wait
+    attached = None if late else attacher.attach(call_id, tools=toolbox)  # as /session: the answer does not wait
     await browser.pc.setRemoteDescription(RTCSessionDescription(sdp=response.text, type="answer"))
+    if late:
+        await browser.until(
+            lambda: any(
+                e.get("type") == "conversation.item.input_audio_transcription.completed" for e in browser.events
+            ),
+            "the caller's turn",
+        )
+        attached = attacher.attach(call_id, tools=toolbox)
     await browser.until(
         lambda: browser.pc.connectionState in ("closed", "failed") or browser.channel_closed.is_set(),
         "the script's hang-up to close the browser's side",
@@ -76,6 +87,7 @@ async def watched_call(emulator: Emulator, attacher: CallAttacher) -> dict[str, 
         and e["item"].get("type") == "function_call_output"
     ]
     return {
+        "late": late,
         "script_state": record.script_state.status if record.script_state else None,
         "script_step": record.script_state.step if record.script_state else None,
         "script_reason": record.script_state.reason if record.script_state else None,
@@ -95,9 +107,9 @@ async def main(runs: int) -> dict[str, Any]:
         attacher = CallAttacher(container.realtime.realtime_session_service(), MemoryCallLeases(), owner="worker-a")
         try:
             calls = []
-            for _ in range(runs):
+            for run in range(runs):
                 ran.clear()
-                calls.append(await watched_call(emulator, attacher))
+                calls.append(await watched_call(emulator, attacher, late=run % 2 == 1))
         finally:
             attacher.close()
     return {"calls": calls}

@@ -61,6 +61,7 @@ from .scripts import (
     Dtmf,
     ExpectCommentary,
     ExpectOutput,
+    ExpectSideband,
     Hangup,
     ModelCalls,
     ModelSays,
@@ -113,6 +114,10 @@ class Channel(Protocol):
     def receive(self, timeout: float) -> Event | None: ...
 
     def close(self, *, abnormal: bool) -> None: ...
+
+    def wait_for_sideband(self, timeout: float) -> bool:
+        """Whether a sideband is attached to the call within ``timeout`` seconds (``expect_sideband``)."""
+        ...
 
 
 class Audio(Protocol):
@@ -242,6 +247,9 @@ class ScriptRunner:
             self._live_calls(step, call_id) if live else self._realtime_calls(step, call_id)
         elif isinstance(step, ExpectOutput):
             self._expect_output(step.call_id or self._calls[-1], step)
+        elif isinstance(step, ExpectSideband):
+            if not self.channel.wait_for_sideband(step.timeout):
+                raise _Failed("no sideband attached to the call within the step's timeout")
         elif isinstance(step, Delegate):
             delegation = step.id or self._ids("deleg_")
             self._delegations.append(delegation)

@@ -213,6 +213,21 @@ class ScriptedCall:
             with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
                 connection.send(event)
 
+    def wait_for_sideband(self, timeout: float) -> bool:
+        """``expect_sideband``: an open sideband attached (any time before, too) within ``timeout`` seconds;
+        :class:`ChannelClosed` once the call ended."""
+        deadline = self._clock() + timeout
+        with self._changed:
+            while True:
+                if self._ended:
+                    raise ChannelClosed(f"the call {self.call_id} has ended")
+                if self._current is not None and not self._current.closed:
+                    return True
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, _RECEIVE_SLICE))  # a closed connection notifies no one: look again
+
     def _reader(self, deadline: float) -> Connection | None:
         """The connection to read the app's next event from: a closed one not drained yet (oldest first: what
         the app sent before it closed comes before what it sends after re-attaching), else the open one."""
