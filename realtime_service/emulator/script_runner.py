@@ -18,6 +18,10 @@ reliably (SIDEBAND-NOTES 2.2); a primary socket's audio deltas are the route's t
 ``model_calls`` step is played as Responses delegation (``session.delegation.created`` with ``target:
 responses``, then the backend's stream in ``response.event`` envelopes), whatever mode the session was made with.
 
+``expect_sideband`` asks the channel whether a sideband is attached to the call (waiting up to its timeout):
+on a WebRTC call the script plays on the caller's data channel, and a server's tool must hear the call it
+answers.
+
 ``expect_output`` passes when the function_call_output of its call arrived, then a ``response.create`` (one
 ``response.create`` after several outputs answers them all, as with parallel tool calls). It fails, naming the
 step, on: no output before its timeout; an output for a ``call_id`` the script never called; a second output for

@@ -18,6 +18,8 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
 - a Live sideband also gets the session's own events (``transport.ringing``... of :mod:`.outbound`) as they are
   published, replayed or live (:mod:`.live_events`);
 - every Realtime ``response.done`` (scripted or quiet) is followed by ``rate_limits.updated``, as the API does;
+- an item a Realtime connection creates (``conversation.item.create``) is announced on every connection of the
+  call, the creator included (:mod:`.conversations`);
 - on a call with a WebRTC peer, a Realtime sideband (and the call's data channel) also gets the caller's
   ``input_audio_buffer.speech_started/stopped`` as the peer's VAD hears them (:mod:`.call_audio`), from just
   after its ``session.created`` until it closes.
