@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -18,7 +18,8 @@ from socket_reading import WAIT, json_until, next_json
 from test_emulator_scripted_calls import _webrtc_call
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_service.emulator import Emulator
+from realtime_service.emulator import Emulator, SocketClosed
+from realtime_service.emulator.conversations import Conversations
 
 OUTPUT = {"type": "function_call_output", "call_id": "call_order", "output": '{"status": "shipped"}'}
 AUDIO_100_MS = base64.b64encode(bytes(4800)).decode()  # PCM16 mono 24 kHz
@@ -101,3 +102,38 @@ def test_a_closed_connection_leaves_the_conversation_and_the_others_go_on(emu: E
             heard = json_until(late, "conversation.item.done")
             assert [e["item"]["call_id"] for e in heard] == ["call_2", "call_2"]
             assert heard[0]["previous_item_id"] == events[0]["item"]["id"]
+
+
+class _Member:
+    """A connection as the conversation sees it: records what it is sent; ``gone`` raises as a closed socket."""
+
+    def __init__(self, gone: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gone = gone
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        if self.gone:
+            raise SocketClosed("closed under the announcement")
+        self.sent.append(dict(event))
+
+
+def test_a_connection_closing_under_an_announcement_loses_it_alone_and_a_finished_call_leaves_nothing() -> None:
+    conversations = Conversations()
+    creator, closed, other = _Member(), _Member(gone=True), _Member()
+    leaves = [conversations.join("rtc_1", member) for member in (creator, closed, other)]
+    conversations.add("rtc_1", creator, {"id": "item_1", "type": "function_call_output"})
+    assert (
+        [e["type"] for e in creator.sent]
+        == [e["type"] for e in other.sent]
+        == [
+            "conversation.item.added",
+            "conversation.item.done",
+        ]
+    )
+    for leave in leaves:
+        leave()
+    assert conversations._members == {}
+    assert conversations._last == {}  # no call's state outlives its connections
+    conversations.add("rtc_2", creator, {"id": "item_2"})  # a creator that never joined: answered, nothing kept
+    assert creator.sent[-1]["item"]["id"] == "item_2"
+    assert conversations._last == {}

@@ -68,7 +68,8 @@ class Conversations:
         announcement loses it, as on a dropped network."""
         with self._lock:
             previous = self._last.get(call_id)
-            self._last[call_id] = str(item.get("id"))
+            if call_id in self._members:  # kept only while the call has a connection (leave() forgets it)
+                self._last[call_id] = str(item.get("id"))
             others = [m for m in self._members.get(call_id, []) if m is not creator]
         announced = [
             {"type": "conversation.item.added", "previous_item_id": previous, "item": item},
