@@ -32,16 +32,22 @@ from chromium import CHROMEDRIVER, CHROMIUM, FLAGS
 
 SCRIPT = """\
 - caller: "Hi, where is my order 1234?"
+- expect_sideband
 - model_calls:
     name: lookup_order
     arguments: {order_id: "1234"}
+- expect_output
 - model_says: "Your order 1234 ships tomorrow, and it should be with you on Thursday."
 """
 """The conversation every call plays on its ``oai-events`` channel (the test checks the page shows it)."""
 SERVE_CONFIG = "server:\n  call_rate_limit: 1/minute\n"
 """One call a minute: the page's second call is refused (429) and must say so."""
+SIDEBAND = "  sideband:\n    tools: examples.order_tools:toolbox\n"
+"""Realtime: the server answers the tool on its own sideband while the page watches the same call, so the page
+shows the call with its output (the script's ``expect_output``)."""
 TYPED = "Can I change the delivery address?"
 DEADLINE = 30.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
@@ -57,14 +63,20 @@ def until(check: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any
 
 
 def start_serve(framework: str, work: Path, voice_api: str) -> tuple[subprocess.Popen[str], str]:
-    (work / "call.yaml").write_text(SCRIPT)
-    (work / "serve.yaml").write_text(SERVE_CONFIG + f"  voice_api: {voice_api}\n")
+    if voice_api == "realtime":  # the server's tool answers on its sideband; the page shows the call's output
+        (work / "call.yaml").write_text(SCRIPT)
+        (work / "serve.yaml").write_text(SERVE_CONFIG + SIDEBAND + "  voice_api: realtime\n")
+    else:  # GPT-Live's server tools need a Responses delegation (a model upstream): the tool call stays unanswered
+        (work / "call.yaml").write_text(SCRIPT.replace("- expect_sideband\n", "").replace("- expect_output\n", ""))
+        (work / "serve.yaml").write_text(SERVE_CONFIG + f"  voice_api: {voice_api}\n")
     command = [sys.executable, "-m", "realtime_service.web", "--port", "0", "--framework", framework]
     command += ["--config", str(work / "serve.yaml"), "--emulator", "--emulator-webrtc"]
     command += ["--emulator-webrtc-address", netns.EMULATOR_ADDRESS, "--emulator-script", str(work / "call.yaml")]
     command += ["--emulator-record", str(work / "calls.json")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "REALTIME_SERVICE_"))}
-    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=(work / "serve.log").open("w"), text=True, env=env)
+    log = (work / "serve.log").open("w")
+    # from the repo root: server.sideband's tools are examples.order_tools
+    serve = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=REPO)
     assert serve.stdout is not None
     first = serve.stdout.readline()  # serve prints its URL once it listens (or exits: then "")
     match = re.search(r"http://127\.0\.0\.1:\d+", first)

@@ -63,15 +63,19 @@ def test_audio_flows_in_and_the_microphone_meter_moves(call: dict[str, Any]) -> 
 def test_the_scripted_events_reach_the_page_over_the_data_channel(call: dict[str, Any]) -> None:
     [tool] = call["tools"]
     assert tool.startswith('lookup_order({"order_id":"1234"}) [call_')
-    assert tool.endswith("→ waiting for its output")  # nobody answers it: no sideband, and the page runs no tools
     events = call["events"]
     if call["voice_api"] == "live":
+        assert tool.endswith("→ waiting for its output")  # no server tool on GPT-Live here, and the page runs none
         assert call["transcript"] == ["Caller: Hi, where is my order 1234?", MODEL_LINE]
         assert events[0] == "↓ session.started"
         for expected in ("↓ session.input_transcript.delta", "↓ session.delegation.created", "↓ response.event"):
             assert expected in events
         assert not call["say_shown"]  # typed turns are the Realtime API's items: not offered
         return
+    # server.sideband's tool answered on the server's sideband: the call's item reached the page's channel too
+    assert tool.endswith(' → {"order_id": "1234", "status": "shipped"}')
+    output_added = events.index("↓ conversation.item.added", events.index("↓ response.function_call_arguments.done"))
+    assert output_added < events.index("↓ output_audio_buffer.started")  # heard before the model's answer
     assert call["say_shown"]
     assert call["transcript"] == ["Caller: Hi, where is my order 1234?", MODEL_LINE, f"You (typed): {TYPED}"]
     assert events[0] == "↓ session.created"
@@ -90,10 +94,12 @@ def test_what_the_page_sends_is_in_the_emulators_record(call: dict[str, Any]) ->
     assert record["id"] == call["call_id"]
     assert record["script_state"] == {"status": "done", "step": None, "step_name": None, "reason": None}
     assert b"m=application" in base64.b64decode(record["offer_base64"])  # the page's offer, data channel and all
-    sent = [entry["event"] for entry in record["client_events"]]
-    assert {entry["connection"][:3] for entry in record["client_events"]} == {"dc_"}  # the page's data channel
-    assert len({entry["connection"] for entry in record["client_events"]}) == 1
+    page = [entry for entry in record["client_events"] if entry["connection"].startswith("dc_")]
+    server = [entry["event"] for entry in record["client_events"] if entry not in page]
+    assert len({entry["connection"] for entry in page}) == 1  # the page's data channel
+    sent = [entry["event"] for entry in page]
     if call["voice_api"] == "live":
+        assert server == []
         # a GPT-Live session ends with session.close on its channel: the page sends it, then closes its peer
         assert "↑ session.close" not in call["events"]  # not before the hang-up
         assert "↑ session.close" in call["events_after_hangup"]
@@ -106,6 +112,10 @@ def test_what_the_page_sends_is_in_the_emulators_record(call: dict[str, Any]) ->
         },
         {"type": "response.create"},
     ]
+    # the server's sideband (server.sideband.tools) answered the tool once, and asked for the model's answer
+    assert {entry["connection"][:3] for entry in record["client_events"] if entry["event"] in server} == {"ws_"}
+    assert [event["type"] for event in server] == ["conversation.item.create", "response.create"]
+    assert server[0]["item"]["output"] == '{"order_id": "1234", "status": "shipped"}'
 
 
 def test_hang_up_on_the_page_ends_the_call_on_both_sides(call: dict[str, Any]) -> None:

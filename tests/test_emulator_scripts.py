@@ -38,6 +38,7 @@ from realtime_service.emulator.scripts import (
     Caller,
     Dial,
     ExpectOutput,
+    ExpectSideband,
     Hangup,
     ModelCalls,
     ScriptError,
@@ -573,6 +574,8 @@ MISTAKES: list[tuple[list[Any], int, str | None, str]] = [
     ([{"dial": {"outcome": "failed", "tone": 1}}], 0, "tone", "unknown field (allowed: outcome, ringing, code"),
     ([{"caller": "hi"}, "dial"], 1, None, "step 1 (dial): only the first step can dial"),
     ([{"dial": "failed"}, {"caller": "hi"}], 1, None, "step 1 (caller): comes after a failed dial"),
+    ([{"expect_sideband": {"seconds": 3}}], 0, "seconds", "(expect_sideband): seconds: unknown field"),
+    ([{"expect_sideband": {"timeout": -1}}], 0, "timeout", "(expect_sideband): timeout: must be more than 0"),
 ]
 
 
@@ -868,3 +871,37 @@ def test_the_cli_refuses_a_bad_script_file_in_one_line_with_exit_2(command: list
     lines = done.stderr.splitlines()
     assert len(lines) == 1
     assert f"error: {bad}: script step 1 (model_calls): arguments: must be a mapping" in lines[0]
+
+
+# -- expect_sideband ---------------------------------------------------------------------------------------------
+
+
+class SidebandChannel(QueueChannel):
+    """A queue channel whose call has (``attached``) or never gets a sideband; counts the waits asked for."""
+
+    def __init__(self, attached: bool) -> None:
+        super().__init__()
+        self.attached = attached
+        self.waits: list[float] = []
+
+    def wait_for_sideband(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return self.attached
+
+
+def test_expect_sideband_is_a_step_with_an_optional_timeout() -> None:
+    assert load_script(["expect_sideband"]) == (ExpectSideband(10.0),)
+    assert load_script([{"expect_sideband": {"timeout": 3}}]) == (ExpectSideband(3.0),)  # mistakes: MISTAKES
+
+
+def test_a_tool_call_waits_for_the_sideband_and_fails_naming_the_step_without_one() -> None:
+    script = [{"caller": "Hi"}, {"expect_sideband": {"timeout": 4}}, {"model_calls": {"name": "f"}}]
+    lonely = SidebandChannel(attached=False)
+    assert play(script, lonely) == ScriptState(
+        "failed", 1, "expect_sideband", "no sideband attached to the call within the step's timeout"
+    )
+    assert lonely.waits == [4.0]
+    assert not any(e["type"] == "response.function_call_arguments.done" for e in lonely.sent)  # never called
+    watched = SidebandChannel(attached=True)
+    assert play(script, watched) == ScriptState("done")
+    assert any(e["type"] == "response.function_call_arguments.done" for e in watched.sent)

@@ -251,3 +251,35 @@ def test_a_peer_in_the_test_process_cannot_gather_in_the_hosts_network(capfd: py
         assert reply.status_code == 500
         assert emulator.calls.all() == []
     assert "ICE gathering in the test process's own network namespace" in capfd.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def watched() -> list[dict[str, Any]]:
+    """Two runs of a WebRTC call watched by the browser and the package's sideband controller (a Toolbox tool):
+    tests/webrtc_sideband_call.py. The first attaches as ``/session`` does (before the browser connects), the second
+    only after the browser heard the caller's turn (the script's ``expect_sideband`` holds the tool call for it)."""
+    calls: list[dict[str, Any]] = run_in_namespace(HERE / "webrtc_sideband_call.py", "2", timeout=180)["calls"]
+    return calls
+
+
+def test_the_sidebands_tool_output_is_an_item_the_browser_hears(watched: list[dict[str, Any]]) -> None:
+    for call in watched:
+        assert len(call["called"]) == 1  # the browser heard the model's call, though the sideband attached first
+        output = [call["called"][0], '{"order_id": "1234", "status": "shipped"}']
+        assert call["outputs"] == [["conversation.item.added", *output], ["conversation.item.done", *output]]
+        events = [kind for kind in call["events"] if kind != "rate_limits.updated"]
+        assert events[0] == "session.created"
+        assert events.index("conversation.item.added", events.index("response.function_call_arguments.done")) < (
+            events.index("output_audio_buffer.started")
+        )
+
+
+def test_a_call_watched_by_a_sideband_and_the_browser_plays_to_its_end_every_time(
+    watched: list[dict[str, Any]],
+) -> None:
+    assert [call["late"] for call in watched] == [False, True]
+    for call in watched:
+        assert (call["script_state"], call["script_reason"]) == ("done", None)
+        assert call["tool_runs"] == ["1234"]  # the tool ran once: no batch was delivered twice
+        assert call["client_events"] == [["ws_", "conversation.item.create"], ["ws_", "response.create"]]
+        assert "server_closed" in call["attach_end"]

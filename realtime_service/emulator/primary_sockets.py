@@ -175,8 +175,6 @@ class RealtimePrimary(RealtimeSideband):
             )
         self._buffered = 0
         item_id = random_id("item_")
-        with self._lock:
-            previous, self._last_item = self._last_item, item_id
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -185,9 +183,8 @@ class RealtimePrimary(RealtimeSideband):
             "status": "completed",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
-        self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": item})
-        self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": item})
+        committed = {"type": "input_audio_buffer.committed", "item_id": item_id}
+        self._conversation.add(self.call_id, self, item, before=committed)  # a sideband hears of it too
 
     def send(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")

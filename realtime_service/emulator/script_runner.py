@@ -18,6 +18,10 @@ reliably (SIDEBAND-NOTES 2.2); a primary socket's audio deltas are the route's t
 ``model_calls`` step is played as Responses delegation (``session.delegation.created`` with ``target:
 responses``, then the backend's stream in ``response.event`` envelopes), whatever mode the session was made with.
 
+``expect_sideband`` asks the channel whether a sideband is attached to the call (waiting up to its timeout):
+on a WebRTC call the script plays on the caller's data channel, and a server's tool must hear the call it
+answers.
+
 ``expect_output`` passes when the function_call_output of its call arrived, then a ``response.create`` (one
 ``response.create`` after several outputs answers them all, as with parallel tool calls). It fails, naming the
 step, on: no output before its timeout; an output for a ``call_id`` the script never called; a second output for
@@ -61,6 +65,7 @@ from .scripts import (
     Dtmf,
     ExpectCommentary,
     ExpectOutput,
+    ExpectSideband,
     Hangup,
     ModelCalls,
     ModelSays,
@@ -113,6 +118,10 @@ class Channel(Protocol):
     def receive(self, timeout: float) -> Event | None: ...
 
     def close(self, *, abnormal: bool) -> None: ...
+
+    def wait_for_sideband(self, timeout: float) -> bool:
+        """Whether a sideband is attached to the call within ``timeout`` seconds (``expect_sideband``)."""
+        ...
 
 
 class Audio(Protocol):
@@ -242,6 +251,9 @@ class ScriptRunner:
             self._live_calls(step, call_id) if live else self._realtime_calls(step, call_id)
         elif isinstance(step, ExpectOutput):
             self._expect_output(step.call_id or self._calls[-1], step)
+        elif isinstance(step, ExpectSideband):
+            if not self.channel.wait_for_sideband(step.timeout):
+                raise _Failed("no sideband attached to the call within the step's timeout")
         elif isinstance(step, Delegate):
             delegation = step.id or self._ids("deleg_")
             self._delegations.append(delegation)

@@ -22,7 +22,10 @@ gone; :class:`~.script_runner.ChannelClosed`: the call is gone for good):
   :meth:`ScriptedCall.attach_own`: it hears every scripted event beside the current sideband (both sides of one
   conversation), and what the app sends on either counts (read in turns of at most :data:`_RECEIVE_SLICE`);
   its runner gets the peer's audio (:mod:`.call_audio`, ``audio_for``): ``model_says`` speaks on the track and a
-  ``caller`` step may wait for the caller's speech.
+  ``caller`` step may wait for the caller's speech;
+- on a call with a WebRTC peer the script starts once the call's own connection attached (up to
+  :data:`OWN_TIMEOUT`), even when a server's sideband attached first: the conversation is the caller's, and a
+  page must hear it from its first event (a sideband attached by ``/session`` usually wins that race).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ REATTACH_TIMEOUT = 30.0
 script fails (``the app's connection closed``)."""
 DIAL_TIMEOUT = MAX_RINGING + REATTACH_TIMEOUT
 """Seconds a script waits for its outbound call's outcome (the dialer decides within the ringing limit)."""
+OWN_TIMEOUT = 30.0
+"""Seconds a WebRTC call's script waits for the call's data channel when a sideband attached first; then it plays
+on the sideband alone (a peer that offered no ``oai-events`` channel)."""
 _RECEIVE_SLICE = 0.1
 """A receive waits on one connection at most this long before looking for a newer one."""
 MAX_UNDRAINED = 16
@@ -116,6 +122,7 @@ class ScriptedCall:
         remove = self._calls.on_end(self.call_id, self._call_ended)
         try:
             if self._dialled():
+                self._wait_for_own()
                 self.runner.run()
         finally:
             remove()
@@ -124,6 +131,19 @@ class ScriptedCall:
                 attached, self._attached = self._attached, []
             for connection in attached:
                 connection.release()
+
+    def _wait_for_own(self) -> None:
+        """On a call with a WebRTC peer, until its data channel attached (at most :data:`OWN_TIMEOUT`) or the
+        call ended (the runner then says so on the record)."""
+        if self.runner.audio is None:
+            return  # no peer: nothing else will attach on the caller's side
+        deadline = self._clock() + OWN_TIMEOUT
+        with self._changed:
+            while self._own is None and not self._ended:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                self._changed.wait(remaining)
 
     def _dialled(self) -> bool:
         """Whether the script plays on: an outbound call's only once its callee answered (a ``dial: failed``
@@ -192,6 +212,21 @@ class ScriptedCall:
         for connection in connections:
             with contextlib.suppress(SocketClosed):  # it closed under this event: lost, as on a dropped network
                 connection.send(event)
+
+    def wait_for_sideband(self, timeout: float) -> bool:
+        """``expect_sideband``: an open sideband attached (any time before, too) within ``timeout`` seconds;
+        :class:`ChannelClosed` once the call ended."""
+        deadline = self._clock() + timeout
+        with self._changed:
+            while True:
+                if self._ended:
+                    raise ChannelClosed(f"the call {self.call_id} has ended")
+                if self._current is not None and not self._current.closed:
+                    return True
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, _RECEIVE_SLICE))  # a closed connection notifies no one: look again
 
     def _reader(self, deadline: float) -> Connection | None:
         """The connection to read the app's next event from: a closed one not drained yet (oldest first: what

@@ -111,6 +111,14 @@ class ExpectOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectSideband:
+    """A sideband (a server's second connection) is attached to the call before the script goes on: on a WebRTC
+    call the caller's own connection plays the script, and a server's tool must hear the call it answers."""
+
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
 class Delegate:
     id: str | None = None
 
@@ -163,6 +171,7 @@ Step = (
     | ModelSays
     | ModelCalls
     | ExpectOutput
+    | ExpectSideband
     | Delegate
     | ExpectCommentary
     | Dtmf
@@ -179,6 +188,7 @@ STEP_NAMES: dict[type[Any], str] = {
     ModelSays: "model_says",
     ModelCalls: "model_calls",
     ExpectOutput: "expect_output",
+    ExpectSideband: "expect_sideband",
     Delegate: "delegate",
     ExpectCommentary: "expect_commentary",
     Dtmf: "dtmf",
@@ -345,6 +355,9 @@ def _step(index: int, raw: Any) -> Step:
         return ExpectOutput(
             fields.ident("call_id"), fields.seconds("timeout", DEFAULT_TIMEOUT), _expected_output(fields)
         )
+    if name == "expect_sideband":
+        fields = _Fields(index, name, value, ("timeout",))
+        return ExpectSideband(fields.seconds("timeout", DEFAULT_TIMEOUT))
     if name == "delegate":
         fields = _Fields(index, name, value, ("id",))
         return Delegate(fields.ident("id"))

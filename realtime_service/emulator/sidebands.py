@@ -18,6 +18,8 @@ notes leave open the emulator picks and docs/emulator-calls.md ("Sockets") says 
 - a Live sideband also gets the session's own events (``transport.ringing``... of :mod:`.outbound`) as they are
   published, replayed or live (:mod:`.live_events`);
 - every Realtime ``response.done`` (scripted or quiet) is followed by ``rate_limits.updated``, as the API does;
+- an item a Realtime connection creates (``conversation.item.create``) is announced on every connection of the
+  call, the creator included (:mod:`.conversations`);
 - on a call with a WebRTC peer, a Realtime sideband (and the call's data channel) also gets the caller's
   ``input_audio_buffer.speech_started/stopped`` as the peer's VAD hears them (:mod:`.call_audio`), from just
   after its ``session.created`` until it closes.
@@ -38,6 +40,7 @@ from .call_audio import CallAudio
 from .call_registry import Api, CallRecord, CallRegistry
 from .call_routes import NOT_FOUND_CODES
 from .calls import SESSION
+from .conversations import conversations_of
 from .core import Call, Core, SocketClosed, SocketRoute, SocketSession, Transport
 from .live_events import REPLAY_MAX_EVENTS as REPLAY_MAX_EVENTS
 from .live_events import REPLAY_SECONDS as REPLAY_SECONDS
@@ -126,8 +129,9 @@ class RealtimeSideband(Sideband):
         super().__init__(*args, **kwargs)
         self._audio = audio
         self._unhear: Callable[[], None] | None = None  # stops the caller's speech events reaching this connection
+        self._conversation = conversations_of(self.calls)
+        self._leave: Callable[[], None] | None = None  # takes this connection out of the call's conversation
         self._active_response: str | None = None
-        self._last_item: str | None = None
         self._lock = threading.Lock()
         self._turn = threading.Lock()  # a response.done and its rate_limits.updated: no close between them
         self._responses = 0
@@ -164,6 +168,7 @@ class RealtimeSideband(Sideband):
 
     def attached(self) -> None:
         self.send({"type": "session.created", "session": self._session()})
+        self._leave = self._conversation.join(self.call_id, self)  # items created on any connection reach it
         if self._audio is not None:
             self._unhear = self._audio.listen(self._hear)
 
@@ -181,6 +186,8 @@ class RealtimeSideband(Sideband):
         try:
             super().run()
         finally:
+            if self._leave is not None:
+                self._leave()
             if self._unhear is not None:
                 self._unhear()
 
@@ -191,6 +198,9 @@ class RealtimeSideband(Sideband):
 
     def sent(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        item = event.get("item")
+        if kind == "conversation.item.done" and isinstance(item, dict) and isinstance(item.get("id"), str):
+            self._conversation.finished(self.call_id, item["id"])  # a created item follows the script's last one
         if kind in ("response.created", "response.done"):
             response = event.get("response")
             response_id = response.get("id") if isinstance(response, dict) else None
@@ -289,10 +299,7 @@ class RealtimeSideband(Sideband):
                     param=f"item.{name}",
                 )
         created = {**item, "id": item.get("id") or random_id("item_"), "object": "realtime.item", "status": "completed"}
-        with self._lock:
-            previous, self._last_item = self._last_item, created["id"]
-        self.send({"type": "conversation.item.added", "previous_item_id": previous, "item": created})
-        self.send({"type": "conversation.item.done", "previous_item_id": previous, "item": created})
+        self._conversation.add(self.call_id, self, created)  # every connection of the call hears of it
 
     def _create_response(self) -> bool:
         with self._lock:
