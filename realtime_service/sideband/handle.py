@@ -123,6 +123,7 @@ class CallHandle:
         return await self.close()
 
     async def _rest_end(self, reason: str, action: Callable[[], Awaitable[Any]]) -> CallEnd:
+        await self._controller.flush()  # what was said just before reaches the server before the call ends
         self._controller.mark_stopping(reason)
         try:
             await action()
@@ -217,6 +218,7 @@ class LiveCallHandle(CallHandle):
 
     async def _end_call(self, reason: str) -> CallEnd:
         if self.transport == "sip":
+            await self._live.flush()  # what was said just before reaches the server before the call ends
             self._live.mark_stopping(reason)
             try:
                 await self._live_service.ahangup_live_session(self.call_id)
@@ -228,6 +230,7 @@ class LiveCallHandle(CallHandle):
 
     async def refer(self, target_uri: str) -> CallEnd:
         """Transfer the call (REST ``/refer``) and wait for the end."""
+        await self._live.flush()
         self._live.mark_stopping("referred")
         try:
             await self._live_service.arefer_live_session(self.call_id, target_uri)

@@ -54,6 +54,8 @@ class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         return msg, kwargs
 
 
+#: Seconds a REST hang-up or refer waits for the server to confirm what the sideband sent before it (one ping).
+FLUSH_TIMEOUT = 2.0
 #: Close codes after which a sideband re-attaches (the ``openai`` SDK's retry set; 1006 = no close frame).
 REATTACH_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
 #: How many event ids are remembered to drop duplicates and replays, and how many tool call ids.
@@ -310,6 +312,17 @@ class RealtimeController:
     async def wait(self) -> CallEnd:
         """The end, once it comes (cancelling the waiter does not cancel the controller)."""
         return await asyncio.shield(self.ended)
+
+    async def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
+        """Wait (at most ``timeout`` s) until the server has read everything sent so far: a ping, and its pong.
+        A REST hang-up or refer comes after it, so a greeting sent just before is not raced by the call's end
+        (the REST call and the socket are two connections). ``False`` when not attached or no pong came."""
+        try:
+            pong = await self._ping()
+            await asyncio.wait_for(asyncio.shield(pong), timeout)
+        except (ConnectionError, OSError, TimeoutError, _closed_error()):
+            return False
+        return True
 
     def mark_stopping(self, reason: str | None) -> None:
         """Say why the socket is about to close (a REST hang-up or refer), or ``None`` to take it back."""
