@@ -91,7 +91,7 @@ def empty_page() -> Iterator[str]:
     """The URL of an empty page on loopback, for scripts that need an origin: ``getUserMedia`` wants a secure
     context, which ``http://127.0.0.1`` is, and storage is kept per origin."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EmptyPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:

@@ -147,7 +147,7 @@ def test_the_webhook_endpoint_accepts_with_the_agent_and_runs_it_on_the_call() -
                 pass
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         try:
             url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
             rung = emu.ring(url, secret=secret, decide_within=WAIT)

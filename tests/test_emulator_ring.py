@@ -85,7 +85,7 @@ def emu() -> Iterator[Emulator]:
 def app(emu: Emulator) -> Iterator[tuple[App, str]]:
     state = App(emulator_url=emu.base_url, api_key=emu.api_key)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state, f"http://127.0.0.1:{server.server_address[1]}/webhooks/openai"
@@ -293,7 +293,7 @@ def test_the_testing_kit_rings_a_host_app_and_returns_the_final_state(
 ) -> None:
     state = App(emulator_url=realtime_emulator.base_url, api_key=realtime_emulator.api_key, decide=accept)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         record = realtime_ring(f"http://127.0.0.1:{server.server_address[1]}/hook", secret=SECRET)
     finally:
@@ -318,7 +318,7 @@ def test_the_cli_rings_prints_the_outcome_masked_and_never_the_secret(
     port, key = _free_port(), "sk-emulator-cli-test"
     state = App(emulator_url=f"http://127.0.0.1:{port}/v1", api_key=key, decide=accept)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", SECRET)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
@@ -447,7 +447,7 @@ def _redirecting(location: str) -> http.server.ThreadingHTTPServer:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
 
 
@@ -551,7 +551,7 @@ def test_an_ipv6_loopback_url_reaches_an_app_on_ipv6(emu: Emulator) -> None:
     except OSError:
         pytest.skip("IPv6 ring UNTESTED: ::1 cannot be bound here")
     other = Backlog()  # the same port on IPv4 must not be what answers
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         assert emu.ring(f"http://[::1]:{server.server_address[1]}/hook", secret=SECRET).state == "accepted"
         assert len(state.deliveries) == 1
@@ -583,7 +583,7 @@ def _answering(status: int, body: bytes) -> http.server.ThreadingHTTPServer:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
     server.seen = seen  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
 
 
@@ -648,7 +648,7 @@ def test_a_secret_without_the_prefix_is_signed_for_both_readings(emu: Emulator) 
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keep)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         emu.ring(f"http://127.0.0.1:{server.server_address[1]}/hook", secret=plain, decide_within=0.1)
     finally:

@@ -72,7 +72,7 @@ def server() -> Iterator[tuple[str, Script]]:
     script = Script()
     handler = type("Handler", (_Handler,), {"script": script})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
     script.over.set()

@@ -319,7 +319,8 @@ class RealtimeController:
         (the REST call and the socket are two connections). ``False`` when not attached or no pong came."""
         try:
             pong = await self._ping()
-            await asyncio.wait_for(asyncio.shield(pong), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(pong)
         except (ConnectionError, OSError, TimeoutError, _closed_error()):
             return False
         return True

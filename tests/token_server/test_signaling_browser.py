@@ -110,7 +110,7 @@ def test_a_page_on_a_foreign_origin_is_refused_and_shows_it(browser: Any, tmp_pa
     }
     handler = type("Page", (_ForeignPage,), {"config": json.dumps(config).encode()})
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(static)))
-    threading.Thread(target=site.serve_forever, daemon=True).start()
+    threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         browser.get(f"http://127.0.0.1:{site.server_address[1]}/")
         until(browser, lambda d: d.find_element("id", "start-call").is_displayed(), "the call button")
