@@ -601,6 +601,7 @@ def test_the_fault_queue_is_bounded_and_a_refused_batch_queues_nothing(
         emu.enqueue(Fault.status(500), Fault.status(502), times=10**9)
     with pytest.raises(TypeError, match="expected a Fault, got str"):
         emu.enqueue("500")  # type: ignore[arg-type]
+    emu.enqueue(times=10**12)  # an empty batch, however often: nothing queued, at once
     assert emu.pending_faults == 1
     assert post(client, emu, {}).status_code == 503
     emu.enqueue(Fault.status(500), Fault.status(502), times=2)

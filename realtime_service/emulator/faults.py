@@ -187,6 +187,8 @@ class FaultQueue:
         for fault in faults:
             if not isinstance(fault, Fault):
                 raise TypeError(f"expected a Fault, got {type(fault).__name__}")
+        if not faults or times <= 0:  # nothing to queue (and no billion-step loop over an empty batch)
+            return
         with self._lock:
             if len(self._queue) + len(faults) * times > self._max:
                 raise TooManyFaults(
