@@ -22,10 +22,10 @@ from realtime_service.observability import metrics, tracing
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from span_capture import captured_spans
 
 CALLER_NUMBER = "+14155550142"
 ARGUMENT_MARK = "arg-mark-7f3a"
@@ -34,15 +34,8 @@ OUTPUT_MARK = "out-mark-91c2"
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider)
-    try:
+    with captured_spans() as exporter:
         yield exporter
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 @pytest.fixture(params=["metrics_off", "metrics_on"])

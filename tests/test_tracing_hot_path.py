@@ -20,19 +20,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from span_capture import captured_spans
 
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider)
-    try:
+    with captured_spans() as exporter:
         yield exporter
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 def test_a_span_is_current_inside_its_block_the_parent_of_inner_spans_and_undone_after(

@@ -30,9 +30,9 @@ from .test_phone_endpoint import event_for, pending, signed
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from span_capture import captured_spans
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFER = (ROOT / "tests" / "sdp" / "chromium_offer.sdp").read_bytes()
@@ -45,15 +45,8 @@ SECRET = "whsec_" + base64.b64encode(b"phone-endpoint-test-secret-0001").decode(
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """Our spans go to an in-memory exporter for the test (the global provider is left alone)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_provider(provider)
-    try:
+    with captured_spans() as exporter:
         yield exporter
-    finally:
-        tracing.use_provider(None)
-        provider.shutdown()
 
 
 def named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
