@@ -132,9 +132,7 @@ class PhoneEndpoint:
                     with decision_span() as deciding:
                         outcome = desk.handle(*checked)
                         decided(deciding, outcome.result, outcome.decision)
-                    metrics.webhook_delivery(outcome.result, outcome.decision)
-                    self._attach(checked[1], outcome)
-                    response, note = self._answer(outcome), outcome.result
+                    response, note = self._decided(checked[1], outcome)
             except Refused as refusal:
                 response = refusal.response
             except Exception as exc:  # a bug or a router's own error: a JSON 500 (OpenAI redelivers), one line
@@ -159,9 +157,7 @@ class PhoneEndpoint:
                     with decision_span() as deciding:
                         outcome = await desk.ahandle(*checked)
                         decided(deciding, outcome.result, outcome.decision)
-                    metrics.webhook_delivery(outcome.result, outcome.decision)
-                    self._attach(checked[1], outcome)
-                    response, note = self._answer(outcome), outcome.result
+                    response, note = self._decided(checked[1], outcome)
             except Refused as refusal:
                 response = refusal.response
             except Exception as exc:
@@ -172,6 +168,12 @@ class PhoneEndpoint:
         return response
 
     # -- the steps ----------------------------------------------------------------------------------------------
+
+    def _decided(self, event: Any, outcome: Outcome) -> tuple[WebResponse, str]:
+        """What both twins do once the desk decided: count it, attach an accepted call's sideband, answer."""
+        metrics.webhook_delivery(outcome.result, outcome.decision)
+        self._attach(event, outcome)
+        return self._answer(outcome), outcome.result
 
     def _attach(self, event: Any, outcome: Outcome) -> None:
         """After an accept this worker decided and carried out (never for a duplicate or a redelivery, which the
