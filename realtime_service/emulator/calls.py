@@ -19,7 +19,7 @@ from typing import Any
 
 from ..redaction import redact
 from .call_registry import CallRecord
-from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
+from .call_routes import REFER, decision_handler, status_code, validation_error
 from .client_secrets import REALTIME_SESSION
 from .core import Call, Core
 from .multipart import MultipartError, boundary_of, parse
@@ -90,8 +90,7 @@ class _Creator:
                 "'session') or application/sdp.",
             )
         call_id = _call_id()
-        peers = self._emulator.peers
-        answer = answer_or_problem(offer) if peers is None else peer_answer(self._emulator, call_id, offer)
+        answer = peer_answer(self._emulator, call_id, offer)
         if isinstance(answer, Reply):
             return answer
         record = CallRecord(
@@ -106,12 +105,9 @@ class _Creator:
             encoding=encoding,
             auth=kind,
         )
-        if peers is None:
-            self._emulator.calls.add(record)
-        else:
-            refused = record_with_peer(self._emulator, record)
-            if refused is not None:
-                return refused
+        refused = record_with_peer(self._emulator, record)
+        if refused is not None:
+            return refused
         prefix = "/openai/v1" if self._emulator.azure else "/v1"
         return Reply(
             201,

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable
 
 from .call_registry import CallRecord
-from .call_routes import REFER, answer_or_problem, decision_handler, status_code, validation_error
+from .call_routes import REFER, decision_handler, status_code, validation_error
 from .core import Call, Core
 from .outbound import SIP_TRANSPORT, Dialer, too_large, transport_problem
 from .peer_answers import peer_answer, record_with_peer
@@ -163,10 +163,7 @@ def _creator(emulator: Core, dialer: Dialer) -> Callable[[Call], Reply]:
             return _dial(emulator, dialer, call)
         offer = call.body["transport"]["sdp"].encode("utf-8", "surrogatepass")
         session_id = _session_id()
-        if emulator.peers is None:
-            sdp_answer = answer_or_problem(offer, "transport.sdp")
-        else:
-            sdp_answer = peer_answer(emulator, session_id, offer, "transport.sdp")
+        sdp_answer = peer_answer(emulator, session_id, offer, "transport.sdp")
         if isinstance(sdp_answer, Reply):
             return sdp_answer
         record = CallRecord(
@@ -181,12 +178,9 @@ def _creator(emulator: Core, dialer: Dialer) -> Callable[[Call], Reply]:
             encoding="json",
             auth="api_key",
         )
-        if emulator.peers is None:
-            emulator.calls.add(record)
-        else:
-            refused = record_with_peer(emulator, record)
-            if refused is not None:
-                return refused
+        refused = record_with_peer(emulator, record)
+        if refused is not None:
+            return refused
         return Reply.json(200, {"session": {"id": record.id}, "transport": {"type": "webrtc", "sdp": sdp_answer}})
 
     return handle

@@ -12,7 +12,7 @@ then tie the peer to it.
 from __future__ import annotations
 
 from .call_registry import CallRecord, NoRoomForCall
-from .call_routes import bad_sdp, offer_problem
+from .call_routes import answer_or_problem, bad_sdp, offer_problem
 from .core import Core, OfferRefused, PeerFailed
 from .replies import Reply
 from .webrtc.offers import offer_refusal
@@ -27,9 +27,11 @@ def no_room(max_calls: int) -> Reply:
 
 
 def peer_answer(core: Core, call_id: str, offer: bytes, param: str = "sdp") -> str | Reply:
-    """A real peer's answer for ``call_id``, or the 400/429/500 saying why there is none."""
+    """A real peer's answer for ``call_id``, or the 400/429/500 saying why there is none; without a peer (no
+    ``webrtc``), the canned answer :func:`~.call_routes.answer_or_problem` gives."""
     peers = core.peers
-    assert peers is not None
+    if peers is None:
+        return answer_or_problem(offer, param)
     problem = offer_problem(offer, param)
     if problem is not None:
         return problem
@@ -50,9 +52,11 @@ def peer_answer(core: Core, call_id: str, offer: bytes, param: str = "sdp") -> s
 
 def record_with_peer(core: Core, record: CallRecord) -> Reply | None:
     """Record the call the peer answered and tie the two together; the 429 (the peer closed) when the last room
-    went to another call meanwhile."""
+    went to another call meanwhile. Without a peer the call is recorded as any other (the oldest evicted)."""
     peers = core.peers
-    assert peers is not None
+    if peers is None:
+        core.calls.add(record)
+        return None
     try:
         core.calls.add(record, evict=False)
     except NoRoomForCall:
